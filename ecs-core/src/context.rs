@@ -1,0 +1,333 @@
+//! The context every layer operation runs in: which stack, its tags, the clock, the event
+//! sink and the retry policy; and the helpers that make every AWS call and every wait behave
+//! the same way.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use typed_builder::TypedBuilder;
+
+use crate::aws::AwsError;
+use crate::clock::{Clock, TokioClock};
+use crate::error::Error;
+use crate::events::{Event, EventSink, NoEvents};
+use crate::names::{stable_hash, StackName};
+use crate::retry::{jitter, Poll, PollPolicy, RetryOn, RetryPolicy};
+use crate::tags::Tags;
+
+/// Where and how a layer operation runs: the stack, its user tags, the clock, the progress
+/// sink and the retry policy. Cheap to clone.
+///
+/// ```
+/// use ecs_core::{Context, EventLog, StackName, Tags};
+/// let events = EventLog::new();
+/// let ctx = Context::builder()
+///     .stack(StackName::new("web").unwrap())
+///     .tags(Tags::new().with("team", "payments"))
+///     .events(events.clone())
+///     .build();
+/// assert_eq!(ctx.stack().as_str(), "web");
+/// ```
+#[derive(Clone, TypedBuilder)]
+pub struct Context {
+    /// The stack whose resources are managed.
+    stack: StackName,
+    /// Tags added to every resource of the stack, besides the ownership tags.
+    #[builder(default)]
+    tags: Tags,
+    /// The clock used for every wait and retry (default: the real clock).
+    #[builder(default = Arc::new(TokioClock), setter(transform = |clock: impl Clock + 'static| Arc::new(clock) as Arc<dyn Clock>))]
+    clock: Arc<dyn Clock>,
+    /// Where progress events go (default: nowhere).
+    #[builder(default = Arc::new(NoEvents), setter(transform = |sink: impl EventSink + 'static| Arc::new(sink) as Arc<dyn EventSink>))]
+    events: Arc<dyn EventSink>,
+    /// How throttled and transient failures are retried.
+    #[builder(default)]
+    retry: RetryPolicy,
+    /// Distinguishes this run in idempotency tokens (default: random).
+    #[builder(default = format!("{:016x}", fastrand::u64(..)), setter(into))]
+    run_id: String,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("stack", &self.stack)
+            .field("tags", &self.tags)
+            .field("clock", &self.clock)
+            .field("retry", &self.retry)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The stack.
+    pub fn stack(&self) -> &StackName {
+        &self.stack
+    }
+
+    /// The user's tags for every resource of the stack.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Sends a progress event to the sink.
+    pub fn emit(&self, event: Event) {
+        tracing::debug!(target: "ecs", "{event}");
+        self.events.emit(event);
+    }
+
+    /// The full tag set of one of the stack's resources (user tags, owner tag, and the
+    /// logical id and `Name` when given).
+    pub fn resource_tags(&self, logical_id: Option<&str>, name: Option<&str>) -> Tags {
+        self.tags.for_resource(&self.stack, logical_id, name)
+    }
+
+    /// A client token (32 hex characters) for an idempotent create of `logical_id` with
+    /// `params`: the same within this run (so the SDK's own retries are idempotent), different
+    /// across runs and parameters (so a token is never reused for a different request or for
+    /// a resource created again after a delete).
+    pub fn client_token(&self, logical_id: &str, params: &str) -> String {
+        let seed = format!("{}\0{}\0{logical_id}\0{params}", self.stack, self.run_id);
+        let a = stable_hash(seed.as_bytes());
+        let b = stable_hash(format!("{a:x}{seed}").as_bytes());
+        format!("{a:016x}{b:016x}")
+    }
+
+    /// Makes an AWS call, retrying throttling and transient failures within the retry
+    /// policy's budget. `f` builds and sends the request; it is called once per attempt.
+    pub async fn call<T, E, F, Fut>(&self, operation: &str, resource: &str, f: F) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        self.run(operation, resource, None, f).await
+    }
+
+    /// Like [`call`](Self::call), and also retries the errors named by `retry_on` within its
+    /// budget (known eventual-consistency effects).
+    pub async fn call_retrying<T, E, F, Fut>(
+        &self,
+        operation: &str,
+        resource: &str,
+        retry_on: &RetryOn,
+        f: F,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        self.run(operation, resource, Some(retry_on), f).await
+    }
+
+    async fn run<T, E, F, Fut>(
+        &self,
+        operation: &str,
+        resource: &str,
+        retry_on: Option<&RetryOn>,
+        mut f: F,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        let start = self.clock.now();
+        let mut attempt = 1;
+        loop {
+            let err = match f().await {
+                Ok(value) => return Ok(value),
+                Err(e) => AwsError::from_sdk(operation, resource, e),
+            };
+            let budget = if err.is_transient() {
+                self.retry.transient_budget
+            } else if let Some(on) = retry_on.filter(|on| on.matches(&err)) {
+                on.budget()
+            } else {
+                return Err(err);
+            };
+            let delay = self.retry.delay(attempt);
+            if self.clock.now() - start + delay > budget {
+                return Err(err);
+            }
+            self.emit(Event::Retrying {
+                resource: resource.to_string(),
+                operation: operation.to_string(),
+                reason: match err.code() {
+                    Some(code) => format!("{code}: {}", err.message()),
+                    None => err.message().to_string(),
+                },
+                attempt,
+            });
+            self.clock.sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// Waits until `probe` reports [`Poll::Ready`], probing with growing, jittered intervals,
+    /// backing off further when a probe is throttled, emitting [`Event::Waiting`] while it
+    /// waits, and failing with [`Error::Timeout`] after `policy.timeout`.
+    pub async fn poll<T, F, Fut>(
+        &self,
+        resource: &str,
+        awaiting: &str,
+        policy: &PollPolicy,
+        mut probe: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>, AwsError>>,
+    {
+        let start = self.clock.now();
+        let mut interval = policy.initial_interval;
+        loop {
+            let last_seen = match probe().await {
+                Ok(Poll::Ready(value)) => return Ok(value),
+                Ok(Poll::Pending(seen)) => seen,
+                Err(e) if e.is_transient() => {
+                    // Back off harder when AWS pushes back, instead of failing the wait.
+                    interval = (interval * 2).min(policy.max_interval);
+                    e.to_string()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let elapsed = self.clock.now() - start;
+            if elapsed >= policy.timeout {
+                return Err(Error::Timeout {
+                    resource: resource.to_string(),
+                    awaiting: awaiting.to_string(),
+                    waited: elapsed,
+                    last_seen,
+                });
+            }
+            self.emit(Event::Waiting {
+                resource: resource.to_string(),
+                awaiting: format!("{awaiting} (now {last_seen})"),
+                elapsed,
+            });
+            let sleep = jitter(interval).min(policy.timeout - elapsed).max(Duration::from_millis(1));
+            self.clock.sleep(sleep).await;
+            interval = (interval * 3 / 2).min(policy.max_interval);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsErrorKind;
+    use crate::clock::FakeClock;
+    use crate::events::EventLog;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn ctx(clock: &FakeClock, events: &EventLog) -> Context {
+        Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .clock(clock.clone())
+            .events(events.clone())
+            .run_id("run-1")
+            .build()
+    }
+
+    fn err(code: &str, kind: AwsErrorKind) -> AwsError {
+        AwsError::new("DescribeNatGateways", "nat", Some(code), "msg", kind)
+    }
+
+    #[tokio::test]
+    async fn poll_backs_off_and_reports_progress() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = ctx(&clock, &events);
+        let probes = AtomicU32::new(0);
+        let value = ctx
+            .poll("nat-gateway nat/a", "state available", &PollPolicy::default(), || {
+                let n = probes.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 | 1 => Ok(Poll::Pending("pending".to_string())),
+                        2 => Err(err("RequestLimitExceeded", AwsErrorKind::Throttling)),
+                        _ => Ok(Poll::Ready(n)),
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, 3);
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 3);
+        // 2 s nominal, then 3 s, then doubled for throttling: 9 s nominal (with jitter ≥ half).
+        assert!(sleeps[0] >= Duration::from_secs(1) && sleeps[0] <= Duration::from_secs(2));
+        assert!(sleeps[2] >= Duration::from_millis(4500), "{sleeps:?}");
+        let waiting = events
+            .events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Waiting { .. }))
+            .count();
+        assert_eq!(waiting, 3);
+    }
+
+    #[tokio::test]
+    async fn poll_times_out_with_the_last_state() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = ctx(&clock, &events);
+        let result: Result<(), Error> = ctx
+            .poll("alb web", "state active", &PollPolicy::with_timeout(Duration::from_secs(60)), || async {
+                Ok(Poll::Pending("provisioning".to_string()))
+            })
+            .await;
+        match result {
+            Err(Error::Timeout { resource, waited, last_seen, .. }) => {
+                assert_eq!(resource, "alb web");
+                assert_eq!(last_seen, "provisioning");
+                assert!(waited >= Duration::from_secs(60) && waited < Duration::from_secs(61));
+            }
+            other => panic!("expected a time-out, got {other:?}"),
+        }
+        assert!(clock.total_slept() >= Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn poll_fails_at_once_on_a_non_transient_error() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = ctx(&clock, &events);
+        let result: Result<(), Error> = ctx
+            .poll("nat", "available", &PollPolicy::default(), || async {
+                Err(err("InvalidNatGatewayID.NotFound", AwsErrorKind::Service))
+            })
+            .await;
+        assert_eq!(result.unwrap_err().code(), Some("InvalidNatGatewayID.NotFound"));
+        assert!(clock.sleeps().is_empty());
+    }
+
+    #[test]
+    fn client_tokens_are_stable_within_a_run_and_differ_across_runs() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let a = ctx(&clock, &events);
+        let t1 = a.client_token("nat/us-east-1a", "subnet-1 eipalloc-1");
+        assert_eq!(t1, a.client_token("nat/us-east-1a", "subnet-1 eipalloc-1"));
+        assert_eq!(t1.len(), 32);
+        assert_ne!(t1, a.client_token("nat/us-east-1a", "subnet-2 eipalloc-1"));
+        let b = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .run_id("run-2")
+            .build();
+        assert_ne!(t1, b.client_token("nat/us-east-1a", "subnet-1 eipalloc-1"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Ownership tags.
+//!
+//! Every taggable resource a stack creates carries [`OWNER_TAG`]` = <stack name>` (and, for
+//! resources found by tag rather than by name, [`RESOURCE_TAG`]` = <logical id>`), applied at
+//! creation so a crash can never leave an untagged orphan. Nothing without the stack's owner
+//! tag is ever changed or deleted. Users add their own tags with [`Tags`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::names::StackName;
+use crate::validate::Problems;
+
+/// Tag key whose value is the name of the stack that owns the resource.
+pub const OWNER_TAG: &str = "ecs:stack";
+/// Tag key whose value is the logical id of the resource inside its stack
+/// (e.g. `subnet/private/us-east-1a`), for resources that are found by tag.
+pub const RESOURCE_TAG: &str = "ecs:resource";
+/// Prefix reserved for this project's own tag keys.
+pub const RESERVED_PREFIX: &str = "ecs:";
+/// The most tags AWS allows on one resource.
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+/// How many of those the project uses itself (owner, logical id, `Name`).
+pub const RESERVED_TAG_COUNT: usize = 3;
+
+/// A set of tags (key → value), ordered by key.
+///
+/// ```
+/// use ecs_core::Tags;
+/// let tags = Tags::new().with("team", "payments").with("env", "prod");
+/// assert!(tags.validate("tags").is_empty());
+/// assert_eq!(tags.get("team"), Some("payments"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Tags(BTreeMap<String, String>);
+
+impl Tags {
+    /// No tags.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These tags plus `key = value` (replacing an earlier value of `key`).
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.insert(key, value);
+        self
+    }
+
+    /// Sets `key = value`.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(key.into(), value.into());
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Number of tags.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no tags.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tags, ordered by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Checks user tags against the AWS limits: keys 1–128 characters, values at most 256,
+    /// letters, digits, spaces and `_ . : / = + - @` only, no `aws:` prefix, no keys under the
+    /// reserved `ecs:` prefix, and at most 47 tags (AWS allows 50 per resource and the project
+    /// uses 3). Each problem names `field["key"]`.
+    pub fn validate(&self, field: &str) -> Problems {
+        let mut problems = Problems::new();
+        let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+        for (key, value) in &self.0 {
+            let at = format!("{field}[{key:?}]");
+            if key.is_empty() || key.chars().count() > 128 {
+                problems.push(&at, "tag key must be 1 to 128 characters long");
+            }
+            if value.chars().count() > 256 {
+                problems.push(&at, "tag value must be at most 256 characters long");
+            }
+            if !key.chars().all(allowed) || !value.chars().all(allowed) {
+                problems.push(
+                    &at,
+                    "tags may contain only letters, digits, spaces and _ . : / = + - @",
+                );
+            }
+            if key.to_ascii_lowercase().starts_with("aws:") {
+                problems.push(&at, "tag keys starting with \"aws:\" are reserved by AWS");
+            }
+            if key.starts_with(RESERVED_PREFIX) {
+                problems.push(
+                    &at,
+                    format!("tag keys starting with {RESERVED_PREFIX:?} are reserved for ownership tags"),
+                );
+            }
+        }
+        let max = MAX_TAGS_PER_RESOURCE - RESERVED_TAG_COUNT;
+        if self.0.len() > max {
+            problems.push(
+                field,
+                format!("at most {max} tags are allowed ({} given)", self.0.len()),
+            );
+        }
+        problems
+    }
+
+    /// The full tag set of a resource owned by `stack`: the user's tags, the owner tag, and
+    /// when given the logical id and the `Name` tag.
+    pub fn for_resource(&self, stack: &StackName, logical_id: Option<&str>, name: Option<&str>) -> Tags {
+        let mut tags = self.clone();
+        tags.insert(OWNER_TAG, stack.as_str());
+        if let Some(id) = logical_id {
+            tags.insert(RESOURCE_TAG, id);
+        }
+        if let Some(name) = name {
+            tags.insert("Name", name);
+        }
+        tags
+    }
+}
+
+impl fmt::Debug for Tags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Tags {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reports_every_bad_tag_by_key() {
+        let tags = Tags::new()
+            .with("aws:owner", "x")
+            .with("ecs:stack", "other")
+            .with("", "empty")
+            .with("ok", "v".repeat(257))
+            .with("bad#char", "v");
+        let problems = tags.validate("tags");
+        assert!(problems.mentions("tags[\"aws:owner\"]"));
+        assert!(problems.mentions("tags[\"ecs:stack\"]"));
+        assert!(problems.mentions("tags[\"\"]"));
+        assert!(problems.mentions("tags[\"ok\"]"));
+        assert!(problems.mentions("tags[\"bad#char\"]"));
+        assert_eq!(problems.len(), 5);
+    }
+
+    #[test]
+    fn too_many_tags() {
+        let tags: Tags = (0..48).map(|i| (format!("k{i}"), "v")).collect();
+        let problems = tags.validate("tags");
+        assert_eq!(problems.len(), 1);
+        assert!(problems.mentions("tags"));
+        let tags: Tags = (0..47).map(|i| (format!("k{i}"), "v")).collect();
+        assert!(tags.validate("tags").is_empty());
+    }
+
+    #[test]
+    fn resource_tags_add_ownership() {
+        let stack = StackName::new("web").unwrap();
+        let tags = Tags::new().with("team", "a").for_resource(&stack, Some("vpc"), Some("web"));
+        assert_eq!(tags.get(OWNER_TAG), Some("web"));
+        assert_eq!(tags.get(RESOURCE_TAG), Some("vpc"));
+        assert_eq!(tags.get("Name"), Some("web"));
+        assert_eq!(tags.get("team"), Some("a"));
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics_and_valid_tags_fit_aws_limits(
+            entries in proptest::collection::btree_map(".{0,130}", ".{0,260}", 0..52)
+        ) {
+            let tags = Tags(entries);
+            if tags.validate("tags").is_empty() {
+                prop_assert!(tags.len() <= 47);
+                for (k, v) in tags.iter() {
+                    prop_assert!(!k.is_empty() && k.chars().count() <= 128);
+                    prop_assert!(v.chars().count() <= 256);
+                    prop_assert!(!k.to_ascii_lowercase().starts_with("aws:"));
+                }
+            }
+        }
+    }
+}
