@@ -1,0 +1,946 @@
+//! Carrying out a plan, tearing down what is no longer wanted, and the waits.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, DomainType, ResourceType, Tag, TagSpecification, VpcEndpointType,
+};
+use aws_sdk_ec2::Client;
+use futures_util::future::try_join_all;
+
+use ecs_core::{Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags};
+
+use crate::error::{Error, Result};
+use crate::live::{filter, Live, LiveRouteTable, LiveSg};
+use crate::plan::*;
+use crate::rules::{Peer, Rule};
+use crate::NetworkOutputs;
+
+/// How long deletions blocked by lingering dependencies (ENIs of load balancers and tasks,
+/// mapped public addresses) are retried.
+const DEPENDENCY_BUDGET: Duration = Duration::from_secs(600);
+
+fn dependency_violation() -> RetryOn {
+    RetryOn::codes(&["DependencyViolation", "InvalidGroup.InUse", "ResourceInUse"], DEPENDENCY_BUDGET)
+}
+
+pub(crate) fn ec2_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+/// Whether an error says the resource is already gone (deletes are idempotent).
+fn already_gone(e: &AwsError) -> bool {
+    e.code().is_some_and(|c| {
+        c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "Gateway.NotAttached" || c == "InvalidAssociationID.NotFound"
+    })
+}
+
+fn ok_if_gone<T>(r: std::result::Result<T, AwsError>) -> std::result::Result<(), AwsError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if already_gone(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn label(kind: &str, logical: &str) -> String {
+    format!("{kind} {logical}")
+}
+
+fn started(ctx: &Context, resource: &str, action: &str) {
+    ctx.emit(Event::Started {
+        resource: resource.to_string(),
+        action: action.to_string(),
+    });
+}
+
+fn done(ctx: &Context, resource: &str, detail: impl Into<String>) {
+    ctx.emit(Event::Done {
+        resource: resource.to_string(),
+        detail: detail.into(),
+    });
+}
+
+/// Brings the tags of `id` to `desired` (CreateTags for new or changed values, DeleteTags for
+/// keys no longer wanted); no call when they already match.
+async fn sync_tags(ctx: &Context, ec2: &Client, resource: &str, id: &str, live: &Tags, desired: &Tags) -> Result<()> {
+    let set: Vec<Tag> = desired
+        .iter()
+        .filter(|(k, v)| live.get(k) != Some(v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let unset: Vec<Tag> = live
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && desired.get(k).is_none())
+        .map(|(k, _)| Tag::builder().key(k).build())
+        .collect();
+    if !set.is_empty() {
+        ctx.call("CreateTags", resource, || ec2.create_tags().resources(id).set_tags(Some(set.clone())).send())
+            .await?;
+    }
+    if !unset.is_empty() {
+        ctx.call("DeleteTags", resource, || ec2.delete_tags().resources(id).set_tags(Some(unset.clone())).send())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Carries out `plan`; returns the network's outputs. Refuses (before any call) when the plan
+/// replaces a VPC, subnet or NAT gateway.
+pub(crate) async fn apply(ctx: &Context, ec2: &Client, plan: &NetworkPlan) -> Result<NetworkOutputs> {
+    if let Some(c) = plan.changes.changes.iter().find(|c| matches!(c.action, Action::Replace(_))) {
+        let Action::Replace(reason) = &c.action else { unreachable!() };
+        return Err(Error::ReplacementRequired {
+            resource: label(&c.resource, &c.id),
+            reason: reason.clone(),
+        });
+    }
+    let (desired, live) = (&plan.desired, &plan.live);
+    let mut ids = Ids::from_live(live);
+    let outputs = match &desired.network {
+        DesiredNetwork::Managed(v) => apply_managed(ctx, ec2, desired, v, live, &mut ids).await?,
+        DesiredNetwork::Existing(e) => {
+            for (sg, id) in ensure_security_groups(ctx, ec2, desired, live, &ids, &e.vpc_id).await? {
+                ids.set(sg, id);
+            }
+            NetworkOutputs {
+                vpc_id: e.vpc_id.clone(),
+                vpc_cidr: e.cidr.clone(),
+                availability_zones: e.zones.clone(),
+                public_subnets: e.public.clone(),
+                private_subnets: e.private.clone(),
+                alb_sg: ids.get(SG_ALB),
+                task_sg: ids.get(SG_TASK),
+                nat_gateways: Vec::new(),
+                vpc_endpoints: Vec::new(),
+            }
+        }
+    };
+    teardown(ctx, ec2, &surplus_live(live, &desired.logical_ids())).await?;
+    Ok(outputs)
+}
+
+async fn apply_managed(
+    ctx: &Context,
+    ec2: &Client,
+    desired: &Desired,
+    v: &DesiredVpc,
+    live: &Live,
+    ids: &mut Ids,
+) -> Result<NetworkOutputs> {
+    // 1. The VPC and the NAT gateways' addresses (which need nothing else).
+    let (vpc_id, eips) = futures_util::try_join!(
+        ensure_vpc(ctx, ec2, v, live),
+        try_join_all(v.nat_zones().into_iter().map(|z| ensure_eip(ctx, ec2, live, z))),
+    )?;
+    ids.set(VPC, vpc_id.clone());
+    for (logical, id) in eips {
+        ids.set(&logical, id);
+    }
+
+    // 2. Everything that needs only the VPC.
+    let subnets = v
+        .zones
+        .iter()
+        .flat_map(|z| ["public", "private"].map(|tier| (subnet_id(tier, z), tier, z)));
+    let subnet_futs = subnets.map(|(logical, tier, z)| {
+        let blocks = if tier == "public" { &v.public } else { &v.private };
+        let index = v.zones.iter().position(|x| x == z).unwrap_or(0);
+        let cidr = blocks[index];
+        let (vpc_id, live) = (&vpc_id, live);
+        async move {
+            let id = ensure_subnet(ctx, ec2, &logical, &cidr, z, vpc_id, live).await?;
+            Ok::<_, Error>((logical, id))
+        }
+    });
+    let mut tables: Vec<String> = vec![RT_PUBLIC.to_string()];
+    tables.extend(v.zones.iter().map(|z| rt_private_id(z)));
+    let (igw, subnet_ids, table_ids, groups) = futures_util::try_join!(
+        ensure_igw(ctx, ec2, live, &vpc_id),
+        try_join_all(subnet_futs),
+        try_join_all(tables.iter().map(|l| ensure_route_table(ctx, ec2, l, live, &vpc_id))),
+        ensure_security_groups(ctx, ec2, desired, live, ids, &vpc_id),
+    )?;
+    ids.set(IGW, igw.clone());
+    for (logical, id) in subnet_ids.into_iter().chain(table_ids) {
+        ids.set(&logical, id);
+    }
+    for (sg, id) in groups {
+        ids.set(sg, id);
+    }
+
+    // 3. The public route table and the NAT gateways (which need the internet gateway).
+    let ids_now = ids.clone();
+    let public_subnets: BTreeSet<String> = v.zones.iter().map(|z| ids_now.get(&subnet_id("public", z))).collect();
+    let (_, nats) = futures_util::try_join!(
+        sync_route_table(ctx, ec2, RT_PUBLIC, &ids_now, Some(&igw), &public_subnets, live),
+        try_join_all(v.nat_zones().into_iter().map(|z| ensure_nat(ctx, ec2, live, &ids_now, z))),
+    )?;
+    for (logical, id) in nats {
+        ids.set(&logical, id);
+    }
+
+    // 4. Private routes (to the NAT gateways, which need not be available yet) and endpoints.
+    let ids_now = ids.clone();
+    let private_tables = v.zones.iter().map(|z| {
+        let target = v.nat_zone_for(z).map(|nz| ids_now.get(&nat_id(&nz)));
+        let subnets: BTreeSet<String> = [ids_now.get(&subnet_id("private", z))].into();
+        let logical = rt_private_id(z);
+        let ids_now = &ids_now;
+        async move { sync_route_table(ctx, ec2, &logical, ids_now, target.as_deref(), &subnets, live).await }
+    });
+    let (_, endpoints) = futures_util::try_join!(
+        try_join_all(private_tables),
+        try_join_all(v.endpoints.iter().map(|e| ensure_endpoint(ctx, ec2, v, e, live, &ids_now, &vpc_id))),
+    )?;
+    Ok(NetworkOutputs {
+        vpc_id,
+        vpc_cidr: v.cidr.to_string(),
+        availability_zones: v.zones.clone(),
+        public_subnets: v.zones.iter().map(|z| ids.get(&subnet_id("public", z))).collect(),
+        private_subnets: v.zones.iter().map(|z| ids.get(&subnet_id("private", z))).collect(),
+        alb_sg: ids.get(SG_ALB),
+        task_sg: ids.get(SG_TASK),
+        nat_gateways: v.nat_zones().iter().map(|z| ids.get(&nat_id(z))).collect(),
+        vpc_endpoints: endpoints,
+    })
+}
+
+async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) -> Result<String> {
+    let l = select(&live.vpcs, VPC);
+    let resource = label("vpc", VPC);
+    let tags = desired_tags(ctx, VPC);
+    let action = decide_vpc(ctx, v, l);
+    let (id, hostnames, support, live_tags) = match (action, l) {
+        (Action::NoChange, Some(l)) => return Ok(l.id.clone()),
+        (Action::Create, _) => {
+            started(ctx, &resource, "create");
+            let out = ctx
+                .call("CreateVpc", &resource, || {
+                    ec2.create_vpc()
+                        .cidr_block(v.cidr.to_string())
+                        .tag_specifications(tag_spec(ResourceType::Vpc, &tags))
+                        .send()
+                })
+                .await?;
+            let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+            // A new VPC has DNS support on and DNS hostnames off.
+            (id, false, true, tags.clone())
+        }
+        (_, Some(l)) => {
+            started(ctx, &resource, "update");
+            (l.id.clone(), l.dns_hostnames, l.dns_support, l.tags.clone())
+        }
+        (_, None) => unreachable!("only Create has no live VPC"),
+    };
+    let on = || AttributeBooleanValue::builder().value(true).build();
+    if !support {
+        ctx.call("ModifyVpcAttribute", &resource, || {
+            ec2.modify_vpc_attribute().vpc_id(&id).enable_dns_support(on()).send()
+        })
+        .await?;
+    }
+    if !hostnames {
+        ctx.call("ModifyVpcAttribute", &resource, || {
+            ec2.modify_vpc_attribute().vpc_id(&id).enable_dns_hostnames(on()).send()
+        })
+        .await?;
+    }
+    sync_tags(ctx, ec2, &resource, &id, &live_tags, &tags).await?;
+    done(ctx, &resource, id.clone());
+    Ok(id)
+}
+
+async fn ensure_eip(ctx: &Context, ec2: &Client, live: &Live, zone: String) -> Result<(String, String)> {
+    let logical = eip_id(&zone);
+    let resource = label("elastic-ip", &logical);
+    let tags = desired_tags(ctx, &logical);
+    let l = select(&live.eips, &logical);
+    let id = match (decide_tagged(ctx, &logical, l), l) {
+        (Action::Create, _) | (_, None) => {
+            started(ctx, &resource, "allocate");
+            let out = ctx
+                .call("AllocateAddress", &resource, || {
+                    ec2.allocate_address()
+                        .domain(DomainType::Vpc)
+                        .tag_specifications(tag_spec(ResourceType::ElasticIp, &tags))
+                        .send()
+                })
+                .await?;
+            let id = out.allocation_id().unwrap_or_default().to_string();
+            done(ctx, &resource, id.clone());
+            id
+        }
+        (action, Some(l)) => {
+            if action.is_change() {
+                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
+            }
+            l.id.clone()
+        }
+    };
+    Ok((logical, id))
+}
+
+async fn ensure_subnet(
+    ctx: &Context,
+    ec2: &Client,
+    logical: &str,
+    cidr: &ipnet::Ipv4Net,
+    az: &str,
+    vpc_id: &str,
+    live: &Live,
+) -> Result<String> {
+    let resource = format!("subnet {logical} ({cidr})");
+    let tags = desired_tags(ctx, logical);
+    let l = select(&live.subnets, logical);
+    match (decide_subnet(ctx, logical, cidr, az, l), l) {
+        (Action::Create, _) | (_, None) => {
+            started(ctx, &resource, "create");
+            let out = ctx
+                .call("CreateSubnet", &resource, || {
+                    ec2.create_subnet()
+                        .vpc_id(vpc_id)
+                        .cidr_block(cidr.to_string())
+                        .availability_zone(az)
+                        .tag_specifications(tag_spec(ResourceType::Subnet, &tags))
+                        .send()
+                })
+                .await?;
+            let id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
+            done(ctx, &resource, id.clone());
+            Ok(id)
+        }
+        (action, Some(l)) => {
+            if action.is_change() {
+                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
+            }
+            Ok(l.id.clone())
+        }
+    }
+}
+
+async fn ensure_igw(ctx: &Context, ec2: &Client, live: &Live, vpc_id: &str) -> Result<String> {
+    let resource = label("internet-gateway", IGW);
+    let tags = desired_tags(ctx, IGW);
+    let l = select(&live.igws, IGW);
+    let action = decide_igw(ctx, l, vpc_id);
+    let (id, attached, live_tags) = match (&action, l) {
+        (Action::NoChange, Some(l)) => return Ok(l.id.clone()),
+        (Action::Create, _) | (_, None) => {
+            started(ctx, &resource, "create");
+            let out = ctx
+                .call("CreateInternetGateway", &resource, || {
+                    ec2.create_internet_gateway()
+                        .tag_specifications(tag_spec(ResourceType::InternetGateway, &tags))
+                        .send()
+                })
+                .await?;
+            let id = out
+                .internet_gateway()
+                .and_then(|g| g.internet_gateway_id())
+                .unwrap_or_default()
+                .to_string();
+            (id, None, tags.clone())
+        }
+        (_, Some(l)) => (l.id.clone(), l.attached_vpc.clone(), l.tags.clone()),
+    };
+    if attached.as_deref() != Some(vpc_id) {
+        if let Some(other) = &attached {
+            ctx.call("DetachInternetGateway", &resource, || {
+                ec2.detach_internet_gateway().internet_gateway_id(&id).vpc_id(other).send()
+            })
+            .await?;
+        }
+        ctx.call("AttachInternetGateway", &resource, || {
+            ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(vpc_id).send()
+        })
+        .await?;
+    }
+    sync_tags(ctx, ec2, &resource, &id, &live_tags, &tags).await?;
+    done(ctx, &resource, format!("{id} attached to {vpc_id}"));
+    Ok(id)
+}
+
+/// Creates the route table when missing (routes and associations come later).
+async fn ensure_route_table(ctx: &Context, ec2: &Client, logical: &str, live: &Live, vpc_id: &str) -> Result<(String, String)> {
+    if let Some(l) = select(&live.route_tables, logical) {
+        return Ok((logical.to_string(), l.id.clone()));
+    }
+    let resource = label("route-table", logical);
+    let tags = desired_tags(ctx, logical);
+    started(ctx, &resource, "create");
+    let token = ctx.client_token(logical, vpc_id);
+    let out = ctx
+        .call("CreateRouteTable", &resource, || {
+            ec2.create_route_table()
+                .vpc_id(vpc_id)
+                .client_token(&token)
+                .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
+                .send()
+        })
+        .await?;
+    let id = out
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default()
+        .to_string();
+    done(ctx, &resource, id.clone());
+    Ok((logical.to_string(), id))
+}
+
+/// Brings a route table's default route, subnet associations and tags to what is desired.
+async fn sync_route_table(
+    ctx: &Context,
+    ec2: &Client,
+    logical: &str,
+    ids: &Ids,
+    target: Option<&str>,
+    subnets: &BTreeSet<String>,
+    live: &Live,
+) -> Result<()> {
+    let empty = LiveRouteTable {
+        id: ids.get(logical),
+        tags: desired_tags(ctx, logical),
+        default_target: None,
+        associations: Vec::new(),
+    };
+    let l = select(&live.route_tables, logical).unwrap_or(&empty);
+    if !decide_route_table(ctx, logical, target, subnets, Some(l)).is_change() {
+        return Ok(());
+    }
+    let resource = label("route-table", logical);
+    let id = &l.id;
+    if l.default_target.as_deref() != target {
+        let nat = |t: &str| t.starts_with("nat-");
+        match (&l.default_target, target) {
+            (None, Some(t)) => {
+                ctx.call("CreateRoute", &resource, || {
+                    let b = ec2.create_route().route_table_id(id).destination_cidr_block("0.0.0.0/0");
+                    if nat(t) { b.nat_gateway_id(t) } else { b.gateway_id(t) }.send()
+                })
+                .await?;
+            }
+            (Some(_), Some(t)) => {
+                ctx.call("ReplaceRoute", &resource, || {
+                    let b = ec2.replace_route().route_table_id(id).destination_cidr_block("0.0.0.0/0");
+                    if nat(t) { b.nat_gateway_id(t) } else { b.gateway_id(t) }.send()
+                })
+                .await?;
+            }
+            (Some(_), None) => {
+                ok_if_gone(
+                    ctx.call("DeleteRoute", &resource, || {
+                        ec2.delete_route().route_table_id(id).destination_cidr_block("0.0.0.0/0").send()
+                    })
+                    .await,
+                )?;
+            }
+            (None, None) => {}
+        }
+    }
+    let current: BTreeSet<&str> = l.associations.iter().map(|(_, s)| s.as_str()).collect();
+    for (assoc, subnet) in &l.associations {
+        if !subnets.contains(subnet) {
+            ok_if_gone(
+                ctx.call("DisassociateRouteTable", &resource, || {
+                    ec2.disassociate_route_table().association_id(assoc).send()
+                })
+                .await,
+            )?;
+        }
+    }
+    for subnet in subnets.iter().filter(|s| !current.contains(s.as_str())) {
+        ctx.call("AssociateRouteTable", &resource, || {
+            ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send()
+        })
+        .await?;
+    }
+    sync_tags(ctx, ec2, &resource, id, &l.tags, &desired_tags(ctx, logical)).await?;
+    done(ctx, &resource, format!("{id} routes and associations in place"));
+    Ok(())
+}
+
+async fn ensure_nat(ctx: &Context, ec2: &Client, live: &Live, ids: &Ids, zone: String) -> Result<(String, String)> {
+    let logical = nat_id(&zone);
+    let resource = label("nat-gateway", &logical);
+    let tags = desired_tags(ctx, &logical);
+    let subnet = ids.get(&subnet_id("public", &zone));
+    let l = select(&live.nats, &logical);
+    let id = match (decide_nat(ctx, &logical, &subnet, l), l) {
+        (Action::Create, _) | (_, None) => {
+            started(ctx, &resource, "create");
+            let allocation = ids.get(&eip_id(&zone));
+            let token = ctx.client_token(&logical, &format!("{subnet} {allocation}"));
+            let out = ctx
+                .call("CreateNatGateway", &resource, || {
+                    ec2.create_nat_gateway()
+                        .subnet_id(&subnet)
+                        .allocation_id(&allocation)
+                        .client_token(&token)
+                        .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
+                        .send()
+                })
+                .await?;
+            let id = out
+                .nat_gateway()
+                .and_then(|n| n.nat_gateway_id())
+                .unwrap_or_default()
+                .to_string();
+            done(ctx, &resource, format!("{id} (provisioning; not waited for here)"));
+            id
+        }
+        (action, Some(l)) => {
+            if action.is_change() {
+                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
+            }
+            l.id.clone()
+        }
+    };
+    Ok((logical, id))
+}
+
+/// Creates the missing security groups, then brings every group's rules and tags to what is
+/// desired (rules reference each other, so all groups exist before any rule is written).
+async fn ensure_security_groups(
+    ctx: &Context,
+    ec2: &Client,
+    desired: &Desired,
+    live: &Live,
+    ids: &Ids,
+    vpc_id: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let wanted = desired.security_groups();
+    let mut ids = ids.clone();
+    let created = try_join_all(wanted.iter().filter(|sg| select(&live.sgs, sg).is_none()).map(|sg| async move {
+        let resource = label("security-group", sg);
+        let tags = desired_tags(ctx, sg);
+        let name = ctx.stack().name(NameKind::SecurityGroup, &sg.replace("sg/", ""));
+        started(ctx, &resource, "create");
+        let out = ctx
+            .call("CreateSecurityGroup", &resource, || {
+                ec2.create_security_group()
+                    .group_name(&name)
+                    .description(format!("{} of stack {}", sg.replace("sg/", ""), ctx.stack()))
+                    .vpc_id(vpc_id)
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+                    .send()
+            })
+            .await?;
+        Ok::<_, Error>((*sg, out.group_id().unwrap_or_default().to_string()))
+    }))
+    .await?;
+    for (sg, id) in &created {
+        ids.set(sg, id.clone());
+    }
+    let ids = &ids;
+    try_join_all(wanted.iter().map(|sg| async move {
+        let (ingress, egress) = desired.sg_rules(sg, ids);
+        let fresh;
+        let l = match select(&live.sgs, sg) {
+            Some(l) => l,
+            None => {
+                // AWS gives every new group one egress rule allowing everything.
+                fresh = LiveSg {
+                    id: ids.get(sg),
+                    tags: desired_tags(ctx, sg),
+                    ingress: BTreeSet::new(),
+                    egress: [Rule::all(Peer::Cidr("0.0.0.0/0".into()))].into(),
+                };
+                &fresh
+            }
+        };
+        if !decide_sg(ctx, sg, &ingress, &egress, Some(l)).is_change() {
+            return Ok(());
+        }
+        let resource = label("security-group", sg);
+        sync_rules(ctx, ec2, &resource, &l.id, true, &l.ingress, &ingress).await?;
+        sync_rules(ctx, ec2, &resource, &l.id, false, &l.egress, &egress).await?;
+        sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &desired_tags(ctx, sg)).await?;
+        done(ctx, &resource, format!("{} rules in place", l.id));
+        Ok::<_, Error>(())
+    }))
+    .await?;
+    Ok(wanted.iter().map(|sg| (*sg, ids.get(sg))).collect())
+}
+
+/// Adds the missing rules and revokes the extra ones, in one call each.
+async fn sync_rules(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    group: &str,
+    ingress: bool,
+    live: &BTreeSet<Rule>,
+    desired: &BTreeSet<Rule>,
+) -> Result<()> {
+    let add: Vec<_> = desired.difference(live).map(Rule::to_permission).collect();
+    let remove: Vec<_> = live.difference(desired).map(Rule::to_permission).collect();
+    if !remove.is_empty() {
+        let r = if ingress {
+            ctx.call("RevokeSecurityGroupIngress", resource, || {
+                ec2.revoke_security_group_ingress().group_id(group).set_ip_permissions(Some(remove.clone())).send()
+            })
+            .await
+            .map(|_| ())
+        } else {
+            ctx.call("RevokeSecurityGroupEgress", resource, || {
+                ec2.revoke_security_group_egress().group_id(group).set_ip_permissions(Some(remove.clone())).send()
+            })
+            .await
+            .map(|_| ())
+        };
+        match r {
+            Err(e) if e.is_code("InvalidPermission.NotFound") => {}
+            other => other?,
+        }
+    }
+    if !add.is_empty() {
+        if ingress {
+            ctx.call("AuthorizeSecurityGroupIngress", resource, || {
+                ec2.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(add.clone())).send()
+            })
+            .await?;
+        } else {
+            ctx.call("AuthorizeSecurityGroupEgress", resource, || {
+                ec2.authorize_security_group_egress().group_id(group).set_ip_permissions(Some(add.clone())).send()
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_endpoint(
+    ctx: &Context,
+    ec2: &Client,
+    v: &DesiredVpc,
+    e: &DesiredEndpoint,
+    live: &Live,
+    ids: &Ids,
+    vpc_id: &str,
+) -> Result<String> {
+    let resource = label("vpc-endpoint", &e.logical);
+    let tags = desired_tags(ctx, &e.logical);
+    let (rts, subnets) = endpoint_targets(v, ids);
+    let (rts, subnets) = if e.gateway { (rts, BTreeSet::new()) } else { (BTreeSet::new(), subnets) };
+    let l = select(&live.endpoints, &e.logical);
+    match (decide_endpoint(ctx, &e.logical, &rts, &subnets, l), l) {
+        (Action::Create, _) | (_, None) => {
+            started(ctx, &resource, "create");
+            let token = ctx.client_token(&e.logical, vpc_id);
+            let out = ctx
+                .call("CreateVpcEndpoint", &resource, || {
+                    let b = ec2
+                        .create_vpc_endpoint()
+                        .vpc_id(vpc_id)
+                        .service_name(&e.service_name)
+                        .client_token(&token)
+                        .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &tags));
+                    if e.gateway {
+                        b.vpc_endpoint_type(VpcEndpointType::Gateway).set_route_table_ids(Some(rts.iter().cloned().collect()))
+                    } else {
+                        b.vpc_endpoint_type(VpcEndpointType::Interface)
+                            .set_subnet_ids(Some(subnets.iter().cloned().collect()))
+                            .security_group_ids(ids.get(SG_ENDPOINTS))
+                            .private_dns_enabled(true)
+                    }
+                    .send()
+                })
+                .await?;
+            let id = out
+                .vpc_endpoint()
+                .and_then(|x| x.vpc_endpoint_id())
+                .unwrap_or_default()
+                .to_string();
+            done(ctx, &resource, id.clone());
+            Ok(id)
+        }
+        (Action::NoChange, Some(l)) => Ok(l.id.clone()),
+        (_, Some(l)) => {
+            let diff = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Option<Vec<String>> {
+                let d: Vec<String> = a.difference(b).cloned().collect();
+                (!d.is_empty()).then_some(d)
+            };
+            if l.route_tables != rts || l.subnets != subnets {
+                ctx.call("ModifyVpcEndpoint", &resource, || {
+                    ec2.modify_vpc_endpoint()
+                        .vpc_endpoint_id(&l.id)
+                        .set_add_route_table_ids(diff(&rts, &l.route_tables))
+                        .set_remove_route_table_ids(diff(&l.route_tables, &rts))
+                        .set_add_subnet_ids(diff(&subnets, &l.subnets))
+                        .set_remove_subnet_ids(diff(&l.subnets, &subnets))
+                        .send()
+                })
+                .await?;
+            }
+            sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
+            done(ctx, &resource, format!("{} updated", l.id));
+            Ok(l.id.clone())
+        }
+    }
+}
+
+/// Deletes everything in `doomed`, in the order AWS requires: endpoints and NAT gateways
+/// (waited until gone), then addresses, route tables, the internet gateway, subnets and
+/// security groups (after their network interfaces are gone), and last the VPC.
+pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Result<()> {
+    let endpoints = async {
+        if doomed.endpoints.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = doomed.endpoints.iter().map(|e| e.id.clone()).collect();
+        let resource = format!("vpc-endpoint {}", ids.join(","));
+        started(ctx, &resource, "delete");
+        ok_if_gone(
+            ctx.call("DeleteVpcEndpoints", &resource, || {
+                ec2.delete_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
+            })
+            .await,
+        )?;
+        ctx.poll(&resource, "deletion", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
+            let out = ctx
+                .call("DescribeVpcEndpoints", &resource, || {
+                    ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
+                })
+                .await;
+            let out = match out {
+                Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
+                other => other?,
+            };
+            let left: Vec<String> = out
+                .vpc_endpoints()
+                .iter()
+                .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()), Some(s) if s == "deleted"))
+                .map(|e| e.vpc_endpoint_id().unwrap_or_default().to_string())
+                .collect();
+            Ok(if left.is_empty() { Poll::Ready(()) } else { Poll::Pending(format!("{} left", left.len())) })
+        })
+        .await?;
+        done(ctx, &resource, "deleted");
+        Ok::<_, Error>(())
+    };
+    let nats = async {
+        if doomed.nats.is_empty() {
+            return Ok(());
+        }
+        try_join_all(doomed.nats.iter().map(|n| async move {
+            let resource = format!("nat-gateway {}", n.id);
+            started(ctx, &resource, "delete");
+            ok_if_gone(ctx.call("DeleteNatGateway", &resource, || ec2.delete_nat_gateway().nat_gateway_id(&n.id).send()).await)
+        }))
+        .await?;
+        let ids: Vec<String> = doomed.nats.iter().map(|n| n.id.clone()).collect();
+        let resource = format!("nat-gateway {}", ids.join(","));
+        // No SDK waiter exists for this; the addresses stay mapped until `deleted`.
+        ctx.poll(&resource, "state deleted", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
+            let out = ctx
+                .call("DescribeNatGateways", &resource, || {
+                    ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.clone())).send()
+                })
+                .await;
+            let out = match out {
+                Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
+                other => other?,
+            };
+            let states: Vec<String> = out
+                .nat_gateways()
+                .iter()
+                .map(|n| n.state().map(|s| s.as_str().to_string()).unwrap_or_default())
+                .filter(|s| s != "deleted" && s != "failed")
+                .collect();
+            Ok(if states.is_empty() { Poll::Ready(()) } else { Poll::Pending(states.join(",")) })
+        })
+        .await?;
+        done(ctx, &resource, "deleted");
+        Ok::<_, Error>(())
+    };
+    futures_util::try_join!(endpoints, nats)?;
+
+    let eips = try_join_all(doomed.eips.iter().map(|a| async move {
+        let resource = format!("elastic-ip {}", a.id);
+        started(ctx, &resource, "release");
+        let retry = RetryOn::codes(&["InvalidIPAddress.InUse", "AuthFailure"], Duration::from_secs(120));
+        ok_if_gone(ctx.call_retrying("ReleaseAddress", &resource, &retry, || ec2.release_address().allocation_id(&a.id).send()).await)?;
+        done(ctx, &resource, "released");
+        Ok::<_, Error>(())
+    }));
+    let tables = try_join_all(doomed.route_tables.iter().map(|t| async move {
+        let resource = format!("route-table {}", t.id);
+        started(ctx, &resource, "delete");
+        for (assoc, _) in &t.associations {
+            ok_if_gone(
+                ctx.call("DisassociateRouteTable", &resource, || ec2.disassociate_route_table().association_id(assoc).send())
+                    .await,
+            )?;
+        }
+        ok_if_gone(
+            ctx.call_retrying("DeleteRouteTable", &resource, &dependency_violation(), || {
+                ec2.delete_route_table().route_table_id(&t.id).send()
+            })
+            .await,
+        )?;
+        done(ctx, &resource, "deleted");
+        Ok::<_, Error>(())
+    }));
+    let igws = try_join_all(doomed.igws.iter().map(|g| async move {
+        let resource = format!("internet-gateway {}", g.id);
+        started(ctx, &resource, "delete");
+        if let Some(vpc) = &g.attached_vpc {
+            ok_if_gone(
+                ctx.call_retrying("DetachInternetGateway", &resource, &dependency_violation(), || {
+                    ec2.detach_internet_gateway().internet_gateway_id(&g.id).vpc_id(vpc).send()
+                })
+                .await,
+            )?;
+        }
+        ok_if_gone(
+            ctx.call("DeleteInternetGateway", &resource, || ec2.delete_internet_gateway().internet_gateway_id(&g.id).send())
+                .await,
+        )?;
+        done(ctx, &resource, "deleted");
+        Ok::<_, Error>(())
+    }));
+    let subnets_and_groups = async {
+        wait_for_interfaces(ctx, ec2, doomed).await?;
+        try_join_all(doomed.subnets.iter().map(|s| async move {
+            let resource = format!("subnet {}", s.id);
+            started(ctx, &resource, "delete");
+            ok_if_gone(
+                ctx.call_retrying("DeleteSubnet", &resource, &dependency_violation(), || {
+                    ec2.delete_subnet().subnet_id(&s.id).send()
+                })
+                .await,
+            )?;
+            done(ctx, &resource, "deleted");
+            Ok::<_, Error>(())
+        }))
+        .await?;
+        // Groups that reference each other cannot be deleted until the references go.
+        try_join_all(doomed.sgs.iter().map(|g| async move {
+            let resource = format!("security-group {}", g.id);
+            let refs = |rules: &BTreeSet<Rule>| -> BTreeSet<Rule> {
+                rules.iter().filter(|r| matches!(r.peer, Peer::Group(_))).cloned().collect()
+            };
+            sync_rules(ctx, ec2, &resource, &g.id, true, &refs(&g.ingress), &BTreeSet::new()).await?;
+            sync_rules(ctx, ec2, &resource, &g.id, false, &refs(&g.egress), &BTreeSet::new()).await
+        }))
+        .await
+        .or_else(|e| if e.as_aws().is_some_and(already_gone) { Ok(Vec::new()) } else { Err(e) })?;
+        try_join_all(doomed.sgs.iter().map(|g| async move {
+            let resource = format!("security-group {}", g.id);
+            started(ctx, &resource, "delete");
+            ok_if_gone(
+                ctx.call_retrying("DeleteSecurityGroup", &resource, &dependency_violation(), || {
+                    ec2.delete_security_group().group_id(&g.id).send()
+                })
+                .await,
+            )?;
+            done(ctx, &resource, "deleted");
+            Ok::<_, Error>(())
+        }))
+        .await?;
+        Ok::<_, Error>(())
+    };
+    futures_util::try_join!(eips, tables, igws, subnets_and_groups)?;
+
+    for v in &doomed.vpcs {
+        let resource = format!("vpc {}", v.id);
+        started(ctx, &resource, "delete");
+        ok_if_gone(
+            ctx.call_retrying("DeleteVpc", &resource, &dependency_violation(), || ec2.delete_vpc().vpc_id(&v.id).send())
+                .await,
+        )?;
+        done(ctx, &resource, "deleted");
+    }
+    Ok(())
+}
+
+/// Waits until no network interface remains in the doomed subnets or security groups (load
+/// balancer and task ENIs linger for a while after their owners are deleted).
+async fn wait_for_interfaces(ctx: &Context, ec2: &Client, doomed: &Live) -> Result<()> {
+    let subnets: Vec<String> = doomed.subnets.iter().map(|s| s.id.clone()).collect();
+    let groups: Vec<String> = doomed.sgs.iter().map(|g| g.id.clone()).collect();
+    if subnets.is_empty() && groups.is_empty() {
+        return Ok(());
+    }
+    let resource = "network-interfaces of the deleted subnets and security groups";
+    ctx.poll(resource, "none left", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
+        let by = |name: &'static str, values: &Vec<String>| {
+            let values = values.clone();
+            async move {
+                if values.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let out = ctx
+                    .call("DescribeNetworkInterfaces", resource, || {
+                        ec2.describe_network_interfaces().filters(filter(name, values.clone())).send()
+                    })
+                    .await?;
+                Ok::<_, AwsError>(
+                    out.network_interfaces()
+                        .iter()
+                        .map(|n| {
+                            format!(
+                                "{} ({})",
+                                n.network_interface_id().unwrap_or_default(),
+                                n.description().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        let (a, b) = futures_util::try_join!(by("subnet-id", &subnets), by("group-id", &groups))?;
+        let left: BTreeSet<String> = a.into_iter().chain(b).collect();
+        Ok(if left.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(format!("{} left: {}", left.len(), left.into_iter().collect::<Vec<_>>().join(", ")))
+        })
+    })
+    .await?;
+    Ok(())
+}
+
+/// Waits until every NAT gateway is `available` (fails at once on `failed`).
+pub(crate) async fn wait_for_nats(ctx: &Context, ec2: &Client, nats: &[String], timeout: Duration) -> Result<()> {
+    if nats.is_empty() {
+        return Ok(());
+    }
+    let resource = format!("nat-gateway {}", nats.join(","));
+    ctx.poll(&resource, "state available", &PollPolicy::with_timeout(timeout), || async {
+        let out = ctx
+            .call("DescribeNatGateways", &resource, || {
+                ec2.describe_nat_gateways().set_nat_gateway_ids(Some(nats.to_vec())).send()
+            })
+            .await?;
+        let mut pending = Vec::new();
+        for n in out.nat_gateways() {
+            let id = n.nat_gateway_id().unwrap_or_default();
+            match n.state().map(|s| s.as_str()).unwrap_or("unknown") {
+                "available" => {}
+                "failed" | "deleting" | "deleted" => {
+                    return Err(AwsError::new(
+                        "DescribeNatGateways",
+                        format!("nat-gateway {id}"),
+                        n.failure_code(),
+                        n.failure_message().unwrap_or("the NAT gateway failed"),
+                        AwsErrorKind::Service,
+                    ))
+                }
+                other => pending.push(format!("{id} {other}")),
+            }
+        }
+        Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+    })
+    .await?;
+    Ok(())
+}
