@@ -20,7 +20,6 @@ const THROTTLING_CODES: &[&str] = &[
     "TransactionInProgressException",
     "RequestLimitExceeded",
     "BandwidthLimitExceeded",
-    "LimitExceededException",
     "RequestThrottled",
     "SlowDown",
     "PriorRequestNotComplete",
@@ -89,10 +88,18 @@ impl AwsError {
                     .unwrap_or_else(|| DisplayErrorContext(e).to_string());
                 (code, message, kind)
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                (None, DisplayErrorContext(&err).to_string(), AwsErrorKind::Transient)
-            }
-            _ => (None, DisplayErrorContext(&err).to_string(), AwsErrorKind::Other),
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => (
+                None,
+                DisplayErrorContext(&err).to_string(),
+                AwsErrorKind::Transient,
+            ),
+            _ => (
+                None,
+                DisplayErrorContext(&err).to_string(),
+                AwsErrorKind::Other,
+            ),
         };
         Self {
             operation: operation.to_string(),
@@ -161,7 +168,10 @@ impl AwsError {
     /// Whether trying again may succeed without changing anything (throttling, network
     /// failures, server faults).
     pub fn is_transient(&self) -> bool {
-        matches!(self.kind, AwsErrorKind::Throttling | AwsErrorKind::Transient)
+        matches!(
+            self.kind,
+            AwsErrorKind::Throttling | AwsErrorKind::Transient
+        )
     }
 }
 
@@ -177,7 +187,9 @@ impl fmt::Display for AwsError {
 
 impl StdError for AwsError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 

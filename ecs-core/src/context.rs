@@ -112,7 +112,12 @@ impl Context {
 
     /// Makes an AWS call, retrying throttling and transient failures within the retry
     /// policy's budget. `f` builds and sends the request; it is called once per attempt.
-    pub async fn call<T, E, F, Fut>(&self, operation: &str, resource: &str, f: F) -> Result<T, AwsError>
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        operation: &str,
+        resource: &str,
+        f: F,
+    ) -> Result<T, AwsError>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         F: FnMut() -> Fut,
@@ -223,7 +228,9 @@ impl Context {
                 awaiting: format!("{awaiting} (now {last_seen})"),
                 elapsed,
             });
-            let sleep = jitter(interval).min(policy.timeout - elapsed).max(Duration::from_millis(1));
+            let sleep = jitter(interval)
+                .min(policy.timeout - elapsed)
+                .max(Duration::from_millis(1));
             self.clock.sleep(sleep).await;
             interval = (interval * 3 / 2).min(policy.max_interval);
         }
@@ -257,16 +264,21 @@ mod tests {
         let ctx = ctx(&clock, &events);
         let probes = AtomicU32::new(0);
         let value = ctx
-            .poll("nat-gateway nat/a", "state available", &PollPolicy::default(), || {
-                let n = probes.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    match n {
-                        0 | 1 => Ok(Poll::Pending("pending".to_string())),
-                        2 => Err(err("RequestLimitExceeded", AwsErrorKind::Throttling)),
-                        _ => Ok(Poll::Ready(n)),
+            .poll(
+                "nat-gateway nat/a",
+                "state available",
+                &PollPolicy::default(),
+                || {
+                    let n = probes.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match n {
+                            0 | 1 => Ok(Poll::Pending("pending".to_string())),
+                            2 => Err(err("RequestLimitExceeded", AwsErrorKind::Throttling)),
+                            _ => Ok(Poll::Ready(n)),
+                        }
                     }
-                }
-            })
+                },
+            )
             .await
             .unwrap();
         assert_eq!(value, 3);
@@ -288,12 +300,20 @@ mod tests {
         let (clock, events) = (FakeClock::new(), EventLog::new());
         let ctx = ctx(&clock, &events);
         let result: Result<(), Error> = ctx
-            .poll("alb web", "state active", &PollPolicy::with_timeout(Duration::from_secs(60)), || async {
-                Ok(Poll::Pending("provisioning".to_string()))
-            })
+            .poll(
+                "alb web",
+                "state active",
+                &PollPolicy::with_timeout(Duration::from_secs(60)),
+                || async { Ok(Poll::Pending("provisioning".to_string())) },
+            )
             .await;
         match result {
-            Err(Error::Timeout { resource, waited, last_seen, .. }) => {
+            Err(Error::Timeout {
+                resource,
+                waited,
+                last_seen,
+                ..
+            }) => {
                 assert_eq!(resource, "alb web");
                 assert_eq!(last_seen, "provisioning");
                 assert!(waited >= Duration::from_secs(60) && waited < Duration::from_secs(61));
@@ -312,7 +332,10 @@ mod tests {
                 Err(err("InvalidNatGatewayID.NotFound", AwsErrorKind::Service))
             })
             .await;
-        assert_eq!(result.unwrap_err().code(), Some("InvalidNatGatewayID.NotFound"));
+        assert_eq!(
+            result.unwrap_err().code(),
+            Some("InvalidNatGatewayID.NotFound")
+        );
         assert!(clock.sleeps().is_empty());
     }
 

@@ -72,13 +72,20 @@ impl fmt::Display for Event {
                 resource,
                 awaiting,
                 elapsed,
-            } => write!(f, "{resource}: waiting for {awaiting} ({}s)", elapsed.as_secs()),
+            } => write!(
+                f,
+                "{resource}: waiting for {awaiting} ({}s)",
+                elapsed.as_secs()
+            ),
             Event::Retrying {
                 resource,
                 operation,
                 reason,
                 attempt,
-            } => write!(f, "{resource}: {operation} attempt {attempt} failed ({reason}); retrying"),
+            } => write!(
+                f,
+                "{resource}: {operation} attempt {attempt} failed ({reason}); retrying"
+            ),
             Event::Done { resource, detail } => write!(f, "{resource}: {detail}"),
             Event::Failed { resource, error } => write!(f, "{resource}: FAILED: {error}"),
         }

@@ -67,5 +67,7 @@ pub use events::{Event, EventLog, EventSink, NoEvents};
 pub use names::{stable_hash, NameKind, StackName};
 pub use plan::{Action, Change, FieldDiff, Plan, Summary};
 pub use retry::{Poll, PollPolicy, RetryOn, RetryPolicy};
-pub use tags::{Tags, MAX_TAGS_PER_RESOURCE, OWNER_TAG, RESERVED_PREFIX, RESERVED_TAG_COUNT, RESOURCE_TAG};
+pub use tags::{
+    Tags, MAX_TAGS_PER_RESOURCE, OWNER_TAG, RESERVED_PREFIX, RESERVED_TAG_COUNT, RESOURCE_TAG,
+};
 pub use validate::{Problem, Problems};

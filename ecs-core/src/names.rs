@@ -256,9 +256,8 @@ mod tests {
     ];
 
     fn stack_names() -> impl Strategy<Value = StackName> {
-        "[a-z]([a-z0-9]|-[a-z0-9]){0,15}".prop_filter_map("valid stack name", |s| {
-            StackName::new(s).ok()
-        })
+        "[a-z]([a-z0-9]|-[a-z0-9]){0,15}"
+            .prop_filter_map("valid stack name", |s| StackName::new(s).ok())
     }
 
     const SUFFIXES: [&str; 8] = [
@@ -327,7 +326,17 @@ mod tests {
 
     #[test]
     fn stack_name_rules() {
-        for bad in ["", "Web", "1web", "web-", "we--b", "internal", "internal-x", "a_b", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "Web",
+            "1web",
+            "web-",
+            "we--b",
+            "internal",
+            "internal-x",
+            "a_b",
+            &"a".repeat(33),
+        ] {
             assert!(StackName::new(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["w", "web", "web-2", "internalx", &"a".repeat(32)] {

@@ -114,7 +114,13 @@ impl Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>3} {} {}", self.action.symbol(), self.resource, self.id)?;
+        write!(
+            f,
+            "{:>3} {} {}",
+            self.action.symbol(),
+            self.resource,
+            self.id
+        )?;
         if !self.detail.is_empty() {
             write!(f, " ({})", self.detail)?;
         }
@@ -227,7 +233,11 @@ impl fmt::Display for Plan {
                 f,
                 "No changes. {} resource{} the specification.",
                 s.unchanged,
-                if s.unchanged == 1 { " matches" } else { "s match" }
+                if s.unchanged == 1 {
+                    " matches"
+                } else {
+                    "s match"
+                }
             );
         }
         for c in self.pending() {
@@ -252,9 +262,17 @@ mod tests {
             Change::new(
                 "security-group",
                 "sg/alb",
-                Action::Update(vec![FieldDiff::new("ingress", "tcp/80 from 0.0.0.0/0", "tcp/80 from 10.0.0.0/8")]),
+                Action::Update(vec![FieldDiff::new(
+                    "ingress",
+                    "tcp/80 from 0.0.0.0/0",
+                    "tcp/80 from 10.0.0.0/8",
+                )]),
             ),
-            Change::new("subnet", "subnet/public/us-east-1a", Action::Replace("cidr 10.0.0.0/20 → 10.0.16.0/20".into())),
+            Change::new(
+                "subnet",
+                "subnet/public/us-east-1a",
+                Action::Replace("cidr 10.0.0.0/20 → 10.0.16.0/20".into()),
+            ),
             Change::new("nat-gateway", "nat/us-east-1b", Action::Delete),
             Change::new("route-table", "rt/public", Action::NoChange),
         ]);
@@ -272,7 +290,10 @@ mod tests {
     fn empty_plan_says_no_changes() {
         let plan = Plan::from(vec![Change::new("vpc", "vpc", Action::NoChange)]);
         assert!(plan.is_empty());
-        assert_eq!(plan.to_string(), "No changes. 1 resource matches the specification.");
+        assert_eq!(
+            plan.to_string(),
+            "No changes. 1 resource matches the specification."
+        );
     }
 
     #[test]
@@ -287,7 +308,11 @@ mod tests {
 
     #[test]
     fn serializes_for_machine_readable_output() {
-        let plan = Plan::from(vec![Change::new("vpc", "vpc", Action::Replace("cidr".into()))]);
+        let plan = Plan::from(vec![Change::new(
+            "vpc",
+            "vpc",
+            Action::Replace("cidr".into()),
+        )]);
         let json = serde_json::to_value(&plan).unwrap();
         assert_eq!(json["changes"][0]["action"]["action"], "replace");
         assert_eq!(json["changes"][0]["action"]["details"], "cidr");

@@ -145,7 +145,8 @@ mod tests {
         };
         for attempt in 1..40 {
             let d = p.delay(attempt);
-            let nominal = Duration::from_secs(1u64 << (attempt - 1).min(16)).min(Duration::from_secs(5));
+            let nominal =
+                Duration::from_secs(1u64 << (attempt - 1).min(16)).min(Duration::from_secs(5));
             assert!(d >= nominal / 2 && d <= nominal, "attempt {attempt}: {d:?}");
         }
     }
@@ -154,9 +155,14 @@ mod tests {
     fn retry_on_matches_codes_and_message_fragments() {
         let on = RetryOn::codes(&["DependencyViolation"], Duration::from_secs(60))
             .message("InvalidParameterException", "Unable to assume role");
-        let e = |code: &str, msg: &str| AwsError::new("Op", "r", Some(code), msg, AwsErrorKind::Service);
+        let e = |code: &str, msg: &str| {
+            AwsError::new("Op", "r", Some(code), msg, AwsErrorKind::Service)
+        };
         assert!(on.matches(&e("DependencyViolation", "anything")));
-        assert!(on.matches(&e("InvalidParameterException", "Unable to assume role and validate")));
+        assert!(on.matches(&e(
+            "InvalidParameterException",
+            "Unable to assume role and validate"
+        )));
         assert!(!on.matches(&e("InvalidParameterException", "bad cpu")));
         assert!(!on.matches(&e("Other", "Unable to assume role")));
         assert_eq!(on.budget(), Duration::from_secs(60));

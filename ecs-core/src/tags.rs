@@ -116,7 +116,12 @@ impl Tags {
 
     /// The full tag set of a resource owned by `stack`: the user's tags, the owner tag, and
     /// when given the logical id and the `Name` tag.
-    pub fn for_resource(&self, stack: &StackName, logical_id: Option<&str>, name: Option<&str>) -> Tags {
+    pub fn for_resource(
+        &self,
+        stack: &StackName,
+        logical_id: Option<&str>,
+        name: Option<&str>,
+    ) -> Tags {
         let mut tags = self.clone();
         tags.insert(OWNER_TAG, stack.as_str());
         if let Some(id) = logical_id {
@@ -137,7 +142,11 @@ impl fmt::Debug for Tags {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Tags {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -176,7 +185,9 @@ mod tests {
     #[test]
     fn resource_tags_add_ownership() {
         let stack = StackName::new("web").unwrap();
-        let tags = Tags::new().with("team", "a").for_resource(&stack, Some("vpc"), Some("web"));
+        let tags = Tags::new()
+            .with("team", "a")
+            .for_resource(&stack, Some("vpc"), Some("web"));
         assert_eq!(tags.get(OWNER_TAG), Some("web"));
         assert_eq!(tags.get(RESOURCE_TAG), Some("vpc"));
         assert_eq!(tags.get("Name"), Some("web"));

@@ -1,7 +1,7 @@
 //! The local AWS emulator: it installs and starts by itself, and the current CloudWatch SDK
 //! (RPC v2 CBOR) works against it through the protocol bridge.
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, StateValue, Tag};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic, Tag};
 use ecs_core::testing::{CallCounter, Emulator, EmulatorError, EmulatorOptions};
 
 fn emulator() -> &'static Emulator {
@@ -23,8 +23,18 @@ async fn cloudwatch_alarms_and_dashboards_through_the_cbor_bridge() {
         .alarm_name("bridge-cpu-high")
         .namespace("AWS/ECS")
         .metric_name("CPUUtilization")
-        .dimensions(Dimension::builder().name("ClusterName").value("bridge").build())
-        .dimensions(Dimension::builder().name("ServiceName").value("web").build())
+        .dimensions(
+            Dimension::builder()
+                .name("ClusterName")
+                .value("bridge")
+                .build(),
+        )
+        .dimensions(
+            Dimension::builder()
+                .name("ServiceName")
+                .value("web")
+                .build(),
+        )
         .statistic(Statistic::Average)
         .period(60)
         .evaluation_periods(3)
@@ -49,8 +59,14 @@ async fn cloudwatch_alarms_and_dashboards_through_the_cbor_bridge() {
     assert_eq!(alarm.period(), Some(60));
     assert_eq!(alarm.evaluation_periods(), Some(3));
     assert_eq!(alarm.dimensions().len(), 2);
-    assert_eq!(alarm.alarm_actions(), ["arn:aws:sns:us-east-1:123456789012:ops"]);
-    assert!(alarm.alarm_configuration_updated_timestamp().is_some(), "timestamps decode");
+    assert_eq!(
+        alarm.alarm_actions(),
+        ["arn:aws:sns:us-east-1:123456789012:ops"]
+    );
+    assert!(
+        alarm.alarm_configuration_updated_timestamp().is_some(),
+        "timestamps decode"
+    );
     assert!(matches!(
         alarm.state_value(),
         Some(StateValue::InsufficientData | StateValue::Ok | StateValue::Alarm)
@@ -115,10 +131,19 @@ async fn cloudwatch_alarms_and_dashboards_through_the_cbor_bridge() {
     let err = ecs_core::AwsError::from_sdk("GetDashboard", "dashboard bridge-dashboard", missing);
     assert_eq!(err.code(), Some("ResourceNotFound"), "{err}");
 
-    let ops: Vec<String> = counter.mutating().into_iter().map(|c| c.operation).collect();
+    let ops: Vec<String> = counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
     assert_eq!(
         ops,
-        ["PutMetricAlarm", "PutDashboard", "DeleteAlarms", "DeleteDashboards"]
+        [
+            "PutMetricAlarm",
+            "PutDashboard",
+            "DeleteAlarms",
+            "DeleteDashboards"
+        ]
     );
 }
 
@@ -145,17 +170,32 @@ fn a_missing_python_is_an_error_that_says_what_to_install() {
     )
     .expect_err("no interpreter");
     let _ = std::fs::remove_dir_all(&home);
-    assert!(matches!(err, EmulatorError::PythonMissing { .. }), "{err:?}");
+    assert!(
+        matches!(err, EmulatorError::PythonMissing { .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("apt-get install python3 python3-venv"), "{text}");
+    assert!(
+        text.contains("apt-get install python3 python3-venv"),
+        "{text}"
+    );
     assert!(text.contains("/nonexistent/python3"), "{text}");
 }
 
 #[test]
 fn the_server_stops_when_dropped() {
     let emulator = Emulator::start(EmulatorOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let addr = emulator.endpoint_url().trim_start_matches("http://").to_string();
-    assert!(std::net::TcpStream::connect(&addr).is_ok(), "server answers");
+    let addr = emulator
+        .endpoint_url()
+        .trim_start_matches("http://")
+        .to_string();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_ok(),
+        "server answers"
+    );
     drop(emulator);
-    assert!(std::net::TcpStream::connect(&addr).is_err(), "server stopped");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "server stopped"
+    );
 }

@@ -9,10 +9,12 @@ use aws_sdk_ec2::types::{
 use aws_sdk_ec2::Client;
 use futures_util::future::try_join_all;
 
-use ecs_core::{Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags};
+use ecs_core::{
+    Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags,
+};
 
 use crate::error::{Error, Result};
-use crate::live::{filter, Live, LiveRouteTable, LiveSg};
+use crate::live::{Live, LiveRouteTable, LiveSg};
 use crate::plan::*;
 use crate::rules::{Peer, Rule};
 use crate::NetworkOutputs;
@@ -22,11 +24,16 @@ use crate::NetworkOutputs;
 const DEPENDENCY_BUDGET: Duration = Duration::from_secs(600);
 
 fn dependency_violation() -> RetryOn {
-    RetryOn::codes(&["DependencyViolation", "InvalidGroup.InUse", "ResourceInUse"], DEPENDENCY_BUDGET)
+    RetryOn::codes(
+        &["DependencyViolation", "InvalidGroup.InUse", "ResourceInUse"],
+        DEPENDENCY_BUDGET,
+    )
 }
 
 pub(crate) fn ec2_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
@@ -39,7 +46,10 @@ fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
 /// Whether an error says the resource is already gone (deletes are idempotent).
 fn already_gone(e: &AwsError) -> bool {
     e.code().is_some_and(|c| {
-        c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "Gateway.NotAttached" || c == "InvalidAssociationID.NotFound"
+        c.ends_with(".NotFound")
+            || c.ends_with("NotFound")
+            || c == "Gateway.NotAttached"
+            || c == "InvalidAssociationID.NotFound"
     })
 }
 
@@ -71,7 +81,14 @@ fn done(ctx: &Context, resource: &str, detail: impl Into<String>) {
 
 /// Brings the tags of `id` to `desired` (CreateTags for new or changed values, DeleteTags for
 /// keys no longer wanted); no call when they already match.
-async fn sync_tags(ctx: &Context, ec2: &Client, resource: &str, id: &str, live: &Tags, desired: &Tags) -> Result<()> {
+async fn sync_tags(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    id: &str,
+    live: &Tags,
+    desired: &Tags,
+) -> Result<()> {
     let set: Vec<Tag> = desired
         .iter()
         .filter(|(k, v)| live.get(k) != Some(v))
@@ -83,21 +100,42 @@ async fn sync_tags(ctx: &Context, ec2: &Client, resource: &str, id: &str, live: 
         .map(|(k, _)| Tag::builder().key(k).build())
         .collect();
     if !set.is_empty() {
-        ctx.call("CreateTags", resource, || ec2.create_tags().resources(id).set_tags(Some(set.clone())).send())
-            .await?;
+        ctx.call("CreateTags", resource, || {
+            ec2.create_tags()
+                .resources(id)
+                .set_tags(Some(set.clone()))
+                .send()
+        })
+        .await?;
     }
     if !unset.is_empty() {
-        ctx.call("DeleteTags", resource, || ec2.delete_tags().resources(id).set_tags(Some(unset.clone())).send())
-            .await?;
+        ctx.call("DeleteTags", resource, || {
+            ec2.delete_tags()
+                .resources(id)
+                .set_tags(Some(unset.clone()))
+                .send()
+        })
+        .await?;
     }
     Ok(())
 }
 
 /// Carries out `plan`; returns the network's outputs. Refuses (before any call) when the plan
 /// replaces a VPC, subnet or NAT gateway.
-pub(crate) async fn apply(ctx: &Context, ec2: &Client, plan: &NetworkPlan) -> Result<NetworkOutputs> {
-    if let Some(c) = plan.changes.changes.iter().find(|c| matches!(c.action, Action::Replace(_))) {
-        let Action::Replace(reason) = &c.action else { unreachable!() };
+pub(crate) async fn apply(
+    ctx: &Context,
+    ec2: &Client,
+    plan: &NetworkPlan,
+) -> Result<NetworkOutputs> {
+    if let Some(c) = plan
+        .changes
+        .changes
+        .iter()
+        .find(|c| matches!(c.action, Action::Replace(_)))
+    {
+        let Action::Replace(reason) = &c.action else {
+            unreachable!()
+        };
         return Err(Error::ReplacementRequired {
             resource: label(&c.resource, &c.id),
             reason: reason.clone(),
@@ -108,7 +146,8 @@ pub(crate) async fn apply(ctx: &Context, ec2: &Client, plan: &NetworkPlan) -> Re
     let outputs = match &desired.network {
         DesiredNetwork::Managed(v) => apply_managed(ctx, ec2, desired, v, live, &mut ids).await?,
         DesiredNetwork::Existing(e) => {
-            for (sg, id) in ensure_security_groups(ctx, ec2, desired, live, &ids, &e.vpc_id).await? {
+            for (sg, id) in ensure_security_groups(ctx, ec2, desired, live, &ids, &e.vpc_id).await?
+            {
                 ids.set(sg, id);
             }
             NetworkOutputs {
@@ -139,7 +178,11 @@ async fn apply_managed(
     // 1. The VPC and the NAT gateways' addresses (which need nothing else).
     let (vpc_id, eips) = futures_util::try_join!(
         ensure_vpc(ctx, ec2, v, live),
-        try_join_all(v.nat_zones().into_iter().map(|z| ensure_eip(ctx, ec2, live, z))),
+        try_join_all(
+            v.nat_zones()
+                .into_iter()
+                .map(|z| ensure_eip(ctx, ec2, live, z))
+        ),
     )?;
     ids.set(VPC, vpc_id.clone());
     for (logical, id) in eips {
@@ -152,7 +195,11 @@ async fn apply_managed(
         .iter()
         .flat_map(|z| ["public", "private"].map(|tier| (subnet_id(tier, z), tier, z)));
     let subnet_futs = subnets.map(|(logical, tier, z)| {
-        let blocks = if tier == "public" { &v.public } else { &v.private };
+        let blocks = if tier == "public" {
+            &v.public
+        } else {
+            &v.private
+        };
         let index = v.zones.iter().position(|x| x == z).unwrap_or(0);
         let cidr = blocks[index];
         let (vpc_id, live) = (&vpc_id, live);
@@ -166,7 +213,11 @@ async fn apply_managed(
     let (igw, subnet_ids, table_ids, groups) = futures_util::try_join!(
         ensure_igw(ctx, ec2, live, &vpc_id),
         try_join_all(subnet_futs),
-        try_join_all(tables.iter().map(|l| ensure_route_table(ctx, ec2, l, live, &vpc_id))),
+        try_join_all(
+            tables
+                .iter()
+                .map(|l| ensure_route_table(ctx, ec2, l, live, &vpc_id))
+        ),
         ensure_security_groups(ctx, ec2, desired, live, ids, &vpc_id),
     )?;
     ids.set(IGW, igw.clone());
@@ -179,10 +230,26 @@ async fn apply_managed(
 
     // 3. The public route table and the NAT gateways (which need the internet gateway).
     let ids_now = ids.clone();
-    let public_subnets: BTreeSet<String> = v.zones.iter().map(|z| ids_now.get(&subnet_id("public", z))).collect();
+    let public_subnets: BTreeSet<String> = v
+        .zones
+        .iter()
+        .map(|z| ids_now.get(&subnet_id("public", z)))
+        .collect();
     let (_, nats) = futures_util::try_join!(
-        sync_route_table(ctx, ec2, RT_PUBLIC, &ids_now, Some(&igw), &public_subnets, live),
-        try_join_all(v.nat_zones().into_iter().map(|z| ensure_nat(ctx, ec2, live, &ids_now, z))),
+        sync_route_table(
+            ctx,
+            ec2,
+            RT_PUBLIC,
+            &ids_now,
+            Some(&igw),
+            &public_subnets,
+            live
+        ),
+        try_join_all(
+            v.nat_zones()
+                .into_iter()
+                .map(|z| ensure_nat(ctx, ec2, live, &ids_now, z))
+        ),
     )?;
     for (logical, id) in nats {
         ids.set(&logical, id);
@@ -195,18 +262,41 @@ async fn apply_managed(
         let subnets: BTreeSet<String> = [ids_now.get(&subnet_id("private", z))].into();
         let logical = rt_private_id(z);
         let ids_now = &ids_now;
-        async move { sync_route_table(ctx, ec2, &logical, ids_now, target.as_deref(), &subnets, live).await }
+        async move {
+            sync_route_table(
+                ctx,
+                ec2,
+                &logical,
+                ids_now,
+                target.as_deref(),
+                &subnets,
+                live,
+            )
+            .await
+        }
     });
     let (_, endpoints) = futures_util::try_join!(
         try_join_all(private_tables),
-        try_join_all(v.endpoints.iter().map(|e| ensure_endpoint(ctx, ec2, v, e, live, &ids_now, &vpc_id))),
+        try_join_all(
+            v.endpoints
+                .iter()
+                .map(|e| ensure_endpoint(ctx, ec2, v, e, live, &ids_now, &vpc_id))
+        ),
     )?;
     Ok(NetworkOutputs {
         vpc_id,
         vpc_cidr: v.cidr.to_string(),
         availability_zones: v.zones.clone(),
-        public_subnets: v.zones.iter().map(|z| ids.get(&subnet_id("public", z))).collect(),
-        private_subnets: v.zones.iter().map(|z| ids.get(&subnet_id("private", z))).collect(),
+        public_subnets: v
+            .zones
+            .iter()
+            .map(|z| ids.get(&subnet_id("public", z)))
+            .collect(),
+        private_subnets: v
+            .zones
+            .iter()
+            .map(|z| ids.get(&subnet_id("private", z)))
+            .collect(),
         alb_sg: ids.get(SG_ALB),
         task_sg: ids.get(SG_TASK),
         nat_gateways: v.nat_zones().iter().map(|z| ids.get(&nat_id(z))).collect(),
@@ -231,7 +321,11 @@ async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) ->
                         .send()
                 })
                 .await?;
-            let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+            let id = out
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap_or_default()
+                .to_string();
             // A new VPC has DNS support on and DNS hostnames off.
             (id, false, true, tags.clone())
         }
@@ -244,13 +338,19 @@ async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) ->
     let on = || AttributeBooleanValue::builder().value(true).build();
     if !support {
         ctx.call("ModifyVpcAttribute", &resource, || {
-            ec2.modify_vpc_attribute().vpc_id(&id).enable_dns_support(on()).send()
+            ec2.modify_vpc_attribute()
+                .vpc_id(&id)
+                .enable_dns_support(on())
+                .send()
         })
         .await?;
     }
     if !hostnames {
         ctx.call("ModifyVpcAttribute", &resource, || {
-            ec2.modify_vpc_attribute().vpc_id(&id).enable_dns_hostnames(on()).send()
+            ec2.modify_vpc_attribute()
+                .vpc_id(&id)
+                .enable_dns_hostnames(on())
+                .send()
         })
         .await?;
     }
@@ -259,7 +359,12 @@ async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) ->
     Ok(id)
 }
 
-async fn ensure_eip(ctx: &Context, ec2: &Client, live: &Live, zone: String) -> Result<(String, String)> {
+async fn ensure_eip(
+    ctx: &Context,
+    ec2: &Client,
+    live: &Live,
+    zone: String,
+) -> Result<(String, String)> {
     let logical = eip_id(&zone);
     let resource = label("elastic-ip", &logical);
     let tags = desired_tags(ctx, &logical);
@@ -314,7 +419,11 @@ async fn ensure_subnet(
                         .send()
                 })
                 .await?;
-            let id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
+            let id = out
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap_or_default()
+                .to_string();
             done(ctx, &resource, id.clone());
             Ok(id)
         }
@@ -355,12 +464,18 @@ async fn ensure_igw(ctx: &Context, ec2: &Client, live: &Live, vpc_id: &str) -> R
     if attached.as_deref() != Some(vpc_id) {
         if let Some(other) = &attached {
             ctx.call("DetachInternetGateway", &resource, || {
-                ec2.detach_internet_gateway().internet_gateway_id(&id).vpc_id(other).send()
+                ec2.detach_internet_gateway()
+                    .internet_gateway_id(&id)
+                    .vpc_id(other)
+                    .send()
             })
             .await?;
         }
         ctx.call("AttachInternetGateway", &resource, || {
-            ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(vpc_id).send()
+            ec2.attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(vpc_id)
+                .send()
         })
         .await?;
     }
@@ -370,7 +485,13 @@ async fn ensure_igw(ctx: &Context, ec2: &Client, live: &Live, vpc_id: &str) -> R
 }
 
 /// Creates the route table when missing (routes and associations come later).
-async fn ensure_route_table(ctx: &Context, ec2: &Client, logical: &str, live: &Live, vpc_id: &str) -> Result<(String, String)> {
+async fn ensure_route_table(
+    ctx: &Context,
+    ec2: &Client,
+    logical: &str,
+    live: &Live,
+    vpc_id: &str,
+) -> Result<(String, String)> {
     if let Some(l) = select(&live.route_tables, logical) {
         return Ok((logical.to_string(), l.id.clone()));
     }
@@ -423,22 +544,41 @@ async fn sync_route_table(
         match (&l.default_target, target) {
             (None, Some(t)) => {
                 ctx.call("CreateRoute", &resource, || {
-                    let b = ec2.create_route().route_table_id(id).destination_cidr_block("0.0.0.0/0");
-                    if nat(t) { b.nat_gateway_id(t) } else { b.gateway_id(t) }.send()
+                    let b = ec2
+                        .create_route()
+                        .route_table_id(id)
+                        .destination_cidr_block("0.0.0.0/0");
+                    if nat(t) {
+                        b.nat_gateway_id(t)
+                    } else {
+                        b.gateway_id(t)
+                    }
+                    .send()
                 })
                 .await?;
             }
             (Some(_), Some(t)) => {
                 ctx.call("ReplaceRoute", &resource, || {
-                    let b = ec2.replace_route().route_table_id(id).destination_cidr_block("0.0.0.0/0");
-                    if nat(t) { b.nat_gateway_id(t) } else { b.gateway_id(t) }.send()
+                    let b = ec2
+                        .replace_route()
+                        .route_table_id(id)
+                        .destination_cidr_block("0.0.0.0/0");
+                    if nat(t) {
+                        b.nat_gateway_id(t)
+                    } else {
+                        b.gateway_id(t)
+                    }
+                    .send()
                 })
                 .await?;
             }
             (Some(_), None) => {
                 ok_if_gone(
                     ctx.call("DeleteRoute", &resource, || {
-                        ec2.delete_route().route_table_id(id).destination_cidr_block("0.0.0.0/0").send()
+                        ec2.delete_route()
+                            .route_table_id(id)
+                            .destination_cidr_block("0.0.0.0/0")
+                            .send()
                     })
                     .await,
                 )?;
@@ -459,16 +599,37 @@ async fn sync_route_table(
     }
     for subnet in subnets.iter().filter(|s| !current.contains(s.as_str())) {
         ctx.call("AssociateRouteTable", &resource, || {
-            ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send()
+            ec2.associate_route_table()
+                .route_table_id(id)
+                .subnet_id(subnet)
+                .send()
         })
         .await?;
     }
-    sync_tags(ctx, ec2, &resource, id, &l.tags, &desired_tags(ctx, logical)).await?;
-    done(ctx, &resource, format!("{id} routes and associations in place"));
+    sync_tags(
+        ctx,
+        ec2,
+        &resource,
+        id,
+        &l.tags,
+        &desired_tags(ctx, logical),
+    )
+    .await?;
+    done(
+        ctx,
+        &resource,
+        format!("{id} routes and associations in place"),
+    );
     Ok(())
 }
 
-async fn ensure_nat(ctx: &Context, ec2: &Client, live: &Live, ids: &Ids, zone: String) -> Result<(String, String)> {
+async fn ensure_nat(
+    ctx: &Context,
+    ec2: &Client,
+    live: &Live,
+    ids: &Ids,
+    zone: String,
+) -> Result<(String, String)> {
     let logical = nat_id(&zone);
     let resource = label("nat-gateway", &logical);
     let tags = desired_tags(ctx, &logical);
@@ -494,7 +655,11 @@ async fn ensure_nat(ctx: &Context, ec2: &Client, live: &Live, ids: &Ids, zone: S
                 .and_then(|n| n.nat_gateway_id())
                 .unwrap_or_default()
                 .to_string();
-            done(ctx, &resource, format!("{id} (provisioning; not waited for here)"));
+            done(
+                ctx,
+                &resource,
+                format!("{id} (provisioning; not waited for here)"),
+            );
             id
         }
         (action, Some(l)) => {
@@ -519,23 +684,34 @@ async fn ensure_security_groups(
 ) -> Result<Vec<(&'static str, String)>> {
     let wanted = desired.security_groups();
     let mut ids = ids.clone();
-    let created = try_join_all(wanted.iter().filter(|sg| select(&live.sgs, sg).is_none()).map(|sg| async move {
-        let resource = label("security-group", sg);
-        let tags = desired_tags(ctx, sg);
-        let name = ctx.stack().name(NameKind::SecurityGroup, &sg.replace("sg/", ""));
-        started(ctx, &resource, "create");
-        let out = ctx
-            .call("CreateSecurityGroup", &resource, || {
-                ec2.create_security_group()
-                    .group_name(&name)
-                    .description(format!("{} of stack {}", sg.replace("sg/", ""), ctx.stack()))
-                    .vpc_id(vpc_id)
-                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-                    .send()
-            })
-            .await?;
-        Ok::<_, Error>((*sg, out.group_id().unwrap_or_default().to_string()))
-    }))
+    let created = try_join_all(
+        wanted
+            .iter()
+            .filter(|sg| select(&live.sgs, sg).is_none())
+            .map(|sg| async move {
+                let resource = label("security-group", sg);
+                let tags = desired_tags(ctx, sg);
+                let name = ctx
+                    .stack()
+                    .name(NameKind::SecurityGroup, &sg.replace("sg/", ""));
+                started(ctx, &resource, "create");
+                let out = ctx
+                    .call("CreateSecurityGroup", &resource, || {
+                        ec2.create_security_group()
+                            .group_name(&name)
+                            .description(format!(
+                                "{} of stack {}",
+                                sg.replace("sg/", ""),
+                                ctx.stack()
+                            ))
+                            .vpc_id(vpc_id)
+                            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+                            .send()
+                    })
+                    .await?;
+                Ok::<_, Error>((*sg, out.group_id().unwrap_or_default().to_string()))
+            }),
+    )
     .await?;
     for (sg, id) in &created {
         ids.set(sg, id.clone());
@@ -586,13 +762,19 @@ async fn sync_rules(
     if !remove.is_empty() {
         let r = if ingress {
             ctx.call("RevokeSecurityGroupIngress", resource, || {
-                ec2.revoke_security_group_ingress().group_id(group).set_ip_permissions(Some(remove.clone())).send()
+                ec2.revoke_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(remove.clone()))
+                    .send()
             })
             .await
             .map(|_| ())
         } else {
             ctx.call("RevokeSecurityGroupEgress", resource, || {
-                ec2.revoke_security_group_egress().group_id(group).set_ip_permissions(Some(remove.clone())).send()
+                ec2.revoke_security_group_egress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(remove.clone()))
+                    .send()
             })
             .await
             .map(|_| ())
@@ -605,12 +787,18 @@ async fn sync_rules(
     if !add.is_empty() {
         if ingress {
             ctx.call("AuthorizeSecurityGroupIngress", resource, || {
-                ec2.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(add.clone())).send()
+                ec2.authorize_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(add.clone()))
+                    .send()
             })
             .await?;
         } else {
             ctx.call("AuthorizeSecurityGroupEgress", resource, || {
-                ec2.authorize_security_group_egress().group_id(group).set_ip_permissions(Some(add.clone())).send()
+                ec2.authorize_security_group_egress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(add.clone()))
+                    .send()
             })
             .await?;
         }
@@ -630,7 +818,11 @@ async fn ensure_endpoint(
     let resource = label("vpc-endpoint", &e.logical);
     let tags = desired_tags(ctx, &e.logical);
     let (rts, subnets) = endpoint_targets(v, ids);
-    let (rts, subnets) = if e.gateway { (rts, BTreeSet::new()) } else { (BTreeSet::new(), subnets) };
+    let (rts, subnets) = if e.gateway {
+        (rts, BTreeSet::new())
+    } else {
+        (BTreeSet::new(), subnets)
+    };
     let l = select(&live.endpoints, &e.logical);
     match (decide_endpoint(ctx, &e.logical, &rts, &subnets, l), l) {
         (Action::Create, _) | (_, None) => {
@@ -645,7 +837,8 @@ async fn ensure_endpoint(
                         .client_token(&token)
                         .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &tags));
                     if e.gateway {
-                        b.vpc_endpoint_type(VpcEndpointType::Gateway).set_route_table_ids(Some(rts.iter().cloned().collect()))
+                        b.vpc_endpoint_type(VpcEndpointType::Gateway)
+                            .set_route_table_ids(Some(rts.iter().cloned().collect()))
                     } else {
                         b.vpc_endpoint_type(VpcEndpointType::Interface)
                             .set_subnet_ids(Some(subnets.iter().cloned().collect()))
@@ -690,7 +883,7 @@ async fn ensure_endpoint(
 
 /// Deletes everything in `doomed`, in the order AWS requires: endpoints and NAT gateways
 /// (waited until gone), then addresses, route tables, the internet gateway, subnets and
-/// security groups (after their network interfaces are gone), and last the VPC.
+/// security groups (retrying while their network interfaces linger), and last the VPC.
 pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Result<()> {
     let endpoints = async {
         if doomed.endpoints.is_empty() {
@@ -701,7 +894,9 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         started(ctx, &resource, "delete");
         ok_if_gone(
             ctx.call("DeleteVpcEndpoints", &resource, || {
-                ec2.delete_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
+                ec2.delete_vpc_endpoints()
+                    .set_vpc_endpoint_ids(Some(ids.clone()))
+                    .send()
             })
             .await,
         )?;
@@ -734,30 +929,50 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         try_join_all(doomed.nats.iter().map(|n| async move {
             let resource = format!("nat-gateway {}", n.id);
             started(ctx, &resource, "delete");
-            ok_if_gone(ctx.call("DeleteNatGateway", &resource, || ec2.delete_nat_gateway().nat_gateway_id(&n.id).send()).await)
+            ok_if_gone(
+                ctx.call("DeleteNatGateway", &resource, || {
+                    ec2.delete_nat_gateway().nat_gateway_id(&n.id).send()
+                })
+                .await,
+            )
         }))
         .await?;
         let ids: Vec<String> = doomed.nats.iter().map(|n| n.id.clone()).collect();
         let resource = format!("nat-gateway {}", ids.join(","));
         // No SDK waiter exists for this; the addresses stay mapped until `deleted`.
-        ctx.poll(&resource, "state deleted", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
-            let out = ctx
-                .call("DescribeNatGateways", &resource, || {
-                    ec2.describe_nat_gateways().set_nat_gateway_ids(Some(ids.clone())).send()
+        ctx.poll(
+            &resource,
+            "state deleted",
+            &PollPolicy::with_timeout(DEPENDENCY_BUDGET),
+            || async {
+                let out = ctx
+                    .call("DescribeNatGateways", &resource, || {
+                        ec2.describe_nat_gateways()
+                            .set_nat_gateway_ids(Some(ids.clone()))
+                            .send()
+                    })
+                    .await;
+                let out = match out {
+                    Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
+                    other => other?,
+                };
+                let states: Vec<String> = out
+                    .nat_gateways()
+                    .iter()
+                    .map(|n| {
+                        n.state()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default()
+                    })
+                    .filter(|s| s != "deleted" && s != "failed")
+                    .collect();
+                Ok(if states.is_empty() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(states.join(","))
                 })
-                .await;
-            let out = match out {
-                Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
-                other => other?,
-            };
-            let states: Vec<String> = out
-                .nat_gateways()
-                .iter()
-                .map(|n| n.state().map(|s| s.as_str().to_string()).unwrap_or_default())
-                .filter(|s| s != "deleted" && s != "failed")
-                .collect();
-            Ok(if states.is_empty() { Poll::Ready(()) } else { Poll::Pending(states.join(",")) })
-        })
+            },
+        )
         .await?;
         done(ctx, &resource, "deleted");
         Ok::<_, Error>(())
@@ -767,8 +982,16 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
     let eips = try_join_all(doomed.eips.iter().map(|a| async move {
         let resource = format!("elastic-ip {}", a.id);
         started(ctx, &resource, "release");
-        let retry = RetryOn::codes(&["InvalidIPAddress.InUse", "AuthFailure"], Duration::from_secs(120));
-        ok_if_gone(ctx.call_retrying("ReleaseAddress", &resource, &retry, || ec2.release_address().allocation_id(&a.id).send()).await)?;
+        let retry = RetryOn::codes(
+            &["InvalidIPAddress.InUse", "AuthFailure"],
+            Duration::from_secs(120),
+        );
+        ok_if_gone(
+            ctx.call_retrying("ReleaseAddress", &resource, &retry, || {
+                ec2.release_address().allocation_id(&a.id).send()
+            })
+            .await,
+        )?;
         done(ctx, &resource, "released");
         Ok::<_, Error>(())
     }));
@@ -777,14 +1000,19 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         started(ctx, &resource, "delete");
         for (assoc, _) in &t.associations {
             ok_if_gone(
-                ctx.call("DisassociateRouteTable", &resource, || ec2.disassociate_route_table().association_id(assoc).send())
-                    .await,
+                ctx.call("DisassociateRouteTable", &resource, || {
+                    ec2.disassociate_route_table().association_id(assoc).send()
+                })
+                .await,
             )?;
         }
         ok_if_gone(
-            ctx.call_retrying("DeleteRouteTable", &resource, &dependency_violation(), || {
-                ec2.delete_route_table().route_table_id(&t.id).send()
-            })
+            ctx.call_retrying(
+                "DeleteRouteTable",
+                &resource,
+                &dependency_violation(),
+                || ec2.delete_route_table().route_table_id(&t.id).send(),
+            )
             .await,
         )?;
         done(ctx, &resource, "deleted");
@@ -795,21 +1023,35 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         started(ctx, &resource, "delete");
         if let Some(vpc) = &g.attached_vpc {
             ok_if_gone(
-                ctx.call_retrying("DetachInternetGateway", &resource, &dependency_violation(), || {
-                    ec2.detach_internet_gateway().internet_gateway_id(&g.id).vpc_id(vpc).send()
-                })
+                ctx.call_retrying(
+                    "DetachInternetGateway",
+                    &resource,
+                    &dependency_violation(),
+                    || {
+                        ec2.detach_internet_gateway()
+                            .internet_gateway_id(&g.id)
+                            .vpc_id(vpc)
+                            .send()
+                    },
+                )
                 .await,
             )?;
         }
         ok_if_gone(
-            ctx.call("DeleteInternetGateway", &resource, || ec2.delete_internet_gateway().internet_gateway_id(&g.id).send())
-                .await,
+            ctx.call("DeleteInternetGateway", &resource, || {
+                ec2.delete_internet_gateway()
+                    .internet_gateway_id(&g.id)
+                    .send()
+            })
+            .await,
         )?;
         done(ctx, &resource, "deleted");
         Ok::<_, Error>(())
     }));
+    // Subnets and groups whose network interfaces linger (load balancer and task ENIs go a
+    // while after their owners) fail with DependencyViolation: retried within the budget,
+    // each failure reported as a Retrying event that says what is still attached.
     let subnets_and_groups = async {
-        wait_for_interfaces(ctx, ec2, doomed).await?;
         try_join_all(doomed.subnets.iter().map(|s| async move {
             let resource = format!("subnet {}", s.id);
             started(ctx, &resource, "delete");
@@ -827,20 +1069,51 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         try_join_all(doomed.sgs.iter().map(|g| async move {
             let resource = format!("security-group {}", g.id);
             let refs = |rules: &BTreeSet<Rule>| -> BTreeSet<Rule> {
-                rules.iter().filter(|r| matches!(r.peer, Peer::Group(_))).cloned().collect()
+                rules
+                    .iter()
+                    .filter(|r| matches!(r.peer, Peer::Group(_)))
+                    .cloned()
+                    .collect()
             };
-            sync_rules(ctx, ec2, &resource, &g.id, true, &refs(&g.ingress), &BTreeSet::new()).await?;
-            sync_rules(ctx, ec2, &resource, &g.id, false, &refs(&g.egress), &BTreeSet::new()).await
+            sync_rules(
+                ctx,
+                ec2,
+                &resource,
+                &g.id,
+                true,
+                &refs(&g.ingress),
+                &BTreeSet::new(),
+            )
+            .await?;
+            sync_rules(
+                ctx,
+                ec2,
+                &resource,
+                &g.id,
+                false,
+                &refs(&g.egress),
+                &BTreeSet::new(),
+            )
+            .await
         }))
         .await
-        .or_else(|e| if e.as_aws().is_some_and(already_gone) { Ok(Vec::new()) } else { Err(e) })?;
+        .or_else(|e| {
+            if e.as_aws().is_some_and(already_gone) {
+                Ok(Vec::new())
+            } else {
+                Err(e)
+            }
+        })?;
         try_join_all(doomed.sgs.iter().map(|g| async move {
             let resource = format!("security-group {}", g.id);
             started(ctx, &resource, "delete");
             ok_if_gone(
-                ctx.call_retrying("DeleteSecurityGroup", &resource, &dependency_violation(), || {
-                    ec2.delete_security_group().group_id(&g.id).send()
-                })
+                ctx.call_retrying(
+                    "DeleteSecurityGroup",
+                    &resource,
+                    &dependency_violation(),
+                    || ec2.delete_security_group().group_id(&g.id).send(),
+                )
                 .await,
             )?;
             done(ctx, &resource, "deleted");
@@ -855,92 +1128,63 @@ pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Resu
         let resource = format!("vpc {}", v.id);
         started(ctx, &resource, "delete");
         ok_if_gone(
-            ctx.call_retrying("DeleteVpc", &resource, &dependency_violation(), || ec2.delete_vpc().vpc_id(&v.id).send())
-                .await,
+            ctx.call_retrying("DeleteVpc", &resource, &dependency_violation(), || {
+                ec2.delete_vpc().vpc_id(&v.id).send()
+            })
+            .await,
         )?;
         done(ctx, &resource, "deleted");
     }
     Ok(())
 }
 
-/// Waits until no network interface remains in the doomed subnets or security groups (load
-/// balancer and task ENIs linger for a while after their owners are deleted).
-async fn wait_for_interfaces(ctx: &Context, ec2: &Client, doomed: &Live) -> Result<()> {
-    let subnets: Vec<String> = doomed.subnets.iter().map(|s| s.id.clone()).collect();
-    let groups: Vec<String> = doomed.sgs.iter().map(|g| g.id.clone()).collect();
-    if subnets.is_empty() && groups.is_empty() {
-        return Ok(());
-    }
-    let resource = "network-interfaces of the deleted subnets and security groups";
-    ctx.poll(resource, "none left", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
-        let by = |name: &'static str, values: &Vec<String>| {
-            let values = values.clone();
-            async move {
-                if values.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let out = ctx
-                    .call("DescribeNetworkInterfaces", resource, || {
-                        ec2.describe_network_interfaces().filters(filter(name, values.clone())).send()
-                    })
-                    .await?;
-                Ok::<_, AwsError>(
-                    out.network_interfaces()
-                        .iter()
-                        .map(|n| {
-                            format!(
-                                "{} ({})",
-                                n.network_interface_id().unwrap_or_default(),
-                                n.description().unwrap_or_default()
-                            )
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            }
-        };
-        let (a, b) = futures_util::try_join!(by("subnet-id", &subnets), by("group-id", &groups))?;
-        let left: BTreeSet<String> = a.into_iter().chain(b).collect();
-        Ok(if left.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending(format!("{} left: {}", left.len(), left.into_iter().collect::<Vec<_>>().join(", ")))
-        })
-    })
-    .await?;
-    Ok(())
-}
-
 /// Waits until every NAT gateway is `available` (fails at once on `failed`).
-pub(crate) async fn wait_for_nats(ctx: &Context, ec2: &Client, nats: &[String], timeout: Duration) -> Result<()> {
+pub(crate) async fn wait_for_nats(
+    ctx: &Context,
+    ec2: &Client,
+    nats: &[String],
+    timeout: Duration,
+) -> Result<()> {
     if nats.is_empty() {
         return Ok(());
     }
     let resource = format!("nat-gateway {}", nats.join(","));
-    ctx.poll(&resource, "state available", &PollPolicy::with_timeout(timeout), || async {
-        let out = ctx
-            .call("DescribeNatGateways", &resource, || {
-                ec2.describe_nat_gateways().set_nat_gateway_ids(Some(nats.to_vec())).send()
-            })
-            .await?;
-        let mut pending = Vec::new();
-        for n in out.nat_gateways() {
-            let id = n.nat_gateway_id().unwrap_or_default();
-            match n.state().map(|s| s.as_str()).unwrap_or("unknown") {
-                "available" => {}
-                "failed" | "deleting" | "deleted" => {
-                    return Err(AwsError::new(
-                        "DescribeNatGateways",
-                        format!("nat-gateway {id}"),
-                        n.failure_code(),
-                        n.failure_message().unwrap_or("the NAT gateway failed"),
-                        AwsErrorKind::Service,
-                    ))
+    ctx.poll(
+        &resource,
+        "state available",
+        &PollPolicy::with_timeout(timeout),
+        || async {
+            let out = ctx
+                .call("DescribeNatGateways", &resource, || {
+                    ec2.describe_nat_gateways()
+                        .set_nat_gateway_ids(Some(nats.to_vec()))
+                        .send()
+                })
+                .await?;
+            let mut pending = Vec::new();
+            for n in out.nat_gateways() {
+                let id = n.nat_gateway_id().unwrap_or_default();
+                match n.state().map(|s| s.as_str()).unwrap_or("unknown") {
+                    "available" => {}
+                    "failed" | "deleting" | "deleted" => {
+                        return Err(AwsError::new(
+                            "DescribeNatGateways",
+                            format!("nat-gateway {id}"),
+                            n.failure_code(),
+                            n.failure_message().unwrap_or("the NAT gateway failed"),
+                            AwsErrorKind::Service,
+                        ))
+                    }
+                    other => pending.push(format!("{id} {other}")),
                 }
-                other => pending.push(format!("{id} {other}")),
             }
-        }
-        Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
-    })
+            Ok(if pending.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(pending.join(", "))
+            })
+        },
+    )
     .await?;
     Ok(())
 }

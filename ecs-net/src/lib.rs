@@ -51,7 +51,9 @@ use ecs_core::{Action, Change, Context, Plan};
 
 pub use error::{Error, Result};
 pub use plan::NetworkPlan;
-pub use spec::{ExistingVpc, ManagedVpc, NatStrategy, Network, NetworkSpec, SubnetLayout, VpcEndpoints};
+pub use spec::{
+    ExistingVpc, ManagedVpc, NatStrategy, Network, NetworkSpec, SubnetLayout, VpcEndpoints,
+};
 
 /// What the network layer gives the layers above it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -152,15 +154,25 @@ impl NetworkLayer {
 
     /// Waits until the NAT gateways of `outputs` are available (their traffic flows), for at
     /// most `timeout`.
-    pub async fn wait_ready(&self, ctx: &Context, outputs: &NetworkOutputs, timeout: Duration) -> Result<()> {
+    pub async fn wait_ready(
+        &self,
+        ctx: &Context,
+        outputs: &NetworkOutputs,
+        timeout: Duration,
+    ) -> Result<()> {
         apply::wait_for_nats(ctx, &self.ec2, &outputs.nat_gateways, timeout).await
     }
 
     /// Plans, applies and waits until the network is ready: the whole job in one call.
-    pub async fn deploy(&self, ctx: &Context, spec: &NetworkSpec) -> Result<(Plan, NetworkOutputs)> {
+    pub async fn deploy(
+        &self,
+        ctx: &Context,
+        spec: &NetworkSpec,
+    ) -> Result<(Plan, NetworkOutputs)> {
         let plan = self.plan(ctx, spec).await?;
         let outputs = self.apply(ctx, &plan).await?;
-        self.wait_ready(ctx, &outputs, Duration::from_secs(600)).await?;
+        self.wait_ready(ctx, &outputs, Duration::from_secs(600))
+            .await?;
         Ok((plan.changes, outputs))
     }
 
@@ -170,7 +182,10 @@ impl NetworkLayer {
         let mut out: Vec<OwnedResource> = live
             .inventory()
             .into_iter()
-            .map(|(kind, id)| OwnedResource { kind: kind.to_string(), id })
+            .map(|(kind, id)| OwnedResource {
+                kind: kind.to_string(),
+                id,
+            })
             .collect();
         out.sort();
         Ok(out)
@@ -210,7 +225,11 @@ impl NetworkLayer {
         Ok(zones)
     }
 
-    async fn resolve_existing(&self, ctx: &Context, e: &ExistingVpc) -> Result<plan::ExistingResolved> {
+    async fn resolve_existing(
+        &self,
+        ctx: &Context,
+        e: &ExistingVpc,
+    ) -> Result<plan::ExistingResolved> {
         let not_found = |resource: &str, id: String| Error::NotFound {
             resource: resource.to_string(),
             id,
@@ -232,10 +251,18 @@ impl NetworkLayer {
             .and_then(|v| v.cidr_block())
             .ok_or_else(|| not_found("vpc", e.vpc_id.clone()))?
             .to_string();
-        let ids: Vec<String> = e.public_subnets.iter().chain(&e.private_subnets).cloned().collect();
+        let ids: Vec<String> = e
+            .public_subnets
+            .iter()
+            .chain(&e.private_subnets)
+            .cloned()
+            .collect();
         let subnets = ctx
             .call("DescribeSubnets", "existing subnets", || {
-                self.ec2.describe_subnets().set_subnet_ids(Some(ids.clone())).send()
+                self.ec2
+                    .describe_subnets()
+                    .set_subnet_ids(Some(ids.clone()))
+                    .send()
             })
             .await;
         let subnets = match subnets {
@@ -246,13 +273,20 @@ impl NetworkLayer {
         };
         let mut problems = ecs_core::Problems::new();
         let mut zones = Vec::new();
-        for (tier, list) in [("public_subnets", &e.public_subnets), ("private_subnets", &e.private_subnets)] {
+        for (tier, list) in [
+            ("public_subnets", &e.public_subnets),
+            ("private_subnets", &e.private_subnets),
+        ] {
             for (i, id) in list.iter().enumerate() {
                 match subnets.subnets().iter().find(|s| s.subnet_id() == Some(id)) {
                     None => return Err(not_found("subnet", id.clone())),
                     Some(s) if s.vpc_id() != Some(e.vpc_id.as_str()) => problems.push(
                         format!("vpc.existing.{tier}[{i}]"),
-                        format!("{id} is in {}, not in {}", s.vpc_id().unwrap_or("another VPC"), e.vpc_id),
+                        format!(
+                            "{id} is in {}, not in {}",
+                            s.vpc_id().unwrap_or("another VPC"),
+                            e.vpc_id
+                        ),
                     ),
                     Some(s) => {
                         if tier == "private_subnets" {

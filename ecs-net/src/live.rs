@@ -73,6 +73,20 @@ pub(crate) struct LiveNat {
     pub(crate) id: String,
     pub(crate) tags: Tags,
     pub(crate) subnet_id: String,
+    /// `nat/<zone>`, derived from the stack's subnet the gateway sits in.
+    pub(crate) logical: Option<String>,
+}
+
+impl Owned for LiveNat {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+    fn logical(&self) -> Option<&str> {
+        self.logical.as_deref()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +105,15 @@ pub(crate) struct LiveEndpoint {
     pub(crate) subnets: BTreeSet<String>,
 }
 
-owned!(LiveVpc, LiveIgw, LiveSubnet, LiveRouteTable, LiveEip, LiveNat, LiveSg, LiveEndpoint);
+owned!(
+    LiveVpc,
+    LiveIgw,
+    LiveSubnet,
+    LiveRouteTable,
+    LiveEip,
+    LiveSg,
+    LiveEndpoint
+);
 
 /// Everything the stack owns in EC2.
 #[derive(Debug, Clone, Default)]
@@ -113,11 +135,19 @@ impl Live {
         out.extend(self.vpcs.iter().map(|r| ("vpc", r.id.clone())));
         out.extend(self.igws.iter().map(|r| ("internet-gateway", r.id.clone())));
         out.extend(self.subnets.iter().map(|r| ("subnet", r.id.clone())));
-        out.extend(self.route_tables.iter().map(|r| ("route-table", r.id.clone())));
+        out.extend(
+            self.route_tables
+                .iter()
+                .map(|r| ("route-table", r.id.clone())),
+        );
         out.extend(self.eips.iter().map(|r| ("elastic-ip", r.id.clone())));
         out.extend(self.nats.iter().map(|r| ("nat-gateway", r.id.clone())));
         out.extend(self.sgs.iter().map(|r| ("security-group", r.id.clone())));
-        out.extend(self.endpoints.iter().map(|r| ("vpc-endpoint", r.id.clone())));
+        out.extend(
+            self.endpoints
+                .iter()
+                .map(|r| ("vpc-endpoint", r.id.clone())),
+        );
         out
     }
 }
@@ -139,7 +169,12 @@ pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<Stri
 
 pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -149,7 +184,9 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
     let owner = owner_filter(ctx);
     let vpcs = async {
         let out = ctx
-            .call("DescribeVpcs", &stack, || ec2.describe_vpcs().filters(owner.clone()).send())
+            .call("DescribeVpcs", &stack, || {
+                ec2.describe_vpcs().filters(owner.clone()).send()
+            })
             .await?;
         let attrs = out.vpcs().iter().map(|v| async move {
             let id = v.vpc_id().unwrap_or_default().to_string();
@@ -167,7 +204,9 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
     let igws = async {
         let out = ctx
             .call("DescribeInternetGateways", &stack, || {
-                ec2.describe_internet_gateways().filters(owner.clone()).send()
+                ec2.describe_internet_gateways()
+                    .filters(owner.clone())
+                    .send()
             })
             .await?;
         Ok::<_, crate::Error>(
@@ -186,7 +225,9 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
     };
     let subnets = async {
         let out = ctx
-            .call("DescribeSubnets", &stack, || ec2.describe_subnets().filters(owner.clone()).send())
+            .call("DescribeSubnets", &stack, || {
+                ec2.describe_subnets().filters(owner.clone()).send()
+            })
             .await?;
         Ok::<_, crate::Error>(
             out.subnets()
@@ -234,7 +275,9 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
     };
     let eips = async {
         let out = ctx
-            .call("DescribeAddresses", &stack, || ec2.describe_addresses().filters(owner.clone()).send())
+            .call("DescribeAddresses", &stack, || {
+                ec2.describe_addresses().filters(owner.clone()).send()
+            })
             .await?;
         Ok::<_, crate::Error>(
             out.addresses()
@@ -258,10 +301,12 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
         Ok::<_, crate::Error>(
             out.nat_gateways()
                 .iter()
+                .filter(|n| matches!(n.state().map(|s| s.as_str()), Some("pending" | "available")))
                 .map(|n| LiveNat {
                     id: n.nat_gateway_id().unwrap_or_default().to_string(),
                     tags: tags_of(n.tags()),
                     subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+                    logical: None,
                 })
                 .collect::<Vec<_>>(),
         )
@@ -289,7 +334,10 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
             .call("DescribeVpcEndpoints", &stack, || {
                 ec2.describe_vpc_endpoints()
                     .filters(owner.clone())
-                    .filters(filter("vpc-endpoint-state", ["pendingAcceptance", "pending", "available"]))
+                    .filters(filter(
+                        "vpc-endpoint-state",
+                        ["pendingAcceptance", "pending", "available"],
+                    ))
                     .send()
             })
             .await?;
@@ -297,7 +345,10 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
             out.vpc_endpoints()
                 .iter()
                 .filter(|e| {
-                    !matches!(e.state().map(|s| s.as_str()), Some("deleting" | "deleted" | "Deleting" | "Deleted"))
+                    !matches!(
+                        e.state().map(|s| s.as_str()),
+                        Some("deleting" | "deleted" | "Deleting" | "Deleted")
+                    )
                 })
                 .map(|e| LiveEndpoint {
                     id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
@@ -308,9 +359,7 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
                 .collect::<Vec<_>>(),
         )
     };
-    let (vpcs, igws, subnets, route_tables, eips, nats, sgs, endpoints) =
-        futures_util::try_join!(vpcs, igws, subnets, route_tables, eips, nats, sgs, endpoints)?;
-    Ok(Live {
+    let (vpcs, igws, subnets, route_tables, eips, nats, sgs, endpoints) = futures_util::try_join!(
         vpcs,
         igws,
         subnets,
@@ -318,8 +367,40 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
         eips,
         nats,
         sgs,
-        endpoints,
+        endpoints
+    )?;
+    // The tag filter is a request; the owner tag is the rule. Keep only what carries it, so a
+    // filter an API (or an emulator) ignores can never make us touch another stack's resource.
+    let subnets = owned_by(ctx, subnets);
+    // A NAT gateway is the stack's only if it also sits in one of the stack's public subnets,
+    // and it is known by that subnet's zone: a structural guard besides its tags (moto 5.2.5
+    // ignores the tag and state filters of DescribeNatGateways).
+    let nats = owned_by(ctx, nats)
+        .into_iter()
+        .filter_map(|mut n| {
+            let subnet = subnets.iter().find(|s| s.id == n.subnet_id)?;
+            let zone = subnet.logical()?.strip_prefix("subnet/public/")?;
+            n.logical = Some(crate::plan::nat_id(zone));
+            Some(n)
+        })
+        .collect();
+    Ok(Live {
+        vpcs: owned_by(ctx, vpcs),
+        igws: owned_by(ctx, igws),
+        subnets,
+        route_tables: owned_by(ctx, route_tables),
+        eips: owned_by(ctx, eips),
+        nats,
+        sgs: owned_by(ctx, sgs),
+        endpoints: owned_by(ctx, endpoints),
     })
+}
+
+fn owned_by<T: Owned>(ctx: &Context, items: Vec<T>) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|i| i.tags().get(OWNER_TAG) == Some(ctx.stack().as_str()))
+        .collect()
 }
 
 async fn vpc_dns(ctx: &Context, ec2: &Client, vpc_id: &str) -> Result<(bool, bool)> {
@@ -340,8 +421,14 @@ async fn vpc_dns(ctx: &Context, ec2: &Client, vpc_id: &str) -> Result<(bool, boo
         }),
     )?;
     Ok((
-        hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
-        support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false),
+        hostnames
+            .enable_dns_hostnames()
+            .and_then(|v| v.value())
+            .unwrap_or(false),
+        support
+            .enable_dns_support()
+            .and_then(|v| v.value())
+            .unwrap_or(false),
     ))
 }
 
@@ -361,8 +448,18 @@ pub(crate) fn rules_of(perms: &[IpPermission]) -> BTreeSet<Rule> {
             to,
             peer,
         };
-        out.extend(p.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| rule(Peer::Cidr(c.to_string()))));
-        out.extend(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| rule(Peer::Cidr(c.to_string()))));
+        out.extend(
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip())
+                .map(|c| rule(Peer::Cidr(c.to_string()))),
+        );
+        out.extend(
+            p.ipv6_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ipv6())
+                .map(|c| rule(Peer::Cidr(c.to_string()))),
+        );
         out.extend(
             p.user_id_group_pairs()
                 .iter()

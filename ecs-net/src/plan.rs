@@ -114,7 +114,10 @@ impl Desired {
     /// The security groups wanted, by logical id.
     pub(crate) fn security_groups(&self) -> Vec<&'static str> {
         let mut out = vec![SG_ALB, SG_TASK];
-        if self.managed().is_some_and(DesiredVpc::has_interface_endpoints) {
+        if self
+            .managed()
+            .is_some_and(DesiredVpc::has_interface_endpoints)
+        {
             out.push(SG_ENDPOINTS);
         }
         out
@@ -129,7 +132,11 @@ impl Desired {
             SG_ALB => (
                 self.listener_ports
                     .iter()
-                    .flat_map(|p| self.ingress.iter().map(move |c| Rule::tcp(*p, Peer::Cidr(c.to_string()))))
+                    .flat_map(|p| {
+                        self.ingress
+                            .iter()
+                            .map(move |c| Rule::tcp(*p, Peer::Cidr(c.to_string())))
+                    })
                     .collect(),
                 [Rule::tcp(self.container_port, group(SG_TASK))].into(),
             ),
@@ -143,7 +150,11 @@ impl Desired {
 
     /// Every logical id the stack should own.
     pub(crate) fn logical_ids(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.security_groups().iter().map(|s| s.to_string()).collect();
+        let mut out: BTreeSet<String> = self
+            .security_groups()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if let Some(v) = self.managed() {
             out.extend([VPC, IGW, RT_PUBLIC].map(String::from));
             for z in &v.zones {
@@ -182,14 +193,19 @@ impl Ids {
     fn adopt<T: Owned>(&mut self, items: &[T]) {
         for item in items {
             if let Some(l) = item.logical() {
-                self.0.entry(l.to_string()).or_insert_with(|| item.id().to_string());
+                self.0
+                    .entry(l.to_string())
+                    .or_insert_with(|| item.id().to_string());
             }
         }
     }
 
     /// The id of `logical`, or `(logical)` when it does not exist yet.
     pub(crate) fn get(&self, logical: &str) -> String {
-        self.0.get(logical).cloned().unwrap_or_else(|| format!("({logical})"))
+        self.0
+            .get(logical)
+            .cloned()
+            .unwrap_or_else(|| format!("({logical})"))
     }
 
     pub(crate) fn set(&mut self, logical: &str, id: String) {
@@ -217,7 +233,8 @@ pub(crate) fn surplus<T: Owned + Clone>(items: &[T], wanted: &BTreeSet<String>) 
 
 /// The `Name` tag value of a logical resource.
 pub(crate) fn ec2_name(ctx: &Context, logical: &str) -> String {
-    ctx.stack().name(NameKind::Ec2Name, &logical.replace('/', "-"))
+    ctx.stack()
+        .name(NameKind::Ec2Name, &logical.replace('/', "-"))
 }
 
 /// The full desired tag set of a logical resource.
@@ -227,7 +244,10 @@ pub(crate) fn desired_tags(ctx: &Context, logical: &str) -> Tags {
 
 /// The diff between live and desired tags (AWS's own `aws:` tags are ignored).
 pub(crate) fn tag_diff(live: &Tags, desired: &Tags) -> Option<FieldDiff> {
-    let live: Tags = live.iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+    let live: Tags = live
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .collect();
     if &live == desired {
         return None;
     }
@@ -239,7 +259,11 @@ pub(crate) fn tag_diff(live: &Tags, desired: &Tags) -> Option<FieldDiff> {
             .collect();
         format!("{{{}}}", items.join(", "))
     };
-    Some(FieldDiff::new("tags", show(&live, desired), show(desired, &live)))
+    Some(FieldDiff::new(
+        "tags",
+        show(&live, desired),
+        show(desired, &live),
+    ))
 }
 
 fn with_tags(mut diffs: Vec<FieldDiff>, live: &Tags, desired: &Tags) -> Action {
@@ -250,7 +274,10 @@ fn with_tags(mut diffs: Vec<FieldDiff>, live: &Tags, desired: &Tags) -> Action {
 pub(crate) fn decide_vpc(ctx: &Context, d: &DesiredVpc, live: Option<&LiveVpc>) -> Action {
     let Some(l) = live else { return Action::Create };
     if l.cidr != d.cidr.to_string() {
-        return Action::Replace(format!("cidr {} → {} cannot change in place", l.cidr, d.cidr));
+        return Action::Replace(format!(
+            "cidr {} → {} cannot change in place",
+            l.cidr, d.cidr
+        ));
     }
     let mut diffs = Vec::new();
     if !l.dns_support {
@@ -262,7 +289,11 @@ pub(crate) fn decide_vpc(ctx: &Context, d: &DesiredVpc, live: Option<&LiveVpc>) 
     with_tags(diffs, &l.tags, &desired_tags(ctx, VPC))
 }
 
-pub(crate) fn decide_igw(ctx: &Context, live: Option<&crate::live::LiveIgw>, vpc_id: &str) -> Action {
+pub(crate) fn decide_igw(
+    ctx: &Context,
+    live: Option<&crate::live::LiveIgw>,
+    vpc_id: &str,
+) -> Action {
     let Some(l) = live else { return Action::Create };
     let mut diffs = Vec::new();
     if l.attached_vpc.as_deref() != Some(vpc_id) {
@@ -275,7 +306,13 @@ pub(crate) fn decide_igw(ctx: &Context, live: Option<&crate::live::LiveIgw>, vpc
     with_tags(diffs, &l.tags, &desired_tags(ctx, IGW))
 }
 
-pub(crate) fn decide_subnet(ctx: &Context, logical: &str, cidr: &Ipv4Net, az: &str, live: Option<&LiveSubnet>) -> Action {
+pub(crate) fn decide_subnet(
+    ctx: &Context,
+    logical: &str,
+    cidr: &Ipv4Net,
+    az: &str,
+    live: Option<&LiveSubnet>,
+) -> Action {
     let Some(l) = live else { return Action::Create };
     if l.cidr != cidr.to_string() || l.az != az {
         return Action::Replace(format!(
@@ -321,7 +358,12 @@ pub(crate) fn decide_tagged<T: Owned>(ctx: &Context, logical: &str, live: Option
     }
 }
 
-pub(crate) fn decide_nat(ctx: &Context, logical: &str, subnet: &str, live: Option<&LiveNat>) -> Action {
+pub(crate) fn decide_nat(
+    ctx: &Context,
+    logical: &str,
+    subnet: &str,
+    live: Option<&LiveNat>,
+) -> Action {
     let Some(l) = live else { return Action::Create };
     if !subnet.starts_with('(') && l.subnet_id != subnet {
         return Action::Replace(format!("subnet {} → {subnet}", l.subnet_id));
@@ -339,7 +381,11 @@ pub(crate) fn decide_sg(
     let Some(l) = live else { return Action::Create };
     let mut diffs = Vec::new();
     if &l.ingress != ingress {
-        diffs.push(FieldDiff::new("ingress", render(&l.ingress), render(ingress)));
+        diffs.push(FieldDiff::new(
+            "ingress",
+            render(&l.ingress),
+            render(ingress),
+        ));
     }
     if &l.egress != egress {
         diffs.push(FieldDiff::new("egress", render(&l.egress), render(egress)));
@@ -357,10 +403,18 @@ pub(crate) fn decide_endpoint(
     let Some(l) = live else { return Action::Create };
     let mut diffs = Vec::new();
     if &l.route_tables != route_tables {
-        diffs.push(FieldDiff::new("route_tables", format!("{:?}", l.route_tables), format!("{route_tables:?}")));
+        diffs.push(FieldDiff::new(
+            "route_tables",
+            format!("{:?}", l.route_tables),
+            format!("{route_tables:?}"),
+        ));
     }
     if &l.subnets != subnets {
-        diffs.push(FieldDiff::new("subnets", format!("{:?}", l.subnets), format!("{subnets:?}")));
+        diffs.push(FieldDiff::new(
+            "subnets",
+            format!("{:?}", l.subnets),
+            format!("{subnets:?}"),
+        ));
     }
     with_tags(diffs, &l.tags, &desired_tags(ctx, logical))
 }
@@ -400,49 +454,107 @@ pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> Plan {
         plan.push(Change::new(kind, logical, action).with_detail(detail));
     };
     if let Some(v) = desired.managed() {
-        push("vpc", VPC, decide_vpc(ctx, v, select(&live.vpcs, VPC)), v.cidr.to_string());
+        push(
+            "vpc",
+            VPC,
+            decide_vpc(ctx, v, select(&live.vpcs, VPC)),
+            v.cidr.to_string(),
+        );
         let vpc_id = ids.get(VPC);
-        push("internet-gateway", IGW, decide_igw(ctx, select(&live.igws, IGW), &vpc_id), String::new());
+        push(
+            "internet-gateway",
+            IGW,
+            decide_igw(ctx, select(&live.igws, IGW), &vpc_id),
+            String::new(),
+        );
         for (tier, blocks) in [("public", &v.public), ("private", &v.private)] {
             for (z, cidr) in v.zones.iter().zip(blocks.iter()) {
                 let l = subnet_id(tier, z);
-                push("subnet", &l, decide_subnet(ctx, &l, cidr, z, select(&live.subnets, &l)), format!("{cidr} in {z}"));
+                push(
+                    "subnet",
+                    &l,
+                    decide_subnet(ctx, &l, cidr, z, select(&live.subnets, &l)),
+                    format!("{cidr} in {z}"),
+                );
             }
         }
-        let public_subnets: BTreeSet<String> = v.zones.iter().map(|z| ids.get(&subnet_id("public", z))).collect();
+        let public_subnets: BTreeSet<String> = v
+            .zones
+            .iter()
+            .map(|z| ids.get(&subnet_id("public", z)))
+            .collect();
         let igw = ids.get(IGW);
         push(
             "route-table",
             RT_PUBLIC,
-            decide_route_table(ctx, RT_PUBLIC, Some(&igw), &public_subnets, select(&live.route_tables, RT_PUBLIC)),
+            decide_route_table(
+                ctx,
+                RT_PUBLIC,
+                Some(&igw),
+                &public_subnets,
+                select(&live.route_tables, RT_PUBLIC),
+            ),
             "0.0.0.0/0 via the internet gateway".into(),
         );
         for z in v.nat_zones() {
             let (e, n) = (eip_id(&z), nat_id(&z));
-            push("elastic-ip", &e, decide_tagged(ctx, &e, select(&live.eips, &e)), format!("for {n}"));
+            push(
+                "elastic-ip",
+                &e,
+                decide_tagged(ctx, &e, select(&live.eips, &e)),
+                format!("for {n}"),
+            );
             let subnet = ids.get(&subnet_id("public", &z));
-            push("nat-gateway", &n, decide_nat(ctx, &n, &subnet, select(&live.nats, &n)), format!("in {z}"));
+            push(
+                "nat-gateway",
+                &n,
+                decide_nat(ctx, &n, &subnet, select(&live.nats, &n)),
+                format!("in {z}"),
+            );
         }
         for z in &v.zones {
             let l = rt_private_id(z);
             let target = v.nat_zone_for(z).map(|nz| ids.get(&nat_id(&nz)));
             let subnets = [ids.get(&subnet_id("private", z))].into();
             let detail = match &target {
-                Some(_) => format!("0.0.0.0/0 via {}", nat_id(&v.nat_zone_for(z).unwrap_or_default())),
+                Some(_) => format!(
+                    "0.0.0.0/0 via {}",
+                    nat_id(&v.nat_zone_for(z).unwrap_or_default())
+                ),
                 None => "no internet route".into(),
             };
-            push("route-table", &l, decide_route_table(ctx, &l, target.as_deref(), &subnets, select(&live.route_tables, &l)), detail);
+            push(
+                "route-table",
+                &l,
+                decide_route_table(
+                    ctx,
+                    &l,
+                    target.as_deref(),
+                    &subnets,
+                    select(&live.route_tables, &l),
+                ),
+                detail,
+            );
         }
     }
     for sg in desired.security_groups() {
         let (ingress, egress) = desired.sg_rules(sg, &ids);
         let detail = format!("ingress {} egress {}", render(&ingress), render(&egress));
-        push("security-group", sg, decide_sg(ctx, sg, &ingress, &egress, select(&live.sgs, sg)), detail);
+        push(
+            "security-group",
+            sg,
+            decide_sg(ctx, sg, &ingress, &egress, select(&live.sgs, sg)),
+            detail,
+        );
     }
     if let Some(v) = desired.managed() {
         let (rts, subnets) = endpoint_targets(v, &ids);
         for e in &v.endpoints {
-            let (r, s) = if e.gateway { (rts.clone(), BTreeSet::new()) } else { (BTreeSet::new(), subnets.clone()) };
+            let (r, s) = if e.gateway {
+                (rts.clone(), BTreeSet::new())
+            } else {
+                (BTreeSet::new(), subnets.clone())
+            };
             push(
                 "vpc-endpoint",
                 &e.logical,
@@ -465,16 +577,27 @@ pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> Plan {
 pub(crate) fn endpoint_targets(v: &DesiredVpc, ids: &Ids) -> (BTreeSet<String>, BTreeSet<String>) {
     (
         v.zones.iter().map(|z| ids.get(&rt_private_id(z))).collect(),
-        v.zones.iter().map(|z| ids.get(&subnet_id("private", z))).collect(),
+        v.zones
+            .iter()
+            .map(|z| ids.get(&subnet_id("private", z)))
+            .collect(),
     )
 }
 
 /// Live resources no longer wanted, as (kind, [(logical id or "untracked", aws id)]).
-pub(crate) fn surplus_inventory(live: &Live, wanted: &BTreeSet<String>) -> Vec<(&'static str, Vec<(String, String)>)> {
+pub(crate) fn surplus_inventory(
+    live: &Live,
+    wanted: &BTreeSet<String>,
+) -> Vec<(&'static str, Vec<(String, String)>)> {
     fn ids<T: Owned + Clone>(items: &[T], wanted: &BTreeSet<String>) -> Vec<(String, String)> {
         surplus(items, wanted)
             .iter()
-            .map(|i| (i.logical().unwrap_or("untracked").to_string(), i.id().to_string()))
+            .map(|i| {
+                (
+                    i.logical().unwrap_or("untracked").to_string(),
+                    i.id().to_string(),
+                )
+            })
             .collect()
     }
     vec![
@@ -520,7 +643,10 @@ pub(crate) fn desired(
                         if !zones.contains(z) {
                             problems.push(
                                 format!("vpc.managed.availability_zones[{i}]"),
-                                format!("{z} is not an available zone of {region} (available: {})", zones.join(", ")),
+                                format!(
+                                    "{z} is not an available zone of {region} (available: {})",
+                                    zones.join(", ")
+                                ),
                             );
                         }
                     }
@@ -538,7 +664,11 @@ pub(crate) fn desired(
                             ),
                         );
                     }
-                    zones.iter().take(usize::from(m.az_count)).cloned().collect()
+                    zones
+                        .iter()
+                        .take(usize::from(m.az_count))
+                        .cloned()
+                        .collect()
                 }
             };
             let (public, private) = m.subnet_blocks();
@@ -563,7 +693,10 @@ pub(crate) fn desired(
         }
         (Network::Existing(_), Some(resolved)) => DesiredNetwork::Existing(resolved),
         (Network::Existing(e), None) => {
-            problems.push("vpc.existing.vpc_id", format!("{} could not be resolved", e.vpc_id));
+            problems.push(
+                "vpc.existing.vpc_id",
+                format!("{} could not be resolved", e.vpc_id),
+            );
             return Err(problems);
         }
     };

@@ -51,10 +51,14 @@ impl Rule {
             b = b.from_port(self.from).to_port(self.to);
         }
         match &self.peer {
-            Peer::Cidr(c) if c.contains(':') => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+            Peer::Cidr(c) if c.contains(':') => {
+                b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build())
+            }
             Peer::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).build()),
             Peer::Group(g) => b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build()),
-            Peer::PrefixList(l) => b.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).build()),
+            Peer::PrefixList(l) => {
+                b.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).build())
+            }
         }
         .build()
     }
@@ -97,6 +101,9 @@ mod tests {
         let perms: Vec<_> = rules.iter().map(Rule::to_permission).collect();
         let back = rules_of(&perms);
         assert_eq!(back, rules.iter().cloned().collect());
-        assert_eq!(render(&back), "[all ::/0, tcp/80 0.0.0.0/0, tcp/443 pl-1, tcp/8080 sg-1]");
+        assert_eq!(
+            render(&back),
+            "[all ::/0, tcp/80 0.0.0.0/0, tcp/443 pl-1, tcp/8080 sg-1]"
+        );
     }
 }

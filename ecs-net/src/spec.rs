@@ -249,11 +249,17 @@ impl NetworkSpec {
         }
         for (i, port) in self.listener_ports.iter().enumerate() {
             if *port == 0 {
-                p.push(format!("listener_ports[{i}]"), "must be between 1 and 65535");
+                p.push(
+                    format!("listener_ports[{i}]"),
+                    "must be between 1 and 65535",
+                );
             }
         }
         if self.alb_ingress_cidrs.is_empty() {
-            p.push("alb_ingress_cidrs", "at least one CIDR is needed (0.0.0.0/0 for everyone)");
+            p.push(
+                "alb_ingress_cidrs",
+                "at least one CIDR is needed (0.0.0.0/0 for everyone)",
+            );
         }
         for (i, cidr) in self.alb_ingress_cidrs.iter().enumerate() {
             if cidr.trunc() != *cidr {
@@ -276,7 +282,10 @@ impl ManagedVpc {
         let cidr = self.cidr;
         let cidr_ok = (16..=28).contains(&cidr.prefix_len()) && cidr.trunc() == cidr;
         if !(16..=28).contains(&cidr.prefix_len()) {
-            p.push(format!("{at}.cidr"), format!("{cidr}: a VPC block must be between /16 and /28"));
+            p.push(
+                format!("{at}.cidr"),
+                format!("{cidr}: a VPC block must be between /16 and /28"),
+            );
         } else if cidr.trunc() != cidr {
             p.push(
                 format!("{at}.cidr"),
@@ -284,19 +293,29 @@ impl ManagedVpc {
             );
         }
         if !(2..=6).contains(&self.az_count) {
-            p.push(format!("{at}.az_count"), format!("{} zones: must be 2 to 6", self.az_count));
+            p.push(
+                format!("{at}.az_count"),
+                format!("{} zones: must be 2 to 6", self.az_count),
+            );
         }
         if let Some(zones) = &self.availability_zones {
             if zones.len() != usize::from(self.az_count) {
                 p.push(
                     format!("{at}.availability_zones"),
-                    format!("{} zones named but az_count is {}", zones.len(), self.az_count),
+                    format!(
+                        "{} zones named but az_count is {}",
+                        zones.len(),
+                        self.az_count
+                    ),
                 );
             }
             let mut seen = std::collections::HashSet::new();
             for (i, z) in zones.iter().enumerate() {
                 if !seen.insert(z) {
-                    p.push(format!("{at}.availability_zones[{i}]"), format!("{z} is listed twice"));
+                    p.push(
+                        format!("{at}.availability_zones[{i}]"),
+                        format!("{z} is listed twice"),
+                    );
                 }
             }
         }
@@ -326,7 +345,10 @@ impl ManagedVpc {
                         if !(16..=28).contains(&s.prefix_len()) {
                             p.push(&field, format!("{s}: a subnet must be between /16 and /28"));
                         } else if s.trunc() != *s {
-                            p.push(&field, format!("{s} has host bits set (did you mean {}?)", s.trunc()));
+                            p.push(
+                                &field,
+                                format!("{s} has host bits set (did you mean {}?)", s.trunc()),
+                            );
                         } else if cidr_ok && !cidr.contains(s) {
                             p.push(&field, format!("{s} is outside the VPC block {cidr}"));
                         }
@@ -358,9 +380,15 @@ impl ManagedVpc {
 impl ExistingVpc {
     fn validate_into(&self, at: &str, p: &mut Problems) {
         if !self.vpc_id.starts_with("vpc-") {
-            p.push(format!("{at}.vpc_id"), format!("{:?} is not a VPC id (vpc-…)", self.vpc_id));
+            p.push(
+                format!("{at}.vpc_id"),
+                format!("{:?} is not a VPC id (vpc-…)", self.vpc_id),
+            );
         }
-        for (tier, list) in [("public_subnets", &self.public_subnets), ("private_subnets", &self.private_subnets)] {
+        for (tier, list) in [
+            ("public_subnets", &self.public_subnets),
+            ("private_subnets", &self.private_subnets),
+        ] {
             if list.len() < 2 {
                 p.push(
                     format!("{at}.{tier}"),
@@ -369,7 +397,10 @@ impl ExistingVpc {
             }
             for (i, s) in list.iter().enumerate() {
                 if !s.starts_with("subnet-") {
-                    p.push(format!("{at}.{tier}[{i}]"), format!("{s:?} is not a subnet id (subnet-…)"));
+                    p.push(
+                        format!("{at}.{tier}[{i}]"),
+                        format!("{s:?} is not a subnet id (subnet-…)"),
+                    );
                 }
             }
         }
@@ -386,14 +417,19 @@ mod tests {
     }
 
     fn managed(vpc: ManagedVpc) -> NetworkSpec {
-        NetworkSpec::builder().vpc(Network::Managed(vpc)).container_port(8080).build()
+        NetworkSpec::builder()
+            .vpc(Network::Managed(vpc))
+            .container_port(8080)
+            .build()
     }
 
     #[test]
     fn default_spec_is_valid_and_carves_stable_subnets() {
         let spec = managed(ManagedVpc::default());
         spec.validate().unwrap();
-        let Network::Managed(vpc) = &spec.vpc else { unreachable!() };
+        let Network::Managed(vpc) = &spec.vpc else {
+            unreachable!()
+        };
         let (public, private) = vpc.subnet_blocks();
         assert_eq!(public, [net("10.0.0.0/20"), net("10.0.16.0/20")]);
         assert_eq!(private, [net("10.0.128.0/20"), net("10.0.144.0/20")]);
@@ -418,7 +454,13 @@ mod tests {
             .alb_ingress_cidrs(vec![net("10.1.2.3/8")])
             .build();
         let problems = spec.validate().unwrap_err();
-        for field in ["container_port", "alb_ingress_cidrs[0]", "vpc.managed.cidr", "vpc.managed.az_count", "vpc.managed.nat"] {
+        for field in [
+            "container_port",
+            "alb_ingress_cidrs[0]",
+            "vpc.managed.cidr",
+            "vpc.managed.az_count",
+            "vpc.managed.nat",
+        ] {
             assert!(problems.mentions(field), "{field} missing from {problems}");
         }
     }
@@ -435,8 +477,14 @@ mod tests {
                 .build(),
         );
         let problems = spec.validate().unwrap_err();
-        assert!(problems.mentions("vpc.managed.subnets.public[1]"), "{problems}");
-        assert!(problems.mentions("vpc.managed.subnets.private[0]"), "{problems}");
+        assert!(
+            problems.mentions("vpc.managed.subnets.public[1]"),
+            "{problems}"
+        );
+        assert!(
+            problems.mentions("vpc.managed.subnets.private[0]"),
+            "{problems}"
+        );
         assert_eq!(problems.len(), 2, "{problems}");
         assert!(problems.to_string().contains("outside the VPC block"));
         assert!(problems.to_string().contains("overlaps 10.0.0.0/24"));
@@ -447,7 +495,11 @@ mod tests {
         let spec = managed(ManagedVpc::builder().cidr(net("10.0.0.0/26")).build());
         assert!(spec.validate().unwrap_err().mentions("vpc.managed.subnets"));
         let spec = NetworkSpec::builder()
-            .vpc(Network::existing("vpc1", ["subnet-a"], ["sn-b", "subnet-c"]))
+            .vpc(Network::existing(
+                "vpc1",
+                ["subnet-a"],
+                ["sn-b", "subnet-c"],
+            ))
             .container_port(80)
             .build();
         let problems = spec.validate().unwrap_err();
@@ -462,8 +514,10 @@ mod tests {
         let json = serde_json::to_string(&spec).unwrap();
         let back: NetworkSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, spec);
-        let err = serde_json::from_str::<NetworkSpec>(r#"{"container_port": 80, "vpc": {"managed": {"cidrr": "10.0.0.0/16"}}}"#)
-            .unwrap_err();
+        let err = serde_json::from_str::<NetworkSpec>(
+            r#"{"container_port": 80, "vpc": {"managed": {"cidrr": "10.0.0.0/16"}}}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("cidrr"), "{err}");
     }
 

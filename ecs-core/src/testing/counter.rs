@@ -63,7 +63,10 @@ impl CallCounter {
 
     /// How many times `operation` was called.
     pub fn count(&self, operation: &str) -> usize {
-        self.calls().iter().filter(|c| c.operation == operation).count()
+        self.calls()
+            .iter()
+            .filter(|c| c.operation == operation)
+            .count()
     }
 
     /// Forgets every call recorded so far.
@@ -84,13 +87,10 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Call {
-                    service: meta.service().to_string(),
-                    operation: meta.name().to_string(),
-                });
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(Call {
+                service: meta.service().to_string(),
+                operation: meta.name().to_string(),
+            });
         }
         Ok(())
     }

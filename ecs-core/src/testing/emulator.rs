@@ -131,13 +131,21 @@ impl Emulator {
         let script = home.join("moto_server.py");
         write_if_changed(&script, SERVER_SCRIPT)?;
 
-        let log = home.join(format!("moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
-        let log_file = fs::File::create(&log).map_err(io_err(format!("creating {}", log.display())))?;
+        let log = home.join(format!(
+            "moto-{}-{}.log",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let log_file =
+            fs::File::create(&log).map_err(io_err(format!("creating {}", log.display())))?;
         let mut child = Command::new(&venv_python)
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .env("MOTO_ECS_SERVICE_RUNNING", options.ecs_service_running.to_string())
+            .env(
+                "MOTO_ECS_SERVICE_RUNNING",
+                options.ecs_service_running.to_string(),
+            )
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -164,7 +172,12 @@ impl Emulator {
         let port = match rx.recv_timeout(options.startup_timeout) {
             Ok(Ok(line)) => match line.trim().strip_prefix("READY ").map(str::parse::<u16>) {
                 Some(Ok(port)) => port,
-                _ => return Err(failed(&mut child, format!("unexpected first line {line:?}"))),
+                _ => {
+                    return Err(failed(
+                        &mut child,
+                        format!("unexpected first line {line:?}"),
+                    ))
+                }
             },
             Ok(Err(e)) => return Err(failed(&mut child, format!("reading its output: {e}"))),
             Err(_) => {
@@ -221,7 +234,11 @@ impl Emulator {
 
     /// Stops the server now (dropping the emulator does the same).
     pub fn stop(&self) {
-        let process = self.process.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let process = self
+            .process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some((mut child, stdin)) = process {
             drop(stdin);
             let _ = child.kill();
@@ -265,8 +282,10 @@ fn install(home: &Path, python: &str) -> Result<PathBuf, EmulatorError> {
         return Ok(venv_python);
     }
     let lock_path = home.join(".install.lock");
-    let lock = fs::File::create(&lock_path).map_err(io_err(format!("creating {}", lock_path.display())))?;
-    lock.lock().map_err(io_err(format!("locking {}", lock_path.display())))?;
+    let lock = fs::File::create(&lock_path)
+        .map_err(io_err(format!("creating {}", lock_path.display())))?;
+    lock.lock()
+        .map_err(io_err(format!("locking {}", lock_path.display())))?;
     if installed() {
         return Ok(venv_python);
     }
@@ -290,7 +309,14 @@ fn install(home: &Path, python: &str) -> Result<PathBuf, EmulatorError> {
     )?;
     run(
         Command::new(&venv_python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ])
             .args(&requirements),
         &format!("pip install {stamp}"),
         "(pip needs to reach PyPI, or a mirror configured with PIP_INDEX_URL)",
