@@ -1849,14 +1849,9 @@ async fn resource_no_longer_wanted_is_deleted_by_apply() {
         m.journal.inputs::<DeleteSubnetInput>()[0].subnet_id(),
         Some("subnet-public-us-east-1c")
     );
-    let eni_checks = m.journal.inputs::<DescribeNetworkInterfacesInput>();
-    assert!(
-        eni_checks
-            .iter()
-            .any(|i| i.filters().iter().any(|f| f.name() == Some("subnet-id")
-                && f.values() == ["subnet-public-us-east-1c".to_string()])),
-        "lingering interfaces were not checked: {eni_checks:?}"
-    );
+    // Lingering interfaces are handled by retrying DeleteSubnet on DependencyViolation,
+    // not by a pre-wait (moto never removes a deleted NAT gateway's interface).
+    assert!(m.journal.inputs::<DescribeNetworkInterfacesInput>().is_empty());
 }
 
 #[tokio::test]
