@@ -1851,7 +1851,10 @@ async fn resource_no_longer_wanted_is_deleted_by_apply() {
     );
     // Lingering interfaces are handled by retrying DeleteSubnet on DependencyViolation,
     // not by a pre-wait (moto never removes a deleted NAT gateway's interface).
-    assert!(m.journal.inputs::<DescribeNetworkInterfacesInput>().is_empty());
+    assert!(m
+        .journal
+        .inputs::<DescribeNetworkInterfacesInput>()
+        .is_empty());
 }
 
 #[tokio::test]
