@@ -116,6 +116,7 @@ impl Tags {
 
     /// The full tag set of a resource owned by `stack`: the user's tags, the owner tag, and
     /// when given the logical id and the `Name` tag.
+    #[must_use]
     pub fn for_resource(
         &self,
         stack: &StackName,
