@@ -120,6 +120,22 @@ async fn sync_tags(
     Ok(())
 }
 
+/// Adopts an existing resource whose only possible in-place change is its tags: syncs them
+/// when the plan's action says they differ, and returns its id.
+async fn adopt<T: crate::live::Owned>(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    live: &T,
+    action: &Action,
+    tags: &Tags,
+) -> Result<String> {
+    if action.is_change() {
+        sync_tags(ctx, ec2, resource, live.id(), live.tags(), tags).await?;
+    }
+    Ok(live.id().to_string())
+}
+
 /// Carries out `plan`; returns the network's outputs. Refuses (before any call) when the plan
 /// replaces a VPC, subnet or NAT gateway.
 pub(crate) async fn apply(
@@ -384,12 +400,7 @@ async fn ensure_eip(
             done(ctx, &resource, id.clone());
             id
         }
-        (action, Some(l)) => {
-            if action.is_change() {
-                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
-            }
-            l.id.clone()
-        }
+        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await?,
     };
     Ok((logical, id))
 }
@@ -427,12 +438,7 @@ async fn ensure_subnet(
             done(ctx, &resource, id.clone());
             Ok(id)
         }
-        (action, Some(l)) => {
-            if action.is_change() {
-                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
-            }
-            Ok(l.id.clone())
-        }
+        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await,
     }
 }
 
@@ -662,12 +668,7 @@ async fn ensure_nat(
             );
             id
         }
-        (action, Some(l)) => {
-            if action.is_change() {
-                sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
-            }
-            l.id.clone()
-        }
+        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await?,
     };
     Ok((logical, id))
 }
