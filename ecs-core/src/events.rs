@@ -35,6 +35,13 @@ pub enum Event {
         /// The attempt that failed, from 1.
         attempt: u32,
     },
+    /// Something observed while waiting, e.g. a new ECS service event or why a task stopped.
+    Progress {
+        /// The resource concerned.
+        resource: String,
+        /// What was observed.
+        message: String,
+    },
     /// Work on a resource finished.
     Done {
         /// The resource.
@@ -58,6 +65,7 @@ impl Event {
             Event::Started { resource, .. }
             | Event::Waiting { resource, .. }
             | Event::Retrying { resource, .. }
+            | Event::Progress { resource, .. }
             | Event::Done { resource, .. }
             | Event::Failed { resource, .. } => resource,
         }
@@ -86,6 +94,7 @@ impl fmt::Display for Event {
                 f,
                 "{resource}: {operation} attempt {attempt} failed ({reason}); retrying"
             ),
+            Event::Progress { resource, message } => write!(f, "{resource}: {message}"),
             Event::Done { resource, detail } => write!(f, "{resource}: {detail}"),
             Event::Failed { resource, error } => write!(f, "{resource}: FAILED: {error}"),
         }

@@ -1,1 +1,816 @@
-//! placeholder
+//! The service layer of `ecs-facade`: the ECR repository, the IAM execution and task roles,
+//! the ECS cluster, the task definition, the application load balancer (target group,
+//! listeners, rules) and the Fargate service, with safe rollouts.
+//!
+//! It takes the network from `ecs-net` as plain typed values ([`ecs_net::NetworkOutputs`]:
+//! subnets and security groups), so it works over any network. It follows the project's
+//! reconcile model: [`ServiceLayer::plan`] reads what exists under the stack's deterministic
+//! names (refusing anything without the stack's `ecs:stack` tag) and diffs it against the
+//! [`ServiceSpec`]; [`ServiceLayer::apply`] carries out exactly that plan, concurrently where
+//! nothing depends on something else, and waits for the service's rollout, failing with the
+//! reasons when ECS fails it or the circuit breaker rolls it back. An unchanged spec makes no
+//! mutating call; a changed image makes one `RegisterTaskDefinition` and one `UpdateService`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ecs_core::{Context, Event, StackName};
+//! use ecs_service::{ContainerSpec, LoadBalancerSpec, ServiceLayer, ServiceSpec, TaskSpec};
+//!
+//! # async fn example(network: ecs_net::NetworkOutputs) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = aws_config::load_from_env().await;
+//! let ctx = Context::builder()
+//!     .stack(StackName::new("web")?)
+//!     .events(|e: Event| eprintln!("{e}"))
+//!     .build();
+//! let spec = ServiceSpec::builder()
+//!     .task(TaskSpec::builder()
+//!         .cpu(512)
+//!         .memory(1024)
+//!         .containers(vec![ContainerSpec::builder().name("web").image("nginx:1.27").ports(vec![8080]).build()])
+//!         .build())
+//!     .load_balancer(LoadBalancerSpec::https("arn:aws:acm:us-east-1:123456789012:certificate/abc"))
+//!     .build();
+//!
+//! let layer = ServiceLayer::new(&config);
+//! layer.verify(&ctx, &spec).await?;
+//! let plan = layer.plan(&ctx, &spec, &network).await?;
+//! println!("{plan}");
+//! let outputs = layer.apply(&ctx, &plan).await?;
+//! println!("serving on {}", outputs.url.unwrap_or_default());
+//!
+//! layer.destroy(&ctx, &spec, false).await?;
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+mod ecr;
+mod error;
+mod iam;
+mod lb;
+mod names;
+mod service;
+mod spec;
+mod taskdef;
+
+use std::fmt;
+use std::time::Duration;
+
+use ecs_core::{Action, Change, Context, Event, Plan, Poll, PollPolicy, Problems};
+use ecs_net::NetworkOutputs;
+
+pub use ecr::RegistryLogin;
+pub use error::{Error, Result};
+pub use names::ServiceNames;
+pub use service::RolloutReport;
+pub use spec::{
+    default_log_group, fargate_memory_options, is_secret_arn, AccessLogs, Architecture,
+    CapacityProvider, ClusterSpec, ContainerHealthCheck, ContainerSpec, Effect, EfsVolume,
+    Environment, HealthCheckSpec, IamSpec, ListenerAction, ListenerSpec, LoadBalancerSpec,
+    MountPoint, PolicyStatement, PropagateTags, Protocol, RepositorySpec, RolloutSpec, RuleSpec,
+    ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec, TaskSpec, Ulimit,
+    DEFAULT_TLS_POLICY,
+};
+
+/// The SDK clients the layer uses.
+#[derive(Debug, Clone)]
+pub struct ServiceClients {
+    /// ECR.
+    pub ecr: aws_sdk_ecr::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// Elastic Load Balancing v2.
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// EC2 (only to wait for the load balancer's network interfaces to go away on destroy).
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+impl ServiceClients {
+    /// Clients built from one SDK configuration.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            ecr: aws_sdk_ecr::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+        }
+    }
+}
+
+/// What the service layer gives the layers above it and the user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ServiceOutputs {
+    /// The names of every resource.
+    pub names: ServiceNames,
+    /// The ECR repository's URI (push images here), when the spec has a repository.
+    pub repository_uri: Option<String>,
+    /// The execution role's ARN.
+    pub execution_role_arn: String,
+    /// The task role's ARN.
+    pub task_role_arn: String,
+    /// The cluster's ARN.
+    pub cluster_arn: String,
+    /// The task definition revision the service runs.
+    pub task_definition_arn: String,
+    /// The service's ARN.
+    pub service_arn: String,
+    /// The load balancer's ARN, when there is one.
+    pub load_balancer_arn: Option<String>,
+    /// The load balancer's DNS name.
+    pub load_balancer_dns: Option<String>,
+    /// The target group's ARN.
+    pub target_group_arn: Option<String>,
+    /// The URL the service answers on (HTTPS when there is an HTTPS listener).
+    pub url: Option<String>,
+    /// The rollout waited for, when `apply` started one and waited.
+    pub rollout: Option<RolloutReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Live {
+    repo: Option<ecr::LiveRepo>,
+    execution_role: Option<iam::LiveRole>,
+    task_role: Option<iam::LiveRole>,
+    cluster: Option<cluster::LiveCluster>,
+    taskdef: Option<taskdef::LiveTaskDef>,
+    lb: lb::LiveLb,
+    service: Option<service::LiveService>,
+}
+
+/// The result of [`ServiceLayer::plan`]: what exists, what the spec wants and the changes.
+/// Pass it to [`ServiceLayer::apply`].
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    names: ServiceNames,
+    spec: ServiceSpec,
+    network: NetworkOutputs,
+    region: String,
+    live: Live,
+    changes: Plan,
+}
+
+impl ServicePlan {
+    /// The changes, resource by resource.
+    pub fn changes(&self) -> &Plan {
+        &self.changes
+    }
+
+    /// The resources' names.
+    pub fn names(&self) -> &ServiceNames {
+        &self.names
+    }
+}
+
+impl fmt::Display for ServicePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.changes, f)
+    }
+}
+
+/// What [`ServiceLayer::destroy`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DestroyReport {
+    /// What was deleted.
+    pub deleted: Plan,
+    /// What was kept on purpose (the ECR repository and its images unless forced).
+    pub kept: Vec<String>,
+}
+
+/// The service layer, over SDK clients the caller provides.
+#[derive(Debug, Clone)]
+pub struct ServiceLayer {
+    clients: ServiceClients,
+}
+
+impl ServiceLayer {
+    /// A layer using clients built from `config`.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self::from_clients(ServiceClients::new(config))
+    }
+
+    /// A layer using these clients (for custom configuration, interceptors or mocks).
+    pub fn from_clients(clients: ServiceClients) -> Self {
+        Self { clients }
+    }
+
+    fn region(&self) -> String {
+        self.clients
+            .ecs
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_string())
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        names: &ServiceNames,
+        spec: &ServiceSpec,
+    ) -> Result<Live> {
+        let c = &self.clients;
+        let repo = async {
+            match spec.repository {
+                Some(_) => ecr::observe(ctx, &c.ecr, &names.repository).await,
+                None => Ok(None),
+            }
+        };
+        let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::try_join!(
+            repo,
+            iam::observe(ctx, &c.iam, &names.execution_role),
+            iam::observe(ctx, &c.iam, &names.task_role),
+            cluster::observe(ctx, &c.ecs, &names.cluster),
+            taskdef::observe(ctx, &c.ecs, &names.family),
+            lb::observe(ctx, &c.elb, names),
+            service::observe(ctx, &c.ecs, &names.cluster, &names.service),
+        )?;
+        Ok(Live {
+            repo,
+            execution_role,
+            task_role,
+            cluster,
+            taskdef,
+            lb,
+            service,
+        })
+    }
+
+    /// Validates the spec (every problem at once, before any AWS call), reads what exists and
+    /// returns the changes `apply` would make. Makes no change.
+    pub async fn plan(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        network: &NetworkOutputs,
+    ) -> Result<ServicePlan> {
+        let mut problems = ctx.tags().validate("tags");
+        if let Err(p) = spec.validate() {
+            problems.extend(p);
+        }
+        problems.into_result()?;
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let region = self.region();
+        let live = self.observe(ctx, &names, spec).await?;
+        let changes = changes(&names, spec, network, &region, &live);
+        Ok(ServicePlan {
+            names,
+            spec: spec.clone(),
+            network: network.clone(),
+            region,
+            live,
+            changes,
+        })
+    }
+
+    /// Carries out `plan`: the repository, the roles (then the task definition), the cluster
+    /// and the load balancer concurrently, then the service; then waits for the rollout
+    /// unless the spec says not to. Fails before any change when the plan replaces something.
+    pub async fn apply(&self, ctx: &Context, plan: &ServicePlan) -> Result<ServiceOutputs> {
+        for c in plan.changes.pending() {
+            if let Action::Replace(reason) = &c.action {
+                return Err(Error::ReplacementRequired {
+                    resource: format!("{} {}", c.resource, c.id),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        let c = &self.clients;
+        let (spec, names, live, net) = (&plan.spec, &plan.names, &plan.live, &plan.network);
+        let [exec_want, task_want] = iam::desired(names, spec, &plan.region);
+        let repo = async {
+            match &spec.repository {
+                Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let roles_then_taskdef = async {
+            let (exec_arn, task_arn) = futures_util::try_join!(
+                iam::ensure(ctx, &c.iam, &exec_want, live.execution_role.as_ref()),
+                iam::ensure(ctx, &c.iam, &task_want, live.task_role.as_ref()),
+            )?;
+            let want = taskdef::render(spec, names, &plan.region, &exec_arn, &task_arn);
+            let (td, _) = taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await?;
+            Ok::<_, Error>((exec_arn, task_arn, td))
+        };
+        let cluster = cluster::ensure(
+            ctx,
+            &c.ecs,
+            &names.cluster,
+            &spec.cluster,
+            live.cluster.as_ref(),
+        );
+        let load_balancer = async {
+            match &spec.load_balancer {
+                Some(lb_spec) => {
+                    let d = desired_lb(names, spec, lb_spec, net);
+                    lb::ensure(ctx, &c.elb, &d, &live.lb).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let (
+            repository_uri,
+            (execution_role_arn, task_role_arn, task_definition_arn),
+            cluster_arn,
+            lb_out,
+        ) = futures_util::try_join!(repo, roles_then_taskdef, cluster, load_balancer)?;
+        let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
+        let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
+        let applied = service::ensure(
+            ctx,
+            &c.ecs,
+            &want,
+            live.service.as_ref(),
+            &task_definition_arn,
+            tg_arn,
+        )
+        .await?;
+        if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
+            // The load balancer was removed from the spec: the service no longer uses it.
+            lb::delete_front(ctx, &c.elb, names, &live.lb).await?;
+            lb::delete_target_group(ctx, &c.elb, names, &live.lb).await?;
+        }
+        let rollout = match (&applied.deployment, spec.service.rollout.wait) {
+            (Some(deployment), true) => Some(
+                service::wait_rollout(
+                    ctx,
+                    &c.ecs,
+                    tg_arn.map(|tg| (&c.elb, tg)),
+                    &names.cluster,
+                    &names.service,
+                    deployment,
+                    Duration::from_secs(spec.service.rollout.timeout),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let https = spec
+            .load_balancer
+            .as_ref()
+            .and_then(|l| l.listeners.iter().find(|l| l.protocol == Protocol::Https));
+        let url = lb_out.as_ref().map(|l| match https {
+            Some(h) if h.port == 443 => format!("https://{}/", l.dns_name),
+            Some(h) => format!("https://{}:{}/", l.dns_name, h.port),
+            None => {
+                let port = spec
+                    .load_balancer
+                    .as_ref()
+                    .and_then(|l| l.listeners.first())
+                    .map_or(80, |l| l.port);
+                if port == 80 {
+                    format!("http://{}/", l.dns_name)
+                } else {
+                    format!("http://{}:{port}/", l.dns_name)
+                }
+            }
+        });
+        Ok(ServiceOutputs {
+            names: names.clone(),
+            repository_uri,
+            execution_role_arn,
+            task_role_arn,
+            cluster_arn,
+            task_definition_arn,
+            service_arn: applied.arn,
+            load_balancer_arn: lb_out.as_ref().map(|l| l.lb_arn.clone()),
+            load_balancer_dns: lb_out.as_ref().map(|l| l.dns_name.clone()),
+            target_group_arn: lb_out.as_ref().map(|l| l.tg_arn.clone()),
+            url,
+            rollout,
+        })
+    }
+
+    /// Plans and applies: the whole job in one call.
+    pub async fn deploy(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        network: &NetworkOutputs,
+    ) -> Result<(Plan, ServiceOutputs)> {
+        let plan = self.plan(ctx, spec, network).await?;
+        let outputs = self.apply(ctx, &plan).await?;
+        Ok((plan.changes, outputs))
+    }
+
+    /// Pre-flight checks, like ecspresso's `verify`: the spec is valid (Fargate CPU/memory
+    /// pair, well-formed secret ARNs, the target group's container and port exist in the task
+    /// definition), images in this account's ECR exist, an existing target group's port
+    /// matches the container port, and existing roles trust `ecs-tasks.amazonaws.com`.
+    /// Makes no change; reports every failed check at once.
+    pub async fn verify(&self, ctx: &Context, spec: &ServiceSpec) -> Result<()> {
+        spec.validate()?;
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let c = &self.clients;
+        let mut problems = Problems::new();
+        let login = ecr::login(ctx, &c.ecr).await?;
+        let images =
+            futures_util::future::try_join_all(spec.task.containers.iter().enumerate().map(
+                |(i, container)| {
+                    let registry = login.registry.clone();
+                    async move {
+                        let Some(rest) = container.image.strip_prefix(&format!("{registry}/"))
+                        else {
+                            return Ok::<_, Error>(None);
+                        };
+                        let (repo, id) = match rest.split_once('@') {
+                            Some((repo, digest)) => (
+                                repo,
+                                aws_sdk_ecr::types::ImageIdentifier::builder()
+                                    .image_digest(digest)
+                                    .build(),
+                            ),
+                            None => match rest.rsplit_once(':') {
+                                Some((repo, tag)) => (
+                                    repo,
+                                    aws_sdk_ecr::types::ImageIdentifier::builder()
+                                        .image_tag(tag)
+                                        .build(),
+                                ),
+                                None => (
+                                    rest,
+                                    aws_sdk_ecr::types::ImageIdentifier::builder()
+                                        .image_tag("latest")
+                                        .build(),
+                                ),
+                            },
+                        };
+                        match ctx
+                            .call(
+                                "DescribeImages",
+                                &format!("ecr-image {}", container.image),
+                                || {
+                                    c.ecr
+                                        .describe_images()
+                                        .repository_name(repo)
+                                        .image_ids(id.clone())
+                                        .send()
+                                },
+                            )
+                            .await
+                        {
+                            Ok(out) if !out.image_details().is_empty() => Ok(None),
+                            Ok(_) => Ok(Some((i, "not found in ECR".to_string()))),
+                            Err(e)
+                                if e.is_code("ImageNotFoundException")
+                                    || e.is_code("RepositoryNotFoundException") =>
+                            {
+                                Ok(Some((i, format!("not found in ECR ({})", e.message()))))
+                            }
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                },
+            ))
+            .await?;
+        for (i, why) in images.into_iter().flatten() {
+            problems.push(
+                format!("task.containers[{i}].image"),
+                format!("{}: {why}", spec.task.containers[i].image),
+            );
+        }
+        let (exec, task, live_lb) = futures_util::try_join!(
+            iam::observe(ctx, &c.iam, &names.execution_role),
+            iam::observe(ctx, &c.iam, &names.task_role),
+            lb::observe(ctx, &c.elb, &names),
+        )?;
+        for (field, role) in [("iam.execution_role", exec), ("iam.task_role", task)] {
+            if let Some(r) = role {
+                if r.trust != iam::normalize(iam::trust_policy())
+                    && !r.trust.to_string().contains(iam::TASKS_PRINCIPAL)
+                {
+                    problems.push(
+                        field,
+                        format!("{} cannot be assumed by {}", r.arn, iam::TASKS_PRINCIPAL),
+                    );
+                }
+            }
+        }
+        if let (Some(tg), Some((container, port))) = (&live_lb.tg, spec.target()) {
+            if tg.port != port {
+                problems.push(
+                    "load_balancer.target_group.port",
+                    format!("target group {} sends traffic to port {}, but container `{}` listens on {port}", names.target_group, tg.port, container.name),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Verification(problems))
+        }
+    }
+
+    /// Returns the service to the previous active revision of its family and waits for the
+    /// rollout. A later `apply` of the unchanged spec rolls forward again.
+    pub async fn rollback(&self, ctx: &Context, spec: &ServiceSpec) -> Result<RolloutReport> {
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let c = &self.clients;
+        let live = service::observe(ctx, &c.ecs, &names.cluster, &names.service)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                resource: service::KIND.into(),
+                id: names.service.clone(),
+            })?;
+        let revisions = taskdef::active_revisions(ctx, &c.ecs, &names.family).await?;
+        let current = revisions.iter().position(|a| *a == live.task_definition);
+        let previous = match current {
+            Some(i) => revisions.get(i + 1),
+            None => revisions.first(),
+        }
+        .ok_or_else(|| Error::NotFound {
+            resource: "previous task definition revision of".into(),
+            id: names.family.clone(),
+        })?;
+        let resource = format!("{} {}", service::KIND, names.service);
+        ctx.emit(Event::Started {
+            resource: resource.clone(),
+            action: format!("roll back to {previous}"),
+        });
+        let out = ctx
+            .call("UpdateService", &resource, || {
+                c.ecs
+                    .update_service()
+                    .cluster(&names.cluster)
+                    .service(&names.service)
+                    .task_definition(previous)
+                    .send()
+            })
+            .await?;
+        let deployment = out
+            .service()
+            .and_then(|s| {
+                s.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+            })
+            .and_then(|d| d.id())
+            .unwrap_or_default()
+            .to_string();
+        let live_lb = lb::observe(ctx, &c.elb, &names).await?;
+        let tg = live_lb.tg.as_ref().map(|t| t.arn.clone());
+        service::wait_rollout(
+            ctx,
+            &c.ecs,
+            tg.as_deref().map(|t| (&c.elb, t)),
+            &names.cluster,
+            &names.service,
+            &deployment,
+            Duration::from_secs(spec.service.rollout.timeout),
+        )
+        .await
+    }
+
+    /// What [`destroy`](Self::destroy) would delete.
+    pub async fn plan_destroy(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        force_delete_repository: bool,
+    ) -> Result<DestroyReport> {
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let live = self.observe_owned(ctx, &names).await?;
+        Ok(destroy_plan(&names, &live, force_delete_repository))
+    }
+
+    /// Deletes everything of the stack's service layer that carries the stack's tag: the
+    /// service (scaled to 0, deleted, waited until inactive) and concurrently the listeners
+    /// and the load balancer (waited until gone, then its network interfaces); then the target
+    /// group, the task definition revisions, the cluster and the roles; the ECR repository
+    /// only when `force_delete_repository` (it is kept with its images otherwise, and the
+    /// report says so). Resources without the stack's tag are never touched.
+    pub async fn destroy(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        force_delete_repository: bool,
+    ) -> Result<DestroyReport> {
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let c = &self.clients;
+        let live = self.observe_owned(ctx, &names).await?;
+        let report = destroy_plan(&names, &live, force_delete_repository);
+        let front = async {
+            lb::delete_front(ctx, &c.elb, &names, &live.lb).await?;
+            if let Some(alb) = &live.lb.lb {
+                wait_for_enis(ctx, &c.ec2, &alb.arn).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        futures_util::try_join!(
+            service::delete(ctx, &c.ecs, &names.cluster, &names.service),
+            front
+        )?;
+        futures_util::try_join!(
+            lb::delete_target_group(ctx, &c.elb, &names, &live.lb),
+            taskdef::deregister_all(ctx, &c.ecs, &names.family),
+            cluster::delete(ctx, &c.ecs, &names.cluster),
+            iam::delete(ctx, &c.iam, &names.execution_role),
+            iam::delete(ctx, &c.iam, &names.task_role),
+            ecr::delete(ctx, &c.ecr, &names.repository, force_delete_repository),
+        )?;
+        Ok(report)
+    }
+
+    /// Credentials for `docker login` to this account's ECR registry (for CI pipelines that
+    /// push the image before deploying).
+    pub async fn registry_login(&self, ctx: &Context) -> Result<RegistryLogin> {
+        ecr::login(ctx, &self.clients.ecr).await
+    }
+
+    /// Reads every service-layer resource under the stack's names, skipping (not failing on)
+    /// those that are not the stack's.
+    async fn observe_owned(&self, ctx: &Context, names: &ServiceNames) -> Result<Live> {
+        let c = &self.clients;
+        fn mine<T>(r: Result<Option<T>>) -> Result<Option<T>> {
+            match r {
+                Err(Error::Conflict { .. }) => Ok(None),
+                other => other,
+            }
+        }
+        let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::join!(
+            ecr::observe(ctx, &c.ecr, &names.repository),
+            iam::observe(ctx, &c.iam, &names.execution_role),
+            iam::observe(ctx, &c.iam, &names.task_role),
+            cluster::observe(ctx, &c.ecs, &names.cluster),
+            taskdef::observe(ctx, &c.ecs, &names.family),
+            lb::observe(ctx, &c.elb, names),
+            service::observe(ctx, &c.ecs, &names.cluster, &names.service),
+        );
+        let lb = match lb {
+            Err(Error::Conflict { .. }) => lb::LiveLb::default(),
+            other => other?,
+        };
+        Ok(Live {
+            repo: mine(repo)?,
+            execution_role: mine(execution_role)?,
+            task_role: mine(task_role)?,
+            cluster: mine(cluster)?,
+            taskdef: mine(taskdef)?,
+            lb,
+            service: mine(service)?,
+        })
+    }
+}
+
+fn desired_lb(
+    names: &ServiceNames,
+    spec: &ServiceSpec,
+    lb_spec: &LoadBalancerSpec,
+    net: &NetworkOutputs,
+) -> lb::DesiredLb {
+    let port = spec.target().map_or(80, |(_, p)| p);
+    let subnets = if lb_spec.internal {
+        &net.private_subnets
+    } else {
+        &net.public_subnets
+    };
+    lb::desired(names, lb_spec, port, &net.vpc_id, subnets, &net.alb_sg)
+}
+
+/// The one function that decides what changes; `plan` shows it and `apply` carries it out.
+fn changes(
+    names: &ServiceNames,
+    spec: &ServiceSpec,
+    net: &NetworkOutputs,
+    region: &str,
+    live: &Live,
+) -> Plan {
+    let mut plan = Plan::new();
+    if let Some(r) = &spec.repository {
+        plan.push(ecr::change(&names.repository, r, live.repo.as_ref()));
+    }
+    let [exec, task] = iam::desired(names, spec, region);
+    plan.push(iam::change(&exec, live.execution_role.as_ref()));
+    plan.push(iam::change(&task, live.task_role.as_ref()));
+    plan.push(cluster::change(
+        &names.cluster,
+        &spec.cluster,
+        live.cluster.as_ref(),
+    ));
+    let role_ref = |live: &Option<iam::LiveRole>, name: &str| {
+        live.as_ref()
+            .map_or_else(|| format!("role/{name}"), |r| r.arn.clone())
+    };
+    let td_want = taskdef::render(
+        spec,
+        names,
+        region,
+        &role_ref(&live.execution_role, &names.execution_role),
+        &role_ref(&live.task_role, &names.task_role),
+    );
+    let td_change = taskdef::change(&names.family, &td_want, live.taskdef.as_ref());
+    let td_arn = match (&td_change.action, &live.taskdef) {
+        (Action::NoChange, Some(l)) => Some(l.arn.as_str()),
+        _ => None,
+    };
+    plan.push(td_change.clone());
+    let lb_plan = match &spec.load_balancer {
+        Some(lb_spec) => lb::changes(
+            Some(&desired_lb(names, spec, lb_spec, net)),
+            names,
+            &live.lb,
+        ),
+        None => lb::changes(None, names, &live.lb),
+    };
+    let tg_arn = match (&spec.load_balancer, &live.lb.tg) {
+        (Some(_), Some(tg)) => Some(tg.arn.as_str()),
+        _ => None,
+    };
+    let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
+    let svc = service::change(&want, live.service.as_ref(), td_arn, tg_arn);
+    plan.extend(lb_plan);
+    plan.push(svc);
+    plan
+}
+
+fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyReport {
+    let mut deleted = Plan::new();
+    let mut kept = Vec::new();
+    if live.service.is_some() {
+        deleted.push(Change::new(service::KIND, &names.service, Action::Delete));
+    }
+    deleted.extend(lb::changes(None, names, &live.lb));
+    if let Some(td) = &live.taskdef {
+        deleted.push(
+            Change::new(taskdef::KIND, &names.family, Action::Delete)
+                .with_detail(format!("every active revision (latest {})", td.arn)),
+        );
+    }
+    if live.cluster.is_some() {
+        deleted.push(Change::new(cluster::KIND, &names.cluster, Action::Delete));
+    }
+    for (role, name) in [
+        (&live.execution_role, &names.execution_role),
+        (&live.task_role, &names.task_role),
+    ] {
+        if role.is_some() {
+            deleted.push(Change::new(iam::KIND, name, Action::Delete));
+        }
+    }
+    if live.repo.is_some() {
+        if force_repo {
+            deleted.push(
+                Change::new(ecr::KIND, &names.repository, Action::Delete)
+                    .with_detail("with its images"),
+            );
+        } else {
+            kept.push(format!(
+                "{} {} (with its images; destroy with force to delete it)",
+                ecr::KIND,
+                names.repository
+            ));
+        }
+    }
+    DestroyReport { deleted, kept }
+}
+
+/// Waits until the network interfaces ELB created for the load balancer are gone, so the
+/// network layer can delete subnets and security groups without `DependencyViolation`.
+async fn wait_for_enis(ctx: &Context, ec2: &aws_sdk_ec2::Client, lb_arn: &str) -> Result<()> {
+    let Some(suffix) = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|(_, s)| s.to_string())
+    else {
+        return Ok(());
+    };
+    let description = format!("ELB {suffix}");
+    let resource = format!("{} network interfaces", lb::LB_KIND);
+    ctx.poll(
+        &resource,
+        "deletion",
+        &PollPolicy::with_timeout(Duration::from_secs(600)),
+        || async {
+            let out = ctx
+                .call("DescribeNetworkInterfaces", &resource, || {
+                    ec2.describe_network_interfaces()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("description")
+                                .values(&description)
+                                .build(),
+                        )
+                        .send()
+                })
+                .await?;
+            let left = out
+                .network_interfaces()
+                .iter()
+                .filter(|n| n.description() == Some(description.as_str()))
+                .count();
+            Ok(if left == 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{left} left"))
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}

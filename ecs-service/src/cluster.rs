@@ -1,0 +1,276 @@
+//! The ECS cluster: Container Insights, Fargate capacity providers and the default strategy.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
+};
+use aws_sdk_ecs::Client;
+use ecs_core::{Action, Change, Context, Event, FieldDiff, RetryOn};
+
+use crate::names::{conflict, owned};
+use crate::spec::{ClusterSpec, StrategyItem};
+use crate::Result;
+
+/// The resource kind in plans and events.
+pub(crate) const KIND: &str = "ecs-cluster";
+
+/// A cluster as it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveCluster {
+    pub(crate) arn: String,
+    pub(crate) insights: bool,
+    pub(crate) providers: Vec<String>,
+    pub(crate) strategy: Vec<String>,
+}
+
+fn providers(spec: &ClusterSpec) -> Vec<String> {
+    let mut p: Vec<String> = spec
+        .capacity_providers
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    p.sort();
+    p
+}
+
+pub(crate) fn strategy_strings(items: &[StrategyItem]) -> Vec<String> {
+    let mut s: Vec<String> = items.iter().map(ToString::to_string).collect();
+    s.sort();
+    s
+}
+
+pub(crate) fn strategy_items(items: &[StrategyItem]) -> Vec<CapacityProviderStrategyItem> {
+    items
+        .iter()
+        .map(|i| {
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider(i.provider.as_str())
+                .weight(i.weight as i32)
+                .base(i.base as i32)
+                .build()
+                .expect("capacity provider is set")
+        })
+        .collect()
+}
+
+pub(crate) fn live_strategy(items: &[CapacityProviderStrategyItem]) -> Vec<String> {
+    let mut s: Vec<String> = items
+        .iter()
+        .map(|i| format!("{}:{}+{}", i.capacity_provider(), i.weight(), i.base()))
+        .collect();
+    s.sort();
+    s
+}
+
+/// Reads the cluster: `None` when absent or inactive; a conflict when not the stack's.
+pub(crate) async fn observe(
+    ctx: &Context,
+    ecs: &Client,
+    name: &str,
+) -> Result<Option<LiveCluster>> {
+    let out = ctx
+        .call("DescribeClusters", &format!("{KIND} {name}"), || {
+            ecs.describe_clusters()
+                .clusters(name)
+                .include(ClusterField::Tags)
+                .include(ClusterField::Settings)
+                .send()
+        })
+        .await?;
+    let Some(c) = out
+        .clusters()
+        .iter()
+        .find(|c| c.cluster_name() == Some(name) && c.status() != Some("INACTIVE"))
+    else {
+        return Ok(None);
+    };
+    if !owned(ctx, c.tags().iter().map(|t| (t.key(), t.value()))) {
+        return Err(conflict(ctx, KIND, name));
+    }
+    let mut providers = c.capacity_providers().to_vec();
+    providers.sort();
+    Ok(Some(LiveCluster {
+        arn: c.cluster_arn().unwrap_or_default().to_string(),
+        insights: c.settings().iter().any(|s| {
+            s.name() == Some(&ClusterSettingName::ContainerInsights)
+                && matches!(s.value(), Some("enabled" | "enhanced"))
+        }),
+        providers,
+        strategy: live_strategy(c.default_capacity_provider_strategy()),
+    }))
+}
+
+fn diffs(spec: &ClusterSpec, live: &LiveCluster) -> Vec<FieldDiff> {
+    let mut d = Vec::new();
+    if spec.container_insights != live.insights {
+        d.push(FieldDiff::new(
+            "container_insights",
+            live.insights,
+            spec.container_insights,
+        ));
+    }
+    if providers(spec) != live.providers {
+        d.push(FieldDiff::new(
+            "capacity_providers",
+            live.providers.join(","),
+            providers(spec).join(","),
+        ));
+    }
+    let want = strategy_strings(&spec.default_strategy);
+    if want != live.strategy {
+        d.push(FieldDiff::new(
+            "default_strategy",
+            live.strategy.join(","),
+            want.join(","),
+        ));
+    }
+    d
+}
+
+/// The plan entry for the cluster.
+pub(crate) fn change(name: &str, spec: &ClusterSpec, live: Option<&LiveCluster>) -> Change {
+    let action = match live {
+        None => Action::Create,
+        Some(l) => Action::from_diffs(diffs(spec, l)),
+    };
+    Change::new(KIND, name, action)
+}
+
+fn insights(spec: &ClusterSpec) -> ClusterSetting {
+    ClusterSetting::builder()
+        .name(ClusterSettingName::ContainerInsights)
+        .value(if spec.container_insights {
+            "enabled"
+        } else {
+            "disabled"
+        })
+        .build()
+}
+
+/// Creates or updates the cluster; returns its ARN.
+pub(crate) async fn ensure(
+    ctx: &Context,
+    ecs: &Client,
+    name: &str,
+    spec: &ClusterSpec,
+    live: Option<&LiveCluster>,
+) -> Result<String> {
+    let resource = format!("{KIND} {name}");
+    match live {
+        None => {
+            ctx.emit(Event::Started {
+                resource: resource.clone(),
+                action: "create".into(),
+            });
+            // The first cluster of an account creates ECS's service-linked role, which takes
+            // a moment to become usable (AWS-NOTES.md).
+            let retry = RetryOn::codes(&[], Duration::from_secs(120)).message(
+                "InvalidParameterException",
+                "Unable to assume the service linked role",
+            );
+            let tags: Vec<_> = ctx
+                .resource_tags(Some("cluster"), None)
+                .iter()
+                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                .collect();
+            let out = ctx
+                .call_retrying("CreateCluster", &resource, &retry, || {
+                    ecs.create_cluster()
+                        .cluster_name(name)
+                        .settings(insights(spec))
+                        .set_capacity_providers(Some(providers(spec)))
+                        .set_default_capacity_provider_strategy(Some(strategy_items(
+                            &spec.default_strategy,
+                        )))
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+            let arn = out
+                .cluster()
+                .and_then(|c| c.cluster_arn())
+                .unwrap_or_default()
+                .to_string();
+            ctx.emit(Event::Done {
+                resource,
+                detail: arn.clone(),
+            });
+            Ok(arn)
+        }
+        Some(l) => {
+            if diffs(spec, l).is_empty() {
+                return Ok(l.arn.clone());
+            }
+            ctx.emit(Event::Started {
+                resource: resource.clone(),
+                action: "update".into(),
+            });
+            if spec.container_insights != l.insights {
+                ctx.call("UpdateCluster", &resource, || {
+                    ecs.update_cluster()
+                        .cluster(name)
+                        .settings(insights(spec))
+                        .send()
+                })
+                .await?;
+            }
+            if providers(spec) != l.providers
+                || strategy_strings(&spec.default_strategy) != l.strategy
+            {
+                ctx.call("PutClusterCapacityProviders", &resource, || {
+                    ecs.put_cluster_capacity_providers()
+                        .cluster(name)
+                        .set_capacity_providers(Some(providers(spec)))
+                        .set_default_capacity_provider_strategy(Some(strategy_items(
+                            &spec.default_strategy,
+                        )))
+                        .send()
+                })
+                .await?;
+            }
+            ctx.emit(Event::Done {
+                resource,
+                detail: "updated".into(),
+            });
+            Ok(l.arn.clone())
+        }
+    }
+}
+
+/// Deletes the cluster when it is the stack's, retrying while its services and tasks drain.
+pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<bool> {
+    match observe(ctx, ecs, name).await {
+        Ok(Some(_)) => {}
+        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let resource = format!("{KIND} {name}");
+    ctx.emit(Event::Started {
+        resource: resource.clone(),
+        action: "delete".into(),
+    });
+    let retry = RetryOn::codes(
+        &[
+            "ClusterContainsServicesException",
+            "ClusterContainsTasksException",
+            "UpdateInProgressException",
+        ],
+        Duration::from_secs(600),
+    );
+    match ctx
+        .call_retrying("DeleteCluster", &resource, &retry, || {
+            ecs.delete_cluster().cluster(name).send()
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_code("ClusterNotFoundException") => {}
+        Err(e) => return Err(e.into()),
+    }
+    ctx.emit(Event::Done {
+        resource,
+        detail: "deleted".into(),
+    });
+    Ok(true)
+}

@@ -1,0 +1,111 @@
+//! Errors of the service layer.
+
+/// Result with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while planning, applying, verifying, rolling back or destroying the
+/// service layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid specification, a failed AWS call (with operation, resource, code and message),
+    /// or a wait that timed out.
+    #[error(transparent)]
+    Core(#[from] ecs_core::Error),
+    /// A resource with the stack's deterministic name exists but does not carry the stack's
+    /// owner tag: it belongs to someone else and is never modified or deleted.
+    #[error(
+        "{resource} `{name}` already exists and is not owned by stack `{stack}` (no `ecs:stack={stack}` tag); \
+         it is left untouched: rename the stack or the application, or remove the other resource"
+    )]
+    Conflict {
+        /// What kind of resource.
+        resource: String,
+        /// Its name.
+        name: String,
+        /// The stack that wanted it.
+        stack: String,
+    },
+    /// The plan replaces a resource that cannot be changed in place (e.g. the load balancer's
+    /// scheme, the target group's port or the repository's encryption); nothing was changed.
+    #[error(
+        "{resource} must be replaced ({reason}); ecs-service does not replace it in place because \
+         traffic would be interrupted: destroy the stack first, or keep the old value"
+    )]
+    ReplacementRequired {
+        /// The resource.
+        resource: String,
+        /// Why it would need replacing.
+        reason: String,
+    },
+    /// The rollout failed or was rolled back by the deployment circuit breaker.
+    #[error(
+        "rollout of {service} failed: {reason}{}{}",
+        list("stopped tasks", stopped_tasks),
+        list("last service events", events)
+    )]
+    RolloutFailed {
+        /// The service.
+        service: String,
+        /// The deployment's state and reason.
+        reason: String,
+        /// Why tasks of the deployment stopped (e.g. `CannotPullContainerError: …`).
+        stopped_tasks: Vec<String>,
+        /// The service's most recent events.
+        events: Vec<String>,
+    },
+    /// Pre-flight checks failed; every failed check is listed.
+    #[error("verification failed: {0}")]
+    Verification(ecs_core::Problems),
+    /// A resource the operation needs does not exist.
+    #[error("{resource} {id} does not exist")]
+    NotFound {
+        /// What kind of resource.
+        resource: String,
+        /// Its name or id.
+        id: String,
+    },
+}
+
+fn list(title: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("; {title}: {}", items.join(" | "))
+    }
+}
+
+impl Error {
+    /// The AWS error, when an AWS call failed.
+    pub fn as_aws(&self) -> Option<&ecs_core::AwsError> {
+        match self {
+            Error::Core(e) => e.as_aws(),
+            _ => None,
+        }
+    }
+
+    /// The AWS error code, when an AWS call failed.
+    pub fn code(&self) -> Option<&str> {
+        self.as_aws().and_then(|e| e.code())
+    }
+
+    /// The validation problems, when the specification was invalid.
+    pub fn problems(&self) -> Option<&ecs_core::Problems> {
+        match self {
+            Error::Core(ecs_core::Error::Invalid(p)) | Error::Verification(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<ecs_core::AwsError> for Error {
+    fn from(e: ecs_core::AwsError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl From<ecs_core::Problems> for Error {
+    fn from(p: ecs_core::Problems) -> Self {
+        Error::Core(ecs_core::Error::Invalid(p))
+    }
+}

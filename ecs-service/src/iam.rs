@@ -1,0 +1,517 @@
+//! IAM: the task execution role and the task role, least privilege, reconciled exactly (trust
+//! policy, managed policies, inline policies), found by name and owned by tag.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_iam::Client;
+use ecs_core::{Action, Change, Context, FieldDiff, RetryOn};
+use serde_json::{json, Value};
+
+use crate::names::{conflict, owned, partition, url_decode, ServiceNames};
+use crate::spec::{Effect, ServiceSpec};
+use crate::Result;
+
+/// The resource kind in plans and events.
+pub(crate) const KIND: &str = "iam-role";
+
+/// The principal both roles trust.
+pub(crate) const TASKS_PRINCIPAL: &str = "ecs-tasks.amazonaws.com";
+
+/// A role as the spec wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DesiredRole {
+    pub(crate) name: String,
+    pub(crate) logical: &'static str,
+    pub(crate) trust: Value,
+    pub(crate) managed: BTreeSet<String>,
+    pub(crate) inline: BTreeMap<String, Value>,
+}
+
+/// A role as it exists.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveRole {
+    pub(crate) arn: String,
+    pub(crate) trust: Value,
+    pub(crate) managed: BTreeSet<String>,
+    pub(crate) inline: BTreeMap<String, Value>,
+}
+
+fn policy(statements: Vec<Value>) -> Value {
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// The trust policy of both roles.
+pub(crate) fn trust_policy() -> Value {
+    policy(vec![json!({
+        "Effect": "Allow",
+        "Principal": { "Service": TASKS_PRINCIPAL },
+        "Action": "sts:AssumeRole",
+    })])
+}
+
+/// The execution and task roles the spec needs.
+pub(crate) fn desired(names: &ServiceNames, spec: &ServiceSpec, region: &str) -> [DesiredRole; 2] {
+    let mut secrets_manager = BTreeSet::new();
+    let mut ssm = BTreeSet::new();
+    for c in &spec.task.containers {
+        for arn in c.secrets.values() {
+            if arn.split(':').nth(2) == Some("ssm") {
+                ssm.insert(arn.clone());
+            } else {
+                // A Secrets Manager reference may name a JSON key (`arn…:secret:x:key::`):
+                // permission is on the secret itself.
+                let secret: Vec<&str> = arn.split(':').take(7).collect();
+                secrets_manager.insert(secret.join(":"));
+            }
+        }
+    }
+    let mut exec_inline = BTreeMap::new();
+    let mut statements = Vec::new();
+    if !secrets_manager.is_empty() {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secrets_manager.into_iter().collect::<Vec<_>>(),
+        }));
+    }
+    if !ssm.is_empty() {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters"],
+            "Resource": ssm.into_iter().collect::<Vec<_>>(),
+        }));
+    }
+    if !statements.is_empty() {
+        if let Some(key) = &spec.iam.secrets_kms_key {
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [key],
+            }));
+        }
+        exec_inline.insert("secrets".to_string(), normalize(policy(statements)));
+    }
+    let execution = DesiredRole {
+        name: names.execution_role.clone(),
+        logical: "role/execution",
+        trust: normalize(trust_policy()),
+        managed: [format!(
+            "arn:{}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            partition(region)
+        )]
+        .into(),
+        inline: exec_inline,
+    };
+    let mut task_inline = BTreeMap::new();
+    if !spec.iam.task_role_statements.is_empty() {
+        let statements = spec
+            .iam
+            .task_role_statements
+            .iter()
+            .map(|s| {
+                json!({
+                    "Effect": match s.effect { Effect::Allow => "Allow", Effect::Deny => "Deny" },
+                    "Action": s.actions,
+                    "Resource": s.resources,
+                })
+            })
+            .collect();
+        task_inline.insert("app".to_string(), normalize(policy(statements)));
+    }
+    if spec.service.enable_execute_command {
+        task_inline.insert(
+            "exec".to_string(),
+            normalize(policy(vec![json!({
+                "Effect": "Allow",
+                "Action": [
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel",
+                ],
+                "Resource": "*",
+            })])),
+        );
+    }
+    let task = DesiredRole {
+        name: names.task_role.clone(),
+        logical: "role/task",
+        trust: normalize(trust_policy()),
+        managed: BTreeSet::new(),
+        inline: task_inline,
+    };
+    [execution, task]
+}
+
+/// A policy document in a canonical form: `Action`, `Resource` and `Principal.Service` as
+/// sorted lists, so equal policies compare equal however they were written.
+pub(crate) fn normalize(mut doc: Value) -> Value {
+    fn listify(v: &mut Value) {
+        let mut items: Vec<Value> = match v.take() {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        items.sort_by_key(|x| x.to_string());
+        items.dedup();
+        *v = Value::Array(items);
+    }
+    if let Some(statements) = doc.get_mut("Statement") {
+        if !statements.is_array() {
+            listify(statements);
+        }
+        if let Some(list) = statements.as_array_mut() {
+            for s in list.iter_mut() {
+                for key in ["Action", "Resource", "NotAction", "NotResource"] {
+                    if let Some(v) = s.get_mut(key) {
+                        listify(v);
+                    }
+                }
+                if let Some(service) = s.get_mut("Principal").and_then(|p| p.get_mut("Service")) {
+                    listify(service);
+                }
+                if let Some(obj) = s.as_object_mut() {
+                    obj.remove("Sid");
+                }
+            }
+        }
+    }
+    doc
+}
+
+fn parse_policy(text: &str) -> Value {
+    normalize(serde_json::from_str(&url_decode(text)).unwrap_or(Value::Null))
+}
+
+/// Reads the role called `name`: `None` when it does not exist; a conflict when it exists
+/// without the stack's tag.
+pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<Option<LiveRole>> {
+    let resource = format!("{KIND} {name}");
+    let role = match ctx
+        .call("GetRole", &resource, || {
+            iam.get_role().role_name(name).send()
+        })
+        .await
+    {
+        Err(e) if e.is_code("NoSuchEntity") => return Ok(None),
+        other => other?,
+    };
+    let Some(role) = role.role() else {
+        return Ok(None);
+    };
+    if !owned(
+        ctx,
+        role.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
+    ) {
+        return Err(conflict(ctx, KIND, name));
+    }
+    let (attached, inline_names) = futures_util::try_join!(
+        ctx.call("ListAttachedRolePolicies", &resource, || {
+            iam.list_attached_role_policies().role_name(name).send()
+        }),
+        ctx.call("ListRolePolicies", &resource, || {
+            iam.list_role_policies().role_name(name).send()
+        }),
+    )?;
+    let docs = futures_util::future::try_join_all(inline_names.policy_names().iter().map(|p| {
+        let resource = resource.clone();
+        async move {
+            let out = ctx
+                .call("GetRolePolicy", &resource, || {
+                    iam.get_role_policy().role_name(name).policy_name(p).send()
+                })
+                .await?;
+            Ok::<_, crate::Error>((p.clone(), parse_policy(out.policy_document())))
+        }
+    }))
+    .await?;
+    Ok(Some(LiveRole {
+        arn: role.arn().to_string(),
+        trust: parse_policy(role.assume_role_policy_document().unwrap_or("{}")),
+        managed: attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        inline: docs.into_iter().collect(),
+    }))
+}
+
+fn diffs(d: &DesiredRole, live: &LiveRole) -> Vec<FieldDiff> {
+    let mut diffs = Vec::new();
+    if d.trust != live.trust {
+        diffs.push(FieldDiff::new(
+            "trust_policy",
+            live.trust.to_string(),
+            d.trust.to_string(),
+        ));
+    }
+    for arn in d.managed.difference(&live.managed) {
+        diffs.push(FieldDiff::new(
+            format!("managed_policy {arn}"),
+            "detached",
+            "attached",
+        ));
+    }
+    for arn in live.managed.difference(&d.managed) {
+        diffs.push(FieldDiff::new(
+            format!("managed_policy {arn}"),
+            "attached",
+            "detached",
+        ));
+    }
+    let names: BTreeSet<&String> = d.inline.keys().chain(live.inline.keys()).collect();
+    for name in names {
+        match (live.inline.get(name), d.inline.get(name)) {
+            (Some(old), Some(new)) if old != new => diffs.push(FieldDiff::new(
+                format!("inline_policy {name}"),
+                old.to_string(),
+                new.to_string(),
+            )),
+            (None, Some(new)) => diffs.push(FieldDiff::new(
+                format!("inline_policy {name}"),
+                "absent",
+                new.to_string(),
+            )),
+            (Some(old), None) => diffs.push(FieldDiff::new(
+                format!("inline_policy {name}"),
+                old.to_string(),
+                "absent",
+            )),
+            _ => {}
+        }
+    }
+    diffs
+}
+
+/// The plan entry for one role.
+pub(crate) fn change(d: &DesiredRole, live: Option<&LiveRole>) -> Change {
+    let action = match live {
+        None => Action::Create,
+        Some(l) => Action::from_diffs(diffs(d, l)),
+    };
+    Change::new(KIND, &d.name, action)
+}
+
+fn tags(ctx: &Context, d: &DesiredRole) -> Vec<aws_sdk_iam::types::Tag> {
+    ctx.resource_tags(Some(d.logical), None)
+        .iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+/// Creates or updates the role so that it matches `d`; returns its ARN.
+pub(crate) async fn ensure(
+    ctx: &Context,
+    iam: &Client,
+    d: &DesiredRole,
+    live: Option<&LiveRole>,
+) -> Result<String> {
+    let resource = format!("{KIND} {}", d.name);
+    let empty = LiveRole {
+        arn: String::new(),
+        trust: d.trust.clone(),
+        managed: BTreeSet::new(),
+        inline: BTreeMap::new(),
+    };
+    let (arn, live) = match live {
+        Some(l) => {
+            if diffs(d, l).is_empty() {
+                return Ok(l.arn.clone());
+            }
+            ctx.emit(ecs_core::Event::Started {
+                resource: resource.clone(),
+                action: "update".into(),
+            });
+            (l.arn.clone(), l)
+        }
+        None => {
+            ctx.emit(ecs_core::Event::Started {
+                resource: resource.clone(),
+                action: "create".into(),
+            });
+            // A new trust principal can be rejected for a short while after an account's
+            // first use of the service (AWS-NOTES.md).
+            let retry = RetryOn::codes(&[], Duration::from_secs(120))
+                .message("MalformedPolicyDocument", "Invalid principal");
+            let created = ctx
+                .call_retrying("CreateRole", &resource, &retry, || {
+                    iam.create_role()
+                        .role_name(&d.name)
+                        .assume_role_policy_document(d.trust.to_string())
+                        .description(format!("ecs-facade stack {}: {}", ctx.stack(), d.logical))
+                        .set_tags(Some(tags(ctx, d)))
+                        .send()
+                })
+                .await;
+            let arn = match created {
+                Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
+                // Created by an interrupted earlier run of this stack: adopt it when it is ours.
+                Err(e) if e.is_code("EntityAlreadyExists") => {
+                    let found = observe(ctx, iam, &d.name).await?;
+                    return Box::pin(ensure(ctx, iam, d, found.as_ref())).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (arn, &empty)
+        }
+    };
+    if d.trust != live.trust {
+        ctx.call("UpdateAssumeRolePolicy", &resource, || {
+            iam.update_assume_role_policy()
+                .role_name(&d.name)
+                .policy_document(d.trust.to_string())
+                .send()
+        })
+        .await?;
+    }
+    let r: &str = &resource;
+    let attach = d.managed.difference(&live.managed).map(|arn| async move {
+        ctx.call("AttachRolePolicy", r, || {
+            iam.attach_role_policy()
+                .role_name(&d.name)
+                .policy_arn(arn)
+                .send()
+        })
+        .await
+        .map(|_| ())
+    });
+    let detach = live.managed.difference(&d.managed).map(|arn| async move {
+        ctx.call("DetachRolePolicy", r, || {
+            iam.detach_role_policy()
+                .role_name(&d.name)
+                .policy_arn(arn)
+                .send()
+        })
+        .await
+        .map(|_| ())
+    });
+    let put = d
+        .inline
+        .iter()
+        .filter(|(name, doc)| live.inline.get(*name) != Some(doc))
+        .map(|(name, doc)| async move {
+            ctx.call("PutRolePolicy", r, || {
+                iam.put_role_policy()
+                    .role_name(&d.name)
+                    .policy_name(name)
+                    .policy_document(doc.to_string())
+                    .send()
+            })
+            .await
+            .map(|_| ())
+        });
+    let delete = live
+        .inline
+        .keys()
+        .filter(|name| !d.inline.contains_key(*name))
+        .map(|name| async move {
+            ctx.call("DeleteRolePolicy", r, || {
+                iam.delete_role_policy()
+                    .role_name(&d.name)
+                    .policy_name(name)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+        });
+    futures_util::try_join!(
+        futures_util::future::try_join_all(attach),
+        futures_util::future::try_join_all(detach),
+        futures_util::future::try_join_all(put),
+        futures_util::future::try_join_all(delete),
+    )?;
+    ctx.emit(ecs_core::Event::Done {
+        resource,
+        detail: arn.clone(),
+    });
+    Ok(arn)
+}
+
+/// Deletes the role called `name` when it exists and carries the stack's tag (policies first).
+/// Returns whether it deleted something.
+pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str) -> Result<bool> {
+    let live = match observe(ctx, iam, name).await {
+        Ok(Some(l)) => l,
+        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let resource = format!("{KIND} {name}");
+    ctx.emit(ecs_core::Event::Started {
+        resource: resource.clone(),
+        action: "delete".into(),
+    });
+    let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
+        Err(e) if e.is_code("NoSuchEntity") => Ok(()),
+        other => other,
+    };
+    let r: &str = &resource;
+    let detach = live.managed.iter().map(|arn| async move {
+        gone(
+            ctx.call("DetachRolePolicy", r, || {
+                iam.detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+            })
+            .await
+            .map(|_| ()),
+        )
+    });
+    let inline = live.inline.keys().map(|p| async move {
+        gone(
+            ctx.call("DeleteRolePolicy", r, || {
+                iam.delete_role_policy()
+                    .role_name(name)
+                    .policy_name(p)
+                    .send()
+            })
+            .await
+            .map(|_| ()),
+        )
+    });
+    futures_util::try_join!(
+        futures_util::future::try_join_all(detach),
+        futures_util::future::try_join_all(inline)
+    )?;
+    let retry = RetryOn::codes(&["DeleteConflict"], Duration::from_secs(60));
+    gone(
+        ctx.call_retrying("DeleteRole", &resource, &retry, || {
+            iam.delete_role().role_name(name).send()
+        })
+        .await
+        .map(|_| ()),
+    )?;
+    ctx.emit(ecs_core::Event::Done {
+        resource,
+        detail: "deleted".into(),
+    });
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_policies_ignore_order_and_shape() {
+        let a = normalize(
+            json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["b", "a"], "Sid": "x"}}),
+        );
+        let b = normalize(
+            json!({"Version": "2012-10-17", "Statement": [{"Resource": ["a", "b"], "Action": ["s3:GetObject"], "Effect": "Allow"}]}),
+        );
+        assert_eq!(a, b);
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(
+            parse_policy(encoded),
+            json!({"Version": "2012-10-17", "Statement": []})
+        );
+    }
+}

@@ -1,0 +1,614 @@
+//! The task definition. The spec is rendered into the same SDK type `DescribeTaskDefinition`
+//! returns, and both go through one canonical form ([`canonical`]) that ignores order
+//! (environment, secrets, ports, volumes, ulimits, mount points) and AWS's defaults, so a new
+//! revision is registered only when something that matters differs.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, CpuArchitecture, EfsAuthorizationConfig,
+    EfsAuthorizationConfigIam, EfsTransitEncryption, EfsVolumeConfiguration, EphemeralStorage,
+    HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, OsFamily,
+    PortMapping, RuntimePlatform, Secret, SortOrder, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
+};
+use aws_sdk_ecs::Client;
+use ecs_core::{Action, Change, Context, Event, FieldDiff};
+use serde_json::{json, Map, Value};
+
+use crate::names::{conflict, owned, ServiceNames};
+use crate::spec::ServiceSpec;
+use crate::Result;
+
+/// The resource kind in plans and events.
+pub(crate) const KIND: &str = "task-definition";
+
+/// The latest active revision of the family.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveTaskDef {
+    pub(crate) arn: String,
+    pub(crate) definition: TaskDefinition,
+}
+
+/// Renders the spec as a task definition; `execution_role` and `task_role` are ARNs (or, for
+/// comparison only, anything ending in `/<role name>`).
+pub(crate) fn render(
+    spec: &ServiceSpec,
+    names: &ServiceNames,
+    region: &str,
+    execution_role: &str,
+    task_role: &str,
+) -> TaskDefinition {
+    let t = &spec.task;
+    let containers = t
+        .containers
+        .iter()
+        .map(|c| {
+            let log = LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", &names.log_group)
+                .options("awslogs-region", region)
+                .options("awslogs-stream-prefix", &spec.name)
+                .build()
+                .expect("log driver is set");
+            ContainerDefinition::builder()
+                .name(&c.name)
+                .image(&c.image)
+                .essential(c.essential)
+                .set_port_mappings(Some(
+                    c.ports
+                        .iter()
+                        .map(|p| {
+                            PortMapping::builder()
+                                .container_port(i32::from(*p))
+                                .protocol(TransportProtocol::Tcp)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_environment(Some(
+                    c.environment
+                        .0
+                        .iter()
+                        .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                        .collect(),
+                ))
+                .set_secrets(Some(
+                    c.secrets
+                        .iter()
+                        .map(|(k, v)| {
+                            Secret::builder()
+                                .name(k)
+                                .value_from(v)
+                                .build()
+                                .expect("name and value_from are set")
+                        })
+                        .collect(),
+                ))
+                .set_health_check(c.health_check.as_ref().map(|h| {
+                    HealthCheck::builder()
+                        .set_command(Some(h.command.clone()))
+                        .interval(h.interval as i32)
+                        .timeout(h.timeout as i32)
+                        .retries(h.retries as i32)
+                        .start_period(h.start_period as i32)
+                        .build()
+                        .expect("command is set")
+                }))
+                .set_user(c.user.clone())
+                .readonly_root_filesystem(c.readonly_root_filesystem)
+                .set_command((!c.command.is_empty()).then(|| c.command.clone()))
+                .set_entry_point((!c.entry_point.is_empty()).then(|| c.entry_point.clone()))
+                .set_ulimits(Some(
+                    c.ulimits
+                        .iter()
+                        .map(|u| {
+                            Ulimit::builder()
+                                .name(UlimitName::from(u.name.as_str()))
+                                .soft_limit(u.soft)
+                                .hard_limit(u.hard)
+                                .build()
+                                .expect("name and limits are set")
+                        })
+                        .collect(),
+                ))
+                .set_mount_points(Some(
+                    c.mount_points
+                        .iter()
+                        .map(|m| {
+                            MountPoint::builder()
+                                .source_volume(&m.volume)
+                                .container_path(&m.path)
+                                .read_only(m.read_only)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .log_configuration(log)
+                .build()
+        })
+        .collect();
+    let volumes = t
+        .volumes
+        .iter()
+        .map(|v| {
+            let auth = (v.access_point_id.is_some() || v.iam).then(|| {
+                EfsAuthorizationConfig::builder()
+                    .set_access_point_id(v.access_point_id.clone())
+                    .iam(if v.iam {
+                        EfsAuthorizationConfigIam::Enabled
+                    } else {
+                        EfsAuthorizationConfigIam::Disabled
+                    })
+                    .build()
+            });
+            Volume::builder()
+                .name(&v.name)
+                .efs_volume_configuration(
+                    EfsVolumeConfiguration::builder()
+                        .file_system_id(&v.file_system_id)
+                        .set_root_directory(v.root_directory.clone())
+                        .transit_encryption(if v.transit_encryption {
+                            EfsTransitEncryption::Enabled
+                        } else {
+                            EfsTransitEncryption::Disabled
+                        })
+                        .set_authorization_config(auth)
+                        .build()
+                        .expect("file system id is set"),
+                )
+                .build()
+        })
+        .collect();
+    TaskDefinition::builder()
+        .family(&names.family)
+        .execution_role_arn(execution_role)
+        .task_role_arn(task_role)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu(t.cpu.to_string())
+        .memory(t.memory.to_string())
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .cpu_architecture(CpuArchitecture::from(t.architecture.as_str()))
+                .operating_system_family(OsFamily::Linux)
+                .build(),
+        )
+        .set_container_definitions(Some(containers))
+        .set_volumes(Some(volumes))
+        .set_ephemeral_storage(
+            t.ephemeral_storage_gib
+                .map(|g| EphemeralStorage::builder().size_in_gib(g as i32).build()),
+        )
+        .build()
+}
+
+fn role_name(arn: Option<&str>) -> Value {
+    json!(arn.map(|a| a.rsplit('/').next().unwrap_or(a)))
+}
+
+fn sorted(mut items: Vec<Value>) -> Value {
+    items.sort_by_key(|v| v.to_string());
+    Value::Array(items)
+}
+
+/// The canonical form used to compare task definitions: maps keyed by name, sorted lists,
+/// AWS's defaults filled in, roles by name.
+pub(crate) fn canonical(td: &TaskDefinition) -> Value {
+    let containers: Map<String, Value> = td
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            let env: BTreeMap<&str, &str> = c
+                .environment()
+                .iter()
+                .map(|kv| (kv.name().unwrap_or_default(), kv.value().unwrap_or_default()))
+                .collect();
+            let secrets: BTreeMap<&str, &str> =
+                c.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+            let health = c.health_check().map(|h| {
+                json!({
+                    "command": h.command(),
+                    "interval": h.interval().unwrap_or(30),
+                    "timeout": h.timeout().unwrap_or(5),
+                    "retries": h.retries().unwrap_or(3),
+                    "start_period": h.start_period().unwrap_or(0),
+                })
+            });
+            let log = c.log_configuration().map(|l| {
+                let options: BTreeMap<&String, &String> =
+                    l.options().into_iter().flatten().collect();
+                json!({ "driver": l.log_driver().as_str(), "options": options })
+            });
+            let doc = json!({
+                "image": c.image(),
+                "essential": c.essential().unwrap_or(true),
+                "ports": sorted(c.port_mappings().iter().map(|p| json!([p.container_port(), p.protocol().map_or("tcp", |p| p.as_str())])).collect()),
+                "environment": env,
+                "secrets": secrets,
+                "health_check": health,
+                "user": c.user(),
+                "readonly_root_filesystem": c.readonly_root_filesystem().unwrap_or(false),
+                "command": c.command(),
+                "entry_point": c.entry_point(),
+                "ulimits": sorted(c.ulimits().iter().map(|u| json!([u.name().as_str(), u.soft_limit(), u.hard_limit()])).collect()),
+                "mount_points": sorted(c.mount_points().iter().map(|m| json!([m.source_volume(), m.container_path(), m.read_only().unwrap_or(false)])).collect()),
+                "log": log,
+            });
+            (c.name().unwrap_or_default().to_string(), doc)
+        })
+        .collect();
+    let volumes: Map<String, Value> = td
+        .volumes()
+        .iter()
+        .map(|v| {
+            let efs = v.efs_volume_configuration().map(|e| {
+                let auth = e.authorization_config();
+                json!({
+                    "file_system_id": e.file_system_id(),
+                    "root_directory": e.root_directory().unwrap_or("/"),
+                    "transit_encryption": e.transit_encryption() == Some(&EfsTransitEncryption::Enabled),
+                    "access_point_id": auth.and_then(|a| a.access_point_id()),
+                    "iam": auth.and_then(|a| a.iam()) == Some(&EfsAuthorizationConfigIam::Enabled),
+                })
+            });
+            (v.name().unwrap_or_default().to_string(), json!({ "efs": efs }))
+        })
+        .collect();
+    json!({
+        "cpu": td.cpu(),
+        "memory": td.memory(),
+        "architecture": td
+            .runtime_platform()
+            .and_then(|r| r.cpu_architecture())
+            .map_or("X86_64", |a| a.as_str()),
+        "execution_role": role_name(td.execution_role_arn()),
+        "task_role": role_name(td.task_role_arn()),
+        "ephemeral_storage_gib": td.ephemeral_storage().map(|e| e.size_in_gib()),
+        "volumes": volumes,
+        "containers": containers,
+    })
+}
+
+/// The differences between two canonical forms, field by field. Environment values never
+/// appear: only the names of the variables that changed.
+pub(crate) fn diffs(live: &Value, want: &Value) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    let empty = Map::new();
+    let obj = |v: &Value| v.as_object().cloned().unwrap_or_default();
+    for key in [
+        "cpu",
+        "memory",
+        "architecture",
+        "execution_role",
+        "task_role",
+        "ephemeral_storage_gib",
+        "volumes",
+    ] {
+        if live[key] != want[key] {
+            out.push(FieldDiff::new(key, &live[key], &want[key]));
+        }
+    }
+    let (lc, wc) = (obj(&live["containers"]), obj(&want["containers"]));
+    let names: std::collections::BTreeSet<&String> = lc.keys().chain(wc.keys()).collect();
+    for name in names {
+        match (lc.get(name), wc.get(name)) {
+            (None, Some(_)) => out.push(FieldDiff::new(
+                format!("containers.{name}"),
+                "absent",
+                "added",
+            )),
+            (Some(_), None) => out.push(FieldDiff::new(
+                format!("containers.{name}"),
+                "present",
+                "removed",
+            )),
+            (Some(l), Some(w)) => {
+                let (l, w) = (
+                    l.as_object().unwrap_or(&empty),
+                    w.as_object().unwrap_or(&empty),
+                );
+                for (field, wv) in w {
+                    let lv = l.get(field).unwrap_or(&Value::Null);
+                    if lv == wv {
+                        continue;
+                    }
+                    if field == "environment" || field == "secrets" {
+                        let (lm, wm) = (obj(lv), obj(wv));
+                        let keys: std::collections::BTreeSet<&String> =
+                            lm.keys().chain(wm.keys()).collect();
+                        for k in keys {
+                            let state = |m: &Map<String, Value>| {
+                                if m.contains_key(k.as_str()) {
+                                    "set"
+                                } else {
+                                    "absent"
+                                }
+                            };
+                            if lm.get(k.as_str()) != wm.get(k.as_str()) {
+                                let (old, new) = match (state(&lm), state(&wm)) {
+                                    ("set", "set") => ("(hidden)", "(changed)"),
+                                    (o, n) => (o, n),
+                                };
+                                out.push(FieldDiff::new(
+                                    format!("containers.{name}.{field}.{k}"),
+                                    old,
+                                    new,
+                                ));
+                            }
+                        }
+                    } else {
+                        out.push(FieldDiff::new(format!("containers.{name}.{field}"), lv, wv));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// Reads the latest active revision of `family`: `None` when there is none; a conflict when it
+/// does not carry the stack's tag.
+pub(crate) async fn observe(
+    ctx: &Context,
+    ecs: &Client,
+    family: &str,
+) -> Result<Option<LiveTaskDef>> {
+    let out = match ctx
+        .call(
+            "DescribeTaskDefinition",
+            &format!("{KIND} {family}"),
+            || {
+                ecs.describe_task_definition()
+                    .task_definition(family)
+                    .include(TaskDefinitionField::Tags)
+                    .send()
+            },
+        )
+        .await
+    {
+        // ECS answers ClientException for a family without active revisions.
+        Err(e) if e.is_code("ClientException") => return Ok(None),
+        other => other?,
+    };
+    let Some(td) = out.task_definition() else {
+        return Ok(None);
+    };
+    if td.status() == Some(&TaskDefinitionStatus::Inactive) {
+        return Ok(None);
+    }
+    if !owned(ctx, out.tags().iter().map(|t| (t.key(), t.value()))) {
+        return Err(conflict(ctx, KIND, family));
+    }
+    Ok(Some(LiveTaskDef {
+        arn: td.task_definition_arn().unwrap_or_default().to_string(),
+        definition: td.clone(),
+    }))
+}
+
+/// The plan entry: a new revision when the rendered definition differs from the latest one.
+pub(crate) fn change(family: &str, want: &TaskDefinition, live: Option<&LiveTaskDef>) -> Change {
+    match live {
+        None => Change::new(KIND, family, Action::Create).with_detail("revision 1"),
+        Some(l) => {
+            let d = diffs(&canonical(&l.definition), &canonical(want));
+            let action = Action::from_diffs(d);
+            let detail = if action.is_change() {
+                format!("new revision {}", l.definition.revision() + 1)
+            } else {
+                format!("revision {}", l.definition.revision())
+            };
+            Change::new(KIND, family, action).with_detail(detail)
+        }
+    }
+}
+
+/// Registers a new revision when `want` differs from the latest; returns the ARN in use and
+/// whether it is new.
+pub(crate) async fn ensure(
+    ctx: &Context,
+    ecs: &Client,
+    want: &TaskDefinition,
+    live: Option<&LiveTaskDef>,
+) -> Result<(String, bool)> {
+    if let Some(l) = live {
+        if canonical(&l.definition) == canonical(want) {
+            return Ok((l.arn.clone(), false));
+        }
+    }
+    let family = want.family().unwrap_or_default();
+    let resource = format!("{KIND} {family}");
+    ctx.emit(Event::Started {
+        resource: resource.clone(),
+        action: "register revision".into(),
+    });
+    let tags: Vec<_> = ctx
+        .resource_tags(Some("task-definition"), None)
+        .iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    let out = ctx
+        .call("RegisterTaskDefinition", &resource, || {
+            ecs.register_task_definition()
+                .family(family)
+                .set_execution_role_arn(want.execution_role_arn().map(str::to_string))
+                .set_task_role_arn(want.task_role_arn().map(str::to_string))
+                .network_mode(NetworkMode::Awsvpc)
+                .requires_compatibilities(Compatibility::Fargate)
+                .set_cpu(want.cpu().map(str::to_string))
+                .set_memory(want.memory().map(str::to_string))
+                .set_runtime_platform(want.runtime_platform().cloned())
+                .set_container_definitions(Some(want.container_definitions().to_vec()))
+                .set_volumes(Some(want.volumes().to_vec()))
+                .set_ephemeral_storage(want.ephemeral_storage().cloned())
+                .set_tags(Some(tags.clone()))
+                .send()
+        })
+        .await?;
+    let td = out.task_definition();
+    let arn = td
+        .and_then(|t| t.task_definition_arn())
+        .unwrap_or_default()
+        .to_string();
+    ctx.emit(Event::Done {
+        resource,
+        detail: format!("revision {}", td.map_or(0, |t| t.revision())),
+    });
+    Ok((arn, true))
+}
+
+/// The ARNs of the family's active revisions, newest first.
+pub(crate) async fn active_revisions(
+    ctx: &Context,
+    ecs: &Client,
+    family: &str,
+) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .call("ListTaskDefinitions", &format!("{KIND} {family}"), || {
+                ecs.list_task_definitions()
+                    .family_prefix(family)
+                    .status(TaskDefinitionStatus::Active)
+                    .sort(SortOrder::Desc)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        // `familyPrefix` is documented as the full family name; keep exact matches only.
+        arns.extend(
+            out.task_definition_arns()
+                .iter()
+                .filter(|a| family_of(a) == Some(family))
+                .cloned(),
+        );
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(arns);
+        }
+    }
+}
+
+/// The family of a task definition ARN (`…:task-definition/<family>:<revision>`).
+pub(crate) fn family_of(arn: &str) -> Option<&str> {
+    arn.rsplit_once('/')
+        .and_then(|(_, rest)| rest.rsplit_once(':'))
+        .map(|(family, _)| family)
+}
+
+/// Deregisters every active revision of the family when the latest carries the stack's tag.
+/// Returns how many it deregistered.
+pub(crate) async fn deregister_all(ctx: &Context, ecs: &Client, family: &str) -> Result<usize> {
+    match observe(ctx, ecs, family).await {
+        Ok(Some(_)) => {}
+        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(0),
+        Err(e) => return Err(e),
+    }
+    let arns = active_revisions(ctx, ecs, family).await?;
+    let resource = format!("{KIND} {family}");
+    ctx.emit(Event::Started {
+        resource: resource.clone(),
+        action: format!("deregister {} revisions", arns.len()),
+    });
+    futures_util::future::try_join_all(arns.iter().map(|arn| {
+        let resource = resource.clone();
+        async move {
+            match ctx
+                .call("DeregisterTaskDefinition", &resource, || {
+                    ecs.deregister_task_definition().task_definition(arn).send()
+                })
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_code("ClientException") => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    }))
+    .await?;
+    ctx.emit(Event::Done {
+        resource,
+        detail: "deregistered".into(),
+    });
+    Ok(arns.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{ContainerSpec, TaskSpec};
+    use ecs_core::StackName;
+
+    fn spec(env: &[(&str, &str)], ports: Vec<u16>) -> ServiceSpec {
+        ServiceSpec::builder()
+            .task(
+                TaskSpec::builder()
+                    .containers(vec![ContainerSpec::builder()
+                        .name("web")
+                        .image("nginx:1")
+                        .ports(ports)
+                        .environment(env.iter().copied().collect())
+                        .build()])
+                    .build(),
+            )
+            .build()
+    }
+
+    fn rendered(s: &ServiceSpec) -> TaskDefinition {
+        let names = ServiceNames::new(&StackName::new("t").unwrap(), s);
+        render(
+            s,
+            &names,
+            "us-east-1",
+            "arn:aws:iam::1:role/t-execution",
+            "arn:aws:iam::1:role/t-task",
+        )
+    }
+
+    #[test]
+    fn order_does_not_matter_but_values_do() {
+        let a = canonical(&rendered(&spec(&[("A", "1"), ("B", "2")], vec![80, 81])));
+        let mut reordered = rendered(&spec(&[], vec![81, 80]));
+        let mut c = reordered.container_definitions()[0].clone();
+        c.environment = Some(vec![
+            KeyValuePair::builder().name("B").value("2").build(),
+            KeyValuePair::builder().name("A").value("1").build(),
+        ]);
+        reordered.container_definitions = Some(vec![c]);
+        assert_eq!(a, canonical(&reordered));
+        let changed = canonical(&rendered(&spec(
+            &[("A", "1"), ("B", "sentinel-new")],
+            vec![80, 81],
+        )));
+        let d = diffs(&a, &changed);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let shown = format!("{d:?}");
+        assert!(
+            shown.contains("environment.B")
+                && !shown.contains("sentinel-new")
+                && !shown.contains("\"2\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn aws_defaults_do_not_cause_a_diff() {
+        let want = rendered(&spec(&[], vec![80]));
+        // What ECS returns: cpu 0, empty lists, roles as full ARNs with another account id.
+        let mut live = want.clone();
+        let mut c = live.container_definitions()[0].clone();
+        c.cpu = 0;
+        c.readonly_root_filesystem = None;
+        c.essential = None;
+        c.volumes_from = Some(vec![]);
+        live.container_definitions = Some(vec![c]);
+        live.execution_role_arn = Some("arn:aws:iam::999:role/t-execution".into());
+        assert!(diffs(&canonical(&live), &canonical(&want)).is_empty());
+        assert_eq!(
+            family_of("arn:aws:ecs:us-east-1:1:task-definition/t-app:12"),
+            Some("t-app")
+        );
+    }
+}
