@@ -220,14 +220,20 @@ impl ServiceLayer {
                 None => Ok(None),
             }
         };
+        // Boxed: the joined futures are large, and debug builds run them on small stacks.
         let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::try_join!(
-            repo,
-            iam::observe(ctx, &c.iam, &names.execution_role),
-            iam::observe(ctx, &c.iam, &names.task_role),
-            cluster::observe(ctx, &c.ecs, &names.cluster),
-            taskdef::observe(ctx, &c.ecs, &names.family),
-            lb::observe(ctx, &c.elb, names),
-            service::observe(ctx, &c.ecs, &names.cluster, &names.service),
+            Box::pin(repo),
+            Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
+            Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
+            Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
+            Box::pin(taskdef::observe(ctx, &c.ecs, &names.family)),
+            Box::pin(lb::observe(ctx, &c.elb, names)),
+            Box::pin(service::observe(
+                ctx,
+                &c.ecs,
+                &names.cluster,
+                &names.service
+            )),
         )?;
         Ok(Live {
             repo,
@@ -255,7 +261,7 @@ impl ServiceLayer {
         problems.into_result()?;
         let names = ServiceNames::new(ctx.stack(), spec);
         let region = self.region();
-        let live = self.observe(ctx, &names, spec).await?;
+        let live = Box::pin(self.observe(ctx, &names, spec)).await?;
         let changes = changes(&names, spec, network, &region, &live);
         Ok(ServicePlan {
             names,
@@ -320,17 +326,22 @@ impl ServiceLayer {
             (execution_role_arn, task_role_arn, task_definition_arn),
             cluster_arn,
             lb_out,
-        ) = futures_util::try_join!(repo, roles_then_taskdef, cluster, load_balancer)?;
+        ) = futures_util::try_join!(
+            Box::pin(repo),
+            Box::pin(roles_then_taskdef),
+            Box::pin(cluster),
+            Box::pin(load_balancer)
+        )?;
         let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
         let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
-        let applied = service::ensure(
+        let applied = Box::pin(service::ensure(
             ctx,
             &c.ecs,
             &want,
             live.service.as_ref(),
             &task_definition_arn,
             tg_arn,
-        )
+        ))
         .await?;
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
             // The load balancer was removed from the spec: the service no longer uses it.
@@ -604,16 +615,21 @@ impl ServiceLayer {
             Ok::<_, Error>(())
         };
         futures_util::try_join!(
-            service::delete(ctx, &c.ecs, &names.cluster, &names.service),
-            front
+            Box::pin(service::delete(ctx, &c.ecs, &names.cluster, &names.service)),
+            Box::pin(front)
         )?;
         futures_util::try_join!(
-            lb::delete_target_group(ctx, &c.elb, &names, &live.lb),
-            taskdef::deregister_all(ctx, &c.ecs, &names.family),
-            cluster::delete(ctx, &c.ecs, &names.cluster),
-            iam::delete(ctx, &c.iam, &names.execution_role),
-            iam::delete(ctx, &c.iam, &names.task_role),
-            ecr::delete(ctx, &c.ecr, &names.repository, force_delete_repository),
+            Box::pin(lb::delete_target_group(ctx, &c.elb, &names, &live.lb)),
+            Box::pin(taskdef::deregister_all(ctx, &c.ecs, &names.family)),
+            Box::pin(cluster::delete(ctx, &c.ecs, &names.cluster)),
+            Box::pin(iam::delete(ctx, &c.iam, &names.execution_role)),
+            Box::pin(iam::delete(ctx, &c.iam, &names.task_role)),
+            Box::pin(ecr::delete(
+                ctx,
+                &c.ecr,
+                &names.repository,
+                force_delete_repository
+            )),
         )?;
         Ok(report)
     }
@@ -635,13 +651,18 @@ impl ServiceLayer {
             }
         }
         let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::join!(
-            ecr::observe(ctx, &c.ecr, &names.repository),
-            iam::observe(ctx, &c.iam, &names.execution_role),
-            iam::observe(ctx, &c.iam, &names.task_role),
-            cluster::observe(ctx, &c.ecs, &names.cluster),
-            taskdef::observe(ctx, &c.ecs, &names.family),
-            lb::observe(ctx, &c.elb, names),
-            service::observe(ctx, &c.ecs, &names.cluster, &names.service),
+            Box::pin(ecr::observe(ctx, &c.ecr, &names.repository)),
+            Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
+            Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
+            Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
+            Box::pin(taskdef::observe(ctx, &c.ecs, &names.family)),
+            Box::pin(lb::observe(ctx, &c.elb, names)),
+            Box::pin(service::observe(
+                ctx,
+                &c.ecs,
+                &names.cluster,
+                &names.service
+            )),
         );
         let lb = match lb {
             Err(Error::Conflict { .. }) => lb::LiveLb::default(),

@@ -486,9 +486,18 @@ pub(crate) async fn active_revisions(
         );
         token = out.next_token().map(str::to_string);
         if token.is_none() {
+            // Sorted here too: not every implementation honours `sort`.
+            arns.sort_by_key(|a| std::cmp::Reverse(revision_of(a)));
             return Ok(arns);
         }
     }
+}
+
+/// The revision of a task definition ARN (0 when it has none).
+pub(crate) fn revision_of(arn: &str) -> u32 {
+    arn.rsplit_once(':')
+        .and_then(|(_, r)| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The family of a task definition ARN (`…:task-definition/<family>:<revision>`).

@@ -20,6 +20,32 @@ pub async fn ec2(counter: &CallCounter) -> aws_sdk_ec2::Client {
     )
 }
 
+/// The service layer's clients, talking to the emulator, recording their calls in `counter`.
+pub async fn service_clients(counter: &CallCounter) -> ecs_service::ServiceClients {
+    let config = emulator().sdk_config().await;
+    macro_rules! client {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&config)
+                    .interceptor(counter.clone())
+                    .build(),
+            )
+        };
+    }
+    ecs_service::ServiceClients {
+        ecr: client!(aws_sdk_ecr),
+        iam: client!(aws_sdk_iam),
+        ecs: client!(aws_sdk_ecs),
+        elb: client!(aws_sdk_elasticloadbalancingv2),
+        ec2: client!(aws_sdk_ec2),
+    }
+}
+
+/// An ACM client talking to the emulator.
+pub async fn acm() -> aws_sdk_acm::Client {
+    aws_sdk_acm::Client::new(&emulator().sdk_config().await)
+}
+
 /// A context for stack `name` whose events go to `events`.
 pub fn context(name: &str, events: &EventLog) -> Context {
     Context::builder()

@@ -1,0 +1,414 @@
+//! ecs-service end to end against the local AWS emulator, over a network built by ecs-net:
+//! create (HTTPS with an ACM certificate, HTTP redirect, a path rule) → no-op (0 mutating
+//! calls) → a live definition with reordered environment (0 mutating calls) → image change
+//! (exactly one RegisterTaskDefinition and one UpdateService) → rollback → destroy (nothing
+//! tagged with the stack remains); and a name collision with a resource the stack does not own.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{KeyValuePair, TaskDefinitionStatus};
+use ecs_core::testing::CallCounter;
+use ecs_core::{Action, Event, EventLog};
+use ecs_e2e_tests::{acm, context, ec2, service_clients};
+use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkSpec};
+use ecs_service::{
+    ContainerSpec, Environment, ListenerAction, LoadBalancerSpec, RuleSpec, ServiceLayer,
+    ServiceSettings, ServiceSpec, TaskSpec,
+};
+
+const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+
+fn spec(image: &str, certificate: &str) -> ServiceSpec {
+    let env: Environment = [("A_FIRST", "1"), ("B_SECOND", "2"), ("C_THIRD", "3")]
+        .into_iter()
+        .collect();
+    let mut lb = LoadBalancerSpec::https(certificate);
+    lb.listeners[0].rules.push(
+        RuleSpec::builder()
+            .priority(10)
+            .paths(vec!["/maintenance/*".to_string()])
+            .action(ListenerAction::FixedResponse {
+                status: 503,
+                content_type: "text/plain".into(),
+                body: "down for maintenance".into(),
+            })
+            .build(),
+    );
+    ServiceSpec::builder()
+        .task(
+            TaskSpec::builder()
+                .cpu(512)
+                .memory(1024)
+                .containers(vec![ContainerSpec::builder()
+                    .name("web")
+                    .image(image)
+                    .ports(vec![8080])
+                    .environment(env)
+                    .secrets(BTreeMap::from([(
+                        "DB_PASSWORD".to_string(),
+                        SECRET.to_string(),
+                    )]))
+                    .build()])
+                .build(),
+        )
+        .load_balancer(lb)
+        .service(ServiceSettings::builder().desired_count(2).build())
+        .build()
+}
+
+fn network_spec(cidr: &str) -> NetworkSpec {
+    NetworkSpec::builder()
+        .vpc(Network::Managed(
+            ManagedVpc::builder()
+                .cidr(cidr.parse().unwrap())
+                .nat(NatStrategy::Single)
+                .build(),
+        ))
+        .container_port(8080)
+        .build()
+}
+
+#[tokio::test]
+async fn create_noop_reorder_image_change_rollback_destroy() {
+    let counter = CallCounter::new();
+    let events = EventLog::new();
+    let ctx = context("e2e-svc", &events);
+    let clients = service_clients(&counter).await;
+    let layer = ServiceLayer::from_clients(clients.clone());
+    let net = NetworkLayer::from_client(ec2(&counter).await);
+    let (_, network) = net
+        .deploy(&ctx, &network_spec("10.30.0.0/16"))
+        .await
+        .unwrap();
+    let cert = acm()
+        .await
+        .request_certificate()
+        .domain_name("app.example.com")
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string();
+
+    // Create.
+    let v1 = spec("public.ecr.aws/nginx/nginx:1.27", &cert);
+    layer.verify(&ctx, &v1).await.unwrap();
+    let plan = layer.plan(&ctx, &v1, &network).await.unwrap();
+    let s = plan.changes().summary();
+    // repository, 2 roles, cluster, task definition, ALB, target group, 2 listeners, 1 rule, service
+    assert_eq!(
+        (s.create, s.update, s.delete, s.replace),
+        (11, 0, 0, 0),
+        "{plan}"
+    );
+    let out = layer.apply(&ctx, &plan).await.unwrap();
+    assert!(
+        out.url.as_deref().unwrap().starts_with("https://"),
+        "{out:?}"
+    );
+    assert!(
+        out.task_definition_arn.ends_with("e2e-svc-app:1"),
+        "{out:?}"
+    );
+    assert!(out.rollout.is_some(), "the create's rollout was waited for");
+    assert!(out
+        .repository_uri
+        .as_deref()
+        .unwrap()
+        .ends_with("/e2e-svc-app"));
+    assert!(events
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Done { .. })));
+
+    // What the emulator holds carries the security defaults.
+    let svc = clients
+        .ecs
+        .describe_services()
+        .cluster("e2e-svc")
+        .services("e2e-svc-app")
+        .send()
+        .await
+        .unwrap();
+    let svc = &svc.services()[0];
+    let vpc_conf = svc
+        .network_configuration()
+        .unwrap()
+        .awsvpc_configuration()
+        .unwrap();
+    assert_eq!(vpc_conf.assign_public_ip().unwrap().as_str(), "DISABLED");
+    assert_eq!(vpc_conf.security_groups(), [network.task_sg.clone()]);
+    let mut subnets = vpc_conf.subnets().to_vec();
+    subnets.sort();
+    let mut private = network.private_subnets.clone();
+    private.sort();
+    assert_eq!(subnets, private);
+    let listeners = clients
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(out.load_balancer_arn.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let https = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap();
+    assert_eq!(
+        https.ssl_policy(),
+        Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+    );
+    assert_eq!(
+        https.certificates()[0].certificate_arn(),
+        Some(cert.as_str())
+    );
+    let http = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(80))
+        .unwrap();
+    assert_eq!(
+        http.default_actions()[0]
+            .redirect_config()
+            .unwrap()
+            .protocol(),
+        Some("HTTPS")
+    );
+    let attrs = clients
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(out.load_balancer_arn.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(attrs.attributes().iter().any(|a| a.key()
+        == Some("routing.http.drop_invalid_header_fields.enabled")
+        && a.value() == Some("true")));
+    let secrets_policy = clients
+        .iam
+        .get_role_policy()
+        .role_name("e2e-svc-execution")
+        .policy_name("secrets")
+        .send()
+        .await
+        .unwrap();
+    let secrets_policy = secrets_policy.policy_document().replace("%3A", ":");
+    assert!(secrets_policy.contains("db-AbCdEf"), "{secrets_policy}");
+
+    // No-op: zero mutating calls.
+    counter.reset();
+    let plan = layer.plan(&ctx, &v1, &network).await.unwrap();
+    assert!(plan.changes().pending().next().is_none(), "{plan}");
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(
+        counter.mutating(),
+        vec![],
+        "a no-op redeploy must not mutate"
+    );
+    let reads = counter.calls().len();
+    assert!(reads <= 24, "{reads} reads: {:?}", counter.calls());
+
+    // The live definition lists the environment in another order (e.g. written by another
+    // tool): semantically equal, so still no change.
+    let live = clients
+        .ecs
+        .describe_task_definition()
+        .task_definition("e2e-svc-app")
+        .send()
+        .await
+        .unwrap();
+    let td = live.task_definition().unwrap();
+    let mut container = td.container_definitions()[0].clone();
+    let mut env: Vec<KeyValuePair> = container.environment().to_vec();
+    env.reverse();
+    container.environment = Some(env);
+    let tags = ctx
+        .resource_tags(Some("task-definition"), None)
+        .iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect::<Vec<_>>();
+    let reordered = clients
+        .ecs
+        .register_task_definition()
+        .family("e2e-svc-app")
+        .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+        .set_task_role_arn(td.task_role_arn().map(str::to_string))
+        .set_network_mode(td.network_mode().cloned())
+        .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .set_runtime_platform(td.runtime_platform().cloned())
+        .container_definitions(container)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+    let reordered = reordered
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    clients
+        .ecs
+        .update_service()
+        .cluster("e2e-svc")
+        .service("e2e-svc-app")
+        .task_definition(&reordered)
+        .send()
+        .await
+        .unwrap();
+    counter.reset();
+    let plan = layer.plan(&ctx, &v1, &network).await.unwrap();
+    assert!(plan.changes().pending().next().is_none(), "{plan}");
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(
+        counter.mutating(),
+        vec![],
+        "an environment reorder must not mutate"
+    );
+
+    // Image change: one new revision, one UpdateService.
+    let v2 = spec("public.ecr.aws/nginx/nginx:1.28", &cert);
+    counter.reset();
+    let plan = layer.plan(&ctx, &v2, &network).await.unwrap();
+    let td_change = plan
+        .changes()
+        .find("task-definition", "e2e-svc-app")
+        .unwrap();
+    assert!(
+        matches!(&td_change.action, Action::Update(d) if d.iter().any(|f| f.field == "containers.web.image")),
+        "{plan}"
+    );
+    let out = layer.apply(&ctx, &plan).await.unwrap();
+    let ops: Vec<String> = counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(ops, ["RegisterTaskDefinition", "UpdateService"]);
+    assert!(
+        out.task_definition_arn.ends_with("e2e-svc-app:3"),
+        "{out:?}"
+    );
+
+    // Rollback returns to the previous revision.
+    let report = layer.rollback(&ctx, &v2).await.unwrap();
+    let svc = clients
+        .ecs
+        .describe_services()
+        .cluster("e2e-svc")
+        .services("e2e-svc-app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.services()[0].task_definition(),
+        Some(reordered.as_str()),
+        "{report:?}"
+    );
+
+    // Destroy: the repository is kept unless forced; then nothing tagged remains.
+    let preview = layer.plan_destroy(&ctx, &v2, false).await.unwrap();
+    assert_eq!(preview.kept.len(), 1, "{preview:?}");
+    let report = layer.destroy(&ctx, &v2, true).await.unwrap();
+    assert!(report.deleted.summary().delete >= 10, "{report:?}");
+    assert_nothing_left(&clients, "e2e-svc").await;
+    net.destroy(&ctx).await.unwrap();
+}
+
+async fn assert_nothing_left(c: &ecs_service::ServiceClients, stack: &str) {
+    for role in [format!("{stack}-execution"), format!("{stack}-task")] {
+        let err = c.iam.get_role().role_name(&role).send().await.unwrap_err();
+        assert_eq!(
+            aws_sdk_iam::error::ProvideErrorMetadata::code(&err),
+            Some("NoSuchEntity")
+        );
+    }
+    let clusters = c
+        .ecs
+        .describe_clusters()
+        .clusters(stack)
+        .send()
+        .await
+        .unwrap();
+    assert!(clusters
+        .clusters()
+        .iter()
+        .all(|c| c.status() == Some("INACTIVE")));
+    let tds = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix(format!("{stack}-app"))
+        .status(TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tds.task_definition_arns(), Vec::<String>::new());
+    assert!(c
+        .elb
+        .describe_load_balancers()
+        .names(format!("{stack}-alb"))
+        .send()
+        .await
+        .is_err());
+    assert!(c
+        .elb
+        .describe_target_groups()
+        .names(format!("{stack}-app"))
+        .send()
+        .await
+        .is_err());
+    assert!(c
+        .ecr
+        .describe_repositories()
+        .repository_names(format!("{stack}-app"))
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_resource_the_stack_does_not_own_is_never_touched() {
+    let counter = CallCounter::new();
+    let events = EventLog::new();
+    let ctx = context("e2e-clash", &events);
+    let clients = service_clients(&counter).await;
+    let layer = ServiceLayer::from_clients(clients.clone());
+    // Someone else's cluster happens to have the stack's cluster name.
+    clients
+        .ecs
+        .create_cluster()
+        .cluster_name("e2e-clash")
+        .send()
+        .await
+        .unwrap();
+    let net = NetworkLayer::from_client(ec2(&counter).await);
+    let (_, network) = net
+        .deploy(&ctx, &network_spec("10.31.0.0/16"))
+        .await
+        .unwrap();
+    let mut spec = spec("nginx:1", "arn:unused");
+    spec.load_balancer = None;
+    counter.reset();
+    let err = layer.plan(&ctx, &spec, &network).await.unwrap_err();
+    assert!(
+        matches!(err, ecs_service::Error::Conflict { ref resource, .. } if resource == "ecs-cluster"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("e2e-clash"), "{err}");
+    assert_eq!(counter.mutating(), vec![]);
+    // Destroy skips it.
+    layer.destroy(&ctx, &spec, true).await.unwrap();
+    let clusters = clients
+        .ecs
+        .describe_clusters()
+        .clusters("e2e-clash")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clusters.clusters()[0].status(), Some("ACTIVE"));
+    net.destroy(&ctx).await.unwrap();
+}
