@@ -1,1 +1,569 @@
-//! placeholder
+//! The observability layer of `ecs-facade`: the stack's log group (retention always set), its
+//! CloudWatch alarms (CPU, memory, target 5XX, p99 latency, unhealthy hosts, running below
+//! desired) with SNS actions, and a dashboard generated from the deployed resources.
+//!
+//! Dimensions are never typed by hand: an [`ObserveTarget`] is built from the service layer's
+//! outputs ([`ObserveTarget::from_outputs`]). Everything is reconciled exactly: a changed
+//! threshold updates the alarm, a removed alarm is deleted, an unchanged spec makes no
+//! mutating call, and `destroy` removes only the stack's resources (alarms by their tag, the
+//! dashboard by the ownership mark in its body, the log group by its tag and only when asked).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ecs_core::{Context, StackName};
+//! use ecs_observe::{Monitoring, ObserveLayer, ObserveSpec, ObserveTarget};
+//!
+//! # async fn example(service: ecs_service::ServiceOutputs) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = aws_config::load_from_env().await;
+//! let ctx = Context::builder().stack(StackName::new("web")?).build();
+//! let spec = ObserveSpec::builder()
+//!     .monitoring(Monitoring::Advanced)
+//!     .alarm_actions(vec!["arn:aws:sns:us-east-1:123456789012:ops".into()])
+//!     .build();
+//! let layer = ObserveLayer::new(&config);
+//! let plan = layer.plan(&ctx, &spec, &ObserveTarget::from_outputs(&service)).await?;
+//! println!("{plan}");
+//! let outputs = layer.apply(&ctx, &plan).await?;
+//! println!("dashboard: {}", outputs.dashboard_url.unwrap_or_default());
+//! # Ok(()) }
+//! ```
+
+mod alarms;
+mod dashboard;
+mod error;
+mod logs;
+mod spec;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ecs_core::{Action, Change, Context, Event, NameKind, Plan, OWNER_TAG};
+use serde_json::Value;
+
+pub use dashboard::body as dashboard_body;
+pub use error::{Error, Result};
+pub use spec::{
+    valid_period, AlarmKind, AlarmSpec, Alarms, Monitoring, ObserveSpec, TreatMissingData,
+    RETENTION_DAYS,
+};
+
+/// The deployed resources the alarms and the dashboard watch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObserveTarget {
+    /// The ECS cluster's name.
+    pub cluster: String,
+    /// The ECS service's name.
+    pub service: String,
+    /// The load balancer's CloudWatch dimension (`app/<name>/<id>`), when there is one.
+    pub load_balancer: Option<String>,
+    /// The target group's CloudWatch dimension (`targetgroup/<name>/<id>`).
+    pub target_group: Option<String>,
+    /// The log group's name.
+    pub log_group: String,
+}
+
+impl ObserveTarget {
+    /// The target for what the service layer deployed: names from its outputs, dimensions
+    /// from the load balancer and target group ARNs.
+    pub fn from_outputs(o: &ecs_service::ServiceOutputs) -> Self {
+        Self {
+            cluster: o.names.cluster.clone(),
+            service: o.names.service.clone(),
+            load_balancer: o
+                .load_balancer_arn
+                .as_deref()
+                .and_then(load_balancer_dimension),
+            target_group: o
+                .target_group_arn
+                .as_deref()
+                .and_then(target_group_dimension),
+            log_group: o.names.log_group.clone(),
+        }
+    }
+}
+
+/// The `LoadBalancer` dimension of an ALB ARN (`…:loadbalancer/app/<name>/<id>` →
+/// `app/<name>/<id>`).
+///
+/// ```
+/// let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web-alb/50dc6c495c0c9188";
+/// assert_eq!(ecs_observe::load_balancer_dimension(arn).as_deref(), Some("app/web-alb/50dc6c495c0c9188"));
+/// ```
+pub fn load_balancer_dimension(arn: &str) -> Option<String> {
+    arn.split_once(":loadbalancer/").map(|(_, s)| s.to_string())
+}
+
+/// The `TargetGroup` dimension of a target group ARN (`…:targetgroup/<name>/<id>` →
+/// `targetgroup/<name>/<id>`).
+///
+/// ```
+/// let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-app/73e2d6bc24d8a067";
+/// assert_eq!(ecs_observe::target_group_dimension(arn).as_deref(), Some("targetgroup/web-app/73e2d6bc24d8a067"));
+/// ```
+pub fn target_group_dimension(arn: &str) -> Option<String> {
+    arn.rsplit_once(':')
+        .map(|(_, s)| s)
+        .filter(|s| s.starts_with("targetgroup/"))
+        .map(str::to_string)
+}
+
+pub(crate) fn owned<'a>(
+    ctx: &Context,
+    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> bool {
+    tags.any(|(k, v)| k == Some(OWNER_TAG) && v == Some(ctx.stack().as_str()))
+}
+
+/// The SDK clients the layer uses.
+#[derive(Debug, Clone)]
+pub struct ObserveClients {
+    /// CloudWatch Logs.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl ObserveClients {
+    /// Clients built from one SDK configuration.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+        }
+    }
+}
+
+/// What the observability layer made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ObserveOutputs {
+    /// The log group's name.
+    pub log_group: String,
+    /// The log group's ARN.
+    pub log_group_arn: String,
+    /// The alarms' names.
+    pub alarms: Vec<String>,
+    /// The dashboard's name, when there is one.
+    pub dashboard: Option<String>,
+    /// The dashboard in the CloudWatch console.
+    pub dashboard_url: Option<String>,
+}
+
+/// One alarm's current state, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct AlarmState {
+    /// The alarm's name.
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Live {
+    log_group: Option<logs::LiveLogGroup>,
+    alarms: BTreeMap<String, alarms::LiveAlarm>,
+    /// The dashboard's body, when it exists and is the stack's.
+    dashboard: Option<Value>,
+}
+
+/// The result of [`ObserveLayer::plan`]; pass it to [`ObserveLayer::apply`].
+#[derive(Debug, Clone)]
+pub struct ObservePlan {
+    spec: ObserveSpec,
+    target: ObserveTarget,
+    region: String,
+    live: Live,
+    changes: Plan,
+}
+
+impl ObservePlan {
+    /// The changes, resource by resource.
+    pub fn changes(&self) -> &Plan {
+        &self.changes
+    }
+}
+
+impl fmt::Display for ObservePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.changes, f)
+    }
+}
+
+/// The observability layer, over SDK clients the caller provides.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    clients: ObserveClients,
+}
+
+const DASHBOARD_KIND: &str = "dashboard";
+
+impl ObserveLayer {
+    /// A layer using clients built from `config`.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self::from_clients(ObserveClients::new(config))
+    }
+
+    /// A layer using these clients (for custom configuration, interceptors or mocks).
+    pub fn from_clients(clients: ObserveClients) -> Self {
+        Self { clients }
+    }
+
+    fn region(&self) -> String {
+        self.clients
+            .cloudwatch
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_string())
+    }
+
+    /// The dashboard's name for the context's stack.
+    pub fn dashboard_name(ctx: &Context) -> String {
+        ctx.stack().name(NameKind::Dashboard, "")
+    }
+
+    async fn dashboard(&self, ctx: &Context) -> Result<Option<Value>> {
+        let name = Self::dashboard_name(ctx);
+        let resource = format!("{DASHBOARD_KIND} {name}");
+        match ctx
+            .call("GetDashboard", &resource, || {
+                self.clients
+                    .cloudwatch
+                    .get_dashboard()
+                    .dashboard_name(&name)
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => {
+                let body: Value = out
+                    .dashboard_body()
+                    .and_then(|b| serde_json::from_str(b).ok())
+                    .unwrap_or(Value::Null);
+                if dashboard::is_owned(&body, ctx.stack().as_str()) {
+                    Ok(Some(body))
+                } else {
+                    Err(Error::Conflict {
+                        resource: DASHBOARD_KIND.into(),
+                        name,
+                        stack: ctx.stack().to_string(),
+                    })
+                }
+            }
+            Err(e) if e.is_code("ResourceNotFound") || e.is_code("ResourceNotFoundException") => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Validates the spec (every problem at once, before any AWS call), reads the log group,
+    /// the alarms and the dashboard, and returns the changes `apply` would make. An alarm
+    /// that would be changed or deleted is checked for the stack's tag first.
+    pub async fn plan(
+        &self,
+        ctx: &Context,
+        spec: &ObserveSpec,
+        target: &ObserveTarget,
+    ) -> Result<ObservePlan> {
+        let mut problems = ctx.tags().validate("tags");
+        if let Err(p) = spec.validate() {
+            problems.extend(p);
+        }
+        problems.into_result()?;
+        let c = &self.clients;
+        let (log_group, live_alarms, dashboard) = futures_util::try_join!(
+            logs::observe(ctx, &c.logs, &target.log_group),
+            alarms::observe(ctx, &c.cloudwatch),
+            self.dashboard(ctx),
+        )?;
+        let live = Live {
+            log_group,
+            alarms: live_alarms,
+            dashboard,
+        };
+        let region = self.region();
+        let want = alarms::desired(ctx.stack(), spec, target);
+        let alarm_plan = alarms::changes(&want, &live.alarms);
+        // Only alarms we are about to change or delete need their tag checked.
+        let to_check: Vec<&alarms::LiveAlarm> = alarm_plan
+            .pending()
+            .filter(|c| !matches!(c.action, Action::Create))
+            .filter_map(|c| live.alarms.get(&c.id))
+            .collect();
+        let owned = futures_util::future::try_join_all(
+            to_check
+                .iter()
+                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
+        )
+        .await?;
+        if let Some((a, _)) = to_check.iter().zip(owned).find(|(_, owned)| !owned) {
+            let name = live
+                .alarms
+                .iter()
+                .find(|(_, l)| l.arn == a.arn)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            return Err(Error::Conflict {
+                resource: alarms::KIND.into(),
+                name,
+                stack: ctx.stack().to_string(),
+            });
+        }
+        let mut changes = Plan::new();
+        changes.push(logs::change(
+            &target.log_group,
+            spec,
+            live.log_group.as_ref(),
+        ));
+        changes.extend(alarm_plan);
+        changes.push(self.dashboard_change(ctx, spec, target, &region, &want, &live));
+        Ok(ObservePlan {
+            spec: spec.clone(),
+            target: target.clone(),
+            region,
+            live,
+            changes,
+        })
+    }
+
+    fn dashboard_change(
+        &self,
+        ctx: &Context,
+        spec: &ObserveSpec,
+        target: &ObserveTarget,
+        region: &str,
+        want: &BTreeMap<String, (AlarmKind, alarms::AlarmDoc)>,
+        live: &Live,
+    ) -> Change {
+        let name = Self::dashboard_name(ctx);
+        let wanted = spec.monitoring == Monitoring::Advanced;
+        let action = match (&live.dashboard, wanted) {
+            (None, true) => Action::Create,
+            (None, false) => Action::NoChange,
+            (Some(_), false) => Action::Delete,
+            (Some(body), true) => {
+                // The alarm widget needs the alarms' ARNs: known only when all exist.
+                let arns: Option<Vec<String>> = want
+                    .keys()
+                    .map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
+                    .collect();
+                match arns {
+                    Some(arns)
+                        if dashboard::body(ctx.stack().as_str(), target, region, &arns)
+                            == *body =>
+                    {
+                        Action::NoChange
+                    }
+                    _ => Action::Update(vec![ecs_core::FieldDiff::new(
+                        "body",
+                        "current widgets",
+                        "regenerated widgets",
+                    )]),
+                }
+            }
+        };
+        let mut change = Change::new(DASHBOARD_KIND, name, action);
+        if matches!(change.action, Action::NoChange) && !wanted {
+            change = change.with_detail("basic monitoring: no dashboard");
+        }
+        change
+    }
+
+    /// Carries out `plan`: the log group, then the alarms (concurrently), then the dashboard
+    /// with the alarms' ARNs.
+    pub async fn apply(&self, ctx: &Context, plan: &ObservePlan) -> Result<ObserveOutputs> {
+        let c = &self.clients;
+        let (spec, target, live) = (&plan.spec, &plan.target, &plan.live);
+        let want = alarms::desired(ctx.stack(), spec, target);
+        let (log_group_arn, alarm_changes) = futures_util::try_join!(
+            logs::ensure(
+                ctx,
+                &c.logs,
+                &target.log_group,
+                spec,
+                live.log_group.as_ref()
+            ),
+            alarms::apply(ctx, &c.cloudwatch, &want, &live.alarms),
+        )?;
+        let name = Self::dashboard_name(ctx);
+        let resource = format!("{DASHBOARD_KIND} {name}");
+        let dashboard = match plan.changes.find(DASHBOARD_KIND, &name).map(|c| &c.action) {
+            Some(Action::Create | Action::Update(_)) => {
+                let arns = if alarm_changes == 0 {
+                    want.keys()
+                        .filter_map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
+                        .collect()
+                } else {
+                    let now = alarms::observe(ctx, &c.cloudwatch).await?;
+                    want.keys()
+                        .filter_map(|n| now.get(n).map(|a| a.arn.clone()))
+                        .collect::<Vec<_>>()
+                };
+                let body = dashboard::body(ctx.stack().as_str(), target, &plan.region, &arns);
+                ctx.emit(Event::Started {
+                    resource: resource.clone(),
+                    action: "put".into(),
+                });
+                ctx.call("PutDashboard", &resource, || {
+                    c.cloudwatch
+                        .put_dashboard()
+                        .dashboard_name(&name)
+                        .dashboard_body(body.to_string())
+                        .send()
+                })
+                .await?;
+                ctx.emit(Event::Done {
+                    resource,
+                    detail: format!("{} widgets", body["widgets"].as_array().map_or(0, Vec::len)),
+                });
+                Some(name)
+            }
+            Some(Action::Delete) => {
+                self.delete_dashboard(ctx).await?;
+                None
+            }
+            _ => live.dashboard.as_ref().map(|_| name),
+        };
+        let dashboard_url = dashboard.as_ref().map(|d| {
+            format!(
+                "https://{r}.console.aws.amazon.com/cloudwatch/home?region={r}#dashboards:name={d}",
+                r = plan.region
+            )
+        });
+        Ok(ObserveOutputs {
+            log_group: target.log_group.clone(),
+            log_group_arn,
+            alarms: want.keys().cloned().collect(),
+            dashboard,
+            dashboard_url,
+        })
+    }
+
+    /// Plans and applies.
+    pub async fn deploy(
+        &self,
+        ctx: &Context,
+        spec: &ObserveSpec,
+        target: &ObserveTarget,
+    ) -> Result<(Plan, ObserveOutputs)> {
+        let plan = self.plan(ctx, spec, target).await?;
+        let outputs = self.apply(ctx, &plan).await?;
+        Ok((plan.changes, outputs))
+    }
+
+    /// Creates the log group (or brings it in line with the spec) on its own, so that it can
+    /// exist before the service's tasks start, without waiting for the service.
+    pub async fn ensure_log_group(
+        &self,
+        ctx: &Context,
+        spec: &ObserveSpec,
+        log_group: &str,
+    ) -> Result<String> {
+        spec.validate()?;
+        let live = logs::observe(ctx, &self.clients.logs, log_group).await?;
+        logs::ensure(ctx, &self.clients.logs, log_group, spec, live.as_ref()).await
+    }
+
+    /// The current state of the stack's alarms.
+    pub async fn alarm_states(&self, ctx: &Context) -> Result<Vec<AlarmState>> {
+        Ok(alarms::observe(ctx, &self.clients.cloudwatch)
+            .await?
+            .into_iter()
+            .map(|(name, a)| AlarmState {
+                name,
+                state: a.state,
+            })
+            .collect())
+    }
+
+    async fn delete_dashboard(&self, ctx: &Context) -> Result<bool> {
+        let name = Self::dashboard_name(ctx);
+        match self.dashboard(ctx).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(Error::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let resource = format!("{DASHBOARD_KIND} {name}");
+        ctx.emit(Event::Started {
+            resource: resource.clone(),
+            action: "delete".into(),
+        });
+        ctx.call("DeleteDashboards", &resource, || {
+            self.clients
+                .cloudwatch
+                .delete_dashboards()
+                .dashboard_names(&name)
+                .send()
+        })
+        .await?;
+        ctx.emit(Event::Done {
+            resource,
+            detail: "deleted".into(),
+        });
+        Ok(true)
+    }
+
+    /// Deletes the stack's alarms (those carrying its tag) and dashboard (carrying its mark),
+    /// and the log group with its logs only when `delete_logs` (it is kept otherwise).
+    /// Returns what was deleted and what was kept.
+    pub async fn destroy(
+        &self,
+        ctx: &Context,
+        log_group: &str,
+        delete_logs: bool,
+    ) -> Result<(Plan, Vec<String>)> {
+        let c = &self.clients;
+        let live_alarms = alarms::observe(ctx, &c.cloudwatch).await?;
+        let owned = futures_util::future::try_join_all(
+            live_alarms
+                .values()
+                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
+        )
+        .await?;
+        let names: Vec<String> = live_alarms
+            .keys()
+            .zip(owned)
+            .filter(|(_, o)| *o)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut deleted = Plan::new();
+        let mut kept = Vec::new();
+        let (dashboard, logs_deleted) = futures_util::try_join!(
+            async {
+                if !names.is_empty() {
+                    alarms::delete(ctx, &c.cloudwatch, &names).await?;
+                }
+                self.delete_dashboard(ctx).await
+            },
+            async {
+                if delete_logs {
+                    logs::delete(ctx, &c.logs, log_group).await
+                } else {
+                    Ok(false)
+                }
+            }
+        )?;
+        for n in &names {
+            deleted.push(Change::new(alarms::KIND, n, Action::Delete));
+        }
+        if dashboard {
+            deleted.push(Change::new(
+                DASHBOARD_KIND,
+                Self::dashboard_name(ctx),
+                Action::Delete,
+            ));
+        }
+        if logs_deleted {
+            deleted.push(Change::new(logs::KIND, log_group, Action::Delete));
+        } else if !delete_logs {
+            kept.push(format!(
+                "{} {log_group} (with its logs; destroy with delete_logs to delete it)",
+                logs::KIND
+            ));
+        }
+        Ok((deleted, kept))
+    }
+}

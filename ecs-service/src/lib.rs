@@ -348,8 +348,20 @@ impl ServiceLayer {
             lb::delete_front(ctx, &c.elb, names, &live.lb).await?;
             lb::delete_target_group(ctx, &c.elb, names, &live.lb).await?;
         }
-        let rollout = match (&applied.deployment, spec.service.rollout.wait) {
-            (Some(deployment), true) => Some(
+        // The deployment the create or update started; asked for when the response did not
+        // name it.
+        let deployment = match (
+            &applied.deployment,
+            applied.changed && spec.service.rollout.wait,
+        ) {
+            (_, false) => None,
+            (Some(d), true) => Some(d.clone()),
+            (None, true) => {
+                service::primary_deployment(ctx, &c.ecs, &names.cluster, &names.service).await?
+            }
+        };
+        let rollout = match &deployment {
+            Some(deployment) => Some(
                 service::wait_rollout(
                     ctx,
                     &c.ecs,
@@ -361,7 +373,7 @@ impl ServiceLayer {
                 )
                 .await?,
             ),
-            _ => None,
+            None => None,
         };
         let https = spec
             .load_balancer
@@ -421,13 +433,26 @@ impl ServiceLayer {
         let names = ServiceNames::new(ctx.stack(), spec);
         let c = &self.clients;
         let mut problems = Problems::new();
-        let login = ecr::login(ctx, &c.ecr).await?;
+        // Only images in an ECR registry need the registry's address (and so a login call).
+        let registry = if spec
+            .task
+            .containers
+            .iter()
+            .any(|c| c.image.contains(".dkr.ecr."))
+        {
+            ecr::login(ctx, &c.ecr).await?.registry
+        } else {
+            String::new()
+        };
         let images =
             futures_util::future::try_join_all(spec.task.containers.iter().enumerate().map(
                 |(i, container)| {
-                    let registry = login.registry.clone();
+                    let registry = registry.clone();
                     async move {
-                        let Some(rest) = container.image.strip_prefix(&format!("{registry}/"))
+                        let Some(rest) = container
+                            .image
+                            .strip_prefix(&format!("{registry}/"))
+                            .filter(|_| !registry.is_empty())
                         else {
                             return Ok::<_, Error>(None);
                         };
@@ -531,15 +556,16 @@ impl ServiceLayer {
                 id: names.service.clone(),
             })?;
         let revisions = taskdef::active_revisions(ctx, &c.ecs, &names.family).await?;
-        let current = revisions.iter().position(|a| *a == live.task_definition);
-        let previous = match current {
-            Some(i) => revisions.get(i + 1),
-            None => revisions.first(),
-        }
-        .ok_or_else(|| Error::NotFound {
-            resource: "previous task definition revision of".into(),
-            id: names.family.clone(),
-        })?;
+        // The newest active revision older than the one running (which may itself have been
+        // deregistered since).
+        let running = taskdef::revision_of(&live.task_definition);
+        let previous = revisions
+            .iter()
+            .find(|a| taskdef::revision_of(a) < running)
+            .ok_or_else(|| Error::NotFound {
+                resource: "previous task definition revision of".into(),
+                id: names.family.clone(),
+            })?;
         let resource = format!("{} {}", service::KIND, names.service);
         ctx.emit(Event::Started {
             resource: resource.clone(),
@@ -555,7 +581,7 @@ impl ServiceLayer {
                     .send()
             })
             .await?;
-        let deployment = out
+        let named = out
             .service()
             .and_then(|s| {
                 s.deployments()
@@ -563,8 +589,13 @@ impl ServiceLayer {
                     .find(|d| d.status() == Some("PRIMARY"))
             })
             .and_then(|d| d.id())
-            .unwrap_or_default()
-            .to_string();
+            .map(str::to_string);
+        let deployment = match named {
+            Some(d) => d,
+            None => service::primary_deployment(ctx, &c.ecs, &names.cluster, &names.service)
+                .await?
+                .unwrap_or_default(),
+        };
         let live_lb = lb::observe(ctx, &c.elb, &names).await?;
         let tg = live_lb.tg.as_ref().map(|t| t.arn.clone());
         service::wait_rollout(

@@ -442,8 +442,37 @@ fn connect(d: &DesiredService) -> Option<ServiceConnectConfiguration> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Applied {
     pub(crate) arn: String,
-    /// The deployment started by the create or update, when one was.
+    /// The deployment started by the create or update, when the response named it.
     pub(crate) deployment: Option<String>,
+    /// Whether the service was created or updated.
+    pub(crate) changed: bool,
+}
+
+/// The id of the service's PRIMARY deployment.
+pub(crate) async fn primary_deployment(
+    ctx: &Context,
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<String>> {
+    let out = ctx
+        .call("DescribeServices", &format!("{KIND} {service}"), || {
+            ecs.describe_services()
+                .cluster(cluster)
+                .services(service)
+                .send()
+        })
+        .await?;
+    Ok(out
+        .services()
+        .first()
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
+        .and_then(|d| d.id())
+        .map(str::to_string))
 }
 
 /// Creates the service or updates it in one call; returns its ARN and the deployment started.
@@ -479,6 +508,7 @@ pub(crate) async fn ensure(
                 return Ok(Applied {
                     arn: l.arn.clone(),
                     deployment: None,
+                    changed: false,
                 });
             }
             let has = |f: &str| changed.iter().any(|c| c.field == f);
@@ -544,6 +574,7 @@ pub(crate) async fn ensure(
             Ok(Applied {
                 arn: l.arn.clone(),
                 deployment,
+                changed: true,
             })
         }
         None => {
@@ -599,7 +630,11 @@ pub(crate) async fn ensure(
                 resource,
                 detail: arn.clone(),
             });
-            Ok(Applied { arn, deployment })
+            Ok(Applied {
+                arn,
+                deployment,
+                changed: true,
+            })
         }
     }
 }
@@ -618,9 +653,10 @@ pub struct RolloutReport {
     pub waited: Duration,
 }
 
-/// Waits for `deployment` of the service to complete; fails when it fails, is rolled back by
-/// the circuit breaker or is replaced, and after `timeout`. Reports progress (counts, new
-/// service events, stopped tasks' reasons, target health) as events.
+/// Waits for `deployment` of the service to complete; fails with [`Error::RolloutFailed`]
+/// (with the stopped tasks' reasons and the last service events) when it fails, is rolled
+/// back by the circuit breaker or replaced, or has not completed after `timeout`. Reports
+/// progress (counts, new service events, stopped tasks' reasons, target health) as events.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn wait_rollout(
     ctx: &Context,
@@ -637,6 +673,7 @@ pub(crate) async fn wait_rollout(
     let seen_tasks: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let failed_seen = Mutex::new(0);
     let first = Mutex::new(true);
+    let task_definition: Mutex<Option<String>> = Mutex::new(None);
     let outcome = ctx
         .poll(&resource, &format!("deployment {deployment} to complete"), &PollPolicy {
             initial_interval: Duration::from_secs(5),
@@ -649,14 +686,20 @@ pub(crate) async fn wait_rollout(
             let Some(s) = out.services().first() else {
                 return Ok(Poll::Ready(Err("the service no longer exists".to_string())));
             };
-            // New service events, oldest first (the first probe only marks what was there).
+            // New service events, oldest first. On the first probe, only those since the
+            // deployment started are new (both timestamps come from ECS).
+            let started = s.deployments().iter().find(|d| d.id() == Some(deployment)).and_then(|d| d.created_at()).map(|t| (t.secs(), t.subsec_nanos()));
             let mut new_events = Vec::new();
             {
                 let mut seen = seen_events.lock().expect("not poisoned");
                 let mut first = first.lock().expect("not poisoned");
                 for e in s.events().iter().rev() {
                     if let Some(id) = e.id() {
-                        if seen.insert(id.to_string()) && !*first {
+                        let recent = match (started, e.created_at()) {
+                            (Some(start), Some(at)) => (at.secs(), at.subsec_nanos()) >= start,
+                            _ => false,
+                        };
+                        if seen.insert(id.to_string()) && (!*first || recent) {
                             new_events.push(e.message().unwrap_or_default().to_string());
                         }
                     }
@@ -674,6 +717,7 @@ pub(crate) async fn wait_rollout(
                     primary.and_then(|p| p.task_definition()).unwrap_or("?"),
                 ))));
             };
+            *task_definition.lock().expect("not poisoned") = d.task_definition().map(str::to_string);
             let failed = d.failed_tasks();
             let grew = {
                 let mut f = failed_seen.lock().expect("not poisoned");
@@ -722,7 +766,17 @@ pub(crate) async fn wait_rollout(
             }
             Ok(Poll::Pending(seen))
         })
-        .await?;
+        .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(ecs_core::Error::Timeout {
+            waited, last_seen, ..
+        }) => Err(format!(
+            "deployment {deployment} did not complete within {} s (last seen: {last_seen})",
+            waited.as_secs()
+        )),
+        Err(e) => return Err(e.into()),
+    };
     match outcome {
         Ok(report) => {
             ctx.emit(Event::Done {
@@ -732,7 +786,9 @@ pub(crate) async fn wait_rollout(
             Ok(report)
         }
         Err(reason) => {
-            let stopped = stopped_tasks(ctx, ecs, cluster, service, None)
+            // Only this deployment's tasks: earlier deployments' normal stops are not reasons.
+            let td = task_definition.lock().expect("not poisoned").clone();
+            let stopped = stopped_tasks(ctx, ecs, cluster, service, td.as_deref())
                 .await
                 .unwrap_or_default();
             let events = recent_events(ctx, ecs, cluster, service, 5)

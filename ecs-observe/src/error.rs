@@ -1,0 +1,64 @@
+//! Errors of the observability layer.
+
+/// Result with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while planning, applying or destroying logs, alarms and the dashboard.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid specification, a failed AWS call (with operation, resource, code and message),
+    /// or a wait that timed out.
+    #[error(transparent)]
+    Core(#[from] ecs_core::Error),
+    /// A resource with the stack's deterministic name exists but is not the stack's (no
+    /// `ecs:stack` tag, or a dashboard without the stack's mark): it is never modified or
+    /// deleted.
+    #[error(
+        "{resource} `{name}` already exists and is not owned by stack `{stack}`; it is left untouched: \
+         rename the stack, or remove the other resource"
+    )]
+    Conflict {
+        /// What kind of resource.
+        resource: String,
+        /// Its name.
+        name: String,
+        /// The stack that wanted it.
+        stack: String,
+    },
+}
+
+impl Error {
+    /// The AWS error, when an AWS call failed.
+    pub fn as_aws(&self) -> Option<&ecs_core::AwsError> {
+        match self {
+            Error::Core(e) => e.as_aws(),
+            _ => None,
+        }
+    }
+
+    /// The AWS error code, when an AWS call failed.
+    pub fn code(&self) -> Option<&str> {
+        self.as_aws().and_then(|e| e.code())
+    }
+
+    /// The validation problems, when the specification was invalid.
+    pub fn problems(&self) -> Option<&ecs_core::Problems> {
+        match self {
+            Error::Core(ecs_core::Error::Invalid(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<ecs_core::AwsError> for Error {
+    fn from(e: ecs_core::AwsError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl From<ecs_core::Problems> for Error {
+    fn from(p: ecs_core::Problems) -> Self {
+        Error::Core(ecs_core::Error::Invalid(p))
+    }
+}
