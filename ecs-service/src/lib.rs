@@ -346,6 +346,9 @@ impl ServiceLayer {
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
             // The load balancer was removed from the spec: the service no longer uses it.
             lb::delete_front(ctx, &c.elb, names, &live.lb).await?;
+            if let Some(alb) = &live.lb.lb {
+                wait_for_enis(ctx, &c.ec2, &alb.arn).await?;
+            }
             lb::delete_target_group(ctx, &c.elb, names, &live.lb).await?;
         }
         // The deployment the create or update started; asked for when the response did not

@@ -369,7 +369,9 @@ pub(crate) async fn observe(
         .await
     {
         // ECS answers ClientException for a family without active revisions.
-        Err(e) if e.is_code("ClientException") => return Ok(None),
+        Err(e) if e.is_code("ClientException") && e.message().contains("task definition") => {
+            return Ok(None)
+        }
         other => other?,
     };
     let Some(td) = out.task_definition() else {

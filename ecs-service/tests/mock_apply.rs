@@ -1,0 +1,3094 @@
+//! Tests of ecs-service through its public API against mocked SDK clients (aws-smithy-mocks):
+//! plan, apply, destroy and the reconciliation of listener rules and IAM policies, with retries
+//! and waits timed by a [`FakeClock`] so nothing sleeps for real.
+//!
+//! Every test builds a [`Mock`]: a small in-memory AWS (a [`World`]) behind the ECR, IAM, ECS,
+//! ELB and EC2 clients. Describes answer from the world and creates, updates and deletes change
+//! it, so what an apply created is what the next plan finds; the world also enforces the
+//! ordering rules of AWS that matter here (a cluster with live services, a target group still
+//! used by a listener or a role with policies cannot be deleted). Time passes only between
+//! describes: a deployment is reported `IN_PROGRESS` once and `COMPLETED` afterwards, a deleted
+//! service `DRAINING` once and `INACTIVE` afterwards. Every call is recorded, input included,
+//! in a [`Journal`]. A test puts its own rules in front of the world's (in `RuleMode::MatchAny`
+//! the first matching rule answers) to inject errors.
+
+// The mock closures return the SDK's own (large) error types.
+#![allow(clippy::result_large_err)]
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use aws_sdk_ecr::operation as ecr_op;
+use aws_sdk_ecr::operation::create_repository::CreateRepositoryInput;
+use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryInput;
+use aws_sdk_ecr::types::ImageTagMutability;
+use aws_sdk_ecs::operation as ecs_op;
+use aws_sdk_ecs::operation::create_cluster::CreateClusterInput;
+use aws_sdk_ecs::operation::create_service::{CreateServiceError, CreateServiceInput};
+use aws_sdk_ecs::operation::delete_service::DeleteServiceInput;
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+use aws_sdk_ecs::operation::update_service::UpdateServiceInput;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, DeploymentRolloutState, LaunchType, TaskDefinitionStatus,
+};
+use aws_sdk_elasticloadbalancingv2::operation as elb_op;
+use aws_sdk_elasticloadbalancingv2::operation::create_listener::CreateListenerInput;
+use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerInput;
+use aws_sdk_elasticloadbalancingv2::operation::create_rule::CreateRuleInput;
+use aws_sdk_elasticloadbalancingv2::operation::create_target_group::CreateTargetGroupInput;
+use aws_sdk_elasticloadbalancingv2::operation::delete_rule::DeleteRuleInput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_load_balancer_attributes::ModifyLoadBalancerAttributesInput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleInput;
+use aws_sdk_elasticloadbalancingv2::types::{
+    ActionTypeEnum, ProtocolEnum, RedirectActionStatusCodeEnum, RuleCondition,
+};
+use aws_sdk_iam::operation as iam_op;
+use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyInput;
+use aws_sdk_iam::operation::create_role::CreateRoleInput;
+use aws_sdk_iam::operation::delete_role::DeleteRoleInput;
+use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyInput;
+use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyInput;
+use aws_sdk_iam::operation::put_role_policy::PutRolePolicyInput;
+use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use aws_smithy_types::error::ErrorMetadata;
+use serde_json::{json, Value};
+
+use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::{Action, Context, Event, EventLog, FakeClock, RetryPolicy, StackName, Tags};
+use ecs_net::NetworkOutputs;
+use ecs_service::{
+    ContainerSpec, Error, IamSpec, ListenerSpec, LoadBalancerSpec, PolicyStatement, Protocol,
+    RuleSpec, ServiceClients, ServiceLayer, ServiceOutputs, ServicePlan, ServiceSettings,
+    ServiceSpec, TaskSpec,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Names used throughout.
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+/// The ARN prefix of this account's load balancing resources.
+const ELB_ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
+const VPC: &str = "vpc-1";
+const PUB_A: &str = "subnet-pub-a";
+const PUB_B: &str = "subnet-pub-b";
+const PRIV_A: &str = "subnet-priv-a";
+const PRIV_B: &str = "subnet-priv-b";
+const SG_ALB: &str = "sg-alb";
+const SG_TASK: &str = "sg-task";
+const PORT: u16 = 8080;
+const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
+const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+const EXEC_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+
+// The deterministic names of stack `web`, application `app`.
+const REPO: &str = "web-app";
+const EXEC_ROLE: &str = "web-execution";
+const TASK_ROLE: &str = "web-task";
+const CLUSTER: &str = "web";
+const FAMILY: &str = "web-app";
+const SERVICE: &str = "web-app";
+const ALB: &str = "web-alb";
+const TG: &str = "web-app";
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+/// Percent-encoding, as IAM returns policy documents.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn cluster_arn(name: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory AWS.
+
+struct Repo {
+    repo: aws_sdk_ecr::types::Repository,
+    tags: Vec<aws_sdk_ecr::types::Tag>,
+    lifecycle: Option<String>,
+}
+
+struct IamRole {
+    /// The role as `GetRole` returns it (trust policy URL-encoded, tags included).
+    role: aws_sdk_iam::types::Role,
+    managed: BTreeSet<String>,
+    /// Inline policies by name (plain JSON; URL-encoded when returned).
+    inline: BTreeMap<String, String>,
+}
+
+struct TaskDef {
+    td: aws_sdk_ecs::types::TaskDefinition,
+    tags: Vec<aws_sdk_ecs::types::Tag>,
+}
+
+struct Alb {
+    lb: aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    attributes: BTreeMap<String, String>,
+}
+
+struct TargetGroup {
+    tg: aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    attributes: BTreeMap<String, String>,
+}
+
+struct Listener {
+    listener: aws_sdk_elasticloadbalancingv2::types::Listener,
+    /// The rules besides the default one (which is the listener's default actions).
+    rules: Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
+}
+
+/// What exists. Names are the keys: one account, one region.
+#[derive(Default)]
+struct World {
+    repo: Option<Repo>,
+    roles: BTreeMap<String, IamRole>,
+    clusters: BTreeMap<String, aws_sdk_ecs::types::Cluster>,
+    task_defs: Vec<TaskDef>,
+    services: Vec<aws_sdk_ecs::types::Service>,
+    lb: Option<Alb>,
+    tg: Option<TargetGroup>,
+    listeners: Vec<Listener>,
+    /// ELB tags by resource ARN.
+    elb_tags: BTreeMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+    /// Every deployment id ECS handed out, in order.
+    deployments: Vec<String>,
+    rule_seq: u32,
+    /// The journal index of the first `DescribeServices` that reported a service `INACTIVE`.
+    inactive_seen_at: Option<usize>,
+}
+
+impl World {
+    fn cluster_active(&self, name: &str) -> bool {
+        self.clusters
+            .get(name)
+            .is_some_and(|c| c.status() == Some("ACTIVE"))
+    }
+
+    /// A task definition by ARN, by `family:revision`, or the latest active one of a family.
+    fn task_def(&self, key: &str) -> Option<&TaskDef> {
+        if key.contains(":task-definition/") {
+            return self
+                .task_defs
+                .iter()
+                .find(|t| t.td.task_definition_arn() == Some(key));
+        }
+        match key.split_once(':') {
+            Some((family, revision)) => {
+                let revision: i32 = revision.parse().ok()?;
+                self.task_defs
+                    .iter()
+                    .find(|t| t.td.family() == Some(family) && t.td.revision() == revision)
+            }
+            None => self
+                .task_defs
+                .iter()
+                .filter(|t| {
+                    t.td.family() == Some(key)
+                        && t.td.status() == Some(&TaskDefinitionStatus::Active)
+                })
+                .max_by_key(|t| t.td.revision()),
+        }
+    }
+
+    /// Whether a listener, a rule or a live service still uses the target group.
+    fn tg_in_use(&self, arn: &str) -> bool {
+        let uses = |actions: &[aws_sdk_elasticloadbalancingv2::types::Action]| {
+            actions.iter().any(|a| a.target_group_arn() == Some(arn))
+        };
+        self.listeners.iter().any(|l| {
+            uses(l.listener.default_actions()) || l.rules.iter().any(|r| uses(r.actions()))
+        }) || self.services.iter().any(|s| {
+            s.status() != Some("INACTIVE")
+                && s.load_balancers()
+                    .iter()
+                    .any(|l| l.target_group_arn() == Some(arn))
+        })
+    }
+
+    fn new_deployment(&mut self) -> String {
+        let id = format!("ecs-svc/{:019}", self.deployments.len() + 1);
+        self.deployments.push(id.clone());
+        id
+    }
+
+    /// Time passes: a deployment reported in progress completes (and replaces the older
+    /// ones), a draining service becomes inactive.
+    fn tick(&mut self) {
+        for s in &mut self.services {
+            if s.status() == Some("DRAINING") {
+                s.status = Some("INACTIVE".into());
+            }
+            let mut completed = false;
+            for d in s.deployments.iter_mut().flatten() {
+                if d.status() == Some("PRIMARY")
+                    && d.rollout_state() == Some(&DeploymentRolloutState::InProgress)
+                {
+                    d.rollout_state = Some(DeploymentRolloutState::Completed);
+                    d.running_count = d.desired_count;
+                    completed = true;
+                }
+            }
+            if completed {
+                if let Some(deployments) = &mut s.deployments {
+                    deployments.retain(|d| d.status() == Some("PRIMARY"));
+                }
+                s.running_count = s.desired_count;
+            }
+        }
+    }
+}
+
+fn lb_default_attributes() -> BTreeMap<String, String> {
+    [
+        ("access_logs.s3.enabled", "false"),
+        ("deletion_protection.enabled", "false"),
+        ("idle_timeout.timeout_seconds", "60"),
+        ("routing.http.drop_invalid_header_fields.enabled", "false"),
+        ("routing.http2.enabled", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn tg_default_attributes() -> BTreeMap<String, String> {
+    [
+        ("deregistration_delay.timeout_seconds", "300"),
+        ("load_balancing.algorithm.type", "round_robin"),
+        ("slow_start.duration_seconds", "0"),
+        ("stickiness.enabled", "false"),
+        ("stickiness.type", "lb_cookie"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording calls.
+
+type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
+
+/// Every call the world answered, in order, with its input.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<Entry>>>);
+
+impl Journal {
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a call; returns its index.
+    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) -> usize {
+        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
+        let mut entries = self.lock();
+        entries.push((op, input));
+        entries.len() - 1
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn ops(&self) -> Vec<&'static str> {
+        self.lock().iter().map(|(op, _)| *op).collect()
+    }
+
+    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
+    fn mutating(&self) -> Vec<&'static str> {
+        self.ops()
+            .into_iter()
+            .filter(|op| {
+                !["Describe", "List", "Get"]
+                    .iter()
+                    .any(|p| op.starts_with(*p))
+            })
+            .collect()
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.ops().iter().filter(|o| **o == op).count()
+    }
+
+    fn first(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .position(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    fn last(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .rposition(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    /// The recorded inputs of type `T` with their indices, in call order.
+    fn indexed<T: Any + Clone>(&self) -> Vec<(usize, T)> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, input))| input.downcast_ref::<T>().map(|t| (i, t.clone())))
+            .collect()
+    }
+
+    /// The recorded inputs of type `T`, in call order.
+    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
+        self.indexed().into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+/// The one element of `items`.
+fn only<T: Debug>(items: Vec<T>) -> T {
+    assert_eq!(items.len(), 1, "expected exactly one: {items:?}");
+    items.into_iter().next().expect("one element")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mocked clients.
+
+/// The world, the journal, and rules answering every call the layer makes from them.
+#[derive(Clone, Default)]
+struct Mock {
+    journal: Journal,
+    world: Arc<Mutex<World>>,
+}
+
+impl Mock {
+    /// The world, for setting it up and inspecting it (never held across an `await`).
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A rule that records the call as `op` and answers with `handle` over the world.
+    fn on<I, O, E>(
+        &self,
+        op: &'static str,
+        rule: RuleBuilder<I, O, E>,
+        handle: impl Fn(&mut World, &I, usize) -> Result<O, E> + Send + Sync + 'static,
+    ) -> Rule
+    where
+        I: Any + Clone + Debug + Send + Sync,
+        O: Debug + Send + Sync + 'static,
+        E: Debug + Send + Sync + std::error::Error + 'static,
+    {
+        let (journal, world) = (self.journal.clone(), self.world.clone());
+        rule.then_compute_response(move |input| {
+            let at = journal.record(op, input);
+            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
+            let w: &mut World = &mut guard;
+            match handle(w, input, at) {
+                Ok(output) => MockResponse::Output(output),
+                Err(error) => MockResponse::Error(error),
+            }
+        })
+    }
+
+    /// The layer over the world.
+    fn layer(&self) -> ServiceLayer {
+        self.layer_with(&[])
+    }
+
+    /// The layer over the world, with `ecs_overrides` answering ECS calls first.
+    fn layer_with(&self, ecs_overrides: &[&Rule]) -> ServiceLayer {
+        let (ecr, iam, ecs) = (self.ecr_rules(), self.iam_rules(), self.ecs_rules());
+        let (elb, ec2) = (self.elb_rules(), self.ec2_rules());
+        ServiceLayer::from_clients(ServiceClients {
+            ecr: ecs_core::mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr),
+            iam: ecs_core::mock_client!(aws_sdk_iam, RuleMode::MatchAny, &iam),
+            ecs: ecs_core::mock_client!(
+                aws_sdk_ecs,
+                RuleMode::MatchAny,
+                ecs_overrides.iter().copied().chain(&ecs)
+            ),
+            elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
+            ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),
+        })
+    }
+
+    fn ecr_rules(&self) -> Vec<Rule> {
+        use aws_sdk_ecr::Client;
+
+        fn not_found(name: &str) -> ErrorMetadata {
+            meta(
+                "RepositoryNotFoundException",
+                &format!(
+                    "The repository with name '{name}' does not exist in the registry '{ACCOUNT}'"
+                ),
+            )
+        }
+        fn named<'a>(w: &'a mut World, name: Option<&str>) -> Option<&'a mut Repo> {
+            w.repo
+                .as_mut()
+                .filter(|r| name.is_some() && r.repo.repository_name() == name)
+        }
+
+        vec![
+            self.on(
+                "DescribeRepositories",
+                mock!(Client::describe_repositories),
+                |w, r, _| {
+                    use ecr_op::describe_repositories::{
+                        DescribeRepositoriesError, DescribeRepositoriesOutput,
+                    };
+                    let wanted = r.repository_names();
+                    match &w.repo {
+                        Some(x)
+                            if wanted
+                                .iter()
+                                .any(|n| x.repo.repository_name() == Some(n.as_str())) =>
+                        {
+                            Ok(DescribeRepositoriesOutput::builder()
+                                .repositories(x.repo.clone())
+                                .build())
+                        }
+                        _ => Err(DescribeRepositoriesError::generic(not_found(
+                            wanted.first().map_or("", String::as_str),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "ListTagsForResource",
+                mock!(Client::list_tags_for_resource),
+                |w, r, _| {
+                    use ecr_op::list_tags_for_resource::{
+                        ListTagsForResourceError, ListTagsForResourceOutput,
+                    };
+                    match &w.repo {
+                        Some(x)
+                            if r.resource_arn().is_some()
+                                && x.repo.repository_arn() == r.resource_arn() =>
+                        {
+                            Ok(ListTagsForResourceOutput::builder()
+                                .set_tags(Some(x.tags.clone()))
+                                .build())
+                        }
+                        _ => Err(ListTagsForResourceError::generic(not_found(
+                            r.resource_arn().unwrap_or_default(),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "GetLifecyclePolicy",
+                mock!(Client::get_lifecycle_policy),
+                |w, r, _| {
+                    use ecr_op::get_lifecycle_policy::{
+                        GetLifecyclePolicyError, GetLifecyclePolicyOutput,
+                    };
+                    match named(w, r.repository_name()) {
+                        None => Err(GetLifecyclePolicyError::generic(not_found(
+                            r.repository_name().unwrap_or_default(),
+                        ))),
+                        Some(Repo {
+                            lifecycle: None, ..
+                        }) => Err(GetLifecyclePolicyError::generic(meta(
+                            "LifecyclePolicyNotFoundException",
+                            "Lifecycle policy does not exist for the repository",
+                        ))),
+                        Some(x) => Ok(GetLifecyclePolicyOutput::builder()
+                            .registry_id(ACCOUNT)
+                            .set_repository_name(r.repository_name().map(str::to_string))
+                            .set_lifecycle_policy_text(x.lifecycle.clone())
+                            .build()),
+                    }
+                },
+            ),
+            self.on(
+                "CreateRepository",
+                mock!(Client::create_repository),
+                |w, r, _| {
+                    use ecr_op::create_repository::{
+                        CreateRepositoryError, CreateRepositoryOutput,
+                    };
+                    let name = r.repository_name().unwrap_or_default();
+                    if named(w, Some(name)).is_some() {
+                        return Err(CreateRepositoryError::generic(meta(
+                            "RepositoryAlreadyExistsException",
+                            &format!("The repository with name '{name}' already exists"),
+                        )));
+                    }
+                    let repo = aws_sdk_ecr::types::Repository::builder()
+                        .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"))
+                        .registry_id(ACCOUNT)
+                        .repository_name(name)
+                        .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"))
+                        .image_tag_mutability(
+                            r.image_tag_mutability()
+                                .cloned()
+                                .unwrap_or(ImageTagMutability::Mutable),
+                        )
+                        .set_image_scanning_configuration(r.image_scanning_configuration().cloned())
+                        .set_encryption_configuration(r.encryption_configuration().cloned())
+                        .build();
+                    w.repo = Some(Repo {
+                        repo: repo.clone(),
+                        tags: r.tags().to_vec(),
+                        lifecycle: None,
+                    });
+                    Ok(CreateRepositoryOutput::builder().repository(repo).build())
+                },
+            ),
+            self.on(
+                "PutLifecyclePolicy",
+                mock!(Client::put_lifecycle_policy),
+                |w, r, _| {
+                    use ecr_op::put_lifecycle_policy::{
+                        PutLifecyclePolicyError, PutLifecyclePolicyOutput,
+                    };
+                    match named(w, r.repository_name()) {
+                        Some(x) => {
+                            x.lifecycle = r.lifecycle_policy_text().map(str::to_string);
+                            Ok(PutLifecyclePolicyOutput::builder()
+                                .registry_id(ACCOUNT)
+                                .set_repository_name(r.repository_name().map(str::to_string))
+                                .set_lifecycle_policy_text(x.lifecycle.clone())
+                                .build())
+                        }
+                        None => Err(PutLifecyclePolicyError::generic(not_found(
+                            r.repository_name().unwrap_or_default(),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "PutImageTagMutability",
+                mock!(Client::put_image_tag_mutability),
+                |w, r, _| {
+                    use ecr_op::put_image_tag_mutability::{
+                        PutImageTagMutabilityError, PutImageTagMutabilityOutput,
+                    };
+                    match named(w, r.repository_name()) {
+                        Some(x) => {
+                            x.repo.image_tag_mutability = r.image_tag_mutability().cloned();
+                            Ok(PutImageTagMutabilityOutput::builder().build())
+                        }
+                        None => Err(PutImageTagMutabilityError::generic(not_found(
+                            r.repository_name().unwrap_or_default(),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "PutImageScanningConfiguration",
+                mock!(Client::put_image_scanning_configuration),
+                |w, r, _| {
+                    use ecr_op::put_image_scanning_configuration::{
+                        PutImageScanningConfigurationError, PutImageScanningConfigurationOutput,
+                    };
+                    match named(w, r.repository_name()) {
+                        Some(x) => {
+                            x.repo.image_scanning_configuration =
+                                r.image_scanning_configuration().cloned();
+                            Ok(PutImageScanningConfigurationOutput::builder().build())
+                        }
+                        None => Err(PutImageScanningConfigurationError::generic(not_found(
+                            r.repository_name().unwrap_or_default(),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "DeleteRepository",
+                mock!(Client::delete_repository),
+                |w, r, _| {
+                    use ecr_op::delete_repository::{
+                        DeleteRepositoryError, DeleteRepositoryOutput,
+                    };
+                    if named(w, r.repository_name()).is_none() {
+                        return Err(DeleteRepositoryError::generic(not_found(
+                            r.repository_name().unwrap_or_default(),
+                        )));
+                    }
+                    let gone = w.repo.take().map(|x| x.repo);
+                    Ok(DeleteRepositoryOutput::builder()
+                        .set_repository(gone)
+                        .build())
+                },
+            ),
+        ]
+    }
+
+    fn iam_rules(&self) -> Vec<Rule> {
+        use aws_sdk_iam::Client;
+
+        fn no_role(name: Option<&str>) -> ErrorMetadata {
+            let name = name.unwrap_or_default();
+            meta(
+                "NoSuchEntity",
+                &format!("The role with name {name} cannot be found."),
+            )
+        }
+        fn role<'a>(w: &'a mut World, name: Option<&str>) -> Option<&'a mut IamRole> {
+            w.roles.get_mut(name.unwrap_or_default())
+        }
+
+        vec![
+            self.on("GetRole", mock!(Client::get_role), |w, r, _| {
+                use iam_op::get_role::{GetRoleError, GetRoleOutput};
+                match role(w, r.role_name()) {
+                    Some(x) => Ok(GetRoleOutput::builder().role(x.role.clone()).build()),
+                    None => Err(GetRoleError::generic(no_role(r.role_name()))),
+                }
+            }),
+            self.on(
+                "ListAttachedRolePolicies",
+                mock!(Client::list_attached_role_policies),
+                |w, r, _| {
+                    use iam_op::list_attached_role_policies::{
+                        ListAttachedRolePoliciesError, ListAttachedRolePoliciesOutput,
+                    };
+                    match role(w, r.role_name()) {
+                        Some(x) => Ok(ListAttachedRolePoliciesOutput::builder()
+                            .set_attached_policies(Some(
+                                x.managed
+                                    .iter()
+                                    .map(|arn| {
+                                        aws_sdk_iam::types::AttachedPolicy::builder()
+                                            .policy_arn(arn)
+                                            .policy_name(
+                                                arn.rsplit('/').next().unwrap_or(arn.as_str()),
+                                            )
+                                            .build()
+                                    })
+                                    .collect(),
+                            ))
+                            .is_truncated(false)
+                            .build()),
+                        None => Err(ListAttachedRolePoliciesError::generic(no_role(
+                            r.role_name(),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "ListRolePolicies",
+                mock!(Client::list_role_policies),
+                |w, r, _| {
+                    use iam_op::list_role_policies::{
+                        ListRolePoliciesError, ListRolePoliciesOutput,
+                    };
+                    match role(w, r.role_name()) {
+                        Some(x) => Ok(ListRolePoliciesOutput::builder()
+                            .set_policy_names(Some(x.inline.keys().cloned().collect()))
+                            .is_truncated(false)
+                            .build()
+                            .expect("policy names are set")),
+                        None => Err(ListRolePoliciesError::generic(no_role(r.role_name()))),
+                    }
+                },
+            ),
+            self.on(
+                "GetRolePolicy",
+                mock!(Client::get_role_policy),
+                |w, r, _| {
+                    use iam_op::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
+                    let policy = r.policy_name().unwrap_or_default();
+                    let Some(x) = role(w, r.role_name()) else {
+                        return Err(GetRolePolicyError::generic(no_role(r.role_name())));
+                    };
+                    match x.inline.get(policy) {
+                        Some(doc) => Ok(GetRolePolicyOutput::builder()
+                            .role_name(x.role.role_name())
+                            .policy_name(policy)
+                            .policy_document(url_encode(doc))
+                            .build()
+                            .expect("names and document are set")),
+                        None => Err(GetRolePolicyError::generic(meta(
+                            "NoSuchEntity",
+                            &format!("The role policy with name {policy} cannot be found."),
+                        ))),
+                    }
+                },
+            ),
+            self.on("CreateRole", mock!(Client::create_role), |w, r, _| {
+                use iam_op::create_role::{CreateRoleError, CreateRoleOutput};
+                let name = r.role_name().unwrap_or_default();
+                if w.roles.contains_key(name) {
+                    return Err(CreateRoleError::generic(meta(
+                        "EntityAlreadyExists",
+                        &format!("Role with name {name} already exists."),
+                    )));
+                }
+                let created = aws_sdk_iam::types::Role::builder()
+                    .path(r.path().unwrap_or("/"))
+                    .role_name(name)
+                    .role_id(format!("AROA{}", name.to_uppercase().replace('-', "")))
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}"))
+                    .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
+                    .set_assume_role_policy_document(
+                        r.assume_role_policy_document().map(url_encode),
+                    )
+                    .set_description(r.description().map(str::to_string))
+                    .set_tags(Some(r.tags().to_vec()))
+                    .build()
+                    .expect("required fields are set");
+                w.roles.insert(
+                    name.to_string(),
+                    IamRole {
+                        role: created.clone(),
+                        managed: BTreeSet::new(),
+                        inline: BTreeMap::new(),
+                    },
+                );
+                Ok(CreateRoleOutput::builder().role(created).build())
+            }),
+            self.on(
+                "UpdateAssumeRolePolicy",
+                mock!(Client::update_assume_role_policy),
+                |w, r, _| {
+                    use iam_op::update_assume_role_policy::{
+                        UpdateAssumeRolePolicyError, UpdateAssumeRolePolicyOutput,
+                    };
+                    match role(w, r.role_name()) {
+                        Some(x) => {
+                            x.role.assume_role_policy_document =
+                                r.policy_document().map(url_encode);
+                            Ok(UpdateAssumeRolePolicyOutput::builder().build())
+                        }
+                        None => Err(UpdateAssumeRolePolicyError::generic(no_role(r.role_name()))),
+                    }
+                },
+            ),
+            self.on(
+                "AttachRolePolicy",
+                mock!(Client::attach_role_policy),
+                |w, r, _| {
+                    use iam_op::attach_role_policy::{
+                        AttachRolePolicyError, AttachRolePolicyOutput,
+                    };
+                    match role(w, r.role_name()) {
+                        Some(x) => {
+                            x.managed
+                                .insert(r.policy_arn().unwrap_or_default().to_string());
+                            Ok(AttachRolePolicyOutput::builder().build())
+                        }
+                        None => Err(AttachRolePolicyError::generic(no_role(r.role_name()))),
+                    }
+                },
+            ),
+            self.on(
+                "DetachRolePolicy",
+                mock!(Client::detach_role_policy),
+                |w, r, _| {
+                    use iam_op::detach_role_policy::{
+                        DetachRolePolicyError, DetachRolePolicyOutput,
+                    };
+                    let arn = r.policy_arn().unwrap_or_default();
+                    let Some(x) = role(w, r.role_name()) else {
+                        return Err(DetachRolePolicyError::generic(no_role(r.role_name())));
+                    };
+                    if x.managed.remove(arn) {
+                        Ok(DetachRolePolicyOutput::builder().build())
+                    } else {
+                        Err(DetachRolePolicyError::generic(meta(
+                            "NoSuchEntity",
+                            &format!("Policy {arn} was not found."),
+                        )))
+                    }
+                },
+            ),
+            self.on(
+                "PutRolePolicy",
+                mock!(Client::put_role_policy),
+                |w, r, _| {
+                    use iam_op::put_role_policy::{PutRolePolicyError, PutRolePolicyOutput};
+                    match role(w, r.role_name()) {
+                        Some(x) => {
+                            x.inline.insert(
+                                r.policy_name().unwrap_or_default().to_string(),
+                                r.policy_document().unwrap_or_default().to_string(),
+                            );
+                            Ok(PutRolePolicyOutput::builder().build())
+                        }
+                        None => Err(PutRolePolicyError::generic(no_role(r.role_name()))),
+                    }
+                },
+            ),
+            self.on(
+                "DeleteRolePolicy",
+                mock!(Client::delete_role_policy),
+                |w, r, _| {
+                    use iam_op::delete_role_policy::{
+                        DeleteRolePolicyError, DeleteRolePolicyOutput,
+                    };
+                    let policy = r.policy_name().unwrap_or_default();
+                    let Some(x) = role(w, r.role_name()) else {
+                        return Err(DeleteRolePolicyError::generic(no_role(r.role_name())));
+                    };
+                    if x.inline.remove(policy).is_some() {
+                        Ok(DeleteRolePolicyOutput::builder().build())
+                    } else {
+                        Err(DeleteRolePolicyError::generic(meta(
+                            "NoSuchEntity",
+                            &format!("The role policy with name {policy} cannot be found."),
+                        )))
+                    }
+                },
+            ),
+            self.on("DeleteRole", mock!(Client::delete_role), |w, r, _| {
+                use iam_op::delete_role::{DeleteRoleError, DeleteRoleOutput};
+                let name = r.role_name().unwrap_or_default();
+                let Some(x) = w.roles.get(name) else {
+                    return Err(DeleteRoleError::generic(no_role(r.role_name())));
+                };
+                if !x.managed.is_empty() || !x.inline.is_empty() {
+                    return Err(DeleteRoleError::generic(meta(
+                        "DeleteConflict",
+                        "Cannot delete entity, must detach all policies first.",
+                    )));
+                }
+                w.roles.remove(name);
+                Ok(DeleteRoleOutput::builder().build())
+            }),
+        ]
+    }
+
+    fn ecs_rules(&self) -> Vec<Rule> {
+        use aws_sdk_ecs::types::{
+            Cluster, ClusterField, Deployment, Service, ServiceField, SortOrder, TaskDefinition,
+            TaskDefinitionField,
+        };
+        use aws_sdk_ecs::Client;
+
+        fn no_cluster() -> ErrorMetadata {
+            meta("ClusterNotFoundException", "Cluster not found.")
+        }
+        fn no_task_definition() -> ErrorMetadata {
+            meta("ClientException", "Unable to describe task definition.")
+        }
+        // The live (not inactive) service `name` of `cluster`.
+        fn live_service(w: &World, cluster: &str, name: &str) -> Option<usize> {
+            let arn = cluster_arn(cluster);
+            w.services.iter().position(|s| {
+                s.cluster_arn() == Some(arn.as_str())
+                    && s.service_name() == Some(name)
+                    && s.status() != Some("INACTIVE")
+            })
+        }
+
+        vec![
+            self.on(
+                "DescribeClusters",
+                mock!(Client::describe_clusters),
+                |w, r, _| {
+                    let tags = r.include().contains(&ClusterField::Tags);
+                    let found = r
+                        .clusters()
+                        .iter()
+                        .filter_map(|name| w.clusters.get(name))
+                        .map(|c| {
+                            let mut c = c.clone();
+                            if !tags {
+                                c.tags = None;
+                            }
+                            c
+                        })
+                        .collect();
+                    Ok(ecs_op::describe_clusters::DescribeClustersOutput::builder()
+                        .set_clusters(Some(found))
+                        .build())
+                },
+            ),
+            self.on("CreateCluster", mock!(Client::create_cluster), |w, r, _| {
+                let name = r.cluster_name().unwrap_or("default").to_string();
+                if !w.cluster_active(&name) {
+                    let cluster = Cluster::builder()
+                        .cluster_arn(cluster_arn(&name))
+                        .cluster_name(name.as_str())
+                        .status("ACTIVE")
+                        .set_tags(Some(r.tags().to_vec()))
+                        .set_settings(Some(r.settings().to_vec()))
+                        .set_capacity_providers(Some(r.capacity_providers().to_vec()))
+                        .set_default_capacity_provider_strategy(Some(
+                            r.default_capacity_provider_strategy().to_vec(),
+                        ))
+                        .build();
+                    w.clusters.insert(name.clone(), cluster);
+                }
+                Ok(ecs_op::create_cluster::CreateClusterOutput::builder()
+                    .set_cluster(w.clusters.get(&name).cloned())
+                    .build())
+            }),
+            self.on("UpdateCluster", mock!(Client::update_cluster), |w, r, _| {
+                let name = r.cluster().unwrap_or_default();
+                match w
+                    .clusters
+                    .get_mut(name)
+                    .filter(|c| c.status() == Some("ACTIVE"))
+                {
+                    Some(c) => {
+                        c.settings = Some(r.settings().to_vec());
+                        Ok(ecs_op::update_cluster::UpdateClusterOutput::builder()
+                            .cluster(c.clone())
+                            .build())
+                    }
+                    None => Err(ecs_op::update_cluster::UpdateClusterError::generic(
+                        no_cluster(),
+                    )),
+                }
+            }),
+            self.on(
+                "PutClusterCapacityProviders",
+                mock!(Client::put_cluster_capacity_providers),
+                |w, r, _| {
+                    use ecs_op::put_cluster_capacity_providers::{
+                        PutClusterCapacityProvidersError, PutClusterCapacityProvidersOutput,
+                    };
+                    let name = r.cluster().unwrap_or_default();
+                    match w
+                        .clusters
+                        .get_mut(name)
+                        .filter(|c| c.status() == Some("ACTIVE"))
+                    {
+                        Some(c) => {
+                            c.capacity_providers = Some(r.capacity_providers().to_vec());
+                            c.default_capacity_provider_strategy =
+                                Some(r.default_capacity_provider_strategy().to_vec());
+                            Ok(PutClusterCapacityProvidersOutput::builder()
+                                .cluster(c.clone())
+                                .build())
+                        }
+                        None => Err(PutClusterCapacityProvidersError::generic(no_cluster())),
+                    }
+                },
+            ),
+            self.on("DeleteCluster", mock!(Client::delete_cluster), |w, r, _| {
+                use ecs_op::delete_cluster::{DeleteClusterError, DeleteClusterOutput};
+                let name = r.cluster().unwrap_or_default();
+                let arn = cluster_arn(name);
+                if !w.cluster_active(name) {
+                    return Err(DeleteClusterError::generic(no_cluster()));
+                }
+                if w.services.iter().any(|s| {
+                    s.cluster_arn() == Some(arn.as_str()) && s.status() != Some("INACTIVE")
+                }) {
+                    return Err(DeleteClusterError::generic(meta(
+                        "ClusterContainsServicesException",
+                        "The Cluster cannot be deleted while Services are active.",
+                    )));
+                }
+                let cluster = w.clusters.get_mut(name).map(|c| {
+                    c.status = Some("INACTIVE".into());
+                    c.clone()
+                });
+                Ok(DeleteClusterOutput::builder().set_cluster(cluster).build())
+            }),
+            self.on(
+                "DescribeTaskDefinition",
+                mock!(Client::describe_task_definition),
+                |w, r, _| {
+                    use ecs_op::describe_task_definition::{
+                        DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
+                    };
+                    match w.task_def(r.task_definition().unwrap_or_default()) {
+                        Some(t) => {
+                            let tags = r
+                                .include()
+                                .contains(&TaskDefinitionField::Tags)
+                                .then(|| t.tags.clone());
+                            Ok(DescribeTaskDefinitionOutput::builder()
+                                .task_definition(t.td.clone())
+                                .set_tags(tags)
+                                .build())
+                        }
+                        None => Err(DescribeTaskDefinitionError::generic(no_task_definition())),
+                    }
+                },
+            ),
+            self.on(
+                "RegisterTaskDefinition",
+                mock!(Client::register_task_definition),
+                |w, r, _| {
+                    let family = r.family().unwrap_or_default().to_string();
+                    let revision = w
+                        .task_defs
+                        .iter()
+                        .filter(|t| t.td.family() == Some(family.as_str()))
+                        .map(|t| t.td.revision())
+                        .max()
+                        .unwrap_or_default()
+                        + 1;
+                    let td = TaskDefinition::builder()
+                        .task_definition_arn(format!(
+                            "arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}"
+                        ))
+                        .family(family.as_str())
+                        .revision(revision)
+                        .status(TaskDefinitionStatus::Active)
+                        .set_task_role_arn(r.task_role_arn().map(str::to_string))
+                        .set_execution_role_arn(r.execution_role_arn().map(str::to_string))
+                        .set_network_mode(r.network_mode().cloned())
+                        .set_container_definitions(Some(r.container_definitions().to_vec()))
+                        .set_volumes(Some(r.volumes().to_vec()))
+                        .set_requires_compatibilities(Some(r.requires_compatibilities().to_vec()))
+                        .set_cpu(r.cpu().map(str::to_string))
+                        .set_memory(r.memory().map(str::to_string))
+                        .set_runtime_platform(r.runtime_platform().cloned())
+                        .set_ephemeral_storage(r.ephemeral_storage().cloned())
+                        .build();
+                    w.task_defs.push(TaskDef {
+                        td: td.clone(),
+                        tags: r.tags().to_vec(),
+                    });
+                    Ok(
+                        ecs_op::register_task_definition::RegisterTaskDefinitionOutput::builder()
+                            .task_definition(td)
+                            .set_tags(Some(r.tags().to_vec()))
+                            .build(),
+                    )
+                },
+            ),
+            self.on(
+                "ListTaskDefinitions",
+                mock!(Client::list_task_definitions),
+                |w, r, _| {
+                    let status = r.status().cloned().unwrap_or(TaskDefinitionStatus::Active);
+                    let mut found: Vec<&TaskDefinition> = w
+                        .task_defs
+                        .iter()
+                        .map(|t| &t.td)
+                        .filter(|td| {
+                            r.family_prefix().is_none_or(|f| td.family() == Some(f))
+                                && td.status() == Some(&status)
+                        })
+                        .collect();
+                    found.sort_by_key(|td| td.revision());
+                    if r.sort() == Some(&SortOrder::Desc) {
+                        found.reverse();
+                    }
+                    Ok(
+                        ecs_op::list_task_definitions::ListTaskDefinitionsOutput::builder()
+                            .set_task_definition_arns(Some(
+                                found
+                                    .iter()
+                                    .filter_map(|td| td.task_definition_arn().map(str::to_string))
+                                    .collect(),
+                            ))
+                            .build(),
+                    )
+                },
+            ),
+            self.on(
+                "DeregisterTaskDefinition",
+                mock!(Client::deregister_task_definition),
+                |w, r, _| {
+                    use ecs_op::deregister_task_definition::{
+                        DeregisterTaskDefinitionError, DeregisterTaskDefinitionOutput,
+                    };
+                    let arn = r.task_definition().unwrap_or_default();
+                    match w
+                        .task_defs
+                        .iter_mut()
+                        .find(|t| t.td.task_definition_arn() == Some(arn))
+                    {
+                        Some(t) => {
+                            t.td.status = Some(TaskDefinitionStatus::Inactive);
+                            Ok(DeregisterTaskDefinitionOutput::builder()
+                                .task_definition(t.td.clone())
+                                .build())
+                        }
+                        None => Err(DeregisterTaskDefinitionError::generic(no_task_definition())),
+                    }
+                },
+            ),
+            self.on(
+                "DescribeServices",
+                mock!(Client::describe_services),
+                |w, r, at| {
+                    use ecs_op::describe_services::{
+                        DescribeServicesError, DescribeServicesOutput,
+                    };
+                    let cluster = r.cluster().unwrap_or("default");
+                    if !w.cluster_active(cluster) {
+                        return Err(DescribeServicesError::generic(no_cluster()));
+                    }
+                    let arn = cluster_arn(cluster);
+                    let tags = r.include().contains(&ServiceField::Tags);
+                    let found: Vec<Service> = w
+                        .services
+                        .iter()
+                        .filter(|s| {
+                            s.cluster_arn() == Some(arn.as_str())
+                                && r.services()
+                                    .iter()
+                                    .any(|n| s.service_name() == Some(n.as_str()))
+                        })
+                        .map(|s| {
+                            let mut s = s.clone();
+                            if !tags {
+                                s.tags = None;
+                            }
+                            s
+                        })
+                        .collect();
+                    if w.inactive_seen_at.is_none()
+                        && found.iter().any(|s| s.status() == Some("INACTIVE"))
+                    {
+                        w.inactive_seen_at = Some(at);
+                    }
+                    w.tick();
+                    Ok(DescribeServicesOutput::builder()
+                        .set_services(Some(found))
+                        .build())
+                },
+            ),
+            self.on("CreateService", mock!(Client::create_service), |w, r, _| {
+                use ecs_op::create_service::CreateServiceOutput;
+                let cluster = r.cluster().unwrap_or("default");
+                if !w.cluster_active(cluster) {
+                    return Err(CreateServiceError::generic(no_cluster()));
+                }
+                let name = r.service_name().unwrap_or_default();
+                if live_service(w, cluster, name).is_some() {
+                    return Err(CreateServiceError::generic(meta(
+                        "InvalidParameterException",
+                        "Creation of service was not idempotent.",
+                    )));
+                }
+                let td = r.task_definition().unwrap_or_default();
+                if w.task_def(td)
+                    .is_none_or(|t| t.td.status() != Some(&TaskDefinitionStatus::Active))
+                {
+                    return Err(CreateServiceError::generic(meta(
+                        "ClientException",
+                        "TaskDefinition not found.",
+                    )));
+                }
+                for l in r.load_balancers() {
+                    let tg = l.target_group_arn().unwrap_or_default();
+                    if w.tg
+                        .as_ref()
+                        .is_none_or(|t| t.tg.target_group_arn() != Some(tg))
+                    {
+                        return Err(CreateServiceError::generic(meta(
+                            "InvalidParameterException",
+                            &format!("The target group with targetGroupArn {tg} does not exist."),
+                        )));
+                    }
+                }
+                let id = w.new_deployment();
+                let count = r.desired_count().unwrap_or_default();
+                let deployment = Deployment::builder()
+                    .id(id)
+                    .status("PRIMARY")
+                    .task_definition(td)
+                    .desired_count(count)
+                    .running_count(0)
+                    .rollout_state(DeploymentRolloutState::InProgress)
+                    .set_launch_type(r.launch_type().cloned())
+                    .set_network_configuration(r.network_configuration().cloned())
+                    .build();
+                let service = Service::builder()
+                    .service_arn(format!(
+                        "arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"
+                    ))
+                    .service_name(name)
+                    .cluster_arn(cluster_arn(cluster))
+                    .status("ACTIVE")
+                    .desired_count(count)
+                    .running_count(0)
+                    .set_launch_type(r.launch_type().cloned())
+                    .set_capacity_provider_strategy(Some(r.capacity_provider_strategy().to_vec()))
+                    .task_definition(td)
+                    .set_load_balancers(Some(r.load_balancers().to_vec()))
+                    .set_service_registries(Some(r.service_registries().to_vec()))
+                    .set_network_configuration(r.network_configuration().cloned())
+                    .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds())
+                    .set_deployment_configuration(r.deployment_configuration().cloned())
+                    .deployments(deployment)
+                    .set_tags(Some(r.tags().to_vec()))
+                    .set_enable_ecs_managed_tags(r.enable_ecs_managed_tags())
+                    .set_propagate_tags(r.propagate_tags().cloned())
+                    .set_enable_execute_command(r.enable_execute_command())
+                    .build();
+                // A deleted service of the same name is forgotten.
+                w.services.retain(|s| s.service_name() != Some(name));
+                w.services.push(service.clone());
+                Ok(CreateServiceOutput::builder().service(service).build())
+            }),
+            self.on("UpdateService", mock!(Client::update_service), |w, r, _| {
+                use ecs_op::update_service::{UpdateServiceError, UpdateServiceOutput};
+                let cluster = r.cluster().unwrap_or("default");
+                let name = r.service().unwrap_or_default();
+                let Some(i) = live_service(w, cluster, name) else {
+                    return Err(UpdateServiceError::generic(meta(
+                        "ServiceNotFoundException",
+                        "Service not found.",
+                    )));
+                };
+                if let Some(td) = r.task_definition() {
+                    if w.task_def(td).is_none() {
+                        return Err(UpdateServiceError::generic(no_task_definition()));
+                    }
+                }
+                let redeploy = {
+                    let s = &mut w.services[i];
+                    let mut redeploy = r.force_new_deployment() == Some(true);
+                    if let Some(n) = r.desired_count() {
+                        s.desired_count = n;
+                    }
+                    if let Some(td) = r.task_definition() {
+                        if s.task_definition() != Some(td) {
+                            s.task_definition = Some(td.to_string());
+                            redeploy = true;
+                        }
+                    }
+                    if let Some(strategy) = &r.capacity_provider_strategy {
+                        s.capacity_provider_strategy = Some(strategy.clone());
+                        if !strategy.is_empty() {
+                            s.launch_type = None;
+                        }
+                        redeploy = true;
+                    }
+                    if let Some(n) = r.network_configuration() {
+                        s.network_configuration = Some(n.clone());
+                        redeploy = true;
+                    }
+                    if let Some(lbs) = &r.load_balancers {
+                        s.load_balancers = Some(lbs.clone());
+                        redeploy = true;
+                    }
+                    if let Some(g) = r.health_check_grace_period_seconds() {
+                        s.health_check_grace_period_seconds = Some(g);
+                    }
+                    if let Some(d) = r.deployment_configuration() {
+                        s.deployment_configuration = Some(d.clone());
+                    }
+                    if let Some(e) = r.enable_execute_command() {
+                        s.enable_execute_command = e;
+                    }
+                    if let Some(m) = r.enable_ecs_managed_tags() {
+                        s.enable_ecs_managed_tags = m;
+                    }
+                    if let Some(p) = r.propagate_tags() {
+                        s.propagate_tags = Some(p.clone());
+                    }
+                    if let Some(registries) = &r.service_registries {
+                        s.service_registries = Some(registries.clone());
+                    }
+                    redeploy
+                };
+                if redeploy {
+                    let id = w.new_deployment();
+                    let s = &mut w.services[i];
+                    for d in s.deployments.iter_mut().flatten() {
+                        d.status = Some("ACTIVE".into());
+                    }
+                    let deployment = Deployment::builder()
+                        .id(id)
+                        .status("PRIMARY")
+                        .set_task_definition(s.task_definition.clone())
+                        .desired_count(s.desired_count)
+                        .running_count(0)
+                        .rollout_state(DeploymentRolloutState::InProgress)
+                        .set_launch_type(s.launch_type.clone())
+                        .set_network_configuration(s.network_configuration.clone())
+                        .build();
+                    s.deployments
+                        .get_or_insert_with(Vec::new)
+                        .insert(0, deployment);
+                }
+                Ok(UpdateServiceOutput::builder()
+                    .service(w.services[i].clone())
+                    .build())
+            }),
+            self.on("DeleteService", mock!(Client::delete_service), |w, r, _| {
+                use ecs_op::delete_service::{DeleteServiceError, DeleteServiceOutput};
+                let cluster = r.cluster().unwrap_or("default");
+                let name = r.service().unwrap_or_default();
+                let Some(i) = live_service(w, cluster, name) else {
+                    return Err(DeleteServiceError::generic(meta(
+                        "ServiceNotFoundException",
+                        "Service not found.",
+                    )));
+                };
+                let s = &mut w.services[i];
+                if s.desired_count > 0 && r.force() != Some(true) {
+                    return Err(DeleteServiceError::generic(meta(
+                        "InvalidParameterException",
+                        "The service cannot be stopped while it is scaled above 0.",
+                    )));
+                }
+                s.status = Some("DRAINING".into());
+                s.desired_count = 0;
+                Ok(DeleteServiceOutput::builder().service(s.clone()).build())
+            }),
+            self.on("ListTasks", mock!(Client::list_tasks), |_, _, _| {
+                Ok(ecs_op::list_tasks::ListTasksOutput::builder().build())
+            }),
+            self.on("DescribeTasks", mock!(Client::describe_tasks), |_, _, _| {
+                Ok(ecs_op::describe_tasks::DescribeTasksOutput::builder().build())
+            }),
+        ]
+    }
+
+    fn elb_rules(&self) -> Vec<Rule> {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            AvailabilityZone, LoadBalancer, LoadBalancerAttribute, LoadBalancerState,
+            LoadBalancerStateEnum, LoadBalancerTypeEnum, Rule as ElbRule, TagDescription,
+            TargetGroupAttribute,
+        };
+        use aws_sdk_elasticloadbalancingv2::Client;
+
+        fn no_lb() -> ErrorMetadata {
+            meta(
+                "LoadBalancerNotFound",
+                "One or more load balancers not found",
+            )
+        }
+        fn no_tg() -> ErrorMetadata {
+            meta("TargetGroupNotFound", "One or more target groups not found")
+        }
+        fn no_listener() -> ErrorMetadata {
+            meta("ListenerNotFound", "One or more listeners not found")
+        }
+        fn no_rule() -> ErrorMetadata {
+            meta("RuleNotFound", "One or more rules not found")
+        }
+        fn alb<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut Alb> {
+            w.lb.as_mut()
+                .filter(|a| arn.is_some() && a.lb.load_balancer_arn() == arn)
+        }
+        fn tg<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut TargetGroup> {
+            w.tg.as_mut()
+                .filter(|t| arn.is_some() && t.tg.target_group_arn() == arn)
+        }
+        fn listener<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut Listener> {
+            w.listeners
+                .iter_mut()
+                .find(|l| arn.is_some() && l.listener.listener_arn() == arn)
+        }
+        fn lb_attributes(a: &Alb) -> Vec<LoadBalancerAttribute> {
+            a.attributes
+                .iter()
+                .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+                .collect()
+        }
+        fn tg_attributes(t: &TargetGroup) -> Vec<TargetGroupAttribute> {
+            t.attributes
+                .iter()
+                .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
+                .collect()
+        }
+
+        vec![
+            self.on(
+                "DescribeLoadBalancers",
+                mock!(Client::describe_load_balancers),
+                |w, r, _| {
+                    use elb_op::describe_load_balancers::{
+                        DescribeLoadBalancersError, DescribeLoadBalancersOutput,
+                    };
+                    let found: Vec<LoadBalancer> =
+                        w.lb.iter()
+                            .map(|a| &a.lb)
+                            .filter(|lb| {
+                                r.names()
+                                    .iter()
+                                    .any(|n| lb.load_balancer_name() == Some(n.as_str()))
+                                    || r.load_balancer_arns()
+                                        .iter()
+                                        .any(|a| lb.load_balancer_arn() == Some(a.as_str()))
+                            })
+                            .cloned()
+                            .collect();
+                    if found.is_empty() {
+                        return Err(DescribeLoadBalancersError::generic(no_lb()));
+                    }
+                    Ok(DescribeLoadBalancersOutput::builder()
+                        .set_load_balancers(Some(found))
+                        .build())
+                },
+            ),
+            self.on(
+                "DescribeTargetGroups",
+                mock!(Client::describe_target_groups),
+                |w, r, _| {
+                    use elb_op::describe_target_groups::{
+                        DescribeTargetGroupsError, DescribeTargetGroupsOutput,
+                    };
+                    let found: Vec<_> =
+                        w.tg.iter()
+                            .map(|t| &t.tg)
+                            .filter(|tg| {
+                                r.names()
+                                    .iter()
+                                    .any(|n| tg.target_group_name() == Some(n.as_str()))
+                                    || r.target_group_arns()
+                                        .iter()
+                                        .any(|a| tg.target_group_arn() == Some(a.as_str()))
+                            })
+                            .cloned()
+                            .collect();
+                    if found.is_empty() {
+                        return Err(DescribeTargetGroupsError::generic(no_tg()));
+                    }
+                    Ok(DescribeTargetGroupsOutput::builder()
+                        .set_target_groups(Some(found))
+                        .build())
+                },
+            ),
+            self.on("DescribeTags", mock!(Client::describe_tags), |w, r, _| {
+                let found = r
+                    .resource_arns()
+                    .iter()
+                    .filter_map(|arn| {
+                        w.elb_tags.get(arn).map(|tags| {
+                            TagDescription::builder()
+                                .resource_arn(arn)
+                                .set_tags(Some(tags.clone()))
+                                .build()
+                        })
+                    })
+                    .collect();
+                Ok(elb_op::describe_tags::DescribeTagsOutput::builder()
+                    .set_tag_descriptions(Some(found))
+                    .build())
+            }),
+            self.on(
+                "DescribeLoadBalancerAttributes",
+                mock!(Client::describe_load_balancer_attributes),
+                |w, r, _| {
+                    use elb_op::describe_load_balancer_attributes::{
+                        DescribeLoadBalancerAttributesError, DescribeLoadBalancerAttributesOutput,
+                    };
+                    match alb(w, r.load_balancer_arn()) {
+                        Some(a) => Ok(DescribeLoadBalancerAttributesOutput::builder()
+                            .set_attributes(Some(lb_attributes(a)))
+                            .build()),
+                        None => Err(DescribeLoadBalancerAttributesError::generic(no_lb())),
+                    }
+                },
+            ),
+            self.on(
+                "DescribeListeners",
+                mock!(Client::describe_listeners),
+                |w, r, _| {
+                    use elb_op::describe_listeners::{
+                        DescribeListenersError, DescribeListenersOutput,
+                    };
+                    if alb(w, r.load_balancer_arn()).is_none() {
+                        return Err(DescribeListenersError::generic(no_lb()));
+                    }
+                    let found = w
+                        .listeners
+                        .iter()
+                        .filter(|l| l.listener.load_balancer_arn() == r.load_balancer_arn())
+                        .map(|l| l.listener.clone())
+                        .collect();
+                    Ok(DescribeListenersOutput::builder()
+                        .set_listeners(Some(found))
+                        .build())
+                },
+            ),
+            self.on("DescribeRules", mock!(Client::describe_rules), |w, r, _| {
+                use elb_op::describe_rules::{DescribeRulesError, DescribeRulesOutput};
+                let Some(l) = listener(w, r.listener_arn()) else {
+                    return Err(DescribeRulesError::generic(no_listener()));
+                };
+                let default = ElbRule::builder()
+                    .rule_arn(format!(
+                        "{}/default",
+                        r.listener_arn()
+                            .unwrap_or_default()
+                            .replace(":listener/", ":listener-rule/")
+                    ))
+                    .priority("default")
+                    .is_default(true)
+                    .set_actions(Some(l.listener.default_actions().to_vec()))
+                    .build();
+                let mut rules = l.rules.clone();
+                rules.insert(0, default);
+                Ok(DescribeRulesOutput::builder()
+                    .set_rules(Some(rules))
+                    .build())
+            }),
+            self.on(
+                "DescribeTargetGroupAttributes",
+                mock!(Client::describe_target_group_attributes),
+                |w, r, _| {
+                    use elb_op::describe_target_group_attributes::{
+                        DescribeTargetGroupAttributesError, DescribeTargetGroupAttributesOutput,
+                    };
+                    match tg(w, r.target_group_arn()) {
+                        Some(t) => Ok(DescribeTargetGroupAttributesOutput::builder()
+                            .set_attributes(Some(tg_attributes(t)))
+                            .build()),
+                        None => Err(DescribeTargetGroupAttributesError::generic(no_tg())),
+                    }
+                },
+            ),
+            self.on(
+                "DescribeTargetHealth",
+                mock!(Client::describe_target_health),
+                |_, _, _| {
+                    Ok(
+                        elb_op::describe_target_health::DescribeTargetHealthOutput::builder()
+                            .build(),
+                    )
+                },
+            ),
+            self.on(
+                "CreateLoadBalancer",
+                mock!(Client::create_load_balancer),
+                |w, r, _| {
+                    let name = r.name().unwrap_or_default();
+                    let existing =
+                        w.lb.as_ref()
+                            .filter(|a| a.lb.load_balancer_name() == Some(name));
+                    if existing.is_none() {
+                        let arn = format!("{ELB_ARN}:loadbalancer/app/{name}/50dc6c495c0c9188");
+                        let lb = LoadBalancer::builder()
+                            .load_balancer_arn(arn.as_str())
+                            .dns_name(format!("{name}-1234567890.{REGION}.elb.amazonaws.com"))
+                            .load_balancer_name(name)
+                            .set_scheme(r.scheme().cloned())
+                            .vpc_id(VPC)
+                            .r#type(LoadBalancerTypeEnum::Application)
+                            .state(
+                                LoadBalancerState::builder()
+                                    .code(LoadBalancerStateEnum::Provisioning)
+                                    .build(),
+                            )
+                            .set_availability_zones(Some(
+                                r.subnets()
+                                    .iter()
+                                    .map(|s| AvailabilityZone::builder().subnet_id(s).build())
+                                    .collect(),
+                            ))
+                            .set_security_groups(Some(r.security_groups().to_vec()))
+                            .set_ip_address_type(r.ip_address_type().cloned())
+                            .build();
+                        w.elb_tags.insert(arn, r.tags().to_vec());
+                        w.lb = Some(Alb {
+                            lb,
+                            attributes: lb_default_attributes(),
+                        });
+                    }
+                    Ok(
+                        elb_op::create_load_balancer::CreateLoadBalancerOutput::builder()
+                            .set_load_balancers(w.lb.as_ref().map(|a| vec![a.lb.clone()]))
+                            .build(),
+                    )
+                },
+            ),
+            self.on(
+                "ModifyLoadBalancerAttributes",
+                mock!(Client::modify_load_balancer_attributes),
+                |w, r, _| {
+                    use elb_op::modify_load_balancer_attributes::{
+                        ModifyLoadBalancerAttributesError, ModifyLoadBalancerAttributesOutput,
+                    };
+                    match alb(w, r.load_balancer_arn()) {
+                        Some(a) => {
+                            for attribute in r.attributes() {
+                                a.attributes.insert(
+                                    attribute.key().unwrap_or_default().to_string(),
+                                    attribute.value().unwrap_or_default().to_string(),
+                                );
+                            }
+                            Ok(ModifyLoadBalancerAttributesOutput::builder()
+                                .set_attributes(Some(lb_attributes(a)))
+                                .build())
+                        }
+                        None => Err(ModifyLoadBalancerAttributesError::generic(no_lb())),
+                    }
+                },
+            ),
+            self.on("SetSubnets", mock!(Client::set_subnets), |w, r, _| {
+                use elb_op::set_subnets::{SetSubnetsError, SetSubnetsOutput};
+                match alb(w, r.load_balancer_arn()) {
+                    Some(a) => {
+                        let zones: Vec<_> = r
+                            .subnets()
+                            .iter()
+                            .map(|s| AvailabilityZone::builder().subnet_id(s).build())
+                            .collect();
+                        a.lb.availability_zones = Some(zones.clone());
+                        Ok(SetSubnetsOutput::builder()
+                            .set_availability_zones(Some(zones))
+                            .build())
+                    }
+                    None => Err(SetSubnetsError::generic(no_lb())),
+                }
+            }),
+            self.on(
+                "SetSecurityGroups",
+                mock!(Client::set_security_groups),
+                |w, r, _| {
+                    use elb_op::set_security_groups::{
+                        SetSecurityGroupsError, SetSecurityGroupsOutput,
+                    };
+                    match alb(w, r.load_balancer_arn()) {
+                        Some(a) => {
+                            a.lb.security_groups = Some(r.security_groups().to_vec());
+                            Ok(SetSecurityGroupsOutput::builder()
+                                .set_security_group_ids(Some(r.security_groups().to_vec()))
+                                .build())
+                        }
+                        None => Err(SetSecurityGroupsError::generic(no_lb())),
+                    }
+                },
+            ),
+            self.on(
+                "CreateTargetGroup",
+                mock!(Client::create_target_group),
+                |w, r, _| {
+                    let name = r.name().unwrap_or_default();
+                    let existing =
+                        w.tg.as_ref()
+                            .filter(|t| t.tg.target_group_name() == Some(name));
+                    if existing.is_none() {
+                        let arn = format!("{ELB_ARN}:targetgroup/{name}/73e2d6bc24d8a067");
+                        let created = aws_sdk_elasticloadbalancingv2::types::TargetGroup::builder()
+                            .target_group_arn(arn.as_str())
+                            .target_group_name(name)
+                            .set_protocol(r.protocol().cloned())
+                            .set_port(r.port())
+                            .set_vpc_id(r.vpc_id().map(str::to_string))
+                            .set_health_check_protocol(r.health_check_protocol().cloned())
+                            .set_health_check_enabled(r.health_check_enabled())
+                            .set_health_check_path(r.health_check_path().map(str::to_string))
+                            .set_health_check_interval_seconds(r.health_check_interval_seconds())
+                            .set_health_check_timeout_seconds(r.health_check_timeout_seconds())
+                            .set_healthy_threshold_count(r.healthy_threshold_count())
+                            .set_unhealthy_threshold_count(r.unhealthy_threshold_count())
+                            .set_matcher(r.matcher().cloned())
+                            .set_target_type(r.target_type().cloned())
+                            .build();
+                        w.elb_tags.insert(arn, r.tags().to_vec());
+                        w.tg = Some(TargetGroup {
+                            tg: created,
+                            attributes: tg_default_attributes(),
+                        });
+                    }
+                    Ok(
+                        elb_op::create_target_group::CreateTargetGroupOutput::builder()
+                            .set_target_groups(w.tg.as_ref().map(|t| vec![t.tg.clone()]))
+                            .build(),
+                    )
+                },
+            ),
+            self.on(
+                "ModifyTargetGroup",
+                mock!(Client::modify_target_group),
+                |w, r, _| {
+                    use elb_op::modify_target_group::{
+                        ModifyTargetGroupError, ModifyTargetGroupOutput,
+                    };
+                    let Some(t) = tg(w, r.target_group_arn()) else {
+                        return Err(ModifyTargetGroupError::generic(no_tg()));
+                    };
+                    let x = &mut t.tg;
+                    if let Some(v) = r.health_check_protocol() {
+                        x.health_check_protocol = Some(v.clone());
+                    }
+                    if let Some(v) = r.health_check_path() {
+                        x.health_check_path = Some(v.to_string());
+                    }
+                    if let Some(v) = r.health_check_interval_seconds() {
+                        x.health_check_interval_seconds = Some(v);
+                    }
+                    if let Some(v) = r.health_check_timeout_seconds() {
+                        x.health_check_timeout_seconds = Some(v);
+                    }
+                    if let Some(v) = r.healthy_threshold_count() {
+                        x.healthy_threshold_count = Some(v);
+                    }
+                    if let Some(v) = r.unhealthy_threshold_count() {
+                        x.unhealthy_threshold_count = Some(v);
+                    }
+                    if let Some(v) = r.matcher() {
+                        x.matcher = Some(v.clone());
+                    }
+                    Ok(ModifyTargetGroupOutput::builder()
+                        .target_groups(x.clone())
+                        .build())
+                },
+            ),
+            self.on(
+                "ModifyTargetGroupAttributes",
+                mock!(Client::modify_target_group_attributes),
+                |w, r, _| {
+                    use elb_op::modify_target_group_attributes::{
+                        ModifyTargetGroupAttributesError, ModifyTargetGroupAttributesOutput,
+                    };
+                    match tg(w, r.target_group_arn()) {
+                        Some(t) => {
+                            for attribute in r.attributes() {
+                                t.attributes.insert(
+                                    attribute.key().unwrap_or_default().to_string(),
+                                    attribute.value().unwrap_or_default().to_string(),
+                                );
+                            }
+                            Ok(ModifyTargetGroupAttributesOutput::builder()
+                                .set_attributes(Some(tg_attributes(t)))
+                                .build())
+                        }
+                        None => Err(ModifyTargetGroupAttributesError::generic(no_tg())),
+                    }
+                },
+            ),
+            self.on(
+                "CreateListener",
+                mock!(Client::create_listener),
+                |w, r, _| {
+                    use elb_op::create_listener::{CreateListenerError, CreateListenerOutput};
+                    let lb_arn = r.load_balancer_arn().unwrap_or_default();
+                    if alb(w, Some(lb_arn)).is_none() {
+                        return Err(CreateListenerError::generic(no_lb()));
+                    }
+                    let port = r.port().unwrap_or_default();
+                    if w.listeners.iter().any(|l| {
+                        l.listener.load_balancer_arn() == Some(lb_arn)
+                            && l.listener.port() == Some(port)
+                    }) {
+                        return Err(CreateListenerError::generic(meta(
+                            "DuplicateListener",
+                            "A listener with the specified port already exists.",
+                        )));
+                    }
+                    if r.protocol() == Some(&ProtocolEnum::Https) && r.certificates().is_empty() {
+                        return Err(CreateListenerError::generic(meta(
+                            "ValidationError",
+                            "A certificate must be specified for HTTPS listeners",
+                        )));
+                    }
+                    for a in r.default_actions() {
+                        if let Some(arn) = a.target_group_arn() {
+                            if tg(w, Some(arn)).is_none() {
+                                return Err(CreateListenerError::generic(no_tg()));
+                            }
+                        }
+                    }
+                    let arn = format!(
+                        "{}/{port:016x}",
+                        lb_arn.replace(":loadbalancer/", ":listener/")
+                    );
+                    let created = aws_sdk_elasticloadbalancingv2::types::Listener::builder()
+                        .listener_arn(arn.as_str())
+                        .load_balancer_arn(lb_arn)
+                        .port(port)
+                        .set_protocol(r.protocol().cloned())
+                        .set_certificates(
+                            (!r.certificates().is_empty()).then(|| r.certificates().to_vec()),
+                        )
+                        .set_ssl_policy(r.ssl_policy().map(str::to_string))
+                        .set_default_actions(Some(r.default_actions().to_vec()))
+                        .build();
+                    w.elb_tags.insert(arn, r.tags().to_vec());
+                    w.listeners.push(Listener {
+                        listener: created.clone(),
+                        rules: Vec::new(),
+                    });
+                    Ok(CreateListenerOutput::builder().listeners(created).build())
+                },
+            ),
+            self.on(
+                "ModifyListener",
+                mock!(Client::modify_listener),
+                |w, r, _| {
+                    use elb_op::modify_listener::{ModifyListenerError, ModifyListenerOutput};
+                    let Some(l) = listener(w, r.listener_arn()) else {
+                        return Err(ModifyListenerError::generic(no_listener()));
+                    };
+                    let x = &mut l.listener;
+                    if let Some(port) = r.port() {
+                        x.port = Some(port);
+                    }
+                    if let Some(protocol) = r.protocol() {
+                        x.protocol = Some(protocol.clone());
+                        if *protocol == ProtocolEnum::Http {
+                            x.certificates = None;
+                            x.ssl_policy = None;
+                        }
+                    }
+                    if !r.certificates().is_empty() {
+                        x.certificates = Some(r.certificates().to_vec());
+                    }
+                    if let Some(policy) = r.ssl_policy() {
+                        x.ssl_policy = Some(policy.to_string());
+                    }
+                    if !r.default_actions().is_empty() {
+                        x.default_actions = Some(r.default_actions().to_vec());
+                    }
+                    Ok(ModifyListenerOutput::builder().listeners(x.clone()).build())
+                },
+            ),
+            self.on("CreateRule", mock!(Client::create_rule), |w, r, _| {
+                use elb_op::create_rule::{CreateRuleError, CreateRuleOutput};
+                w.rule_seq += 1;
+                let seq = w.rule_seq;
+                let priority = r.priority().unwrap_or_default().to_string();
+                let Some(l) = listener(w, r.listener_arn()) else {
+                    return Err(CreateRuleError::generic(no_listener()));
+                };
+                if l.rules
+                    .iter()
+                    .any(|x| x.priority() == Some(priority.as_str()))
+                {
+                    return Err(CreateRuleError::generic(meta(
+                        "PriorityInUse",
+                        &format!("Priority '{priority}' is currently in use"),
+                    )));
+                }
+                let arn = format!(
+                    "{}/{seq:016x}",
+                    r.listener_arn()
+                        .unwrap_or_default()
+                        .replace(":listener/", ":listener-rule/")
+                );
+                let created = ElbRule::builder()
+                    .rule_arn(arn.as_str())
+                    .priority(priority)
+                    .set_conditions(Some(r.conditions().to_vec()))
+                    .set_actions(Some(r.actions().to_vec()))
+                    .is_default(false)
+                    .build();
+                l.rules.push(created.clone());
+                w.elb_tags.insert(arn, r.tags().to_vec());
+                Ok(CreateRuleOutput::builder().rules(created).build())
+            }),
+            self.on("ModifyRule", mock!(Client::modify_rule), |w, r, _| {
+                use elb_op::modify_rule::{ModifyRuleError, ModifyRuleOutput};
+                let Some(rule) = w
+                    .listeners
+                    .iter_mut()
+                    .flat_map(|l| l.rules.iter_mut())
+                    .find(|x| r.rule_arn().is_some() && x.rule_arn() == r.rule_arn())
+                else {
+                    return Err(ModifyRuleError::generic(no_rule()));
+                };
+                if !r.conditions().is_empty() {
+                    rule.conditions = Some(r.conditions().to_vec());
+                }
+                if !r.actions().is_empty() {
+                    rule.actions = Some(r.actions().to_vec());
+                }
+                Ok(ModifyRuleOutput::builder().rules(rule.clone()).build())
+            }),
+            self.on("DeleteRule", mock!(Client::delete_rule), |w, r, _| {
+                use elb_op::delete_rule::{DeleteRuleError, DeleteRuleOutput};
+                let arn = r.rule_arn().unwrap_or_default();
+                let before: usize = w.listeners.iter().map(|l| l.rules.len()).sum();
+                for l in &mut w.listeners {
+                    l.rules.retain(|x| x.rule_arn() != Some(arn));
+                }
+                let after: usize = w.listeners.iter().map(|l| l.rules.len()).sum();
+                if before == after {
+                    return Err(DeleteRuleError::generic(no_rule()));
+                }
+                w.elb_tags.remove(arn);
+                Ok(DeleteRuleOutput::builder().build())
+            }),
+            self.on(
+                "DeleteListener",
+                mock!(Client::delete_listener),
+                |w, r, _| {
+                    use elb_op::delete_listener::{DeleteListenerError, DeleteListenerOutput};
+                    let arn = r.listener_arn().unwrap_or_default();
+                    let Some(i) = w
+                        .listeners
+                        .iter()
+                        .position(|l| l.listener.listener_arn() == Some(arn))
+                    else {
+                        return Err(DeleteListenerError::generic(no_listener()));
+                    };
+                    let gone = w.listeners.remove(i);
+                    for rule in &gone.rules {
+                        w.elb_tags.remove(rule.rule_arn().unwrap_or_default());
+                    }
+                    w.elb_tags.remove(arn);
+                    Ok(DeleteListenerOutput::builder().build())
+                },
+            ),
+            self.on(
+                "DeleteLoadBalancer",
+                mock!(Client::delete_load_balancer),
+                |w, r, _| {
+                    // Deleting a load balancer that does not exist succeeds; its listeners go
+                    // with it.
+                    let arn = r.load_balancer_arn().unwrap_or_default();
+                    if alb(w, Some(arn)).is_some() {
+                        w.lb = None;
+                        w.listeners
+                            .retain(|l| l.listener.load_balancer_arn() != Some(arn));
+                        w.elb_tags.remove(arn);
+                    }
+                    Ok(elb_op::delete_load_balancer::DeleteLoadBalancerOutput::builder().build())
+                },
+            ),
+            self.on(
+                "DeleteTargetGroup",
+                mock!(Client::delete_target_group),
+                |w, r, _| {
+                    use elb_op::delete_target_group::{
+                        DeleteTargetGroupError, DeleteTargetGroupOutput,
+                    };
+                    let arn = r.target_group_arn().unwrap_or_default();
+                    if w.tg_in_use(arn) {
+                        return Err(DeleteTargetGroupError::generic(meta(
+                            "ResourceInUse",
+                            &format!("Target group '{arn}' is currently in use"),
+                        )));
+                    }
+                    if tg(w, Some(arn)).is_some() {
+                        w.tg = None;
+                        w.elb_tags.remove(arn);
+                    }
+                    Ok(DeleteTargetGroupOutput::builder().build())
+                },
+            ),
+        ]
+    }
+
+    fn ec2_rules(&self) -> Vec<Rule> {
+        use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+        // The load balancer's network interfaces are gone as soon as it is.
+        vec![self.on(
+            "DescribeNetworkInterfaces",
+            mock!(aws_sdk_ec2::Client::describe_network_interfaces),
+            |_, _, _| Ok(DescribeNetworkInterfacesOutput::builder().build()),
+        )]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The context, the network and the specifications.
+
+/// The context (stack `web`, user tag `team=payments`), its fake clock and its event log.
+struct Harness {
+    clock: FakeClock,
+    events: EventLog,
+    ctx: Context,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_retry(RetryPolicy::default())
+    }
+
+    fn with_retry(retry: RetryPolicy) -> Self {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .tags(Tags::new().with("team", "payments"))
+            .clock(clock.clone())
+            .events(events.clone())
+            .retry(retry)
+            .run_id("run-1")
+            .build();
+        Self { clock, events, ctx }
+    }
+
+    /// The attempts reported by `Event::Retrying` for `operation`.
+    fn retries(&self, operation: &str) -> Vec<u32> {
+        self.events
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Retrying {
+                    operation: op,
+                    attempt,
+                    ..
+                } if op == operation => Some(attempt),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn network() -> NetworkOutputs {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    NetworkOutputs {
+        vpc_id: VPC.into(),
+        vpc_cidr: "10.0.0.0/16".into(),
+        availability_zones: s(&["us-east-1a", "us-east-1b"]),
+        public_subnets: s(&[PUB_A, PUB_B]),
+        private_subnets: s(&[PRIV_A, PRIV_B]),
+        alb_sg: SG_ALB.into(),
+        task_sg: SG_TASK.into(),
+        nat_gateways: Vec::new(),
+        vpc_endpoints: Vec::new(),
+    }
+}
+
+/// The container `web` on port 8080, reading one secret.
+fn container(image: &str) -> ContainerSpec {
+    ContainerSpec::builder()
+        .name("web")
+        .image(image)
+        .ports(vec![PORT])
+        .secrets(BTreeMap::from([(
+            "DB_PASSWORD".to_string(),
+            SECRET.to_string(),
+        )]))
+        .build()
+}
+
+/// The application behind HTTPS (and HTTP redirecting to it).
+fn spec() -> ServiceSpec {
+    ServiceSpec::builder()
+        .task(
+            TaskSpec::builder()
+                .cpu(256)
+                .memory(512)
+                .containers(vec![container("nginx:1.27")])
+                .build(),
+        )
+        .load_balancer(LoadBalancerSpec::https(CERT))
+        .build()
+}
+
+/// The application behind one HTTP listener on port 80 with these rules.
+fn spec_with_rules(rules: Vec<RuleSpec>) -> ServiceSpec {
+    let mut s = spec();
+    s.load_balancer = Some(
+        LoadBalancerSpec::builder()
+            .listeners(vec![ListenerSpec::builder().port(80).rules(rules).build()])
+            .build(),
+    );
+    s
+}
+
+fn path_rule(priority: u32, path: &str) -> RuleSpec {
+    RuleSpec::builder()
+        .priority(priority)
+        .paths(vec![path.to_string()])
+        .build()
+}
+
+/// The application whose task role may do `action` on one bucket.
+fn spec_with_task_permission(action: &str) -> ServiceSpec {
+    let mut s = spec();
+    s.iam = IamSpec::builder()
+        .task_role_statements(vec![PolicyStatement::builder()
+            .actions(vec![action.to_string()])
+            .resources(vec!["arn:aws:s3:::uploads/*".to_string()])
+            .build()])
+        .build();
+    s
+}
+
+/// Plans and applies `spec`, which must succeed.
+async fn deploy(layer: &ServiceLayer, h: &Harness, spec: &ServiceSpec) -> ServiceOutputs {
+    let plan = layer.plan(&h.ctx, spec, &network()).await.unwrap();
+    layer.apply(&h.ctx, &plan).await.unwrap()
+}
+
+/// The fields of the planned update of `resource` `id`.
+fn updated_fields(plan: &ServicePlan, resource: &str, id: &str) -> Vec<String> {
+    let change = plan
+        .changes()
+        .find(resource, id)
+        .unwrap_or_else(|| panic!("no {resource} {id} in the plan:\n{plan}"));
+    match &change.action {
+        Action::Update(diffs) => diffs.iter().map(|d| d.field.clone()).collect(),
+        other => panic!("{resource} {id}: expected an update, got {other:?}\n{plan}"),
+    }
+}
+
+fn action_of<'a>(plan: &'a ServicePlan, resource: &str, id: &str) -> Option<&'a Action> {
+    plan.changes().find(resource, id).map(|c| &c.action)
+}
+
+/// Tags as a map, from an SDK's key/value getters.
+fn tag_map<'a>(
+    tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.map(|(k, v)| {
+        (
+            k.unwrap_or_default().to_string(),
+            v.unwrap_or_default().to_string(),
+        )
+    })
+    .collect()
+}
+
+fn path_values(conditions: &[RuleCondition]) -> Vec<String> {
+    conditions
+        .iter()
+        .filter_map(|c| c.path_pattern_config())
+        .flat_map(|p| p.values().to_vec())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A fresh stack.
+
+#[tokio::test]
+async fn fresh_stack_is_created_with_secure_defaults_and_waits_for_the_rollout() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    let n = plan.names();
+    assert_eq!(
+        [
+            n.repository.as_str(),
+            n.execution_role.as_str(),
+            n.task_role.as_str(),
+            n.cluster.as_str(),
+            n.family.as_str(),
+            n.service.as_str(),
+            n.load_balancer.as_str(),
+            n.target_group.as_str(),
+        ],
+        [REPO, EXEC_ROLE, TASK_ROLE, CLUSTER, FAMILY, SERVICE, ALB, TG]
+    );
+    let creates: BTreeSet<(String, String)> = plan
+        .changes()
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| (c.resource.clone(), c.id.clone()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("ecr-repository", REPO),
+        ("iam-role", EXEC_ROLE),
+        ("iam-role", TASK_ROLE),
+        ("ecs-cluster", CLUSTER),
+        ("task-definition", FAMILY),
+        ("load-balancer", ALB),
+        ("target-group", TG),
+        ("listener", "web-alb:443"),
+        ("listener", "web-alb:80"),
+        ("ecs-service", SERVICE),
+    ]
+    .iter()
+    .map(|(r, id)| (r.to_string(), id.to_string()))
+    .collect();
+    assert_eq!(creates, expected, "{plan}");
+    let s = plan.changes().summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.delete, s.unchanged),
+        (10, 0, 0, 0, 0),
+        "{plan}"
+    );
+    assert!(
+        m.journal.mutating().is_empty(),
+        "plan changed something: {:?}",
+        m.journal.mutating()
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    let j = &m.journal;
+    for (op, times) in [
+        ("CreateRepository", 1),
+        ("CreateRole", 2),
+        ("CreateCluster", 1),
+        ("RegisterTaskDefinition", 1),
+        ("CreateLoadBalancer", 1),
+        ("CreateTargetGroup", 1),
+        ("CreateListener", 2),
+        ("CreateService", 1),
+    ] {
+        assert_eq!(j.count(op), times, "{op}: {:?}", j.ops());
+    }
+    let tg_arn = out.target_group_arn.clone().expect("a target group");
+
+    // The service: private subnets, no public IP, the task security group, Fargate, the
+    // circuit breaker with rollback, a grace period for the load balancer, an ECS client token.
+    let svc = only(j.inputs::<CreateServiceInput>());
+    assert_eq!(
+        (svc.cluster(), svc.service_name()),
+        (Some(CLUSTER), Some(SERVICE))
+    );
+    let vpc = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpc network configuration");
+    assert_eq!(vpc.assign_public_ip(), Some(&AssignPublicIp::Disabled));
+    assert_eq!(vpc.subnets(), [PRIV_A, PRIV_B]);
+    assert_eq!(vpc.security_groups(), [SG_TASK]);
+    let breaker = svc
+        .deployment_configuration()
+        .and_then(|d| d.deployment_circuit_breaker())
+        .expect("a deployment circuit breaker");
+    assert!(breaker.enable() && breaker.rollback(), "{breaker:?}");
+    let token = svc.client_token().expect("a client token");
+    assert!(!token.is_empty() && token.len() <= 36, "{token}");
+    assert_eq!(svc.launch_type(), Some(&LaunchType::Fargate));
+    assert!(svc.capacity_provider_strategy().is_empty());
+    assert_eq!(svc.health_check_grace_period_seconds(), Some(60));
+    assert_eq!(svc.desired_count(), Some(1));
+    assert_eq!(
+        svc.task_definition(),
+        Some(out.task_definition_arn.as_str())
+    );
+    let targets: Vec<(Option<&str>, Option<&str>, Option<i32>)> = svc
+        .load_balancers()
+        .iter()
+        .map(|l| (l.target_group_arn(), l.container_name(), l.container_port()))
+        .collect();
+    assert_eq!(targets, [(Some(tg_arn.as_str()), Some("web"), Some(8080))]);
+
+    // The repository: immutable tags, scan on push.
+    let repo = only(j.inputs::<CreateRepositoryInput>());
+    assert_eq!(repo.repository_name(), Some(REPO));
+    assert_eq!(
+        repo.image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable)
+    );
+    assert!(
+        repo.image_scanning_configuration()
+            .is_some_and(|c| c.scan_on_push()),
+        "{repo:?}"
+    );
+
+    // The load balancer drops invalid header fields.
+    let attributes = only(j.inputs::<ModifyLoadBalancerAttributesInput>());
+    assert!(
+        attributes.attributes().iter().any(|a| a.key()
+            == Some("routing.http.drop_invalid_header_fields.enabled")
+            && a.value() == Some("true")),
+        "{attributes:?}"
+    );
+
+    // HTTPS with the modern TLS policy and the certificate; HTTP answers with a redirect.
+    let listeners = j.inputs::<CreateListenerInput>();
+    let https = listeners
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .expect("an HTTPS listener");
+    assert_eq!(https.protocol(), Some(&ProtocolEnum::Https));
+    assert_eq!(https.ssl_policy(), Some(TLS_POLICY));
+    let certificates: Vec<Option<&str>> = https
+        .certificates()
+        .iter()
+        .map(|c| c.certificate_arn())
+        .collect();
+    assert_eq!(certificates, [Some(CERT)]);
+    let forward = https.default_actions().first().expect("a default action");
+    assert_eq!(forward.r#type(), Some(&ActionTypeEnum::Forward));
+    assert_eq!(forward.target_group_arn(), Some(tg_arn.as_str()));
+    let http = listeners
+        .iter()
+        .find(|l| l.port() == Some(80))
+        .expect("an HTTP listener");
+    assert_eq!(http.protocol(), Some(&ProtocolEnum::Http));
+    assert!(http.certificates().is_empty() && http.ssl_policy().is_none());
+    let redirect = http
+        .default_actions()
+        .first()
+        .filter(|a| a.r#type() == Some(&ActionTypeEnum::Redirect))
+        .and_then(|a| a.redirect_config())
+        .expect("a redirect");
+    assert_eq!(
+        (redirect.protocol(), redirect.port(), redirect.status_code()),
+        (
+            Some("HTTPS"),
+            Some("443"),
+            Some(&RedirectActionStatusCodeEnum::Http301)
+        )
+    );
+
+    // The execution role reads exactly the one referenced secret, and nothing else.
+    let attached = j.inputs::<AttachRolePolicyInput>();
+    let attached: Vec<(Option<&str>, Option<&str>)> = attached
+        .iter()
+        .map(|a| (a.role_name(), a.policy_arn()))
+        .collect();
+    assert_eq!(attached, [(Some(EXEC_ROLE), Some(EXEC_POLICY))]);
+    let put = only(j.inputs::<PutRolePolicyInput>());
+    assert_eq!(
+        (put.role_name(), put.policy_name()),
+        (Some(EXEC_ROLE), Some("secrets"))
+    );
+    let doc: Value = serde_json::from_str(put.policy_document().unwrap_or_default()).unwrap();
+    assert_eq!(
+        doc["Statement"],
+        json!([{
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [SECRET],
+        }]),
+        "{doc}"
+    );
+
+    // Every create carried the ownership tag and the user's tags.
+    let plain = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let mut created: Vec<(&str, BTreeMap<String, String>)> = Vec::new();
+    for i in j.inputs::<CreateRepositoryInput>() {
+        let tags = i.tags().iter().map(|t| plain(t.key(), t.value())).collect();
+        created.push(("CreateRepository", tags));
+    }
+    for i in j.inputs::<CreateRoleInput>() {
+        let tags = i.tags().iter().map(|t| plain(t.key(), t.value())).collect();
+        created.push(("CreateRole", tags));
+    }
+    for i in j.inputs::<CreateClusterInput>() {
+        created.push((
+            "CreateCluster",
+            tag_map(i.tags().iter().map(|t| (t.key(), t.value()))),
+        ));
+    }
+    for i in j.inputs::<RegisterTaskDefinitionInput>() {
+        let tags = tag_map(i.tags().iter().map(|t| (t.key(), t.value())));
+        created.push(("RegisterTaskDefinition", tags));
+    }
+    for i in j.inputs::<CreateServiceInput>() {
+        created.push((
+            "CreateService",
+            tag_map(i.tags().iter().map(|t| (t.key(), t.value()))),
+        ));
+    }
+    for i in j.inputs::<CreateLoadBalancerInput>() {
+        let tags = tag_map(i.tags().iter().map(|t| (t.key(), t.value())));
+        created.push(("CreateLoadBalancer", tags));
+    }
+    for i in j.inputs::<CreateTargetGroupInput>() {
+        let tags = tag_map(i.tags().iter().map(|t| (t.key(), t.value())));
+        created.push(("CreateTargetGroup", tags));
+    }
+    for i in j.inputs::<CreateListenerInput>() {
+        created.push((
+            "CreateListener",
+            tag_map(i.tags().iter().map(|t| (t.key(), t.value()))),
+        ));
+    }
+    assert_eq!(created.len(), 10);
+    for (op, tags) in &created {
+        assert_eq!(
+            tags.get("ecs:stack").map(String::as_str),
+            Some("web"),
+            "{op}: {tags:?}"
+        );
+        assert_eq!(
+            tags.get("team").map(String::as_str),
+            Some("payments"),
+            "{op}: {tags:?}"
+        );
+    }
+
+    // The rollout waited for is the deployment CreateService started, and it completed.
+    let rollout = out.rollout.clone().expect("apply waited for the rollout");
+    {
+        let w = m.world();
+        assert_eq!(w.deployments.len(), 1, "{:?}", w.deployments);
+        assert_eq!(rollout.deployment, w.deployments[0]);
+        let primary = &w.services[0].deployments()[0];
+        assert_eq!(
+            (primary.id(), primary.status(), primary.rollout_state()),
+            (
+                Some(rollout.deployment.as_str()),
+                Some("PRIMARY"),
+                Some(&DeploymentRolloutState::Completed)
+            )
+        );
+    }
+    assert_eq!(rollout.task_definition, out.task_definition_arn);
+    assert_eq!(rollout.running, 1);
+    assert!(
+        out.task_definition_arn
+            .ends_with(":task-definition/web-app:1"),
+        "{}",
+        out.task_definition_arn
+    );
+    let dns = out.load_balancer_dns.clone().expect("a DNS name");
+    assert_eq!(out.url, Some(format!("https://{dns}/")));
+    assert!(out
+        .repository_uri
+        .as_deref()
+        .is_some_and(|u| u.ends_with("/web-app")));
+    assert!(
+        h.clock.total_slept() > Duration::ZERO,
+        "the rollout was polled"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Nothing to do.
+
+#[tokio::test]
+async fn unchanged_spec_plans_no_change_and_applies_without_a_mutating_call() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let first = deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    assert_eq!(plan.changes().changes.len(), 10, "{plan}");
+    assert!(
+        plan.changes()
+            .changes
+            .iter()
+            .all(|c| c.action == Action::NoChange),
+        "{plan}"
+    );
+    assert!(plan.changes().is_empty());
+    let reads = m.journal.ops().len();
+    assert!(reads > 0, "plan read what exists");
+
+    let second = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "mutating calls: {:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(
+        m.journal.ops().len(),
+        reads,
+        "apply of an empty plan called AWS: {:?}",
+        m.journal.ops()
+    );
+    assert_eq!(second.task_definition_arn, first.task_definition_arn);
+    assert_eq!(second.service_arn, first.service_arn);
+    assert_eq!(second.url, first.url);
+    assert!(
+        second.rollout.is_none(),
+        "no deployment, nothing to wait for"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A new image.
+
+#[tokio::test]
+async fn image_change_registers_one_revision_and_updates_the_service_once() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let first = deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let mut changed = spec();
+    changed.task.containers[0].image = "nginx:1.28".into();
+    let plan = layer.plan(&h.ctx, &changed, &network()).await.unwrap();
+    assert_eq!(
+        updated_fields(&plan, "task-definition", FAMILY),
+        ["containers.web.image"]
+    );
+    assert_eq!(
+        updated_fields(&plan, "ecs-service", SERVICE),
+        ["task_definition"]
+    );
+    let s = plan.changes().summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.delete, s.unchanged),
+        (0, 2, 0, 0, 8),
+        "{plan}"
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    let registered = only(m.journal.inputs::<RegisterTaskDefinitionInput>());
+    assert_eq!(
+        registered.container_definitions()[0].image(),
+        Some("nginx:1.28")
+    );
+    let update = only(m.journal.inputs::<UpdateServiceInput>());
+    assert_eq!(
+        update.task_definition(),
+        Some(out.task_definition_arn.as_str())
+    );
+    assert!(
+        out.task_definition_arn
+            .ends_with(":task-definition/web-app:2"),
+        "{}",
+        out.task_definition_arn
+    );
+    assert_ne!(out.task_definition_arn, first.task_definition_arn);
+    assert_eq!(update.desired_count(), None);
+    assert!(update.network_configuration().is_none() && update.load_balancers().is_empty());
+    let rollout = out.rollout.expect("apply waited for the new deployment");
+    assert_eq!(rollout.task_definition, out.task_definition_arn);
+    assert_eq!(Some(&rollout.deployment), m.world().deployments.get(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Autoscaling owns the desired count.
+
+#[tokio::test]
+async fn autoscaled_desired_count_is_never_reset() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let mut autoscaled = spec();
+    autoscaled.service = ServiceSettings::builder()
+        .autoscaled(true)
+        .desired_count(2)
+        .build();
+    deploy(&layer, &h, &autoscaled).await;
+    assert_eq!(
+        only(m.journal.inputs::<CreateServiceInput>()).desired_count(),
+        Some(2),
+        "the desired count is set at creation"
+    );
+
+    // Autoscaling scales the service out.
+    m.world().services[0].desired_count = 7;
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &autoscaled, &network()).await.unwrap();
+    assert_eq!(
+        action_of(&plan, "ecs-service", SERVICE),
+        Some(&Action::NoChange),
+        "{plan}"
+    );
+    assert!(plan.changes().is_empty(), "{plan}");
+
+    autoscaled.task.containers[0].image = "nginx:1.28".into();
+    let plan = layer.plan(&h.ctx, &autoscaled, &network()).await.unwrap();
+    assert_eq!(
+        updated_fields(&plan, "ecs-service", SERVICE),
+        ["task_definition"],
+        "no desired_count diff"
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let update = only(m.journal.inputs::<UpdateServiceInput>());
+    assert_eq!(update.desired_count(), None, "{update:?}");
+    assert_eq!(m.world().services[0].desired_count(), 7);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. IAM propagation.
+
+#[tokio::test]
+async fn assume_role_propagation_on_create_service_is_retried() {
+    // Long retry delays, so that real sleeping could not go unnoticed.
+    let h = Harness::with_retry(RetryPolicy {
+        initial_delay: Duration::from_secs(30),
+        max_delay: Duration::from_secs(60),
+        transient_budget: Duration::from_secs(90),
+    });
+    let m = Mock::default();
+    let propagation = mock!(aws_sdk_ecs::Client::create_service)
+        .sequence()
+        .error(|| {
+            CreateServiceError::generic(meta(
+                "InvalidParameterException",
+                concat!(
+                    "Unable to assume role and validate the specified targetGroupArn. ",
+                    "Please verify that the ECS service role has the proper permissions.",
+                ),
+            ))
+        })
+        .times(2)
+        .build();
+    let layer = m.layer_with(&[&propagation]);
+
+    let out = deploy(&layer, &h, &spec()).await;
+
+    assert_eq!(propagation.num_calls(), 2);
+    assert_eq!(
+        m.journal.count("CreateService"),
+        1,
+        "the third attempt reached ECS"
+    );
+    assert!(out.rollout.is_some());
+    assert!(
+        out.service_arn.ends_with("service/web/web-app"),
+        "{}",
+        out.service_arn
+    );
+    assert_eq!(h.retries("CreateService"), [1, 2]);
+    let reasons: Vec<String> = h
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Retrying { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("InvalidParameterException: Unable to assume role")),
+        "{reasons:?}"
+    );
+    // The two retry delays (jittered: between half and all of 30 s, then of 60 s) went through
+    // the fake clock, before the rollout's polls.
+    let sleeps = h.clock.sleeps();
+    assert!(sleeps.len() >= 2, "{sleeps:?}");
+    assert!(
+        (Duration::from_secs(15)..=Duration::from_secs(30)).contains(&sleeps[0]),
+        "{sleeps:?}"
+    );
+    assert!(
+        (Duration::from_secs(30)..=Duration::from_secs(60)).contains(&sleeps[1]),
+        "{sleeps:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Names taken by someone else.
+
+#[tokio::test]
+async fn plan_refuses_a_cluster_without_the_stack_tag() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let foreign = aws_sdk_ecs::types::Cluster::builder()
+        .cluster_arn(cluster_arn(CLUSTER))
+        .cluster_name(CLUSTER)
+        .status("ACTIVE")
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("ecs:stack")
+                .value("other")
+                .build(),
+        )
+        .build();
+    m.world().clusters.insert(CLUSTER.to_string(), foreign);
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec(), &network())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Conflict {
+            resource,
+            name,
+            stack,
+        } => {
+            assert_eq!(
+                (resource.as_str(), name.as_str(), stack.as_str()),
+                ("ecs-cluster", CLUSTER, "web")
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(err.to_string().contains("ecs-cluster `web`"), "{err}");
+    assert!(m.journal.count("DescribeClusters") >= 1);
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(m.world().clusters.len(), 1);
+}
+
+#[tokio::test]
+async fn plan_refuses_a_repository_without_the_stack_tag() {
+    let h = Harness::new();
+    let m = Mock::default();
+    m.world().repo = Some(Repo {
+        repo: aws_sdk_ecr::types::Repository::builder()
+            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
+            .registry_id(ACCOUNT)
+            .repository_name(REPO)
+            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
+            .image_tag_mutability(ImageTagMutability::Mutable)
+            .build(),
+        tags: vec![aws_sdk_ecr::types::Tag::builder()
+            .key("owner")
+            .value("another-team")
+            .build()
+            .unwrap()],
+        lifecycle: None,
+    });
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec(), &network())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Conflict { resource, name, .. } => {
+            assert_eq!((resource.as_str(), name.as_str()), ("ecr-repository", REPO));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Invalid specification.
+
+#[tokio::test]
+async fn invalid_spec_reports_every_problem_before_any_call() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let mut invalid = spec();
+    invalid.task.memory = 4096;
+    invalid.load_balancer = Some(
+        LoadBalancerSpec::builder()
+            .listeners(vec![ListenerSpec::builder()
+                .port(443)
+                .protocol(Protocol::Https)
+                .build()])
+            .build(),
+    );
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &invalid, &network())
+        .await
+        .unwrap_err();
+    let problems = err.problems().expect("validation problems");
+    assert!(problems.mentions("task.memory"), "{problems}");
+    assert!(
+        problems.mentions("load_balancer.listeners[0].certificate_arn"),
+        "{problems}"
+    );
+    assert!(
+        m.journal.ops().is_empty(),
+        "AWS was called: {:?}",
+        m.journal.ops()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Destroy.
+
+#[tokio::test]
+async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let report = layer.destroy(&h.ctx, &spec(), false).await.unwrap();
+    let j = &m.journal;
+
+    // The service is scaled to zero, then deleted, and waited for until INACTIVE.
+    let scale = only(j.inputs::<UpdateServiceInput>());
+    assert_eq!(scale.desired_count(), Some(0));
+    let delete = only(j.inputs::<DeleteServiceInput>());
+    assert_eq!(
+        (delete.service(), delete.force()),
+        (Some(SERVICE), Some(true))
+    );
+    assert!(j.first("UpdateService") < j.first("DeleteService"));
+    let inactive = m
+        .world()
+        .inactive_seen_at
+        .expect("a describe reported the service INACTIVE");
+    assert!(j.first("DeleteService") < inactive);
+
+    // The front goes before the target group it forwards to.
+    assert_eq!(j.count("DeleteListener"), 2);
+    assert!(j.last("DeleteListener") < j.first("DeleteLoadBalancer"));
+    assert!(j.last("DeleteListener") < j.first("DeleteTargetGroup"));
+    assert!(j.first("DeleteService") < j.first("DeleteTargetGroup"));
+    assert!(inactive < j.first("DeleteCluster"));
+
+    // The roles go after the service, each after its policies.
+    let role_deletes = j.indexed::<DeleteRoleInput>();
+    let deleted_roles: BTreeSet<&str> = role_deletes
+        .iter()
+        .filter_map(|(_, d)| d.role_name())
+        .collect();
+    assert_eq!(deleted_roles, BTreeSet::from([EXEC_ROLE, TASK_ROLE]));
+    let detaches = j.indexed::<DetachRolePolicyInput>();
+    let inline_deletes = j.indexed::<DeleteRolePolicyInput>();
+    assert_eq!(
+        detaches
+            .iter()
+            .map(|(_, d)| (d.role_name(), d.policy_arn()))
+            .collect::<Vec<_>>(),
+        [(Some(EXEC_ROLE), Some(EXEC_POLICY))]
+    );
+    assert_eq!(
+        inline_deletes
+            .iter()
+            .map(|(_, d)| (d.role_name(), d.policy_name()))
+            .collect::<Vec<_>>(),
+        [(Some(EXEC_ROLE), Some("secrets"))]
+    );
+    for (at, role) in &role_deletes {
+        assert!(
+            inactive < *at,
+            "{:?} before the service was INACTIVE",
+            role.role_name()
+        );
+        assert!(
+            detaches
+                .iter()
+                .filter(|(_, d)| d.role_name() == role.role_name())
+                .all(|(i, _)| i < at),
+            "{:?}: {:?}",
+            role.role_name(),
+            j.ops()
+        );
+        assert!(
+            inline_deletes
+                .iter()
+                .filter(|(_, d)| d.role_name() == role.role_name())
+                .all(|(i, _)| i < at),
+            "{:?}: {:?}",
+            role.role_name(),
+            j.ops()
+        );
+    }
+    assert_eq!(j.count("DeregisterTaskDefinition"), 1);
+
+    // The repository is kept, and the report says so.
+    assert_eq!(j.count("DeleteRepository"), 0);
+    assert!(
+        report
+            .kept
+            .iter()
+            .any(|k| k.contains("ecr-repository") && k.contains(REPO)),
+        "{:?}",
+        report.kept
+    );
+    assert!(report.deleted.find("ecr-repository", REPO).is_none());
+    for (resource, id) in [
+        ("ecs-service", SERVICE),
+        ("listener", "web-alb:443"),
+        ("listener", "web-alb:80"),
+        ("load-balancer", ALB),
+        ("target-group", TG),
+        ("task-definition", FAMILY),
+        ("ecs-cluster", CLUSTER),
+        ("iam-role", EXEC_ROLE),
+        ("iam-role", TASK_ROLE),
+    ] {
+        assert_eq!(
+            report.deleted.find(resource, id).map(|c| &c.action),
+            Some(&Action::Delete),
+            "{resource} {id}:\n{}",
+            report.deleted
+        );
+    }
+
+    // Only the repository is left.
+    let w = m.world();
+    assert!(w.repo.is_some());
+    assert!(w.roles.is_empty());
+    assert!(w.lb.is_none() && w.tg.is_none() && w.listeners.is_empty());
+    assert!(w.services.iter().all(|s| s.status() == Some("INACTIVE")));
+    assert!(w.clusters.values().all(|c| c.status() == Some("INACTIVE")));
+    assert!(w
+        .task_defs
+        .iter()
+        .all(|t| t.td.status() == Some(&TaskDefinitionStatus::Inactive)));
+}
+
+#[tokio::test]
+async fn destroy_with_force_deletes_the_repository_and_its_images() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let report = layer.destroy(&h.ctx, &spec(), true).await.unwrap();
+    let delete = only(m.journal.inputs::<DeleteRepositoryInput>());
+    assert_eq!(
+        (delete.repository_name(), delete.force()),
+        (Some(REPO), Some(true))
+    );
+    assert!(report.kept.is_empty(), "{:?}", report.kept);
+    assert_eq!(
+        report
+            .deleted
+            .find("ecr-repository", REPO)
+            .map(|c| &c.action),
+        Some(&Action::Delete)
+    );
+    assert!(m.world().repo.is_none());
+}
+
+#[tokio::test]
+async fn destroy_leaves_a_role_without_the_stack_tag_alone() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    // The task role's name is now someone else's role, with a policy of its own.
+    {
+        let mut w = m.world();
+        let role = w.roles.get_mut(TASK_ROLE).expect("the task role");
+        role.role.tags = Some(vec![aws_sdk_iam::types::Tag::builder()
+            .key("ecs:stack")
+            .value("other")
+            .build()
+            .unwrap()]);
+        role.inline
+            .insert("theirs".to_string(), r#"{"Statement":[]}"#.to_string());
+    }
+    m.journal.clear();
+
+    let report = layer.destroy(&h.ctx, &spec(), false).await.unwrap();
+    let j = &m.journal;
+    let deleted: Vec<Option<String>> = j
+        .inputs::<DeleteRoleInput>()
+        .iter()
+        .map(|d| d.role_name().map(str::to_string))
+        .collect();
+    assert_eq!(deleted, [Some(EXEC_ROLE.to_string())]);
+    assert!(j
+        .inputs::<DeleteRolePolicyInput>()
+        .iter()
+        .all(|d| d.role_name() != Some(TASK_ROLE)));
+    assert!(j
+        .inputs::<DetachRolePolicyInput>()
+        .iter()
+        .all(|d| d.role_name() != Some(TASK_ROLE)));
+    assert!(report.deleted.find("iam-role", TASK_ROLE).is_none());
+    assert_eq!(
+        report
+            .deleted
+            .find("iam-role", EXEC_ROLE)
+            .map(|c| &c.action),
+        Some(&Action::Delete)
+    );
+    let w = m.world();
+    assert!(w.roles.contains_key(TASK_ROLE));
+    assert!(w.roles[TASK_ROLE].inline.contains_key("theirs"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Listener rules.
+
+#[tokio::test]
+async fn listener_rules_are_reconciled_by_priority() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(
+        &layer,
+        &h,
+        &spec_with_rules(vec![path_rule(10, "/api/*"), path_rule(30, "/old/*")]),
+    )
+    .await;
+    let (listener_arn, arn_10, arn_30) = {
+        let w = m.world();
+        let l = &w.listeners[0];
+        let arn = |p: &str| {
+            l.rules
+                .iter()
+                .find(|r| r.priority() == Some(p))
+                .and_then(|r| r.rule_arn())
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("no rule {p}"))
+        };
+        (
+            l.listener.listener_arn().unwrap_or_default().to_string(),
+            arn("10"),
+            arn("30"),
+        )
+    };
+    m.journal.clear();
+
+    let wanted = spec_with_rules(vec![path_rule(10, "/v2/*"), path_rule(20, "/admin/*")]);
+    let plan = layer.plan(&h.ctx, &wanted, &network()).await.unwrap();
+    assert_eq!(
+        updated_fields(&plan, "listener-rule", "web-alb:80/10"),
+        ["paths"]
+    );
+    assert_eq!(
+        action_of(&plan, "listener-rule", "web-alb:80/20"),
+        Some(&Action::Create),
+        "{plan}"
+    );
+    assert_eq!(
+        action_of(&plan, "listener-rule", "web-alb:80/30"),
+        Some(&Action::Delete),
+        "{plan}"
+    );
+    assert_eq!(
+        action_of(&plan, "listener", "web-alb:80"),
+        Some(&Action::NoChange),
+        "{plan}"
+    );
+
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let j = &m.journal;
+    let mutating: BTreeSet<&str> = j.mutating().into_iter().collect();
+    assert_eq!(
+        mutating,
+        BTreeSet::from(["CreateRule", "DeleteRule", "ModifyRule"])
+    );
+    assert_eq!(j.mutating().len(), 3, "{:?}", j.mutating());
+
+    let modified = only(j.inputs::<ModifyRuleInput>());
+    assert_eq!(modified.rule_arn(), Some(arn_10.as_str()));
+    assert_eq!(path_values(modified.conditions()), ["/v2/*"]);
+    let created = only(j.inputs::<CreateRuleInput>());
+    assert_eq!(
+        (created.listener_arn(), created.priority()),
+        (Some(listener_arn.as_str()), Some(20))
+    );
+    assert_eq!(path_values(created.conditions()), ["/admin/*"]);
+    let rule_tags = tag_map(created.tags().iter().map(|t| (t.key(), t.value())));
+    assert_eq!(rule_tags.get("ecs:stack").map(String::as_str), Some("web"));
+    let deleted = only(j.inputs::<DeleteRuleInput>());
+    assert_eq!(deleted.rule_arn(), Some(arn_30.as_str()));
+
+    // What is live now is what the spec says.
+    let again = layer.plan(&h.ctx, &wanted, &network()).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. IAM statements.
+
+#[tokio::test]
+async fn changed_task_role_statement_updates_the_inline_policy_in_place() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let first = deploy(&layer, &h, &spec_with_task_permission("s3:GetObject")).await;
+    m.journal.clear();
+
+    let wanted = spec_with_task_permission("s3:PutObject");
+    let plan = layer.plan(&h.ctx, &wanted, &network()).await.unwrap();
+    assert_eq!(
+        updated_fields(&plan, "iam-role", TASK_ROLE),
+        ["inline_policy app"]
+    );
+    let s = plan.changes().summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.delete),
+        (0, 1, 0, 0),
+        "{plan}"
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutRolePolicy"]);
+    assert_eq!(m.journal.count("CreateRole"), 0);
+    assert_eq!(m.journal.count("DeleteRole"), 0);
+    let put = only(m.journal.inputs::<PutRolePolicyInput>());
+    assert_eq!(
+        (put.role_name(), put.policy_name()),
+        (Some(TASK_ROLE), Some("app"))
+    );
+    let doc: Value = serde_json::from_str(put.policy_document().unwrap_or_default()).unwrap();
+    assert_eq!(
+        doc["Statement"],
+        json!([{
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": ["arn:aws:s3:::uploads/*"],
+        }]),
+        "{doc}"
+    );
+    assert_eq!(out.task_role_arn, first.task_role_arn);
+    assert_eq!(out.task_definition_arn, first.task_definition_arn);
+}
