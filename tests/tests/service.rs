@@ -138,7 +138,10 @@ async fn create_noop_reorder_image_change_rollback_destroy() {
         .awsvpc_configuration()
         .unwrap();
     assert_eq!(vpc_conf.assign_public_ip().unwrap().as_str(), "DISABLED");
-    assert_eq!(vpc_conf.security_groups(), std::slice::from_ref(&network.task_sg));
+    assert_eq!(
+        vpc_conf.security_groups(),
+        std::slice::from_ref(&network.task_sg)
+    );
     let mut subnets = vpc_conf.subnets().to_vec();
     subnets.sort();
     let mut private = network.private_subnets.clone();

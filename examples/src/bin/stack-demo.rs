@@ -145,7 +145,10 @@ fn heading(title: &str) {
 fn print_outputs(o: &ServiceOutputs) {
     println!("\nOutputs:");
     println!("  url              {}", o.url.as_deref().unwrap_or("-"));
-    println!("  repository       {}", o.repository_uri.as_deref().unwrap_or("-"));
+    println!(
+        "  repository       {}",
+        o.repository_uri.as_deref().unwrap_or("-")
+    );
     println!("  cluster          {}", o.cluster_arn);
     println!("  service          {}", o.service_arn);
     println!("  task definition  {}", o.task_definition_arn);

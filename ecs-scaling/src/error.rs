@@ -1,0 +1,55 @@
+//! Errors of the scaling layer.
+
+/// Result with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while planning, applying or destroying the service's autoscaling.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid specification, a failed AWS call (with operation, resource, code and message),
+    /// or a wait that timed out.
+    #[error(transparent)]
+    Core(#[from] ecs_core::Error),
+    /// Suspend, resume or scale was asked of a service whose scaling is not set up.
+    #[error("no scalable target is registered for {resource_id}: deploy the scaling spec first")]
+    NotRegistered {
+        /// The Application Auto Scaling resource id.
+        resource_id: String,
+    },
+}
+
+impl Error {
+    /// The AWS error, when an AWS call failed.
+    pub fn as_aws(&self) -> Option<&ecs_core::AwsError> {
+        match self {
+            Error::Core(e) => e.as_aws(),
+            _ => None,
+        }
+    }
+
+    /// The AWS error code, when an AWS call failed.
+    pub fn code(&self) -> Option<&str> {
+        self.as_aws().and_then(|e| e.code())
+    }
+
+    /// The validation problems, when the specification was invalid.
+    pub fn problems(&self) -> Option<&ecs_core::Problems> {
+        match self {
+            Error::Core(ecs_core::Error::Invalid(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<ecs_core::AwsError> for Error {
+    fn from(e: ecs_core::AwsError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl From<ecs_core::Problems> for Error {
+    fn from(p: ecs_core::Problems) -> Self {
+        Error::Core(ecs_core::Error::Invalid(p))
+    }
+}
