@@ -1,8 +1,9 @@
 //! The stack's CloudWatch dashboard, generated from the deployed resources.
 //!
-//! Dashboards cannot be tagged when they are created (`PutDashboard` takes no tags), so the
-//! body itself carries the ownership mark: a text widget naming the stack. A dashboard with
-//! the stack's name but without that mark is someone else's and is never overwritten.
+//! The body itself carries the ownership mark — a text widget naming the stack — because
+//! `GetDashboard` returns the body everywhere, while dashboard tags are recent and not
+//! supported by every implementation (the local emulator among them). A dashboard with the
+//! stack's name but without that mark is someone else's and is never overwritten.
 
 use serde_json::{json, Value};
 

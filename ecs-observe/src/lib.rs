@@ -274,23 +274,50 @@ impl ObserveLayer {
         }
         problems.into_result()?;
         let c = &self.clients;
-        let (log_group, live_alarms, dashboard) = futures_util::try_join!(
+        let advanced = spec.monitoring == Monitoring::Advanced;
+        let dashboard = async {
+            match self.dashboard(ctx).await {
+                // Someone else's dashboard blocks only a stack that wants its own.
+                Err(Error::Conflict { .. }) if !advanced => Ok(None),
+                other => other,
+            }
+        };
+        let (log_group, mut live_alarms, dashboard) = futures_util::try_join!(
             logs::observe(ctx, &c.logs, &target.log_group),
             alarms::observe(ctx, &c.cloudwatch),
-            self.dashboard(ctx),
+            dashboard,
         )?;
+        // Alarms with the stack's names that the spec no longer wants are deleted only when
+        // they carry the stack's tag; others' are left alone (and out of the plan).
+        let want = alarms::desired(ctx.stack(), spec, target);
+        let unwanted: Vec<(String, String)> = live_alarms
+            .iter()
+            .filter(|(n, _)| !want.contains_key(*n))
+            .map(|(n, a)| (n.clone(), a.arn.clone()))
+            .collect();
+        let unwanted_owned = futures_util::future::try_join_all(
+            unwanted
+                .iter()
+                .map(|(_, arn)| alarms::owned(ctx, &c.cloudwatch, arn)),
+        )
+        .await?;
+        for ((name, _), owned) in unwanted.iter().zip(unwanted_owned) {
+            if !owned {
+                live_alarms.remove(name);
+            }
+        }
         let live = Live {
             log_group,
             alarms: live_alarms,
             dashboard,
         };
         let region = self.region();
-        let want = alarms::desired(ctx.stack(), spec, target);
         let alarm_plan = alarms::changes(&want, &live.alarms);
-        // Only alarms we are about to change or delete need their tag checked.
+        // Only alarms we are about to change need their tag checked (an alarm that already
+        // matches the spec is left as it is, and nothing without the tag is ever changed).
         let to_check: Vec<&alarms::LiveAlarm> = alarm_plan
             .pending()
-            .filter(|c| !matches!(c.action, Action::Create))
+            .filter(|c| matches!(c.action, Action::Update(_)))
             .filter_map(|c| live.alarms.get(&c.id))
             .collect();
         let owned = futures_util::future::try_join_all(

@@ -144,8 +144,11 @@ pub(crate) async fn ensure(
                 Ok(_) => {}
                 // Created by an interrupted earlier run (or a concurrent one): adopt it if ours.
                 Err(e) if e.is_code("ResourceAlreadyExistsException") => {
-                    let found = observe(ctx, logs, name).await?;
-                    return Box::pin(ensure(ctx, logs, name, spec, found.as_ref())).await;
+                    let Some(found) = observe(ctx, logs, name).await? else {
+                        // Exists, but cannot be read yet: report rather than loop.
+                        return Err(e.into());
+                    };
+                    return Box::pin(ensure(ctx, logs, name, spec, Some(&found))).await;
                 }
                 Err(e) => return Err(e.into()),
             }

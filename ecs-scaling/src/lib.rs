@@ -298,7 +298,7 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
                 policy_name(ctx, &s.name),
                 (
                     s.schedule.clone(),
-                    s.timezone.clone(),
+                    s.timezone.clone().filter(|z| z != "UTC"),
                     s.min.map(|v| v as i32),
                     s.max.map(|v| v as i32),
                 ),
@@ -604,10 +604,16 @@ impl ScalingLayer {
         min: i32,
         max: i32,
         suspended: Option<bool>,
+        create: bool,
     ) -> Result<()> {
         let id = t.resource_id();
         let resource = format!("{TARGET_KIND} {id}");
-        let tags = ctx.resource_tags(Some("scalable-target"), None);
+        // Tags apply when the target is registered for the first time.
+        let tags = if create {
+            ctx.resource_tags(Some("scalable-target"), None)
+        } else {
+            ecs_core::Tags::new()
+        };
         ctx.call("RegisterScalableTarget", &resource, || {
             let mut req = self
                 .clients
@@ -651,7 +657,8 @@ impl ScalingLayer {
                 resource: resource.clone(),
                 action: "register".into(),
             });
-            self.register(ctx, t, d.min, d.max, None).await?;
+            self.register(ctx, t, d.min, d.max, None, l.target.is_none())
+                .await?;
             ctx.emit(Event::Done {
                 resource,
                 detail: format!("{}–{} tasks", d.min, d.max),
@@ -984,13 +991,13 @@ impl ScalingLayer {
     /// Suspends dynamic and scheduled scaling (for maintenance); the range is kept.
     pub async fn suspend(&self, ctx: &Context, t: &ScalingTarget) -> Result<()> {
         let (min, max, _) = self.current(ctx, t).await?;
-        self.register(ctx, t, min, max, Some(true)).await
+        self.register(ctx, t, min, max, Some(true), false).await
     }
 
     /// Resumes scaling after [`suspend`](Self::suspend).
     pub async fn resume(&self, ctx: &Context, t: &ScalingTarget) -> Result<()> {
         let (min, max, _) = self.current(ctx, t).await?;
-        self.register(ctx, t, min, max, Some(false)).await
+        self.register(ctx, t, min, max, Some(false), false).await
     }
 
     /// Sets the scaling range and the service's desired count now (`min ≤ desired ≤ max`).
@@ -1003,14 +1010,15 @@ impl ScalingLayer {
         desired: u32,
     ) -> Result<()> {
         let mut p = ecs_core::Problems::new();
-        if min > max || desired < min || desired > max {
+        if max == 0 || min > max || desired < min || desired > max {
             p.push(
                 "scale",
                 format!("need min ≤ desired ≤ max (got {min}, {desired}, {max})"),
             );
         }
         p.into_result()?;
-        self.register(ctx, t, min as i32, max as i32, None).await?;
+        self.register(ctx, t, min as i32, max as i32, None, false)
+            .await?;
         let resource = format!("ecs-service {}", t.service);
         ctx.call("UpdateService", &resource, || {
             self.clients
@@ -1032,7 +1040,8 @@ impl ScalingLayer {
     }
 
     /// Deletes the stack's policies (and step alarms) and scheduled actions, then deregisters
-    /// the scalable target.
+    /// the scalable target. Deregistering the target makes AWS delete whatever else is
+    /// attached to the stack's own service as well.
     pub async fn destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
         let live = self.observe(ctx, t, &[]).await?;
         let plan = destroy_plan(&live);

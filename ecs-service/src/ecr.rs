@@ -241,8 +241,10 @@ pub(crate) async fn ensure(
                     None,
                 ),
                 Err(e) if e.is_code("RepositoryAlreadyExistsException") => {
-                    let found = observe(ctx, ecr, name).await?;
-                    return Box::pin(ensure(ctx, ecr, name, spec, found.as_ref())).await;
+                    let Some(found) = observe(ctx, ecr, name).await? else {
+                        return Err(e.into());
+                    };
+                    return Box::pin(ensure(ctx, ecr, name, spec, Some(&found))).await;
                 }
                 Err(e) => return Err(e.into()),
             }

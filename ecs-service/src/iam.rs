@@ -354,8 +354,10 @@ pub(crate) async fn ensure(
                 Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
                 // Created by an interrupted earlier run of this stack: adopt it when it is ours.
                 Err(e) if e.is_code("EntityAlreadyExists") => {
-                    let found = observe(ctx, iam, &d.name).await?;
-                    return Box::pin(ensure(ctx, iam, d, found.as_ref())).await;
+                    let Some(found) = observe(ctx, iam, &d.name).await? else {
+                        return Err(e.into());
+                    };
+                    return Box::pin(ensure(ctx, iam, d, Some(&found))).await;
                 }
                 Err(e) => return Err(e.into()),
             };

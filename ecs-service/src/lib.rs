@@ -126,6 +126,9 @@ pub struct ServiceOutputs {
     pub target_group_arn: Option<String>,
     /// The URL the service answers on (HTTPS when there is an HTTPS listener).
     pub url: Option<String>,
+    /// The deployment the create or update started, when there was one (see
+    /// [`ServiceLayer::wait_for_rollout`]).
+    pub deployment: Option<String>,
     /// The rollout waited for, when `apply` started one and waited.
     pub rollout: Option<RolloutReport>,
 }
@@ -163,6 +166,56 @@ impl ServicePlan {
     pub fn names(&self) -> &ServiceNames {
         &self.names
     }
+
+    /// The load balancer's ARN, when it exists already.
+    pub fn existing_load_balancer_arn(&self) -> Option<&str> {
+        self.live.lb.lb.as_ref().map(|l| l.arn.as_str())
+    }
+
+    /// The target group's ARN, when it exists already.
+    pub fn existing_target_group_arn(&self) -> Option<&str> {
+        self.live.lb.tg.as_ref().map(|t| t.arn.as_str())
+    }
+}
+
+/// The service's state, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ServiceStatus {
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    /// Tasks running.
+    pub running: i32,
+    /// Tasks pending.
+    pub pending: i32,
+    /// Tasks desired.
+    pub desired: i32,
+    /// The task definition the service runs.
+    pub task_definition: String,
+    /// Deployments: id, status (`PRIMARY`/`ACTIVE`), rollout state and reason.
+    pub deployments: Vec<DeploymentStatus>,
+    /// Target health of the load balancer's targets: healthy, unhealthy, other.
+    pub targets: Option<(usize, usize, usize)>,
+    /// The most recent service events, newest first.
+    pub events: Vec<String>,
+}
+
+/// One deployment of the service.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DeploymentStatus {
+    /// Its id.
+    pub id: String,
+    /// `PRIMARY` or `ACTIVE`.
+    pub status: String,
+    /// Its task definition.
+    pub task_definition: String,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+    pub rollout_state: String,
+    /// Why.
+    pub reason: String,
+    /// Tasks running, pending, desired and failed.
+    pub counts: (i32, i32, i32, i32),
 }
 
 impl fmt::Display for ServicePlan {
@@ -353,17 +406,15 @@ impl ServiceLayer {
         }
         // The deployment the create or update started; asked for when the response did not
         // name it.
-        let deployment = match (
-            &applied.deployment,
-            applied.changed && spec.service.rollout.wait,
-        ) {
-            (_, false) => None,
-            (Some(d), true) => Some(d.clone()),
+        let wait = applied.changed && spec.service.rollout.wait;
+        let deployment = match (&applied.deployment, wait) {
+            (Some(d), _) => Some(d.clone()),
             (None, true) => {
                 service::primary_deployment(ctx, &c.ecs, &names.cluster, &names.service).await?
             }
+            (None, false) => None,
         };
-        let rollout = match &deployment {
+        let rollout = match deployment.as_ref().filter(|_| wait) {
             Some(deployment) => Some(
                 service::wait_rollout(
                     ctx,
@@ -410,8 +461,75 @@ impl ServiceLayer {
             load_balancer_dns: lb_out.as_ref().map(|l| l.dns_name.clone()),
             target_group_arn: lb_out.as_ref().map(|l| l.tg_arn.clone()),
             url,
+            deployment,
             rollout,
         })
+    }
+
+    /// Waits for `deployment` (from [`ServiceOutputs::deployment`]) to complete, as `apply`
+    /// does when the spec's `rollout.wait` is on: for callers that apply without waiting and
+    /// do other work meanwhile.
+    pub async fn wait_for_rollout(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        outputs: &ServiceOutputs,
+        deployment: &str,
+    ) -> Result<RolloutReport> {
+        let c = &self.clients;
+        service::wait_rollout(
+            ctx,
+            &c.ecs,
+            outputs.target_group_arn.as_deref().map(|tg| (&c.elb, tg)),
+            &outputs.names.cluster,
+            &outputs.names.service,
+            deployment,
+            Duration::from_secs(spec.service.rollout.timeout),
+        )
+        .await
+    }
+
+    /// Creates or updates what does not depend on the network — the repository, the roles,
+    /// the task definition and the cluster — so that a caller can do it while the network is
+    /// still being built. A later `plan` finds them converged.
+    pub async fn apply_foundation(&self, ctx: &Context, spec: &ServiceSpec) -> Result<()> {
+        spec.validate()?;
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let c = &self.clients;
+        let region = self.region();
+        let [exec_want, task_want] = iam::desired(&names, spec, &region);
+        let repo = async {
+            if let Some(r) = &spec.repository {
+                let live = ecr::observe(ctx, &c.ecr, &names.repository).await?;
+                ecr::ensure(ctx, &c.ecr, &names.repository, r, live.as_ref()).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        let roles_then_taskdef = async {
+            let (exec_live, task_live, td_live) = futures_util::try_join!(
+                iam::observe(ctx, &c.iam, &names.execution_role),
+                iam::observe(ctx, &c.iam, &names.task_role),
+                taskdef::observe(ctx, &c.ecs, &names.family),
+            )?;
+            let (exec_arn, task_arn) = futures_util::try_join!(
+                iam::ensure(ctx, &c.iam, &exec_want, exec_live.as_ref()),
+                iam::ensure(ctx, &c.iam, &task_want, task_live.as_ref()),
+            )?;
+            let want = taskdef::render(spec, &names, &region, &exec_arn, &task_arn);
+            taskdef::ensure(ctx, &c.ecs, &want, td_live.as_ref()).await?;
+            Ok::<_, Error>(())
+        };
+        let cluster = async {
+            let live = cluster::observe(ctx, &c.ecs, &names.cluster).await?;
+            cluster::ensure(ctx, &c.ecs, &names.cluster, &spec.cluster, live.as_ref()).await?;
+            Ok::<_, Error>(())
+        };
+        futures_util::try_join!(
+            Box::pin(repo),
+            Box::pin(roles_then_taskdef),
+            Box::pin(cluster)
+        )?;
+        Ok(())
     }
 
     /// Plans and applies: the whole job in one call.
@@ -611,6 +729,81 @@ impl ServiceLayer {
             Duration::from_secs(spec.service.rollout.timeout),
         )
         .await
+    }
+
+    /// The service's current state: counts, deployments, target health and recent events;
+    /// `None` when the service does not exist.
+    pub async fn status(&self, ctx: &Context, spec: &ServiceSpec) -> Result<Option<ServiceStatus>> {
+        let names = ServiceNames::new(ctx.stack(), spec);
+        let c = &self.clients;
+        let out = match ctx
+            .call(
+                "DescribeServices",
+                &format!("{} {}", service::KIND, names.service),
+                || {
+                    c.ecs
+                        .describe_services()
+                        .cluster(&names.cluster)
+                        .services(&names.service)
+                        .send()
+                },
+            )
+            .await
+        {
+            Err(e) if e.is_code("ClusterNotFoundException") => return Ok(None),
+            other => other?,
+        };
+        let Some(s) = out
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+        else {
+            return Ok(None);
+        };
+        let targets = match lb::observe(ctx, &c.elb, &names).await {
+            Ok(live) => match &live.tg {
+                Some(tg) => lb::target_health(ctx, &c.elb, &tg.arn)
+                    .await
+                    .ok()
+                    .map(|(h, u, o, _)| (h, u, o)),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        Ok(Some(ServiceStatus {
+            status: s.status().unwrap_or_default().to_string(),
+            running: s.running_count(),
+            pending: s.pending_count(),
+            desired: s.desired_count(),
+            task_definition: s.task_definition().unwrap_or_default().to_string(),
+            deployments: s
+                .deployments()
+                .iter()
+                .map(|d| DeploymentStatus {
+                    id: d.id().unwrap_or_default().to_string(),
+                    status: d.status().unwrap_or_default().to_string(),
+                    task_definition: d.task_definition().unwrap_or_default().to_string(),
+                    rollout_state: d
+                        .rollout_state()
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: d.rollout_state_reason().unwrap_or_default().to_string(),
+                    counts: (
+                        d.running_count(),
+                        d.pending_count(),
+                        d.desired_count(),
+                        d.failed_tasks(),
+                    ),
+                })
+                .collect(),
+            targets,
+            events: s
+                .events()
+                .iter()
+                .take(10)
+                .filter_map(|e| e.message().map(str::to_string))
+                .collect(),
+        }))
     }
 
     /// What [`destroy`](Self::destroy) would delete.

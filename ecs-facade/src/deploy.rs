@@ -1,0 +1,521 @@
+//! Plan, deploy, status, rollback and destroy of a whole stack, as one dependency graph over
+//! the layers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, TokioClock};
+use ecs_net::{NetworkLayer, NetworkOutputs};
+use ecs_observe::{AlarmState, ObserveLayer, ObserveTarget};
+use ecs_scaling::{ScalingLayer, ScalingTarget};
+use ecs_service::{RolloutReport, ServiceLayer, ServiceNames, ServiceOutputs, ServiceStatus};
+use serde::Serialize;
+
+use crate::{Error, Result, Stack};
+
+/// What a value is before the resource that gives it exists.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+/// The four layers, over SDK clients the caller provides.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    /// Networking.
+    pub network: NetworkLayer,
+    /// ECR, IAM, cluster, task definition, load balancer, service.
+    pub service: ServiceLayer,
+    /// Autoscaling.
+    pub scaling: ScalingLayer,
+    /// Logs, alarms, dashboard.
+    pub observe: ObserveLayer,
+}
+
+impl Layers {
+    /// Layers whose clients are built from one SDK configuration.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            network: NetworkLayer::new(config),
+            service: ServiceLayer::new(config),
+            scaling: ScalingLayer::new(config),
+            observe: ObserveLayer::new(config),
+        }
+    }
+}
+
+/// Outputs of a deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StackOutputs {
+    /// The network.
+    pub network: NetworkOutputs,
+    /// The service layer's resources.
+    pub service: ServiceOutputs,
+    /// The log group.
+    pub log_group: String,
+    /// The dashboard in the CloudWatch console, with advanced monitoring.
+    pub dashboard_url: Option<String>,
+    /// The alarms' names.
+    pub alarms: Vec<String>,
+    /// The autoscaling resource id, when autoscaling is on.
+    pub scaling_resource_id: Option<String>,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DeployReport {
+    /// The changes, across every layer, as planned before applying.
+    pub changes: Plan,
+    /// What was deployed.
+    pub outputs: StackOutputs,
+    /// How long the deploy took.
+    pub duration: Duration,
+    /// The rollout waited for, when the deploy started one and waited.
+    pub rollout: Option<RolloutReport>,
+}
+
+/// What [`Deployer::status`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StackStatus {
+    /// The service, when it exists.
+    pub service: Option<ServiceStatus>,
+    /// The alarms' states.
+    pub alarms: Vec<AlarmState>,
+}
+
+/// What [`Deployer::destroy`] did (or, from [`Deployer::plan_destroy`], would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DestroyReport {
+    /// What is deleted.
+    pub deleted: Plan,
+    /// What is kept on purpose (images, logs) unless asked.
+    pub kept: Vec<String>,
+}
+
+/// What destroy also deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestroyOptions {
+    /// Delete the ECR repository with its images.
+    pub force_delete_images: bool,
+    /// Delete the log group with its logs.
+    pub delete_logs: bool,
+}
+
+/// Plans, deploys, inspects and destroys stacks, with progress events going to one sink.
+///
+/// ```no_run
+/// # async fn example(stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
+/// let config = aws_config::load_from_env().await;
+/// let deployer = ecs_facade::Deployer::new(&config).events(|e: ecs_facade::Event| eprintln!("{e}"));
+/// println!("{}", deployer.plan(&stack).await?);
+/// let report = deployer.deploy(&stack).await?;
+/// println!("{:?}", report.outputs.service.url);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Deployer {
+    layers: Layers,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    wait: bool,
+}
+
+impl std::fmt::Debug for Deployer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployer")
+            .field("layers", &self.layers)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deployer {
+    /// A deployer whose clients are built from `config`.
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self::from_layers(Layers::new(config))
+    }
+
+    /// A deployer over these layers (custom clients, interceptors, mocks).
+    pub fn from_layers(layers: Layers) -> Self {
+        Self {
+            layers,
+            events: Arc::new(ecs_core::NoEvents),
+            clock: Arc::new(TokioClock),
+            wait: true,
+        }
+    }
+
+    /// Sends progress events (every step and every wait) to `sink`.
+    #[must_use]
+    pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
+        self.events = Arc::new(sink);
+        self
+    }
+
+    /// Uses `clock` for every wait and retry (tests use `ecs_core::FakeClock`).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether `deploy` waits for the service's rollout (default true); without waiting it
+    /// returns once the update is accepted.
+    #[must_use]
+    pub fn wait_for_rollout(mut self, wait: bool) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    fn context(&self, stack: &Stack) -> Result<Context> {
+        let name: StackName = stack.stack_name()?;
+        let sink = self.events.clone();
+        let clock = self.clock.clone();
+        Ok(Context::builder()
+            .stack(name)
+            .tags(stack.tags.clone())
+            .events(move |e: Event| sink.emit(e))
+            .clock(SharedClock(clock))
+            .build())
+    }
+
+    /// The changes a deploy would make, across every layer (read-only). Values that only
+    /// exist after the network is created show as `(known after apply)`.
+    pub async fn plan(&self, stack: &Stack) -> Result<Plan> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let l = &self.layers;
+        let service_spec = stack.service_spec();
+        let net_plan = l.network.plan(&ctx, &stack.network_spec()).await?;
+        let network = if net_plan.is_empty() {
+            l.network.apply(&ctx, &net_plan).await?
+        } else {
+            placeholder_network()
+        };
+        let svc_plan = l.service.plan(&ctx, &service_spec, &network).await?;
+        let names = svc_plan.names().clone();
+        let lb = svc_plan.existing_load_balancer_arn().map(str::to_string);
+        let tg = svc_plan.existing_target_group_arn().map(str::to_string);
+        let (scaling, observe) = futures_util::try_join!(
+            async {
+                match &stack.scaling {
+                    Some(spec) => {
+                        let target = scaling_target(
+                            &names,
+                            lb.as_deref(),
+                            tg.as_deref(),
+                            stack,
+                            service_spec.load_balancer.is_some(),
+                        );
+                        Ok::<_, Error>(Some(
+                            l.scaling.plan(&ctx, spec, &target).await?.changes().clone(),
+                        ))
+                    }
+                    None => Ok(None),
+                }
+            },
+            async {
+                let target = observe_target(
+                    &names,
+                    lb.as_deref(),
+                    tg.as_deref(),
+                    service_spec.load_balancer.is_some(),
+                );
+                Ok::<_, Error>(
+                    l.observe
+                        .plan(&ctx, &stack.observe, &target)
+                        .await?
+                        .changes()
+                        .clone(),
+                )
+            }
+        )?;
+        let mut plan = net_plan.changes().clone();
+        plan.extend(svc_plan.changes().clone());
+        if let Some(s) = scaling {
+            plan.extend(s);
+        }
+        plan.extend(observe);
+        Ok(plan)
+    }
+
+    /// Deploys the stack: creates what is missing, updates what differs, deletes what the
+    /// stack no longer wants, and waits for the rollout. Independent work runs concurrently:
+    /// the repository, roles, task definition, cluster and log group are made while the
+    /// network is built; scaling, alarms and the dashboard while the rollout runs.
+    pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let start = ctx.clock().now();
+        let l = &self.layers;
+        let mut service_spec = stack.service_spec();
+        let wait = self.wait && service_spec.service.rollout.wait;
+        service_spec.service.rollout.wait = false;
+        let names = ServiceNames::new(ctx.stack(), &service_spec);
+        let mut changes = Plan::new();
+
+        // 1. The network; meanwhile what does not need it.
+        let net_plan = l.network.plan(&ctx, &stack.network_spec()).await?;
+        changes.extend(net_plan.changes().clone());
+        let network = if net_plan.is_empty() {
+            l.network.apply(&ctx, &net_plan).await?
+        } else {
+            let network = async {
+                let out = l.network.apply(&ctx, &net_plan).await?;
+                // Tasks pull images through the NAT gateways: wait before the service exists.
+                l.network
+                    .wait_ready(&ctx, &out, Duration::from_secs(600))
+                    .await?;
+                Ok::<_, Error>(out)
+            };
+            let foundation =
+                async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &service_spec).await?) };
+            let log_group = async {
+                Ok::<_, Error>(
+                    l.observe
+                        .ensure_log_group(&ctx, &stack.observe, &names.log_group)
+                        .await?,
+                )
+            };
+            let (network, (), _) = futures_util::try_join!(
+                Box::pin(network),
+                Box::pin(foundation),
+                Box::pin(log_group)
+            )?;
+            network
+        };
+
+        // 2. The service layer (the load balancer, then the service), without waiting.
+        let svc_plan = Box::pin(l.service.plan(&ctx, &service_spec, &network)).await?;
+        changes.extend(svc_plan.changes().clone());
+        let service = Box::pin(l.service.apply(&ctx, &svc_plan)).await?;
+
+        // 3. The rollout, autoscaling and observability, concurrently.
+        let has_lb = service_spec.load_balancer.is_some();
+        let lb = service.load_balancer_arn.clone();
+        let tg = service.target_group_arn.clone();
+        let rollout = async {
+            match (&service.deployment, wait) {
+                (Some(d), true) => Ok::<_, Error>(Some(
+                    l.service
+                        .wait_for_rollout(&ctx, &stack.service, &service, d)
+                        .await?,
+                )),
+                _ => Ok(None),
+            }
+        };
+        let scaling = async {
+            match &stack.scaling {
+                Some(spec) => {
+                    let target =
+                        scaling_target(&names, lb.as_deref(), tg.as_deref(), stack, has_lb);
+                    let plan = l.scaling.plan(&ctx, spec, &target).await?;
+                    let out = l.scaling.apply(&ctx, &plan).await?;
+                    Ok::<_, Error>((plan.changes().clone(), Some(out.resource_id)))
+                }
+                None => Ok((Plan::new(), None)),
+            }
+        };
+        let observe = async {
+            let target = ObserveTarget::from_outputs(&service);
+            let plan = l.observe.plan(&ctx, &stack.observe, &target).await?;
+            let out = l.observe.apply(&ctx, &plan).await?;
+            Ok::<_, Error>((plan.changes().clone(), out))
+        };
+        let (rollout, (scaling_changes, scaling_id), (observe_changes, observe_out)) =
+            futures_util::try_join!(Box::pin(rollout), Box::pin(scaling), Box::pin(observe))?;
+        changes.extend(scaling_changes);
+        changes.extend(observe_changes);
+        Ok(DeployReport {
+            changes,
+            outputs: StackOutputs {
+                network,
+                service,
+                log_group: observe_out.log_group,
+                dashboard_url: observe_out.dashboard_url,
+                alarms: observe_out.alarms,
+                scaling_resource_id: scaling_id,
+            },
+            duration: ctx.clock().now() - start,
+            rollout,
+        })
+    }
+
+    /// The service's state (counts, deployments, target health, recent events) and the
+    /// alarms' states.
+    pub async fn status(&self, stack: &Stack) -> Result<StackStatus> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let (service, alarms) = futures_util::try_join!(
+            async {
+                Ok::<_, Error>(
+                    self.layers
+                        .service
+                        .status(&ctx, &stack.service_spec())
+                        .await?,
+                )
+            },
+            async { Ok::<_, Error>(self.layers.observe.alarm_states(&ctx).await?) },
+        )?;
+        Ok(StackStatus { service, alarms })
+    }
+
+    /// Returns the service to the previous task definition revision and waits.
+    pub async fn rollback(&self, stack: &Stack) -> Result<RolloutReport> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        Ok(self
+            .layers
+            .service
+            .rollback(&ctx, &stack.service_spec())
+            .await?)
+    }
+
+    /// What [`destroy`](Self::destroy) would delete, and what it would keep.
+    pub async fn plan_destroy(
+        &self,
+        stack: &Stack,
+        options: DestroyOptions,
+    ) -> Result<DestroyReport> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let l = &self.layers;
+        let spec = stack.service_spec();
+        let names = ServiceNames::new(ctx.stack(), &spec);
+        let target = scaling_target(&names, None, None, stack, false);
+        let (scaling, service, network) = futures_util::try_join!(
+            async { Ok::<_, Error>(l.scaling.plan_destroy(&ctx, &target).await?) },
+            async {
+                Ok::<_, Error>(
+                    l.service
+                        .plan_destroy(&ctx, &spec, options.force_delete_images)
+                        .await?,
+                )
+            },
+            async { Ok::<_, Error>(l.network.plan_destroy(&ctx).await?) },
+        )?;
+        let alarms = l.observe.alarm_states(&ctx).await?;
+        let mut deleted = scaling;
+        for a in &alarms {
+            deleted.push(ecs_core::Change::new(
+                "alarm",
+                &a.name,
+                ecs_core::Action::Delete,
+            ));
+        }
+        deleted.extend(service.deleted.clone());
+        deleted.extend(network);
+        let mut kept = service.kept.clone();
+        if !options.delete_logs {
+            kept.push(format!(
+                "log-group {} (with its logs; destroy with delete_logs to delete it)",
+                names.log_group
+            ));
+        }
+        Ok(DestroyReport { deleted, kept })
+    }
+
+    /// Deletes everything the stack owns, in the order AWS requires: autoscaling; then the
+    /// alarms and dashboard together with the service layer; then the network. The ECR
+    /// repository and the log group are kept unless `options` say otherwise.
+    pub async fn destroy(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let l = &self.layers;
+        let spec = stack.service_spec();
+        let names = ServiceNames::new(ctx.stack(), &spec);
+        let mut deleted = l
+            .scaling
+            .destroy(&ctx, &scaling_target(&names, None, None, stack, false))
+            .await?;
+        let ((observed, mut kept), service) = futures_util::try_join!(
+            async {
+                Ok::<_, Error>(
+                    l.observe
+                        .destroy(&ctx, &names.log_group, options.delete_logs)
+                        .await?,
+                )
+            },
+            async {
+                Ok::<_, Error>(
+                    Box::pin(l.service.destroy(&ctx, &spec, options.force_delete_images)).await?,
+                )
+            },
+        )?;
+        deleted.extend(observed);
+        deleted.extend(service.deleted);
+        kept.extend(service.kept);
+        deleted.extend(l.network.destroy(&ctx).await?);
+        Ok(DestroyReport { deleted, kept })
+    }
+}
+
+fn placeholder_network() -> NetworkOutputs {
+    let unknown = || KNOWN_AFTER_APPLY.to_string();
+    NetworkOutputs {
+        vpc_id: unknown(),
+        vpc_cidr: unknown(),
+        availability_zones: vec![unknown()],
+        public_subnets: vec![unknown(), unknown()],
+        private_subnets: vec![unknown(), unknown()],
+        alb_sg: unknown(),
+        task_sg: unknown(),
+        nat_gateways: vec![],
+        vpc_endpoints: vec![],
+    }
+}
+
+fn scaling_target(
+    names: &ServiceNames,
+    lb: Option<&str>,
+    tg: Option<&str>,
+    stack: &Stack,
+    has_lb: bool,
+) -> ScalingTarget {
+    ScalingTarget {
+        cluster: names.cluster.clone(),
+        service: names.service.clone(),
+        desired_count: Some(stack.service.service.desired_count),
+        resource_label: match (lb, tg) {
+            (Some(lb), Some(tg)) => ecs_scaling::resource_label(lb, tg),
+            _ if has_lb => Some(KNOWN_AFTER_APPLY.to_string()),
+            _ => None,
+        },
+    }
+}
+
+fn observe_target(
+    names: &ServiceNames,
+    lb: Option<&str>,
+    tg: Option<&str>,
+    has_lb: bool,
+) -> ObserveTarget {
+    let dim = |v: Option<String>| v.or_else(|| has_lb.then(|| KNOWN_AFTER_APPLY.to_string()));
+    ObserveTarget {
+        cluster: names.cluster.clone(),
+        service: names.service.clone(),
+        load_balancer: dim(lb.and_then(ecs_observe::load_balancer_dimension)),
+        target_group: dim(tg.and_then(ecs_observe::target_group_dimension)),
+        log_group: names.log_group.clone(),
+    }
+}
+
+/// A clock shared by reference count, so one deployer's clock reaches every context.
+#[derive(Debug, Clone)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> std::time::Instant {
+        self.0.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> ecs_core::BoxFuture<'static, ()> {
+        self.0.sleep(duration)
+    }
+}

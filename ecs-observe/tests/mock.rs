@@ -1,0 +1,1764 @@
+//! Tests of ecs-observe through its public API against mocked SDK clients (aws-smithy-mocks):
+//! plan, apply, `ensure_log_group`, `alarm_states` and destroy of the stack's log group, alarms
+//! and dashboard, with retries timed by a [`FakeClock`] so nothing sleeps for real.
+//!
+//! Every test builds a [`Mock`]: a small in-memory CloudWatch and CloudWatch Logs (a [`World`])
+//! behind both clients. Describes and gets answer from the world and creates, puts and deletes
+//! change it, so what an apply made is what the next plan finds. The world behaves as AWS does
+//! where it matters here: `DescribeAlarms` answers by name prefix or names, in pages (so the
+//! layer's pagination is exercised), and returns each alarm as it was put (metric-math alarms
+//! with their `Metrics`); tags given to `PutMetricAlarm` are kept only when it creates the alarm;
+//! `GetDashboard` of a missing dashboard answers `ResourceNotFound`; `ListTagsForResource` of
+//! CloudWatch Logs wants the log group's ARN without the trailing `:*`; creating a log group that
+//! exists answers `ResourceAlreadyExistsException`. Every call is recorded, input included, in a
+//! [`Journal`]. A test puts its own rules in front of the world's (in `RuleMode::MatchAny` the
+//! first matching rule answers) to inject errors.
+
+// The mock closures return the SDK's own (large) error types.
+#![allow(clippy::result_large_err)]
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::error::ErrorMetadata;
+use aws_sdk_cloudwatch::operation as cw_op;
+use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsInput;
+use aws_sdk_cloudwatch::operation::delete_dashboards::DeleteDashboardsInput;
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
+use aws_sdk_cloudwatch::operation::put_dashboard::PutDashboardInput;
+use aws_sdk_cloudwatch::operation::put_metric_alarm::{PutMetricAlarmError, PutMetricAlarmInput};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricAlarm, MetricDataQuery, StateValue, Statistic,
+};
+use aws_sdk_cloudwatchlogs::operation as logs_op;
+use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupInput;
+use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupInput;
+use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyInput;
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use serde_json::Value;
+
+use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::{Action, Context, Event, EventLog, FakeClock, StackName, Tags};
+use ecs_observe::{
+    dashboard_body, Error, Monitoring, ObserveClients, ObserveLayer, ObserveOutputs, ObservePlan,
+    ObserveSpec, ObserveTarget, RETENTION_DAYS,
+};
+
+/// `ListTagsForResource` of CloudWatch (alarms), as opposed to that of CloudWatch Logs.
+type AlarmTagsInput = cw_op::list_tags_for_resource::ListTagsForResourceInput;
+/// `ListTagsForResource` of CloudWatch Logs.
+type LogTagsInput = logs_op::list_tags_for_resource::ListTagsForResourceInput;
+type CwTag = aws_sdk_cloudwatch::types::Tag;
+
+// ---------------------------------------------------------------------------------------------
+// Names used throughout (stack `web`).
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops";
+const CLUSTER: &str = "web";
+const SERVICE: &str = "web-app";
+const LB: &str = "app/web-alb/0123456789abcdef";
+const TG: &str = "targetgroup/web-app/fedcba9876543210";
+const LOG_GROUP: &str = "/ecs/web";
+const LOG_GROUP_ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web";
+const DASHBOARD: &str = "web";
+const DASHBOARD_URL: &str =
+    "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=web";
+const MARK: &str = "Managed by ecs-facade stack `web`.";
+
+const CPU: &str = "web-cpu-high";
+const MEMORY: &str = "web-memory-high";
+const TARGET_5XX: &str = "web-target-5xx";
+const LATENCY: &str = "web-latency-p99";
+const UNHEALTHY: &str = "web-unhealthy-hosts";
+const RUNNING: &str = "web-running-below-desired";
+/// Every alarm of an advanced stack with a load balancer.
+const ALL_ALARMS: [&str; 6] = [CPU, MEMORY, TARGET_5XX, LATENCY, UNHEALTHY, RUNNING];
+
+/// A dashboard called like the stack's, made by someone else (no ownership mark).
+const FOREIGN_DASHBOARD: &str = r##"{"widgets":[{"type":"text","x":0,"y":0,"width":24,"height":2,"properties":{"markdown":"# Ops overview\nMaintained by the platform team."}}]}"##;
+
+/// Alarms per `DescribeAlarms` page: fewer than a stack has, so paging is exercised.
+const ALARM_PAGE: usize = 4;
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+fn alarm_arn(name: &str) -> String {
+    format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}")
+}
+
+fn log_group_arn(name: &str) -> String {
+    format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}")
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn dim_map(dims: &[Dimension]) -> BTreeMap<String, String> {
+    dims.iter()
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn cw_tag(key: &str, value: &str) -> CwTag {
+    CwTag::builder().key(key).value(value).build()
+}
+
+fn cw_tag_map(tags: &[CwTag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The dimensions of the service's metrics.
+fn service_dims() -> BTreeMap<String, String> {
+    pairs(&[("ClusterName", CLUSTER), ("ServiceName", SERVICE)])
+}
+
+/// The dimensions of the target group's metrics.
+fn target_dims() -> BTreeMap<String, String> {
+    pairs(&[("LoadBalancer", LB), ("TargetGroup", TG)])
+}
+
+/// The tags the stack's log group carries.
+fn our_log_group_tags() -> BTreeMap<String, String> {
+    pairs(&[
+        ("ecs:stack", "web"),
+        ("ecs:resource", "log-group"),
+        ("team", "payments"),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory CloudWatch and CloudWatch Logs.
+
+struct LogGroupRec {
+    retention: Option<i32>,
+    kms_key: Option<String>,
+    tags: BTreeMap<String, String>,
+}
+
+struct AlarmRec {
+    /// The `PutMetricAlarm` input that made the alarm what it is.
+    input: PutMetricAlarmInput,
+    tags: Vec<CwTag>,
+    state: StateValue,
+}
+
+/// What exists. Names are the keys: one account, one region.
+#[derive(Default)]
+struct World {
+    log_groups: BTreeMap<String, LogGroupRec>,
+    alarms: BTreeMap<String, AlarmRec>,
+    /// Dashboard bodies by name.
+    dashboards: BTreeMap<String, String>,
+}
+
+/// A log group as `DescribeLogGroups` returns it (`arn` with `:*`, `logGroupArn` without).
+fn log_group(name: &str, g: &LogGroupRec) -> LogGroup {
+    let arn = log_group_arn(name);
+    LogGroup::builder()
+        .log_group_name(name)
+        .arn(format!("{arn}:*"))
+        .log_group_arn(arn)
+        .creation_time(1_767_225_600_000)
+        .set_retention_in_days(g.retention)
+        .set_kms_key_id(g.kms_key.clone())
+        .build()
+}
+
+/// An alarm as `DescribeAlarms` returns it: what was put, with its ARN and state.
+fn metric_alarm(name: &str, a: &AlarmRec) -> MetricAlarm {
+    let i = &a.input;
+    let non_empty = |v: &[Dimension]| (!v.is_empty()).then(|| v.to_vec());
+    MetricAlarm::builder()
+        .alarm_name(name)
+        .alarm_arn(alarm_arn(name))
+        .set_alarm_description(i.alarm_description().map(str::to_string))
+        .actions_enabled(i.actions_enabled().unwrap_or(true))
+        .set_ok_actions(Some(i.ok_actions().to_vec()))
+        .set_alarm_actions(Some(i.alarm_actions().to_vec()))
+        .set_insufficient_data_actions(Some(i.insufficient_data_actions().to_vec()))
+        .state_value(a.state.clone())
+        .set_metric_name(i.metric_name().map(str::to_string))
+        .set_namespace(i.namespace().map(str::to_string))
+        .set_statistic(i.statistic().cloned())
+        .set_extended_statistic(i.extended_statistic().map(str::to_string))
+        .set_dimensions(non_empty(i.dimensions()))
+        .set_period(i.period())
+        .set_evaluation_periods(i.evaluation_periods())
+        .set_datapoints_to_alarm(i.datapoints_to_alarm())
+        .set_threshold(i.threshold())
+        .set_comparison_operator(i.comparison_operator().cloned())
+        .set_treat_missing_data(i.treat_missing_data().map(str::to_string))
+        .set_metrics((!i.metrics().is_empty()).then(|| i.metrics().to_vec()))
+        .build()
+}
+
+/// Why a `PutMetricAlarm` input would be rejected by CloudWatch, if it would.
+fn put_problem(r: &PutMetricAlarmInput) -> Option<(&'static str, &'static str)> {
+    const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+    let single = r.metric_name().is_some() || r.namespace().is_some();
+    let math = !r.metrics().is_empty();
+    if r.alarm_name().is_none_or(str::is_empty) {
+        return Some(("ValidationError", "AlarmName is required"));
+    }
+    if single == math {
+        return Some((
+            "InvalidParameterCombination",
+            "Exactly one of MetricName and Metrics must be specified",
+        ));
+    }
+    if r.evaluation_periods().is_none()
+        || r.threshold().is_none()
+        || r.comparison_operator().is_none()
+    {
+        return Some((
+            "ValidationError",
+            "EvaluationPeriods, Threshold and ComparisonOperator are required",
+        ));
+    }
+    if single {
+        if r.metric_name().is_none() || r.namespace().is_none() || r.period().is_none() {
+            return Some((
+                "ValidationError",
+                "MetricName, Namespace and Period are required",
+            ));
+        }
+        if r.statistic().is_some() == r.extended_statistic().is_some() {
+            return Some((
+                "InvalidParameterCombination",
+                "Exactly one of Statistic and ExtendedStatistic must be specified",
+            ));
+        }
+        if r.statistic()
+            .is_some_and(|s| !STATISTICS.contains(&s.as_str()))
+        {
+            return Some(("InvalidParameterValue", "Unknown Statistic"));
+        }
+    } else {
+        if r.period().is_some() || r.statistic().is_some() || !r.dimensions().is_empty() {
+            return Some((
+                "InvalidParameterCombination",
+                "Period, Statistic and Dimensions must not be set with Metrics",
+            ));
+        }
+        let returning = r
+            .metrics()
+            .iter()
+            .filter(|q| q.return_data() != Some(false))
+            .count();
+        if returning != 1 {
+            return Some((
+                "ValidationError",
+                "Exactly one element of the Metrics array must return data",
+            ));
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording calls.
+
+type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
+
+/// Every call the world answered, in order, with its input.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<Entry>>>);
+
+impl Journal {
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
+        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
+        self.lock().push((op, input));
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn ops(&self) -> Vec<&'static str> {
+        self.lock().iter().map(|(op, _)| *op).collect()
+    }
+
+    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
+    fn mutating(&self) -> Vec<&'static str> {
+        self.ops()
+            .into_iter()
+            .filter(|op| {
+                !["Describe", "List", "Get"]
+                    .iter()
+                    .any(|p| op.starts_with(*p))
+            })
+            .collect()
+    }
+
+    /// The mutating calls, sorted (for calls made concurrently).
+    fn mutating_sorted(&self) -> Vec<&'static str> {
+        let mut ops = self.mutating();
+        ops.sort_unstable();
+        ops
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.ops().iter().filter(|o| **o == op).count()
+    }
+
+    fn first(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .position(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    fn last(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .rposition(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    /// The recorded inputs of type `T`, in call order.
+    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
+        self.lock()
+            .iter()
+            .filter_map(|(_, input)| input.downcast_ref::<T>().cloned())
+            .collect()
+    }
+}
+
+/// The one element of `items`.
+fn only<T: Debug>(items: Vec<T>) -> T {
+    assert_eq!(items.len(), 1, "expected exactly one: {items:?}");
+    items.into_iter().next().expect("one element")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mocked clients.
+
+/// The world, the journal, and rules answering every call the layer makes from them.
+#[derive(Clone, Default)]
+struct Mock {
+    journal: Journal,
+    world: Arc<Mutex<World>>,
+}
+
+impl Mock {
+    /// The world, for setting it up and inspecting it (never held across an `await`).
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A rule that records the call as `op` and answers with `handle` over the world.
+    fn on<I, O, E>(
+        &self,
+        op: &'static str,
+        rule: RuleBuilder<I, O, E>,
+        handle: impl Fn(&mut World, &I) -> Result<O, E> + Send + Sync + 'static,
+    ) -> Rule
+    where
+        I: Any + Clone + Debug + Send + Sync,
+        O: Debug + Send + Sync + 'static,
+        E: Debug + Send + Sync + std::error::Error + 'static,
+    {
+        let (journal, world) = (self.journal.clone(), self.world.clone());
+        rule.then_compute_response(move |input| {
+            journal.record(op, input);
+            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
+            let w: &mut World = &mut guard;
+            match handle(w, input) {
+                Ok(output) => MockResponse::Output(output),
+                Err(error) => MockResponse::Error(error),
+            }
+        })
+    }
+
+    /// The layer over the world.
+    fn layer(&self) -> ObserveLayer {
+        self.layer_with(&[])
+    }
+
+    /// The layer over the world, with `cw_overrides` answering CloudWatch calls first.
+    fn layer_with(&self, cw_overrides: &[&Rule]) -> ObserveLayer {
+        let (logs, cw) = (self.logs_rules(), self.cw_rules());
+        ObserveLayer::from_clients(ObserveClients {
+            logs: ecs_core::mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &logs),
+            cloudwatch: ecs_core::mock_client!(
+                aws_sdk_cloudwatch,
+                RuleMode::MatchAny,
+                cw_overrides.iter().copied().chain(&cw)
+            ),
+        })
+    }
+
+    fn logs_rules(&self) -> Vec<Rule> {
+        use aws_sdk_cloudwatchlogs::Client;
+
+        fn not_found(name: &str) -> ErrorMetadata {
+            meta(
+                "ResourceNotFoundException",
+                &format!("The specified log group does not exist: {name}"),
+            )
+        }
+
+        vec![
+            self.on(
+                "DescribeLogGroups",
+                mock!(Client::describe_log_groups),
+                |w, r| {
+                    use logs_op::describe_log_groups::DescribeLogGroupsOutput;
+                    let prefix = r.log_group_name_prefix().unwrap_or_default();
+                    let groups: Vec<LogGroup> = w
+                        .log_groups
+                        .iter()
+                        .filter(|(name, _)| name.starts_with(prefix))
+                        .map(|(name, g)| log_group(name, g))
+                        .collect();
+                    Ok(DescribeLogGroupsOutput::builder()
+                        .set_log_groups(Some(groups))
+                        .build())
+                },
+            ),
+            self.on(
+                "ListTagsForResource",
+                mock!(Client::list_tags_for_resource),
+                |w, r| {
+                    use logs_op::list_tags_for_resource::{
+                        ListTagsForResourceError, ListTagsForResourceOutput,
+                    };
+                    let arn = r.resource_arn().unwrap_or_default();
+                    match w
+                        .log_groups
+                        .iter()
+                        .find(|(name, _)| log_group_arn(name) == arn)
+                    {
+                        Some((_, g)) => Ok(ListTagsForResourceOutput::builder()
+                            .set_tags(Some(
+                                g.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            ))
+                            .build()),
+                        None => Err(ListTagsForResourceError::generic(meta(
+                            "ResourceNotFoundException",
+                            &format!("The specified resource does not exist: {arn}"),
+                        ))),
+                    }
+                },
+            ),
+            self.on("CreateLogGroup", mock!(Client::create_log_group), |w, r| {
+                use logs_op::create_log_group::{CreateLogGroupError, CreateLogGroupOutput};
+                let name = r.log_group_name().unwrap_or_default();
+                if w.log_groups.contains_key(name) {
+                    return Err(CreateLogGroupError::generic(meta(
+                        "ResourceAlreadyExistsException",
+                        "The specified log group already exists",
+                    )));
+                }
+                let tags: BTreeMap<String, String> = r
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                w.log_groups.insert(
+                    name.to_string(),
+                    LogGroupRec {
+                        retention: None,
+                        kms_key: r.kms_key_id().map(str::to_string),
+                        tags,
+                    },
+                );
+                Ok(CreateLogGroupOutput::builder().build())
+            }),
+            self.on(
+                "PutRetentionPolicy",
+                mock!(Client::put_retention_policy),
+                |w, r| {
+                    use logs_op::put_retention_policy::{
+                        PutRetentionPolicyError, PutRetentionPolicyOutput,
+                    };
+                    let name = r.log_group_name().unwrap_or_default();
+                    let days = r.retention_in_days().unwrap_or_default();
+                    if !u32::try_from(days).is_ok_and(|d| RETENTION_DAYS.contains(&d)) {
+                        return Err(PutRetentionPolicyError::generic(meta(
+                            "InvalidParameterException",
+                            &format!("{days} is not a valid retention in days"),
+                        )));
+                    }
+                    match w.log_groups.get_mut(name) {
+                        Some(g) => {
+                            g.retention = Some(days);
+                            Ok(PutRetentionPolicyOutput::builder().build())
+                        }
+                        None => Err(PutRetentionPolicyError::generic(not_found(name))),
+                    }
+                },
+            ),
+            self.on(
+                "AssociateKmsKey",
+                mock!(Client::associate_kms_key),
+                |w, r| {
+                    use logs_op::associate_kms_key::{AssociateKmsKeyError, AssociateKmsKeyOutput};
+                    let name = r.log_group_name().unwrap_or_default();
+                    match w.log_groups.get_mut(name) {
+                        Some(g) => {
+                            g.kms_key = r.kms_key_id().map(str::to_string);
+                            Ok(AssociateKmsKeyOutput::builder().build())
+                        }
+                        None => Err(AssociateKmsKeyError::generic(not_found(name))),
+                    }
+                },
+            ),
+            self.on(
+                "DisassociateKmsKey",
+                mock!(Client::disassociate_kms_key),
+                |w, r| {
+                    use logs_op::disassociate_kms_key::{
+                        DisassociateKmsKeyError, DisassociateKmsKeyOutput,
+                    };
+                    let name = r.log_group_name().unwrap_or_default();
+                    match w.log_groups.get_mut(name) {
+                        Some(g) => {
+                            g.kms_key = None;
+                            Ok(DisassociateKmsKeyOutput::builder().build())
+                        }
+                        None => Err(DisassociateKmsKeyError::generic(not_found(name))),
+                    }
+                },
+            ),
+            self.on("DeleteLogGroup", mock!(Client::delete_log_group), |w, r| {
+                use logs_op::delete_log_group::{DeleteLogGroupError, DeleteLogGroupOutput};
+                let name = r.log_group_name().unwrap_or_default();
+                match w.log_groups.remove(name) {
+                    Some(_) => Ok(DeleteLogGroupOutput::builder().build()),
+                    None => Err(DeleteLogGroupError::generic(not_found(name))),
+                }
+            }),
+        ]
+    }
+
+    fn cw_rules(&self) -> Vec<Rule> {
+        use aws_sdk_cloudwatch::Client;
+
+        fn no_dashboard(name: &str) -> ErrorMetadata {
+            meta(
+                "ResourceNotFound",
+                &format!("Dashboard {name} does not exist"),
+            )
+        }
+
+        vec![
+            self.on("DescribeAlarms", mock!(Client::describe_alarms), |w, r| {
+                use cw_op::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
+                let (prefix, names) = (r.alarm_name_prefix(), r.alarm_names());
+                if prefix.is_some() && !names.is_empty() {
+                    return Err(DescribeAlarmsError::generic(meta(
+                        "InvalidParameterCombination",
+                        "AlarmNames and AlarmNamePrefix cannot be used together",
+                    )));
+                }
+                let matching: Vec<MetricAlarm> = w
+                    .alarms
+                    .iter()
+                    .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
+                    .filter(|(name, _)| names.is_empty() || names.contains(*name))
+                    .map(|(name, a)| metric_alarm(name, a))
+                    .collect();
+                let start = match r.next_token() {
+                    None => 0,
+                    Some(token) => token.parse::<usize>().map_err(|_| {
+                        DescribeAlarmsError::generic(meta(
+                            "InvalidNextToken",
+                            "The next token is invalid",
+                        ))
+                    })?,
+                }
+                .min(matching.len());
+                let end = (start + ALARM_PAGE).min(matching.len());
+                Ok(DescribeAlarmsOutput::builder()
+                    .set_metric_alarms(Some(matching[start..end].to_vec()))
+                    .set_next_token((end < matching.len()).then(|| end.to_string()))
+                    .build())
+            }),
+            self.on(
+                "ListTagsForResource",
+                mock!(Client::list_tags_for_resource),
+                |w, r| {
+                    use cw_op::list_tags_for_resource::{
+                        ListTagsForResourceError, ListTagsForResourceOutput,
+                    };
+                    let arn = r.resource_arn().unwrap_or_default();
+                    match w.alarms.iter().find(|(name, _)| alarm_arn(name) == arn) {
+                        Some((_, a)) => Ok(ListTagsForResourceOutput::builder()
+                            .set_tags(Some(a.tags.clone()))
+                            .build()),
+                        None => Err(ListTagsForResourceError::generic(meta(
+                            "ResourceNotFoundException",
+                            &format!("Alarm {arn} does not exist"),
+                        ))),
+                    }
+                },
+            ),
+            self.on("PutMetricAlarm", mock!(Client::put_metric_alarm), |w, r| {
+                use cw_op::put_metric_alarm::PutMetricAlarmOutput;
+                if let Some((code, message)) = put_problem(r) {
+                    return Err(PutMetricAlarmError::generic(meta(code, message)));
+                }
+                let name = r.alarm_name().unwrap_or_default();
+                match w.alarms.get_mut(name) {
+                    // As in AWS, tags given when updating an alarm are ignored.
+                    Some(a) => a.input = r.clone(),
+                    None => {
+                        w.alarms.insert(
+                            name.to_string(),
+                            AlarmRec {
+                                input: r.clone(),
+                                tags: r.tags().to_vec(),
+                                state: StateValue::InsufficientData,
+                            },
+                        );
+                    }
+                }
+                Ok(PutMetricAlarmOutput::builder().build())
+            }),
+            self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
+                use cw_op::delete_alarms::{DeleteAlarmsError, DeleteAlarmsOutput};
+                if let Some(missing) = r.alarm_names().iter().find(|n| !w.alarms.contains_key(*n)) {
+                    return Err(DeleteAlarmsError::generic(meta(
+                        "ResourceNotFound",
+                        &format!("Alarm {missing} does not exist"),
+                    )));
+                }
+                for name in r.alarm_names() {
+                    w.alarms.remove(name);
+                }
+                Ok(DeleteAlarmsOutput::builder().build())
+            }),
+            self.on("GetDashboard", mock!(Client::get_dashboard), |w, r| {
+                use cw_op::get_dashboard::{GetDashboardError, GetDashboardOutput};
+                let name = r.dashboard_name().unwrap_or_default();
+                match w.dashboards.get(name) {
+                    Some(body) => Ok(GetDashboardOutput::builder()
+                        .dashboard_arn(format!("arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}"))
+                        .dashboard_name(name)
+                        .dashboard_body(body)
+                        .build()),
+                    None => Err(GetDashboardError::generic(no_dashboard(name))),
+                }
+            }),
+            self.on("PutDashboard", mock!(Client::put_dashboard), |w, r| {
+                use cw_op::put_dashboard::{PutDashboardError, PutDashboardOutput};
+                let (name, body) = (
+                    r.dashboard_name().unwrap_or_default(),
+                    r.dashboard_body().unwrap_or_default(),
+                );
+                let valid =
+                    serde_json::from_str::<Value>(body).is_ok_and(|b| b["widgets"].is_array());
+                if name.is_empty() || !valid {
+                    return Err(PutDashboardError::generic(meta(
+                        "InvalidParameterInput",
+                        "The field DashboardBody must be a valid JSON object with widgets",
+                    )));
+                }
+                w.dashboards.insert(name.to_string(), body.to_string());
+                Ok(PutDashboardOutput::builder().build())
+            }),
+            self.on(
+                "DeleteDashboards",
+                mock!(Client::delete_dashboards),
+                |w, r| {
+                    use cw_op::delete_dashboards::{DeleteDashboardsError, DeleteDashboardsOutput};
+                    if let Some(missing) = r
+                        .dashboard_names()
+                        .iter()
+                        .find(|n| !w.dashboards.contains_key(*n))
+                    {
+                        return Err(DeleteDashboardsError::generic(no_dashboard(missing)));
+                    }
+                    for name in r.dashboard_names() {
+                        w.dashboards.remove(name);
+                    }
+                    Ok(DeleteDashboardsOutput::builder().build())
+                },
+            ),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The context, the target and the specifications.
+
+struct Harness {
+    clock: FakeClock,
+    events: EventLog,
+    ctx: Context,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .tags(Tags::new().with("team", "payments"))
+            .clock(clock.clone())
+            .events(events.clone())
+            .run_id("run-1")
+            .build();
+        Self { clock, events, ctx }
+    }
+
+    /// The `Event::Retrying` of `operation`: (resource, reason, attempt).
+    fn retries(&self, operation: &str) -> Vec<(String, String, u32)> {
+        self.events
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Retrying {
+                    resource,
+                    operation: op,
+                    reason,
+                    attempt,
+                } if op == operation => Some((resource, reason, attempt)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn target() -> ObserveTarget {
+    ObserveTarget {
+        cluster: CLUSTER.into(),
+        service: SERVICE.into(),
+        load_balancer: Some(LB.into()),
+        target_group: Some(TG.into()),
+        log_group: LOG_GROUP.into(),
+    }
+}
+
+/// Advanced monitoring, every alarm notifying the ops topic.
+fn spec() -> ObserveSpec {
+    ObserveSpec::builder()
+        .monitoring(Monitoring::Advanced)
+        .alarm_actions(vec![TOPIC.into()])
+        .build()
+}
+
+async fn deploy(layer: &ObserveLayer, h: &Harness, spec: &ObserveSpec) -> ObserveOutputs {
+    let plan = layer.plan(&h.ctx, spec, &target()).await.expect("plan");
+    layer.apply(&h.ctx, &plan).await.expect("apply")
+}
+
+fn action_of<'a>(plan: &'a ObservePlan, resource: &str, id: &str) -> Option<&'a Action> {
+    plan.changes().find(resource, id).map(|c| &c.action)
+}
+
+/// The pending changes as (resource, id).
+fn pending(plan: &ObservePlan) -> BTreeSet<(String, String)> {
+    plan.changes()
+        .pending()
+        .map(|c| (c.resource.clone(), c.id.clone()))
+        .collect()
+}
+
+fn change(resource: &str, id: &str) -> (String, String) {
+    (resource.to_string(), id.to_string())
+}
+
+/// The diffs of an update, as (field, old, new).
+fn updated(plan: &ObservePlan, resource: &str, id: &str) -> Vec<(String, String, String)> {
+    match action_of(plan, resource, id) {
+        Some(Action::Update(diffs)) => diffs
+            .iter()
+            .map(|d| (d.field.clone(), d.old.clone(), d.new.clone()))
+            .collect(),
+        other => panic!("{resource} {id}: expected an update, got {other:?}\n{plan}"),
+    }
+}
+
+/// The ARNs listed by the alarm widget of a dashboard body.
+fn widget_alarms(body: &Value) -> Vec<String> {
+    body["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| {
+            w["properties"]["alarms"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|a| a.as_str().expect("an ARN").to_string())
+        .collect()
+}
+
+/// A CPU alarm of the service called `name`, as someone else might have made it.
+fn cpu_alarm_input(name: &str, threshold: f64) -> PutMetricAlarmInput {
+    PutMetricAlarmInput::builder()
+        .alarm_name(name)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .dimensions(
+            Dimension::builder()
+                .name("ClusterName")
+                .value(CLUSTER)
+                .build(),
+        )
+        .dimensions(
+            Dimension::builder()
+                .name("ServiceName")
+                .value(SERVICE)
+                .build(),
+        )
+        .period(60)
+        .evaluation_periods(5)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .build()
+        .expect("a complete input")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Creating everything.
+
+#[tokio::test]
+async fn fresh_create_makes_the_log_group_six_alarms_and_the_dashboard() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    let s = plan.changes().summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.delete, s.unchanged),
+        (8, 0, 0, 0, 0),
+        "{plan}"
+    );
+    assert_eq!(
+        action_of(&plan, "log-group", LOG_GROUP),
+        Some(&Action::Create)
+    );
+    for name in ALL_ALARMS {
+        assert_eq!(
+            action_of(&plan, "alarm", name),
+            Some(&Action::Create),
+            "{plan}"
+        );
+    }
+    assert_eq!(
+        action_of(&plan, "dashboard", DASHBOARD),
+        Some(&Action::Create)
+    );
+    assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
+    assert!(
+        m.journal.inputs::<AlarmTagsInput>().is_empty(),
+        "no alarm exists, so none is checked for its tag"
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    let j = &m.journal;
+    let expected: Vec<&str> = ["CreateLogGroup", "PutDashboard"]
+        .into_iter()
+        .chain(["PutMetricAlarm"; 6])
+        .chain(["PutRetentionPolicy"])
+        .collect();
+    assert_eq!(j.mutating_sorted(), expected);
+
+    // The log group: tagged at creation, retention set.
+    let create = only(j.inputs::<CreateLogGroupInput>());
+    assert_eq!(create.log_group_name(), Some(LOG_GROUP));
+    assert_eq!(create.kms_key_id(), None);
+    let tags: BTreeMap<String, String> = create
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    assert_eq!(tags.get("ecs:stack").map(String::as_str), Some("web"));
+    assert_eq!(tags.get("team").map(String::as_str), Some("payments"));
+    let retention = only(j.inputs::<PutRetentionPolicyInput>());
+    assert_eq!(
+        (retention.log_group_name(), retention.retention_in_days()),
+        (Some(LOG_GROUP), Some(30))
+    );
+    assert!(j.first("CreateLogGroup") < j.first("PutRetentionPolicy"));
+
+    // The alarms.
+    let puts: BTreeMap<String, PutMetricAlarmInput> = j
+        .inputs::<PutMetricAlarmInput>()
+        .into_iter()
+        .map(|p| (p.alarm_name().unwrap_or_default().to_string(), p))
+        .collect();
+    assert_eq!(
+        puts.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&ALL_ALARMS)
+    );
+    for (name, p) in &puts {
+        let tags = cw_tag_map(p.tags());
+        assert_eq!(
+            tags.get("ecs:stack").map(String::as_str),
+            Some("web"),
+            "{name}"
+        );
+        assert_eq!(
+            tags.get("team").map(String::as_str),
+            Some("payments"),
+            "{name}"
+        );
+        assert_eq!(p.alarm_actions(), [TOPIC], "{name}");
+        assert!(p.ok_actions().is_empty(), "{name}");
+        assert_eq!(p.actions_enabled(), Some(true), "{name}");
+        assert_eq!(
+            p.comparison_operator(),
+            Some(&ComparisonOperator::GreaterThanThreshold),
+            "{name}"
+        );
+    }
+
+    let cpu = &puts[CPU];
+    assert_eq!(
+        (cpu.namespace(), cpu.metric_name()),
+        (Some("AWS/ECS"), Some("CPUUtilization"))
+    );
+    assert_eq!(cpu.statistic(), Some(&Statistic::Average));
+    assert_eq!(cpu.extended_statistic(), None);
+    assert_eq!(dim_map(cpu.dimensions()), service_dims());
+    assert_eq!(cpu.threshold(), Some(80.0));
+    assert_eq!(
+        (
+            cpu.period(),
+            cpu.evaluation_periods(),
+            cpu.datapoints_to_alarm()
+        ),
+        (Some(60), Some(5), Some(3))
+    );
+    assert_eq!(cpu.treat_missing_data(), Some("missing"));
+    assert!(cpu.metrics().is_empty());
+
+    let memory = &puts[MEMORY];
+    assert_eq!(
+        (memory.namespace(), memory.metric_name()),
+        (Some("AWS/ECS"), Some("MemoryUtilization"))
+    );
+    assert_eq!(dim_map(memory.dimensions()), service_dims());
+
+    let errors = &puts[TARGET_5XX];
+    assert_eq!(
+        (errors.namespace(), errors.metric_name()),
+        (
+            Some("AWS/ApplicationELB"),
+            Some("HTTPCode_Target_5XX_Count")
+        )
+    );
+    assert_eq!(errors.statistic(), Some(&Statistic::Sum));
+    assert_eq!(dim_map(errors.dimensions()), target_dims());
+    assert_eq!(errors.threshold(), Some(10.0));
+    assert_eq!(errors.treat_missing_data(), Some("notBreaching"));
+
+    let latency = &puts[LATENCY];
+    assert_eq!(
+        (latency.namespace(), latency.metric_name()),
+        (Some("AWS/ApplicationELB"), Some("TargetResponseTime"))
+    );
+    assert_eq!(latency.extended_statistic(), Some("p99"));
+    assert_eq!(latency.statistic(), None);
+    assert_eq!(latency.threshold(), Some(2.0));
+    assert_eq!(dim_map(latency.dimensions()), target_dims());
+
+    let unhealthy = &puts[UNHEALTHY];
+    assert_eq!(unhealthy.metric_name(), Some("UnHealthyHostCount"));
+    assert_eq!(unhealthy.statistic(), Some(&Statistic::Maximum));
+    assert_eq!(dim_map(unhealthy.dimensions()), target_dims());
+
+    // Running below desired: metric math over two Container Insights metrics.
+    let running = &puts[RUNNING];
+    assert_eq!(
+        (running.namespace(), running.metric_name(), running.period()),
+        (None, None, None)
+    );
+    assert!(running.dimensions().is_empty());
+    assert_eq!(running.metrics().len(), 3, "{:?}", running.metrics());
+    let queries: BTreeMap<&str, &MetricDataQuery> = running
+        .metrics()
+        .iter()
+        .map(|q| (q.id().unwrap_or_default(), q))
+        .collect();
+    for (id, metric) in [("m1", "DesiredTaskCount"), ("m2", "RunningTaskCount")] {
+        let q = queries.get(id).unwrap_or_else(|| panic!("no query {id}"));
+        let stat = q.metric_stat().expect("a metric stat");
+        let measured = stat.metric().expect("a metric");
+        assert_eq!(
+            (measured.namespace(), measured.metric_name()),
+            (Some("ECS/ContainerInsights"), Some(metric))
+        );
+        assert_eq!(dim_map(measured.dimensions()), service_dims());
+        assert_eq!((stat.stat(), stat.period()), (Some("Average"), Some(60)));
+        assert_eq!(q.return_data(), Some(false), "{id}");
+    }
+    let e1 = queries.get("e1").expect("the expression");
+    assert_eq!(e1.expression(), Some("m1 - m2"));
+    assert_eq!(e1.return_data(), Some(true));
+    assert!(e1.metric_stat().is_none());
+    assert_eq!(running.threshold(), Some(0.0));
+
+    // The dashboard: after the alarms, listing their ARNs, carrying the stack's mark.
+    assert!(j.last("PutMetricAlarm") < j.first("PutDashboard"));
+    let put = only(j.inputs::<PutDashboardInput>());
+    assert_eq!(put.dashboard_name(), Some(DASHBOARD));
+    let body: Value =
+        serde_json::from_str(put.dashboard_body().unwrap_or_default()).expect("valid JSON");
+    let listed: BTreeSet<String> = widget_alarms(&body).into_iter().collect();
+    let arns: BTreeSet<String> = ALL_ALARMS.into_iter().map(alarm_arn).collect();
+    assert_eq!(listed, arns);
+    assert_eq!(widget_alarms(&body).len(), 6);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    assert!(
+        widgets.iter().any(|w| w["type"] == "text"
+            && w["properties"]["markdown"]
+                .as_str()
+                .is_some_and(|md| md.contains(MARK))),
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(text.contains(LB) && text.contains(TG), "{body}");
+    let sorted_arns: Vec<String> = arns.into_iter().collect();
+    assert_eq!(
+        body,
+        dashboard_body("web", &target(), REGION, &sorted_arns),
+        "the body is the layer's own rendering"
+    );
+    let widgets_done = format!("{} widgets", widgets.len());
+    assert!(
+        h.events.events().iter().any(|e| matches!(
+            e,
+            Event::Done { resource, detail }
+                if resource == "dashboard web" && *detail == widgets_done
+        )),
+        "{:?}",
+        h.events.events()
+    );
+
+    // The outputs.
+    assert_eq!(out.log_group, LOG_GROUP);
+    assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
+    assert_eq!(
+        out.alarms.iter().cloned().collect::<BTreeSet<_>>(),
+        set(&ALL_ALARMS)
+    );
+    assert_eq!(out.dashboard.as_deref(), Some(DASHBOARD));
+    assert_eq!(out.dashboard_url.as_deref(), Some(DASHBOARD_URL));
+
+    // What exists now.
+    let w = m.world();
+    assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+    assert_eq!(
+        w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&ALL_ALARMS)
+    );
+    assert!(w.dashboards.contains_key(DASHBOARD));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Nothing to do.
+
+#[tokio::test]
+async fn unchanged_spec_plans_nothing_and_applies_without_mutating_calls() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let first = deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert_eq!(plan.changes().summary().unchanged, 8, "{plan}");
+    assert!(
+        m.journal.inputs::<AlarmTagsInput>().is_empty(),
+        "alarms that are not about to change are not checked for their tag: {:?}",
+        m.journal.ops()
+    );
+    // The log group's tag is read to know it is the stack's (without `:*`).
+    let log_tags = only(m.journal.inputs::<LogTagsInput>());
+    assert_eq!(log_tags.resource_arn(), Some(LOG_GROUP_ARN));
+    // The alarms are read by prefix, in pages.
+    let describes = m.journal.inputs::<DescribeAlarmsInput>();
+    assert_eq!(describes.len(), 2, "{describes:?}");
+    assert!(describes
+        .iter()
+        .all(|d| d.alarm_name_prefix() == Some("web-")));
+    assert_eq!(
+        (describes[0].next_token(), describes[1].next_token()),
+        (None, Some("4"))
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(out, first);
+
+    // Status: the alarms' states, read without changing anything.
+    m.world().alarms.get_mut(CPU).expect("the CPU alarm").state = StateValue::Alarm;
+    let states = layer.alarm_states(&h.ctx).await.unwrap();
+    let states: BTreeMap<String, String> = states.into_iter().map(|s| (s.name, s.state)).collect();
+    assert_eq!(
+        states.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&ALL_ALARMS)
+    );
+    assert_eq!(states[CPU], "ALARM");
+    assert_eq!(states[MEMORY], "INSUFFICIENT_DATA");
+    assert!(m.journal.mutating().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A changed threshold.
+
+#[tokio::test]
+async fn changed_threshold_puts_only_that_alarm_again() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let mut changed = spec();
+    changed
+        .alarms
+        .cpu_high
+        .as_mut()
+        .expect("CPU alarm on")
+        .threshold = 70.0;
+    let plan = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    assert_eq!(
+        pending(&plan),
+        BTreeSet::from([change("alarm", CPU)]),
+        "{plan}"
+    );
+    let diffs = updated(&plan, "alarm", CPU);
+    assert_eq!(
+        diffs[0],
+        ("threshold".to_string(), "80".to_string(), "70".to_string())
+    );
+    assert!(
+        diffs
+            .iter()
+            .all(|(f, _, _)| f == "threshold" || f == "description"),
+        "{diffs:?}"
+    );
+    // Its tag was checked before planning to change it; no other alarm's was.
+    let checked = only(m.journal.inputs::<AlarmTagsInput>());
+    assert_eq!(checked.resource_arn(), Some(alarm_arn(CPU).as_str()));
+    assert!(m.journal.mutating().is_empty());
+
+    m.journal.clear();
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutMetricAlarm"]);
+    let put = only(m.journal.inputs::<PutMetricAlarmInput>());
+    assert_eq!(put.alarm_name(), Some(CPU));
+    assert_eq!(put.threshold(), Some(70.0));
+    assert_eq!(put.metric_name(), Some("CPUUtilization"));
+    assert_eq!(
+        m.journal.count("PutDashboard"),
+        0,
+        "the dashboard is unchanged"
+    );
+    assert_eq!(out.dashboard_url.as_deref(), Some(DASHBOARD_URL));
+    {
+        let w = m.world();
+        let cpu = &w.alarms[CPU];
+        assert_eq!(cpu.input.threshold(), Some(70.0));
+        assert_eq!(
+            cw_tag_map(&cpu.tags).get("ecs:stack").map(String::as_str),
+            Some("web")
+        );
+    }
+
+    let again = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A removed alarm.
+
+#[tokio::test]
+async fn removed_alarm_is_deleted_and_the_dashboard_follows() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let mut changed = spec();
+    changed.alarms.latency_p99 = None;
+    let plan = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    assert_eq!(
+        pending(&plan),
+        BTreeSet::from([change("alarm", LATENCY), change("dashboard", DASHBOARD)]),
+        "{plan}"
+    );
+    assert_eq!(action_of(&plan, "alarm", LATENCY), Some(&Action::Delete));
+    assert_eq!(
+        updated(&plan, "dashboard", DASHBOARD)
+            .into_iter()
+            .map(|(f, _, _)| f)
+            .collect::<Vec<_>>(),
+        ["body"]
+    );
+    let checked = only(m.journal.inputs::<AlarmTagsInput>());
+    assert_eq!(checked.resource_arn(), Some(alarm_arn(LATENCY).as_str()));
+
+    m.journal.clear();
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["DeleteAlarms", "PutDashboard"]);
+    let delete = only(m.journal.inputs::<DeleteAlarmsInput>());
+    assert_eq!(delete.alarm_names(), [LATENCY]);
+    let put = only(m.journal.inputs::<PutDashboardInput>());
+    let body: Value =
+        serde_json::from_str(put.dashboard_body().unwrap_or_default()).expect("valid JSON");
+    let listed: BTreeSet<String> = widget_alarms(&body).into_iter().collect();
+    let expected: BTreeSet<String> = [CPU, MEMORY, TARGET_5XX, UNHEALTHY, RUNNING]
+        .into_iter()
+        .map(alarm_arn)
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(out.alarms.len(), 5);
+    assert!(out.alarms.iter().all(|a| a != LATENCY), "{:?}", out.alarms);
+    assert!(!m.world().alarms.contains_key(LATENCY));
+
+    let again = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Basic monitoring.
+
+#[tokio::test]
+async fn basic_monitoring_keeps_cpu_and_memory_and_deletes_the_rest_and_the_dashboard() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let basic = ObserveSpec::builder()
+        .monitoring(Monitoring::Basic)
+        .alarm_actions(vec![TOPIC.into()])
+        .build();
+    let plan = layer.plan(&h.ctx, &basic, &target()).await.unwrap();
+    let removed = [TARGET_5XX, LATENCY, UNHEALTHY, RUNNING];
+    let mut expected: BTreeSet<(String, String)> =
+        removed.iter().map(|n| change("alarm", n)).collect();
+    expected.insert(change("dashboard", DASHBOARD));
+    assert_eq!(pending(&plan), expected, "{plan}");
+    for name in removed {
+        assert_eq!(action_of(&plan, "alarm", name), Some(&Action::Delete));
+    }
+    assert_eq!(
+        action_of(&plan, "dashboard", DASHBOARD),
+        Some(&Action::Delete)
+    );
+    assert_eq!(action_of(&plan, "alarm", CPU), Some(&Action::NoChange));
+    assert_eq!(action_of(&plan, "alarm", MEMORY), Some(&Action::NoChange));
+    assert_eq!(
+        m.journal
+            .inputs::<AlarmTagsInput>()
+            .iter()
+            .filter_map(|i| i.resource_arn().map(str::to_string))
+            .collect::<BTreeSet<_>>(),
+        removed.into_iter().map(alarm_arn).collect::<BTreeSet<_>>(),
+        "each alarm about to be deleted is checked for its tag"
+    );
+
+    m.journal.clear();
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["DeleteAlarms", "DeleteDashboards"]);
+    let delete = only(m.journal.inputs::<DeleteAlarmsInput>());
+    assert_eq!(
+        delete
+            .alarm_names()
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        set(&removed)
+    );
+    let dashboards = only(m.journal.inputs::<DeleteDashboardsInput>());
+    assert_eq!(dashboards.dashboard_names(), [DASHBOARD]);
+    assert_eq!(out.alarms, [CPU, MEMORY]);
+    assert_eq!((out.dashboard, out.dashboard_url), (None, None));
+    {
+        let w = m.world();
+        assert_eq!(
+            w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
+            set(&[CPU, MEMORY])
+        );
+        assert!(w.dashboards.is_empty());
+    }
+
+    let again = layer.plan(&h.ctx, &basic, &target()).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+    let dashboard = again
+        .changes()
+        .find("dashboard", DASHBOARD)
+        .expect("the dashboard is in the plan");
+    assert_eq!(dashboard.detail, "basic monitoring: no dashboard");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Names taken by someone else.
+
+#[tokio::test]
+async fn plan_refuses_to_change_an_alarm_without_the_stack_tag() {
+    let h = Harness::new();
+    let m = Mock::default();
+    m.world().alarms.insert(
+        CPU.to_string(),
+        AlarmRec {
+            input: cpu_alarm_input(CPU, 50.0),
+            tags: vec![cw_tag("owner", "another-team")],
+            state: StateValue::Ok,
+        },
+    );
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec(), &target())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Conflict {
+            resource,
+            name,
+            stack,
+        } => assert_eq!(
+            (resource.as_str(), name.as_str(), stack.as_str()),
+            ("alarm", CPU, "web")
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(err.to_string().contains("alarm `web-cpu-high`"), "{err}");
+    let checked = only(m.journal.inputs::<AlarmTagsInput>());
+    assert_eq!(checked.resource_arn(), Some(alarm_arn(CPU).as_str()));
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    let w = m.world();
+    assert_eq!(w.alarms.len(), 1);
+    assert_eq!(w.alarms[CPU].input.threshold(), Some(50.0));
+}
+
+#[tokio::test]
+async fn plan_refuses_a_dashboard_without_the_stack_mark() {
+    let h = Harness::new();
+    let m = Mock::default();
+    m.world()
+        .dashboards
+        .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec(), &target())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Conflict {
+            resource,
+            name,
+            stack,
+        } => assert_eq!(
+            (resource.as_str(), name.as_str(), stack.as_str()),
+            ("dashboard", DASHBOARD, "web")
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(m.journal.count("GetDashboard"), 1);
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(m.world().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The log group.
+
+#[tokio::test]
+async fn drifted_retention_is_put_back() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.world()
+        .log_groups
+        .get_mut(LOG_GROUP)
+        .expect("the log group")
+        .retention = Some(7);
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert_eq!(
+        pending(&plan),
+        BTreeSet::from([change("log-group", LOG_GROUP)]),
+        "{plan}"
+    );
+    assert_eq!(
+        updated(&plan, "log-group", LOG_GROUP),
+        [(
+            "retention_days".to_string(),
+            "7".to_string(),
+            "30".to_string()
+        )]
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutRetentionPolicy"]);
+    let put = only(m.journal.inputs::<PutRetentionPolicyInput>());
+    assert_eq!(
+        (put.log_group_name(), put.retention_in_days()),
+        (Some(LOG_GROUP), Some(30))
+    );
+    assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
+    assert_eq!(m.world().log_groups[LOG_GROUP].retention, Some(30));
+}
+
+#[tokio::test]
+async fn plan_refuses_a_log_group_without_the_stack_tag() {
+    let h = Harness::new();
+    let m = Mock::default();
+    m.world().log_groups.insert(
+        LOG_GROUP.to_string(),
+        LogGroupRec {
+            retention: Some(30),
+            kms_key: None,
+            tags: pairs(&[("owner", "another-team")]),
+        },
+    );
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec(), &target())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Conflict { resource, name, .. } => {
+            assert_eq!((resource.as_str(), name.as_str()), ("log-group", LOG_GROUP))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        only(m.journal.inputs::<LogTagsInput>()).resource_arn(),
+        Some(LOG_GROUP_ARN)
+    );
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+}
+
+#[tokio::test]
+async fn log_group_created_concurrently_is_adopted() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert_eq!(
+        action_of(&plan, "log-group", LOG_GROUP),
+        Some(&Action::Create)
+    );
+    // Another run of the stack creates the group between this plan and its apply.
+    m.world().log_groups.insert(
+        LOG_GROUP.to_string(),
+        LogGroupRec {
+            retention: None,
+            kms_key: None,
+            tags: our_log_group_tags(),
+        },
+    );
+    m.journal.clear();
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        m.journal.count("CreateLogGroup"),
+        1,
+        "answered ResourceAlreadyExistsException"
+    );
+    let put = only(m.journal.inputs::<PutRetentionPolicyInput>());
+    assert_eq!(put.retention_in_days(), Some(30));
+    assert!(m.journal.first("CreateLogGroup") < m.journal.first("PutRetentionPolicy"));
+    assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
+    let w = m.world();
+    assert_eq!(w.log_groups.len(), 1);
+    assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+    assert_eq!(w.alarms.len(), 6);
+}
+
+#[tokio::test]
+async fn ensure_log_group_creates_the_group_once() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+
+    let arn = layer
+        .ensure_log_group(&h.ctx, &spec(), LOG_GROUP)
+        .await
+        .unwrap();
+    assert_eq!(arn, LOG_GROUP_ARN);
+    assert_eq!(
+        m.journal.mutating(),
+        ["CreateLogGroup", "PutRetentionPolicy"]
+    );
+    assert_eq!(m.world().log_groups[LOG_GROUP].retention, Some(30));
+
+    m.journal.clear();
+    let again = layer
+        .ensure_log_group(&h.ctx, &spec(), LOG_GROUP)
+        .await
+        .unwrap();
+    assert_eq!(again, LOG_GROUP_ARN);
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Destroy.
+
+#[tokio::test]
+async fn destroy_deletes_only_the_stacks_alarms_the_dashboard_and_the_logs_when_asked() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    {
+        let mut w = m.world();
+        // The memory alarm's name is now someone else's alarm.
+        w.alarms.get_mut(MEMORY).expect("the memory alarm").tags =
+            vec![cw_tag("owner", "someone-else")];
+        // Another stack's alarm shares the name prefix.
+        w.alarms.insert(
+            "web-api-cpu-high".to_string(),
+            AlarmRec {
+                input: cpu_alarm_input("web-api-cpu-high", 90.0),
+                tags: vec![cw_tag("ecs:stack", "web-api")],
+                state: StateValue::Ok,
+            },
+        );
+    }
+    m.journal.clear();
+
+    let (deleted, kept) = layer.destroy(&h.ctx, LOG_GROUP, true).await.unwrap();
+    let j = &m.journal;
+    let ours = [CPU, TARGET_5XX, LATENCY, UNHEALTHY, RUNNING];
+    let names: BTreeSet<String> = j
+        .inputs::<DeleteAlarmsInput>()
+        .iter()
+        .flat_map(|d| d.alarm_names().to_vec())
+        .collect();
+    assert_eq!(names, set(&ours));
+    assert_eq!(
+        only(j.inputs::<DeleteDashboardsInput>()).dashboard_names(),
+        [DASHBOARD]
+    );
+    assert_eq!(
+        only(j.inputs::<DeleteLogGroupInput>()).log_group_name(),
+        Some(LOG_GROUP)
+    );
+    let mut mutating = j.mutating_sorted();
+    mutating.dedup();
+    assert_eq!(
+        mutating,
+        ["DeleteAlarms", "DeleteDashboards", "DeleteLogGroup"]
+    );
+
+    for name in ours {
+        assert_eq!(
+            deleted.find("alarm", name).map(|c| &c.action),
+            Some(&Action::Delete),
+            "{deleted}"
+        );
+    }
+    assert!(deleted.find("alarm", MEMORY).is_none(), "{deleted}");
+    assert_eq!(
+        deleted.find("dashboard", DASHBOARD).map(|c| &c.action),
+        Some(&Action::Delete)
+    );
+    assert_eq!(
+        deleted.find("log-group", LOG_GROUP).map(|c| &c.action),
+        Some(&Action::Delete)
+    );
+    assert_eq!(deleted.summary().delete, 7, "{deleted}");
+    assert!(kept.is_empty(), "{kept:?}");
+
+    let w = m.world();
+    assert_eq!(
+        w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&[MEMORY, "web-api-cpu-high"])
+    );
+    assert!(w.dashboards.is_empty());
+    assert!(w.log_groups.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_keeps_the_log_group_unless_asked() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let (deleted, kept) = layer.destroy(&h.ctx, LOG_GROUP, false).await.unwrap();
+    assert_eq!(m.journal.count("DeleteLogGroup"), 0);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].contains("log-group") && kept[0].contains(LOG_GROUP),
+        "{kept:?}"
+    );
+    assert!(deleted.find("log-group", LOG_GROUP).is_none(), "{deleted}");
+    assert_eq!(deleted.summary().delete, 7, "{deleted}");
+    let w = m.world();
+    assert!(w.log_groups.contains_key(LOG_GROUP));
+    assert!(w.alarms.is_empty());
+    assert!(w.dashboards.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_leaves_a_dashboard_without_the_stack_mark_alone() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.world()
+        .dashboards
+        .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
+    m.journal.clear();
+
+    let (deleted, _) = layer.destroy(&h.ctx, LOG_GROUP, true).await.unwrap();
+    assert_eq!(m.journal.count("DeleteDashboards"), 0);
+    assert!(deleted.find("dashboard", DASHBOARD).is_none(), "{deleted}");
+    assert_eq!(m.world().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
+    assert!(m.world().alarms.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Throttling.
+
+#[tokio::test]
+async fn throttled_put_metric_alarm_is_retried_on_the_fake_clock() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let throttled = mock!(aws_sdk_cloudwatch::Client::put_metric_alarm)
+        .match_requests(|r| r.alarm_name() == Some(CPU))
+        .sequence()
+        .error(|| PutMetricAlarmError::generic(meta("Throttling", "Rate exceeded")))
+        .times(2)
+        .build();
+    let layer = m.layer_with(&[&throttled]);
+
+    let out = deploy(&layer, &h, &spec()).await;
+
+    assert_eq!(throttled.num_calls(), 2);
+    let cpu_puts = m
+        .journal
+        .inputs::<PutMetricAlarmInput>()
+        .iter()
+        .filter(|p| p.alarm_name() == Some(CPU))
+        .count();
+    assert_eq!(cpu_puts, 1, "the third attempt reached CloudWatch");
+    assert_eq!(m.journal.count("PutMetricAlarm"), 6);
+    assert_eq!(out.alarms.len(), 6);
+    assert!(m.world().alarms.contains_key(CPU));
+
+    let retries = h.retries("PutMetricAlarm");
+    assert_eq!(
+        retries.iter().map(|(_, _, a)| *a).collect::<Vec<_>>(),
+        [1, 2],
+        "{retries:?}"
+    );
+    for (resource, reason, _) in &retries {
+        assert_eq!(resource, "alarm web-cpu-high");
+        assert_eq!(reason, "Throttling: Rate exceeded");
+    }
+    // The two delays (jittered: half to all of 500 ms, then of 1 s) went through the fake clock.
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(
+        (Duration::from_millis(250)..=Duration::from_millis(500)).contains(&sleeps[0]),
+        "{sleeps:?}"
+    );
+    assert!(
+        (Duration::from_millis(500)..=Duration::from_secs(1)).contains(&sleeps[1]),
+        "{sleeps:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Invalid specification.
+
+#[tokio::test]
+async fn invalid_spec_reports_every_problem_before_any_call() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let mut invalid = spec();
+    invalid.log_retention_days = 31;
+    invalid
+        .alarms
+        .cpu_high
+        .as_mut()
+        .expect("CPU alarm on")
+        .period = 45;
+    invalid.alarm_actions = vec!["arn:aws:sqs:us-east-1:123456789012:ops".into()];
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &invalid, &target())
+        .await
+        .unwrap_err();
+    let problems = err.problems().expect("validation problems");
+    for field in [
+        "log_retention_days",
+        "alarms.cpu_high.period",
+        "alarm_actions[0]",
+    ] {
+        assert!(problems.mentions(field), "{field}: {problems}");
+    }
+    assert_eq!(problems.len(), 3, "{problems}");
+    assert!(
+        m.journal.ops().is_empty(),
+        "AWS was called: {:?}",
+        m.journal.ops()
+    );
+}

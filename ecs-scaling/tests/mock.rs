@@ -1,0 +1,1918 @@
+//! Tests of ecs-scaling through its public API against mocked SDK clients (aws-smithy-mocks).
+//!
+//! Every test builds a [`Mock`]: a small in-memory Application Auto Scaling, CloudWatch and ECS
+//! (a [`World`]) behind the three clients. Describes answer from the world, and registers,
+//! puts and deletes change it, so what an apply made is what the next plan finds. The world
+//! also enforces the rules of AWS that matter here: a policy or a scheduled action needs a
+//! registered scalable target, and deregistering a target deletes its policies and scheduled
+//! actions. Every call is recorded, input included, in a [`Journal`]. Retries are timed by a
+//! [`FakeClock`], so nothing sleeps for real. A test puts its own rules in front of the world's
+//! (in `RuleMode::MatchAny` the first matching rule answers) to inject errors.
+
+// The mock closures return the SDK's own (large) error types.
+#![allow(clippy::result_large_err)]
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use aws_sdk_applicationautoscaling::error::ErrorMetadata;
+use aws_sdk_applicationautoscaling::operation::delete_scaling_policy::{
+    DeleteScalingPolicyError, DeleteScalingPolicyInput, DeleteScalingPolicyOutput,
+};
+use aws_sdk_applicationautoscaling::operation::delete_scheduled_action::{
+    DeleteScheduledActionError, DeleteScheduledActionInput, DeleteScheduledActionOutput,
+};
+use aws_sdk_applicationautoscaling::operation::deregister_scalable_target::{
+    DeregisterScalableTargetError, DeregisterScalableTargetInput, DeregisterScalableTargetOutput,
+};
+use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::{
+    DescribeScalableTargetsInput, DescribeScalableTargetsOutput,
+};
+use aws_sdk_applicationautoscaling::operation::describe_scaling_policies::DescribeScalingPoliciesOutput;
+use aws_sdk_applicationautoscaling::operation::describe_scheduled_actions::DescribeScheduledActionsOutput;
+use aws_sdk_applicationautoscaling::operation::put_scaling_policy::{
+    PutScalingPolicyError, PutScalingPolicyInput, PutScalingPolicyOutput,
+};
+use aws_sdk_applicationautoscaling::operation::put_scheduled_action::{
+    PutScheduledActionError, PutScheduledActionInput, PutScheduledActionOutput,
+};
+use aws_sdk_applicationautoscaling::operation::register_scalable_target::{
+    RegisterScalableTargetError, RegisterScalableTargetInput, RegisterScalableTargetOutput,
+};
+use aws_sdk_applicationautoscaling::primitives::DateTime;
+use aws_sdk_applicationautoscaling::types::{
+    AdjustmentType, MetricAggregationType, MetricType, PolicyType, PredefinedMetricSpecification,
+    ScalableDimension, ScalableTarget, ScalableTargetAction, ScalingPolicy, ScheduledAction,
+    ServiceNamespace, StepScalingPolicyConfiguration, SuspendedState,
+    TargetTrackingScalingPolicyConfiguration,
+};
+use aws_sdk_cloudwatch::operation::delete_alarms::{
+    DeleteAlarmsError, DeleteAlarmsInput, DeleteAlarmsOutput,
+};
+use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsInput, DescribeAlarmsOutput};
+use aws_sdk_cloudwatch::operation::put_metric_alarm::{PutMetricAlarmInput, PutMetricAlarmOutput};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use aws_sdk_ecs::operation::update_service::{
+    UpdateServiceError, UpdateServiceInput, UpdateServiceOutput,
+};
+use aws_smithy_mocks::{MockResponse, RuleBuilder};
+
+use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::{Action, Context, Event, EventLog, FakeClock, Plan, StackName, Tags};
+use ecs_scaling::{
+    CustomMetric, Error, ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget,
+    ScheduledScaling, Step, StepPolicy, TargetTracking,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Names used throughout.
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const CLUSTER: &str = "web";
+const SERVICE: &str = "web-app";
+/// The Application Auto Scaling resource id of the service.
+const RESOURCE_ID: &str = "service/web/web-app";
+/// The ALB resource label of the service's target group.
+const LABEL: &str = "app/web-alb/0123456789abcdef/targetgroup/web-app/fedcba9876543210";
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
+const NIGHT_CRON: &str = "cron(0 20 ? * MON-FRI *)";
+
+// The resource kinds of the layer's plans, and the id of the scalable target in them.
+const TARGET: &str = "scalable-target";
+const POLICY: &str = "scaling-policy";
+const SCHEDULE: &str = "scheduled-action";
+const ALARM: &str = "alarm";
+const DESIRED_COUNT: &str = "desired count";
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+/// What Application Auto Scaling says when a resource has no scalable target (yet).
+fn no_target(resource_id: &str) -> ErrorMetadata {
+    meta(
+        "ObjectNotFoundException",
+        &format!(
+            "No scalable target registered for service namespace: ecs, resource ID: {resource_id}, scalable dimension: ecs:service:DesiredCount"
+        ),
+    )
+}
+
+fn policy_arn(resource_id: &str, name: &str) -> String {
+    format!(
+        "arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:x:resource/ecs/{resource_id}:policyName/{name}"
+    )
+}
+
+fn target_arn(resource_id: &str) -> String {
+    format!(
+        "arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/{}",
+        resource_id.replace('/', "-")
+    )
+}
+
+/// The world's key of a policy or scheduled action: resource id and name.
+fn key(resource_id: &str, name: &str) -> (String, String) {
+    (resource_id.to_string(), name.to_string())
+}
+
+fn all_suspended(value: bool) -> SuspendedState {
+    SuspendedState::builder()
+        .dynamic_scaling_in_suspended(value)
+        .dynamic_scaling_out_suspended(value)
+        .scheduled_scaling_suspended(value)
+        .build()
+}
+
+/// `new`'s flags where it sets them, `old`'s elsewhere (as `RegisterScalableTarget` does).
+fn merge_suspended(old: &SuspendedState, new: Option<&SuspendedState>) -> SuspendedState {
+    let pick = |get: fn(&SuspendedState) -> Option<bool>| new.and_then(get).or_else(|| get(old));
+    SuspendedState::builder()
+        .set_dynamic_scaling_in_suspended(pick(SuspendedState::dynamic_scaling_in_suspended))
+        .set_dynamic_scaling_out_suspended(pick(SuspendedState::dynamic_scaling_out_suspended))
+        .set_scheduled_scaling_suspended(pick(SuspendedState::scheduled_scaling_suspended))
+        .build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory AWS.
+
+/// A registered scalable target.
+struct Target {
+    min: i32,
+    max: i32,
+    suspended: SuspendedState,
+    /// The tags given at registration (later registrations do not change them).
+    tags: HashMap<String, String>,
+}
+
+/// A scaling policy: the `PutScalingPolicy` input as stored, and its ARN.
+struct Policy {
+    input: PutScalingPolicyInput,
+    arn: String,
+}
+
+/// What exists: one account, one region.
+#[derive(Default)]
+struct World {
+    /// Scalable targets by resource id.
+    targets: BTreeMap<String, Target>,
+    /// Policies by resource id and name.
+    policies: BTreeMap<(String, String), Policy>,
+    /// Scheduled actions by resource id and name, as put.
+    scheduled: BTreeMap<(String, String), PutScheduledActionInput>,
+    /// CloudWatch alarms by name.
+    alarms: BTreeMap<String, MetricAlarm>,
+    /// The desired count of ECS services by cluster and service name.
+    services: BTreeMap<(String, String), i32>,
+}
+
+impl World {
+    /// The names of the policies, in name order.
+    fn policy_names(&self) -> Vec<String> {
+        self.policies.keys().map(|(_, name)| name.clone()).collect()
+    }
+
+    /// The names of the scheduled actions, in name order.
+    fn scheduled_names(&self) -> Vec<String> {
+        self.scheduled
+            .keys()
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    /// The target tracking configuration of the service's policy `name`.
+    fn tracking(&self, name: &str) -> TargetTrackingScalingPolicyConfiguration {
+        self.policies
+            .get(&key(RESOURCE_ID, name))
+            .and_then(|p| p.input.target_tracking_scaling_policy_configuration())
+            .cloned()
+            .unwrap_or_else(|| panic!("no target tracking policy {name}"))
+    }
+}
+
+fn scalable_target(resource_id: &str, t: &Target) -> ScalableTarget {
+    ScalableTarget::builder()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(resource_id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(t.min)
+        .max_capacity(t.max)
+        .role_arn(ROLE_ARN)
+        .creation_time(DateTime::from_secs(0))
+        .suspended_state(t.suspended.clone())
+        .scalable_target_arn(target_arn(resource_id))
+        .build()
+        .expect("the target's required fields are set")
+}
+
+fn scaling_policy(p: &Policy) -> ScalingPolicy {
+    let r = &p.input;
+    ScalingPolicy::builder()
+        .policy_arn(p.arn.as_str())
+        .set_policy_name(r.policy_name().map(str::to_string))
+        .service_namespace(ServiceNamespace::Ecs)
+        .set_resource_id(r.resource_id().map(str::to_string))
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .set_policy_type(r.policy_type().cloned())
+        .set_step_scaling_policy_configuration(r.step_scaling_policy_configuration().cloned())
+        .set_target_tracking_scaling_policy_configuration(
+            r.target_tracking_scaling_policy_configuration().cloned(),
+        )
+        .creation_time(DateTime::from_secs(0))
+        .build()
+        .expect("the policy's required fields are set")
+}
+
+fn scheduled_action(r: &PutScheduledActionInput) -> ScheduledAction {
+    let id = r.resource_id().unwrap_or_default();
+    let name = r.scheduled_action_name().unwrap_or_default();
+    ScheduledAction::builder()
+        .scheduled_action_name(name)
+        .scheduled_action_arn(format!(
+            "arn:aws:autoscaling:{REGION}:{ACCOUNT}:scheduledAction:x:resource/ecs/{id}:scheduledActionName/{name}"
+        ))
+        .service_namespace(ServiceNamespace::Ecs)
+        .set_schedule(r.schedule().map(str::to_string))
+        // AWS reports the default time zone of a schedule put without one.
+        .timezone(r.timezone().unwrap_or("UTC"))
+        .resource_id(id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .set_scalable_target_action(r.scalable_target_action().cloned())
+        .creation_time(DateTime::from_secs(0))
+        .build()
+        .expect("the action's required fields are set")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording calls.
+
+type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
+
+/// Every call the world answered, in order, with its input.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<Entry>>>);
+
+impl Journal {
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
+        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
+        self.lock().push((op, input));
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn ops(&self) -> Vec<&'static str> {
+        self.lock().iter().map(|(op, _)| *op).collect()
+    }
+
+    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
+    fn mutating(&self) -> Vec<&'static str> {
+        self.ops()
+            .into_iter()
+            .filter(|op| {
+                !["Describe", "List", "Get"]
+                    .iter()
+                    .any(|p| op.starts_with(*p))
+            })
+            .collect()
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.ops().iter().filter(|o| **o == op).count()
+    }
+
+    fn first(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .position(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    fn last(&self, op: &str) -> usize {
+        let ops = self.ops();
+        ops.iter()
+            .rposition(|o| *o == op)
+            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    /// The recorded inputs of type `T` with their indices, in call order.
+    fn indexed<T: Any + Clone>(&self) -> Vec<(usize, T)> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, input))| input.downcast_ref::<T>().map(|t| (i, t.clone())))
+            .collect()
+    }
+
+    /// The recorded inputs of type `T`, in call order.
+    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
+        self.indexed().into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+/// The one element of `items`.
+fn only<T: Debug>(items: Vec<T>) -> T {
+    assert_eq!(items.len(), 1, "expected exactly one: {items:?}");
+    items.into_iter().next().expect("one element")
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mocked clients.
+
+/// The world, the journal, and rules answering every call the layer makes from them.
+struct Mock {
+    journal: Journal,
+    world: Arc<Mutex<World>>,
+}
+
+impl Mock {
+    /// An empty account, except for the ECS service `web/web-app` running 2 tasks.
+    fn new() -> Self {
+        let mut world = World::default();
+        world
+            .services
+            .insert((CLUSTER.to_string(), SERVICE.to_string()), 2);
+        Self {
+            journal: Journal::default(),
+            world: Arc::new(Mutex::new(world)),
+        }
+    }
+
+    /// The world, for setting it up and inspecting it (never held across an `await`).
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A rule that records the call as `op` and answers with `handle` over the world.
+    fn on<I, O, E>(
+        &self,
+        op: &'static str,
+        rule: RuleBuilder<I, O, E>,
+        handle: impl Fn(&mut World, &I) -> Result<O, E> + Send + Sync + 'static,
+    ) -> Rule
+    where
+        I: Any + Clone + Debug + Send + Sync,
+        O: Debug + Send + Sync + 'static,
+        E: Debug + Send + Sync + std::error::Error + 'static,
+    {
+        let (journal, world) = (self.journal.clone(), self.world.clone());
+        rule.then_compute_response(move |input| {
+            journal.record(op, input);
+            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
+            let w: &mut World = &mut guard;
+            match handle(w, input) {
+                Ok(output) => MockResponse::Output(output),
+                Err(error) => MockResponse::Error(error),
+            }
+        })
+    }
+
+    /// The layer over the world.
+    fn layer(&self) -> ScalingLayer {
+        self.layer_with(&[])
+    }
+
+    /// The layer over the world, with `overrides` answering Application Auto Scaling calls
+    /// first.
+    fn layer_with(&self, overrides: &[&Rule]) -> ScalingLayer {
+        let (aas, cw, ecs) = (self.aas_rules(), self.cloudwatch_rules(), self.ecs_rules());
+        ScalingLayer::from_clients(ScalingClients {
+            autoscaling: ecs_core::mock_client!(
+                aws_sdk_applicationautoscaling,
+                RuleMode::MatchAny,
+                overrides.iter().copied().chain(&aas)
+            ),
+            cloudwatch: ecs_core::mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &cw),
+            ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
+        })
+    }
+
+    fn aas_rules(&self) -> Vec<Rule> {
+        use aws_sdk_applicationautoscaling::Client;
+
+        vec![
+            self.on(
+                "DescribeScalableTargets",
+                mock!(Client::describe_scalable_targets),
+                |w, r| {
+                    let ids = r.resource_ids();
+                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
+                    let targets: Vec<ScalableTarget> = w
+                        .targets
+                        .iter()
+                        .filter(|(id, _)| ecs && (ids.is_empty() || ids.contains(id)))
+                        .map(|(id, t)| scalable_target(id, t))
+                        .collect();
+                    Ok(DescribeScalableTargetsOutput::builder()
+                        .set_scalable_targets(Some(targets))
+                        .build())
+                },
+            ),
+            self.on(
+                "DescribeScalingPolicies",
+                mock!(Client::describe_scaling_policies),
+                |w, r| {
+                    let names = r.policy_names();
+                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
+                    let policies: Vec<ScalingPolicy> = w
+                        .policies
+                        .iter()
+                        .filter(|((id, name), _)| {
+                            ecs && r.resource_id().is_none_or(|want| want == id.as_str())
+                                && (names.is_empty() || names.contains(name))
+                        })
+                        .map(|(_, p)| scaling_policy(p))
+                        .collect();
+                    Ok(DescribeScalingPoliciesOutput::builder()
+                        .set_scaling_policies(Some(policies))
+                        .build())
+                },
+            ),
+            self.on(
+                "DescribeScheduledActions",
+                mock!(Client::describe_scheduled_actions),
+                |w, r| {
+                    let names = r.scheduled_action_names();
+                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
+                    let actions: Vec<ScheduledAction> = w
+                        .scheduled
+                        .iter()
+                        .filter(|((id, name), _)| {
+                            ecs && r.resource_id().is_none_or(|want| want == id.as_str())
+                                && (names.is_empty() || names.contains(name))
+                        })
+                        .map(|(_, a)| scheduled_action(a))
+                        .collect();
+                    Ok(DescribeScheduledActionsOutput::builder()
+                        .set_scheduled_actions(Some(actions))
+                        .build())
+                },
+            ),
+            self.on(
+                "RegisterScalableTarget",
+                mock!(Client::register_scalable_target),
+                |w, r| {
+                    let invalid = |message: &str| -> Result<
+                        RegisterScalableTargetOutput,
+                        RegisterScalableTargetError,
+                    > {
+                        Err(RegisterScalableTargetError::generic(meta(
+                            "ValidationException",
+                            message,
+                        )))
+                    };
+                    if r.service_namespace() != Some(&ServiceNamespace::Ecs)
+                        || r.scalable_dimension()
+                            != Some(&ScalableDimension::EcsServiceDesiredCount)
+                    {
+                        return invalid("Unsupported service namespace or scalable dimension");
+                    }
+                    let id = r.resource_id().unwrap_or_default();
+                    let old = w.targets.get(id);
+                    let (min, max) = match (old, r.min_capacity(), r.max_capacity()) {
+                        (Some(t), min, max) => (min.unwrap_or(t.min), max.unwrap_or(t.max)),
+                        (None, Some(min), Some(max)) => (min, max),
+                        (None, _, _) => {
+                            return invalid(
+                                "MinCapacity and MaxCapacity are required to register a new scalable target",
+                            )
+                        }
+                    };
+                    if min > max {
+                        return invalid("Maximum capacity cannot be less than minimum capacity");
+                    }
+                    let target = Target {
+                        min,
+                        max,
+                        suspended: merge_suspended(
+                            &old.map_or_else(|| all_suspended(false), |t| t.suspended.clone()),
+                            r.suspended_state(),
+                        ),
+                        // Tags are applied when a target is registered, not when it is updated.
+                        tags: old.map_or_else(
+                            || r.tags().cloned().unwrap_or_default(),
+                            |t| t.tags.clone(),
+                        ),
+                    };
+                    w.targets.insert(id.to_string(), target);
+                    Ok(RegisterScalableTargetOutput::builder()
+                        .scalable_target_arn(target_arn(id))
+                        .build())
+                },
+            ),
+            self.on(
+                "PutScalingPolicy",
+                mock!(Client::put_scaling_policy),
+                |w, r| {
+                    let id = r.resource_id().unwrap_or_default();
+                    let name = r.policy_name().unwrap_or_default();
+                    if !w.targets.contains_key(id) {
+                        return Err(PutScalingPolicyError::generic(no_target(id)));
+                    }
+                    let consistent = match r.policy_type() {
+                        Some(PolicyType::TargetTrackingScaling) => {
+                            r.target_tracking_scaling_policy_configuration().is_some()
+                        }
+                        Some(PolicyType::StepScaling) => {
+                            r.step_scaling_policy_configuration().is_some()
+                        }
+                        _ => false,
+                    };
+                    if !consistent {
+                        return Err(PutScalingPolicyError::generic(meta(
+                            "ValidationException",
+                            "The policy type does not match the policy's configuration",
+                        )));
+                    }
+                    let arn = policy_arn(id, name);
+                    w.policies.insert(
+                        key(id, name),
+                        Policy {
+                            input: r.clone(),
+                            arn: arn.clone(),
+                        },
+                    );
+                    Ok(PutScalingPolicyOutput::builder()
+                        .policy_arn(arn)
+                        .build()
+                        .expect("the policy ARN is set"))
+                },
+            ),
+            self.on(
+                "PutScheduledAction",
+                mock!(Client::put_scheduled_action),
+                |w, r| {
+                    let id = r.resource_id().unwrap_or_default();
+                    let name = r.scheduled_action_name().unwrap_or_default();
+                    if !w.targets.contains_key(id) {
+                        return Err(PutScheduledActionError::generic(no_target(id)));
+                    }
+                    w.scheduled.insert(key(id, name), r.clone());
+                    Ok(PutScheduledActionOutput::builder().build())
+                },
+            ),
+            self.on(
+                "DeleteScalingPolicy",
+                mock!(Client::delete_scaling_policy),
+                |w, r| {
+                    let id = r.resource_id().unwrap_or_default();
+                    let name = r.policy_name().unwrap_or_default();
+                    match w.policies.remove(&key(id, name)) {
+                        Some(_) => Ok(DeleteScalingPolicyOutput::builder().build()),
+                        None => Err(DeleteScalingPolicyError::generic(meta(
+                            "ObjectNotFoundException",
+                            &format!("No scaling policy found for resource ID: {id}, policy name: {name}"),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "DeleteScheduledAction",
+                mock!(Client::delete_scheduled_action),
+                |w, r| {
+                    let id = r.resource_id().unwrap_or_default();
+                    let name = r.scheduled_action_name().unwrap_or_default();
+                    match w.scheduled.remove(&key(id, name)) {
+                        Some(_) => Ok(DeleteScheduledActionOutput::builder().build()),
+                        None => Err(DeleteScheduledActionError::generic(meta(
+                            "ObjectNotFoundException",
+                            &format!("No scheduled action found for resource ID: {id}, scheduled action name: {name}"),
+                        ))),
+                    }
+                },
+            ),
+            self.on(
+                "DeregisterScalableTarget",
+                mock!(Client::deregister_scalable_target),
+                |w, r| {
+                    let id = r.resource_id().unwrap_or_default();
+                    if w.targets.remove(id).is_none() {
+                        return Err(DeregisterScalableTargetError::generic(no_target(id)));
+                    }
+                    // Deregistering a target deletes its policies and scheduled actions.
+                    w.policies.retain(|(rid, _), _| rid != id);
+                    w.scheduled.retain(|(rid, _), _| rid != id);
+                    Ok(DeregisterScalableTargetOutput::builder().build())
+                },
+            ),
+        ]
+    }
+
+    fn cloudwatch_rules(&self) -> Vec<Rule> {
+        use aws_sdk_cloudwatch::Client;
+
+        vec![
+            self.on("DescribeAlarms", mock!(Client::describe_alarms), |w, r| {
+                let names = r.alarm_names();
+                let alarms: Vec<MetricAlarm> = w
+                    .alarms
+                    .iter()
+                    .filter(|(name, _)| {
+                        (names.is_empty() || names.contains(name))
+                            && r.alarm_name_prefix().is_none_or(|p| name.starts_with(p))
+                    })
+                    .map(|(_, a)| a.clone())
+                    .collect();
+                Ok(DescribeAlarmsOutput::builder()
+                    .set_metric_alarms(Some(alarms))
+                    .build())
+            }),
+            self.on("PutMetricAlarm", mock!(Client::put_metric_alarm), |w, r| {
+                let name = r.alarm_name().unwrap_or_default();
+                let alarm = MetricAlarm::builder()
+                    .alarm_name(name)
+                    .alarm_arn(format!(
+                        "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+                    ))
+                    .set_namespace(r.namespace().map(str::to_string))
+                    .set_metric_name(r.metric_name().map(str::to_string))
+                    .set_dimensions(Some(r.dimensions().to_vec()))
+                    .set_statistic(r.statistic().cloned())
+                    .set_threshold(r.threshold())
+                    .set_comparison_operator(r.comparison_operator().cloned())
+                    .set_period(r.period())
+                    .set_evaluation_periods(r.evaluation_periods())
+                    .set_alarm_actions(Some(r.alarm_actions().to_vec()))
+                    .actions_enabled(r.actions_enabled().unwrap_or(true))
+                    .build();
+                w.alarms.insert(name.to_string(), alarm);
+                Ok(PutMetricAlarmOutput::builder().build())
+            }),
+            self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
+                let names = r.alarm_names();
+                // Like CloudWatch: one unknown name and nothing is deleted.
+                if let Some(missing) = names.iter().find(|n| !w.alarms.contains_key(n.as_str())) {
+                    return Err(DeleteAlarmsError::generic(meta(
+                        "ResourceNotFound",
+                        &format!("{missing} not found"),
+                    )));
+                }
+                for name in names {
+                    w.alarms.remove(name);
+                }
+                Ok(DeleteAlarmsOutput::builder().build())
+            }),
+        ]
+    }
+
+    fn ecs_rules(&self) -> Vec<Rule> {
+        use aws_sdk_ecs::Client;
+
+        vec![
+            self.on("UpdateService", mock!(Client::update_service), |w, r| {
+                let cluster = r.cluster().unwrap_or("default").to_string();
+                let service = r.service().unwrap_or_default().to_string();
+                let Some(desired) = w.services.get_mut(&(cluster.clone(), service.clone())) else {
+                    return Err(UpdateServiceError::generic(meta(
+                        "ServiceNotFoundException",
+                        "Service not found.",
+                    )));
+                };
+                if let Some(count) = r.desired_count() {
+                    *desired = count;
+                }
+                let updated = aws_sdk_ecs::types::Service::builder()
+                    .cluster_arn(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"))
+                    .service_name(service)
+                    .status("ACTIVE")
+                    .desired_count(*desired)
+                    .build();
+                Ok(UpdateServiceOutput::builder().service(updated).build())
+            }),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness, the specifications and plan helpers.
+
+struct Harness {
+    clock: FakeClock,
+    events: EventLog,
+    ctx: Context,
+}
+
+impl Harness {
+    /// Stack `web` with the user tag `team=payments`, a fake clock and an event log.
+    fn new() -> Self {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = Context::builder()
+            .stack(StackName::new("web").expect("a valid stack name"))
+            .tags(Tags::new().with("team", "payments"))
+            .clock(clock.clone())
+            .events(events.clone())
+            .run_id("run-1")
+            .build();
+        Self { clock, events, ctx }
+    }
+
+    /// The attempts reported by `Event::Retrying` for `operation`.
+    fn retries(&self, operation: &str) -> Vec<u32> {
+        self.events
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Retrying {
+                    operation: op,
+                    attempt,
+                    ..
+                } if op == operation => Some(attempt),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The service `web/web-app`, desired count 2, behind an ALB.
+fn target() -> ScalingTarget {
+    ScalingTarget {
+        cluster: CLUSTER.to_string(),
+        service: SERVICE.to_string(),
+        desired_count: Some(2),
+        resource_label: Some(LABEL.to_string()),
+    }
+}
+
+fn tracking(value: f64) -> TargetTracking {
+    TargetTracking::builder().target(value).build()
+}
+
+/// Down to 1–2 tasks on weekday evenings, Paris time.
+fn night() -> ScheduledScaling {
+    ScheduledScaling::builder()
+        .name("night")
+        .schedule(NIGHT_CRON)
+        .timezone("Europe/Paris")
+        .min(1)
+        .max(2)
+        .build()
+}
+
+/// CPU 70 %, memory 80 %, 500 requests per target, 2–10 tasks, and the `night` schedule.
+fn full_spec() -> ScalingSpec {
+    let mut spec = ScalingSpec::cpu_and_memory(2, 10);
+    spec.requests_per_target = Some(tracking(500.0));
+    spec.scheduled.push(night());
+    spec
+}
+
+/// Step scaling on the maximum of `App/QueueDepth` (queue `jobs`) at or above 100:
+/// +1 task up to 50 above the threshold, +3 beyond.
+fn queue() -> StepPolicy {
+    StepPolicy::builder()
+        .name("queue")
+        .metric(
+            CustomMetric::builder()
+                .namespace("App")
+                .name("QueueDepth")
+                .dimensions(BTreeMap::from([("Queue".to_string(), "jobs".to_string())]))
+                .statistic("Maximum")
+                .build(),
+        )
+        .threshold(100.0)
+        .steps(vec![
+            Step::builder().lower(0.0).upper(50.0).adjustment(1).build(),
+            Step::builder().lower(50.0).adjustment(3).build(),
+        ])
+        .build()
+}
+
+/// 1–4 tasks driven by the `queue` step policy only.
+fn step_spec() -> ScalingSpec {
+    ScalingSpec::builder()
+        .min(1)
+        .max(4)
+        .step(vec![queue()])
+        .build()
+}
+
+/// CPU and memory tracking, the `queue` step policy and the `night` schedule, 2–10 tasks.
+fn everything_spec() -> ScalingSpec {
+    let mut spec = ScalingSpec::cpu_and_memory(2, 10);
+    spec.step.push(queue());
+    spec.scheduled.push(night());
+    spec
+}
+
+/// A planned change: resource kind, id and what happens to it.
+type Row = (String, String, &'static str);
+
+fn verb(action: &Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update(_) => "update",
+        Action::Replace(_) => "replace",
+        Action::Delete => "delete",
+        Action::NoChange => "unchanged",
+        _ => "unknown",
+    }
+}
+
+/// The changes of `plan` that change something, sorted.
+fn pending(plan: &Plan) -> Vec<Row> {
+    sorted(
+        plan.pending()
+            .map(|c| (c.resource.clone(), c.id.clone(), verb(&c.action)))
+            .collect(),
+    )
+}
+
+fn rows(items: &[(&str, &str, &'static str)]) -> Vec<Row> {
+    sorted(
+        items
+            .iter()
+            .map(|(kind, id, what)| (kind.to_string(), id.to_string(), *what))
+            .collect(),
+    )
+}
+
+/// The `PutScalingPolicy` inputs by policy name.
+fn puts_by_name(journal: &Journal) -> BTreeMap<String, PutScalingPolicyInput> {
+    journal
+        .inputs::<PutScalingPolicyInput>()
+        .into_iter()
+        .map(|p| (p.policy_name().unwrap_or_default().to_string(), p))
+        .collect()
+}
+
+fn tracking_of(p: &PutScalingPolicyInput) -> &TargetTrackingScalingPolicyConfiguration {
+    p.target_tracking_scaling_policy_configuration()
+        .unwrap_or_else(|| panic!("not a target tracking policy: {p:?}"))
+}
+
+/// The predefined metric of a target tracking configuration and its resource label.
+fn metric_of(c: &TargetTrackingScalingPolicyConfiguration) -> (String, Option<String>) {
+    let spec = c
+        .predefined_metric_specification()
+        .expect("a predefined metric");
+    (
+        spec.predefined_metric_type().as_str().to_string(),
+        spec.resource_label().map(str::to_string),
+    )
+}
+
+fn adjustments(c: &StepScalingPolicyConfiguration) -> Vec<(Option<f64>, Option<f64>, i32)> {
+    c.step_adjustments()
+        .iter()
+        .map(|a| {
+            (
+                a.metric_interval_lower_bound(),
+                a.metric_interval_upper_bound(),
+                a.scaling_adjustment(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A fresh create.
+
+#[tokio::test]
+async fn fresh_create_registers_the_target_before_any_policy_or_schedule() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+
+    let plan = layer.plan(&h.ctx, &full_spec(), &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (TARGET, DESIRED_COUNT, "create"),
+            (POLICY, "web-cpu", "create"),
+            (POLICY, "web-memory", "create"),
+            (POLICY, "web-requests", "create"),
+            (SCHEDULE, "web-night", "create"),
+        ]),
+        "{plan}"
+    );
+    let s = plan.changes().summary();
+    assert_eq!(
+        (s.create, s.update, s.replace, s.delete, s.unchanged),
+        (5, 0, 0, 0, 0),
+        "{plan}"
+    );
+    assert!(
+        m.journal.mutating().is_empty(),
+        "plan changed something: {:?}",
+        m.journal.mutating()
+    );
+
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(out.resource_id, RESOURCE_ID);
+    assert_eq!(out.policies, ["web-cpu", "web-memory", "web-requests"]);
+    assert_eq!(out.scheduled_actions, ["web-night"]);
+
+    let j = &m.journal;
+    assert_eq!(
+        sorted(j.mutating()),
+        sorted(vec![
+            "RegisterScalableTarget",
+            "PutScalingPolicy",
+            "PutScalingPolicy",
+            "PutScalingPolicy",
+            "PutScheduledAction",
+        ])
+    );
+    // Policies and schedules cannot exist without the target: it is registered first.
+    let registered = j.first("RegisterScalableTarget");
+    for (at, input) in j.indexed::<PutScalingPolicyInput>() {
+        assert!(registered < at, "put before the registration: {input:?}");
+    }
+    for (at, input) in j.indexed::<PutScheduledActionInput>() {
+        assert!(registered < at, "put before the registration: {input:?}");
+    }
+
+    let reg = only(j.inputs::<RegisterScalableTargetInput>());
+    assert_eq!(reg.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert_eq!(reg.resource_id(), Some(RESOURCE_ID));
+    assert_eq!(
+        reg.scalable_dimension(),
+        Some(&ScalableDimension::EcsServiceDesiredCount)
+    );
+    assert_eq!(
+        (reg.min_capacity(), reg.max_capacity()),
+        (Some(2), Some(10))
+    );
+    assert!(reg.suspended_state().is_none(), "{reg:?}");
+    let tags = reg.tags().expect("the target is tagged");
+    assert_eq!(
+        tags.get("ecs:stack").map(String::as_str),
+        Some("web"),
+        "{tags:?}"
+    );
+    assert_eq!(
+        tags.get("team").map(String::as_str),
+        Some("payments"),
+        "{tags:?}"
+    );
+
+    let puts = puts_by_name(j);
+    assert_eq!(
+        puts.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["web-cpu", "web-memory", "web-requests"]
+    );
+    for (name, p) in &puts {
+        assert_eq!(
+            p.service_namespace(),
+            Some(&ServiceNamespace::Ecs),
+            "{name}"
+        );
+        assert_eq!(p.resource_id(), Some(RESOURCE_ID), "{name}");
+        assert_eq!(
+            p.scalable_dimension(),
+            Some(&ScalableDimension::EcsServiceDesiredCount),
+            "{name}"
+        );
+        assert_eq!(
+            p.policy_type(),
+            Some(&PolicyType::TargetTrackingScaling),
+            "{name}"
+        );
+        assert!(p.step_scaling_policy_configuration().is_none(), "{name}");
+    }
+    for (name, metric, label, value) in [
+        ("web-cpu", "ECSServiceAverageCPUUtilization", None, 70.0),
+        (
+            "web-memory",
+            "ECSServiceAverageMemoryUtilization",
+            None,
+            80.0,
+        ),
+        (
+            "web-requests",
+            "ALBRequestCountPerTarget",
+            Some(LABEL),
+            500.0,
+        ),
+    ] {
+        let c = tracking_of(&puts[name]);
+        assert_eq!(
+            metric_of(c),
+            (metric.to_string(), label.map(str::to_string)),
+            "{name}"
+        );
+        assert_eq!(c.target_value(), value, "{name}");
+        assert_eq!(
+            (c.scale_in_cooldown(), c.scale_out_cooldown()),
+            (Some(300), Some(60)),
+            "{name}"
+        );
+        assert_eq!(c.disable_scale_in(), Some(false), "{name}");
+    }
+
+    let night = only(j.inputs::<PutScheduledActionInput>());
+    assert_eq!(night.scheduled_action_name(), Some("web-night"));
+    assert_eq!(night.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert_eq!(night.resource_id(), Some(RESOURCE_ID));
+    assert_eq!(
+        night.scalable_dimension(),
+        Some(&ScalableDimension::EcsServiceDesiredCount)
+    );
+    assert_eq!(night.schedule(), Some(NIGHT_CRON));
+    assert_eq!(night.timezone(), Some("Europe/Paris"));
+    let range = night.scalable_target_action().expect("a new range");
+    assert_eq!(
+        (range.min_capacity(), range.max_capacity()),
+        (Some(1), Some(2))
+    );
+
+    {
+        let w = m.world();
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (2, 10));
+        assert_eq!(t.tags.get("ecs:stack").map(String::as_str), Some("web"));
+        assert_eq!(w.policy_names(), ["web-cpu", "web-memory", "web-requests"]);
+        assert_eq!(w.scheduled_names(), ["web-night"]);
+    }
+    assert!(
+        h.events.events().iter().any(|e| matches!(
+            e,
+            Event::Done { resource, .. } if resource == "scalable-target service/web/web-app"
+        )),
+        "{:?}",
+        h.events.events()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. No change.
+
+#[tokio::test]
+async fn unchanged_spec_plans_nothing_with_three_reads_and_applies_without_a_call() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &full_spec(), &target()).await.unwrap();
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &full_spec(), &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert_eq!(plan.changes().summary().unchanged, 5, "{plan}");
+    assert!(plan.to_string().starts_with("No changes."), "{plan}");
+    assert_eq!(
+        sorted(m.journal.ops()),
+        sorted(vec![
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+            "DescribeScheduledActions",
+        ])
+    );
+    let read = only(m.journal.inputs::<DescribeScalableTargetsInput>());
+    assert_eq!(read.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert_eq!(read.resource_ids(), [RESOURCE_ID]);
+
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(
+        m.journal.ops().len(),
+        3,
+        "apply called AWS: {:?}",
+        m.journal.ops()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Updates and deletes.
+
+#[tokio::test]
+async fn changed_target_value_updates_one_policy_and_removed_items_are_deleted() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &full_spec(), &target()).await.unwrap();
+    m.journal.clear();
+
+    // CPU 70 → 60: one policy is put again, nothing else.
+    let mut spec = full_spec();
+    spec.cpu = Some(tracking(60.0));
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[(POLICY, "web-cpu", "update")]),
+        "{plan}"
+    );
+    let diff = match &plan
+        .changes()
+        .find(POLICY, "web-cpu")
+        .expect("web-cpu")
+        .action
+    {
+        Action::Update(diffs) => only(diffs.clone()),
+        other => panic!("expected an update, got {other:?}"),
+    };
+    assert_eq!(diff.field, "configuration");
+    assert!(
+        diff.old.contains("target: 70.0") && diff.new.contains("target: 60.0"),
+        "{diff:?}"
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutScalingPolicy"]);
+    assert_eq!(m.journal.count("RegisterScalableTarget"), 0);
+    let put = only(m.journal.inputs::<PutScalingPolicyInput>());
+    assert_eq!(put.policy_name(), Some("web-cpu"));
+    let c = tracking_of(&put);
+    assert_eq!(c.target_value(), 60.0);
+    assert_eq!(metric_of(c).0, "ECSServiceAverageCPUUtilization");
+    assert_eq!(m.world().tracking("web-cpu").target_value(), 60.0);
+
+    // No memory tracking and no schedule any more: both are deleted.
+    m.journal.clear();
+    spec.memory = None;
+    spec.scheduled.clear();
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (POLICY, "web-memory", "delete"),
+            (SCHEDULE, "web-night", "delete"),
+        ]),
+        "{plan}"
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        sorted(m.journal.mutating()),
+        sorted(vec!["DeleteScalingPolicy", "DeleteScheduledAction"])
+    );
+    let deleted = only(m.journal.inputs::<DeleteScalingPolicyInput>());
+    assert_eq!(
+        (deleted.policy_name(), deleted.resource_id()),
+        (Some("web-memory"), Some(RESOURCE_ID))
+    );
+    assert_eq!(deleted.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert_eq!(
+        deleted.scalable_dimension(),
+        Some(&ScalableDimension::EcsServiceDesiredCount)
+    );
+    let deleted = only(m.journal.inputs::<DeleteScheduledActionInput>());
+    assert_eq!(
+        (deleted.scheduled_action_name(), deleted.resource_id()),
+        (Some("web-night"), Some(RESOURCE_ID))
+    );
+    assert_eq!(deleted.service_namespace(), Some(&ServiceNamespace::Ecs));
+    {
+        let w = m.world();
+        assert_eq!(w.policy_names(), ["web-cpu", "web-requests"]);
+        assert!(w.scheduled_names().is_empty());
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (2, 10));
+    }
+
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Ownership.
+
+#[tokio::test]
+async fn policies_and_schedules_of_others_are_left_alone() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &full_spec(), &target()).await.unwrap();
+
+    // Someone else's policy and schedule on the same scalable target.
+    let foreign_policy = PutScalingPolicyInput::builder()
+        .policy_name("other-cpu")
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(RESOURCE_ID)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(
+            TargetTrackingScalingPolicyConfiguration::builder()
+                .target_value(40.0)
+                .predefined_metric_specification(
+                    PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization)
+                        .build()
+                        .expect("the metric type is set"),
+                )
+                .build()
+                .expect("the target value is set"),
+        )
+        .build()
+        .expect("a valid input");
+    let foreign_schedule = PutScheduledActionInput::builder()
+        .scheduled_action_name("other-weekend")
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(RESOURCE_ID)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .schedule("cron(0 0 ? * SAT *)")
+        .scalable_target_action(ScalableTargetAction::builder().min_capacity(0).build())
+        .build()
+        .expect("a valid input");
+    {
+        let mut w = m.world();
+        w.policies.insert(
+            key(RESOURCE_ID, "other-cpu"),
+            Policy {
+                input: foreign_policy.clone(),
+                arn: policy_arn(RESOURCE_ID, "other-cpu"),
+            },
+        );
+        w.scheduled
+            .insert(key(RESOURCE_ID, "other-weekend"), foreign_schedule.clone());
+    }
+    let no_foreign_item = |plan: &Plan| plan.changes.iter().all(|c| !c.id.starts_with("other-"));
+
+    // The same spec: nothing to do, and the others' items are not even mentioned.
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &full_spec(), &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert!(no_foreign_item(plan.changes()), "{:?}", plan.changes());
+
+    // A changed spec updates and deletes the stack's own only.
+    let mut spec = full_spec();
+    spec.cpu = Some(tracking(65.0));
+    spec.memory = None;
+    spec.scheduled.clear();
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert!(no_foreign_item(plan.changes()), "{:?}", plan.changes());
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (POLICY, "web-cpu", "update"),
+            (POLICY, "web-memory", "delete"),
+            (SCHEDULE, "web-night", "delete"),
+        ]),
+        "{plan}"
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let touched: Vec<String> = m
+        .journal
+        .inputs::<PutScalingPolicyInput>()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_string))
+        .chain(
+            m.journal
+                .inputs::<DeleteScalingPolicyInput>()
+                .iter()
+                .filter_map(|p| p.policy_name().map(str::to_string)),
+        )
+        .chain(
+            m.journal
+                .inputs::<DeleteScheduledActionInput>()
+                .iter()
+                .filter_map(|a| a.scheduled_action_name().map(str::to_string)),
+        )
+        .chain(
+            m.journal
+                .inputs::<PutScheduledActionInput>()
+                .iter()
+                .filter_map(|a| a.scheduled_action_name().map(str::to_string)),
+        )
+        .collect();
+    assert_eq!(sorted(touched), ["web-cpu", "web-memory", "web-night"]);
+    {
+        let w = m.world();
+        assert_eq!(
+            w.policies
+                .get(&key(RESOURCE_ID, "other-cpu"))
+                .map(|p| &p.input),
+            Some(&foreign_policy)
+        );
+        assert_eq!(
+            w.scheduled.get(&key(RESOURCE_ID, "other-weekend")),
+            Some(&foreign_schedule)
+        );
+        assert_eq!(w.policy_names(), ["other-cpu", "web-cpu", "web-requests"]);
+        assert_eq!(w.scheduled_names(), ["other-weekend"]);
+    }
+
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert!(no_foreign_item(plan.changes()), "{:?}", plan.changes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Step scaling.
+
+#[tokio::test]
+async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_policy() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (TARGET, DESIRED_COUNT, "create"),
+            (POLICY, "web-step-queue", "create"),
+            (ALARM, "web-step-queue", "create"),
+        ]),
+        "{plan}"
+    );
+    assert_eq!(
+        only(m.journal.inputs::<DescribeAlarmsInput>()).alarm_names(),
+        ["web-step-queue"]
+    );
+
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        [
+            "RegisterScalableTarget",
+            "PutScalingPolicy",
+            "PutMetricAlarm"
+        ]
+    );
+    let put = only(m.journal.inputs::<PutScalingPolicyInput>());
+    assert_eq!(put.policy_name(), Some("web-step-queue"));
+    assert_eq!(put.resource_id(), Some(RESOURCE_ID));
+    assert_eq!(put.policy_type(), Some(&PolicyType::StepScaling));
+    assert!(put.target_tracking_scaling_policy_configuration().is_none());
+    let c = put
+        .step_scaling_policy_configuration()
+        .expect("a step scaling configuration");
+    assert_eq!(c.adjustment_type(), Some(&AdjustmentType::ChangeInCapacity));
+    assert_eq!(
+        c.metric_aggregation_type(),
+        Some(&MetricAggregationType::Maximum)
+    );
+    assert_eq!(c.cooldown(), Some(60));
+    assert_eq!(
+        adjustments(c),
+        [(Some(0.0), Some(50.0), 1), (Some(50.0), None, 3)]
+    );
+
+    // The alarm triggers the policy by the ARN PutScalingPolicy returned.
+    let arn = m.world().policies[&key(RESOURCE_ID, "web-step-queue")]
+        .arn
+        .clone();
+    assert_eq!(arn, policy_arn(RESOURCE_ID, "web-step-queue"));
+    let alarm = only(m.journal.inputs::<PutMetricAlarmInput>());
+    assert_eq!(alarm.alarm_name(), Some("web-step-queue"));
+    assert_eq!(alarm.alarm_actions(), [arn.as_str()]);
+    assert_eq!(
+        (alarm.namespace(), alarm.metric_name()),
+        (Some("App"), Some("QueueDepth"))
+    );
+    let dimensions: Vec<(Option<&str>, Option<&str>)> = alarm
+        .dimensions()
+        .iter()
+        .map(|d| (d.name(), d.value()))
+        .collect();
+    assert_eq!(dimensions, [(Some("Queue"), Some("jobs"))]);
+    assert_eq!(alarm.statistic(), Some(&Statistic::Maximum));
+    assert_eq!(alarm.threshold(), Some(100.0));
+    assert_eq!(
+        alarm.comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
+    );
+    assert_eq!(
+        (alarm.period(), alarm.evaluation_periods()),
+        (Some(60), Some(2))
+    );
+    assert!(
+        alarm
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("ecs:stack") && t.value() == Some("web")),
+        "{:?}",
+        alarm.tags()
+    );
+
+    // Unchanged: four reads (the alarm's included) and no mutating call.
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert_eq!(
+        sorted(m.journal.ops()),
+        sorted(vec![
+            "DescribeAlarms",
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+            "DescribeScheduledActions",
+        ])
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+
+    // Without the step policy: the policy and its alarm are deleted.
+    m.journal.clear();
+    let without = ScalingSpec::builder().min(1).max(4).build();
+    let plan = layer.plan(&h.ctx, &without, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (POLICY, "web-step-queue", "delete"),
+            (ALARM, "web-step-queue", "delete"),
+        ]),
+        "{plan}"
+    );
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        sorted(m.journal.mutating()),
+        sorted(vec!["DeleteScalingPolicy", "DeleteAlarms"])
+    );
+    assert_eq!(
+        only(m.journal.inputs::<DeleteScalingPolicyInput>()).policy_name(),
+        Some("web-step-queue")
+    );
+    assert_eq!(
+        only(m.journal.inputs::<DeleteAlarmsInput>()).alarm_names(),
+        ["web-step-queue"]
+    );
+    {
+        let w = m.world();
+        assert!(w.policies.is_empty());
+        assert!(w.alarms.is_empty());
+        assert!(w.targets.contains_key(RESOURCE_ID));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Eventual consistency.
+
+#[tokio::test]
+async fn policy_put_before_the_registration_is_visible_is_retried() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let not_yet = mock!(aws_sdk_applicationautoscaling::Client::put_scaling_policy)
+        .sequence()
+        .error(|| PutScalingPolicyError::generic(no_target(RESOURCE_ID)))
+        .times(1)
+        .build();
+    let layer = m.layer_with(&[&not_yet]);
+    let spec = ScalingSpec::builder()
+        .min(2)
+        .max(10)
+        .cpu(tracking(70.0))
+        .build();
+
+    let (plan, out) = layer.deploy(&h.ctx, &spec, &target()).await.unwrap();
+
+    assert_eq!(plan.summary().create, 2, "{plan}");
+    assert_eq!(out.policies, ["web-cpu"]);
+    assert_eq!(not_yet.num_calls(), 1);
+    assert_eq!(
+        m.journal.count("PutScalingPolicy"),
+        1,
+        "the second attempt reached the world"
+    );
+    assert!(m.journal.first("RegisterScalableTarget") < m.journal.first("PutScalingPolicy"));
+    assert!(m
+        .world()
+        .policies
+        .contains_key(&key(RESOURCE_ID, "web-cpu")));
+    assert_eq!(h.retries("PutScalingPolicy"), [1]);
+    let (resource, reason) = h
+        .events
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Retrying {
+                resource, reason, ..
+            } => Some((resource, reason)),
+            _ => None,
+        })
+        .expect("a Retrying event");
+    assert_eq!(resource, "scaling-policy web-cpu");
+    assert!(
+        reason.starts_with("ObjectNotFoundException: No scalable target registered"),
+        "{reason}"
+    );
+    // The one retry delay (jittered: between half and all of 500 ms) went through the clock.
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 1, "{sleeps:?}");
+    assert!(
+        (Duration::from_millis(250)..=Duration::from_millis(500)).contains(&sleeps[0]),
+        "{sleeps:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Validation.
+
+#[tokio::test]
+async fn invalid_spec_reports_every_problem_before_any_call() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let mut spec = ScalingSpec::cpu_and_memory(5, 3);
+    spec.cpu = Some(tracking(150.0));
+    spec.requests_per_target = Some(tracking(500.0));
+    let without_alb = ScalingTarget {
+        desired_count: Some(9),
+        resource_label: None,
+        ..target()
+    };
+
+    let err = m
+        .layer()
+        .plan(&h.ctx, &spec, &without_alb)
+        .await
+        .unwrap_err();
+
+    let problems = err.problems().expect("validation problems");
+    for field in [
+        "scaling.min",
+        "service.desired_count",
+        "scaling.cpu.target",
+        "scaling.requests_per_target",
+    ] {
+        assert!(problems.mentions(field), "{field}: {problems}");
+    }
+    assert!(!problems.mentions("scaling.max"), "{problems}");
+    assert!(!problems.mentions("scaling.memory.target"), "{problems}");
+    assert!(
+        m.journal.ops().is_empty(),
+        "AWS was called: {:?}",
+        m.journal.ops()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Suspend and resume.
+
+#[tokio::test]
+async fn suspend_and_resume_keep_the_range_and_flip_every_suspension() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    let spec = ScalingSpec::cpu_and_memory(2, 10);
+    layer.deploy(&h.ctx, &spec, &target()).await.unwrap();
+
+    m.journal.clear();
+    layer.suspend(&h.ctx, &target()).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["RegisterScalableTarget"]);
+    let reg = only(m.journal.inputs::<RegisterScalableTargetInput>());
+    assert_eq!(
+        (reg.resource_id(), reg.min_capacity(), reg.max_capacity()),
+        (Some(RESOURCE_ID), Some(2), Some(10))
+    );
+    assert_eq!(
+        reg.scalable_dimension(),
+        Some(&ScalableDimension::EcsServiceDesiredCount)
+    );
+    assert_eq!(reg.suspended_state(), Some(&all_suspended(true)));
+    {
+        let w = m.world();
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (2, 10));
+        assert_eq!(t.suspended, all_suspended(true));
+    }
+
+    // Redeploying the same spec leaves the suspension alone.
+    m.journal.clear();
+    let (plan, _) = layer.deploy(&h.ctx, &spec, &target()).await.unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(
+        m.world().targets[RESOURCE_ID].suspended,
+        all_suspended(true)
+    );
+
+    m.journal.clear();
+    layer.resume(&h.ctx, &target()).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["RegisterScalableTarget"]);
+    let reg = only(m.journal.inputs::<RegisterScalableTargetInput>());
+    assert_eq!(
+        (reg.resource_id(), reg.min_capacity(), reg.max_capacity()),
+        (Some(RESOURCE_ID), Some(2), Some(10))
+    );
+    assert_eq!(reg.suspended_state(), Some(&all_suspended(false)));
+    {
+        let w = m.world();
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (2, 10));
+        assert_eq!(t.suspended, all_suspended(false));
+    }
+}
+
+#[tokio::test]
+async fn suspend_and_resume_without_a_registered_target_fail_with_not_registered() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+
+    for suspend in [true, false] {
+        let result = if suspend {
+            layer.suspend(&h.ctx, &target()).await
+        } else {
+            layer.resume(&h.ctx, &target()).await
+        };
+        match result {
+            Err(Error::NotRegistered { resource_id, .. }) => {
+                assert_eq!(resource_id, RESOURCE_ID);
+            }
+            other => panic!("expected NotRegistered, got {other:?}"),
+        }
+    }
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(m.journal.count("DescribeScalableTargets"), 2);
+    assert!(m.world().targets.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Scale.
+
+#[tokio::test]
+async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    let service = (CLUSTER.to_string(), SERVICE.to_string());
+
+    layer.scale(&h.ctx, &target(), 3, 6, 4).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        ["RegisterScalableTarget", "UpdateService"]
+    );
+    let reg = only(m.journal.inputs::<RegisterScalableTargetInput>());
+    assert_eq!(
+        (reg.resource_id(), reg.min_capacity(), reg.max_capacity()),
+        (Some(RESOURCE_ID), Some(3), Some(6))
+    );
+    assert_eq!(reg.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert!(reg.suspended_state().is_none(), "{reg:?}");
+    let update = only(m.journal.inputs::<UpdateServiceInput>());
+    assert_eq!(
+        (update.cluster(), update.service(), update.desired_count()),
+        (Some(CLUSTER), Some(SERVICE), Some(4))
+    );
+    {
+        let w = m.world();
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (3, 6));
+        assert_eq!(w.services[&service], 4);
+    }
+
+    // min 5 > max 3: refused before any call.
+    m.journal.clear();
+    let err = layer.scale(&h.ctx, &target(), 5, 3, 4).await.unwrap_err();
+    let problems = err.problems().expect("a validation error");
+    assert!(problems.mentions("scale"), "{problems}");
+    assert!(
+        m.journal.ops().is_empty(),
+        "AWS was called: {:?}",
+        m.journal.ops()
+    );
+    {
+        let w = m.world();
+        let t = &w.targets[RESOURCE_ID];
+        assert_eq!((t.min, t.max), (3, 6));
+        assert_eq!(w.services[&service], 4);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Destroy.
+
+#[tokio::test]
+async fn destroy_deletes_policies_alarms_and_schedules_then_deregisters_the_target() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer
+        .deploy(&h.ctx, &everything_spec(), &target())
+        .await
+        .unwrap();
+    m.journal.clear();
+
+    let planned = layer.plan_destroy(&h.ctx, &target()).await.unwrap();
+    assert_eq!(
+        pending(&planned),
+        rows(&[
+            (POLICY, "web-cpu", "delete"),
+            (POLICY, "web-memory", "delete"),
+            (POLICY, "web-step-queue", "delete"),
+            (ALARM, "web-step-queue", "delete"),
+            (SCHEDULE, "web-night", "delete"),
+            (TARGET, DESIRED_COUNT, "delete"),
+        ]),
+        "{planned}"
+    );
+    assert_eq!(planned.changes.len(), 6, "{planned}");
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+
+    m.journal.clear();
+    let done = layer.destroy(&h.ctx, &target()).await.unwrap();
+    assert_eq!(done, planned);
+    let j = &m.journal;
+    assert_eq!(
+        sorted(j.mutating()),
+        sorted(vec![
+            "DeleteScalingPolicy",
+            "DeleteScalingPolicy",
+            "DeleteScalingPolicy",
+            "DeleteAlarms",
+            "DeleteScheduledAction",
+            "DeregisterScalableTarget",
+        ])
+    );
+    // The target goes last.
+    assert_eq!(j.mutating().last(), Some(&"DeregisterScalableTarget"));
+    let deregistered = j.last("DeregisterScalableTarget");
+    for op in [
+        "DeleteScalingPolicy",
+        "DeleteAlarms",
+        "DeleteScheduledAction",
+    ] {
+        assert!(
+            j.last(op) < deregistered,
+            "{op} after the deregistration: {:?}",
+            j.ops()
+        );
+    }
+    let deleted: Vec<String> = j
+        .inputs::<DeleteScalingPolicyInput>()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_string))
+        .collect();
+    assert_eq!(sorted(deleted), ["web-cpu", "web-memory", "web-step-queue"]);
+    assert_eq!(
+        only(j.inputs::<DeleteAlarmsInput>()).alarm_names(),
+        ["web-step-queue"]
+    );
+    assert_eq!(
+        only(j.inputs::<DeleteScheduledActionInput>()).scheduled_action_name(),
+        Some("web-night")
+    );
+    let dereg = only(j.inputs::<DeregisterScalableTargetInput>());
+    assert_eq!(dereg.service_namespace(), Some(&ServiceNamespace::Ecs));
+    assert_eq!(dereg.resource_id(), Some(RESOURCE_ID));
+    assert_eq!(
+        dereg.scalable_dimension(),
+        Some(&ScalableDimension::EcsServiceDesiredCount)
+    );
+    {
+        let w = m.world();
+        assert!(w.targets.is_empty());
+        assert!(w.policies.is_empty());
+        assert!(w.scheduled.is_empty());
+        assert!(w.alarms.is_empty());
+    }
+
+    // Nothing left: nothing to plan, nothing to delete.
+    m.journal.clear();
+    let planned = layer.plan_destroy(&h.ctx, &target()).await.unwrap();
+    assert!(planned.changes.is_empty(), "{planned}");
+    let done = layer.destroy(&h.ctx, &target()).await.unwrap();
+    assert!(done.changes.is_empty(), "{done}");
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(m.journal.count("DescribeScalableTargets"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. How live state is read.
+
+#[tokio::test]
+async fn live_utc_or_empty_time_zone_and_absent_cooldowns_count_as_defaults() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    let spec = ScalingSpec::builder()
+        .min(2)
+        .max(10)
+        .cpu(
+            TargetTracking::builder()
+                .target(70.0)
+                .scale_out_cooldown(300)
+                .build(),
+        )
+        .scheduled(vec![
+            ScheduledScaling::builder()
+                .name("night")
+                .schedule(NIGHT_CRON)
+                .min(1)
+                .build(),
+            ScheduledScaling::builder()
+                .name("morning")
+                .schedule("cron(0 7 ? * MON-FRI *)")
+                .min(2)
+                .build(),
+        ])
+        .build();
+    layer.deploy(&h.ctx, &spec, &target()).await.unwrap();
+    let puts = m.journal.inputs::<PutScheduledActionInput>();
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert!(puts.iter().all(|p| p.timezone().is_none()), "{puts:?}");
+
+    {
+        let mut w = m.world();
+        // What AWS may report for schedules put without a time zone.
+        w.scheduled
+            .get_mut(&key(RESOURCE_ID, "web-night"))
+            .expect("web-night")
+            .timezone = Some("UTC".to_string());
+        w.scheduled
+            .get_mut(&key(RESOURCE_ID, "web-morning"))
+            .expect("web-morning")
+            .timezone = Some(String::new());
+        // And for a policy whose cooldowns are the defaults.
+        let cpu = w
+            .policies
+            .get_mut(&key(RESOURCE_ID, "web-cpu"))
+            .expect("web-cpu");
+        let c = cpu
+            .input
+            .target_tracking_scaling_policy_configuration
+            .as_mut()
+            .expect("a target tracking configuration");
+        c.scale_in_cooldown = None;
+        c.scale_out_cooldown = None;
+    }
+
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. A new range.
+
+#[tokio::test]
+async fn changed_range_registers_the_target_again_and_nothing_else() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer
+        .deploy(&h.ctx, &ScalingSpec::cpu_and_memory(2, 10), &target())
+        .await
+        .unwrap();
+    m.journal.clear();
+
+    let spec = ScalingSpec::cpu_and_memory(1, 12);
+    let plan = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[(TARGET, DESIRED_COUNT, "update")]),
+        "{plan}"
+    );
+    match &plan
+        .changes()
+        .find(TARGET, DESIRED_COUNT)
+        .expect("the target")
+        .action
+    {
+        Action::Update(diffs) => {
+            let fields: Vec<(&str, &str, &str)> = diffs
+                .iter()
+                .map(|d| (d.field.as_str(), d.old.as_str(), d.new.as_str()))
+                .collect();
+            assert_eq!(fields, [("min", "2", "1"), ("max", "10", "12")]);
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["RegisterScalableTarget"]);
+    let reg = only(m.journal.inputs::<RegisterScalableTargetInput>());
+    assert_eq!(
+        (reg.min_capacity(), reg.max_capacity()),
+        (Some(1), Some(12))
+    );
+    assert!(reg.suspended_state().is_none(), "{reg:?}");
+    let w = m.world();
+    let t = &w.targets[RESOURCE_ID];
+    assert_eq!((t.min, t.max), (1, 12));
+}
