@@ -196,7 +196,7 @@ impl Deployer {
         let network = if net_plan.is_empty() {
             l.network.apply(&ctx, &net_plan).await?
         } else {
-            placeholder_network()
+            net_plan.known_outputs().unwrap_or_else(placeholder_network)
         };
         let svc_plan = l.service.plan(&ctx, &service_spec, &network).await?;
         let names = svc_plan.names().clone();

@@ -438,6 +438,50 @@ impl NetworkPlan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// The outputs, when what the layers above use — the VPC, the subnets and the two
+    /// security groups — exists already and stays (other parts, such as NAT gateways, may
+    /// still change; their ids are left out). `None` when any of them is still to be made.
+    pub fn known_outputs(&self) -> Option<crate::NetworkOutputs> {
+        let ids = Ids::from_live(&self.live);
+        let known = |logical: &str| {
+            let id = ids.get(logical);
+            let replaced = self.changes.pending().any(|c| {
+                c.id == logical && matches!(c.action, Action::Create | Action::Replace(_))
+            });
+            (!id.starts_with('(') && !replaced).then_some(id)
+        };
+        let (alb_sg, task_sg) = (known(SG_ALB)?, known(SG_TASK)?);
+        match &self.desired.network {
+            DesiredNetwork::Existing(e) => Some(crate::NetworkOutputs {
+                vpc_id: e.vpc_id.clone(),
+                vpc_cidr: e.cidr.clone(),
+                availability_zones: e.zones.clone(),
+                public_subnets: e.public.clone(),
+                private_subnets: e.private.clone(),
+                alb_sg,
+                task_sg,
+                nat_gateways: Vec::new(),
+                vpc_endpoints: Vec::new(),
+            }),
+            DesiredNetwork::Managed(v) => {
+                let tier = |t: &str| -> Option<Vec<String>> {
+                    v.zones.iter().map(|z| known(&subnet_id(t, z))).collect()
+                };
+                Some(crate::NetworkOutputs {
+                    vpc_id: known(VPC)?,
+                    vpc_cidr: v.cidr.to_string(),
+                    availability_zones: v.zones.clone(),
+                    public_subnets: tier("public")?,
+                    private_subnets: tier("private")?,
+                    alb_sg,
+                    task_sg,
+                    nat_gateways: Vec::new(),
+                    vpc_endpoints: Vec::new(),
+                })
+            }
+        }
+    }
 }
 
 impl fmt::Display for NetworkPlan {
