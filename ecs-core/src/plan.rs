@@ -191,6 +191,11 @@ impl Plan {
         !self.changes.iter().any(|c| c.action.is_change())
     }
 
+    /// Every entry, unchanged resources included, in order.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
     /// The changes that change something.
     pub fn pending(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.action.is_change())

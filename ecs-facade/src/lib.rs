@@ -51,7 +51,7 @@ pub use deploy::{
     DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, StackOutputs, StackStatus,
     KNOWN_AFTER_APPLY,
 };
-pub use ecs_core::{Event, Plan};
+pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
 pub use error::{Error, Result};
 pub use manifest::{
     AlarmSetting, AlarmsManifest, HttpsManifest, Manifest, NetworkManifest, Profile,
