@@ -106,7 +106,7 @@ pub struct DestroyOptions {
 ///
 /// ```no_run
 /// # async fn example(stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
-/// let config = aws_config::load_from_env().await;
+/// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 /// let deployer = ecs_facade::Deployer::new(&config).events(|e: ecs_facade::Event| eprintln!("{e}"));
 /// println!("{}", deployer.plan(&stack).await?);
 /// let report = deployer.deploy(&stack).await?;
@@ -193,11 +193,7 @@ impl Deployer {
         let l = &self.layers;
         let service_spec = stack.service_spec();
         let net_plan = l.network.plan(&ctx, &stack.network_spec()).await?;
-        let network = if net_plan.is_empty() {
-            l.network.apply(&ctx, &net_plan).await?
-        } else {
-            net_plan.known_outputs().unwrap_or_else(placeholder_network)
-        };
+        let network = net_plan.known_outputs().unwrap_or_else(placeholder_network);
         let svc_plan = l.service.plan(&ctx, &service_spec, &network).await?;
         let names = svc_plan.names().clone();
         let lb = svc_plan.existing_load_balancer_arn().map(str::to_string);

@@ -21,7 +21,7 @@
 //! use ecs_facade::prelude::*;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = aws_config::load_from_env().await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let stack = Stack::from_manifest(
 //!     "name: shop\nprofile: prod\nimage: nginx:1.27\nport: 8080\n",
 //! )?;

@@ -17,7 +17,7 @@
 //! use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkSpec};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = aws_config::load_from_env().await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let ctx = Context::builder()
 //!     .stack(StackName::new("web")?)
 //!     .events(|e: Event| eprintln!("{e}"))

@@ -15,7 +15,7 @@
 //! use ecs_observe::{Monitoring, ObserveLayer, ObserveSpec, ObserveTarget};
 //!
 //! # async fn example(service: ecs_service::ServiceOutputs) -> Result<(), Box<dyn std::error::Error>> {
-//! let config = aws_config::load_from_env().await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let ctx = Context::builder().stack(StackName::new("web")?).build();
 //! let spec = ObserveSpec::builder()
 //!     .monitoring(Monitoring::Advanced)

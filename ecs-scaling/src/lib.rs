@@ -17,7 +17,7 @@
 //! use ecs_scaling::{ScalingLayer, ScalingSpec, ScalingTarget};
 //!
 //! # async fn example(service: ecs_service::ServiceOutputs) -> Result<(), Box<dyn std::error::Error>> {
-//! let config = aws_config::load_from_env().await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let ctx = Context::builder().stack(StackName::new("web")?).build();
 //! let layer = ScalingLayer::new(&config);
 //! let target = ScalingTarget::from_outputs(&service);

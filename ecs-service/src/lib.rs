@@ -18,7 +18,7 @@
 //! use ecs_service::{ContainerSpec, LoadBalancerSpec, ServiceLayer, ServiceSpec, TaskSpec};
 //!
 //! # async fn example(network: ecs_net::NetworkOutputs) -> Result<(), Box<dyn std::error::Error>> {
-//! let config = aws_config::load_from_env().await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let ctx = Context::builder()
 //!     .stack(StackName::new("web")?)
 //!     .events(|e: Event| eprintln!("{e}"))

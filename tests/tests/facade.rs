@@ -193,7 +193,9 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     assert!(reads <= 45, "{reads} reads");
 
     // An image rollout: one revision, one UpdateService.
-    let v2 = Stack::from_manifest(&yaml.replace("nginx:1.27", "nginx:1.28")).unwrap();
+    let v2 =
+        Stack::from_manifest(&yaml.replace("nginx-unprivileged:1.27", "nginx-unprivileged:1.28"))
+            .unwrap();
     counter.reset();
     let report = d.deploy(&v2).await.unwrap();
     let ops: Vec<String> = counter

@@ -68,7 +68,7 @@ async fn run() -> Result<(), BoxError> {
     println!("{plan}");
 
     heading("2. Service: verify, plan and deploy (waits for the rollout)");
-    let v1 = service_spec("public.ecr.aws/nginx/nginx:1.27");
+    let v1 = service_spec("public.ecr.aws/nginx/nginx-unprivileged:1.27");
     service.verify(&ctx, &v1).await?;
     let plan = service.plan(&ctx, &v1, &net).await?;
     println!("{plan}");
@@ -85,7 +85,7 @@ async fn run() -> Result<(), BoxError> {
     service.apply(&ctx, &plan).await?;
 
     heading("4. Roll out a new image (one new revision, one UpdateService)");
-    let v2 = service_spec("public.ecr.aws/nginx/nginx:1.28");
+    let v2 = service_spec("public.ecr.aws/nginx/nginx-unprivileged:1.28");
     let plan = service.plan(&ctx, &v2, &net).await?;
     println!("{plan}");
     let outputs = service.apply(&ctx, &plan).await?;

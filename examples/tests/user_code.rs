@@ -1,0 +1,383 @@
+//! Testing your own platform code built on `ecs-facade`, both ways: against mocked SDK clients
+//! (`ecs_facade::testing::mock_layers`: fast, no emulator, exact control of what AWS answers) and
+//! against the local AWS emulator (`emulator_layers`: the same code, really deployed).
+//!
+//! The "platform code" under test is `deploy_and_announce`: it plans the stack, refuses to
+//! deploy when the plan would delete or replace anything, and otherwise deploys and returns the
+//! message the platform posts, with the service's URL.
+
+// The mock closures return the SDK's own (large) error types, and the platform's error wraps
+// the facade's.
+#![allow(clippy::result_large_err)]
+
+use std::fmt;
+
+use aws_sdk_ec2::types::{
+    AvailabilityZone, AvailabilityZoneState, NatGateway, NatGatewayState, Subnet, Tag,
+};
+use ecs_core::{OWNER_TAG, RESOURCE_TAG};
+use ecs_facade::service::{ContainerSpec, LoadBalancerSpec, ServiceSpec, TaskSpec};
+use ecs_facade::testing::{
+    emulator_layers, mock, mock_layers, CallCounter, Emulator, MockRules, Rule,
+};
+use ecs_facade::{Action, Deployer, DestroyOptions, Plan, Stack};
+
+// ---------------------------------------------------------------------------------------------
+// The platform code under test: what a team might write on top of the facade.
+
+/// Why the platform did not deploy.
+#[derive(Debug)]
+enum PlatformError {
+    /// The plan would delete or replace these resources: a human must look first.
+    Destructive(Vec<String>),
+    /// The facade failed: an invalid stack, an AWS error, a failed rollout…
+    Facade(ecs_facade::Error),
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlatformError::Destructive(what) => {
+                write!(f, "refusing to delete or replace {}", what.join(", "))
+            }
+            PlatformError::Facade(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ecs_facade::Error> for PlatformError {
+    fn from(e: ecs_facade::Error) -> Self {
+        PlatformError::Facade(e)
+    }
+}
+
+/// The plan of `stack`, unless it deletes or replaces something.
+async fn safe_plan(deployer: &Deployer, stack: &Stack) -> Result<Plan, PlatformError> {
+    let plan = deployer.plan(stack).await?;
+    let destructive: Vec<String> = plan
+        .pending()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace(_)))
+        .map(|c| format!("{} {}", c.resource, c.id))
+        .collect();
+    if destructive.is_empty() {
+        Ok(plan)
+    } else {
+        Err(PlatformError::Destructive(destructive))
+    }
+}
+
+/// Deploys `stack` when its plan is safe; returns the announcement.
+async fn deploy_and_announce(deployer: &Deployer, stack: &Stack) -> Result<String, PlatformError> {
+    let plan = safe_plan(deployer, stack).await?;
+    let s = plan.summary();
+    let report = deployer.deploy(stack).await?;
+    let url = report
+        .outputs
+        .service
+        .url
+        .as_deref()
+        .unwrap_or("(no load balancer)");
+    Ok(format!(
+        "{} deployed ({} created, {} changed): serving on {url}",
+        stack.name, s.create, s.update
+    ))
+}
+
+/// The stack the platform deploys for a team: nginx on 8080 behind a load balancer.
+fn web_stack(name: &str) -> Stack {
+    let web = ContainerSpec::builder()
+        .name("web")
+        .image("nginxinc/nginx-unprivileged:1.27")
+        .ports(vec![8080])
+        .build();
+    let service = ServiceSpec::builder()
+        .task(TaskSpec::builder().containers(vec![web]).build())
+        .load_balancer(LoadBalancerSpec::default())
+        .build();
+    Stack::builder().name(name).service(service).build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mocked AWS: rules answering the describe calls a plan makes. Only describes have rules, so a
+// mutating call (or any call nobody expected) fails the test.
+
+/// An AWS error: its code and message.
+fn meta(code: &str, message: &str) -> aws_sdk_ec2::error::ErrorMetadata {
+    aws_sdk_ec2::error::ErrorMetadata::builder()
+        .code(code)
+        .message(message)
+        .build()
+}
+
+/// An empty account in `us-east-1` (two zones): every describe answers "nothing" or the
+/// service's "not found" error.
+fn empty_account() -> Vec<Rule> {
+    use aws_sdk_cloudwatch as cw;
+    use aws_sdk_cloudwatchlogs as logs;
+    use aws_sdk_ec2 as ec2;
+    use aws_sdk_ecr as ecr;
+    use aws_sdk_ecs as ecs;
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use aws_sdk_iam as iam;
+    vec![
+        mock!(ec2::Client::describe_availability_zones).then_output(|| {
+            let az = |name: &str| {
+                AvailabilityZone::builder()
+                    .zone_name(name)
+                    .zone_type("availability-zone")
+                    .state(AvailabilityZoneState::Available)
+                    .build()
+            };
+            ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput::builder()
+                .availability_zones(az("us-east-1a"))
+                .availability_zones(az("us-east-1b"))
+                .build()
+        }),
+        mock!(ec2::Client::describe_vpcs)
+            .then_output(|| ec2::operation::describe_vpcs::DescribeVpcsOutput::builder().build()),
+        mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+            ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput::builder()
+                .build()
+        }),
+        mock!(ec2::Client::describe_subnets).then_output(|| {
+            ec2::operation::describe_subnets::DescribeSubnetsOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_route_tables).then_output(|| {
+            ec2::operation::describe_route_tables::DescribeRouteTablesOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_addresses).then_output(|| {
+            ec2::operation::describe_addresses::DescribeAddressesOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_nat_gateways).then_output(|| {
+            ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_security_groups).then_output(|| {
+            ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder()
+                .build()
+        }),
+        mock!(ec2::Client::describe_vpc_endpoints).then_output(|| {
+            ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build()
+        }),
+        mock!(ecr::Client::describe_repositories).then_error(|| {
+            ecr::operation::describe_repositories::DescribeRepositoriesError::generic(meta(
+                "RepositoryNotFoundException",
+                "no repository",
+            ))
+        }),
+        mock!(iam::Client::get_role).then_error(|| {
+            iam::operation::get_role::GetRoleError::generic(meta("NoSuchEntity", "no role"))
+        }),
+        mock!(ecs::Client::describe_clusters).then_output(|| {
+            ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+        }),
+        mock!(ecs::Client::describe_task_definition).then_error(|| {
+            ecs::operation::describe_task_definition::DescribeTaskDefinitionError::generic(meta(
+                "ClientException",
+                "Unable to describe task definition.",
+            ))
+        }),
+        mock!(ecs::Client::describe_services).then_output(|| {
+            ecs::operation::describe_services::DescribeServicesOutput::builder().build()
+        }),
+        mock!(elb::Client::describe_load_balancers).then_error(|| {
+            elb::operation::describe_load_balancers::DescribeLoadBalancersError::generic(meta(
+                "LoadBalancerNotFound",
+                "no load balancer",
+            ))
+        }),
+        mock!(elb::Client::describe_target_groups).then_error(|| {
+            elb::operation::describe_target_groups::DescribeTargetGroupsError::generic(meta(
+                "TargetGroupNotFound",
+                "no target group",
+            ))
+        }),
+        mock!(cw::Client::describe_alarms).then_output(|| {
+            cw::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
+        }),
+        mock!(cw::Client::get_dashboard).then_error(|| {
+            cw::operation::get_dashboard::GetDashboardError::generic(meta(
+                "ResourceNotFound",
+                "no dashboard",
+            ))
+        }),
+        mock!(logs::Client::describe_log_groups).then_output(|| {
+            logs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
+        }),
+    ]
+}
+
+/// What is left of stack `stack` after it ran with a NAT gateway per zone: its public subnet in
+/// `us-east-1b` and the NAT gateway in it, both carrying the stack's tags. A stack with the
+/// default single NAT gateway (in `us-east-1a`) no longer wants that one.
+fn surplus_nat_gateway(stack: &str) -> Vec<Rule> {
+    use aws_sdk_ec2 as ec2;
+    let tags = |logical: &str| {
+        vec![
+            Tag::builder().key(OWNER_TAG).value(stack).build(),
+            Tag::builder().key(RESOURCE_TAG).value(logical).build(),
+        ]
+    };
+    let subnet = Subnet::builder()
+        .subnet_id("subnet-0public1b")
+        .vpc_id("vpc-0stack")
+        .cidr_block("10.0.16.0/20")
+        .availability_zone("us-east-1b")
+        .set_tags(Some(tags("subnet/public/us-east-1b")))
+        .build();
+    let nat = NatGateway::builder()
+        .nat_gateway_id("nat-0zone1b")
+        .subnet_id("subnet-0public1b")
+        .vpc_id("vpc-0stack")
+        .state(NatGatewayState::Available)
+        .set_tags(Some(tags("nat/us-east-1b")))
+        .build();
+    vec![
+        mock!(ec2::Client::describe_subnets).then_output(move || {
+            ec2::operation::describe_subnets::DescribeSubnetsOutput::builder()
+                .subnets(subnet.clone())
+                .build()
+        }),
+        mock!(ec2::Client::describe_nat_gateways).then_output(move || {
+            ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput::builder()
+                .nat_gateways(nat.clone())
+                .build()
+        }),
+    ]
+}
+
+/// Every client gets every rule (a rule only ever matches its own operation); in each list the
+/// rules of `world` come first, so they answer before the empty account's.
+fn rules<'a>(world: &'a [Rule], empty: &'a [Rule]) -> MockRules<'a> {
+    let every: Vec<&Rule> = world.iter().chain(empty).collect();
+    MockRules {
+        ec2: every.clone(),
+        ecr: every.clone(),
+        ecs: every.clone(),
+        elb: every.clone(),
+        iam: every.clone(),
+        autoscaling: every.clone(),
+        cloudwatch: every.clone(),
+        logs: every,
+    }
+}
+
+#[tokio::test]
+async fn a_new_stack_only_creates_so_the_guard_lets_it_through() {
+    let empty = empty_account();
+    let deployer = Deployer::from_layers(mock_layers(&rules(&[], &empty)));
+
+    let plan = safe_plan(&deployer, &web_stack("web"))
+        .await
+        .unwrap_or_else(|e| panic!("the guard refused a new stack: {e}"));
+    assert!(plan.pending().all(|c| c.action == Action::Create), "{plan}");
+    for (kind, id) in [
+        ("vpc", "vpc"),
+        ("nat-gateway", "nat/us-east-1a"),
+        ("load-balancer", "web-alb"),
+        ("ecs-service", "web-app"),
+    ] {
+        assert!(
+            plan.find(kind, id).is_some(),
+            "{kind} {id} missing from\n{plan}"
+        );
+    }
+    // Only describes have rules: a mutating call would have panicked. The network was read
+    // exactly once.
+    assert_eq!(empty[1].num_calls(), 1, "DescribeVpcs");
+}
+
+#[tokio::test]
+async fn a_plan_that_deletes_a_nat_gateway_is_refused_before_any_change() {
+    let empty = empty_account();
+    let world = surplus_nat_gateway("web");
+    let deployer = Deployer::from_layers(mock_layers(&rules(&world, &empty)));
+
+    let err = deploy_and_announce(&deployer, &web_stack("web"))
+        .await
+        .expect_err("a plan deleting a NAT gateway must be refused");
+    match &err {
+        PlatformError::Destructive(what) => {
+            assert_eq!(what, &["nat-gateway nat/us-east-1b"], "{err}");
+        }
+        PlatformError::Facade(e) => panic!("expected a refusal, got {e}"),
+    }
+    // The deploy never started: the world was read once, by the plan, and nothing was changed
+    // (a mutating call has no rule and would have panicked).
+    assert_eq!(world[0].num_calls(), 1, "DescribeSubnets");
+    assert_eq!(world[1].num_calls(), 1, "DescribeNatGateways");
+}
+
+#[tokio::test]
+async fn an_invalid_stack_fails_cleanly_without_calling_aws() {
+    let empty = empty_account();
+    let deployer = Deployer::from_layers(mock_layers(&rules(&[], &empty)));
+    let mut stack = web_stack("web");
+    stack.service.task.memory = 300;
+    // Autoscaling between 2 and 10 tasks, but the service asks for 1.
+    stack.scaling = Some(ecs_facade::scaling::ScalingSpec::cpu_and_memory(2, 10));
+
+    let err = deploy_and_announce(&deployer, &stack)
+        .await
+        .expect_err("an invalid stack must not deploy");
+    let PlatformError::Facade(e) = &err else {
+        panic!("expected the facade's validation error, got {err}");
+    };
+    assert!(matches!(e, ecs_facade::Error::Invalid(_)), "{e}");
+    let problems = e.problems().expect("validation problems");
+    for field in ["service.task.memory", "service.desired_count"] {
+        assert!(problems.mentions(field), "{field} missing from {problems}");
+    }
+    assert!(
+        empty.iter().all(|r| r.num_calls() == 0),
+        "an AWS call was made"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same platform code against the local AWS emulator.
+
+#[tokio::test]
+async fn the_same_code_deploys_on_the_emulator() {
+    let emulator = tokio::task::spawn_blocking(Emulator::shared)
+        .await
+        .expect("the emulator's start-up task")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counter = CallCounter::new();
+    let deployer = Deployer::from_layers(emulator_layers(emulator, &counter).await);
+    let stack = web_stack("user-code");
+
+    let message = deploy_and_announce(&deployer, &stack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        message.starts_with("user-code deployed (") && message.contains("serving on http://"),
+        "{message}"
+    );
+
+    // Deployed, the stack plans no change: the guard passes, and nothing was mutated.
+    counter.reset();
+    let plan = safe_plan(&deployer, &stack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(counter.mutating(), vec![]);
+
+    let destroyed = deployer
+        .destroy(
+            &stack,
+            DestroyOptions {
+                force_delete_images: true,
+                delete_logs: true,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        destroyed
+            .deleted
+            .find("load-balancer", "user-code-alb")
+            .is_some(),
+        "{}",
+        destroyed.deleted
+    );
+}
