@@ -396,24 +396,16 @@ impl Deployer {
             },
             async { Ok::<_, Error>(l.network.plan_destroy(&ctx).await?) },
         )?;
-        let alarms = l.observe.alarm_states(&ctx).await?;
+        let (observed, observe_kept) = l
+            .observe
+            .plan_destroy(&ctx, &names.log_group, options.delete_logs)
+            .await?;
         let mut deleted = scaling;
-        for a in &alarms {
-            deleted.push(ecs_core::Change::new(
-                "alarm",
-                &a.name,
-                ecs_core::Action::Delete,
-            ));
-        }
+        deleted.extend(observed);
         deleted.extend(service.deleted.clone());
         deleted.extend(network);
         let mut kept = service.kept.clone();
-        if !options.delete_logs {
-            kept.push(format!(
-                "log-group {} (with its logs; destroy with delete_logs to delete it)",
-                names.log_group
-            ));
-        }
+        kept.extend(observe_kept);
         Ok(DestroyReport { deleted, kept })
     }
 

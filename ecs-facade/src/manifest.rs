@@ -460,7 +460,7 @@ impl Manifest {
 
 impl Stack {
     /// The stack a manifest describes: `source` is a path to a YAML file, or the YAML itself
-    /// (anything containing a newline or a `:` that is not an existing file). Parses,
+    /// (anything containing a newline or `": "` that is not an existing file). Parses,
     /// applies the profile and validates every layer — every problem at once — before any
     /// AWS call.
     pub fn from_manifest(source: &str) -> Result<Stack, Error> {
@@ -469,7 +469,7 @@ impl Stack {
             std::fs::read_to_string(path).map_err(|e| Error::Manifest {
                 message: format!("cannot read {source}: {e}"),
             })?
-        } else if !source.contains('\n') && !source.contains(':') {
+        } else if !source.contains('\n') && !source.contains(": ") {
             return Err(Error::Manifest {
                 message: format!("{source}: no such file"),
             });

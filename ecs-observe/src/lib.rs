@@ -533,6 +533,62 @@ impl ObserveLayer {
         Ok(true)
     }
 
+    /// What [`destroy`](Self::destroy) would delete (the stack's alarms and dashboard, and the
+    /// log group when `delete_logs`) and keep. Makes no change.
+    pub async fn plan_destroy(
+        &self,
+        ctx: &Context,
+        log_group: &str,
+        delete_logs: bool,
+    ) -> Result<(Plan, Vec<String>)> {
+        let c = &self.clients;
+        let mine = |r: Result<Option<Value>>| match r {
+            Err(Error::Conflict { .. }) => Ok(None),
+            other => other,
+        };
+        let (live_alarms, dashboard, group) = futures_util::try_join!(
+            alarms::observe(ctx, &c.cloudwatch),
+            async { mine(self.dashboard(ctx).await) },
+            async {
+                match logs::observe(ctx, &c.logs, log_group).await {
+                    Err(Error::Conflict { .. }) => Ok(None),
+                    other => other,
+                }
+            },
+        )?;
+        let owned = futures_util::future::try_join_all(
+            live_alarms
+                .values()
+                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
+        )
+        .await?;
+        let mut deleted = Plan::new();
+        for (name, owned) in live_alarms.keys().zip(owned) {
+            if owned {
+                deleted.push(Change::new(alarms::KIND, name, Action::Delete));
+            }
+        }
+        if dashboard.is_some() {
+            deleted.push(Change::new(
+                DASHBOARD_KIND,
+                Self::dashboard_name(ctx),
+                Action::Delete,
+            ));
+        }
+        let mut kept = Vec::new();
+        if group.is_some() {
+            if delete_logs {
+                deleted.push(Change::new(logs::KIND, log_group, Action::Delete));
+            } else {
+                kept.push(format!(
+                    "{} {log_group} (with its logs; destroy with delete_logs to delete it)",
+                    logs::KIND
+                ));
+            }
+        }
+        Ok((deleted, kept))
+    }
+
     /// Deletes the stack's alarms (those carrying its tag) and dashboard (carrying its mark),
     /// and the log group with its logs only when `delete_logs` (it is kept otherwise).
     /// Returns what was deleted and what was kept.

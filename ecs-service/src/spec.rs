@@ -291,10 +291,23 @@ impl Architecture {
     }
 }
 
-/// Environment variables. Their values never appear in `Debug` output.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Environment variables. Their values never appear in `Debug` output, nor when the spec is
+/// serialized (plans, reports, JSON output): only the names are written, each with the value
+/// `(redacted)`. Deserializing reads names and values.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Environment(pub BTreeMap<String, String>);
+
+impl Serialize for Environment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for key in self.0.keys() {
+            map.serialize_entry(key, "(redacted)")?;
+        }
+        map.end()
+    }
+}
 
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1673,6 +1686,13 @@ mod tests {
         ));
         assert!(!is_secret_arn("arn:aws:s3:::bucket"));
         assert!(!is_secret_arn("db-password"));
+    }
+
+    #[test]
+    fn environment_values_are_redacted_when_serialized() {
+        let env: Environment = [("API_KEY", "sentinel-value-123")].into_iter().collect();
+        let json = serde_json::to_string(&env).unwrap();
+        assert_eq!(json, r#"{"API_KEY":"(redacted)"}"#);
     }
 
     #[test]

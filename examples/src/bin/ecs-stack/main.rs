@@ -1,0 +1,610 @@
+//! `ecs-stack`: validate, price, plan, deploy, inspect, roll back and destroy a load-balanced
+//! ECS Fargate stack described by a YAML manifest, straight through the AWS SDK — and
+//! `ecs-stack demo`, the whole lifecycle against a local AWS emulator.
+//!
+//! ```text
+//! ecs-stack validate examples/prod.yml
+//! ecs-stack cost examples/prod.yml [--region eu-west-1]
+//! ecs-stack plan examples/dev.yml
+//! ecs-stack deploy examples/dev.yml [--yes] [--no-wait]
+//! ecs-stack status examples/dev.yml
+//! ecs-stack rollback examples/dev.yml
+//! ecs-stack destroy examples/dev.yml [--yes] [--force-delete-images] [--delete-logs]
+//! ecs-stack demo examples/prod.yml
+//! ```
+//!
+//! The AWS configuration comes from the standard chain (`AWS_PROFILE`, `AWS_REGION`,
+//! `AWS_ENDPOINT_URL`, …). Progress goes to standard error: a live display of the resources in
+//! flight on a terminal, one line per event otherwise. `--output json` prints the command's
+//! result (or the error) as one JSON document on standard output. Exit codes: 0 on success, 1
+//! on failure, 2 on a usage error or a refused confirmation.
+
+// A command-line tool: it prints, and it times its work with the real wall clock (the library
+// itself takes time from `ecs_core::Clock` so that tests can control it).
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
+
+mod demo;
+mod progress;
+mod render;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ecs_core::{Action, Problem};
+use ecs_facade::{Deployer, DestroyOptions, Stack};
+use serde::Serialize;
+
+use progress::Progress;
+use render::{Style, GREEN};
+
+/// Deploy a load-balanced ECS Fargate stack from a YAML manifest, straight through the AWS SDK.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-stack", version)]
+struct Cli {
+    /// How to print results: `human` (progress, colours) or `json` (one JSON document on
+    /// standard output; progress still goes to standard error).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    output: OutputFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Text for people.
+    Human,
+    /// One JSON document on standard output.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what `deploy` would change (read-only).
+    Plan {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Create or update the stack and wait for the rollout.
+    Deploy {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Do not ask before deleting or replacing resources.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Return once the service update is accepted, without waiting for the rollout.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show the service's tasks, deployments, target health, alarms and recent events.
+    Status {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Return the service to its previous task definition revision and wait.
+    Rollback {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Delete everything the stack owns (keeping images and logs unless asked).
+    Destroy {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Also delete the ECR repository with its images.
+        #[arg(long)]
+        force_delete_images: bool,
+        /// Also delete the log group with its logs.
+        #[arg(long)]
+        delete_logs: bool,
+    },
+    /// Estimate the stack's monthly cost (no AWS call).
+    Cost {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The region whose prices to use (default: the configured region, else us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Check the manifest and show the stack it describes, profile defaults applied (no AWS
+    /// call).
+    Validate {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// The whole lifecycle against a local AWS emulator: cost, plan, deploy, a no-op
+    /// redeploy, a new image, destroy.
+    Demo {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+}
+
+/// Where and how results are printed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out {
+    /// `--output json`.
+    pub(crate) json: bool,
+    /// Colours of standard output.
+    pub(crate) style: Style,
+}
+
+impl Out {
+    /// Prints a line of narrative: on standard output for people, on standard error in JSON
+    /// mode (where standard output holds the JSON document only).
+    pub(crate) fn say(self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// Prints `value` as the JSON document on standard output.
+    pub(crate) fn print_json<T: Serialize>(self, value: &T) -> Result<(), CliError> {
+        let text = serde_json::to_string_pretty(value)?;
+        println!("{text}");
+        Ok(())
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// A usage error or a refused confirmation (exit code 2).
+    Usage(String),
+    /// The library failed (exit code 1); may carry validation problems.
+    Stack(Box<ecs_facade::Error>),
+    /// Anything else (exit code 1).
+    Other(Box<dyn StdError + Send + Sync>),
+}
+
+impl CliError {
+    /// A failure described by `text`.
+    pub(crate) fn msg(text: impl Into<String>) -> Self {
+        let text: String = text.into();
+        CliError::Other(text.into())
+    }
+
+    /// A failure of `what`, caused by `source`.
+    pub(crate) fn context(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        CliError::Other(Box::new(WithContext {
+            what: what.into(),
+            source: source.into(),
+        }))
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Stack(_) | CliError::Other(_) => 1,
+        }
+    }
+
+    fn as_error(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            CliError::Usage(_) => None,
+            CliError::Stack(e) => Some(&**e),
+            CliError::Other(e) => Some(&**e),
+        }
+    }
+
+    /// The messages of the error's sources, outermost first; a source whose message merely
+    /// repeats the end of the previous one (a layer's error wrapping another) is left out.
+    fn causes(&self) -> Vec<String> {
+        let mut causes = Vec::new();
+        let mut previous = self.to_string();
+        let mut source = self.as_error().and_then(|e| e.source());
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !previous.ends_with(&text) {
+                causes.push(text.clone());
+            }
+            previous = text;
+            source = cause.source();
+        }
+        causes
+    }
+
+    /// The validation problems, when the stack was invalid.
+    fn problems(&self) -> Vec<Problem> {
+        match self {
+            CliError::Stack(e) => e
+                .problems()
+                .map(|p| p.iter().cloned().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(text) => f.write_str(text),
+            CliError::Stack(e) => fmt::Display::fmt(e, f),
+            CliError::Other(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl From<ecs_facade::Error> for CliError {
+    fn from(e: ecs_facade::Error) -> Self {
+        CliError::Stack(Box::new(e))
+    }
+}
+
+impl From<ecs_facade::testing::EmulatorError> for CliError {
+    fn from(e: ecs_facade::testing::EmulatorError) -> Self {
+        CliError::Other(Box::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for CliError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        CliError::Other(Box::new(e))
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Other(Box::new(e))
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Other(Box::new(e))
+    }
+}
+
+/// An error with what was being done.
+#[derive(Debug)]
+struct WithContext {
+    what: String,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl fmt::Display for WithContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl StdError for WithContext {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.output == OutputFormat::Json;
+    let out = Out {
+        json,
+        style: Style::for_stdout(json),
+    };
+    match run(cli.command, out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err, out),
+    }
+}
+
+/// Reports `err` (as JSON on standard output in JSON mode, else on standard error with its
+/// whole chain) and returns the exit code.
+fn fail(err: &CliError, out: Out) -> ExitCode {
+    let causes = err.causes();
+    if out.json {
+        let doc = serde_json::json!({
+            "error": err.to_string(),
+            "chain": causes,
+            "problems": err.problems(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+        );
+    } else {
+        eprintln!("error: {err}");
+        for cause in &causes {
+            eprintln!("  caused by: {cause}");
+        }
+    }
+    ExitCode::from(err.exit_code())
+}
+
+async fn run(command: Command, out: Out) -> Result<(), CliError> {
+    match command {
+        Command::Plan { file } => plan(out, &file).await,
+        Command::Deploy { file, yes, no_wait } => deploy(out, &file, yes, no_wait).await,
+        Command::Status { file } => status(out, &file).await,
+        Command::Rollback { file } => rollback(out, &file).await,
+        Command::Destroy {
+            file,
+            yes,
+            force_delete_images,
+            delete_logs,
+        } => {
+            let options = DestroyOptions {
+                force_delete_images,
+                delete_logs,
+            };
+            destroy(out, &file, yes, options).await
+        }
+        Command::Cost { file, region } => cost(out, &file, region).await,
+        Command::Validate { file } => validate(out, &file),
+        Command::Demo { file } => demo::run(out, &file).await,
+    }
+}
+
+/// The stack a manifest describes, validated (no AWS call).
+pub(crate) fn load_stack(file: &str) -> Result<Stack, CliError> {
+    Ok(Stack::from_manifest(file)?)
+}
+
+/// The AWS configuration from the standard chain.
+async fn load_config() -> aws_types::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+fn region_name(config: &aws_types::SdkConfig) -> String {
+    config
+        .region()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "(no region configured)".to_string())
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// What every command that talks to AWS needs.
+struct Session {
+    stack: Stack,
+    config: aws_types::SdkConfig,
+    progress: Progress,
+    deployer: Deployer,
+}
+
+async fn session(out: Out, file: &str) -> Result<Session, CliError> {
+    let stack = load_stack(file)?;
+    let config = load_config().await;
+    let progress = Progress::new(!out.json);
+    let deployer = Deployer::new(&config).events(progress.sink());
+    Ok(Session {
+        stack,
+        config,
+        progress,
+        deployer,
+    })
+}
+
+/// Asks for `yes` on standard input, unless `yes` was given; in JSON mode there is no prompt
+/// and the missing `--yes` is a usage error.
+fn confirm(question: &str, yes: bool, json: bool) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if json {
+        return Err(CliError::Usage(format!(
+            "{question} Pass --yes to confirm (there is no prompt with --output json); nothing was changed."
+        )));
+    }
+    eprint!("{question} Type `yes` to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer)? == 0 {
+        eprintln!();
+    }
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::Usage(
+            "not confirmed: nothing was changed".to_string(),
+        ))
+    }
+}
+
+async fn plan(out: Out, file: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    if !out.json {
+        eprintln!(
+            "Planning stack `{}` in {}…",
+            s.stack.name,
+            region_name(&s.config)
+        );
+    }
+    let plan = s.deployer.plan(&s.stack).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&plan);
+    }
+    println!("{}", out.style.plan(&plan));
+    Ok(())
+}
+
+async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), CliError> {
+    let Session {
+        stack,
+        config,
+        progress,
+        deployer,
+    } = session(out, file).await?;
+    let deployer = deployer.wait_for_rollout(!no_wait);
+    if !out.json {
+        eprintln!(
+            "Planning stack `{}` in {}…",
+            stack.name,
+            region_name(&config)
+        );
+    }
+    let plan = deployer.plan(&stack).await?;
+    progress.clear();
+    if !out.json {
+        println!("{}", out.style.plan(&plan));
+    }
+    let destructive = plan
+        .pending()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace(_)))
+        .count();
+    if destructive > 0 {
+        confirm(
+            &format!(
+                "The plan deletes or replaces {destructive} resource{}.",
+                plural(destructive)
+            ),
+            yes,
+            out.json,
+        )?;
+    }
+    if !out.json {
+        eprintln!("\nDeploying stack `{}`…", stack.name);
+    }
+    let report = deployer.deploy(&stack).await?;
+    progress.clear();
+    if out.json {
+        return out.print_json(&report);
+    }
+    println!("\n{}", render::deploy_report(out.style, &report, !no_wait));
+    Ok(())
+}
+
+async fn status(out: Out, file: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    let status = s.deployer.status(&s.stack).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&status);
+    }
+    println!("{}", render::status(out.style, &s.stack.name, &status));
+    Ok(())
+}
+
+async fn rollback(out: Out, file: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    if !out.json {
+        eprintln!(
+            "Rolling the service of stack `{}` back to its previous task definition…",
+            s.stack.name
+        );
+    }
+    let report = s.deployer.rollback(&s.stack).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&report);
+    }
+    println!(
+        "Rolled back: the service runs {} ({} task{} running; deployment {}, waited {:.1}s).",
+        report.task_definition,
+        report.running,
+        if report.running == 1 { "" } else { "s" },
+        report.deployment,
+        report.waited.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn destroy(out: Out, file: &str, yes: bool, options: DestroyOptions) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    if !out.json {
+        eprintln!(
+            "Looking for what stack `{}` owns in {}…",
+            s.stack.name,
+            region_name(&s.config)
+        );
+    }
+    let preview = s.deployer.plan_destroy(&s.stack, options).await?;
+    s.progress.clear();
+    if !out.json {
+        println!(
+            "{}",
+            render::destroy_preview(out.style, &s.stack.name, &preview)
+        );
+    }
+    let count = preview.deleted.pending().count();
+    confirm(
+        &format!(
+            "Destroy stack `{}` ({count} resource{} found)?",
+            s.stack.name,
+            plural(count)
+        ),
+        yes,
+        out.json,
+    )?;
+    let started = Instant::now();
+    let report = s.deployer.destroy(&s.stack, options).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&report);
+    }
+    println!(
+        "{}",
+        render::destroyed(out.style, &s.stack.name, &report, started.elapsed())
+    );
+    Ok(())
+}
+
+async fn cost(out: Out, file: &str, region: Option<String>) -> Result<(), CliError> {
+    let stack = load_stack(file)?;
+    let region = match region {
+        Some(region) => region,
+        None => {
+            let config = load_config().await;
+            config
+                .region()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "us-east-1".to_string())
+        }
+    };
+    let estimate = ecs_facade::estimate_cost(&stack, &region);
+    if out.json {
+        return out.print_json(&estimate);
+    }
+    print!("{estimate}");
+    Ok(())
+}
+
+fn validate(out: Out, file: &str) -> Result<(), CliError> {
+    let stack = load_stack(file)?;
+    // The profile is not part of the stack: read it from the manifest itself.
+    let text = std::fs::read_to_string(file).unwrap_or_else(|_| file.to_string());
+    let profile = ecs_facade::Manifest::parse(&text)
+        .ok()
+        .map(|m| render::serde_name(&m.profile));
+    if out.json {
+        return out.print_json(&serde_json::json!({
+            "file": file,
+            "valid": true,
+            "profile": profile,
+            "stack": stack,
+        }));
+    }
+    println!("{file}: {}", out.style.paint(GREEN, "valid"));
+    for line in render::summary(&stack, profile.as_deref()) {
+        println!("  {line}");
+    }
+    Ok(())
+}

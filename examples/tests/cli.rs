@@ -1,0 +1,295 @@
+//! The `ecs-stack` command line, run as a real process. `validate` and `cost` make no AWS call
+//! (they run with an endpoint nothing listens on); against the local AWS emulator, reached only
+//! through the standard AWS environment variables as a user's configuration would be, the
+//! binary plans, deploys, redeploys without a change, reports the status, refuses an
+//! unconfirmed destroy and destroys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ecs-stack");
+
+/// An endpoint nothing listens on: any AWS call would fail.
+const NOWHERE: &str = "http://127.0.0.1:9";
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A manifest written under the temporary directory with a unique name, removed on drop.
+struct TempManifest(PathBuf);
+
+impl TempManifest {
+    fn new(tag: &str, yaml: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ecs-stack-cli-{tag}-{}-{}.yml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Self(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempManifest {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs `ecs-stack` with the standard AWS environment pointing at `endpoint` (no profile,
+/// static credentials, region us-east-1), no colour, and standard input closed.
+fn ecs_stack(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {BIN}: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit code {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)))
+}
+
+fn actions(changes: &Value) -> Vec<(String, String)> {
+    changes
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of changes: {changes}"))
+        .iter()
+        .map(|c| {
+            (
+                c["resource"].as_str().unwrap_or_default().to_string(),
+                c["action"]["action"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn validate_accepts_every_example_manifest() {
+    for name in ["dev.yml", "prod.yml", "existing-vpc.yml"] {
+        let out = ecs_stack(NOWHERE, &["validate", &example(name)]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", describe(&out));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(": valid"), "{name}: {stdout}");
+        assert!(
+            stdout.contains("MiB"),
+            "{name}: a summary of the stack: {stdout}"
+        );
+    }
+    // The profile's defaults are applied: prod means 512 CPU / 1024 MiB, autoscaling 2–10.
+    let out = ecs_stack(
+        NOWHERE,
+        &["validate", &example("prod.yml"), "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["valid"].as_bool(), Some(true), "{doc}");
+    assert_eq!(doc["profile"], "prod", "{doc}");
+    assert_eq!(doc["stack"]["service"]["task"]["cpu"], 512, "{doc}");
+    assert_eq!(doc["stack"]["service"]["task"]["memory"], 1024, "{doc}");
+    assert_eq!(doc["stack"]["scaling"]["min"], 2, "{doc}");
+    assert_eq!(doc["stack"]["scaling"]["max"], 10, "{doc}");
+}
+
+#[test]
+fn validate_names_the_offending_key_and_makes_no_aws_call() {
+    let base = "name: shop\nimage: nginx:1.27\n";
+    let cases = [
+        ("unknown-key", "prots: 8080\n", "prots"),
+        (
+            "cpu-memory",
+            "cpu: 512\nmemory: 512\n",
+            "service.task.memory",
+        ),
+        ("cidr", "network:\n  cidr: 10.0.0.0/33\n", "cidr"),
+    ];
+    for (tag, extra, field) in cases {
+        let manifest = TempManifest::new(tag, &format!("{base}{extra}"));
+        let out = ecs_stack(NOWHERE, &["validate", &manifest.path()]);
+        assert_eq!(out.status.code(), Some(1), "{tag}: {}", describe(&out));
+        assert!(out.stdout.is_empty(), "{tag}: {}", describe(&out));
+        let stderr = text(&out.stderr);
+        let errors = stderr.lines().filter(|l| l.starts_with("error:")).count();
+        assert_eq!(errors, 1, "{tag}: one message: {stderr}");
+        assert!(stderr.contains(field), "{tag}: names {field}: {stderr}");
+        // Any AWS call would have failed to connect and said so in the error's chain.
+        assert!(!stderr.contains("caused by"), "{tag}: {stderr}");
+        assert!(!stderr.contains("127.0.0.1:9"), "{tag}: {stderr}");
+    }
+
+    // In JSON mode the error and its problems are the JSON document.
+    let manifest = TempManifest::new("cpu-memory-json", &format!("{base}cpu: 512\nmemory: 512\n"));
+    let out = ecs_stack(NOWHERE, &["validate", &manifest.path(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["problems"][0]["field"], "service.task.memory", "{doc}");
+    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(1), "{doc}");
+    assert!(
+        doc["error"].as_str().is_some_and(|e| e.contains("memory")),
+        "{doc}"
+    );
+}
+
+#[test]
+fn cost_as_json_has_min_typical_and_max() {
+    let out = ecs_stack(NOWHERE, &["cost", &example("prod.yml"), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    let scenarios = doc["scenarios"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"));
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["min", "typical", "max"], "{doc}");
+    assert!(
+        scenarios
+            .iter()
+            .all(|s| s["total"].as_f64().is_some_and(|t| t > 0.0)),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["region"], "us-east-1",
+        "the region comes from AWS_REGION"
+    );
+
+    let out = ecs_stack(
+        NOWHERE,
+        &[
+            "cost",
+            &example("prod.yml"),
+            "--region",
+            "eu-west-1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(json(&out)["region"], "eu-west-1");
+}
+
+#[test]
+fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
+    let emulator = ecs_core::testing::Emulator::shared().unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = emulator.endpoint_url();
+    let dev = std::fs::read_to_string(example("dev.yml")).expect("examples/dev.yml");
+    assert!(dev.contains("name: shop-dev\n"), "{dev}");
+    let manifest = TempManifest::new(
+        "dev",
+        &dev.replacen("name: shop-dev\n", "name: cli-dev\n", 1),
+    );
+    let file = manifest.path();
+    let run = |args: &[&str]| ecs_stack(endpoint, args);
+
+    // Plan: everything is to be created.
+    let out = run(&["plan", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("+ vpc"), "{stdout}");
+    assert!(stdout.contains("+ ecs-service"), "{stdout}");
+    assert!(stdout.contains("to add"), "{stdout}");
+
+    // Deploy.
+    let out = run(&["deploy", &file, "--yes", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = json(&out);
+    let url = report["outputs"]["service"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no URL: {report}"));
+    assert!(
+        url.starts_with("http://") && url.contains("cli-dev"),
+        "{url}"
+    );
+    let created = actions(&report["changes"]["changes"]);
+    assert!(
+        created
+            .iter()
+            .any(|(r, a)| r == "ecs-service" && a == "create"),
+        "{created:?}"
+    );
+
+    // Redeploy: nothing to change.
+    let out = run(&["deploy", &file, "--yes", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let changes = actions(&json(&out)["changes"]["changes"]);
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|(_, a)| a == "no_change"),
+        "a redeploy of the same manifest changes nothing: {changes:?}"
+    );
+
+    // Status.
+    let out = run(&["status", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let status = json(&out);
+    assert_eq!(status["service"]["desired"], 1, "{status}");
+
+    // Destroy without --yes, standard input closed: refused (exit 2), nothing deleted.
+    let out = run(&["destroy", &file]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let out = run(&["status", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let status = json(&out);
+    assert_eq!(status["service"]["desired"], 1, "still there: {status}");
+
+    // Destroy.
+    let out = run(&[
+        "destroy",
+        &file,
+        "--yes",
+        "--force-delete-images",
+        "--delete-logs",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Nothing left: a plan creates the network, the load balancer and the service again.
+    let out = run(&["plan", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan = actions(&json(&out)["changes"]);
+    for kind in ["vpc", "subnet", "load-balancer"] {
+        let of_kind: Vec<&(String, String)> = plan.iter().filter(|(r, _)| r == kind).collect();
+        assert!(!of_kind.is_empty(), "no {kind} in {plan:?}");
+        assert!(
+            of_kind.iter().all(|(_, a)| a == "create"),
+            "{kind} left behind: {plan:?}"
+        );
+    }
+}
