@@ -122,7 +122,7 @@ pub struct CostScenario {
     pub total: f64,
 }
 
-/// A monthly cost estimate (see the [module documentation](self) for what it assumes).
+/// A monthly cost estimate (see [`estimate_cost`] for what it assumes and leaves out).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct CostEstimate {
@@ -154,6 +154,12 @@ fn line(item: &str, quantity: f64, unit: &str, unit_price: f64) -> CostLine {
 }
 
 /// Estimates the monthly cost of `stack` in `region`.
+///
+/// It is an **estimate**: list prices (on-demand, no savings plans, no free tier), 730 hours
+/// a month, one ALB LCU on average, Fargate Spot at its typical discount, and no data
+/// transfer, NAT data processing or log ingestion (those depend on traffic). The prices are
+/// dated ([`PRICES_DATE`]); regions without a shipped table use us-east-1's and say so in
+/// the notes.
 ///
 /// ```
 /// let stack = ecs_facade::Stack::from_manifest("name: shop\nprofile: prod\nimage: nginx\n").unwrap();

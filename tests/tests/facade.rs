@@ -190,7 +190,7 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
         "a no-op redeploy must not mutate"
     );
     let reads = counter.calls().len();
-    assert!(reads <= 45, "{reads} reads");
+    assert!(reads <= 40, "{reads} reads");
 
     // An image rollout: one revision, one UpdateService.
     let v2 =
