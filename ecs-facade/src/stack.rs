@@ -53,7 +53,7 @@ impl Stack {
     pub fn stack_name(&self) -> Result<StackName, Problems> {
         StackName::new(&self.name).map_err(|p| {
             let mut problems = Problems::new();
-            problems.push("name", p.to_string());
+            problems.push("name", p.message);
             problems
         })
     }
