@@ -188,6 +188,11 @@ impl Deployer {
     /// The changes a deploy would make, across every layer (read-only). Values that only
     /// exist after the network is created show as `(known after apply)`.
     pub async fn plan(&self, stack: &Stack) -> Result<Plan> {
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(self.plan_inner(stack)).await
+    }
+
+    async fn plan_inner(&self, stack: &Stack) -> Result<Plan> {
         stack.validate()?;
         let ctx = self.context(stack)?;
         let l = &self.layers;
@@ -246,6 +251,11 @@ impl Deployer {
     /// the repository, roles, task definition, cluster and log group are made while the
     /// network is built; scaling, alarms and the dashboard while the rollout runs.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(self.deploy_inner(stack)).await
+    }
+
+    async fn deploy_inner(&self, stack: &Stack) -> Result<DeployReport> {
         stack.validate()?;
         let ctx = self.context(stack)?;
         let start = ctx.clock().now();
@@ -413,6 +423,11 @@ impl Deployer {
     /// alarms and dashboard together with the service layer; then the network. The ECR
     /// repository and the log group are kept unless `options` say otherwise.
     pub async fn destroy(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(self.destroy_inner(stack, options)).await
+    }
+
+    async fn destroy_inner(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
         stack.validate()?;
         let ctx = self.context(stack)?;
         let l = &self.layers;

@@ -84,12 +84,23 @@ pub fn mock_layers(rules: &MockRules<'_>) -> Layers {
 
 /// Layers talking to `emulator`, every call recorded in `counter`.
 pub async fn emulator_layers(emulator: &Emulator, counter: &CallCounter) -> Layers {
+    emulator_layers_with_faults(emulator, counter, &FaultInjector::new()).await
+}
+
+/// Layers talking to `emulator`, every call recorded in `counter` and passing through
+/// `faults` (which injects nothing until armed).
+pub async fn emulator_layers_with_faults(
+    emulator: &Emulator,
+    counter: &CallCounter,
+    faults: &FaultInjector,
+) -> Layers {
     let config = emulator.sdk_config().await;
     macro_rules! client {
         ($sdk:ident) => {
             $sdk::Client::from_conf(
                 $sdk::config::Builder::from(&config)
                     .interceptor(counter.clone())
+                    .interceptor(faults.clone())
                     .build(),
             )
         };

@@ -11,9 +11,11 @@
 
 mod counter;
 mod emulator;
+mod fault;
 
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
+pub use fault::{FaultInjector, INJECTED_FAULT};
 
 pub use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
 
