@@ -1,5 +1,7 @@
 //! Crash-safe convergence, end to end against the emulator with a [`FaultInjector`]: for
-//! every K from 1 to the number of mutating calls of a full deploy, the K-th mutating call
+//! every K from 1 to the number of mutating calls of a full deploy of a `prod` stack (NAT per
+//! zone, autoscaling, six alarms, the dashboard; HTTP only, as the emulator holds no
+//! certificate for it), the K-th mutating call
 //! reaches the emulator and then fails with a non-retryable error; a second deploy without
 //! faults must converge to exactly the inventory of a clean deploy (nothing duplicated,
 //! nothing missing), and destroy must leave nothing. The same for destroy interrupted at every
@@ -21,7 +23,7 @@ const ALL: DestroyOptions = DestroyOptions {
 
 fn stack(name: &str) -> Stack {
     Stack::from_manifest(&format!(
-        "name: {name}\nimage: nginx:1.27\nport: 8080\nspot: false\ncount: 1\nalarms:\n  actions: [arn:aws:sns:us-east-1:123456789012:ops]\n"
+        "name: {name}\nprofile: prod\nimage: nginx:1.27\nport: 8080\nalarms:\n  actions: [arn:aws:sns:us-east-1:123456789012:ops]\n"
     ))
     .unwrap()
 }
@@ -226,6 +228,12 @@ async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     out
 }
 
+/// Shown with `cargo test -- --nocapture`: the K ranges of this run, for the README.
+#[allow(clippy::print_stderr)]
+fn report(line: &str) {
+    eprintln!("{line}");
+}
+
 fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
     inv.values().all(|n| *n == 0)
 }
@@ -256,6 +264,9 @@ async fn deploy_and_destroy_converge_after_a_fault_at_every_mutating_call() {
         deploy_calls > 30 && destroy_calls > 20,
         "{deploy_calls} {destroy_calls}"
     );
+    report(&format!(
+        "K covers 1..={deploy_calls} for deploy and 1..={destroy_calls} for destroy"
+    ));
 
     for k in 1..=deploy_calls {
         let name = format!("fk-d{k}");
