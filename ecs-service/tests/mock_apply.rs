@@ -62,7 +62,7 @@ use ecs_net::NetworkOutputs;
 use ecs_service::{
     ContainerSpec, Error, IamSpec, ListenerSpec, LoadBalancerSpec, PolicyStatement, Protocol,
     RuleSpec, ServiceClients, ServiceLayer, ServiceOutputs, ServicePlan, ServiceSettings,
-    ServiceSpec, TaskSpec,
+    ServiceSpec, StrategyItem, TaskSpec,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -3091,4 +3091,53 @@ async fn changed_task_role_statement_updates_the_inline_policy_in_place() {
     );
     assert_eq!(out.task_role_arn, first.task_role_arn);
     assert_eq!(out.task_definition_arn, first.task_definition_arn);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Settings changed in place.
+
+#[tokio::test]
+async fn changed_settings_are_updated_in_place_with_the_matching_calls() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    let mut wanted = spec();
+    let repo = wanted.repository.as_mut().unwrap();
+    repo.immutable_tags = false;
+    repo.scan_on_push = false;
+    wanted.cluster.container_insights = false;
+    wanted.cluster.default_strategy = vec![StrategyItem::spot()];
+    let lb = wanted.load_balancer.as_mut().unwrap();
+    lb.idle_timeout = 120;
+    lb.target_group.health_check.path = "/health".into();
+    lb.target_group.deregistration_delay = 10;
+    layer
+        .apply(
+            &h.ctx,
+            &layer.plan(&h.ctx, &wanted, &network()).await.unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let mut ops = m.journal.mutating();
+    ops.sort();
+    assert_eq!(
+        ops,
+        [
+            "ModifyLoadBalancerAttributes",
+            "ModifyTargetGroup",
+            "ModifyTargetGroupAttributes",
+            "PutClusterCapacityProviders",
+            "PutImageScanningConfiguration",
+            "PutImageTagMutability",
+            "UpdateCluster",
+        ]
+    );
+    assert_eq!(
+        m.journal.count("CreateRepository") + m.journal.count("CreateCluster"),
+        0
+    );
 }
