@@ -45,6 +45,144 @@ pub struct MockRules<'a> {
     pub logs: Vec<&'a Rule>,
 }
 
+/// The rules of an empty account in `us-east-1` (zones `us-east-1a` and `us-east-1b`): every
+/// describe call the layers make while planning answers "nothing", or the service's "not
+/// found" error. Put a test's own rules first, so they answer before these; a call no rule
+/// matches (such as any mutating call) fails.
+#[allow(clippy::result_large_err)] // the rules return the SDK's own (large) error types
+pub fn empty_account() -> Vec<Rule> {
+    use aws_sdk_applicationautoscaling as aas;
+    use aws_sdk_cloudwatch as cw;
+    use aws_sdk_cloudwatchlogs as logs;
+    use aws_sdk_ec2 as ec2;
+    use aws_sdk_ecr as ecr;
+    use aws_sdk_ecs as ecs;
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use aws_sdk_iam as iam;
+    vec![
+        mock!(ec2::Client::describe_availability_zones).then_output(|| {
+            let az = |n: &str| {
+                ec2::types::AvailabilityZone::builder()
+                    .zone_name(n)
+                    .zone_type("availability-zone")
+                    .state(ec2::types::AvailabilityZoneState::Available)
+                    .build()
+            };
+            ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput::builder()
+                .availability_zones(az("us-east-1a"))
+                .availability_zones(az("us-east-1b"))
+                .build()
+        }),
+        mock!(ec2::Client::describe_vpcs)
+            .then_output(|| ec2::operation::describe_vpcs::DescribeVpcsOutput::builder().build()),
+        mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+            ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput::builder()
+                .build()
+        }),
+        mock!(ec2::Client::describe_subnets).then_output(|| {
+            ec2::operation::describe_subnets::DescribeSubnetsOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_route_tables).then_output(|| {
+            ec2::operation::describe_route_tables::DescribeRouteTablesOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_addresses).then_output(|| {
+            ec2::operation::describe_addresses::DescribeAddressesOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_nat_gateways).then_output(|| {
+            ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput::builder().build()
+        }),
+        mock!(ec2::Client::describe_security_groups).then_output(|| {
+            ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder()
+                .build()
+        }),
+        mock!(ec2::Client::describe_vpc_endpoints).then_output(|| {
+            ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build()
+        }),
+        mock!(ecr::Client::describe_repositories).then_error(|| {
+            ecr::operation::describe_repositories::DescribeRepositoriesError::generic(meta(
+                "RepositoryNotFoundException",
+                "no repository",
+            ))
+        }),
+        mock!(iam::Client::get_role).then_error(|| {
+            iam::operation::get_role::GetRoleError::generic(meta("NoSuchEntity", "no role"))
+        }),
+        mock!(ecs::Client::describe_clusters).then_output(|| {
+            ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+        }),
+        mock!(ecs::Client::describe_task_definition).then_error(|| {
+            ecs::operation::describe_task_definition::DescribeTaskDefinitionError::generic(meta(
+                "ClientException",
+                "Unable to describe task definition.",
+            ))
+        }),
+        mock!(ecs::Client::describe_services).then_output(|| {
+            ecs::operation::describe_services::DescribeServicesOutput::builder().build()
+        }),
+        mock!(elb::Client::describe_load_balancers).then_error(|| {
+            elb::operation::describe_load_balancers::DescribeLoadBalancersError::generic(meta(
+                "LoadBalancerNotFound",
+                "none",
+            ))
+        }),
+        mock!(elb::Client::describe_target_groups).then_error(|| {
+            elb::operation::describe_target_groups::DescribeTargetGroupsError::generic(meta(
+                "TargetGroupNotFound",
+                "none",
+            ))
+        }),
+        mock!(aas::Client::describe_scalable_targets).then_output(|| {
+            aas::operation::describe_scalable_targets::DescribeScalableTargetsOutput::builder()
+                .build()
+        }),
+        mock!(aas::Client::describe_scaling_policies).then_output(|| {
+            aas::operation::describe_scaling_policies::DescribeScalingPoliciesOutput::builder()
+                .build()
+        }),
+        mock!(aas::Client::describe_scheduled_actions).then_output(|| {
+            aas::operation::describe_scheduled_actions::DescribeScheduledActionsOutput::builder()
+                .build()
+        }),
+        mock!(cw::Client::describe_alarms).then_output(|| {
+            cw::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
+        }),
+        mock!(cw::Client::get_dashboard).then_error(|| {
+            cw::operation::get_dashboard::GetDashboardError::generic(meta(
+                "ResourceNotFound",
+                "none",
+            ))
+        }),
+        mock!(logs::Client::describe_log_groups).then_output(|| {
+            logs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
+        }),
+    ]
+}
+
+fn meta(code: &str, message: &str) -> aws_sdk_ec2::error::ErrorMetadata {
+    aws_sdk_ec2::error::ErrorMetadata::builder()
+        .code(code)
+        .message(message)
+        .build()
+}
+
+impl<'a> MockRules<'a> {
+    /// The same rules for every client: a rule only ever matches its own operation, so one
+    /// list can serve them all; earlier rules answer first.
+    pub fn for_every_client(rules: impl IntoIterator<Item = &'a Rule>) -> Self {
+        let every: Vec<&'a Rule> = rules.into_iter().collect();
+        MockRules {
+            ec2: every.clone(),
+            ecr: every.clone(),
+            ecs: every.clone(),
+            elb: every.clone(),
+            iam: every.clone(),
+            autoscaling: every.clone(),
+            cloudwatch: every.clone(),
+            logs: every,
+        }
+    }
+}
+
 /// Layers whose clients answer from `rules` (first matching rule wins), with the SDK's own
 /// retries off so that the layers' retry logic is what a test sees.
 pub fn mock_layers(rules: &MockRules<'_>) -> Layers {

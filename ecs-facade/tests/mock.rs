@@ -3,150 +3,16 @@
 //! an invalid stack or manifest fails before any AWS call, listing every problem of every
 //! layer.
 
-// The mock closures return the SDK's own (large) error types.
-#![allow(clippy::result_large_err)]
-
-use aws_sdk_ec2::types::{AvailabilityZone, AvailabilityZoneState};
-use aws_smithy_types::error::ErrorMetadata;
 use ecs_core::testing::CallCounter;
-use ecs_facade::testing::{mock, mock_layers, MockRules, Rule};
+use ecs_facade::testing::{empty_account, mock_layers, MockRules};
 use ecs_facade::{Action, Deployer, DestroyOptions, Stack};
-
-fn meta(code: &str, message: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(message).build()
-}
-
-/// An empty account: every describe answers "nothing", or the service's "not found" error.
-fn empty_account() -> Vec<Rule> {
-    use aws_sdk_applicationautoscaling as aas;
-    use aws_sdk_cloudwatch as cw;
-    use aws_sdk_cloudwatchlogs as logs;
-    use aws_sdk_ec2 as ec2;
-    use aws_sdk_ecr as ecr;
-    use aws_sdk_ecs as ecs;
-    use aws_sdk_elasticloadbalancingv2 as elb;
-    use aws_sdk_iam as iam;
-    vec![
-        mock!(ec2::Client::describe_availability_zones).then_output(|| {
-            let az = |n: &str| {
-                AvailabilityZone::builder()
-                    .zone_name(n)
-                    .zone_type("availability-zone")
-                    .state(AvailabilityZoneState::Available)
-                    .build()
-            };
-            ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput::builder()
-                .availability_zones(az("us-east-1a"))
-                .availability_zones(az("us-east-1b"))
-                .availability_zones(az("us-east-1c"))
-                .build()
-        }),
-        mock!(ec2::Client::describe_vpcs)
-            .then_output(|| ec2::operation::describe_vpcs::DescribeVpcsOutput::builder().build()),
-        mock!(ec2::Client::describe_internet_gateways).then_output(|| {
-            ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput::builder()
-                .build()
-        }),
-        mock!(ec2::Client::describe_subnets).then_output(|| {
-            ec2::operation::describe_subnets::DescribeSubnetsOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_route_tables).then_output(|| {
-            ec2::operation::describe_route_tables::DescribeRouteTablesOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_addresses).then_output(|| {
-            ec2::operation::describe_addresses::DescribeAddressesOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_nat_gateways).then_output(|| {
-            ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_security_groups).then_output(|| {
-            ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder()
-                .build()
-        }),
-        mock!(ec2::Client::describe_vpc_endpoints).then_output(|| {
-            ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build()
-        }),
-        mock!(ecr::Client::describe_repositories).then_error(|| {
-            ecr::operation::describe_repositories::DescribeRepositoriesError::generic(meta(
-                "RepositoryNotFoundException",
-                "no repository",
-            ))
-        }),
-        mock!(iam::Client::get_role).then_error(|| {
-            iam::operation::get_role::GetRoleError::generic(meta("NoSuchEntity", "no role"))
-        }),
-        mock!(ecs::Client::describe_clusters).then_output(|| {
-            ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
-        }),
-        mock!(ecs::Client::describe_task_definition).then_error(|| {
-            ecs::operation::describe_task_definition::DescribeTaskDefinitionError::generic(meta(
-                "ClientException",
-                "Unable to describe task definition.",
-            ))
-        }),
-        mock!(ecs::Client::describe_services).then_output(|| {
-            ecs::operation::describe_services::DescribeServicesOutput::builder().build()
-        }),
-        mock!(elb::Client::describe_load_balancers).then_error(|| {
-            elb::operation::describe_load_balancers::DescribeLoadBalancersError::generic(meta(
-                "LoadBalancerNotFound",
-                "none",
-            ))
-        }),
-        mock!(elb::Client::describe_target_groups).then_error(|| {
-            elb::operation::describe_target_groups::DescribeTargetGroupsError::generic(meta(
-                "TargetGroupNotFound",
-                "none",
-            ))
-        }),
-        mock!(aas::Client::describe_scalable_targets).then_output(|| {
-            aas::operation::describe_scalable_targets::DescribeScalableTargetsOutput::builder()
-                .build()
-        }),
-        mock!(aas::Client::describe_scaling_policies).then_output(|| {
-            aas::operation::describe_scaling_policies::DescribeScalingPoliciesOutput::builder()
-                .build()
-        }),
-        mock!(aas::Client::describe_scheduled_actions).then_output(|| {
-            aas::operation::describe_scheduled_actions::DescribeScheduledActionsOutput::builder()
-                .build()
-        }),
-        mock!(cw::Client::describe_alarms).then_output(|| {
-            cw::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
-        }),
-        mock!(cw::Client::get_dashboard).then_error(|| {
-            cw::operation::get_dashboard::GetDashboardError::generic(meta(
-                "ResourceNotFound",
-                "none",
-            ))
-        }),
-        mock!(logs::Client::describe_log_groups).then_output(|| {
-            logs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
-        }),
-    ]
-}
-
-fn rules(all: &[Rule]) -> MockRules<'_> {
-    // Each rule only ever matches its own service's client, so every client gets them all.
-    let every: Vec<&Rule> = all.iter().collect();
-    MockRules {
-        ec2: every.clone(),
-        ecr: every.clone(),
-        ecs: every.clone(),
-        elb: every.clone(),
-        iam: every.clone(),
-        autoscaling: every.clone(),
-        cloudwatch: every.clone(),
-        logs: every,
-    }
-}
 
 const PROD: &str = "name: shop\nprofile: prod\nimage: nginx:1.27\nport: 8080\nhttps:\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n";
 
 #[tokio::test]
 async fn plan_in_an_empty_account_creates_everything_and_changes_nothing() {
     let all = empty_account();
-    let deployer = Deployer::from_layers(mock_layers(&rules(&all)));
+    let deployer = Deployer::from_layers(mock_layers(&MockRules::for_every_client(&all)));
     let stack = Stack::from_manifest(PROD).unwrap();
     let plan = deployer.plan(&stack).await.unwrap();
     let s = plan.summary();
@@ -185,7 +51,7 @@ async fn plan_in_an_empty_account_creates_everything_and_changes_nothing() {
 #[tokio::test]
 async fn invalid_stacks_fail_before_any_call_with_every_problem() {
     let all = empty_account();
-    let deployer = Deployer::from_layers(mock_layers(&rules(&all)));
+    let deployer = Deployer::from_layers(mock_layers(&MockRules::for_every_client(&all)));
     let mut stack = Stack::from_manifest(PROD).unwrap();
     stack.service.task.memory = 300;
     stack.observe.log_retention_days = 31;

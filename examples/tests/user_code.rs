@@ -12,13 +12,11 @@
 
 use std::fmt;
 
-use aws_sdk_ec2::types::{
-    AvailabilityZone, AvailabilityZoneState, NatGateway, NatGatewayState, Subnet, Tag,
-};
+use aws_sdk_ec2::types::{NatGateway, NatGatewayState, Subnet, Tag};
 use ecs_core::{OWNER_TAG, RESOURCE_TAG};
 use ecs_facade::service::{ContainerSpec, LoadBalancerSpec, ServiceSpec, TaskSpec};
 use ecs_facade::testing::{
-    emulator_layers, mock, mock_layers, CallCounter, Emulator, MockRules, Rule,
+    empty_account, emulator_layers, mock, mock_layers, CallCounter, Emulator, MockRules, Rule,
 };
 use ecs_facade::{Action, Deployer, DestroyOptions, Plan, Stack};
 
@@ -101,111 +99,6 @@ fn web_stack(name: &str) -> Stack {
 // Mocked AWS: rules answering the describe calls a plan makes. Only describes have rules, so a
 // mutating call (or any call nobody expected) fails the test.
 
-/// An AWS error: its code and message.
-fn meta(code: &str, message: &str) -> aws_sdk_ec2::error::ErrorMetadata {
-    aws_sdk_ec2::error::ErrorMetadata::builder()
-        .code(code)
-        .message(message)
-        .build()
-}
-
-/// An empty account in `us-east-1` (two zones): every describe answers "nothing" or the
-/// service's "not found" error.
-fn empty_account() -> Vec<Rule> {
-    use aws_sdk_cloudwatch as cw;
-    use aws_sdk_cloudwatchlogs as logs;
-    use aws_sdk_ec2 as ec2;
-    use aws_sdk_ecr as ecr;
-    use aws_sdk_ecs as ecs;
-    use aws_sdk_elasticloadbalancingv2 as elb;
-    use aws_sdk_iam as iam;
-    vec![
-        mock!(ec2::Client::describe_availability_zones).then_output(|| {
-            let az = |name: &str| {
-                AvailabilityZone::builder()
-                    .zone_name(name)
-                    .zone_type("availability-zone")
-                    .state(AvailabilityZoneState::Available)
-                    .build()
-            };
-            ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput::builder()
-                .availability_zones(az("us-east-1a"))
-                .availability_zones(az("us-east-1b"))
-                .build()
-        }),
-        mock!(ec2::Client::describe_vpcs)
-            .then_output(|| ec2::operation::describe_vpcs::DescribeVpcsOutput::builder().build()),
-        mock!(ec2::Client::describe_internet_gateways).then_output(|| {
-            ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput::builder()
-                .build()
-        }),
-        mock!(ec2::Client::describe_subnets).then_output(|| {
-            ec2::operation::describe_subnets::DescribeSubnetsOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_route_tables).then_output(|| {
-            ec2::operation::describe_route_tables::DescribeRouteTablesOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_addresses).then_output(|| {
-            ec2::operation::describe_addresses::DescribeAddressesOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_nat_gateways).then_output(|| {
-            ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput::builder().build()
-        }),
-        mock!(ec2::Client::describe_security_groups).then_output(|| {
-            ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder()
-                .build()
-        }),
-        mock!(ec2::Client::describe_vpc_endpoints).then_output(|| {
-            ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build()
-        }),
-        mock!(ecr::Client::describe_repositories).then_error(|| {
-            ecr::operation::describe_repositories::DescribeRepositoriesError::generic(meta(
-                "RepositoryNotFoundException",
-                "no repository",
-            ))
-        }),
-        mock!(iam::Client::get_role).then_error(|| {
-            iam::operation::get_role::GetRoleError::generic(meta("NoSuchEntity", "no role"))
-        }),
-        mock!(ecs::Client::describe_clusters).then_output(|| {
-            ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
-        }),
-        mock!(ecs::Client::describe_task_definition).then_error(|| {
-            ecs::operation::describe_task_definition::DescribeTaskDefinitionError::generic(meta(
-                "ClientException",
-                "Unable to describe task definition.",
-            ))
-        }),
-        mock!(ecs::Client::describe_services).then_output(|| {
-            ecs::operation::describe_services::DescribeServicesOutput::builder().build()
-        }),
-        mock!(elb::Client::describe_load_balancers).then_error(|| {
-            elb::operation::describe_load_balancers::DescribeLoadBalancersError::generic(meta(
-                "LoadBalancerNotFound",
-                "no load balancer",
-            ))
-        }),
-        mock!(elb::Client::describe_target_groups).then_error(|| {
-            elb::operation::describe_target_groups::DescribeTargetGroupsError::generic(meta(
-                "TargetGroupNotFound",
-                "no target group",
-            ))
-        }),
-        mock!(cw::Client::describe_alarms).then_output(|| {
-            cw::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
-        }),
-        mock!(cw::Client::get_dashboard).then_error(|| {
-            cw::operation::get_dashboard::GetDashboardError::generic(meta(
-                "ResourceNotFound",
-                "no dashboard",
-            ))
-        }),
-        mock!(logs::Client::describe_log_groups).then_output(|| {
-            logs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
-        }),
-    ]
-}
-
 /// What is left of stack `stack` after it ran with a NAT gateway per zone: its public subnet in
 /// `us-east-1b` and the NAT gateway in it, both carrying the stack's tags. A stack with the
 /// default single NAT gateway (in `us-east-1a`) no longer wants that one.
@@ -245,20 +138,10 @@ fn surplus_nat_gateway(stack: &str) -> Vec<Rule> {
     ]
 }
 
-/// Every client gets every rule (a rule only ever matches its own operation); in each list the
-/// rules of `world` come first, so they answer before the empty account's.
+/// Every client gets every rule; the rules of `world` come first, so they answer before the
+/// empty account's.
 fn rules<'a>(world: &'a [Rule], empty: &'a [Rule]) -> MockRules<'a> {
-    let every: Vec<&Rule> = world.iter().chain(empty).collect();
-    MockRules {
-        ec2: every.clone(),
-        ecr: every.clone(),
-        ecs: every.clone(),
-        elb: every.clone(),
-        iam: every.clone(),
-        autoscaling: every.clone(),
-        cloudwatch: every.clone(),
-        logs: every,
-    }
+    MockRules::for_every_client(world.iter().chain(empty))
 }
 
 #[tokio::test]
