@@ -99,6 +99,16 @@ impl Context {
         self.tags.for_resource(&self.stack, logical_id, name)
     }
 
+    /// Whether a resource with these tags (key/value pairs, as the SDKs return them) is the
+    /// stack's: it carries the owner tag with the stack's name.
+    pub fn owns<'a>(
+        &self,
+        tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> bool {
+        tags.into_iter()
+            .any(|(k, v)| k == Some(crate::OWNER_TAG) && v == Some(self.stack.as_str()))
+    }
+
     /// A client token (32 hex characters) for an idempotent create of `logical_id` with
     /// `params`: the same within this run (so the SDK's own retries are idempotent), different
     /// across runs and parameters (so a token is never reused for a different request or for

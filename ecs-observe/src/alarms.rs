@@ -325,10 +325,7 @@ pub(crate) async fn owned(ctx: &Context, cw: &Client, arn: &str) -> Result<bool>
             cw.list_tags_for_resource().resource_arn(arn).send()
         })
         .await?;
-    Ok(crate::owned(
-        ctx,
-        tags.tags().iter().map(|t| (t.key(), t.value())),
-    ))
+    Ok(ctx.owns(tags.tags().iter().map(|t| (t.key(), t.value()))))
 }
 
 fn diffs(want: &AlarmDoc, have: &AlarmDoc) -> Vec<FieldDiff> {

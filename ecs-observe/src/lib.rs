@@ -38,7 +38,7 @@ mod spec;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ecs_core::{Action, Change, Context, Event, NameKind, Plan, OWNER_TAG};
+use ecs_core::{Action, Change, Context, Event, NameKind, Plan};
 use serde_json::Value;
 
 pub use dashboard::body as dashboard_body;
@@ -106,13 +106,6 @@ pub fn target_group_dimension(arn: &str) -> Option<String> {
         .map(|(_, s)| s)
         .filter(|s| s.starts_with("targetgroup/"))
         .map(str::to_string)
-}
-
-pub(crate) fn owned<'a>(
-    ctx: &Context,
-    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> bool {
-    tags.any(|(k, v)| k == Some(OWNER_TAG) && v == Some(ctx.stack().as_str()))
 }
 
 /// The SDK clients the layer uses.

@@ -53,8 +53,7 @@ pub(crate) async fn observe(
             logs.list_tags_for_resource().resource_arn(&arn).send()
         })
         .await?;
-    let owned = crate::owned(
-        ctx,
+    let owned = ctx.owns(
         tags.tags()
             .into_iter()
             .flatten()

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 use aws_sdk_ecs::Client;
 use ecs_core::{Action, Change, Context, Event, FieldDiff, RetryOn};
 
-use crate::names::{conflict, owned};
+use crate::names::conflict;
 use crate::spec::{ClusterSpec, StrategyItem};
 use crate::Result;
 
@@ -85,7 +85,7 @@ pub(crate) async fn observe(
     else {
         return Ok(None);
     };
-    if !owned(ctx, c.tags().iter().map(|t| (t.key(), t.value()))) {
+    if !ctx.owns(c.tags().iter().map(|t| (t.key(), t.value()))) {
         return Err(conflict(ctx, KIND, name));
     }
     let mut providers = c.capacity_providers().to_vec();

@@ -10,7 +10,7 @@ use aws_sdk_ecr::Client;
 use ecs_core::{Action, Change, Context, Event, FieldDiff};
 use serde_json::{json, Value};
 
-use crate::names::{conflict, owned};
+use crate::names::conflict;
 use crate::spec::RepositorySpec;
 use crate::{Error, Result};
 
@@ -94,10 +94,7 @@ pub(crate) async fn observe(ctx: &Context, ecr: &Client, name: &str) -> Result<O
             }
         }
     )?;
-    if !owned(
-        ctx,
-        tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
-    ) {
+    if !ctx.owns(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value())))) {
         return Err(conflict(ctx, KIND, name));
     }
     let encryption = repo.encryption_configuration();

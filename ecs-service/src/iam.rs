@@ -8,7 +8,7 @@ use aws_sdk_iam::Client;
 use ecs_core::{Action, Change, Context, FieldDiff, RetryOn};
 use serde_json::{json, Value};
 
-use crate::names::{conflict, owned, partition, url_decode, ServiceNames};
+use crate::names::{conflict, partition, url_decode, ServiceNames};
 use crate::spec::{Effect, ServiceSpec};
 use crate::Result;
 
@@ -199,10 +199,7 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
     let Some(role) = role.role() else {
         return Ok(None);
     };
-    if !owned(
-        ctx,
-        role.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
-    ) {
+    if !ctx.owns(role.tags().iter().map(|t| (Some(t.key()), Some(t.value())))) {
         return Err(conflict(ctx, KIND, name));
     }
     let (attached, inline_names) = futures_util::try_join!(

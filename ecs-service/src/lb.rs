@@ -14,7 +14,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, Poll, PollPolicy, RetryOn};
 
-use crate::names::{conflict, owned, ServiceNames};
+use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
 use crate::{Error, Result};
 
@@ -463,7 +463,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
     let owned_arn = |arn: Option<&str>| {
         tags.tag_descriptions()
             .iter()
-            .any(|d| d.resource_arn() == arn && owned(ctx, tag_map(d.tags())))
+            .any(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
     };
     if let Some(l) = &lbs {
         if !owned_arn(l.load_balancer_arn()) {

@@ -1,7 +1,7 @@
 //! The deterministic names of the service layer's resources, and small helpers shared by the
 //! resource modules.
 
-use ecs_core::{Context, NameKind, StackName, OWNER_TAG};
+use ecs_core::{Context, NameKind, StackName};
 use serde::Serialize;
 
 use crate::spec::{default_log_group, ServiceSpec};
@@ -62,14 +62,6 @@ impl ServiceNames {
                 .unwrap_or_else(|| default_log_group(stack)),
         }
     }
-}
-
-/// Whether the tag list (as key/value pairs) carries the stack's owner tag.
-pub(crate) fn owned<'a>(
-    ctx: &Context,
-    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> bool {
-    tags.any(|(k, v)| k == Some(OWNER_TAG) && v == Some(ctx.stack().as_str()))
 }
 
 /// The error for a named resource that exists without the stack's tag.

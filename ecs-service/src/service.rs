@@ -14,7 +14,7 @@ use aws_sdk_ecs::Client;
 use ecs_core::{Action, Change, Context, Event, FieldDiff, Poll, PollPolicy, RetryOn};
 
 use crate::cluster::{live_strategy, strategy_items, strategy_strings};
-use crate::names::{conflict, owned, ServiceNames};
+use crate::names::{conflict, ServiceNames};
 use crate::spec::ServiceSpec;
 use crate::{Error, Result};
 
@@ -144,7 +144,7 @@ pub(crate) async fn observe(
     else {
         return Ok(None);
     };
-    if !owned(ctx, s.tags().iter().map(|t| (t.key(), t.value()))) {
+    if !ctx.owns(s.tags().iter().map(|t| (t.key(), t.value()))) {
         return Err(conflict(ctx, KIND, name));
     }
     let vpc = s

@@ -16,7 +16,7 @@ use aws_sdk_ecs::Client;
 use ecs_core::{Action, Change, Context, Event, FieldDiff};
 use serde_json::{json, Map, Value};
 
-use crate::names::{conflict, owned, ServiceNames};
+use crate::names::{conflict, ServiceNames};
 use crate::spec::ServiceSpec;
 use crate::Result;
 
@@ -380,7 +380,7 @@ pub(crate) async fn observe(
     if td.status() == Some(&TaskDefinitionStatus::Inactive) {
         return Ok(None);
     }
-    if !owned(ctx, out.tags().iter().map(|t| (t.key(), t.value()))) {
+    if !ctx.owns(out.tags().iter().map(|t| (t.key(), t.value()))) {
         return Err(conflict(ctx, KIND, family));
     }
     Ok(Some(LiveTaskDef {
