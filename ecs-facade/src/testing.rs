@@ -222,26 +222,54 @@ pub fn mock_layers(rules: &MockRules<'_>) -> Layers {
 
 /// Layers talking to `emulator`, every call recorded in `counter`.
 pub async fn emulator_layers(emulator: &Emulator, counter: &CallCounter) -> Layers {
-    emulator_layers_with_faults(emulator, counter, &FaultInjector::new()).await
+    emulator_layers_with(
+        emulator,
+        &Harness {
+            counter: counter.clone(),
+            ..Harness::default()
+        },
+    )
+    .await
 }
 
-/// Layers talking to `emulator`, every call recorded in `counter` and passing through
-/// `faults` (which injects nothing until armed).
-pub async fn emulator_layers_with_faults(
-    emulator: &Emulator,
-    counter: &CallCounter,
-    faults: &FaultInjector,
-) -> Layers {
+/// What a test puts between the layers' SDK clients and the emulator (see
+/// [`emulator_layers_with`]). Clones share their state.
+#[derive(Debug, Clone, Default)]
+pub struct Harness {
+    /// Records every operation.
+    pub counter: CallCounter,
+    /// Fails the K-th mutating call once armed (injects nothing by default).
+    pub faults: FaultInjector,
+    /// When set, the HTTP client: latency and throttling on the way to the emulator.
+    pub chaos: Option<Chaos>,
+}
+
+/// Layers talking to `emulator` through `harness`: every call counted, faults injected when
+/// armed, and latency and throttling when `harness.chaos` is set.
+///
+/// ```no_run
+/// use ecs_facade::testing::{emulator_layers_with, Chaos, Emulator, Harness};
+/// # async fn example(stack: ecs_facade::Stack) -> Result<(), Box<dyn std::error::Error>> {
+/// let chaos = Chaos::new(1);
+/// chaos.set_throttle_rate(0.2);
+/// let harness = Harness { chaos: Some(chaos.clone()), ..Harness::default() };
+/// let layers = emulator_layers_with(Emulator::shared()?, &harness).await;
+/// ecs_facade::Deployer::from_layers(layers).deploy(&stack).await?;
+/// assert!(!chaos.throttled().is_empty());
+/// # Ok(()) }
+/// ```
+pub async fn emulator_layers_with(emulator: &Emulator, harness: &Harness) -> Layers {
     let config = emulator.sdk_config().await;
     macro_rules! client {
-        ($sdk:ident) => {
-            $sdk::Client::from_conf(
-                $sdk::config::Builder::from(&config)
-                    .interceptor(counter.clone())
-                    .interceptor(faults.clone())
-                    .build(),
-            )
-        };
+        ($sdk:ident) => {{
+            let mut builder = $sdk::config::Builder::from(&config)
+                .interceptor(harness.counter.clone())
+                .interceptor(harness.faults.clone());
+            if let Some(chaos) = &harness.chaos {
+                builder = builder.http_client(chaos.clone());
+            }
+            $sdk::Client::from_conf(builder.build())
+        }};
     }
     Layers {
         network: NetworkLayer::from_client(client!(aws_sdk_ec2)),

@@ -5,15 +5,17 @@
 //! reaches the emulator and then fails with a non-retryable error; a second deploy without
 //! faults must converge to exactly the inventory of a clean deploy (nothing duplicated,
 //! nothing missing), and destroy must leave nothing. The same for destroy interrupted at every
-//! K and then completed.
+//! K and then completed. And with a fifth of all requests throttled (answered without
+//! reaching the emulator) and latency added, deploy, a no-op redeploy and destroy succeed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
-use ecs_core::testing::{CallCounter, FaultInjector, INJECTED_FAULT};
+use ecs_core::testing::{Call, Chaos, FaultInjector, INJECTED_FAULT};
 use ecs_core::{EventLog, OWNER_TAG};
 use ecs_e2e_tests::emulator;
-use ecs_facade::testing::emulator_layers_with_faults;
+use ecs_facade::testing::{emulator_layers_with, Harness};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
 const ALL: DestroyOptions = DestroyOptions {
@@ -239,9 +241,11 @@ fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
 }
 
 async fn deployer(faults: &FaultInjector) -> Deployer {
-    let counter = CallCounter::new();
-    Deployer::from_layers(emulator_layers_with_faults(emulator(), &counter, faults).await)
-        .events(EventLog::new())
+    let harness = Harness {
+        faults: faults.clone(),
+        ..Harness::default()
+    };
+    Deployer::from_layers(emulator_layers_with(emulator(), &harness).await).events(EventLog::new())
 }
 
 #[tokio::test]
@@ -320,4 +324,68 @@ async fn deploy_and_destroy_converge_after_a_fault_at_every_mutating_call() {
         );
     }
     assert_eq!(faults.injected().len(), deploy_calls + destroy_calls);
+}
+
+#[tokio::test]
+async fn deploy_and_destroy_succeed_with_a_fifth_of_requests_throttled_and_added_latency() {
+    // The reference: the same stack shape deployed without chaos.
+    let plain = deployer(&FaultInjector::new()).await;
+    plain.deploy(&stack("ft-ref")).await.unwrap();
+    let clean = inventory("ft-ref").await;
+    plain.destroy(&stack("ft-ref"), ALL).await.unwrap();
+
+    let chaos = Chaos::new(20_261_122);
+    chaos.set_throttle_rate(0.2);
+    chaos.set_latency(Duration::from_millis(10));
+    let harness = Harness {
+        chaos: Some(chaos.clone()),
+        ..Harness::default()
+    };
+    let d = Deployer::from_layers(emulator_layers_with(emulator(), &harness).await)
+        .events(EventLog::new());
+    let s = stack("ft-chaos");
+    d.deploy(&s)
+        .await
+        .expect("deploy succeeds under throttling");
+    assert_eq!(inventory("ft-chaos").await, clean);
+    harness.counter.reset();
+    d.deploy(&s)
+        .await
+        .expect("a redeploy succeeds under throttling");
+    assert_eq!(
+        harness.counter.mutating(),
+        vec![],
+        "retried throttled reads do not turn a no-op redeploy into changes"
+    );
+    d.destroy(&s, ALL)
+        .await
+        .expect("destroy succeeds under throttling");
+    assert!(nothing(&inventory("ft-chaos").await));
+
+    let throttled = chaos.throttled();
+    let requests = chaos.requests();
+    let mutating = throttled
+        .iter()
+        .filter(|t| {
+            Call {
+                service: t.service.clone(),
+                operation: t.operation.clone(),
+            }
+            .is_mutating()
+        })
+        .count();
+    let services: std::collections::BTreeSet<&str> =
+        throttled.iter().map(|t| t.service.as_str()).collect();
+    report(&format!(
+        "throttling: {} of {requests} requests throttled ({mutating} of them mutating), services {services:?}",
+        throttled.len()
+    ));
+    // About a fifth, across the services and on mutating calls too (seeded, so stable).
+    assert!(
+        throttled.len() * 100 >= requests * 15 && throttled.len() * 100 <= requests * 25,
+        "{} of {requests}",
+        throttled.len()
+    );
+    assert!(mutating > 5, "{mutating}");
+    assert!(services.len() >= 6, "{services:?}");
 }

@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use super::protocol::Protocol;
 use super::Call;
 
 /// The error code of an injected fault.
@@ -77,53 +76,6 @@ impl FaultInjector {
     }
 }
 
-fn response(service: &str) -> HttpResponse {
-    let (content_type, body): (&str, Vec<u8>) = match service {
-        "EC2" => (
-            "text/xml",
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{INJECTED_FAULT}</Code><Message>{MESSAGE}</Message></Error></Errors><RequestID>injected</RequestID></Response>").into_bytes(),
-        ),
-        "IAM" | "Elastic Load Balancing v2" => (
-            "text/xml",
-            format!("<ErrorResponse><Error><Type>Sender</Type><Code>{INJECTED_FAULT}</Code><Message>{MESSAGE}</Message></Error><RequestId>injected</RequestId></ErrorResponse>").into_bytes(),
-        ),
-        "CloudWatch" => ("application/cbor", cbor_error()),
-        _ => (
-            "application/x-amz-json-1.1",
-            format!("{{\"__type\":\"{INJECTED_FAULT}\",\"message\":\"{MESSAGE}\"}}").into_bytes(),
-        ),
-    };
-    let mut r = HttpResponse::new(
-        StatusCode::try_from(400).expect("a valid status"),
-        SdkBody::from(body),
-    );
-    r.headers_mut().insert("content-type", content_type);
-    if service == "CloudWatch" {
-        r.headers_mut().insert("smithy-protocol", "rpc-v2-cbor");
-    }
-    r
-}
-
-/// `{"__type": "InjectedFault", "message": MESSAGE}` in CBOR.
-fn cbor_error() -> Vec<u8> {
-    fn text(out: &mut Vec<u8>, s: &str) {
-        let n = s.len();
-        if n < 24 {
-            out.push(0x60 | n as u8);
-        } else {
-            out.push(0x78);
-            out.push(n as u8);
-        }
-        out.extend_from_slice(s.as_bytes());
-    }
-    let mut out = vec![0xa2];
-    text(&mut out, "__type");
-    text(&mut out, INJECTED_FAULT);
-    text(&mut out, "message");
-    text(&mut out, MESSAGE);
-    out
-}
-
 impl Intercept for FaultInjector {
     fn name(&self) -> &'static str {
         "FaultInjector"
@@ -148,7 +100,8 @@ impl Intercept for FaultInjector {
         let mut s = self.state();
         s.mutating += 1;
         if s.fail_at == Some(s.mutating) {
-            *context.response_mut() = response(&call.service);
+            *context.response_mut() =
+                Protocol::from_service(&call.service).error(400, INJECTED_FAULT, MESSAGE);
             s.injected.push(call);
         }
         Ok(())

@@ -4,15 +4,20 @@
 //! * [`Emulator`] installs `moto[server]` (pinned) into a project-local virtualenv on first use,
 //!   starts it on `127.0.0.1` on a free port, bridges the CloudWatch RPC v2 CBOR protocol to the
 //!   JSON protocol moto serves, and stops it when dropped or when the test process ends.
+//! * [`FaultInjector`] fails the K-th mutating call after the service acted, and [`Chaos`]
+//!   adds latency and answers a share of requests with throttling errors.
 //! * [`CallCounter`] is an SDK interceptor that records every operation a client sends, so a
 //!   test can assert that a redeploy made zero mutating calls.
 //! * [`mock_sdk_config`] and [`mock_client!`](crate::mock_client) build SDK clients whose
 //!   responses come from [`aws_smithy_mocks`] rules, without real credentials or network.
 
+mod chaos;
 mod counter;
 mod emulator;
 mod fault;
+mod protocol;
 
+pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
 pub use fault::{FaultInjector, INJECTED_FAULT};
