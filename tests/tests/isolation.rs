@@ -1,0 +1,1174 @@
+//! Isolation between stacks, end to end against the local AWS emulator.
+//!
+//! * Two `prod` stacks (HTTP only), deployed concurrently through one deployer into the same
+//!   region, each end up with exactly the inventory of a stack deployed alone: nothing shared,
+//!   duplicated or adopted, and neither plan mentions the other stack. Destroying one leaves the
+//!   other's inventory as it was; the other then plans no change, and redeploying it makes no
+//!   mutating call.
+//! * A resource that has one of a stack's deterministic names but not its owner tag
+//!   (`ecs:stack=<stack>`) belongs to someone else. For an ECR repository, an ECS cluster, an
+//!   IAM role, a log group and a target group made beforehand with plain SDK calls: `plan` and
+//!   `deploy` fail with a conflict naming it; neither the failed deploy nor `destroy` changes
+//!   it, and no call that would change or delete a resource of its kind is made; `destroy`
+//!   succeeds without listing it as deleted or kept, and removes everything the interrupted
+//!   deploy did create (nothing tagged with the stack remains).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+use aws_sdk_ecr::error::ProvideErrorMetadata;
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
+use aws_sdk_ecs::types::{
+    ClusterField, ClusterSetting, ClusterSettingName, ServiceField, TaskDefinitionField,
+    TaskDefinitionStatus,
+};
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
+use ecs_core::testing::CallCounter;
+use ecs_core::{Clock, EventLog, TokioClock, OWNER_TAG};
+use ecs_e2e_tests::{emulator, tagged_counts};
+use ecs_facade::testing::emulator_layers;
+use ecs_facade::{Deployer, DestroyOptions, DestroyReport, Plan, Stack};
+use ecs_service::ServiceNames;
+
+const ALL: DestroyOptions = DestroyOptions {
+    force_delete_images: true,
+    delete_logs: true,
+};
+
+/// A trust policy that is not the stack's (its roles trust `ecs-tasks.amazonaws.com`).
+const EC2_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The same stack as in `faults.rs`: `prod` (a NAT per zone, autoscaling, six alarms, the
+/// dashboard), HTTP only, as the emulator holds no certificate for it.
+fn stack(name: &str) -> Stack {
+    Stack::from_manifest(&format!(
+        "name: {name}\nprofile: prod\nimage: nginx:1.27\nport: 8080\nalarms:\n  actions: [arn:aws:sns:us-east-1:123456789012:ops]\n"
+    ))
+    .unwrap()
+}
+
+async fn deployer(counter: &CallCounter) -> Deployer {
+    Deployer::from_layers(emulator_layers(emulator(), counter).await).events(EventLog::new())
+}
+
+/// Plain SDK clients on the emulator, without the layers' interceptors: what "someone else"
+/// uses, and what the checks read with.
+struct Sdk {
+    ec2: aws_sdk_ec2::Client,
+    ecr: aws_sdk_ecr::Client,
+    ecs: aws_sdk_ecs::Client,
+    iam: aws_sdk_iam::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    cw: aws_sdk_cloudwatch::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    aas: aws_sdk_applicationautoscaling::Client,
+}
+
+impl Sdk {
+    async fn new() -> Self {
+        let config = emulator().sdk_config().await;
+        Self {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            cw: aws_sdk_cloudwatch::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            aas: aws_sdk_applicationautoscaling::Client::new(&config),
+        }
+    }
+}
+
+/// Whether these tags carry `stack`'s owner tag.
+fn owned<'a>(
+    stack: &str,
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> bool {
+    tags.into_iter()
+        .any(|(k, v)| k == Some(OWNER_TAG) && v == Some(stack))
+}
+
+/// Tags as a sorted list of `key=value`, for snapshots (`[]` when there are none).
+fn tag_list<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>) -> String {
+    let mut list: Vec<String> = tags
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", k.unwrap_or_default(), v.unwrap_or_default()))
+        .collect();
+    list.sort();
+    format!("{list:?}")
+}
+
+/// The tags of a log group, sorted.
+async fn log_group_tags(
+    sdk: &Sdk,
+    group: &aws_sdk_cloudwatchlogs::types::LogGroup,
+) -> Vec<(String, String)> {
+    let arn = group
+        .log_group_arn()
+        .or(group.arn())
+        .unwrap_or_default()
+        .trim_end_matches(":*");
+    let out = sdk
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let mut tags: Vec<(String, String)> = out
+        .tags()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The ARNs among `arns` (load balancers or target groups) that carry `stack`'s owner tag.
+async fn elb_owned(sdk: &Sdk, stack: &str, arns: Vec<String>) -> Vec<String> {
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let out = sdk
+        .elb
+        .describe_tags()
+        .set_resource_arns(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    out.tag_descriptions()
+        .iter()
+        .filter(|d| owned(stack, d.tags().iter().map(|t| (t.key(), t.value()))))
+        .filter_map(|d| d.resource_arn().map(str::to_string))
+        .collect()
+}
+
+/// Everything the stack owns, by kind, read with plain SDK calls (independently of the
+/// layers' own observation). Only resources carrying the stack's owner tag count — a resource
+/// with one of the stack's names but without the tag is someone else's and is not counted —
+/// except the dashboard, which carries the stack's mark in its body instead, and the
+/// autoscaling target and policies, found by the service's resource id.
+async fn inventory(sdk: &Sdk, name: &str) -> BTreeMap<&'static str, usize> {
+    let mut out: BTreeMap<&'static str, usize> =
+        tagged_counts(&sdk.ec2, name).await.into_iter().collect();
+    let app = format!("{name}-app");
+
+    let mut repositories = 0;
+    if let Ok(found) = sdk
+        .ecr
+        .describe_repositories()
+        .repository_names(app.as_str())
+        .send()
+        .await
+    {
+        for r in found.repositories() {
+            let tags = sdk
+                .ecr
+                .list_tags_for_resource()
+                .resource_arn(r.repository_arn().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+            repositories += usize::from(owned(
+                name,
+                tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
+            ));
+        }
+    }
+    out.insert("repository", repositories);
+
+    let (mut roles, mut role_policies) = (0, 0);
+    for role in [format!("{name}-execution"), format!("{name}-task")] {
+        let Ok(got) = sdk.iam.get_role().role_name(role.as_str()).send().await else {
+            continue;
+        };
+        let tagged = got.role().is_some_and(|r| {
+            owned(
+                name,
+                r.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
+            )
+        });
+        if !tagged {
+            continue;
+        }
+        roles += 1;
+        let inline = sdk
+            .iam
+            .list_role_policies()
+            .role_name(role.as_str())
+            .send()
+            .await
+            .unwrap();
+        let attached = sdk
+            .iam
+            .list_attached_role_policies()
+            .role_name(role.as_str())
+            .send()
+            .await
+            .unwrap();
+        role_policies += inline.policy_names().len() + attached.attached_policies().len();
+    }
+    out.insert("role", roles);
+    out.insert("role-policy", role_policies);
+
+    let clusters = sdk
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .unwrap();
+    out.insert(
+        "cluster",
+        clusters
+            .clusters()
+            .iter()
+            .filter(|c| {
+                c.status() == Some("ACTIVE")
+                    && owned(name, c.tags().iter().map(|t| (t.key(), t.value())))
+            })
+            .count(),
+    );
+
+    let revisions = sdk
+        .ecs
+        .list_task_definitions()
+        .family_prefix(app.as_str())
+        .status(TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let mut task_definitions = 0;
+    for arn in revisions.task_definition_arns() {
+        let td = sdk
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        task_definitions +=
+            usize::from(owned(name, td.tags().iter().map(|t| (t.key(), t.value()))));
+    }
+    out.insert("task-definition", task_definitions);
+
+    let services = sdk
+        .ecs
+        .describe_services()
+        .cluster(name)
+        .services(app.as_str())
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_or(0, |o| {
+            o.services()
+                .iter()
+                .filter(|s| {
+                    s.status() == Some("ACTIVE")
+                        && owned(name, s.tags().iter().map(|t| (t.key(), t.value())))
+                })
+                .count()
+        });
+    out.insert("service", services);
+
+    let lb_arns: Vec<String> = sdk
+        .elb
+        .describe_load_balancers()
+        .names(format!("{name}-alb"))
+        .send()
+        .await
+        .map(|o| {
+            o.load_balancers()
+                .iter()
+                .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tg_arns: Vec<String> = sdk
+        .elb
+        .describe_target_groups()
+        .names(app.as_str())
+        .send()
+        .await
+        .map(|o| {
+            o.target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lbs = elb_owned(sdk, name, lb_arns).await;
+    let mut listeners = 0;
+    for arn in &lbs {
+        listeners += sdk
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .listeners()
+            .len();
+    }
+    out.insert("load-balancer", lbs.len());
+    out.insert("listener", listeners);
+    out.insert("target-group", elb_owned(sdk, name, tg_arns).await.len());
+
+    let alarms = sdk
+        .cw
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .unwrap();
+    let mut owned_alarms = 0;
+    for a in alarms.metric_alarms() {
+        let tags = sdk
+            .cw
+            .list_tags_for_resource()
+            .resource_arn(a.alarm_arn().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        owned_alarms += usize::from(owned(
+            name,
+            tags.tags().iter().map(|t| (t.key(), t.value())),
+        ));
+    }
+    out.insert("alarm", owned_alarms);
+
+    // The dashboard's ownership mark is a text widget naming the stack in backquotes.
+    let mark = format!("stack `{name}`");
+    let dashboard = sdk
+        .cw
+        .get_dashboard()
+        .dashboard_name(name)
+        .send()
+        .await
+        .is_ok_and(|d| d.dashboard_body().is_some_and(|b| b.contains(&mark)));
+    out.insert("dashboard", usize::from(dashboard));
+
+    let group = format!("/ecs/{name}");
+    let groups = sdk
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(group.as_str())
+        .send()
+        .await
+        .unwrap();
+    let mut log_groups = 0;
+    for g in groups
+        .log_groups()
+        .iter()
+        .filter(|g| g.log_group_name() == Some(group.as_str()))
+    {
+        let tags = log_group_tags(sdk, g).await;
+        log_groups += usize::from(owned(
+            name,
+            tags.iter()
+                .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
+        ));
+    }
+    out.insert("log-group", log_groups);
+
+    let id = format!("service/{name}/{app}");
+    let targets = sdk
+        .aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(id.as_str())
+        .send()
+        .await
+        .unwrap();
+    out.insert("scalable-target", targets.scalable_targets().len());
+    let policies = sdk
+        .aas
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id.as_str())
+        .send()
+        .await
+        .unwrap();
+    out.insert("scaling-policy", policies.scaling_policies().len());
+    out
+}
+
+fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
+    inv.values().all(|n| *n == 0)
+}
+
+/// The entries of `plan` whose id or detail mentions `needle`.
+fn mentioning(plan: &Plan, needle: &str) -> Vec<String> {
+    plan.changes()
+        .iter()
+        .filter(|c| c.id.contains(needle) || c.detail.contains(needle))
+        .map(|c| format!("{} {} ({})", c.resource, c.id, c.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_stacks_in_one_region_never_touch_each_other() {
+    let sdk = Sdk::new().await;
+    let counter = CallCounter::new();
+    let d = deployer(&counter).await;
+
+    // The reference: one stack deployed alone.
+    let reference = stack("iso-ref");
+    let alone = d.deploy(&reference).await.unwrap();
+    let clean = inventory(&sdk, "iso-ref").await;
+    assert!(clean.values().sum::<usize>() > 20, "{clean:?}");
+    for (kind, n) in [
+        ("vpc", 1),
+        ("nat-gateway", 2),
+        ("repository", 1),
+        ("role", 2),
+        ("cluster", 1),
+        ("task-definition", 1),
+        ("service", 1),
+        ("load-balancer", 1),
+        ("listener", 1),
+        ("target-group", 1),
+        ("alarm", 6),
+        ("dashboard", 1),
+        ("log-group", 1),
+        ("scalable-target", 1),
+    ] {
+        assert_eq!(
+            clean.get(kind),
+            Some(&n),
+            "{kind} of a stack deployed alone: {clean:?}"
+        );
+    }
+    let alone_summary = alone.changes.summary();
+    assert_eq!(alone_summary.delete, 0, "{}", alone.changes);
+    d.destroy(&reference, ALL).await.unwrap();
+    let left = inventory(&sdk, "iso-ref").await;
+    assert!(nothing(&left), "destroy of iso-ref left {left:?}");
+
+    // Two stacks at once, through the same deployer and clients.
+    let (a, b) = (stack("iso-a"), stack("iso-b"));
+    let (ra, rb) = tokio::join!(d.deploy(&a), d.deploy(&b));
+    let ra = ra.unwrap_or_else(|e| panic!("iso-a failed while iso-b deployed: {e}"));
+    let rb = rb.unwrap_or_else(|e| panic!("iso-b failed while iso-a deployed: {e}"));
+    for (name, report) in [("iso-a", &ra), ("iso-b", &rb)] {
+        assert_eq!(
+            report.changes.summary(),
+            alone_summary,
+            "{name} deployed next to another stack planned differently from a stack alone:\n{}",
+            report.changes
+        );
+    }
+    assert_eq!(
+        mentioning(&ra.changes, "iso-b"),
+        Vec::<String>::new(),
+        "iso-a's deploy names iso-b's resources"
+    );
+    assert_eq!(
+        mentioning(&rb.changes, "iso-a"),
+        Vec::<String>::new(),
+        "iso-b's deploy names iso-a's resources"
+    );
+    let (oa, ob) = (&ra.outputs, &rb.outputs);
+    assert_ne!(oa.network.vpc_id, ob.network.vpc_id);
+    assert_ne!(oa.service.cluster_arn, ob.service.cluster_arn);
+    assert_ne!(oa.service.service_arn, ob.service.service_arn);
+    assert_ne!(oa.service.load_balancer_arn, ob.service.load_balancer_arn);
+    assert_ne!(oa.log_group, ob.log_group);
+    let inv_a = inventory(&sdk, "iso-a").await;
+    let inv_b = inventory(&sdk, "iso-b").await;
+    assert_eq!(
+        inv_a, clean,
+        "iso-a, deployed next to iso-b, differs from a stack deployed alone"
+    );
+    assert_eq!(
+        inv_b, clean,
+        "iso-b, deployed next to iso-a, differs from a stack deployed alone"
+    );
+
+    // Destroying iso-a deletes only iso-a's resources.
+    let destroyed = d.destroy(&a, ALL).await.unwrap();
+    assert!(
+        destroyed.deleted.summary().delete > 20,
+        "{}",
+        destroyed.deleted
+    );
+    for needle in ["iso-b", ob.network.vpc_id.as_str()] {
+        assert_eq!(
+            mentioning(&destroyed.deleted, needle),
+            Vec::<String>::new(),
+            "iso-a's destroy names {needle}"
+        );
+    }
+    let left = inventory(&sdk, "iso-a").await;
+    assert!(nothing(&left), "destroy of iso-a left {left:?}");
+    assert_eq!(
+        inventory(&sdk, "iso-b").await,
+        inv_b,
+        "destroying iso-a changed iso-b's inventory"
+    );
+    let status = d.status(&b).await.unwrap();
+    assert_eq!(
+        status.service.as_ref().map(|s| s.status.as_str()),
+        Some("ACTIVE"),
+        "{status:?}"
+    );
+
+    // iso-b is exactly as it was: nothing to plan, nothing to do.
+    counter.reset();
+    let plan = d.plan(&b).await.unwrap();
+    assert!(plan.is_empty(), "iso-b after iso-a's destroy: {plan}");
+    let again = d.deploy(&b).await.unwrap();
+    assert!(again.changes.is_empty(), "{}", again.changes);
+    assert_eq!(
+        counter.mutating(),
+        vec![],
+        "a no-op redeploy of iso-b after iso-a's destroy must not mutate"
+    );
+    assert_eq!(again.outputs.network.vpc_id, ob.network.vpc_id);
+    assert_eq!(again.outputs.service.service_arn, ob.service.service_arn);
+
+    d.destroy(&b, ALL).await.unwrap();
+    for name in ["iso-a", "iso-b"] {
+        let left = inventory(&sdk, name).await;
+        assert!(nothing(&left), "{name} left {left:?}");
+    }
+}
+
+/// A resource someone else made, with one of the stack's names and without its tag.
+#[derive(Debug, Clone, Copy)]
+enum Foreign {
+    Repository,
+    Cluster,
+    Role,
+    LogGroup,
+    TargetGroup,
+}
+
+impl Foreign {
+    /// The kind the layers report in a conflict, and the stack's name for the resource.
+    fn target(self, names: &ServiceNames) -> (&'static str, String) {
+        match self {
+            Foreign::Repository => ("ecr-repository", names.repository.clone()),
+            Foreign::Cluster => ("ecs-cluster", names.cluster.clone()),
+            Foreign::Role => ("iam-role", names.execution_role.clone()),
+            Foreign::LogGroup => ("log-group", names.log_group.clone()),
+            Foreign::TargetGroup => ("target-group", names.target_group.clone()),
+        }
+    }
+
+    /// The literal name, to check the naming the test relies on.
+    fn expected_name(self, stack: &str) -> String {
+        match self {
+            Foreign::Repository | Foreign::TargetGroup => format!("{stack}-app"),
+            Foreign::Cluster => stack.to_string(),
+            Foreign::Role => format!("{stack}-execution"),
+            Foreign::LogGroup => format!("/ecs/{stack}"),
+        }
+    }
+
+    /// Operations that would change or delete a resource of this kind. The stack has one
+    /// resource of each of these kinds, the foreign one, so none may ever be called — except
+    /// for roles, where the stack's other role (the task role) may be created and deleted.
+    fn forbidden(self) -> &'static [&'static str] {
+        match self {
+            Foreign::Repository => &[
+                "CreateRepository",
+                "PutImageTagMutability",
+                "PutImageScanningConfiguration",
+                "PutLifecyclePolicy",
+                "DeleteLifecyclePolicy",
+                "SetRepositoryPolicy",
+                "DeleteRepository",
+            ],
+            Foreign::Cluster => &[
+                "CreateCluster",
+                "UpdateCluster",
+                "UpdateClusterSettings",
+                "PutClusterCapacityProviders",
+                "DeleteCluster",
+            ],
+            Foreign::Role => &[
+                "UpdateAssumeRolePolicy",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
+                "PutRolePolicy",
+                "DeleteRolePolicy",
+                "TagRole",
+                "UntagRole",
+                "UpdateRole",
+                "UpdateRoleDescription",
+            ],
+            Foreign::LogGroup => &[
+                "CreateLogGroup",
+                "PutRetentionPolicy",
+                "DeleteRetentionPolicy",
+                "AssociateKmsKey",
+                "DisassociateKmsKey",
+                "DeleteLogGroup",
+            ],
+            Foreign::TargetGroup => &[
+                "CreateTargetGroup",
+                "ModifyTargetGroup",
+                "ModifyTargetGroupAttributes",
+                "RegisterTargets",
+                "DeregisterTargets",
+                "AddTags",
+                "RemoveTags",
+                "DeleteTargetGroup",
+            ],
+        }
+    }
+
+    /// Makes it with plain SDK calls, untagged, with settings the stack would change.
+    async fn create(self, sdk: &Sdk, name: &str) {
+        match self {
+            Foreign::Repository => {
+                sdk.ecr
+                    .create_repository()
+                    .repository_name(name)
+                    .image_tag_mutability(ImageTagMutability::Mutable)
+                    .image_scanning_configuration(
+                        ImageScanningConfiguration::builder()
+                            .scan_on_push(false)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::Cluster => {
+                sdk.ecs
+                    .create_cluster()
+                    .cluster_name(name)
+                    .settings(
+                        ClusterSetting::builder()
+                            .name(ClusterSettingName::ContainerInsights)
+                            .value("disabled")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::Role => {
+                sdk.iam
+                    .create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(EC2_TRUST)
+                    .description("someone else's role")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::LogGroup => {
+                sdk.logs
+                    .create_log_group()
+                    .log_group_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::TargetGroup => {
+                // In a VPC of its own (not the stack's), on another port and health check.
+                let vpc = sdk
+                    .ec2
+                    .create_vpc()
+                    .cidr_block("10.99.0.0/16")
+                    .send()
+                    .await
+                    .unwrap();
+                let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+                sdk.elb
+                    .create_target_group()
+                    .name(name)
+                    .protocol(ProtocolEnum::Http)
+                    .port(9090)
+                    .vpc_id(vpc)
+                    .target_type(TargetTypeEnum::Ip)
+                    .health_check_path("/foreign")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Everything about it the stack could change, as text.
+    async fn snapshot(self, sdk: &Sdk, name: &str) -> BTreeMap<&'static str, String> {
+        match self {
+            Foreign::Repository => {
+                let found = sdk
+                    .ecr
+                    .describe_repositories()
+                    .repository_names(name)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("repository `{name}` is gone: {e:?}"));
+                let r = found
+                    .repositories()
+                    .first()
+                    .unwrap_or_else(|| panic!("repository `{name}` is gone"));
+                let tags = sdk
+                    .ecr
+                    .list_tags_for_resource()
+                    .resource_arn(r.repository_arn().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+                let lifecycle = match sdk
+                    .ecr
+                    .get_lifecycle_policy()
+                    .repository_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(p) => p.lifecycle_policy_text().unwrap_or_default().to_string(),
+                    Err(e) => format!("none ({})", e.code().unwrap_or("?")),
+                };
+                BTreeMap::from([
+                    ("arn", format!("{:?}", r.repository_arn())),
+                    (
+                        "mutability",
+                        format!("{:?}", r.image_tag_mutability().map(|m| m.as_str())),
+                    ),
+                    (
+                        "scan_on_push",
+                        format!(
+                            "{:?}",
+                            r.image_scanning_configuration().map(|c| c.scan_on_push())
+                        ),
+                    ),
+                    ("encryption", format!("{:?}", r.encryption_configuration())),
+                    ("lifecycle", lifecycle),
+                    (
+                        "tags",
+                        tag_list(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+                    ),
+                ])
+            }
+            Foreign::Cluster => {
+                let out = sdk
+                    .ecs
+                    .describe_clusters()
+                    .clusters(name)
+                    .include(ClusterField::Tags)
+                    .include(ClusterField::Settings)
+                    .send()
+                    .await
+                    .unwrap();
+                let c = out
+                    .clusters()
+                    .iter()
+                    .find(|c| c.cluster_name() == Some(name))
+                    .unwrap_or_else(|| panic!("cluster `{name}` is gone: {out:?}"));
+                BTreeMap::from([
+                    ("arn", format!("{:?}", c.cluster_arn())),
+                    ("status", format!("{:?}", c.status())),
+                    ("settings", format!("{:?}", c.settings())),
+                    (
+                        "capacity_providers",
+                        format!("{:?}", c.capacity_providers()),
+                    ),
+                    (
+                        "default_strategy",
+                        format!("{:?}", c.default_capacity_provider_strategy()),
+                    ),
+                    (
+                        "tags",
+                        tag_list(c.tags().iter().map(|t| (t.key(), t.value()))),
+                    ),
+                ])
+            }
+            Foreign::Role => {
+                let got = sdk
+                    .iam
+                    .get_role()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("role `{name}` is gone: {e:?}"));
+                let role = got
+                    .role()
+                    .unwrap_or_else(|| panic!("role `{name}` is gone"));
+                let inline = sdk
+                    .iam
+                    .list_role_policies()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+                let attached = sdk
+                    .iam
+                    .list_attached_role_policies()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+                let attached: Vec<Option<&str>> = attached
+                    .attached_policies()
+                    .iter()
+                    .map(|p| p.policy_arn())
+                    .collect();
+                BTreeMap::from([
+                    ("arn", role.arn().to_string()),
+                    (
+                        "trust",
+                        role.assume_role_policy_document()
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                    ("description", format!("{:?}", role.description())),
+                    ("inline_policies", format!("{:?}", inline.policy_names())),
+                    ("attached_policies", format!("{attached:?}")),
+                    (
+                        "tags",
+                        tag_list(role.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+                    ),
+                ])
+            }
+            Foreign::LogGroup => {
+                let out = sdk
+                    .logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(name)
+                    .send()
+                    .await
+                    .unwrap();
+                let g = out
+                    .log_groups()
+                    .iter()
+                    .find(|g| g.log_group_name() == Some(name))
+                    .unwrap_or_else(|| panic!("log group `{name}` is gone: {out:?}"));
+                let tags = log_group_tags(sdk, g).await;
+                BTreeMap::from([
+                    ("arn", format!("{:?}", g.log_group_arn().or(g.arn()))),
+                    ("retention_days", format!("{:?}", g.retention_in_days())),
+                    ("kms_key", format!("{:?}", g.kms_key_id())),
+                    (
+                        "tags",
+                        tag_list(
+                            tags.iter()
+                                .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
+                        ),
+                    ),
+                ])
+            }
+            Foreign::TargetGroup => {
+                let out = sdk
+                    .elb
+                    .describe_target_groups()
+                    .names(name)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("target group `{name}` is gone: {e:?}"));
+                let tg = out
+                    .target_groups()
+                    .first()
+                    .unwrap_or_else(|| panic!("target group `{name}` is gone"));
+                let arn = tg.target_group_arn().unwrap_or_default();
+                let tags = sdk
+                    .elb
+                    .describe_tags()
+                    .resource_arns(arn)
+                    .send()
+                    .await
+                    .unwrap();
+                let attributes = sdk
+                    .elb
+                    .describe_target_group_attributes()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut attributes: Vec<String> = attributes
+                    .attributes()
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}={}",
+                            a.key().unwrap_or_default(),
+                            a.value().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                attributes.sort();
+                BTreeMap::from([
+                    ("arn", arn.to_string()),
+                    ("vpc", format!("{:?}", tg.vpc_id())),
+                    ("protocol", format!("{:?}", tg.protocol())),
+                    ("port", format!("{:?}", tg.port())),
+                    ("target_type", format!("{:?}", tg.target_type())),
+                    ("health_check_path", format!("{:?}", tg.health_check_path())),
+                    ("load_balancers", format!("{:?}", tg.load_balancer_arns())),
+                    ("attributes", format!("{attributes:?}")),
+                    (
+                        "tags",
+                        tag_list(
+                            tags.tag_descriptions()
+                                .iter()
+                                .flat_map(|d| d.tags())
+                                .map(|t| (t.key(), t.value())),
+                        ),
+                    ),
+                ])
+            }
+        }
+    }
+
+    /// The snapshot shows what `create` made (so that "unchanged" means something).
+    fn assert_as_created(self, s: &BTreeMap<&'static str, String>) {
+        assert_eq!(s["tags"], "[]", "{self:?} was made without tags: {s:?}");
+        match self {
+            Foreign::Repository => {
+                assert_eq!(s["mutability"], r#"Some("MUTABLE")"#, "{s:?}");
+                assert_eq!(s["scan_on_push"], "Some(false)", "{s:?}");
+                assert!(s["lifecycle"].starts_with("none"), "{s:?}");
+            }
+            Foreign::Cluster => {
+                assert_eq!(s["status"], r#"Some("ACTIVE")"#, "{s:?}");
+                assert!(s["settings"].contains("disabled"), "{s:?}");
+                assert_eq!(s["capacity_providers"], "[]", "{s:?}");
+            }
+            Foreign::Role => {
+                assert!(
+                    s["trust"].contains("ec2.amazonaws.com") && !s["trust"].contains("ecs-tasks"),
+                    "{s:?}"
+                );
+                assert_eq!(s["inline_policies"], "[]", "{s:?}");
+                assert_eq!(s["attached_policies"], "[]", "{s:?}");
+            }
+            Foreign::LogGroup => assert_eq!(s["retention_days"], "None", "{s:?}"),
+            Foreign::TargetGroup => {
+                assert_eq!(s["port"], "Some(9090)", "{s:?}");
+                assert_eq!(s["health_check_path"], r#"Some("/foreign")"#, "{s:?}");
+                assert_eq!(s["load_balancers"], "[]", "{s:?}");
+            }
+        }
+    }
+
+    /// Removes it with plain SDK calls, so the emulator is left clean.
+    async fn remove(self, sdk: &Sdk, name: &str) {
+        match self {
+            Foreign::Repository => {
+                sdk.ecr
+                    .delete_repository()
+                    .repository_name(name)
+                    .force(true)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::Cluster => {
+                sdk.ecs.delete_cluster().cluster(name).send().await.unwrap();
+            }
+            Foreign::Role => {
+                sdk.iam.delete_role().role_name(name).send().await.unwrap();
+            }
+            Foreign::LogGroup => {
+                sdk.logs
+                    .delete_log_group()
+                    .log_group_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Foreign::TargetGroup => {
+                let out = sdk
+                    .elb
+                    .describe_target_groups()
+                    .names(name)
+                    .send()
+                    .await
+                    .unwrap();
+                let tg = &out.target_groups()[0];
+                sdk.elb
+                    .delete_target_group()
+                    .target_group_arn(tg.target_group_arn().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+                sdk.ec2
+                    .delete_vpc()
+                    .vpc_id(tg.vpc_id().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// `err` is the conflict on `kind` `name` for `stack`, from whichever layer reports it, and its
+/// message says so.
+fn assert_conflict(err: &ecs_facade::Error, kind: &str, name: &str, stack: &str) {
+    let found = match err {
+        ecs_facade::Error::Service(ecs_service::Error::Conflict {
+            resource: r,
+            name: n,
+            stack: s,
+        })
+        | ecs_facade::Error::Observe(ecs_observe::Error::Conflict {
+            resource: r,
+            name: n,
+            stack: s,
+        }) => Some((r.as_str(), n.as_str(), s.as_str())),
+        _ => None,
+    };
+    assert_eq!(
+        found,
+        Some((kind, name, stack)),
+        "expected the conflict on {kind} `{name}`, got: {err} ({err:?})"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("`{name}`"))
+            && text.contains("already exists and is not owned by stack"),
+        "{text}"
+    );
+}
+
+/// Destroy neither deletes the foreign resource nor reports it as kept (with both options on,
+/// nothing is kept at all).
+fn assert_not_listed(report: &DestroyReport, kind: &str, name: &str) {
+    assert!(
+        report.deleted.find(kind, name).is_none(),
+        "destroy deletes {kind} `{name}`, which is not the stack's:\n{}",
+        report.deleted
+    );
+    assert_eq!(report.kept, Vec::<String>::new(), "{report:?}");
+}
+
+/// When one branch of the deploy fails, the concurrent branches are dropped; a request one of
+/// them had already sent still completes on the emulator. Let those land before reading.
+async fn settle() {
+    TokioClock.sleep(Duration::from_secs(1)).await;
+}
+
+async fn name_collision(stack_name: &str, foreign: Foreign) {
+    let sdk = Sdk::new().await;
+    let s = stack(stack_name);
+    let names = ServiceNames::new(
+        &s.stack_name().expect("valid stack name"),
+        &s.service_spec(),
+    );
+    let (kind, name) = foreign.target(&names);
+    assert_eq!(name, foreign.expected_name(stack_name), "{names:?}");
+    foreign.create(&sdk, &name).await;
+    let before = foreign.snapshot(&sdk, &name).await;
+    foreign.assert_as_created(&before);
+
+    let counter = CallCounter::new();
+    let d = deployer(&counter).await;
+
+    // Planning finds the name taken by someone else, says so, and changes nothing.
+    let err = d
+        .plan(&s)
+        .await
+        .expect_err("the plan must report the conflict");
+    assert_conflict(&err, kind, &name, stack_name);
+    assert_eq!(counter.mutating(), vec![], "planning must not mutate");
+
+    // Deploying stops at the same conflict and leaves the resource as it was.
+    let err = d
+        .deploy(&s)
+        .await
+        .expect_err("the deploy must stop at the conflict");
+    assert_conflict(&err, kind, &name, stack_name);
+    settle().await;
+    assert_eq!(
+        foreign.snapshot(&sdk, &name).await,
+        before,
+        "the failed deploy changed {kind} `{name}`"
+    );
+    let partial = inventory(&sdk, stack_name).await;
+    for k in [
+        "service",
+        "load-balancer",
+        "listener",
+        "target-group",
+        "alarm",
+        "dashboard",
+        "scalable-target",
+    ] {
+        assert_eq!(
+            partial[k], 0,
+            "the deploy went on past the conflict ({k}): {partial:?}"
+        );
+    }
+    if let Foreign::TargetGroup = foreign {
+        // The conflict is found when the service layer plans, after the network and the
+        // foundation were made: those are the stack's own.
+        for (k, n) in [
+            ("vpc", 1),
+            ("repository", 1),
+            ("role", 2),
+            ("cluster", 1),
+            ("task-definition", 1),
+            ("log-group", 1),
+        ] {
+            assert_eq!(partial[k], n, "{k} before the conflict: {partial:?}");
+        }
+    }
+
+    // Destroy removes what the stack made and nothing else.
+    let preview = d.plan_destroy(&s, ALL).await.unwrap();
+    assert_not_listed(&preview, kind, &name);
+    let report = d
+        .destroy(&s, ALL)
+        .await
+        .unwrap_or_else(|e| panic!("destroy of {stack_name} failed: {e}"));
+    assert_not_listed(&report, kind, &name);
+    assert_eq!(
+        foreign.snapshot(&sdk, &name).await,
+        before,
+        "destroy changed {kind} `{name}`"
+    );
+    let touching: Vec<String> = counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .filter(|op| foreign.forbidden().contains(&op.as_str()))
+        .collect();
+    assert_eq!(
+        touching,
+        Vec::<String>::new(),
+        "calls that change a {kind} were made while the only one is someone else's"
+    );
+    let left = inventory(&sdk, stack_name).await;
+    assert!(
+        nothing(&left),
+        "destroy left resources tagged with {stack_name}: {left:?}"
+    );
+
+    foreign.remove(&sdk, &name).await;
+}
+
+#[tokio::test]
+async fn a_foreign_repository_with_the_stack_name_is_reported_and_never_touched() {
+    name_collision("iso-repo", Foreign::Repository).await;
+}
+
+#[tokio::test]
+async fn a_foreign_cluster_with_the_stack_name_is_reported_and_never_touched() {
+    name_collision("iso-cluster", Foreign::Cluster).await;
+}
+
+#[tokio::test]
+async fn a_foreign_execution_role_with_the_stack_name_is_reported_and_never_touched() {
+    name_collision("iso-role", Foreign::Role).await;
+}
+
+#[tokio::test]
+async fn a_foreign_log_group_with_the_stack_name_is_reported_and_never_touched() {
+    name_collision("iso-logs", Foreign::LogGroup).await;
+}
+
+#[tokio::test]
+async fn a_foreign_target_group_with_the_stack_name_is_reported_and_never_touched() {
+    name_collision("iso-tg", Foreign::TargetGroup).await;
+}
