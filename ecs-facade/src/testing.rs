@@ -291,3 +291,120 @@ pub async fn emulator_layers_with(emulator: &Emulator, harness: &Harness) -> Lay
         }),
     }
 }
+
+/// The properties every manifest text must have, checked on `yaml` (the fuzz target
+/// `fuzz/fuzz_targets/manifest.rs` and the property tests call this): parsing, building and
+/// validating never panic; a rejected manifest gives a [`Manifest`](crate::Error::Manifest)
+/// error with a message or [`Invalid`](crate::Error::Invalid) problems each naming a field;
+/// an accepted one gives resource names within AWS's limits (AWS-NOTES.md) and a cost
+/// estimate. Returns the accepted stack, or the error it was rejected with; `Err(String)`
+/// describes a broken property.
+///
+/// ```
+/// use ecs_facade::testing::check_manifest;
+/// let accepted = check_manifest("name: shop\nimage: nginx:1.27\n").unwrap();
+/// assert!(accepted.is_ok());
+/// let rejected = check_manifest("name: Shop!\nimage: nginx\n").unwrap();
+/// assert!(rejected.is_err());
+/// ```
+pub fn check_manifest(yaml: &str) -> Result<Result<crate::Stack, crate::Error>, String> {
+    let stack = crate::Manifest::parse(yaml).and_then(|m| {
+        let stack = m.to_stack();
+        stack
+            .validate()
+            .map(|()| stack)
+            .map_err(crate::Error::Invalid)
+    });
+    match &stack {
+        Err(crate::Error::Manifest { message }) if message.is_empty() => {
+            return Err("a manifest error without a message".into())
+        }
+        Err(crate::Error::Manifest { .. }) => {}
+        Err(crate::Error::Invalid(problems)) => {
+            if problems.is_empty() {
+                return Err("an invalid stack without problems".into());
+            }
+            if let Some(p) = problems
+                .iter()
+                .find(|p| p.field.is_empty() || p.message.is_empty())
+            {
+                return Err(format!("a problem without a field or message: {p}"));
+            }
+        }
+        Err(other) => return Err(format!("unexpected error kind: {other}")),
+        Ok(stack) => {
+            let name = stack
+                .stack_name()
+                .map_err(|p| format!("validated, yet the name is invalid: {p}"))?;
+            names_are_valid(&ecs_service::ServiceNames::new(
+                &name,
+                &stack.service_spec(),
+            ))?;
+            let cost = crate::estimate_cost(stack, "us-east-1");
+            if cost.scenarios.is_empty()
+                || cost
+                    .scenarios
+                    .iter()
+                    .any(|s| !(s.total.is_finite() && s.total >= 0.0))
+            {
+                return Err(format!("cost estimate {cost:?}"));
+            }
+        }
+    }
+    Ok(stack)
+}
+
+/// The naming rules of AWS-NOTES.md's validation table.
+fn names_are_valid(n: &ecs_service::ServiceNames) -> Result<(), String> {
+    let check = |ok: bool, what: &str, name: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what} name {name:?} breaks AWS's rules"))
+        }
+    };
+    let elb = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    check(
+        elb(&n.load_balancer) && !n.load_balancer.starts_with("internal-"),
+        "load balancer",
+        &n.load_balancer,
+    )?;
+    check(elb(&n.target_group), "target group", &n.target_group)?;
+    for role in [&n.execution_role, &n.task_role] {
+        let ok = !role.is_empty()
+            && role.len() <= 64
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        check(ok, "role", role)?;
+    }
+    for ecs in [&n.cluster, &n.service, &n.family] {
+        let ok = !ecs.is_empty()
+            && ecs.len() <= 255
+            && ecs
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        check(ok, "ECS", ecs)?;
+    }
+    let repo = &n.repository;
+    let ok = (2..=256).contains(&repo.len())
+        && repo
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
+        && repo
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    check(ok, "repository", repo)?;
+    let ok = n.log_group.len() <= 512
+        && n.log_group
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
+    check(ok, "log group", &n.log_group)
+}

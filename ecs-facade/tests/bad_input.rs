@@ -1,7 +1,8 @@
 //! Bad input never panics, and good input gives names AWS accepts: property tests over
-//! manifests (arbitrary text, arbitrary values under the real keys, and valid manifests).
+//! manifests (arbitrary text, arbitrary values under the real keys, and valid manifests),
+//! plus a replay of the fuzz corpus (`fuzz/corpus/manifest`) through the same properties.
 
-use ecs_facade::service::ServiceNames;
+use ecs_facade::testing::check_manifest;
 use ecs_facade::{Error, Stack};
 use proptest::prelude::*;
 
@@ -59,6 +60,16 @@ fn value() -> impl Strategy<Value = String> {
     })
 }
 
+/// Runs the shared manifest properties (`ecs_facade::testing::check_manifest`, also the
+/// fuzz target's) and returns the accepted stack.
+fn check(yaml: &str) -> Result<Option<Stack>, TestCaseError> {
+    match check_manifest(yaml) {
+        Ok(Ok(stack)) => Ok(Some(stack)),
+        Ok(Err(_)) => Ok(None),
+        Err(broken) => Err(TestCaseError::fail(format!("{broken}\n{yaml}"))),
+    }
+}
+
 fn check_error(err: &Error) -> Result<(), TestCaseError> {
     match err {
         Error::Manifest { message } => prop_assert!(!message.is_empty()),
@@ -73,59 +84,6 @@ fn check_error(err: &Error) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The rules of AWS-NOTES.md's validation table.
-fn names_are_valid(n: &ServiceNames) -> Result<(), TestCaseError> {
-    let elb = |s: &str| {
-        s.len() <= 32
-            && !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-    };
-    prop_assert!(
-        elb(&n.load_balancer) && !n.load_balancer.starts_with("internal-"),
-        "{}",
-        n.load_balancer
-    );
-    prop_assert!(elb(&n.target_group), "{}", n.target_group);
-    for role in [&n.execution_role, &n.task_role] {
-        prop_assert!(!role.is_empty() && role.len() <= 64, "{role}");
-        prop_assert!(
-            role.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)),
-            "{role}"
-        );
-    }
-    for ecs in [&n.cluster, &n.service, &n.family] {
-        prop_assert!(!ecs.is_empty() && ecs.len() <= 255, "{ecs}");
-        prop_assert!(
-            ecs.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-            "{ecs}"
-        );
-    }
-    let repo = &n.repository;
-    prop_assert!(repo.len() >= 2 && repo.len() <= 256, "{repo}");
-    prop_assert!(
-        repo.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c)),
-        "{repo}"
-    );
-    prop_assert!(
-        repo.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric()),
-        "{repo}"
-    );
-    prop_assert!(
-        n.log_group.len() <= 512
-            && n.log_group
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c))
-    );
-    Ok(())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -134,6 +92,7 @@ proptest! {
         if let Err(e) = Stack::from_manifest(&format!("{text}\n")) {
             check_error(&e)?;
         }
+        check(&text)?;
     }
 
     #[test]
@@ -146,10 +105,7 @@ proptest! {
                 yaml.push_str(&format!("{k}: {v}\n"));
             }
         }
-        match Stack::from_manifest(&yaml) {
-            Ok(stack) => prop_assert!(stack.validate().is_ok()),
-            Err(e) => check_error(&e)?,
-        }
+        check(&yaml)?;
     }
 
     #[test]
@@ -167,13 +123,28 @@ proptest! {
             "name: {name}\nprofile: {profile}\nimage: nginx\nport: {port}\ncpu: {}\nmemory: {}\ncount: {count}\ntags:\n  team: {team:?}\n",
             size.0, size.1
         );
-        let stack = match Stack::from_manifest(&yaml) {
-            Ok(s) => s,
-            Err(e) => return Err(TestCaseError::fail(format!("{e}\n{yaml}"))),
+        let Some(stack) = check(&yaml)? else {
+            return Err(TestCaseError::fail(format!("rejected\n{yaml}")));
         };
-        let names = ServiceNames::new(&stack.stack_name().unwrap(), &stack.service_spec());
-        names_are_valid(&names)?;
         prop_assert_eq!(stack.network_spec().container_port, port);
         prop_assert!(stack.tags.validate("tags").is_empty());
     }
+}
+
+/// Every input in the fuzz corpus (seeds, and any crash found and fixed) keeps the properties.
+#[test]
+fn the_fuzz_corpus_keeps_the_manifest_properties() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/manifest");
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&dir).expect("the fuzz corpus") {
+        let path = entry.expect("a corpus entry").path();
+        let bytes = std::fs::read(&path).expect("a corpus file");
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            if let Err(broken) = check_manifest(text) {
+                panic!("{}: {broken}", path.display());
+            }
+        }
+        inputs += 1;
+    }
+    assert!(inputs >= 5, "{inputs} corpus inputs in {}", dir.display());
 }
