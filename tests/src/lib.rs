@@ -1,7 +1,11 @@
 //! Shared helpers of the end-to-end tests: an emulator-backed EC2 client with call counting,
-//! and contexts for test stacks.
+//! contexts for test stacks, plain SDK clients, and the inventory of what a stack owns.
 
+use std::collections::BTreeMap;
+
+use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use aws_sdk_ec2::types::Filter;
+use aws_sdk_ecs::types::{ClusterField, ServiceField, TaskDefinitionField, TaskDefinitionStatus};
 use ecs_core::testing::{CallCounter, Emulator};
 use ecs_core::{Context, EventLog, StackName, OWNER_TAG};
 
@@ -143,4 +147,451 @@ pub async fn tagged_counts(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<(&'sta
         ("nat-gateway", nats),
         ("security-group", sgs),
     ]
+}
+
+/// Plain SDK clients on the emulator, without the layers' interceptors (and without call
+/// counting): what "someone else" uses in the tests, and what [`inventory`] reads with.
+#[derive(Debug, Clone)]
+pub struct Sdk {
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// ECR.
+    pub ecr: aws_sdk_ecr::Client,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// Elastic Load Balancing v2.
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// CloudWatch (alarms and dashboards).
+    pub cw: aws_sdk_cloudwatch::Client,
+    /// CloudWatch Logs.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// Application Auto Scaling.
+    pub aas: aws_sdk_applicationautoscaling::Client,
+}
+
+impl Sdk {
+    /// Plain clients on the shared [`emulator`].
+    pub async fn new() -> Self {
+        let config = emulator().sdk_config().await;
+        Self {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            cw: aws_sdk_cloudwatch::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            aas: aws_sdk_applicationautoscaling::Client::new(&config),
+        }
+    }
+}
+
+/// Whether these tags carry `stack`'s owner tag.
+fn owned<'a>(
+    stack: &str,
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> bool {
+    tags.into_iter()
+        .any(|(k, v)| k == Some(OWNER_TAG) && v == Some(stack))
+}
+
+/// The tags of a log group, sorted, read with `ListTagsForResource` on its ARN.
+pub async fn log_group_tags(
+    sdk: &Sdk,
+    group: &aws_sdk_cloudwatchlogs::types::LogGroup,
+) -> Vec<(String, String)> {
+    let arn = group
+        .log_group_arn()
+        .or(group.arn())
+        .unwrap_or_default()
+        .trim_end_matches(":*");
+    let out = sdk
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let mut tags: Vec<(String, String)> = out
+        .tags()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The ARNs among `arns` (load balancers or target groups) that carry `stack`'s owner tag.
+async fn elb_owned(sdk: &Sdk, stack: &str, arns: Vec<String>) -> Vec<String> {
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let out = sdk
+        .elb
+        .describe_tags()
+        .set_resource_arns(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    out.tag_descriptions()
+        .iter()
+        .filter(|d| owned(stack, d.tags().iter().map(|t| (t.key(), t.value()))))
+        .filter_map(|d| d.resource_arn().map(str::to_string))
+        .collect()
+}
+
+/// Everything stack `name` owns in the emulator, by kind, read with plain SDK calls
+/// (independently of the layers' own observation). Only resources carrying the stack's owner
+/// tag (`ecs:stack=<name>`) count — a resource with one of the stack's names but without the
+/// tag is someone else's and is not counted — except the dashboard, which carries the stack's
+/// mark in its body instead, and the autoscaling target and policies, found by the service's
+/// resource id. Every kind is present in the map, with 0 when there is none.
+pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
+    let sdk = &Sdk::new().await;
+    let mut out: BTreeMap<&'static str, usize> =
+        tagged_counts(&sdk.ec2, name).await.into_iter().collect();
+    let app = format!("{name}-app");
+
+    let mut repositories = 0;
+    if let Ok(found) = sdk
+        .ecr
+        .describe_repositories()
+        .repository_names(app.as_str())
+        .send()
+        .await
+    {
+        for r in found.repositories() {
+            let tags = sdk
+                .ecr
+                .list_tags_for_resource()
+                .resource_arn(r.repository_arn().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+            repositories += usize::from(owned(
+                name,
+                tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
+            ));
+        }
+    }
+    out.insert("repository", repositories);
+
+    let (mut roles, mut role_policies) = (0, 0);
+    for role in [format!("{name}-execution"), format!("{name}-task")] {
+        let Ok(got) = sdk.iam.get_role().role_name(role.as_str()).send().await else {
+            continue;
+        };
+        let tagged = got.role().is_some_and(|r| {
+            owned(
+                name,
+                r.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
+            )
+        });
+        if !tagged {
+            continue;
+        }
+        roles += 1;
+        let inline = sdk
+            .iam
+            .list_role_policies()
+            .role_name(role.as_str())
+            .send()
+            .await
+            .unwrap();
+        let attached = sdk
+            .iam
+            .list_attached_role_policies()
+            .role_name(role.as_str())
+            .send()
+            .await
+            .unwrap();
+        role_policies += inline.policy_names().len() + attached.attached_policies().len();
+    }
+    out.insert("role", roles);
+    out.insert("role-policy", role_policies);
+
+    let clusters = sdk
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .unwrap();
+    out.insert(
+        "cluster",
+        clusters
+            .clusters()
+            .iter()
+            .filter(|c| {
+                c.status() == Some("ACTIVE")
+                    && owned(name, c.tags().iter().map(|t| (t.key(), t.value())))
+            })
+            .count(),
+    );
+
+    let revisions = sdk
+        .ecs
+        .list_task_definitions()
+        .family_prefix(app.as_str())
+        .status(TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let mut task_definitions = 0;
+    for arn in revisions.task_definition_arns() {
+        let td = sdk
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        task_definitions +=
+            usize::from(owned(name, td.tags().iter().map(|t| (t.key(), t.value()))));
+    }
+    out.insert("task-definition", task_definitions);
+
+    let services = sdk
+        .ecs
+        .describe_services()
+        .cluster(name)
+        .services(app.as_str())
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_or(0, |o| {
+            o.services()
+                .iter()
+                .filter(|s| {
+                    s.status() == Some("ACTIVE")
+                        && owned(name, s.tags().iter().map(|t| (t.key(), t.value())))
+                })
+                .count()
+        });
+    out.insert("service", services);
+
+    let lb_arns: Vec<String> = sdk
+        .elb
+        .describe_load_balancers()
+        .names(format!("{name}-alb"))
+        .send()
+        .await
+        .map(|o| {
+            o.load_balancers()
+                .iter()
+                .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tg_arns: Vec<String> = sdk
+        .elb
+        .describe_target_groups()
+        .names(app.as_str())
+        .send()
+        .await
+        .map(|o| {
+            o.target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lbs = elb_owned(sdk, name, lb_arns).await;
+    let mut listeners = 0;
+    for arn in &lbs {
+        listeners += sdk
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .listeners()
+            .len();
+    }
+    out.insert("load-balancer", lbs.len());
+    out.insert("listener", listeners);
+    out.insert("target-group", elb_owned(sdk, name, tg_arns).await.len());
+
+    let alarms = sdk
+        .cw
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .unwrap();
+    let mut owned_alarms = 0;
+    for a in alarms.metric_alarms() {
+        let tags = sdk
+            .cw
+            .list_tags_for_resource()
+            .resource_arn(a.alarm_arn().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        owned_alarms += usize::from(owned(
+            name,
+            tags.tags().iter().map(|t| (t.key(), t.value())),
+        ));
+    }
+    out.insert("alarm", owned_alarms);
+
+    // The dashboard's ownership mark is a text widget naming the stack in backquotes.
+    let mark = format!("stack `{name}`");
+    let dashboard = sdk
+        .cw
+        .get_dashboard()
+        .dashboard_name(name)
+        .send()
+        .await
+        .is_ok_and(|d| d.dashboard_body().is_some_and(|b| b.contains(&mark)));
+    out.insert("dashboard", usize::from(dashboard));
+
+    let group = format!("/ecs/{name}");
+    let groups = sdk
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(group.as_str())
+        .send()
+        .await
+        .unwrap();
+    let mut log_groups = 0;
+    for g in groups
+        .log_groups()
+        .iter()
+        .filter(|g| g.log_group_name() == Some(group.as_str()))
+    {
+        let tags = log_group_tags(sdk, g).await;
+        log_groups += usize::from(owned(
+            name,
+            tags.iter()
+                .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
+        ));
+    }
+    out.insert("log-group", log_groups);
+
+    let id = format!("service/{name}/{app}");
+    let targets = sdk
+        .aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(id.as_str())
+        .send()
+        .await
+        .unwrap();
+    out.insert("scalable-target", targets.scalable_targets().len());
+    let policies = sdk
+        .aas
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id.as_str())
+        .send()
+        .await
+        .unwrap();
+    out.insert("scaling-policy", policies.scaling_policies().len());
+    out
+}
+
+/// Whether an [`inventory`] holds nothing at all.
+pub fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
+    inv.values().all(|n| *n == 0)
+}
+
+/// Whatever still exists under one of the names the stack `name` uses, tagged or not
+/// (repository, roles, cluster, load balancer, target group, log group, alarms, dashboard):
+/// after a destroy of a stack that met no foreign resource this must be empty, which catches
+/// an untagged leftover that [`inventory`] (tag-based) cannot see.
+pub async fn leftovers_by_name(name: &str) -> Vec<String> {
+    let sdk = Sdk::new().await;
+    let app = format!("{name}-app");
+    let mut out = Vec::new();
+    if sdk
+        .ecr
+        .describe_repositories()
+        .repository_names(app.as_str())
+        .send()
+        .await
+        .is_ok_and(|r| !r.repositories().is_empty())
+    {
+        out.push(format!("repository {app}"));
+    }
+    for role in [format!("{name}-execution"), format!("{name}-task")] {
+        if sdk
+            .iam
+            .get_role()
+            .role_name(role.as_str())
+            .send()
+            .await
+            .is_ok()
+        {
+            out.push(format!("role {role}"));
+        }
+    }
+    if let Ok(c) = sdk.ecs.describe_clusters().clusters(name).send().await {
+        if c.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+            out.push(format!("cluster {name}"));
+        }
+    }
+    let alb = format!("{name}-alb");
+    if sdk
+        .elb
+        .describe_load_balancers()
+        .names(alb.as_str())
+        .send()
+        .await
+        .is_ok_and(|r| !r.load_balancers().is_empty())
+    {
+        out.push(format!("load balancer {alb}"));
+    }
+    if sdk
+        .elb
+        .describe_target_groups()
+        .names(app.as_str())
+        .send()
+        .await
+        .is_ok_and(|r| !r.target_groups().is_empty())
+    {
+        out.push(format!("target group {app}"));
+    }
+    let logs = sdk
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/ecs/{name}"))
+        .send()
+        .await
+        .expect("DescribeLogGroups");
+    for g in logs.log_groups() {
+        out.push(format!(
+            "log group {}",
+            g.log_group_name().unwrap_or_default()
+        ));
+    }
+    let alarms = sdk
+        .cw
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    for a in alarms.metric_alarms() {
+        out.push(format!("alarm {}", a.alarm_name().unwrap_or_default()));
+    }
+    let dashboards = sdk
+        .cw
+        .list_dashboards()
+        .dashboard_name_prefix(name)
+        .send()
+        .await
+        .expect("ListDashboards");
+    for d in dashboards.dashboard_entries() {
+        if d.dashboard_name() == Some(name) {
+            out.push(format!("dashboard {name}"));
+        }
+    }
+    out
 }

@@ -8,13 +8,11 @@
 //! K and then completed. And with a fifth of all requests throttled (answered without
 //! reaching the emulator) and latency added, deploy, a no-op redeploy and destroy succeed.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
 use ecs_core::testing::{Call, Chaos, FaultInjector, INJECTED_FAULT};
-use ecs_core::{EventLog, OWNER_TAG};
-use ecs_e2e_tests::emulator;
+use ecs_core::EventLog;
+use ecs_e2e_tests::{emulator, inventory, leftovers_by_name, nothing};
 use ecs_facade::testing::{emulator_layers_with, Harness};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
@@ -30,214 +28,10 @@ fn stack(name: &str) -> Stack {
     .unwrap()
 }
 
-/// Everything the stack owns, by kind: EC2 resources by tag, the rest by name, counted with
-/// plain describe calls (independently of the layers' own observation).
-async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
-    let config = emulator().sdk_config().await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let f = || {
-        Filter::builder()
-            .name(format!("tag:{OWNER_TAG}"))
-            .values(name)
-            .build()
-    };
-    let mut out = BTreeMap::new();
-    out.insert(
-        "vpc",
-        ec2.describe_vpcs()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .vpcs()
-            .len(),
-    );
-    out.insert(
-        "subnet",
-        ec2.describe_subnets()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .subnets()
-            .len(),
-    );
-    out.insert(
-        "igw",
-        ec2.describe_internet_gateways()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .internet_gateways()
-            .len(),
-    );
-    out.insert(
-        "route-table",
-        ec2.describe_route_tables()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .route_tables()
-            .len(),
-    );
-    out.insert(
-        "eip",
-        ec2.describe_addresses()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .addresses()
-            .len(),
-    );
-    let nats = ec2
-        .describe_nat_gateways()
-        .filter(f())
-        .send()
-        .await
-        .unwrap();
-    out.insert(
-        "nat",
-        nats.nat_gateways()
-            .iter()
-            .filter(|n| matches!(n.state().map(|s| s.as_str()), Some("pending" | "available")))
-            .filter(|n| {
-                n.tags()
-                    .iter()
-                    .any(|t| t.key() == Some(OWNER_TAG) && t.value() == Some(name))
-            })
-            .count(),
-    );
-    out.insert(
-        "sg",
-        ec2.describe_security_groups()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .security_groups()
-            .len(),
-    );
-    let ecr = aws_sdk_ecr::Client::new(&config);
-    out.insert(
-        "repository",
-        ecr.describe_repositories()
-            .repository_names(format!("{name}-app"))
-            .send()
-            .await
-            .map_or(0, |o| o.repositories().len()),
-    );
-    let iam = aws_sdk_iam::Client::new(&config);
-    let mut roles = 0;
-    for r in ["execution", "task"] {
-        if let Ok(role) = iam.get_role().role_name(format!("{name}-{r}")).send().await {
-            roles += 1;
-            let policies = iam
-                .list_role_policies()
-                .role_name(format!("{name}-{r}"))
-                .send()
-                .await
-                .unwrap();
-            *out.entry("inline-policy").or_default() += policies.policy_names().len();
-            assert!(role.role().is_some());
-        }
-    }
-    out.insert("role", roles);
-    let ecs = aws_sdk_ecs::Client::new(&config);
-    let clusters = ecs.describe_clusters().clusters(name).send().await.unwrap();
-    out.insert(
-        "cluster",
-        clusters
-            .clusters()
-            .iter()
-            .filter(|c| c.status() == Some("ACTIVE"))
-            .count(),
-    );
-    let tds = ecs
-        .list_task_definitions()
-        .family_prefix(format!("{name}-app"))
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap();
-    out.insert("task-definition", tds.task_definition_arns().len());
-    let services = ecs
-        .describe_services()
-        .cluster(name)
-        .services(format!("{name}-app"))
-        .send()
-        .await
-        .map_or(0, |o| {
-            o.services()
-                .iter()
-                .filter(|s| s.status() == Some("ACTIVE"))
-                .count()
-        });
-    out.insert("service", services);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
-    let lbs = elb.describe_load_balancers().send().await.unwrap();
-    let ours: Vec<String> = lbs
-        .load_balancers()
-        .iter()
-        .filter(|l| l.load_balancer_name() == Some(format!("{name}-alb").as_str()))
-        .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-        .collect();
-    out.insert("load-balancer", ours.len());
-    let mut listeners = 0;
-    for arn in &ours {
-        listeners += elb
-            .describe_listeners()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .unwrap()
-            .listeners()
-            .len();
-    }
-    out.insert("listener", listeners);
-    out.insert(
-        "target-group",
-        elb.describe_target_groups()
-            .names(format!("{name}-app"))
-            .send()
-            .await
-            .map_or(0, |o| o.target_groups().len()),
-    );
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
-    out.insert(
-        "alarm",
-        cw.describe_alarms()
-            .alarm_name_prefix(format!("{name}-"))
-            .send()
-            .await
-            .unwrap()
-            .metric_alarms()
-            .len(),
-    );
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
-    out.insert(
-        "log-group",
-        logs.describe_log_groups()
-            .log_group_name_prefix(format!("/ecs/{name}"))
-            .send()
-            .await
-            .unwrap()
-            .log_groups()
-            .len(),
-    );
-    out
-}
-
 /// Shown with `cargo test -- --nocapture`: the K ranges of this run, for the README.
 #[allow(clippy::print_stderr)]
 fn report(line: &str) {
     eprintln!("{line}");
-}
-
-fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
-    inv.values().all(|n| *n == 0)
 }
 
 async fn deployer(faults: &FaultInjector) -> Deployer {
@@ -264,6 +58,7 @@ async fn deploy_and_destroy_converge_after_a_fault_at_every_mutating_call() {
     d.destroy(&reference, ALL).await.unwrap();
     let destroy_calls = faults.mutating_calls();
     assert!(nothing(&inventory("fk-ref").await));
+    assert_eq!(leftovers_by_name("fk-ref").await, Vec::<String>::new());
     assert!(
         deploy_calls > 30 && destroy_calls > 20,
         "{deploy_calls} {destroy_calls}"
@@ -300,6 +95,11 @@ async fn deploy_and_destroy_converge_after_a_fault_at_every_mutating_call() {
             "K={k}: destroy left {:?}",
             inventory(&name).await
         );
+        assert_eq!(
+            leftovers_by_name(&name).await,
+            Vec::<String>::new(),
+            "K={k}: destroy left named resources"
+        );
     }
 
     for k in 1..=destroy_calls {
@@ -321,6 +121,11 @@ async fn deploy_and_destroy_converge_after_a_fault_at_every_mutating_call() {
             nothing(&inventory(&name).await),
             "K={k}: destroy left {:?}",
             inventory(&name).await
+        );
+        assert_eq!(
+            leftovers_by_name(&name).await,
+            Vec::<String>::new(),
+            "K={k}: destroy left named resources"
         );
     }
     assert_eq!(faults.injected().len(), deploy_calls + destroy_calls);
@@ -361,6 +166,7 @@ async fn deploy_and_destroy_succeed_with_a_fifth_of_requests_throttled_and_added
         .await
         .expect("destroy succeeds under throttling");
     assert!(nothing(&inventory("ft-chaos").await));
+    assert_eq!(leftovers_by_name("ft-chaos").await, Vec::<String>::new());
 
     let throttled = chaos.throttled();
     let requests = chaos.requests();

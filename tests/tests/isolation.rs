@@ -16,17 +16,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use aws_sdk_ecr::error::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
-use aws_sdk_ecs::types::{
-    ClusterField, ClusterSetting, ClusterSettingName, ServiceField, TaskDefinitionField,
-    TaskDefinitionStatus,
-};
+use aws_sdk_ecs::types::{ClusterField, ClusterSetting, ClusterSettingName};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use ecs_core::testing::CallCounter;
-use ecs_core::{Clock, EventLog, TokioClock, OWNER_TAG};
-use ecs_e2e_tests::{emulator, tagged_counts};
+use ecs_core::{Clock, EventLog, TokioClock};
+use ecs_e2e_tests::{emulator, inventory, log_group_tags, nothing, Sdk};
 use ecs_facade::testing::emulator_layers;
 use ecs_facade::{Deployer, DestroyOptions, DestroyReport, Plan, Stack};
 use ecs_service::ServiceNames;
@@ -52,44 +48,6 @@ async fn deployer(counter: &CallCounter) -> Deployer {
     Deployer::from_layers(emulator_layers(emulator(), counter).await).events(EventLog::new())
 }
 
-/// Plain SDK clients on the emulator, without the layers' interceptors: what "someone else"
-/// uses, and what the checks read with.
-struct Sdk {
-    ec2: aws_sdk_ec2::Client,
-    ecr: aws_sdk_ecr::Client,
-    ecs: aws_sdk_ecs::Client,
-    iam: aws_sdk_iam::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    cw: aws_sdk_cloudwatch::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    aas: aws_sdk_applicationautoscaling::Client,
-}
-
-impl Sdk {
-    async fn new() -> Self {
-        let config = emulator().sdk_config().await;
-        Self {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            cw: aws_sdk_cloudwatch::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            aas: aws_sdk_applicationautoscaling::Client::new(&config),
-        }
-    }
-}
-
-/// Whether these tags carry `stack`'s owner tag.
-fn owned<'a>(
-    stack: &str,
-    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> bool {
-    tags.into_iter()
-        .any(|(k, v)| k == Some(OWNER_TAG) && v == Some(stack))
-}
-
 /// Tags as a sorted list of `key=value`, for snapshots (`[]` when there are none).
 fn tag_list<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>) -> String {
     let mut list: Vec<String> = tags
@@ -98,308 +56,6 @@ fn tag_list<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>
         .collect();
     list.sort();
     format!("{list:?}")
-}
-
-/// The tags of a log group, sorted.
-async fn log_group_tags(
-    sdk: &Sdk,
-    group: &aws_sdk_cloudwatchlogs::types::LogGroup,
-) -> Vec<(String, String)> {
-    let arn = group
-        .log_group_arn()
-        .or(group.arn())
-        .unwrap_or_default()
-        .trim_end_matches(":*");
-    let out = sdk
-        .logs
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    let mut tags: Vec<(String, String)> = out
-        .tags()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tags.sort();
-    tags
-}
-
-/// The ARNs among `arns` (load balancers or target groups) that carry `stack`'s owner tag.
-async fn elb_owned(sdk: &Sdk, stack: &str, arns: Vec<String>) -> Vec<String> {
-    if arns.is_empty() {
-        return Vec::new();
-    }
-    let out = sdk
-        .elb
-        .describe_tags()
-        .set_resource_arns(Some(arns))
-        .send()
-        .await
-        .unwrap();
-    out.tag_descriptions()
-        .iter()
-        .filter(|d| owned(stack, d.tags().iter().map(|t| (t.key(), t.value()))))
-        .filter_map(|d| d.resource_arn().map(str::to_string))
-        .collect()
-}
-
-/// Everything the stack owns, by kind, read with plain SDK calls (independently of the
-/// layers' own observation). Only resources carrying the stack's owner tag count — a resource
-/// with one of the stack's names but without the tag is someone else's and is not counted —
-/// except the dashboard, which carries the stack's mark in its body instead, and the
-/// autoscaling target and policies, found by the service's resource id.
-async fn inventory(sdk: &Sdk, name: &str) -> BTreeMap<&'static str, usize> {
-    let mut out: BTreeMap<&'static str, usize> =
-        tagged_counts(&sdk.ec2, name).await.into_iter().collect();
-    let app = format!("{name}-app");
-
-    let mut repositories = 0;
-    if let Ok(found) = sdk
-        .ecr
-        .describe_repositories()
-        .repository_names(app.as_str())
-        .send()
-        .await
-    {
-        for r in found.repositories() {
-            let tags = sdk
-                .ecr
-                .list_tags_for_resource()
-                .resource_arn(r.repository_arn().unwrap_or_default())
-                .send()
-                .await
-                .unwrap();
-            repositories += usize::from(owned(
-                name,
-                tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
-            ));
-        }
-    }
-    out.insert("repository", repositories);
-
-    let (mut roles, mut role_policies) = (0, 0);
-    for role in [format!("{name}-execution"), format!("{name}-task")] {
-        let Ok(got) = sdk.iam.get_role().role_name(role.as_str()).send().await else {
-            continue;
-        };
-        let tagged = got.role().is_some_and(|r| {
-            owned(
-                name,
-                r.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
-            )
-        });
-        if !tagged {
-            continue;
-        }
-        roles += 1;
-        let inline = sdk
-            .iam
-            .list_role_policies()
-            .role_name(role.as_str())
-            .send()
-            .await
-            .unwrap();
-        let attached = sdk
-            .iam
-            .list_attached_role_policies()
-            .role_name(role.as_str())
-            .send()
-            .await
-            .unwrap();
-        role_policies += inline.policy_names().len() + attached.attached_policies().len();
-    }
-    out.insert("role", roles);
-    out.insert("role-policy", role_policies);
-
-    let clusters = sdk
-        .ecs
-        .describe_clusters()
-        .clusters(name)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .unwrap();
-    out.insert(
-        "cluster",
-        clusters
-            .clusters()
-            .iter()
-            .filter(|c| {
-                c.status() == Some("ACTIVE")
-                    && owned(name, c.tags().iter().map(|t| (t.key(), t.value())))
-            })
-            .count(),
-    );
-
-    let revisions = sdk
-        .ecs
-        .list_task_definitions()
-        .family_prefix(app.as_str())
-        .status(TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap();
-    let mut task_definitions = 0;
-    for arn in revisions.task_definition_arns() {
-        let td = sdk
-            .ecs
-            .describe_task_definition()
-            .task_definition(arn)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .unwrap();
-        task_definitions +=
-            usize::from(owned(name, td.tags().iter().map(|t| (t.key(), t.value()))));
-    }
-    out.insert("task-definition", task_definitions);
-
-    let services = sdk
-        .ecs
-        .describe_services()
-        .cluster(name)
-        .services(app.as_str())
-        .include(ServiceField::Tags)
-        .send()
-        .await
-        .map_or(0, |o| {
-            o.services()
-                .iter()
-                .filter(|s| {
-                    s.status() == Some("ACTIVE")
-                        && owned(name, s.tags().iter().map(|t| (t.key(), t.value())))
-                })
-                .count()
-        });
-    out.insert("service", services);
-
-    let lb_arns: Vec<String> = sdk
-        .elb
-        .describe_load_balancers()
-        .names(format!("{name}-alb"))
-        .send()
-        .await
-        .map(|o| {
-            o.load_balancers()
-                .iter()
-                .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let tg_arns: Vec<String> = sdk
-        .elb
-        .describe_target_groups()
-        .names(app.as_str())
-        .send()
-        .await
-        .map(|o| {
-            o.target_groups()
-                .iter()
-                .filter_map(|t| t.target_group_arn().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let lbs = elb_owned(sdk, name, lb_arns).await;
-    let mut listeners = 0;
-    for arn in &lbs {
-        listeners += sdk
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .unwrap()
-            .listeners()
-            .len();
-    }
-    out.insert("load-balancer", lbs.len());
-    out.insert("listener", listeners);
-    out.insert("target-group", elb_owned(sdk, name, tg_arns).await.len());
-
-    let alarms = sdk
-        .cw
-        .describe_alarms()
-        .alarm_name_prefix(format!("{name}-"))
-        .send()
-        .await
-        .unwrap();
-    let mut owned_alarms = 0;
-    for a in alarms.metric_alarms() {
-        let tags = sdk
-            .cw
-            .list_tags_for_resource()
-            .resource_arn(a.alarm_arn().unwrap_or_default())
-            .send()
-            .await
-            .unwrap();
-        owned_alarms += usize::from(owned(
-            name,
-            tags.tags().iter().map(|t| (t.key(), t.value())),
-        ));
-    }
-    out.insert("alarm", owned_alarms);
-
-    // The dashboard's ownership mark is a text widget naming the stack in backquotes.
-    let mark = format!("stack `{name}`");
-    let dashboard = sdk
-        .cw
-        .get_dashboard()
-        .dashboard_name(name)
-        .send()
-        .await
-        .is_ok_and(|d| d.dashboard_body().is_some_and(|b| b.contains(&mark)));
-    out.insert("dashboard", usize::from(dashboard));
-
-    let group = format!("/ecs/{name}");
-    let groups = sdk
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(group.as_str())
-        .send()
-        .await
-        .unwrap();
-    let mut log_groups = 0;
-    for g in groups
-        .log_groups()
-        .iter()
-        .filter(|g| g.log_group_name() == Some(group.as_str()))
-    {
-        let tags = log_group_tags(sdk, g).await;
-        log_groups += usize::from(owned(
-            name,
-            tags.iter()
-                .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
-        ));
-    }
-    out.insert("log-group", log_groups);
-
-    let id = format!("service/{name}/{app}");
-    let targets = sdk
-        .aas
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_ids(id.as_str())
-        .send()
-        .await
-        .unwrap();
-    out.insert("scalable-target", targets.scalable_targets().len());
-    let policies = sdk
-        .aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(id.as_str())
-        .send()
-        .await
-        .unwrap();
-    out.insert("scaling-policy", policies.scaling_policies().len());
-    out
-}
-
-fn nothing(inv: &BTreeMap<&'static str, usize>) -> bool {
-    inv.values().all(|n| *n == 0)
 }
 
 /// The entries of `plan` whose id or detail mentions `needle`.
@@ -413,14 +69,13 @@ fn mentioning(plan: &Plan, needle: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn concurrent_stacks_in_one_region_never_touch_each_other() {
-    let sdk = Sdk::new().await;
     let counter = CallCounter::new();
     let d = deployer(&counter).await;
 
     // The reference: one stack deployed alone.
     let reference = stack("iso-ref");
     let alone = d.deploy(&reference).await.unwrap();
-    let clean = inventory(&sdk, "iso-ref").await;
+    let clean = inventory("iso-ref").await;
     assert!(clean.values().sum::<usize>() > 20, "{clean:?}");
     for (kind, n) in [
         ("vpc", 1),
@@ -447,7 +102,7 @@ async fn concurrent_stacks_in_one_region_never_touch_each_other() {
     let alone_summary = alone.changes.summary();
     assert_eq!(alone_summary.delete, 0, "{}", alone.changes);
     d.destroy(&reference, ALL).await.unwrap();
-    let left = inventory(&sdk, "iso-ref").await;
+    let left = inventory("iso-ref").await;
     assert!(nothing(&left), "destroy of iso-ref left {left:?}");
 
     // Two stacks at once, through the same deployer and clients.
@@ -479,8 +134,8 @@ async fn concurrent_stacks_in_one_region_never_touch_each_other() {
     assert_ne!(oa.service.service_arn, ob.service.service_arn);
     assert_ne!(oa.service.load_balancer_arn, ob.service.load_balancer_arn);
     assert_ne!(oa.log_group, ob.log_group);
-    let inv_a = inventory(&sdk, "iso-a").await;
-    let inv_b = inventory(&sdk, "iso-b").await;
+    let inv_a = inventory("iso-a").await;
+    let inv_b = inventory("iso-b").await;
     assert_eq!(
         inv_a, clean,
         "iso-a, deployed next to iso-b, differs from a stack deployed alone"
@@ -504,10 +159,10 @@ async fn concurrent_stacks_in_one_region_never_touch_each_other() {
             "iso-a's destroy names {needle}"
         );
     }
-    let left = inventory(&sdk, "iso-a").await;
+    let left = inventory("iso-a").await;
     assert!(nothing(&left), "destroy of iso-a left {left:?}");
     assert_eq!(
-        inventory(&sdk, "iso-b").await,
+        inventory("iso-b").await,
         inv_b,
         "destroying iso-a changed iso-b's inventory"
     );
@@ -534,7 +189,7 @@ async fn concurrent_stacks_in_one_region_never_touch_each_other() {
 
     d.destroy(&b, ALL).await.unwrap();
     for name in ["iso-a", "iso-b"] {
-        let left = inventory(&sdk, name).await;
+        let left = inventory(name).await;
         assert!(nothing(&left), "{name} left {left:?}");
     }
 }
@@ -1085,7 +740,7 @@ async fn name_collision(stack_name: &str, foreign: Foreign) {
         before,
         "the failed deploy changed {kind} `{name}`"
     );
-    let partial = inventory(&sdk, stack_name).await;
+    let partial = inventory(stack_name).await;
     for k in [
         "service",
         "load-balancer",
@@ -1139,7 +794,7 @@ async fn name_collision(stack_name: &str, foreign: Foreign) {
         Vec::<String>::new(),
         "calls that change a {kind} were made while the only one is someone else's"
     );
-    let left = inventory(&sdk, stack_name).await;
+    let left = inventory(stack_name).await;
     assert!(
         nothing(&left),
         "destroy left resources tagged with {stack_name}: {left:?}"

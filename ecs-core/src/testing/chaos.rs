@@ -152,6 +152,8 @@ impl HttpConnector for ChaosConnector {
         let inner = self.inner.clone();
         HttpConnectorFuture::new(async move {
             if !latency.is_zero() {
+                // Network latency is real time by nature, not the deploy's (injectable) clock.
+                #[allow(clippy::disallowed_methods)]
                 tokio::time::sleep(latency).await;
             }
             match throttled {
