@@ -272,14 +272,7 @@ impl Deployer {
         let network = if net_plan.is_empty() {
             l.network.apply(&ctx, &net_plan).await?
         } else {
-            let network = async {
-                let out = l.network.apply(&ctx, &net_plan).await?;
-                // Tasks pull images through the NAT gateways: wait before the service exists.
-                l.network
-                    .wait_ready(&ctx, &out, Duration::from_secs(600))
-                    .await?;
-                Ok::<_, Error>(out)
-            };
+            let network = async { Ok::<_, Error>(l.network.apply(&ctx, &net_plan).await?) };
             let foundation =
                 async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &service_spec).await?) };
             let log_group = async {
@@ -297,10 +290,33 @@ impl Deployer {
             network
         };
 
-        // 2. The service layer (the load balancer, then the service), without waiting.
-        let svc_plan = Box::pin(l.service.plan(&ctx, &service_spec, &network)).await?;
+        // 2. The service layer: the load balancer at once; the service once the NAT gateways
+        //    its tasks pull images through are available (their wait runs meanwhile).
+        let (nat_ready, gate) = tokio::sync::oneshot::channel::<()>();
+        let nat_wait = async {
+            if !net_plan.is_empty() {
+                l.network
+                    .wait_ready(&ctx, &network, Duration::from_secs(600))
+                    .await?;
+            }
+            // The receiver is gone only when the service branch already ended.
+            let _ = nat_ready.send(());
+            Ok::<_, Error>(())
+        };
+        let service_branch = async {
+            let plan = Box::pin(l.service.plan(&ctx, &service_spec, &network)).await?;
+            // Never resolves without the signal: a failed wait fails the join first.
+            let gate = async {
+                if gate.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let service = Box::pin(l.service.apply_after(&ctx, &plan, gate)).await?;
+            Ok::<_, Error>((plan, service))
+        };
+        let ((), (svc_plan, service)) =
+            futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
         changes.extend(svc_plan.changes().clone());
-        let service = Box::pin(l.service.apply(&ctx, &svc_plan)).await?;
 
         // 3. The rollout, autoscaling and observability, concurrently.
         let has_lb = service_spec.load_balancer.is_some();

@@ -330,6 +330,32 @@ impl ServiceLayer {
     /// and the load balancer concurrently, then the service; then waits for the rollout
     /// unless the spec says not to. Fails before any change when the plan replaces something.
     pub async fn apply(&self, ctx: &Context, plan: &ServicePlan) -> Result<ServiceOutputs> {
+        self.apply_after(ctx, plan, std::future::ready(())).await
+    }
+
+    /// Like [`apply`](Self::apply), but creates or updates the service only once `gate` has
+    /// completed, while everything before it (the repository, the roles, the task
+    /// definition, the cluster, the load balancer) goes ahead at once. A caller passes, for
+    /// example, the wait for the NAT gateways the tasks pull their images through, so that
+    /// the load balancer provisions meanwhile. While `gate` is pending the service is not
+    /// touched; a caller abandons the apply by dropping its future (as `try_join!` does when
+    /// the awaited work fails).
+    ///
+    /// ```no_run
+    /// # async fn example(layer: ecs_service::ServiceLayer, ctx: ecs_core::Context, plan: ecs_service::ServicePlan) -> ecs_service::Result<()> {
+    /// let nat_ready = async { /* e.g. a signal sent once NetworkLayer::wait_ready is done */ };
+    /// let outputs = layer.apply_after(&ctx, &plan, nat_ready).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn apply_after<G>(
+        &self,
+        ctx: &Context,
+        plan: &ServicePlan,
+        gate: G,
+    ) -> Result<ServiceOutputs>
+    where
+        G: std::future::Future<Output = ()> + Send,
+    {
         for c in plan.changes.pending() {
             if let Action::Replace(reason) = &c.action {
                 return Err(Error::ReplacementRequired {
@@ -379,11 +405,16 @@ impl ServiceLayer {
             (execution_role_arn, task_role_arn, task_definition_arn),
             cluster_arn,
             lb_out,
+            (),
         ) = futures_util::try_join!(
             Box::pin(repo),
             Box::pin(roles_then_taskdef),
             Box::pin(cluster),
-            Box::pin(load_balancer)
+            Box::pin(load_balancer),
+            Box::pin(async {
+                gate.await;
+                Ok::<_, Error>(())
+            })
         )?;
         let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
         let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());

@@ -1,9 +1,9 @@
 //! Tests of the service layer's rollouts through its public API against mocked SDK clients
 //! (aws-smithy-mocks): `apply` waiting for the deployment it started (completion with progress,
-//! failure, circuit-breaker rollback, replacement, stopped tasks' reasons, the time bound, and
-//! not waiting at all), `rollback`, `verify` and `registry_login`. Waits are timed by a
-//! `FakeClock`, so nothing sleeps for real; every operation also runs under a short real-time
-//! limit to prove it.
+//! failure, circuit-breaker rollback, replacement, stopped tasks' reasons, targets failing their
+//! health checks, the time bound, and not waiting at all), `rollback`, `verify` and
+//! `registry_login`. Waits are timed by a `FakeClock`, so nothing sleeps for real; every
+//! operation also runs under a short real-time limit to prove it.
 //!
 //! Every test builds a `Mock` from a `World`: what the describes report is exactly what the spec
 //! asks for except the container image, so `apply` makes one `RegisterTaskDefinition` and one
@@ -72,7 +72,8 @@ use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::{
 use aws_sdk_elasticloadbalancingv2::types::{
     ActionTypeEnum, AvailabilityZone, Listener, LoadBalancerAttribute, LoadBalancerSchemeEnum,
     Matcher, ProtocolEnum, TagDescription, TargetDescription, TargetGroup, TargetGroupAttribute,
-    TargetHealth, TargetHealthDescription, TargetHealthStateEnum, TargetTypeEnum,
+    TargetHealth, TargetHealthDescription, TargetHealthReasonEnum, TargetHealthStateEnum,
+    TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elb;
 use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
@@ -1129,6 +1130,7 @@ struct Overrides {
     ecr: Vec<Rule>,
     iam: Vec<Rule>,
     ecs: Vec<Rule>,
+    elb: Vec<Rule>,
 }
 
 /// The world's rules, and the journal they record into.
@@ -1160,17 +1162,14 @@ impl Mock {
         let ecr = chain(first.ecr, &self.ecr);
         let iam = chain(first.iam, &self.iam);
         let ecs = chain(first.ecs, &self.ecs);
+        let elb = chain(first.elb, &self.elb);
         // Only `destroy` uses EC2: any call fails the test.
         let ec2: Vec<Rule> = Vec::new();
         ServiceLayer::from_clients(ServiceClients {
             ecr: ecs_core::mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr),
             iam: ecs_core::mock_client!(aws_sdk_iam, RuleMode::MatchAny, &iam),
             ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
-            elb: ecs_core::mock_client!(
-                aws_sdk_elasticloadbalancingv2,
-                RuleMode::MatchAny,
-                &self.elb
-            ),
+            elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
             ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),
         })
     }
@@ -1676,6 +1675,221 @@ async fn stopped_tasks_reasons_are_reported_while_waiting_and_in_the_error() {
     );
     // Once when failedTasks grew, once for the summary.
     assert_eq!(m.journal.count("ListTasks"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4b. Tasks fail their load balancer health checks.
+
+#[tokio::test]
+async fn elb_health_check_failures_fail_the_rollout_with_the_target_health_reasons() {
+    let h = Harness::new();
+    let m = Mock::new(&World::full());
+    let codes = "Health checks failed with these codes: [502]";
+    let elb_failed = format!("Task failed ELB health checks in (target-group {TG_ARN})");
+    let unhealthy = format!(
+        "(service web-app) (port {PORT}) is unhealthy in (target-group {TG_ARN}) due to (reason {codes})."
+    );
+    let old = || {
+        deployment(OLD, "ACTIVE", &td_arn(3), State::Completed)
+            .running_count(1)
+            .build()
+    };
+    // The new task runs but fails its health checks; ECS replaces it, then the circuit breaker
+    // fails the deployment and rolls it back.
+    let script = rollout(
+        &m.journal,
+        vec![
+            view(
+                vec![
+                    deployment(NEW, "PRIMARY", &td_arn(4), State::InProgress)
+                        .running_count(1)
+                        .build(),
+                    old(),
+                ],
+                &[("ev-1", STEADY)],
+            ),
+            view(
+                vec![
+                    deployment(NEW, "PRIMARY", &td_arn(4), State::InProgress)
+                        .running_count(1)
+                        .failed_tasks(2)
+                        .build(),
+                    old(),
+                ],
+                &[("ev-2", unhealthy.as_str()), ("ev-1", STEADY)],
+            ),
+            view(
+                vec![
+                    deployment(ROLLBACK, "PRIMARY", &td_arn(3), State::InProgress)
+                        .running_count(1)
+                        .build(),
+                    deployment(NEW, "ACTIVE", &td_arn(4), State::Failed)
+                        .failed_tasks(2)
+                        .rollout_state_reason(CIRCUIT_BREAKER)
+                        .build(),
+                ],
+                &[
+                    ("ev-3", DEPLOYMENT_FAILED),
+                    ("ev-2", unhealthy.as_str()),
+                    ("ev-1", STEADY),
+                ],
+            ),
+        ],
+    );
+    let tasks = stopped(
+        &m.journal,
+        vec![
+            stopped_task("cccc3333", &elb_failed, web_container(Some(143))),
+            stopped_task("dddd4444", &elb_failed, web_container(Some(143))),
+        ],
+    );
+    // The old task's target is healthy; the new task's fails its checks with 502s.
+    let target_health = answer(
+        &m.journal,
+        "DescribeTargetHealth",
+        mock!(Elb::describe_target_health),
+        move |_| {
+            let target = |ip: &str, health: TargetHealth| {
+                TargetHealthDescription::builder()
+                    .target(
+                        TargetDescription::builder()
+                            .id(ip)
+                            .port(PORT.into())
+                            .build(),
+                    )
+                    .target_health(health)
+                    .build()
+            };
+            DescribeTargetHealthOutput::builder()
+                .target_health_descriptions(target(
+                    "10.0.128.5",
+                    TargetHealth::builder()
+                        .state(TargetHealthStateEnum::Healthy)
+                        .build(),
+                ))
+                .target_health_descriptions(target(
+                    "10.0.144.12",
+                    TargetHealth::builder()
+                        .state(TargetHealthStateEnum::Unhealthy)
+                        .reason(TargetHealthReasonEnum::ResponseCodeMismatch)
+                        .description(codes)
+                        .build(),
+                ))
+                .build()
+        },
+    );
+    let layer = m.layer(Overrides {
+        ecs: [vec![script.clone()], tasks].concat(),
+        elb: vec![target_health],
+        ..Default::default()
+    });
+    let mut spec = spec_with_lb(NEW_IMAGE);
+    spec.repository = Some(RepositorySpec::default());
+    spec.service.rollout.timeout = 300;
+    let bound = Duration::from_secs(spec.service.rollout.timeout);
+
+    let err = plan_and_apply(&h, &layer, &spec).await.unwrap_err();
+
+    // The stopped tasks' reasons (naming the target group) and the service events (with the
+    // health checks' codes) are in the error.
+    let expected = [
+        format!("task cccc3333: {elb_failed}; container web exited with 143"),
+        format!("task dddd4444: {elb_failed}; container web exited with 143"),
+    ];
+    match &err {
+        Error::RolloutFailed {
+            service,
+            reason,
+            stopped_tasks,
+            events,
+        } => {
+            assert_eq!(service, SERVICE);
+            assert!(
+                reason.contains(NEW)
+                    && reason.contains("FAILED")
+                    && reason.contains(CIRCUIT_BREAKER),
+                "{reason}"
+            );
+            assert!(!reason.contains("did not complete"), "{reason}");
+            assert_eq!(stopped_tasks, &expected);
+            assert!(events.iter().any(|e| e == DEPLOYMENT_FAILED), "{events:?}");
+            assert!(events.contains(&unhealthy), "{events:?}");
+        }
+        other => panic!("expected RolloutFailed, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("failed ELB health checks") && text.contains(TG_ARN),
+        "{text}"
+    );
+    assert!(
+        text.contains(codes) && text.contains("circuit breaker"),
+        "{text}"
+    );
+
+    // The targets' health was reported while waiting, with the failing checks' description;
+    // the service event and the stopped tasks' reasons as progress, once each.
+    let waits = h.waits();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    let targets = format!("targets healthy 1, unhealthy 1, other 0 ({codes})");
+    assert!(waits.iter().all(|w| w.contains(&targets)), "{waits:?}");
+    assert!(
+        waits[0].contains("IN_PROGRESS; running 1, pending 0, desired 1, failed tasks 0"),
+        "{waits:?}"
+    );
+    assert!(waits[1].contains("failed tasks 2"), "{waits:?}");
+    let health = m.journal.inputs::<DescribeTargetHealthInput>();
+    assert_eq!(health.len(), 2, "once per probe still in progress");
+    assert!(health.iter().all(|i| i.target_group_arn() == Some(TG_ARN)));
+    let reported: Vec<String> = [unhealthy]
+        .into_iter()
+        .chain(expected.iter().map(|r| format!("task stopped: {r}")))
+        .chain([DEPLOYMENT_FAILED.to_string()])
+        .collect();
+    assert_eq!(h.progress(), reported);
+
+    // Nothing reported success: the failure is the one outcome.
+    let failures = h.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("failed ELB health checks") && failures[0].contains(CIRCUIT_BREAKER),
+        "{failures:?}"
+    );
+    let done = h.done();
+    assert!(
+        !done
+            .iter()
+            .any(|d| d.contains("rollout of") || d.to_lowercase().contains("completed")),
+        "{done:?}"
+    );
+    assert!(waits.iter().all(|w| !w.contains("COMPLETED")), "{waits:?}");
+    assert!(
+        !h.events.events().iter().any(|e| matches!(
+            e,
+            Event::Done { detail, .. } if detail.contains("rollout")
+        )),
+        "{:?}",
+        h.events.events()
+    );
+
+    // Only the task definition and the service changed.
+    assert_eq!(
+        m.journal.mutating(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    // Three probes and the summary's events; stopped tasks asked for when failedTasks grew
+    // and for the summary.
+    assert_eq!(script.num_calls(), 4);
+    assert_eq!(m.journal.count("ListTasks"), 2);
+
+    // The wait ended on the failure, within its bound, on the fake clock.
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(
+        h.clock.total_slept() <= bound,
+        "{:?}",
+        h.clock.total_slept()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

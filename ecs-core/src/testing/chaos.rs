@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::http::{
@@ -11,9 +11,13 @@ use aws_smithy_runtime_api::client::http::{
     SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 
 use super::protocol::Protocol;
+use super::simulation::{Provisioning, Simulation, TracedCall};
 
 /// One request answered with a throttling error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +35,8 @@ struct State {
     latency: Duration,
     requests: usize,
     throttled: Vec<Throttled>,
+    tracing: bool,
+    sim: Simulation,
 }
 
 /// An HTTP client for SDK clients in tests: every request waits `latency` first, and each
@@ -42,7 +48,7 @@ struct State {
 ///
 /// ```no_run
 /// # async fn example(sdk_config: aws_types::SdkConfig) {
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use ecs_core::testing::Chaos;
 /// let chaos = Chaos::new(7);
 /// chaos.set_throttle_rate(0.2);
@@ -54,10 +60,17 @@ struct State {
 /// println!("{} of {} requests throttled", chaos.throttled().len(), chaos.requests());
 /// # }
 /// ```
+///
+/// For benchmarks it also simulates provisioning ([`set_provisioning`](Self::set_provisioning):
+/// NAT gateways, load balancers and deployments become ready only after a set time), can
+/// let one call go at a time with each provisioning waited out in full
+/// ([`set_one_step_at_a_time`](Self::set_one_step_at_a_time)), and records a
+/// [`trace`](Self::trace) of every call with the identifiers it produced and consumed.
 #[derive(Clone)]
 pub struct Chaos {
     state: Arc<Mutex<State>>,
     http: SharedHttpClient,
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Chaos {
@@ -83,7 +96,10 @@ impl Chaos {
                 latency: Duration::ZERO,
                 requests: 0,
                 throttled: Vec::new(),
+                tracing: false,
+                sim: Simulation::new(),
             })),
+            one_at_a_time: Arc::new(tokio::sync::Mutex::new(())),
             http: aws_smithy_http_client::Builder::new()
                 .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
                 .build_https(),
@@ -113,6 +129,33 @@ impl Chaos {
     pub fn throttled(&self) -> Vec<Throttled> {
         self.state().throttled.clone()
     }
+
+    /// Simulates these provisioning times from now on (and starts tracing calls).
+    pub fn set_provisioning(&self, provisioning: Provisioning) {
+        let mut s = self.state();
+        s.sim.provisioning = provisioning;
+        s.tracing = true;
+    }
+
+    /// When on, one call goes at a time, and a call that creates something provisioned
+    /// (a NAT gateway, a load balancer, a deployment) holds the line for its whole
+    /// provisioning time: a sequential execution, one step at a time, of the same code.
+    pub fn set_one_step_at_a_time(&self, on: bool) {
+        self.state().sim.one_step_at_a_time = on;
+    }
+
+    /// Starts a new trace: calls are recorded from now on.
+    pub fn start_trace(&self) {
+        let mut s = self.state();
+        s.tracing = true;
+        s.sim.reset_trace();
+    }
+
+    /// The calls recorded since [`start_trace`](Self::start_trace), in the order their
+    /// answers arrived.
+    pub fn trace(&self) -> Vec<TracedCall> {
+        self.state().sim.trace.clone()
+    }
 }
 
 impl HttpClient for Chaos {
@@ -135,35 +178,99 @@ struct ChaosConnector {
 }
 
 impl HttpConnector for ChaosConnector {
+    #[allow(clippy::disallowed_methods)] // network time is real time, not the deploy's clock
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (latency, throttle) = {
+        let sent = Instant::now();
+        let (latency, throttle, tracing, one_step) = {
             let mut s = self.chaos.state();
             s.requests += 1;
             let throttle = s.throttle_rate > 0.0 && s.rng.f64() < s.throttle_rate;
-            (s.latency, throttle)
+            (s.latency, throttle, s.tracing, s.sim.one_step_at_a_time)
         };
-        let throttled = throttle.then(|| Throttled {
-            service: signing_name(&request).unwrap_or_default().to_string(),
-            operation: operation(&request),
-        });
-        if let Some(t) = &throttled {
-            self.chaos.state().throttled.push(t.clone());
+        let service = signing_name(&request).unwrap_or_default().to_string();
+        let operation = operation(&request);
+        let request_text = if tracing {
+            request
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        if throttle {
+            self.chaos.state().throttled.push(Throttled {
+                service: service.clone(),
+                operation: operation.clone(),
+            });
         }
         let inner = self.inner.clone();
+        let chaos = self.chaos.clone();
         HttpConnectorFuture::new(async move {
+            let _line = if one_step {
+                Some(chaos.one_at_a_time.clone().lock_owned().await)
+            } else {
+                None
+            };
+            let sent = if one_step { Instant::now() } else { sent };
             if !latency.is_zero() {
-                // Network latency is real time by nature, not the deploy's (injectable) clock.
-                #[allow(clippy::disallowed_methods)]
                 tokio::time::sleep(latency).await;
             }
-            match throttled {
-                Some(t) => {
-                    let protocol = Protocol::from_signing_name(&t.service);
-                    let status = if protocol == Protocol::Ec2 { 503 } else { 400 };
-                    Ok(protocol.error(status, protocol.throttling_code(), "Rate exceeded"))
+            if throttle {
+                if tracing {
+                    chaos
+                        .state()
+                        .sim
+                        .throttled(&service, &operation, sent, Instant::now());
                 }
-                None => inner.call(request).await,
+                let protocol = Protocol::from_signing_name(&service);
+                let status = if protocol == Protocol::Ec2 { 503 } else { 400 };
+                return Ok(protocol.error(status, protocol.throttling_code(), "Rate exceeded"));
             }
+            let mut response = inner.call(request).await?;
+            if !tracing {
+                return Ok(response);
+            }
+            let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+            let bytes = ByteStream::new(body)
+                .collect()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?
+                .to_vec();
+            // Scanned as text (CBOR keeps its strings as UTF-8 too); the body is replaced only
+            // when the simulation rewrote it, so binary answers pass unchanged.
+            let original = String::from_utf8_lossy(&bytes).into_owned();
+            let mut text = original.clone();
+            let hold = {
+                let mut s = chaos.state();
+                let hold = if one_step {
+                    s.sim.provisioning_of(&operation)
+                } else {
+                    Duration::ZERO
+                };
+                s.sim.answer(
+                    &service,
+                    &operation,
+                    &request_text,
+                    &mut text,
+                    sent,
+                    Instant::now(),
+                    one_step,
+                );
+                hold
+            };
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
+            if text == original {
+                *response.body_mut() = SdkBody::from(bytes);
+            } else {
+                response
+                    .headers_mut()
+                    .insert("content-length", text.len().to_string());
+                *response.body_mut() = SdkBody::from(text);
+            }
+            Ok(response)
         })
     }
 }

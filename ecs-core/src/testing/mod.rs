@@ -16,11 +16,13 @@ mod counter;
 mod emulator;
 mod fault;
 mod protocol;
+mod simulation;
 
 pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
 pub use fault::{FaultInjector, INJECTED_FAULT};
+pub use simulation::{Provisioning, Readiness, ScaledClock, TracedCall};
 
 pub use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
 
