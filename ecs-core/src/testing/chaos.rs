@@ -48,13 +48,13 @@ struct State {
 ///
 /// ```no_run
 /// # async fn example(sdk_config: aws_types::SdkConfig) {
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use ecs_core::testing::Chaos;
 /// let chaos = Chaos::new(7);
 /// chaos.set_throttle_rate(0.2);
 /// chaos.set_latency(Duration::from_millis(20));
-/// let ecs = aws_sdk_ecs::Client::from_conf(
-///     aws_sdk_ecs::config::Builder::from(&sdk_config).http_client(chaos.clone()).build(),
+/// let ec2 = aws_sdk_ec2::Client::from_conf(
+///     aws_sdk_ec2::config::Builder::from(&sdk_config).http_client(chaos.clone()).build(),
 /// );
 /// // ... use the client; then:
 /// println!("{} of {} requests throttled", chaos.throttled().len(), chaos.requests());
