@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ecs_core::testing::{Chaos, Provisioning, Readiness, ScaledClock, TracedCall};
+use ecs_core::testing::{Call, Chaos, Provisioning, Readiness, ScaledClock, TracedCall};
 use ecs_core::EventLog;
 use ecs_facade::testing::{emulator_layers_with, Emulator, Harness};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
