@@ -75,10 +75,13 @@ struct Measured {
     sequential_wall_ms: Option<u64>,
 }
 
-fn is_mutating(op: &str) -> bool {
-    !["Describe", "List", "Get"]
-        .iter()
-        .any(|p| op.starts_with(p))
+/// The project's one definition of a mutating operation ([`Call::is_mutating`]).
+fn is_mutating(operation: &str) -> bool {
+    Call {
+        service: String::new(),
+        operation: operation.to_string(),
+    }
+    .is_mutating()
 }
 
 /// The critical-path bound and the longest chain of dependent calls of a trace.
