@@ -197,9 +197,10 @@ impl Context {
         }
     }
 
-    /// Waits until `probe` reports [`Poll::Ready`], probing with growing, jittered intervals,
-    /// backing off further when a probe is throttled, emitting [`Event::Waiting`] while it
-    /// waits, and failing with [`Error::Timeout`] after `policy.timeout`.
+    /// Waits until `probe` reports [`Poll::Ready`], probing with growing, jittered intervals
+    /// (up to `policy.max_interval`), backing off further when a probe is throttled (doubling
+    /// the interval, up to `policy.throttled_max_interval`), emitting [`Event::Waiting`] while
+    /// it waits, and failing with [`Error::Timeout`] after `policy.timeout`.
     pub async fn poll<T, F, Fut>(
         &self,
         resource: &str,
@@ -212,14 +213,21 @@ impl Context {
         Fut: Future<Output = Result<Poll<T>, AwsError>>,
     {
         let start = self.clock.now();
+        // The interval after answered probes, and the one after throttled probes in a row.
         let mut interval = policy.initial_interval;
+        let mut throttled: Option<Duration> = None;
         loop {
             let last_seen = match probe().await {
                 Ok(Poll::Ready(value)) => return Ok(value),
-                Ok(Poll::Pending(seen)) => seen,
+                Ok(Poll::Pending(seen)) => {
+                    throttled = None;
+                    seen
+                }
                 Err(e) if e.is_transient() => {
-                    // Back off harder when AWS pushes back, instead of failing the wait.
-                    interval = (interval * 2).min(policy.max_interval);
+                    // Back off harder when AWS pushes back, instead of failing the wait:
+                    // doubling with each throttled probe in a row, beyond the usual cap.
+                    let backoff = throttled.unwrap_or(interval) * 2;
+                    throttled = Some(backoff.min(policy.throttled_max_interval).max(interval));
                     e.to_string()
                 }
                 Err(e) => return Err(e.into()),
@@ -238,11 +246,13 @@ impl Context {
                 awaiting: format!("{awaiting} (now {last_seen})"),
                 elapsed,
             });
-            let sleep = jitter(interval)
+            let sleep = jitter(throttled.unwrap_or(interval))
                 .min(policy.timeout - elapsed)
                 .max(Duration::from_millis(1));
             self.clock.sleep(sleep).await;
-            interval = (interval * 3 / 2).min(policy.max_interval);
+            if throttled.is_none() {
+                interval = (interval * 3 / 2).min(policy.max_interval);
+            }
         }
     }
 }
@@ -294,15 +304,109 @@ mod tests {
         assert_eq!(value, 3);
         let sleeps = clock.sleeps();
         assert_eq!(sleeps.len(), 3);
-        // 2 s nominal, then 3 s, then doubled for throttling: 9 s nominal (with jitter ≥ half).
-        assert!(sleeps[0] >= Duration::from_secs(1) && sleeps[0] <= Duration::from_secs(2));
-        assert!(sleeps[2] >= Duration::from_millis(4500), "{sleeps:?}");
+        // 1 s nominal, then 1.5 s, then 2.25 s doubled for throttling: 4.5 s nominal (each
+        // slept between half and all of it).
+        let ms = Duration::from_millis;
+        assert!(sleeps[0] >= ms(500) && sleeps[0] <= ms(1000), "{sleeps:?}");
+        assert!(sleeps[1] >= ms(750) && sleeps[1] <= ms(1500), "{sleeps:?}");
+        assert!(sleeps[2] >= ms(2250) && sleeps[2] <= ms(4500), "{sleeps:?}");
         let waiting = events
             .events()
             .into_iter()
             .filter(|e| matches!(e, Event::Waiting { .. }))
             .count();
         assert_eq!(waiting, 3);
+    }
+
+    /// Whether `sleeps` are those of waits of these nominal intervals, in seconds (each slept
+    /// between half and all of it).
+    fn within(sleeps: &[Duration], nominal: &[f64]) -> bool {
+        sleeps.len() == nominal.len()
+            && sleeps.iter().zip(nominal).all(|(slept, n)| {
+                let n = Duration::from_secs_f64(*n);
+                *slept >= n / 2 && *slept <= n
+            })
+    }
+
+    #[tokio::test]
+    async fn poll_intervals_start_at_one_second_and_are_capped_at_five() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = ctx(&clock, &events);
+        let probes = AtomicU32::new(0);
+        let value = ctx
+            .poll(
+                "nat-gateway nat/a",
+                "state available",
+                &PollPolicy::with_timeout(Duration::from_secs(600)),
+                || {
+                    let n = probes.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        Ok(if n < 30 {
+                            Poll::Pending("pending".to_string())
+                        } else {
+                            Poll::Ready(n)
+                        })
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(value, 30);
+        let sleeps = clock.sleeps();
+        // 1, 1.5, 2.25, 3.375, then 5 s (5.06 capped) for good.
+        let mut nominal = vec![1.0, 1.5, 2.25, 3.375];
+        nominal.resize(30, 5.0);
+        assert!(within(&sleeps, &nominal), "{sleeps:?}");
+        assert!(sleeps.iter().all(|s| *s <= Duration::from_secs(5)));
+        // Thirty probes cover at most 1 + 1.5 + 2.25 + 3.375 + 26 × 5 s.
+        assert!(clock.total_slept() <= Duration::from_millis(138_125));
+    }
+
+    #[tokio::test]
+    async fn throttled_probes_back_off_beyond_the_cap_up_to_the_throttled_cap() {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = ctx(&clock, &events);
+        let probes = AtomicU32::new(0);
+        let value = ctx
+            .poll(
+                "service web",
+                "deployment to complete",
+                &PollPolicy::with_timeout(Duration::from_secs(600)),
+                || {
+                    let n = probes.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match n {
+                            // Answered until the cap is reached, then throttled six times in
+                            // a row, then answered again.
+                            0..=5 => Ok(Poll::Pending("deploying".to_string())),
+                            6..=11 => Err(err("ThrottlingException", AwsErrorKind::Throttling)),
+                            12 | 13 => Ok(Poll::Pending("deploying".to_string())),
+                            _ => Ok(Poll::Ready(n)),
+                        }
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(value, 14);
+        let sleeps = clock.sleeps();
+        // The usual 1 … 5 s; then 10, 20, 30, 30, 30, 30 s while throttled (doubling, beyond
+        // the 5 s cap, up to the 30 s throttled cap); then 5 s again once answered.
+        let nominal = [
+            1.0, 1.5, 2.25, 3.375, 5.0, 5.0, 10.0, 20.0, 30.0, 30.0, 30.0, 30.0, 5.0, 5.0,
+        ];
+        assert!(within(&sleeps, &nominal), "{sleeps:?}");
+        assert!(sleeps[7] > Duration::from_secs(5), "{sleeps:?}");
+        assert!(sleeps.iter().all(|s| *s <= Duration::from_secs(30)));
+        // Each throttled probe was reported, with what AWS said.
+        let throttled = events
+            .events()
+            .into_iter()
+            .filter(|e| {
+                matches!(e, Event::Waiting { awaiting, .. } if awaiting.contains("ThrottlingException"))
+            })
+            .count();
+        assert_eq!(throttled, 6);
     }
 
     #[tokio::test]

@@ -677,8 +677,8 @@ pub(crate) async fn wait_rollout(
     let outcome = ctx
         .poll(&resource, &format!("deployment {deployment} to complete"), &PollPolicy {
             initial_interval: Duration::from_secs(5),
-            max_interval: Duration::from_secs(15),
-            timeout,
+            max_interval: Duration::from_secs(5),
+            ..PollPolicy::with_timeout(timeout)
         }, || async {
             let out = ctx
                 .call("DescribeServices", &resource, || ecs.describe_services().cluster(cluster).services(service).send())
