@@ -1,13 +1,14 @@
 //! Carrying out a plan, tearing down what is no longer wanted, and the waits.
 
 use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, ResourceType, Tag, TagSpecification, VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
-use futures_util::future::try_join_all;
+use futures_util::future::{try_join_all, FutureExt};
 
 use ecs_core::{
     Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags,
@@ -160,7 +161,7 @@ pub(crate) async fn apply(
     let (desired, live) = (&plan.desired, &plan.live);
     let mut ids = Ids::from_live(live);
     let outputs = match &desired.network {
-        DesiredNetwork::Managed(v) => apply_managed(ctx, ec2, desired, v, live, &mut ids).await?,
+        DesiredNetwork::Managed(v) => apply_managed(ctx, ec2, desired, v, live, &ids).await?,
         DesiredNetwork::Existing(e) => {
             for (sg, id) in ensure_security_groups(ctx, ec2, desired, live, &ids, &e.vpc_id).await?
             {
@@ -183,150 +184,280 @@ pub(crate) async fn apply(
     Ok(outputs)
 }
 
+/// Why a step of [`apply_managed`] did not finish: it, or a step it needs, failed. The error
+/// itself is kept once, in [`FirstError`]: the steps several others wait for are shared
+/// futures, whose output must be `Clone`, which [`Error`] is not.
+#[derive(Debug, Clone, Copy)]
+struct Failed;
+
+/// The first error of an apply, returned as is once the apply stops.
+#[derive(Debug, Default)]
+struct FirstError(Mutex<Option<Error>>);
+
+impl FirstError {
+    /// `r`, with its error kept (when it is the first) and replaced by [`Failed`].
+    fn keep<T>(&self, r: Result<T>) -> std::result::Result<T, Failed> {
+        r.map_err(|e| {
+            let mut first = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.is_none() {
+                *first = Some(e);
+            }
+            Failed
+        })
+    }
+
+    /// The kept error (there is one once a step returned [`Failed`], as only `keep` makes one).
+    fn take(&self) -> Error {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .expect("a step failed, so its error was kept")
+    }
+}
+
+/// Creates or adopts every resource of a managed VPC. Each step starts as soon as what it
+/// needs exists, and waits for nothing else:
+///
+/// * the VPC and the NAT gateways' addresses first (they need nothing);
+/// * once the VPC id is known: the VPC's DNS attributes and tags, the internet gateway
+///   (created and attached), the subnets, the route tables and the security groups (created,
+///   then their rules written);
+/// * NAT gateway *z*: its public subnet, its address and the attached internet gateway (AWS
+///   fails a public NAT gateway in a VPC without one);
+/// * the public route table's routes and associations: the internet gateway and the public
+///   subnets; private route table *z*'s: its subnet and the NAT gateway it routes through
+///   (which need not be available yet);
+/// * a gateway endpoint: the private route tables; an interface endpoint: the private subnets,
+///   the endpoints' security group and the VPC's DNS attributes (for its private DNS name).
+///
+/// The first error stops the whole apply and is returned as is.
 async fn apply_managed(
     ctx: &Context,
     ec2: &Client,
     desired: &Desired,
     v: &DesiredVpc,
     live: &Live,
-    ids: &mut Ids,
+    known: &Ids,
 ) -> Result<NetworkOutputs> {
-    // 1. The VPC and the NAT gateways' addresses (which need nothing else).
-    let (vpc_id, eips) = futures_util::try_join!(
-        ensure_vpc(ctx, ec2, v, live),
-        try_join_all(
-            v.nat_zones()
-                .into_iter()
-                .map(|z| ensure_eip(ctx, ec2, live, z))
-        ),
-    )?;
-    ids.set(VPC, vpc_id.clone());
-    for (logical, id) in eips {
-        ids.set(&logical, id);
-    }
+    let first = FirstError::default();
+    let first = &first;
+    let nat_zones = v.nat_zones();
+    let nat_zones = &nat_zones;
 
-    // 2. Everything that needs only the VPC.
-    let subnets = v
-        .zones
-        .iter()
-        .flat_map(|z| ["public", "private"].map(|tier| (subnet_id(tier, z), tier, z)));
-    let subnet_futs = subnets.map(|(logical, tier, z)| {
-        let blocks = if tier == "public" {
-            &v.public
-        } else {
-            &v.private
-        };
-        let index = v.zones.iter().position(|x| x == z).unwrap_or(0);
-        let cidr = blocks[index];
-        let (vpc_id, live) = (&vpc_id, live);
-        async move {
-            let id = ensure_subnet(ctx, ec2, &logical, &cidr, z, vpc_id, live).await?;
-            Ok::<_, Error>((logical, id))
-        }
-    });
-    let mut tables: Vec<String> = vec![RT_PUBLIC.to_string()];
-    tables.extend(v.zones.iter().map(|z| rt_private_id(z)));
-    let (igw, subnet_ids, table_ids, groups) = futures_util::try_join!(
-        ensure_igw(ctx, ec2, live, &vpc_id),
-        try_join_all(subnet_futs),
-        try_join_all(
-            tables
-                .iter()
-                .map(|l| ensure_route_table(ctx, ec2, l, live, &vpc_id))
-        ),
-        ensure_security_groups(ctx, ec2, desired, live, ids, &vpc_id),
-    )?;
-    ids.set(IGW, igw.clone());
-    for (logical, id) in subnet_ids.into_iter().chain(table_ids) {
-        ids.set(&logical, id);
+    // The VPC, its id available as soon as it is created or adopted.
+    let vpc = async { first.keep(ensure_vpc(ctx, ec2, v, live).await) }.shared();
+    let vpc = &vpc;
+    let vpc_settings = async {
+        let (id, pending) = vpc.clone().await?;
+        first.keep(sync_vpc(ctx, ec2, &id, pending).await)
     }
-    for (sg, id) in groups {
-        ids.set(sg, id);
-    }
+    .shared();
+    let vpc_settings = &vpc_settings;
 
-    // 3. The public route table and the NAT gateways (which need the internet gateway).
-    let ids_now = ids.clone();
-    let public_subnets: BTreeSet<String> = v
-        .zones
+    // The NAT gateways' addresses, in the order of `nat_zones`.
+    let eips: Vec<_> = nat_zones
         .iter()
-        .map(|z| ids_now.get(&subnet_id("public", z)))
+        .map(|z| {
+            async move {
+                first
+                    .keep(ensure_eip(ctx, ec2, live, z.clone()).await)
+                    .map(|(_, id)| id)
+            }
+            .shared()
+        })
         .collect();
-    let (_, nats) = futures_util::try_join!(
-        sync_route_table(
-            ctx,
-            ec2,
-            RT_PUBLIC,
-            &ids_now,
-            Some(&igw),
-            &public_subnets,
-            live
-        ),
-        try_join_all(
-            v.nat_zones()
-                .into_iter()
-                .map(|z| ensure_nat(ctx, ec2, live, &ids_now, z))
-        ),
-    )?;
-    for (logical, id) in nats {
-        ids.set(&logical, id);
-    }
+    let eips = &eips;
 
-    // 4. Private routes (to the NAT gateways, which need not be available yet) and endpoints.
-    let ids_now = ids.clone();
-    let private_tables = v.zones.iter().map(|z| {
-        let target = v.nat_zone_for(z).map(|nz| ids_now.get(&nat_id(&nz)));
-        let subnets: BTreeSet<String> = [ids_now.get(&subnet_id("private", z))].into();
-        let logical = rt_private_id(z);
-        let ids_now = &ids_now;
+    let igw = async {
+        let (vpc_id, _) = vpc.clone().await?;
+        first.keep(ensure_igw(ctx, ec2, live, &vpc_id).await)
+    }
+    .shared();
+    let igw = &igw;
+
+    // The public subnets in zone order, then the private ones.
+    let subnets: Vec<_> = ["public", "private"]
+        .into_iter()
+        .flat_map(move |tier| {
+            let blocks = if tier == "public" {
+                &v.public
+            } else {
+                &v.private
+            };
+            v.zones.iter().enumerate().map(move |(index, z)| {
+                let (logical, cidr) = (subnet_id(tier, z), blocks[index]);
+                async move {
+                    let (vpc_id, _) = vpc.clone().await?;
+                    first.keep(ensure_subnet(ctx, ec2, &logical, &cidr, z, &vpc_id, live).await)
+                }
+                .shared()
+            })
+        })
+        .collect();
+    let (public, private) = subnets.split_at(v.zones.len());
+
+    // The public route table, then the private ones in zone order.
+    let mut table_names: Vec<String> = vec![RT_PUBLIC.to_string()];
+    table_names.extend(v.zones.iter().map(|z| rt_private_id(z)));
+    let tables: Vec<_> = table_names
+        .iter()
+        .map(|logical| {
+            async move {
+                let (vpc_id, _) = vpc.clone().await?;
+                first
+                    .keep(ensure_route_table(ctx, ec2, logical, live, &vpc_id).await)
+                    .map(|(_, id)| id)
+            }
+            .shared()
+        })
+        .collect();
+    let tables = &tables;
+
+    // The security groups: created once the VPC exists (interface endpoints need the
+    // endpoints' group), their rules written once they all exist (rules reference them).
+    let groups = async {
+        let (vpc_id, _) = vpc.clone().await?;
+        first.keep(create_security_groups(ctx, ec2, desired, live, known, &vpc_id).await)
+    }
+    .shared();
+    let groups = &groups;
+    let rules = async {
+        let ids = groups.clone().await?;
+        first.keep(sync_security_groups(ctx, ec2, desired, live, &ids).await)
+    };
+
+    // NAT gateway z: its public subnet, its address and the attached internet gateway.
+    let nats: Vec<_> = nat_zones
+        .iter()
+        .zip(eips.iter())
+        .map(move |(z, eip)| {
+            let index = v.zones.iter().position(|x| x == z).unwrap_or(0);
+            let subnet = &public[index];
+            async move {
+                let (subnet, allocation, _) =
+                    futures_util::try_join!(subnet.clone(), eip.clone(), igw.clone())?;
+                first.keep(ensure_nat(ctx, ec2, live, &subnet, &allocation, z).await)
+            }
+            .shared()
+        })
+        .collect();
+    let nats = &nats;
+
+    let public_routes = async {
+        let (igw, table, subnets) = futures_util::try_join!(
+            igw.clone(),
+            tables[0].clone(),
+            try_join_all(public.iter().cloned()),
+        )?;
+        let subnets: BTreeSet<String> = subnets.into_iter().collect();
+        first.keep(sync_route_table(ctx, ec2, RT_PUBLIC, &table, Some(&igw), &subnets, live).await)
+    };
+    let private_routes = try_join_all(v.zones.iter().enumerate().map(move |(index, z)| {
+        let nat = v
+            .nat_zone_for(z)
+            .and_then(|nz| nat_zones.iter().position(|x| *x == nz))
+            .map(|k| &nats[k]);
+        let (logical, table, subnet) = (rt_private_id(z), &tables[1 + index], &private[index]);
         async move {
-            sync_route_table(
-                ctx,
-                ec2,
-                &logical,
-                ids_now,
-                target.as_deref(),
-                &subnets,
-                live,
+            let target = async {
+                match nat {
+                    Some(nat) => nat.clone().await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (table, subnet, target) =
+                futures_util::try_join!(table.clone(), subnet.clone(), target)?;
+            let subnets: BTreeSet<String> = [subnet].into();
+            first.keep(
+                sync_route_table(
+                    ctx,
+                    ec2,
+                    &logical,
+                    &table,
+                    target.as_deref(),
+                    &subnets,
+                    live,
+                )
+                .await,
             )
-            .await
         }
-    });
-    let (_, endpoints) = futures_util::try_join!(
-        try_join_all(private_tables),
-        try_join_all(
-            v.endpoints
-                .iter()
-                .map(|e| ensure_endpoint(ctx, ec2, v, e, live, &ids_now, &vpc_id))
-        ),
-    )?;
+    }));
+
+    let endpoints = try_join_all(v.endpoints.iter().map(|e| async move {
+        let mut ids = known.clone();
+        if e.gateway {
+            let rts = try_join_all(tables[1..].iter().cloned()).await?;
+            for (z, id) in v.zones.iter().zip(rts) {
+                ids.set(&rt_private_id(z), id);
+            }
+        } else {
+            let (subnets, groups, ()) = futures_util::try_join!(
+                try_join_all(private.iter().cloned()),
+                groups.clone(),
+                vpc_settings.clone(),
+            )?;
+            for (z, id) in v.zones.iter().zip(subnets) {
+                ids.set(&subnet_id("private", z), id);
+            }
+            ids.set(SG_ENDPOINTS, groups.get(SG_ENDPOINTS));
+        }
+        let (vpc_id, _) = vpc.clone().await?;
+        first.keep(ensure_endpoint(ctx, ec2, v, e, live, &ids, &vpc_id).await)
+    }));
+
+    // Everything joined at the end (every shared step is reached from here, so all run from
+    // the start); the route branches come first, so that a failed subnet stops the apply
+    // before a NAT gateway is asked for when the mocks answer at once.
+    let ((vpc_id, _), (), (), _, (), groups, subnet_ids, nat_ids, endpoints) =
+        futures_util::try_join!(
+            vpc.clone(),
+            vpc_settings.clone(),
+            public_routes,
+            private_routes,
+            rules,
+            groups.clone(),
+            try_join_all(subnets.iter().cloned()),
+            try_join_all(nats.iter().cloned()),
+            endpoints,
+        )
+        .map_err(|Failed| first.take())?;
+    let (public_ids, private_ids) = subnet_ids.split_at(v.zones.len());
     Ok(NetworkOutputs {
         vpc_id,
         vpc_cidr: v.cidr.to_string(),
         availability_zones: v.zones.clone(),
-        public_subnets: v
-            .zones
-            .iter()
-            .map(|z| ids.get(&subnet_id("public", z)))
-            .collect(),
-        private_subnets: v
-            .zones
-            .iter()
-            .map(|z| ids.get(&subnet_id("private", z)))
-            .collect(),
-        alb_sg: ids.get(SG_ALB),
-        task_sg: ids.get(SG_TASK),
-        nat_gateways: v.nat_zones().iter().map(|z| ids.get(&nat_id(z))).collect(),
+        public_subnets: public_ids.to_vec(),
+        private_subnets: private_ids.to_vec(),
+        alb_sg: groups.get(SG_ALB),
+        task_sg: groups.get(SG_TASK),
+        nat_gateways: nat_ids,
         vpc_endpoints: endpoints,
     })
 }
 
-async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) -> Result<String> {
+/// What of a VPC [`sync_vpc`] may still have to change: its DNS attributes and tags as found
+/// by `plan` (or as AWS creates a VPC).
+#[derive(Debug, Clone)]
+struct VpcSettings {
+    dns_support: bool,
+    dns_hostnames: bool,
+    tags: Tags,
+}
+
+/// Creates or adopts the VPC and returns its id at once, with the settings [`sync_vpc`] still
+/// has to bring to what is desired (`None` when they are).
+async fn ensure_vpc(
+    ctx: &Context,
+    ec2: &Client,
+    v: &DesiredVpc,
+    live: &Live,
+) -> Result<(String, Option<VpcSettings>)> {
     let l = select(&live.vpcs, VPC);
     let resource = label("vpc", VPC);
     let tags = desired_tags(ctx, VPC);
-    let action = decide_vpc(ctx, v, l);
-    let (id, hostnames, support, live_tags) = match (action, l) {
-        (Action::NoChange, Some(l)) => return Ok(l.id.clone()),
+    match (decide_vpc(ctx, v, l), l) {
+        (Action::NoChange, Some(l)) => Ok((l.id.clone(), None)),
         (Action::Create, _) => {
             started(ctx, &resource, "create");
             let out = ctx
@@ -343,36 +474,61 @@ async fn ensure_vpc(ctx: &Context, ec2: &Client, v: &DesiredVpc, live: &Live) ->
                 .unwrap_or_default()
                 .to_string();
             // A new VPC has DNS support on and DNS hostnames off.
-            (id, false, true, tags.clone())
+            let settings = VpcSettings {
+                dns_support: true,
+                dns_hostnames: false,
+                tags,
+            };
+            Ok((id, Some(settings)))
         }
         (_, Some(l)) => {
             started(ctx, &resource, "update");
-            (l.id.clone(), l.dns_hostnames, l.dns_support, l.tags.clone())
+            let settings = VpcSettings {
+                dns_support: l.dns_support,
+                dns_hostnames: l.dns_hostnames,
+                tags: l.tags.clone(),
+            };
+            Ok((l.id.clone(), Some(settings)))
         }
         (_, None) => unreachable!("only Create has no live VPC"),
+    }
+}
+
+/// Switches on the VPC's DNS support and DNS hostnames where they are off (interface
+/// endpoints' private DNS names need both) and syncs its tags.
+async fn sync_vpc(
+    ctx: &Context,
+    ec2: &Client,
+    id: &str,
+    settings: Option<VpcSettings>,
+) -> Result<()> {
+    let Some(settings) = settings else {
+        return Ok(());
     };
+    let resource = label("vpc", VPC);
     let on = || AttributeBooleanValue::builder().value(true).build();
-    if !support {
+    if !settings.dns_support {
         ctx.call("ModifyVpcAttribute", &resource, || {
             ec2.modify_vpc_attribute()
-                .vpc_id(&id)
+                .vpc_id(id)
                 .enable_dns_support(on())
                 .send()
         })
         .await?;
     }
-    if !hostnames {
+    if !settings.dns_hostnames {
         ctx.call("ModifyVpcAttribute", &resource, || {
             ec2.modify_vpc_attribute()
-                .vpc_id(&id)
+                .vpc_id(id)
                 .enable_dns_hostnames(on())
                 .send()
         })
         .await?;
     }
-    sync_tags(ctx, ec2, &resource, &id, &live_tags, &tags).await?;
-    done(ctx, &resource, id.clone());
-    Ok(id)
+    let tags = desired_tags(ctx, VPC);
+    sync_tags(ctx, ec2, &resource, id, &settings.tags, &tags).await?;
+    done(ctx, &resource, id);
+    Ok(())
 }
 
 async fn ensure_eip(
@@ -523,18 +679,19 @@ async fn ensure_route_table(
     Ok((logical.to_string(), id))
 }
 
-/// Brings a route table's default route, subnet associations and tags to what is desired.
+/// Brings a route table's default route, subnet associations and tags to what is desired
+/// (`table_id` is its id, when `plan` did not find it).
 async fn sync_route_table(
     ctx: &Context,
     ec2: &Client,
     logical: &str,
-    ids: &Ids,
+    table_id: &str,
     target: Option<&str>,
     subnets: &BTreeSet<String>,
     live: &Live,
 ) -> Result<()> {
     let empty = LiveRouteTable {
-        id: ids.get(logical),
+        id: table_id.to_string(),
         tags: desired_tags(ctx, logical),
         default_target: None,
         associations: Vec::new(),
@@ -629,28 +786,29 @@ async fn sync_route_table(
     Ok(())
 }
 
+/// Creates (or adopts) the NAT gateway of `zone` in its public subnet `subnet`, with the
+/// address `allocation`; returns its id.
 async fn ensure_nat(
     ctx: &Context,
     ec2: &Client,
     live: &Live,
-    ids: &Ids,
-    zone: String,
-) -> Result<(String, String)> {
-    let logical = nat_id(&zone);
+    subnet: &str,
+    allocation: &str,
+    zone: &str,
+) -> Result<String> {
+    let logical = nat_id(zone);
     let resource = label("nat-gateway", &logical);
     let tags = desired_tags(ctx, &logical);
-    let subnet = ids.get(&subnet_id("public", &zone));
     let l = select(&live.nats, &logical);
-    let id = match (decide_nat(ctx, &logical, &subnet, l), l) {
+    let id = match (decide_nat(ctx, &logical, subnet, l), l) {
         (Action::Create, _) | (_, None) => {
             started(ctx, &resource, "create");
-            let allocation = ids.get(&eip_id(&zone));
             let token = ctx.client_token(&logical, &format!("{subnet} {allocation}"));
             let out = ctx
                 .call("CreateNatGateway", &resource, || {
                     ec2.create_nat_gateway()
-                        .subnet_id(&subnet)
-                        .allocation_id(&allocation)
+                        .subnet_id(subnet)
+                        .allocation_id(allocation)
                         .client_token(&token)
                         .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
                         .send()
@@ -670,7 +828,7 @@ async fn ensure_nat(
         }
         (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await?,
     };
-    Ok((logical, id))
+    Ok(id)
 }
 
 /// Creates the missing security groups, then brings every group's rules and tags to what is
@@ -683,6 +841,24 @@ async fn ensure_security_groups(
     ids: &Ids,
     vpc_id: &str,
 ) -> Result<Vec<(&'static str, String)>> {
+    let ids = create_security_groups(ctx, ec2, desired, live, ids, vpc_id).await?;
+    sync_security_groups(ctx, ec2, desired, live, &ids).await?;
+    Ok(desired
+        .security_groups()
+        .iter()
+        .map(|sg| (*sg, ids.get(sg)))
+        .collect())
+}
+
+/// Creates the missing security groups (without their rules); returns `ids` with their ids.
+async fn create_security_groups(
+    ctx: &Context,
+    ec2: &Client,
+    desired: &Desired,
+    live: &Live,
+    ids: &Ids,
+    vpc_id: &str,
+) -> Result<Ids> {
     let wanted = desired.security_groups();
     let mut ids = ids.clone();
     let created = try_join_all(
@@ -714,10 +890,22 @@ async fn ensure_security_groups(
             }),
     )
     .await?;
-    for (sg, id) in &created {
-        ids.set(sg, id.clone());
+    for (sg, id) in created {
+        ids.set(sg, id);
     }
-    let ids = &ids;
+    Ok(ids)
+}
+
+/// Brings every group's rules and tags to what is desired; `ids` has every group's id (the
+/// rules reference the groups).
+async fn sync_security_groups(
+    ctx: &Context,
+    ec2: &Client,
+    desired: &Desired,
+    live: &Live,
+    ids: &Ids,
+) -> Result<()> {
+    let wanted = desired.security_groups();
     try_join_all(wanted.iter().map(|sg| async move {
         let (ingress, egress) = desired.sg_rules(sg, ids);
         let fresh;
@@ -745,7 +933,7 @@ async fn ensure_security_groups(
         Ok::<_, Error>(())
     }))
     .await?;
-    Ok(wanted.iter().map(|sg| (*sg, ids.get(sg))).collect())
+    Ok(())
 }
 
 /// Adds the missing rules and revokes the extra ones, in one call each.

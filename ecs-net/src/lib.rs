@@ -144,10 +144,14 @@ impl NetworkLayer {
         })
     }
 
-    /// Carries out `plan` and returns the outputs. Independent resources are created
-    /// concurrently; NAT gateways are not waited for (use [`wait_ready`](Self::wait_ready)
-    /// before something needs their traffic). Fails before any change when the plan replaces
-    /// a VPC, subnet or NAT gateway.
+    /// Carries out `plan` and returns the outputs. Each resource is created as soon as what it
+    /// needs exists, and waits for nothing else: a NAT gateway, for instance, as soon as its
+    /// public subnet, its Elastic IP and the attached internet gateway are there, while the
+    /// security groups' rules and the VPC's DNS attributes are still being written (only
+    /// interface endpoints wait for those). NAT gateways are not waited for (use
+    /// [`wait_ready`](Self::wait_ready) before something needs their traffic). Fails before
+    /// any change when the plan replaces a VPC, subnet or NAT gateway; otherwise the first
+    /// failed call stops the apply and is returned.
     pub async fn apply(&self, ctx: &Context, plan: &NetworkPlan) -> Result<NetworkOutputs> {
         apply::apply(ctx, &self.ec2, plan).await
     }

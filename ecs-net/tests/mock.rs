@@ -20,7 +20,9 @@ use aws_sdk_ec2::operation::associate_route_table::{
     AssociateRouteTableInput, AssociateRouteTableOutput,
 };
 use aws_sdk_ec2::operation::authorize_security_group_egress::AuthorizeSecurityGroupEgressInput;
-use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressInput;
+use aws_sdk_ec2::operation::authorize_security_group_ingress::{
+    AuthorizeSecurityGroupIngressError, AuthorizeSecurityGroupIngressInput,
+};
 use aws_sdk_ec2::operation::create_internet_gateway::{
     CreateInternetGatewayInput, CreateInternetGatewayOutput,
 };
@@ -34,7 +36,9 @@ use aws_sdk_ec2::operation::create_subnet::{
     CreateSubnetError, CreateSubnetInput, CreateSubnetOutput,
 };
 use aws_sdk_ec2::operation::create_vpc::{CreateVpcInput, CreateVpcOutput};
-use aws_sdk_ec2::operation::create_vpc_endpoint::CreateVpcEndpointOutput;
+use aws_sdk_ec2::operation::create_vpc_endpoint::{
+    CreateVpcEndpointInput, CreateVpcEndpointOutput,
+};
 use aws_sdk_ec2::operation::delete_nat_gateway::DeleteNatGatewayInput;
 use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetInput};
 use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
@@ -59,7 +63,9 @@ use aws_sdk_ec2::operation::describe_vpcs::{
     DescribeVpcsError, DescribeVpcsInput, DescribeVpcsOutput,
 };
 use aws_sdk_ec2::operation::detach_internet_gateway::DetachInternetGatewayInput;
-use aws_sdk_ec2::operation::modify_vpc_attribute::ModifyVpcAttributeInput;
+use aws_sdk_ec2::operation::modify_vpc_attribute::{
+    ModifyVpcAttributeError, ModifyVpcAttributeInput,
+};
 use aws_sdk_ec2::operation::release_address::ReleaseAddressInput;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressInput;
 use aws_sdk_ec2::operation::revoke_security_group_ingress::RevokeSecurityGroupIngressInput;
@@ -73,10 +79,10 @@ use aws_sdk_ec2::Client;
 use aws_smithy_mocks::RuleBuilder;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
-use ecs_core::{Action, Context, Event, EventLog, FakeClock, StackName, Tags};
+use ecs_core::{Action, BoxFuture, Clock, Context, Event, EventLog, FakeClock, StackName, Tags};
 use ecs_net::{
     Error, ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkOutputs, NetworkSpec,
-    OwnedResource,
+    OwnedResource, VpcEndpoints,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +423,16 @@ impl Journal {
         ops.iter()
             .rposition(|o| *o == op)
             .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
+    }
+
+    /// The position of the first call of `op` whose input satisfies `pred`.
+    fn first_where<T: Any>(&self, op: &str, pred: impl Fn(&T) -> bool) -> usize {
+        let ops = self.ops();
+        let found = self
+            .lock()
+            .iter()
+            .position(|(o, input)| *o == op && input.downcast_ref::<T>().is_some_and(&pred));
+        found.unwrap_or_else(|| panic!("no such {op}: {ops:?}"))
     }
 
     /// The recorded inputs of type `T`, in call order.
@@ -894,6 +910,30 @@ impl Mock {
     }
 }
 
+/// A fake clock whose sleeps also let everything else run first: the sleeper yields to the
+/// runtime a few times before its sleep returns. With a [`FakeClock`] alone, a sleep returns
+/// at once and the mocks answer at once, so a retried call finishes in the same poll as if
+/// it had not failed; with this one, a throttled call stands aside while every step that does
+/// not need it goes ahead (the test runtime has one thread, so the order is deterministic).
+#[derive(Debug, Clone)]
+struct YieldingClock(FakeClock);
+
+impl Clock for YieldingClock {
+    fn now(&self) -> std::time::Instant {
+        self.0.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let slept = self.0.sleep(duration);
+        Box::pin(async move {
+            slept.await;
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        })
+    }
+}
+
 /// The context (stack `web`, user tag `team=payments`), its fake clock and its event log.
 struct Harness {
     clock: FakeClock,
@@ -912,6 +952,18 @@ impl Harness {
             .stack(StackName::new("web").unwrap())
             .tags(tags)
             .clock(clock.clone())
+            .events(events.clone())
+            .build();
+        Self { clock, events, ctx }
+    }
+
+    /// Like [`new`](Self::new), with a [`YieldingClock`] over `clock`.
+    fn yielding() -> Self {
+        let (clock, events) = (FakeClock::new(), EventLog::new());
+        let ctx = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .tags(Tags::new().with("team", "payments"))
+            .clock(YieldingClock(clock.clone()))
             .events(events.clone())
             .build();
         Self { clock, events, ctx }
@@ -1271,6 +1323,102 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
         j.ops()
     );
     assert!(h.clock.sleeps().is_empty());
+}
+
+/// A NAT gateway waits only for its public subnet, its address and the attached internet
+/// gateway: not for the security groups' rules, nor for the VPC's DNS attributes, nor for the
+/// other subnets. Both are held back here (their first calls throttled, the retries let
+/// everything else go first); under an apply in stages, the NAT gateway came after both.
+/// An interface endpoint, in turn, waits for the DNS attributes and its security group.
+#[tokio::test]
+async fn nat_gateway_waits_neither_for_security_group_rules_nor_for_dns_attributes() {
+    let h = Harness::yielding();
+    let m = Mock::new(&World::default());
+    let throttled = || meta("RequestLimitExceeded", "Request limit exceeded.");
+    // The first AuthorizeSecurityGroupIngress of each group is throttled.
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let rules = mock!(Client::authorize_security_group_ingress)
+        .match_requests(move |r| {
+            let group = r.group_id().unwrap_or_default().to_string();
+            seen.lock().unwrap_or_else(|e| e.into_inner()).insert(group)
+        })
+        .then_error(move || AuthorizeSecurityGroupIngressError::generic(throttled()));
+    let dns = mock!(Client::modify_vpc_attribute)
+        .sequence()
+        .error(move || ModifyVpcAttributeError::generic(throttled()))
+        .times(1)
+        .build();
+    let net = m.layer(&[&rules, &dns]);
+    let spec = NetworkSpec::builder()
+        .vpc(Network::Managed(
+            ManagedVpc::builder()
+                .az_count(2)
+                .nat(NatStrategy::Single)
+                .endpoints(VpcEndpoints::builder().logs(true).build())
+                .build(),
+        ))
+        .container_port(PORT)
+        .build();
+
+    let plan = net.plan(&h.ctx, &spec).await.unwrap();
+    let outputs = net.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        outputs,
+        NetworkOutputs {
+            vpc_endpoints: vec!["vpce-logs".to_string()],
+            ..managed_outputs()
+        }
+    );
+    assert_eq!(h.retries("AuthorizeSecurityGroupIngress"), [1, 1, 1]);
+    assert_eq!(h.retries("ModifyVpcAttribute"), [1]);
+    assert_eq!(dns.num_calls(), 1);
+
+    let j = &m.journal;
+    let ops = j.ops();
+    let nat = j.first("CreateNatGateway");
+    // What the NAT gateway needs came first...
+    let public_a = j.first_where("CreateSubnet", |s: &CreateSubnetInput| {
+        s.cidr_block() == Some("10.0.0.0/20")
+    });
+    for before in [
+        public_a,
+        j.first("AllocateAddress"),
+        j.first("AttachInternetGateway"),
+    ] {
+        assert!(before < nat, "{ops:?}");
+    }
+    // ... and what it does not need did not hold it back (only the answered calls are in the
+    // journal: the rules and the DNS attribute were written after it).
+    assert!(nat < j.first("AuthorizeSecurityGroupIngress"), "{ops:?}");
+    assert!(nat < j.first("AuthorizeSecurityGroupEgress"), "{ops:?}");
+    assert!(nat < j.first("ModifyVpcAttribute"), "{ops:?}");
+    assert!(
+        j.last("CreateSubnet") < j.first("ModifyVpcAttribute"),
+        "{ops:?}"
+    );
+    assert!(
+        j.last("CreateRoute") < j.first("ModifyVpcAttribute"),
+        "{ops:?}"
+    );
+
+    // The interface endpoint waited for the DNS attributes and for its security group.
+    let endpoint = j.first("CreateVpcEndpoint");
+    assert!(j.last("ModifyVpcAttribute") < endpoint, "{ops:?}");
+    let group = j.first_where("CreateSecurityGroup", |g: &CreateSecurityGroupInput| {
+        g.group_name() == Some("web-endpoints")
+    });
+    assert!(group < endpoint, "{ops:?}");
+    let created = j.inputs::<CreateVpcEndpointInput>();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].security_group_ids(),
+        ["sg-endpoints".to_string()]
+    );
+    assert_eq!(
+        created[0].subnet_ids(),
+        [PRIV_A.to_string(), PRIV_B.to_string()]
+    );
+    assert_eq!(created[0].private_dns_enabled(), Some(true));
 }
 
 // ---------------------------------------------------------------------------------------------
