@@ -8,6 +8,14 @@
 //! mutating call, and `destroy` removes only the stack's resources (alarms by their tag, the
 //! dashboard by the ownership mark in its body, the log group by its tag and only when asked).
 //!
+//! Planning comes in two phases, so that a deploy can issue every layer's reads at once,
+//! before the load balancer's and target group's dimensions are known:
+//! [`ObserveLayer::read`] validates the spec and reads the log group, the alarms and the
+//! dashboard; [`ObserveLayer::plan_with`] diffs them against a target (checking the tag of the
+//! alarms it would change or delete). [`ObserveLayer::apply_log_group`] makes the log group
+//! from what was read, before the service's tasks start. [`ObserveLayer::plan`] does both
+//! phases at once.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -161,13 +169,45 @@ struct Live {
     dashboard: Option<Value>,
 }
 
-/// The result of [`ObserveLayer::plan`]; pass it to [`ObserveLayer::apply`].
+/// What [`ObserveLayer::read`] saw: the input of [`ObserveLayer::plan_with`] and
+/// [`ObserveLayer::apply_log_group`].
+#[derive(Debug, Clone)]
+pub struct ObserveState {
+    spec: ObserveSpec,
+    /// The log group's name.
+    log_group: String,
+    live_log_group: Option<logs::LiveLogGroup>,
+    /// Every live alarm with one of the stack's names, the stack's or not.
+    alarms: BTreeMap<String, alarms::LiveAlarm>,
+    /// The dashboard's body, when it exists and is the stack's.
+    dashboard: Option<Value>,
+    /// Set by [`ObserveLayer::apply_log_group`].
+    log_group_arn: Option<String>,
+}
+
+impl ObserveState {
+    /// The log group's name (the one [`ObserveLayer::read`] was given).
+    pub fn log_group(&self) -> &str {
+        &self.log_group
+    }
+
+    /// The log group's ARN, once [`ObserveLayer::apply_log_group`] has made it.
+    pub fn log_group_arn(&self) -> Option<&str> {
+        self.log_group_arn.as_deref()
+    }
+}
+
+/// The result of [`ObserveLayer::plan`] or [`ObserveLayer::plan_with`]; pass it to
+/// [`ObserveLayer::apply`].
 #[derive(Debug, Clone)]
 pub struct ObservePlan {
     spec: ObserveSpec,
     target: ObserveTarget,
     region: String,
     live: Live,
+    /// The log group's ARN when [`ObserveLayer::apply_log_group`] made it before the plan:
+    /// `apply` then leaves the log group alone.
+    log_group_arn: Option<String>,
     changes: Plan,
 }
 
@@ -255,12 +295,34 @@ impl ObserveLayer {
     /// Validates the spec (every problem at once, before any AWS call), reads the log group,
     /// the alarms and the dashboard, and returns the changes `apply` would make. An alarm
     /// that would be changed or deleted is checked for the stack's tag first.
+    ///
+    /// The same as [`read`](Self::read) of `target.log_group` then
+    /// [`plan_with`](Self::plan_with) of `target`.
     pub async fn plan(
         &self,
         ctx: &Context,
         spec: &ObserveSpec,
         target: &ObserveTarget,
     ) -> Result<ObservePlan> {
+        let state = self.read(ctx, spec, &target.log_group).await?;
+        self.plan_with(ctx, &state, target).await
+    }
+
+    /// The planning reads, which need no target: validates the spec (every problem at once,
+    /// before any AWS call), then reads the log group `log_group`, the alarms with the
+    /// stack's names and the dashboard concurrently. Makes no change.
+    ///
+    /// A log group with that name that is not the stack's is a conflict, and so is a
+    /// dashboard with the stack's name but without its mark when the spec wants a dashboard
+    /// ([`Monitoring::Advanced`]). Pass the result to [`plan_with`](Self::plan_with) once the
+    /// alarms' dimensions are known, and to [`apply_log_group`](Self::apply_log_group) to
+    /// make the log group before that.
+    pub async fn read(
+        &self,
+        ctx: &Context,
+        spec: &ObserveSpec,
+        log_group: &str,
+    ) -> Result<ObserveState> {
         let mut problems = ctx.tags().validate("tags");
         if let Err(p) = spec.validate() {
             problems.extend(p);
@@ -275,14 +337,47 @@ impl ObserveLayer {
                 other => other,
             }
         };
-        let (log_group, mut live_alarms, dashboard) = futures_util::try_join!(
-            logs::observe(ctx, &c.logs, &target.log_group),
+        let (live_log_group, live_alarms, dashboard) = futures_util::try_join!(
+            logs::observe(ctx, &c.logs, log_group),
             alarms::observe(ctx, &c.cloudwatch),
             dashboard,
         )?;
+        Ok(ObserveState {
+            spec: spec.clone(),
+            log_group: log_group.to_string(),
+            live_log_group,
+            alarms: live_alarms,
+            dashboard,
+            log_group_arn: None,
+        })
+    }
+
+    /// The changes `apply` would make for `target`, against what [`read`](Self::read) saw
+    /// (the spec included). The only calls are the tag checks of the alarms the plan would
+    /// change or delete: an alarm with the stack's name but without its tag is left out of the
+    /// plan when the spec no longer wants it, and is a conflict when the spec wants it
+    /// changed.
+    ///
+    /// The log group is the one `read` was given: `target.log_group` is ignored, and the
+    /// plan's target carries the state's log group instead. Its change is the one `read`
+    /// saw, even after [`apply_log_group`](Self::apply_log_group) (whose ARN the plan then
+    /// carries, so that `apply` leaves the log group alone).
+    pub async fn plan_with(
+        &self,
+        ctx: &Context,
+        state: &ObserveState,
+        target: &ObserveTarget,
+    ) -> Result<ObservePlan> {
+        let c = &self.clients;
+        let spec = &state.spec;
+        let target = ObserveTarget {
+            log_group: state.log_group.clone(),
+            ..target.clone()
+        };
+        let mut live_alarms = state.alarms.clone();
         // Alarms with the stack's names that the spec no longer wants are deleted only when
         // they carry the stack's tag; others' are left alone (and out of the plan).
-        let want = alarms::desired(ctx.stack(), spec, target);
+        let want = alarms::desired(ctx.stack(), spec, &target);
         let unwanted: Vec<(String, String)> = live_alarms
             .iter()
             .filter(|(n, _)| !want.contains_key(*n))
@@ -300,9 +395,9 @@ impl ObserveLayer {
             }
         }
         let live = Live {
-            log_group,
+            log_group: state.live_log_group.clone(),
             alarms: live_alarms,
-            dashboard,
+            dashboard: state.dashboard.clone(),
         };
         let region = self.region();
         let alarm_plan = alarms::changes(&want, &live.alarms);
@@ -334,19 +429,43 @@ impl ObserveLayer {
         }
         let mut changes = Plan::new();
         changes.push(logs::change(
-            &target.log_group,
+            &state.log_group,
             spec,
             live.log_group.as_ref(),
         ));
         changes.extend(alarm_plan);
-        changes.push(self.dashboard_change(ctx, spec, target, &region, &want, &live));
+        changes.push(self.dashboard_change(ctx, spec, &target, &region, &want, &live));
         Ok(ObservePlan {
             spec: spec.clone(),
-            target: target.clone(),
+            target,
             region,
             live,
+            log_group_arn: state.log_group_arn.clone(),
             changes,
         })
+    }
+
+    /// Creates the log group, or brings it in line with the spec, from what
+    /// [`read`](Self::read) saw (it is not read again first; after a creation it is
+    /// described once, to learn its ARN). Records the ARN in `state` and returns it: a later
+    /// [`plan_with`](Self::plan_with) of `state` still shows the log group's change as it was
+    /// read (a creation, say), and [`apply`](Self::apply) of that plan does not touch the log
+    /// group again. So a deploy can make the log group before the service's tasks start and
+    /// still report it truthfully. Once the ARN is recorded, calling this again makes no call.
+    pub async fn apply_log_group(&self, ctx: &Context, state: &mut ObserveState) -> Result<String> {
+        if let Some(arn) = &state.log_group_arn {
+            return Ok(arn.clone());
+        }
+        let arn = logs::ensure(
+            ctx,
+            &self.clients.logs,
+            &state.log_group,
+            &state.spec,
+            state.live_log_group.as_ref(),
+        )
+        .await?;
+        state.log_group_arn = Some(arn.clone());
+        Ok(arn)
     }
 
     fn dashboard_change(
@@ -392,20 +511,31 @@ impl ObserveLayer {
         change
     }
 
-    /// Carries out `plan`: the log group, then the alarms (concurrently), then the dashboard
-    /// with the alarms' ARNs.
+    /// Carries out `plan`: the log group (unless [`apply_log_group`](Self::apply_log_group)
+    /// made it already) and the alarms concurrently, then the dashboard with the alarms'
+    /// ARNs.
     pub async fn apply(&self, ctx: &Context, plan: &ObservePlan) -> Result<ObserveOutputs> {
         let c = &self.clients;
         let (spec, target, live) = (&plan.spec, &plan.target, &plan.live);
         let want = alarms::desired(ctx.stack(), spec, target);
+        let log_group = async {
+            match &plan.log_group_arn {
+                // Made (or brought in line) by `apply_log_group` already.
+                Some(arn) => Ok(arn.clone()),
+                None => {
+                    logs::ensure(
+                        ctx,
+                        &c.logs,
+                        &target.log_group,
+                        spec,
+                        live.log_group.as_ref(),
+                    )
+                    .await
+                }
+            }
+        };
         let (log_group_arn, alarm_changes) = futures_util::try_join!(
-            logs::ensure(
-                ctx,
-                &c.logs,
-                &target.log_group,
-                spec,
-                live.log_group.as_ref()
-            ),
+            log_group,
             alarms::apply(ctx, &c.cloudwatch, &want, &live.alarms),
         )?;
         let name = Self::dashboard_name(ctx);

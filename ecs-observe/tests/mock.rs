@@ -1762,3 +1762,284 @@ async fn invalid_spec_reports_every_problem_before_any_call() {
         m.journal.ops()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Planning in two phases: the reads before the dimensions are known, the diff after.
+
+/// The log group calls among `ops` (CloudWatch Logs' `ListTagsForResource` aside, which shares
+/// its name with CloudWatch's).
+fn log_group_calls(ops: &[&'static str]) -> Vec<&'static str> {
+    const LOGS: [&str; 6] = [
+        "DescribeLogGroups",
+        "CreateLogGroup",
+        "PutRetentionPolicy",
+        "AssociateKmsKey",
+        "DisassociateKmsKey",
+        "DeleteLogGroup",
+    ];
+    ops.iter().copied().filter(|op| LOGS.contains(op)).collect()
+}
+
+#[tokio::test]
+async fn read_makes_the_reads_plan_made_and_plan_with_the_tag_checks() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    let mut changed = spec();
+    changed
+        .alarms
+        .cpu_high
+        .as_mut()
+        .expect("CPU alarm on")
+        .threshold = 70.0;
+
+    m.journal.clear();
+    let direct = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    let mut plan_ops = m.journal.ops();
+    plan_ops.sort_unstable();
+
+    m.journal.clear();
+    let state = layer.read(&h.ctx, &changed, LOG_GROUP).await.unwrap();
+    let mut read_ops = m.journal.ops();
+    read_ops.sort_unstable();
+    // The log group (and its tag), the alarms by prefix in two pages, the dashboard.
+    assert_eq!(
+        read_ops,
+        [
+            "DescribeAlarms",
+            "DescribeAlarms",
+            "DescribeLogGroups",
+            "GetDashboard",
+            "ListTagsForResource",
+        ]
+    );
+    assert_eq!(
+        only(m.journal.inputs::<LogTagsInput>()).resource_arn(),
+        Some(LOG_GROUP_ARN)
+    );
+    assert!(m.journal.inputs::<AlarmTagsInput>().is_empty());
+    assert_eq!(state.log_group(), LOG_GROUP);
+    assert_eq!(state.log_group_arn(), None);
+
+    m.journal.clear();
+    let plan = layer.plan_with(&h.ctx, &state, &target()).await.unwrap();
+    // Only the tag of the alarm about to change.
+    assert_eq!(m.journal.ops(), ["ListTagsForResource"]);
+    assert_eq!(
+        only(m.journal.inputs::<AlarmTagsInput>()).resource_arn(),
+        Some(alarm_arn(CPU).as_str())
+    );
+    assert_eq!(plan.changes(), direct.changes());
+    assert_eq!(
+        pending(&plan),
+        BTreeSet::from([change("alarm", CPU)]),
+        "{plan}"
+    );
+
+    let mut both = read_ops;
+    both.extend(m.journal.ops());
+    both.sort_unstable();
+    assert_eq!(
+        both, plan_ops,
+        "read and plan_with together make plan's calls"
+    );
+}
+
+#[tokio::test]
+async fn log_group_made_before_the_plan_is_created_once_and_reported_as_created() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+
+    let mut state = layer.read(&h.ctx, &spec(), LOG_GROUP).await.unwrap();
+    assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
+
+    m.journal.clear();
+    let arn = layer.apply_log_group(&h.ctx, &mut state).await.unwrap();
+    assert_eq!(arn, LOG_GROUP_ARN);
+    assert_eq!(state.log_group_arn(), Some(LOG_GROUP_ARN));
+    // Made from what `read` saw: no read before the creation.
+    assert_eq!(
+        m.journal.ops()[0],
+        "CreateLogGroup",
+        "{:?}",
+        m.journal.ops()
+    );
+    assert_eq!(
+        m.journal.mutating(),
+        ["CreateLogGroup", "PutRetentionPolicy"]
+    );
+    {
+        let w = m.world();
+        assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
+        assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+    }
+    // Once recorded, the ARN is returned without any call.
+    let n = m.journal.ops().len();
+    assert_eq!(
+        layer.apply_log_group(&h.ctx, &mut state).await.unwrap(),
+        LOG_GROUP_ARN
+    );
+    assert_eq!(m.journal.ops().len(), n, "{:?}", m.journal.ops());
+
+    // The target's log group is ignored: the plan is for the one `read` was given.
+    let elsewhere = ObserveTarget {
+        log_group: "/ecs/elsewhere".into(),
+        ..target()
+    };
+    let plan = layer.plan_with(&h.ctx, &state, &elsewhere).await.unwrap();
+    assert_eq!(
+        action_of(&plan, "log-group", LOG_GROUP),
+        Some(&Action::Create),
+        "the log group's change as it was read: {plan}"
+    );
+    assert!(
+        plan.changes().find("log-group", "/ecs/elsewhere").is_none(),
+        "{plan}"
+    );
+    assert_eq!(plan.changes().summary().create, 8, "{plan}");
+
+    let n = m.journal.ops().len();
+    let log_tags = m.journal.inputs::<LogTagsInput>().len();
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    let ops = m.journal.ops();
+    let applied = &ops[n..];
+    assert!(
+        log_group_calls(applied).is_empty(),
+        "apply touched the log group: {applied:?}"
+    );
+    assert_eq!(m.journal.inputs::<LogTagsInput>().len(), log_tags);
+    assert_eq!(m.journal.count("CreateLogGroup"), 1);
+    assert_eq!(out.log_group, LOG_GROUP);
+    assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
+    assert_eq!(out.alarms.len(), 6);
+    assert_eq!(out.dashboard.as_deref(), Some(DASHBOARD));
+    {
+        let w = m.world();
+        assert_eq!(w.log_groups.len(), 1);
+        assert_eq!(w.alarms.len(), 6);
+    }
+
+    let again = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+}
+
+#[tokio::test]
+async fn plan_with_takes_dimensions_known_after_read_without_reading_the_alarms_again() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+
+    // Read while the load balancer's dimensions are unknown; it is replaced meanwhile.
+    m.journal.clear();
+    let state = layer.read(&h.ctx, &spec(), LOG_GROUP).await.unwrap();
+    assert_eq!(m.journal.count("DescribeAlarms"), 2);
+    let (new_lb, new_tg) = (
+        "app/web-alb/1111111111111111",
+        "targetgroup/web-app/2222222222222222",
+    );
+    let moved = ObserveTarget {
+        load_balancer: Some(new_lb.into()),
+        target_group: Some(new_tg.into()),
+        ..target()
+    };
+
+    m.journal.clear();
+    let plan = layer.plan_with(&h.ctx, &state, &moved).await.unwrap();
+    assert_eq!(
+        m.journal.count("DescribeAlarms"),
+        0,
+        "{:?}",
+        m.journal.ops()
+    );
+    assert!(
+        log_group_calls(&m.journal.ops()).is_empty(),
+        "{:?}",
+        m.journal.ops()
+    );
+    assert_eq!(m.journal.count("GetDashboard"), 0);
+    assert!(m.journal.mutating().is_empty());
+    let lb_alarms = [TARGET_5XX, LATENCY, UNHEALTHY];
+    let mut expected: BTreeSet<(String, String)> =
+        lb_alarms.iter().map(|n| change("alarm", n)).collect();
+    expected.insert(change("dashboard", DASHBOARD));
+    assert_eq!(pending(&plan), expected, "{plan}");
+    for name in lb_alarms {
+        let diffs = updated(&plan, "alarm", name);
+        assert_eq!(
+            diffs.iter().map(|(f, _, _)| f.as_str()).collect::<Vec<_>>(),
+            ["metrics"],
+            "{name}"
+        );
+        assert!(
+            diffs[0].2.contains(new_lb) && diffs[0].2.contains(new_tg),
+            "{diffs:?}"
+        );
+    }
+    // The alarms about to change were checked for the stack's tag.
+    assert_eq!(
+        m.journal
+            .inputs::<AlarmTagsInput>()
+            .iter()
+            .filter_map(|i| i.resource_arn().map(str::to_string))
+            .collect::<BTreeSet<_>>(),
+        lb_alarms
+            .into_iter()
+            .map(alarm_arn)
+            .collect::<BTreeSet<_>>()
+    );
+
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let puts = m.journal.inputs::<PutMetricAlarmInput>();
+    assert_eq!(
+        puts.iter()
+            .filter_map(|p| p.alarm_name().map(str::to_string))
+            .collect::<BTreeSet<_>>(),
+        set(&lb_alarms)
+    );
+    for p in &puts {
+        assert_eq!(
+            dim_map(p.dimensions()),
+            pairs(&[("LoadBalancer", new_lb), ("TargetGroup", new_tg)]),
+            "{p:?}"
+        );
+    }
+    let again = layer.plan(&h.ctx, &spec(), &moved).await.unwrap();
+    assert!(again.changes().is_empty(), "{again}");
+}
+
+#[tokio::test]
+async fn read_refuses_a_foreign_dashboard_only_when_the_spec_wants_one() {
+    let h = Harness::new();
+    let m = Mock::default();
+    m.world()
+        .dashboards
+        .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
+    let layer = m.layer();
+
+    let err = layer.read(&h.ctx, &spec(), LOG_GROUP).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { resource, .. } if resource == "dashboard"),
+        "{err:?}"
+    );
+
+    let basic = ObserveSpec::builder()
+        .monitoring(Monitoring::Basic)
+        .alarm_actions(vec![TOPIC.into()])
+        .build();
+    let state = layer.read(&h.ctx, &basic, LOG_GROUP).await.unwrap();
+    let plan = layer.plan_with(&h.ctx, &state, &target()).await.unwrap();
+    assert_eq!(
+        action_of(&plan, "dashboard", DASHBOARD),
+        Some(&Action::NoChange),
+        "{plan}"
+    );
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+}

@@ -10,6 +10,12 @@
 //! service and carry the stack's name prefix (Application Auto Scaling policies cannot be
 //! tagged); the scalable target is tagged at registration.
 //!
+//! Planning comes in two phases, so that a deploy can issue every layer's reads at once,
+//! before the load balancer's resource label is known: [`ScalingLayer::read`] validates the
+//! spec and reads the scalable target, its policies, step alarms and scheduled actions;
+//! [`ScalingLayer::plan_with`] diffs them against the target with its real label, without any
+//! AWS call. [`ScalingLayer::plan`] does both at once.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -176,7 +182,24 @@ struct Live {
     scheduled: BTreeMap<String, Schedule>,
 }
 
-/// The result of [`ScalingLayer::plan`]; pass it to [`ScalingLayer::apply`].
+/// What [`ScalingLayer::read`] saw: the input of [`ScalingLayer::plan_with`].
+#[derive(Debug, Clone)]
+pub struct ScalingState {
+    /// The resource id of the target that was read.
+    resource_id: String,
+    spec: ScalingSpec,
+    live: Live,
+}
+
+impl ScalingState {
+    /// The Application Auto Scaling resource id of the service that was read.
+    pub fn resource_id(&self) -> &str {
+        &self.resource_id
+    }
+}
+
+/// The result of [`ScalingLayer::plan`] or [`ScalingLayer::plan_with`]; pass it to
+/// [`ScalingLayer::apply`].
 #[derive(Debug, Clone)]
 pub struct ScalingPlan {
     target: ScalingTarget,
@@ -220,6 +243,20 @@ fn policy_name(ctx: &Context, suffix: &str) -> String {
     ctx.stack().name(ecs_core::NameKind::Alarm, suffix)
 }
 
+/// The name of a step policy and of its alarm: the stack's and the policy's names only.
+fn step_name(ctx: &Context, s: &StepPolicy) -> String {
+    policy_name(ctx, &format!("step-{}", s.name))
+}
+
+/// Every problem of `spec` for `target`, and of the context's tags.
+fn spec_problems(ctx: &Context, spec: &ScalingSpec, target: &ScalingTarget) -> ecs_core::Problems {
+    let mut problems = ctx.tags().validate("tags");
+    if let Err(p) = spec.validate(target.desired_count, target.resource_label.is_some()) {
+        problems.extend(p);
+    }
+    problems
+}
+
 fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
     let mut policies = BTreeMap::new();
     for (suffix, metric, tracking, label) in [
@@ -253,7 +290,7 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
     }
     let mut alarms = BTreeMap::new();
     for s in &spec.step {
-        let name = policy_name(ctx, &format!("step-{}", s.name));
+        let name = step_name(ctx, s);
         let mut adjustments: Vec<_> = s
             .steps
             .iter()
@@ -574,25 +611,74 @@ impl ScalingLayer {
 
     /// Validates the spec (every problem at once, before any AWS call), reads the scalable
     /// target, its policies and scheduled actions, and returns the changes `apply` would make.
+    ///
+    /// The same as [`read`](Self::read) then [`plan_with`](Self::plan_with) of `target`.
     pub async fn plan(
         &self,
         ctx: &Context,
         spec: &ScalingSpec,
         target: &ScalingTarget,
     ) -> Result<ScalingPlan> {
-        let mut problems = ctx.tags().validate("tags");
-        if let Err(p) = spec.validate(target.desired_count, target.resource_label.is_some()) {
-            problems.extend(p);
+        let state = self.read(ctx, spec, target).await?;
+        self.plan_with(ctx, &state, target)
+    }
+
+    /// The planning reads: validates `spec` for `target` (every problem at once, before any
+    /// AWS call), then reads the scalable target, its policies and scheduled actions, and the
+    /// alarms of the step policies. Makes no change.
+    ///
+    /// Only the target's cluster and service (its [resource id](ScalingTarget::resource_id)),
+    /// its desired count and whether it has a resource label matter here: the label itself
+    /// may still be a placeholder (such as `(known after apply)`), as the reads do not depend
+    /// on it. Pass the result to [`plan_with`](Self::plan_with) with the real label once it
+    /// is known.
+    pub async fn read(
+        &self,
+        ctx: &Context,
+        spec: &ScalingSpec,
+        target: &ScalingTarget,
+    ) -> Result<ScalingState> {
+        spec_problems(ctx, spec, target).into_result()?;
+        let alarm_names: Vec<String> = spec.step.iter().map(|s| step_name(ctx, s)).collect();
+        let live = self.observe(ctx, target, &alarm_names).await?;
+        Ok(ScalingState {
+            resource_id: target.resource_id(),
+            spec: spec.clone(),
+            live,
+        })
+    }
+
+    /// The changes `apply` would make for `target`, against what [`read`](Self::read) saw
+    /// (the spec included). Makes no AWS call.
+    ///
+    /// The spec is validated again for this target, and `target` must be the service `read`
+    /// was given (the same [resource id](ScalingTarget::resource_id)); every problem is
+    /// reported at once, as [`Error::problems`], a different service under the field
+    /// `target.resource_id`.
+    pub fn plan_with(
+        &self,
+        ctx: &Context,
+        state: &ScalingState,
+        target: &ScalingTarget,
+    ) -> Result<ScalingPlan> {
+        let mut problems = spec_problems(ctx, &state.spec, target);
+        let id = target.resource_id();
+        if id != state.resource_id {
+            problems.push(
+                "target.resource_id",
+                format!(
+                    "`{id}` is not `{}`, the service that was read: read again for this target",
+                    state.resource_id
+                ),
+            );
         }
         problems.into_result()?;
-        let desired = desired(ctx, spec, target);
-        let alarm_names: Vec<String> = desired.alarms.keys().cloned().collect();
-        let live = self.observe(ctx, target, &alarm_names).await?;
-        let changes = changes(&desired, &live);
+        let desired = desired(ctx, &state.spec, target);
+        let changes = changes(&desired, &state.live);
         Ok(ScalingPlan {
             target: target.clone(),
             desired,
-            live,
+            live: state.live.clone(),
             changes,
         })
     }

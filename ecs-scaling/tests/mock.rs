@@ -1916,3 +1916,118 @@ async fn changed_range_registers_the_target_again_and_nothing_else() {
     let t = &w.targets[RESOURCE_ID];
     assert_eq!((t.min, t.max), (1, 12));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 13. Planning in two phases: the reads before the resource label is known, the diff after.
+
+#[tokio::test]
+async fn read_with_a_placeholder_label_then_plan_with_the_real_one_matches_plan_without_a_call() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    // Deployed behind a load balancer that has since been replaced.
+    let old_label = "app/web-alb/1111111111111111/targetgroup/web-app/2222222222222222";
+    let before = ScalingTarget {
+        resource_label: Some(old_label.to_string()),
+        ..target()
+    };
+    layer.deploy(&h.ctx, &full_spec(), &before).await.unwrap();
+    let mut spec = full_spec();
+    spec.step.push(queue());
+    // What a deploy knows before the service layer has run.
+    let placeholder = ScalingTarget {
+        resource_label: Some("(known after apply)".to_string()),
+        ..target()
+    };
+
+    m.journal.clear();
+    let state = layer.read(&h.ctx, &spec, &placeholder).await.unwrap();
+    assert_eq!(state.resource_id(), RESOURCE_ID);
+    assert_eq!(
+        sorted(m.journal.ops()),
+        sorted(vec![
+            "DescribeAlarms",
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+            "DescribeScheduledActions",
+        ])
+    );
+    // The step alarm is read by a name that depends on the spec and the stack only.
+    assert_eq!(
+        only(m.journal.inputs::<DescribeAlarmsInput>()).alarm_names(),
+        ["web-step-queue"]
+    );
+
+    m.journal.clear();
+    let plan = layer.plan_with(&h.ctx, &state, &target()).unwrap();
+    assert!(
+        m.journal.ops().is_empty(),
+        "plan_with called AWS: {:?}",
+        m.journal.ops()
+    );
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[
+            (POLICY, "web-requests", "update"),
+            (POLICY, "web-step-queue", "create"),
+            (ALARM, "web-step-queue", "create"),
+        ]),
+        "{plan}"
+    );
+    let direct = layer.plan(&h.ctx, &spec, &target()).await.unwrap();
+    assert_eq!(plan.changes(), direct.changes());
+
+    // The plan carries the real label, not the placeholder.
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let puts = puts_by_name(&m.journal);
+    assert_eq!(
+        metric_of(tracking_of(&puts["web-requests"])),
+        (
+            "ALBRequestCountPerTarget".to_string(),
+            Some(LABEL.to_string())
+        )
+    );
+    assert_eq!(
+        metric_of(&m.world().tracking("web-requests")).1.as_deref(),
+        Some(LABEL)
+    );
+    assert!(layer
+        .plan(&h.ctx, &spec, &target())
+        .await
+        .unwrap()
+        .changes()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn plan_with_another_service_than_the_one_read_fails_naming_both() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    let state = layer.read(&h.ctx, &full_spec(), &target()).await.unwrap();
+    m.journal.clear();
+    let other = ScalingTarget {
+        service: "web-api".to_string(),
+        // Outside the spec's 2–10: reported along with the other service.
+        desired_count: Some(50),
+        ..target()
+    };
+
+    let err = layer.plan_with(&h.ctx, &state, &other).unwrap_err();
+
+    let problems = err.problems().expect("validation problems");
+    assert!(problems.mentions("target.resource_id"), "{problems}");
+    assert!(problems.mentions("service.desired_count"), "{problems}");
+    assert_eq!(problems.len(), 2, "{problems}");
+    let text = err.to_string();
+    assert!(
+        text.contains("service/web/web-api") && text.contains(RESOURCE_ID),
+        "{text}"
+    );
+    assert!(
+        m.journal.ops().is_empty(),
+        "AWS was called: {:?}",
+        m.journal.ops()
+    );
+}
