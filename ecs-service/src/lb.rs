@@ -453,28 +453,17 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
     if arns.is_empty() {
         return Ok(LiveLb::default());
     }
-    let tags = ctx
-        .call("DescribeTags", &lb_res, || {
+    // The tags are read together with the rest (reading someone else's load balancer changes
+    // nothing), and checked before anything read is used.
+    let tags = async {
+        ctx.call("DescribeTags", &lb_res, || {
             elb.describe_tags()
                 .set_resource_arns(Some(arns.clone()))
                 .send()
         })
-        .await?;
-    let owned_arn = |arn: Option<&str>| {
-        tags.tag_descriptions()
-            .iter()
-            .any(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
+        .await
+        .map_err(Error::from)
     };
-    if let Some(l) = &lbs {
-        if !owned_arn(l.load_balancer_arn()) {
-            return Err(conflict(ctx, LB_KIND, &names.load_balancer));
-        }
-    }
-    if let Some(t) = &tgs {
-        if !owned_arn(t.target_group_arn()) {
-            return Err(conflict(ctx, TG_KIND, &names.target_group));
-        }
-    }
     let tg_arn = tgs
         .as_ref()
         .and_then(|t| t.target_group_arn())
@@ -631,7 +620,24 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             attributes: attrs(attributes.attributes().iter().map(|a| (a.key(), a.value()))),
         }))
     };
-    let ((lb, listeners), tg) = futures_util::try_join!(lb_part, tg_part)?;
+    let (tags, lb_read, tg_read) = futures_util::join!(tags, lb_part, tg_part);
+    let tags = tags?;
+    let owned_arn = |arn: Option<&str>| {
+        tags.tag_descriptions()
+            .iter()
+            .any(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
+    };
+    if let Some(l) = &lbs {
+        if !owned_arn(l.load_balancer_arn()) {
+            return Err(conflict(ctx, LB_KIND, &names.load_balancer));
+        }
+    }
+    if let Some(t) = &tgs {
+        if !owned_arn(t.target_group_arn()) {
+            return Err(conflict(ctx, TG_KIND, &names.target_group));
+        }
+    }
+    let ((lb, listeners), tg) = (lb_read?, tg_read?);
     Ok(LiveLb { lb, tg, listeners })
 }
 

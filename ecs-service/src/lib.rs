@@ -144,6 +144,45 @@ struct Live {
     service: Option<service::LiveService>,
 }
 
+/// What [`ServiceLayer::apply_foundation`] made, so that `apply` does not make it again.
+#[derive(Debug, Clone, PartialEq)]
+struct Foundation {
+    repository_uri: Option<String>,
+    execution_role_arn: String,
+    task_role_arn: String,
+    task_definition_arn: String,
+    cluster_arn: String,
+}
+
+/// What [`ServiceLayer::read`] saw of the layer's resources. It needs no network, so a
+/// caller reads it while the network is still being read or built, then turns it into a
+/// plan with [`ServiceLayer::plan_with`] once the network's outputs are known.
+#[derive(Debug, Clone)]
+pub struct ServiceState {
+    names: ServiceNames,
+    spec: ServiceSpec,
+    region: String,
+    live: Live,
+    foundation: Option<Foundation>,
+}
+
+impl ServiceState {
+    /// The resources' names.
+    pub fn names(&self) -> &ServiceNames {
+        &self.names
+    }
+
+    /// The load balancer's ARN, when it exists already.
+    pub fn existing_load_balancer_arn(&self) -> Option<&str> {
+        self.live.lb.lb.as_ref().map(|l| l.arn.as_str())
+    }
+
+    /// The target group's ARN, when it exists already.
+    pub fn existing_target_group_arn(&self) -> Option<&str> {
+        self.live.lb.tg.as_ref().map(|t| t.arn.as_str())
+    }
+}
+
 /// The result of [`ServiceLayer::plan`]: what exists, what the spec wants and the changes.
 /// Pass it to [`ServiceLayer::apply`].
 #[derive(Debug, Clone)]
@@ -153,6 +192,7 @@ pub struct ServicePlan {
     network: NetworkOutputs,
     region: String,
     live: Live,
+    foundation: Option<Foundation>,
     changes: Plan,
 }
 
@@ -300,13 +340,31 @@ impl ServiceLayer {
     }
 
     /// Validates the spec (every problem at once, before any AWS call), reads what exists and
-    /// returns the changes `apply` would make. Makes no change.
+    /// returns the changes `apply` would make. Makes no change. The same as
+    /// [`read`](Self::read) followed by [`plan_with`](Self::plan_with).
     pub async fn plan(
         &self,
         ctx: &Context,
         spec: &ServiceSpec,
         network: &NetworkOutputs,
     ) -> Result<ServicePlan> {
+        let state = self.read(ctx, spec).await?;
+        Ok(self.plan_with(&state, network))
+    }
+
+    /// Validates the spec (every problem at once, before any AWS call) and reads every
+    /// resource of the layer concurrently. Needs no network: a deploy reads this while it
+    /// reads (or builds) the network. Makes no change.
+    ///
+    /// ```no_run
+    /// # async fn example(layer: ecs_service::ServiceLayer, ctx: ecs_core::Context, spec: ecs_service::ServiceSpec, network: ecs_net::NetworkOutputs) -> ecs_service::Result<()> {
+    /// let state = layer.read(&ctx, &spec).await?;
+    /// // ... the network is read or built meanwhile ...
+    /// let plan = layer.plan_with(&state, &network);
+    /// println!("{plan}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn read(&self, ctx: &Context, spec: &ServiceSpec) -> Result<ServiceState> {
         let mut problems = ctx.tags().validate("tags");
         if let Err(p) = spec.validate() {
             problems.extend(p);
@@ -315,15 +373,35 @@ impl ServiceLayer {
         let names = ServiceNames::new(ctx.stack(), spec);
         let region = self.region();
         let live = Box::pin(self.observe(ctx, &names, spec)).await?;
-        let changes = changes(&names, spec, network, &region, &live);
-        Ok(ServicePlan {
+        Ok(ServiceState {
             names,
             spec: spec.clone(),
-            network: network.clone(),
             region,
             live,
-            changes,
+            foundation: None,
         })
+    }
+
+    /// The changes `apply` would make to what [`read`](Self::read) saw, on `network`. Makes
+    /// no AWS call. What [`apply_foundation`](Self::apply_foundation) already made shows
+    /// as it was read (e.g. a created role as `Create`) and is not made again by `apply`.
+    pub fn plan_with(&self, state: &ServiceState, network: &NetworkOutputs) -> ServicePlan {
+        let changes = changes(
+            &state.names,
+            &state.spec,
+            network,
+            &state.region,
+            &state.live,
+        );
+        ServicePlan {
+            names: state.names.clone(),
+            spec: state.spec.clone(),
+            network: network.clone(),
+            region: state.region.clone(),
+            live: state.live.clone(),
+            foundation: state.foundation.clone(),
+            changes,
+        }
     }
 
     /// Carries out `plan`: the repository, the roles (then the task definition), the cluster
@@ -366,31 +444,15 @@ impl ServiceLayer {
         }
         let c = &self.clients;
         let (spec, names, live, net) = (&plan.spec, &plan.names, &plan.live, &plan.network);
-        let [exec_want, task_want] = iam::desired(names, spec, &plan.region);
-        let repo = async {
-            match &spec.repository {
-                Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
-                    .await
-                    .map(Some),
-                None => Ok(None),
+        let foundation = async {
+            match &plan.foundation {
+                Some(f) => Ok(f.clone()),
+                None => {
+                    self.ensure_foundation(ctx, names, spec, &plan.region, live)
+                        .await
+                }
             }
         };
-        let roles_then_taskdef = async {
-            let (exec_arn, task_arn) = futures_util::try_join!(
-                iam::ensure(ctx, &c.iam, &exec_want, live.execution_role.as_ref()),
-                iam::ensure(ctx, &c.iam, &task_want, live.task_role.as_ref()),
-            )?;
-            let want = taskdef::render(spec, names, &plan.region, &exec_arn, &task_arn);
-            let (td, _) = taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await?;
-            Ok::<_, Error>((exec_arn, task_arn, td))
-        };
-        let cluster = cluster::ensure(
-            ctx,
-            &c.ecs,
-            &names.cluster,
-            &spec.cluster,
-            live.cluster.as_ref(),
-        );
         let load_balancer = async {
             match &spec.load_balancer {
                 Some(lb_spec) => {
@@ -401,15 +463,17 @@ impl ServiceLayer {
             }
         };
         let (
-            repository_uri,
-            (execution_role_arn, task_role_arn, task_definition_arn),
-            cluster_arn,
+            Foundation {
+                repository_uri,
+                execution_role_arn,
+                task_role_arn,
+                task_definition_arn,
+                cluster_arn,
+            },
             lb_out,
             (),
         ) = futures_util::try_join!(
-            Box::pin(repo),
-            Box::pin(roles_then_taskdef),
-            Box::pin(cluster),
+            Box::pin(foundation),
             Box::pin(load_balancer),
             Box::pin(async {
                 gate.await;
@@ -521,46 +585,89 @@ impl ServiceLayer {
     }
 
     /// Creates or updates what does not depend on the network — the repository, the roles,
-    /// the task definition and the cluster — so that a caller can do it while the network is
-    /// still being built. A later `plan` finds them converged.
-    pub async fn apply_foundation(&self, ctx: &Context, spec: &ServiceSpec) -> Result<()> {
-        spec.validate()?;
-        let names = ServiceNames::new(ctx.stack(), spec);
-        let c = &self.clients;
-        let region = self.region();
-        let [exec_want, task_want] = iam::desired(&names, spec, &region);
-        let repo = async {
-            if let Some(r) = &spec.repository {
-                let live = ecr::observe(ctx, &c.ecr, &names.repository).await?;
-                ecr::ensure(ctx, &c.ecr, &names.repository, r, live.as_ref()).await?;
+    /// the task definition and the cluster — from what [`read`](Self::read) saw, so that a
+    /// caller can do it while the network is still being built. Records what it made in
+    /// `state`: a plan made from it with [`plan_with`](Self::plan_with) still shows these
+    /// changes, and its `apply` does not make them again. Makes no read of its own.
+    ///
+    /// ```no_run
+    /// # async fn example(layer: ecs_service::ServiceLayer, ctx: ecs_core::Context, spec: ecs_service::ServiceSpec, network: impl std::future::Future<Output = ecs_net::NetworkOutputs>) -> ecs_service::Result<()> {
+    /// let mut state = layer.read(&ctx, &spec).await?;
+    /// let (network, ()) = futures_util::join!(network, async {
+    ///     layer.apply_foundation(&ctx, &mut state).await.expect("the foundation");
+    /// });
+    /// let outputs = layer.apply(&ctx, &layer.plan_with(&state, &network)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn apply_foundation(&self, ctx: &Context, state: &mut ServiceState) -> Result<()> {
+        if state.foundation.is_some() {
+            return Ok(());
+        }
+        let (foundation, _) =
+            foundation_changes(&state.names, &state.spec, &state.region, &state.live);
+        for c in foundation.pending() {
+            if let Action::Replace(reason) = &c.action {
+                return Err(Error::ReplacementRequired {
+                    resource: format!("{} {}", c.resource, c.id),
+                    reason: reason.clone(),
+                });
             }
-            Ok::<_, Error>(())
+        }
+        let foundation = self
+            .ensure_foundation(ctx, &state.names, &state.spec, &state.region, &state.live)
+            .await?;
+        state.foundation = Some(foundation);
+        Ok(())
+    }
+
+    /// The repository, the roles (then the task definition) and the cluster, concurrently.
+    async fn ensure_foundation(
+        &self,
+        ctx: &Context,
+        names: &ServiceNames,
+        spec: &ServiceSpec,
+        region: &str,
+        live: &Live,
+    ) -> Result<Foundation> {
+        let c = &self.clients;
+        let [exec_want, task_want] = iam::desired(names, spec, region);
+        let repo = async {
+            match &spec.repository {
+                Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
         };
         let roles_then_taskdef = async {
-            let (exec_live, task_live, td_live) = futures_util::try_join!(
-                iam::observe(ctx, &c.iam, &names.execution_role),
-                iam::observe(ctx, &c.iam, &names.task_role),
-                taskdef::observe(ctx, &c.ecs, &names.family),
-            )?;
             let (exec_arn, task_arn) = futures_util::try_join!(
-                iam::ensure(ctx, &c.iam, &exec_want, exec_live.as_ref()),
-                iam::ensure(ctx, &c.iam, &task_want, task_live.as_ref()),
+                iam::ensure(ctx, &c.iam, &exec_want, live.execution_role.as_ref()),
+                iam::ensure(ctx, &c.iam, &task_want, live.task_role.as_ref()),
             )?;
-            let want = taskdef::render(spec, &names, &region, &exec_arn, &task_arn);
-            taskdef::ensure(ctx, &c.ecs, &want, td_live.as_ref()).await?;
-            Ok::<_, Error>(())
+            let want = taskdef::render(spec, names, region, &exec_arn, &task_arn);
+            let (td, _) = taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await?;
+            Ok::<_, Error>((exec_arn, task_arn, td))
         };
-        let cluster = async {
-            let live = cluster::observe(ctx, &c.ecs, &names.cluster).await?;
-            cluster::ensure(ctx, &c.ecs, &names.cluster, &spec.cluster, live.as_ref()).await?;
-            Ok::<_, Error>(())
-        };
-        futures_util::try_join!(
-            Box::pin(repo),
-            Box::pin(roles_then_taskdef),
-            Box::pin(cluster)
-        )?;
-        Ok(())
+        let cluster = cluster::ensure(
+            ctx,
+            &c.ecs,
+            &names.cluster,
+            &spec.cluster,
+            live.cluster.as_ref(),
+        );
+        let (repository_uri, (execution_role_arn, task_role_arn, task_definition_arn), cluster_arn) =
+            futures_util::try_join!(
+                Box::pin(repo),
+                Box::pin(roles_then_taskdef),
+                Box::pin(cluster)
+            )?;
+        Ok(Foundation {
+            repository_uri,
+            execution_role_arn,
+            task_role_arn,
+            task_definition_arn,
+            cluster_arn,
+        })
     }
 
     /// Plans and applies: the whole job in one call.
@@ -961,6 +1068,34 @@ fn changes(
     region: &str,
     live: &Live,
 ) -> Plan {
+    let (mut plan, td_arn) = foundation_changes(names, spec, region, live);
+    let lb_plan = match &spec.load_balancer {
+        Some(lb_spec) => lb::changes(
+            Some(&desired_lb(names, spec, lb_spec, net)),
+            names,
+            &live.lb,
+        ),
+        None => lb::changes(None, names, &live.lb),
+    };
+    let tg_arn = match (&spec.load_balancer, &live.lb.tg) {
+        (Some(_), Some(tg)) => Some(tg.arn.as_str()),
+        _ => None,
+    };
+    let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
+    let svc = service::change(&want, live.service.as_ref(), td_arn, tg_arn);
+    plan.extend(lb_plan);
+    plan.push(svc);
+    plan
+}
+
+/// The changes of what needs no network (the repository, the roles, the cluster and the
+/// task definition), and the ARN of the task definition when it stays as it is.
+fn foundation_changes<'a>(
+    names: &ServiceNames,
+    spec: &ServiceSpec,
+    region: &str,
+    live: &'a Live,
+) -> (Plan, Option<&'a str>) {
     let mut plan = Plan::new();
     if let Some(r) = &spec.repository {
         plan.push(ecr::change(&names.repository, r, live.repo.as_ref()));
@@ -989,24 +1124,8 @@ fn changes(
         (Action::NoChange, Some(l)) => Some(l.arn.as_str()),
         _ => None,
     };
-    plan.push(td_change.clone());
-    let lb_plan = match &spec.load_balancer {
-        Some(lb_spec) => lb::changes(
-            Some(&desired_lb(names, spec, lb_spec, net)),
-            names,
-            &live.lb,
-        ),
-        None => lb::changes(None, names, &live.lb),
-    };
-    let tg_arn = match (&spec.load_balancer, &live.lb.tg) {
-        (Some(_), Some(tg)) => Some(tg.arn.as_str()),
-        _ => None,
-    };
-    let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
-    let svc = service::change(&want, live.service.as_ref(), td_arn, tg_arn);
-    plan.extend(lb_plan);
-    plan.push(svc);
-    plan
+    plan.push(td_change);
+    (plan, td_arn)
 }
 
 fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyReport {
