@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, TokioClock};
-use ecs_net::{NetworkLayer, NetworkOutputs};
-use ecs_observe::{AlarmState, ObserveLayer, ObserveTarget};
-use ecs_scaling::{ScalingLayer, ScalingTarget};
-use ecs_service::{RolloutReport, ServiceLayer, ServiceNames, ServiceOutputs, ServiceStatus};
+use ecs_net::{NetworkLayer, NetworkOutputs, NetworkPlan};
+use ecs_observe::{AlarmState, ObserveLayer, ObserveState, ObserveTarget};
+use ecs_scaling::{ScalingLayer, ScalingState, ScalingTarget};
+use ecs_service::{
+    RolloutReport, ServiceLayer, ServiceNames, ServiceOutputs, ServiceState, ServiceStatus,
+};
 use serde::Serialize;
 
 use crate::{Error, Result, Stack};
@@ -197,59 +199,76 @@ impl Deployer {
         let ctx = self.context(stack)?;
         let l = &self.layers;
         let service_spec = stack.service_spec();
-        let net_plan = l.network.plan(&ctx, &stack.network_spec()).await?;
-        let network = net_plan.known_outputs().unwrap_or_else(placeholder_network);
-        let svc_plan = l.service.plan(&ctx, &service_spec, &network).await?;
-        let names = svc_plan.names().clone();
-        let lb = svc_plan.existing_load_balancer_arn().map(str::to_string);
-        let tg = svc_plan.existing_target_group_arn().map(str::to_string);
-        let (scaling, observe) = futures_util::try_join!(
-            async {
-                match &stack.scaling {
-                    Some(spec) => {
-                        let target = scaling_target(
-                            &names,
-                            lb.as_deref(),
-                            tg.as_deref(),
-                            stack,
-                            service_spec.load_balancer.is_some(),
-                        );
-                        Ok::<_, Error>(Some(
-                            l.scaling.plan(&ctx, spec, &target).await?.changes().clone(),
-                        ))
-                    }
-                    None => Ok(None),
-                }
-            },
-            async {
-                let target = observe_target(
-                    &names,
-                    lb.as_deref(),
-                    tg.as_deref(),
-                    service_spec.load_balancer.is_some(),
-                );
-                Ok::<_, Error>(
-                    l.observe
-                        .plan(&ctx, &stack.observe, &target)
-                        .await?
-                        .changes()
-                        .clone(),
-                )
-            }
-        )?;
-        let mut plan = net_plan.changes().clone();
+        let names = ServiceNames::new(ctx.stack(), &service_spec);
+        let has_lb = service_spec.load_balancer.is_some();
+        let reads = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
+        let network = reads
+            .network
+            .known_outputs()
+            .unwrap_or_else(placeholder_network);
+        let svc_plan = l.service.plan_with(&reads.service, &network);
+        let lb = reads.service.existing_load_balancer_arn();
+        let tg = reads.service.existing_target_group_arn();
+        let mut plan = reads.network.changes().clone();
         plan.extend(svc_plan.changes().clone());
-        if let Some(s) = scaling {
-            plan.extend(s);
+        if let Some(state) = &reads.scaling {
+            let target = scaling_target(&names, lb, tg, stack, has_lb);
+            plan.extend(l.scaling.plan_with(&ctx, state, &target)?.changes().clone());
         }
-        plan.extend(observe);
+        let target = observe_target(&names, lb, tg, has_lb);
+        let observe = l.observe.plan_with(&ctx, &reads.observe, &target).await?;
+        plan.extend(observe.changes().clone());
         Ok(plan)
+    }
+
+    /// Every layer's planning reads, all at once: none of them needs another layer's
+    /// outputs (only the diffs do, later).
+    async fn read_all(
+        &self,
+        ctx: &Context,
+        stack: &Stack,
+        service_spec: &ecs_service::ServiceSpec,
+        names: &ServiceNames,
+    ) -> Result<Reads> {
+        let l = &self.layers;
+        let has_lb = service_spec.load_balancer.is_some();
+        let network = async { Ok::<_, Error>(l.network.plan(ctx, &stack.network_spec()).await?) };
+        let service = async { Ok::<_, Error>(l.service.read(ctx, service_spec).await?) };
+        let scaling = async {
+            match &stack.scaling {
+                Some(spec) => {
+                    let target = scaling_target(names, None, None, stack, has_lb);
+                    Ok::<_, Error>(Some(l.scaling.read(ctx, spec, &target).await?))
+                }
+                None => Ok(None),
+            }
+        };
+        let observe = async {
+            Ok::<_, Error>(
+                l.observe
+                    .read(ctx, &stack.observe, &names.log_group)
+                    .await?,
+            )
+        };
+        let (network, service, scaling, observe) = futures_util::try_join!(
+            Box::pin(network),
+            Box::pin(service),
+            Box::pin(scaling),
+            Box::pin(observe)
+        )?;
+        Ok(Reads {
+            network,
+            service,
+            scaling,
+            observe,
+        })
     }
 
     /// Deploys the stack: creates what is missing, updates what differs, deletes what the
     /// stack no longer wants, and waits for the rollout. Independent work runs concurrently:
-    /// the repository, roles, task definition, cluster and log group are made while the
-    /// network is built; scaling, alarms and the dashboard while the rollout runs.
+    /// every layer is read at once; the repository, roles, task definition, cluster and log
+    /// group are made while the network is built; the load balancer provisions while the NAT
+    /// gateways do; scaling, alarms and the dashboard are made while the rollout runs.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
         // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
         Box::pin(self.deploy_inner(stack)).await
@@ -266,32 +285,29 @@ impl Deployer {
         let names = ServiceNames::new(ctx.stack(), &service_spec);
         let mut changes = Plan::new();
 
-        // 1. The network; meanwhile what does not need it.
-        let net_plan = l.network.plan(&ctx, &stack.network_spec()).await?;
+        // 1. Every layer's reads at once.
+        let Reads {
+            network: net_plan,
+            service: mut svc_state,
+            scaling: scaling_state,
+            observe: mut observe_state,
+        } = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
         changes.extend(net_plan.changes().clone());
-        let network = if net_plan.is_empty() {
-            l.network.apply(&ctx, &net_plan).await?
-        } else {
-            let network = async { Ok::<_, Error>(l.network.apply(&ctx, &net_plan).await?) };
-            let foundation =
-                async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &service_spec).await?) };
-            let log_group = async {
-                Ok::<_, Error>(
-                    l.observe
-                        .ensure_log_group(&ctx, &stack.observe, &names.log_group)
-                        .await?,
-                )
-            };
-            let (network, (), _) = futures_util::try_join!(
-                Box::pin(network),
-                Box::pin(foundation),
-                Box::pin(log_group)
-            )?;
-            network
-        };
 
-        // 2. The service layer: the load balancer at once; the service once the NAT gateways
+        // 2. The network; meanwhile what does not need it (each makes no call when it is
+        //    already as the stack wants it).
+        let network = async { Ok::<_, Error>(l.network.apply(&ctx, &net_plan).await?) };
+        let foundation =
+            async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &mut svc_state).await?) };
+        let log_group =
+            async { Ok::<_, Error>(l.observe.apply_log_group(&ctx, &mut observe_state).await?) };
+        let (network, (), _) =
+            futures_util::try_join!(Box::pin(network), Box::pin(foundation), Box::pin(log_group))?;
+
+        // 3. The service layer: the load balancer at once; the service once the NAT gateways
         //    its tasks pull images through are available (their wait runs meanwhile).
+        let svc_plan = l.service.plan_with(&svc_state, &network);
+        changes.extend(svc_plan.changes().clone());
         let (nat_ready, gate) = tokio::sync::oneshot::channel::<()>();
         let nat_wait = async {
             if !net_plan.is_empty() {
@@ -304,21 +320,17 @@ impl Deployer {
             Ok::<_, Error>(())
         };
         let service_branch = async {
-            let plan = Box::pin(l.service.plan(&ctx, &service_spec, &network)).await?;
             // Never resolves without the signal: a failed wait fails the join first.
             let gate = async {
                 if gate.await.is_err() {
                     std::future::pending::<()>().await;
                 }
             };
-            let service = Box::pin(l.service.apply_after(&ctx, &plan, gate)).await?;
-            Ok::<_, Error>((plan, service))
+            Ok::<_, Error>(Box::pin(l.service.apply_after(&ctx, &svc_plan, gate)).await?)
         };
-        let ((), (svc_plan, service)) =
-            futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
-        changes.extend(svc_plan.changes().clone());
+        let ((), service) = futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
 
-        // 3. The rollout, autoscaling and observability, concurrently.
+        // 4. The rollout, autoscaling and observability, concurrently.
         let has_lb = service_spec.load_balancer.is_some();
         let lb = service.load_balancer_arn.clone();
         let tg = service.target_group_arn.clone();
@@ -333,11 +345,11 @@ impl Deployer {
             }
         };
         let scaling = async {
-            match &stack.scaling {
-                Some(spec) => {
+            match &scaling_state {
+                Some(state) => {
                     let target =
                         scaling_target(&names, lb.as_deref(), tg.as_deref(), stack, has_lb);
-                    let plan = l.scaling.plan(&ctx, spec, &target).await?;
+                    let plan = l.scaling.plan_with(&ctx, state, &target)?;
                     let out = l.scaling.apply(&ctx, &plan).await?;
                     Ok::<_, Error>((plan.changes().clone(), Some(out.resource_id)))
                 }
@@ -346,7 +358,7 @@ impl Deployer {
         };
         let observe = async {
             let target = ObserveTarget::from_outputs(&service);
-            let plan = l.observe.plan(&ctx, &stack.observe, &target).await?;
+            let plan = l.observe.plan_with(&ctx, &observe_state, &target).await?;
             let out = l.observe.apply(&ctx, &plan).await?;
             Ok::<_, Error>((plan.changes().clone(), out))
         };
@@ -473,6 +485,14 @@ impl Deployer {
         deleted.extend(l.network.destroy(&ctx).await?);
         Ok(DestroyReport { deleted, kept })
     }
+}
+
+/// What every layer's planning reads saw ([`Deployer::read_all`]).
+struct Reads {
+    network: NetworkPlan,
+    service: ServiceState,
+    scaling: Option<ScalingState>,
+    observe: ObserveState,
 }
 
 fn placeholder_network() -> NetworkOutputs {

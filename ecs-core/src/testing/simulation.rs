@@ -54,6 +54,42 @@ pub struct TracedCall {
     pub throttled: bool,
 }
 
+impl TracedCall {
+    /// Whether the call changes something ([`Call::is_mutating`](crate::testing::Call::is_mutating)).
+    pub fn is_mutating(&self) -> bool {
+        crate::testing::Call {
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+        }
+        .is_mutating()
+    }
+
+    /// The most calls of `trace` that were in flight at once, of those that `which` keeps
+    /// (throttled answers, which never reached the service, are not counted).
+    ///
+    /// ```
+    /// # fn example(trace: &[ecs_core::testing::TracedCall]) {
+    /// use ecs_core::testing::TracedCall;
+    /// let deletions_at_once = TracedCall::most_in_flight(trace, TracedCall::is_mutating);
+    /// # }
+    /// ```
+    pub fn most_in_flight(trace: &[TracedCall], which: impl Fn(&TracedCall) -> bool) -> usize {
+        let mut edges: Vec<(Duration, i32)> = trace
+            .iter()
+            .filter(|c| !c.throttled && which(c))
+            .flat_map(|c| [(c.start, 1), (c.end, -1)])
+            .collect();
+        // Ends sort before starts at the same instant: calls that only touch do not overlap.
+        edges.sort();
+        let (mut now, mut most) = (0i32, 0i32);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        most.unsigned_abs() as usize
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Simulation {
     pub(crate) provisioning: Provisioning,
