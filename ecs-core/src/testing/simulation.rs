@@ -44,7 +44,8 @@ pub struct TracedCall {
     pub start: Duration,
     /// When its answer arrived, since the trace began.
     pub end: Duration,
-    /// Identifiers (resource ids and ARNs) first seen in this call's answer.
+    /// Identifiers (resource ids and ARNs) first seen, since the trace began, in this call's
+    /// answer.
     pub produced: BTreeSet<String>,
     /// Identifiers in this call's request.
     pub consumed: BTreeSet<String>,
@@ -117,9 +118,12 @@ impl Simulation {
 
     /// Starts a new trace (provisioning state is kept).
     #[allow(clippy::disallowed_methods)] // the trace is in real (network) time
+    /// Starts a new trace: times from now, and identifiers count as produced by the first
+    /// answer of this trace that holds them (so that reads feed the calls after them).
     pub(crate) fn reset_trace(&mut self) {
         self.origin = Instant::now();
         self.trace.clear();
+        self.seen.clear();
     }
 
     pub(crate) fn since_origin(&self, at: Instant) -> Duration {

@@ -5,17 +5,18 @@
 //! each service deployment take a provisioning time on a clock that runs `--scale` times
 //! faster than real time (so does the deployer's own clock: its pollers and retries). For
 //! create, a no-op redeploy, an image rollout and destroy it reports the wall time, the
-//! calls, the mutating calls, the longest chain of dependent calls, the critical-path lower
-//! bound computed from the recorded dependency graph, and wall / bound; and, in the same
-//! run, the wall time of a sequential execution of the same code, one call at a time with
-//! every provisioning waited out in full.
+//! calls, the mutating calls, the longest chain of dependent calls, the most calls (and
+//! mutating calls) in flight at once, the critical-path lower bound computed from the
+//! recorded dependency graph, and wall / bound; and, in the same run, the wall time of a
+//! sequential execution of the same code, one call at a time with every provisioning waited
+//! out in full. It also times the no-op with no latency added: the emulator's own share.
 //!
 //! ```text
-//! cargo run -p ecs-examples --bin ecs-bench -- [--latency-ms 50] [--scale 100] [--json]
+//! cargo run -p ecs-examples --bin ecs-bench -- [--latency-ms 50] [--scale 100] [--json] [--trace]
 //! ```
 //!
-//! The dependency graph. A call depends on the call that first returned an identifier its
-//! request carries (data flow), and every mutating call of a service depends on that
+//! The dependency graph. A call depends on the call that first returned, in the same
+//! scenario, an identifier its request carries (data flow), and every mutating call of a service depends on that
 //! service's planning reads (the reads that ended before its first mutating call: nothing is
 //! changed before it is read). A poll that saw a resource ready depends on its creation plus
 //! the provisioning time; a deployment is ready its rollout time after `CreateService` /
