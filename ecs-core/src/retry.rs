@@ -118,16 +118,17 @@ pub struct PollPolicy {
 }
 
 impl PollPolicy {
-    /// A policy that gives up after `timeout`: it probes at once, then after 1 s, then at
-    /// intervals growing by half up to 5 s (1, 1.5, 2.25, 3.4, 5, 5, … s nominal, each slept
-    /// between half and all of it), and backs off up to 30 s while probes are throttled.
+    /// A policy that gives up after `timeout`: it probes at once, then at nominal intervals
+    /// growing by half from 1 s up to 5 s (1, 1.5, 2.25, 3.4, 5, 5, … s, each slept between
+    /// half and all of it: so the second probe comes 0.5–1 s after the first, and later ones
+    /// 2.5–5 s apart), and backs off up to 30 s while probes are throttled.
     ///
     /// The waits this serves (a NAT gateway, a load balancer, a service rollout, network
     /// interfaces going away) typically last one to three minutes, and the time between the
     /// resource becoming ready and the probe that sees it is lost to every deploy: with at
     /// most 5 s between probes it averages about 2 s (at most 15 s cost about 6 s).
-    /// A probe every 5 s is one or two describe calls per waiter: 0.2 to 0.4 requests a
-    /// second, far below what AWS allows describe calls (EC2, for instance, gives each
+    /// A probe every 2.5–5 s is one or two describe calls per waiter: about 0.3 to 0.5
+    /// requests a second on average (at most 0.8), far below what AWS allows describe calls (EC2, for instance, gives each
     /// non-mutating action a bucket of 100 requests refilled at 20 a second, per account and
     /// Region; ELB and ECS throttle with per-account token buckets of the same kind), so even
     /// several stacks deploying at once in one account stay well under it. Should a probe

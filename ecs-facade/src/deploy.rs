@@ -294,6 +294,20 @@ impl Deployer {
         } = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
         changes.extend(net_plan.changes().clone());
 
+        // What apply would refuse later is refused before anything changes: a replacement,
+        // or an alarm with the stack's name that is not the stack's (its tag is read only
+        // when the alarm would change).
+        l.service
+            .check_replacements(&svc_state, net_plan.known_outputs().as_ref())?;
+        let has_lb = service_spec.load_balancer.is_some();
+        let existing = observe_target(
+            &names,
+            svc_state.existing_load_balancer_arn(),
+            svc_state.existing_target_group_arn(),
+            has_lb,
+        );
+        l.observe.plan_with(&ctx, &observe_state, &existing).await?;
+
         // 2. The network; meanwhile what does not need it (each makes no call when it is
         //    already as the stack wants it).
         let network = async { Ok::<_, Error>(l.network.apply(&ctx, &net_plan).await?) };
@@ -301,8 +315,13 @@ impl Deployer {
             async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &mut svc_state).await?) };
         let log_group =
             async { Ok::<_, Error>(l.observe.apply_log_group(&ctx, &mut observe_state).await?) };
-        let (network, (), _) =
-            futures_util::try_join!(Box::pin(network), Box::pin(foundation), Box::pin(log_group))?;
+        // All three run to their end even when one fails: a request dropped half-way could
+        // still land in AWS after the deploy returned, unseen by the next deploy's reads.
+        let (network, foundation, log_group) =
+            futures_util::join!(Box::pin(network), Box::pin(foundation), Box::pin(log_group));
+        let network = network?;
+        foundation?;
+        log_group?;
 
         // 3. The service layer: the load balancer at once; the service once the NAT gateways
         //    its tasks pull images through are available (their wait runs meanwhile).
@@ -331,7 +350,6 @@ impl Deployer {
         let ((), service) = futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
 
         // 4. The rollout, autoscaling and observability, concurrently.
-        let has_lb = service_spec.load_balancer.is_some();
         let lb = service.load_balancer_arn.clone();
         let tg = service.target_group_arn.clone();
         let rollout = async {

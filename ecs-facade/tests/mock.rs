@@ -126,3 +126,49 @@ fn profiles_are_defaults_that_the_manifest_overrides() {
         Some(ecs_facade::service::DEFAULT_TLS_POLICY)
     );
 }
+
+/// An alarm with one of the stack's names but not its tag, which the deploy would change,
+/// stops the deploy before anything changes: the check is made right after the reads, not
+/// once the network and the service exist. (Any mutating call would fail here first: no rule
+/// answers one.)
+#[tokio::test]
+async fn a_foreign_alarm_stops_a_deploy_before_any_change() {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+    use aws_sdk_cloudwatch::Client as Cw;
+    use ecs_core::testing::mock;
+
+    const ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-latency-p99";
+    let alarm = mock!(Cw::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name("shop-latency-p99")
+                    .alarm_arn(ARN)
+                    .metric_name("TargetResponseTime")
+                    .namespace("AWS/ApplicationELB")
+                    .threshold(99.0)
+                    .period(60)
+                    .evaluation_periods(1)
+                    .build(),
+            )
+            .build()
+    });
+    let untagged = mock!(Cw::list_tags_for_resource)
+        .match_requests(|r| r.resource_arn() == Some(ARN))
+        .then_output(|| ListTagsForResourceOutput::builder().build());
+    let mut rules = vec![alarm, untagged];
+    rules.extend(empty_account());
+    let deployer = Deployer::from_layers(mock_layers(&MockRules::for_every_client(&rules)));
+    let err = deployer
+        .deploy(&Stack::from_manifest(PROD).unwrap())
+        .await
+        .expect_err("someone else's alarm");
+    let text = err.to_string();
+    assert!(
+        text.contains("shop-latency-p99") && text.contains("not"),
+        "expected the conflict naming the alarm, got: {text}"
+    );
+    assert_eq!(rules[1].num_calls(), 1, "its tag was read");
+}

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, ResourceType, Tag, TagSpecification, VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
-use futures_util::future::{try_join_all, FutureExt};
+use futures_util::future::{join_all, try_join_all, FutureExt};
 
 use ecs_core::{
     Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags,
@@ -206,6 +206,24 @@ impl FirstError {
         })
     }
 
+    /// Runs `step` and keeps its error, unless a step failed already: then it makes no call
+    /// at all (the apply stops starting work at the first error, and lets what is in flight
+    /// finish, so that nothing it asked AWS for lands after it returned).
+    async fn run<T>(
+        &self,
+        step: impl std::future::Future<Output = Result<T>>,
+    ) -> std::result::Result<T, Failed> {
+        if self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return Err(Failed);
+        }
+        self.keep(step.await)
+    }
+
     /// The kept error (there is one once a step returned [`Failed`], as only `keep` makes one).
     fn take(&self) -> Error {
         self.0
@@ -246,11 +264,11 @@ async fn apply_managed(
     let nat_zones = &nat_zones;
 
     // The VPC, its id available as soon as it is created or adopted.
-    let vpc = async { first.keep(ensure_vpc(ctx, ec2, v, live).await) }.shared();
+    let vpc = async { first.run(ensure_vpc(ctx, ec2, v, live)).await }.shared();
     let vpc = &vpc;
     let vpc_settings = async {
         let (id, pending) = vpc.clone().await?;
-        first.keep(sync_vpc(ctx, ec2, &id, pending).await)
+        first.run(sync_vpc(ctx, ec2, &id, pending)).await
     }
     .shared();
     let vpc_settings = &vpc_settings;
@@ -261,7 +279,8 @@ async fn apply_managed(
         .map(|z| {
             async move {
                 first
-                    .keep(ensure_eip(ctx, ec2, live, z.clone()).await)
+                    .run(ensure_eip(ctx, ec2, live, z.clone()))
+                    .await
                     .map(|(_, id)| id)
             }
             .shared()
@@ -271,7 +290,7 @@ async fn apply_managed(
 
     let igw = async {
         let (vpc_id, _) = vpc.clone().await?;
-        first.keep(ensure_igw(ctx, ec2, live, &vpc_id).await)
+        first.run(ensure_igw(ctx, ec2, live, &vpc_id)).await
     }
     .shared();
     let igw = &igw;
@@ -289,7 +308,9 @@ async fn apply_managed(
                 let (logical, cidr) = (subnet_id(tier, z), blocks[index]);
                 async move {
                     let (vpc_id, _) = vpc.clone().await?;
-                    first.keep(ensure_subnet(ctx, ec2, &logical, &cidr, z, &vpc_id, live).await)
+                    first
+                        .run(ensure_subnet(ctx, ec2, &logical, &cidr, z, &vpc_id, live))
+                        .await
                 }
                 .shared()
             })
@@ -306,7 +327,8 @@ async fn apply_managed(
             async move {
                 let (vpc_id, _) = vpc.clone().await?;
                 first
-                    .keep(ensure_route_table(ctx, ec2, logical, live, &vpc_id).await)
+                    .run(ensure_route_table(ctx, ec2, logical, live, &vpc_id))
+                    .await
                     .map(|(_, id)| id)
             }
             .shared()
@@ -318,13 +340,19 @@ async fn apply_managed(
     // endpoints' group), their rules written once they all exist (rules reference them).
     let groups = async {
         let (vpc_id, _) = vpc.clone().await?;
-        first.keep(create_security_groups(ctx, ec2, desired, live, known, &vpc_id).await)
+        first
+            .run(create_security_groups(
+                ctx, ec2, desired, live, known, &vpc_id,
+            ))
+            .await
     }
     .shared();
     let groups = &groups;
     let rules = async {
         let ids = groups.clone().await?;
-        first.keep(sync_security_groups(ctx, ec2, desired, live, &ids).await)
+        first
+            .run(sync_security_groups(ctx, ec2, desired, live, &ids))
+            .await
     };
 
     // NAT gateway z: its public subnet, its address and the attached internet gateway.
@@ -337,7 +365,9 @@ async fn apply_managed(
             async move {
                 let (subnet, allocation, _) =
                     futures_util::try_join!(subnet.clone(), eip.clone(), igw.clone())?;
-                first.keep(ensure_nat(ctx, ec2, live, &subnet, &allocation, z).await)
+                first
+                    .run(ensure_nat(ctx, ec2, live, &subnet, &allocation, z))
+                    .await
             }
             .shared()
         })
@@ -351,9 +381,19 @@ async fn apply_managed(
             try_join_all(public.iter().cloned()),
         )?;
         let subnets: BTreeSet<String> = subnets.into_iter().collect();
-        first.keep(sync_route_table(ctx, ec2, RT_PUBLIC, &table, Some(&igw), &subnets, live).await)
+        first
+            .run(sync_route_table(
+                ctx,
+                ec2,
+                RT_PUBLIC,
+                &table,
+                Some(&igw),
+                &subnets,
+                live,
+            ))
+            .await
     };
-    let private_routes = try_join_all(v.zones.iter().enumerate().map(move |(index, z)| {
+    let private_routes = join_all(v.zones.iter().enumerate().map(move |(index, z)| {
         let nat = v
             .nat_zone_for(z)
             .and_then(|nz| nat_zones.iter().position(|x| *x == nz))
@@ -369,8 +409,8 @@ async fn apply_managed(
             let (table, subnet, target) =
                 futures_util::try_join!(table.clone(), subnet.clone(), target)?;
             let subnets: BTreeSet<String> = [subnet].into();
-            first.keep(
-                sync_route_table(
+            first
+                .run(sync_route_table(
                     ctx,
                     ec2,
                     &logical,
@@ -378,13 +418,12 @@ async fn apply_managed(
                     target.as_deref(),
                     &subnets,
                     live,
-                )
-                .await,
-            )
+                ))
+                .await
         }
     }));
 
-    let endpoints = try_join_all(v.endpoints.iter().map(|e| async move {
+    let endpoints = join_all(v.endpoints.iter().map(|e| async move {
         let mut ids = known.clone();
         if e.gateway {
             let rts = try_join_all(tables[1..].iter().cloned()).await?;
@@ -403,25 +442,73 @@ async fn apply_managed(
             ids.set(SG_ENDPOINTS, groups.get(SG_ENDPOINTS));
         }
         let (vpc_id, _) = vpc.clone().await?;
-        first.keep(ensure_endpoint(ctx, ec2, v, e, live, &ids, &vpc_id).await)
+        first
+            .run(ensure_endpoint(ctx, ec2, v, e, live, &ids, &vpc_id))
+            .await
     }));
 
-    // Everything joined at the end (every shared step is reached from here, so all run from
-    // the start); the route branches come first, so that a failed subnet stops the apply
-    // before a NAT gateway is asked for when the mocks answer at once.
-    let ((vpc_id, _), (), (), _, (), groups, subnet_ids, nat_ids, endpoints) =
-        futures_util::try_join!(
-            vpc.clone(),
-            vpc_settings.clone(),
-            public_routes,
-            private_routes,
-            rules,
-            groups.clone(),
-            try_join_all(subnets.iter().cloned()),
-            try_join_all(nats.iter().cloned()),
-            endpoints,
-        )
-        .map_err(|Failed| first.take())?;
+    // Everything joined at the end, every shared step included, so that all run from the
+    // start and every step that started runs to its end even after another failed (a
+    // dropped request may still land in AWS after the apply returned, and the next plan
+    // would not see it). The route branches come first, so that a failed subnet stops the
+    // apply before a NAT gateway is asked for when the mocks answer at once.
+    let (
+        vpc_r,
+        settings_r,
+        public_r,
+        private_r,
+        rules_r,
+        groups_r,
+        subnet_rs,
+        nat_rs,
+        endpoint_rs,
+        eip_rs,
+        igw_r,
+        table_rs,
+    ) = futures_util::join!(
+        vpc.clone(),
+        vpc_settings.clone(),
+        public_routes,
+        private_routes,
+        rules,
+        groups.clone(),
+        join_all(subnets.iter().cloned()),
+        join_all(nats.iter().cloned()),
+        endpoints,
+        join_all(eips.iter().cloned()),
+        igw.clone(),
+        join_all(tables.iter().cloned()),
+    );
+    let all = || -> std::result::Result<_, Failed> {
+        let (vpc_id, _) = vpc_r?;
+        settings_r?;
+        public_r?;
+        private_r
+            .into_iter()
+            .collect::<std::result::Result<Vec<()>, Failed>>()?;
+        rules_r?;
+        eip_rs
+            .into_iter()
+            .collect::<std::result::Result<Vec<String>, Failed>>()?;
+        igw_r?;
+        table_rs
+            .into_iter()
+            .collect::<std::result::Result<Vec<String>, Failed>>()?;
+        Ok((
+            vpc_id,
+            groups_r?,
+            subnet_rs
+                .into_iter()
+                .collect::<std::result::Result<Vec<String>, Failed>>()?,
+            nat_rs
+                .into_iter()
+                .collect::<std::result::Result<Vec<String>, Failed>>()?,
+            endpoint_rs
+                .into_iter()
+                .collect::<std::result::Result<Vec<_>, Failed>>()?,
+        ))
+    };
+    let (vpc_id, groups, subnet_ids, nat_ids, endpoints) = all().map_err(|Failed| first.take())?;
     let (public_ids, private_ids) = subnet_ids.split_at(v.zones.len());
     Ok(NetworkOutputs {
         vpc_id,

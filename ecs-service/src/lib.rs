@@ -434,14 +434,7 @@ impl ServiceLayer {
     where
         G: std::future::Future<Output = ()> + Send,
     {
-        for c in plan.changes.pending() {
-            if let Action::Replace(reason) = &c.action {
-                return Err(Error::ReplacementRequired {
-                    resource: format!("{} {}", c.resource, c.id),
-                    reason: reason.clone(),
-                });
-            }
-        }
+        refuse_replacements(&plan.changes)?;
         let c = &self.clients;
         let (spec, names, live, net) = (&plan.spec, &plan.names, &plan.live, &plan.network);
         let foundation = async {
@@ -584,6 +577,49 @@ impl ServiceLayer {
         .await
     }
 
+    /// Fails with [`Error::ReplacementRequired`] when `apply` of a plan made from `state`
+    /// would refuse it, so that a caller can refuse before it changes anything else (the
+    /// network, say). `network` is the network's outputs when they are known already; with
+    /// `None` (the network is still to be made) what depends on it is not checked, and the
+    /// target group is taken to stay in its VPC. Makes no AWS call.
+    pub fn check_replacements(
+        &self,
+        state: &ServiceState,
+        network: Option<&NetworkOutputs>,
+    ) -> Result<()> {
+        let assumed;
+        let network = match network {
+            Some(n) => n,
+            None => {
+                let unknown = || "(known after apply)".to_string();
+                assumed = NetworkOutputs {
+                    vpc_id: state
+                        .live
+                        .lb
+                        .tg
+                        .as_ref()
+                        .map_or_else(unknown, |t| t.vpc_id.clone()),
+                    vpc_cidr: unknown(),
+                    availability_zones: vec![unknown()],
+                    public_subnets: vec![unknown()],
+                    private_subnets: vec![unknown()],
+                    alb_sg: unknown(),
+                    task_sg: unknown(),
+                    nat_gateways: Vec::new(),
+                    vpc_endpoints: Vec::new(),
+                };
+                &assumed
+            }
+        };
+        refuse_replacements(&changes(
+            &state.names,
+            &state.spec,
+            network,
+            &state.region,
+            &state.live,
+        ))
+    }
+
     /// Creates or updates what does not depend on the network — the repository, the roles,
     /// the task definition and the cluster — from what [`read`](Self::read) saw, so that a
     /// caller can do it while the network is still being built. Records what it made in
@@ -605,14 +641,7 @@ impl ServiceLayer {
         }
         let (foundation, _) =
             foundation_changes(&state.names, &state.spec, &state.region, &state.live);
-        for c in foundation.pending() {
-            if let Action::Replace(reason) = &c.action {
-                return Err(Error::ReplacementRequired {
-                    resource: format!("{} {}", c.resource, c.id),
-                    reason: reason.clone(),
-                });
-            }
-        }
+        refuse_replacements(&foundation)?;
         let foundation = self
             .ensure_foundation(ctx, &state.names, &state.spec, &state.region, &state.live)
             .await?;
@@ -655,12 +684,15 @@ impl ServiceLayer {
             &spec.cluster,
             live.cluster.as_ref(),
         );
+        // Each runs to its end even when another fails (nothing asked of AWS is abandoned
+        // half-way).
+        let (repo, roles_then_taskdef, cluster) = futures_util::join!(
+            Box::pin(repo),
+            Box::pin(roles_then_taskdef),
+            Box::pin(cluster)
+        );
         let (repository_uri, (execution_role_arn, task_role_arn, task_definition_arn), cluster_arn) =
-            futures_util::try_join!(
-                Box::pin(repo),
-                Box::pin(roles_then_taskdef),
-                Box::pin(cluster)
-            )?;
+            (repo?, roles_then_taskdef?, cluster?);
         Ok(Foundation {
             repository_uri,
             execution_role_arn,
@@ -1126,6 +1158,19 @@ fn foundation_changes<'a>(
     };
     plan.push(td_change);
     (plan, td_arn)
+}
+
+/// The first replacement of `plan`, as the error `apply` refuses it with.
+fn refuse_replacements(plan: &Plan) -> Result<()> {
+    for c in plan.pending() {
+        if let Action::Replace(reason) = &c.action {
+            return Err(Error::ReplacementRequired {
+                resource: format!("{} {}", c.resource, c.id),
+                reason: reason.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyReport {

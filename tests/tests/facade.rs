@@ -206,6 +206,22 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     assert_eq!(ops, ["RegisterTaskDefinition", "UpdateService"]);
     assert!(report.outputs.service.task_definition_arn.ends_with(":2"));
 
+    // A change that needs a replacement (the container port is the target group's port) is
+    // refused before anything changes, the new task definition included.
+    let v3 = Stack::from_manifest(
+        &yaml
+            .replace("nginx-unprivileged:1.27", "nginx-unprivileged:1.28")
+            .replace("port: 8080", "port: 9090"),
+    )
+    .unwrap();
+    counter.reset();
+    let err = d.deploy(&v3).await.expect_err("a replacement is refused");
+    assert!(
+        err.to_string().contains("target-group"),
+        "expected the target group's replacement, got: {err}"
+    );
+    assert_eq!(counter.mutating(), vec![], "refused before any change");
+
     // Status and destroy.
     let status = d.status(&v2).await.unwrap();
     assert_eq!(status.service.as_ref().unwrap().desired, 2);
