@@ -2463,6 +2463,109 @@ async fn unchanged_spec_plans_no_change_and_applies_without_a_mutating_call() {
     );
 }
 
+/// The deploy's order: read, make the foundation while the network is built, then plan on
+/// the network and apply. Each resource is made once; the plan still shows what the
+/// foundation made as created; the service gets the revision the foundation registered.
+#[tokio::test]
+async fn read_then_foundation_then_plan_with_makes_each_resource_once() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let mut state = layer.read(&h.ctx, &spec()).await.unwrap();
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    let read_counts = |j: &Journal| {
+        [
+            "DescribeRepositories",
+            "GetRole",
+            "DescribeClusters",
+            "DescribeTaskDefinition",
+        ]
+        .map(|op| j.count(op))
+    };
+    let reads = read_counts(&m.journal);
+
+    layer.apply_foundation(&h.ctx, &mut state).await.unwrap();
+    assert_eq!(
+        read_counts(&m.journal),
+        reads,
+        "the foundation read nothing again"
+    );
+    let made = |j: &Journal| {
+        [
+            "CreateRepository",
+            "CreateRole",
+            "CreateCluster",
+            "RegisterTaskDefinition",
+        ]
+        .map(|op| j.count(op))
+    };
+    assert_eq!(made(&m.journal), [1, 2, 1, 1]);
+    let calls = m.journal.ops().len();
+    layer.apply_foundation(&h.ctx, &mut state).await.unwrap();
+    assert_eq!(
+        m.journal.ops().len(),
+        calls,
+        "a second apply_foundation makes no call"
+    );
+
+    let plan = layer.plan_with(&state, &network());
+    for (kind, id) in [
+        ("ecr-repository", REPO),
+        ("iam-role", EXEC_ROLE),
+        ("ecs-cluster", CLUSTER),
+        ("task-definition", FAMILY),
+        ("ecs-service", SERVICE),
+    ] {
+        assert_eq!(
+            action_of(&plan, kind, id),
+            Some(&Action::Create),
+            "{kind}\n{plan}"
+        );
+    }
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        made(&m.journal),
+        [1, 2, 1, 1],
+        "apply made the foundation again"
+    );
+    let svc = only(m.journal.inputs::<CreateServiceInput>());
+    assert_eq!(
+        svc.task_definition(),
+        Some(out.task_definition_arn.as_str())
+    );
+}
+
+/// A change that needs a replacement is refused from what was read, with no call, whether
+/// the network is known yet or not; a spec without one passes.
+#[tokio::test]
+async fn check_replacements_refuses_from_the_read_without_a_call() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+
+    let mut moved = spec();
+    moved.task.containers[0].ports = vec![PORT + 1];
+    let state = layer.read(&h.ctx, &moved).await.unwrap();
+    let calls = m.journal.ops().len();
+    for network in [Some(network()), None] {
+        match layer.check_replacements(&state, network.as_ref()) {
+            Err(Error::ReplacementRequired { resource, .. }) => {
+                assert_eq!(resource, format!("target-group {TG}"));
+            }
+            other => panic!("expected the target group's replacement, got {other:?}"),
+        }
+    }
+    assert_eq!(m.journal.ops().len(), calls, "no call");
+    let same = layer.read(&h.ctx, &spec()).await.unwrap();
+    layer.check_replacements(&same, None).unwrap();
+    layer.check_replacements(&same, Some(&network())).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. A new image.
 
