@@ -15,8 +15,7 @@ use serde::Serialize;
 
 use crate::{Error, Result, Stack};
 
-/// What a value is before the resource that gives it exists.
-pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+pub use ecs_net::KNOWN_AFTER_APPLY;
 
 /// The four layers, over SDK clients the caller provides.
 #[derive(Debug, Clone)]
@@ -205,7 +204,7 @@ impl Deployer {
         let network = reads
             .network
             .known_outputs()
-            .unwrap_or_else(placeholder_network);
+            .unwrap_or_else(NetworkOutputs::unknown);
         let svc_plan = l.service.plan_with(&reads.service, &network);
         let lb = reads.service.existing_load_balancer_arn();
         let tg = reads.service.existing_target_group_arn();
@@ -511,21 +510,6 @@ struct Reads {
     service: ServiceState,
     scaling: Option<ScalingState>,
     observe: ObserveState,
-}
-
-fn placeholder_network() -> NetworkOutputs {
-    let unknown = || KNOWN_AFTER_APPLY.to_string();
-    NetworkOutputs {
-        vpc_id: unknown(),
-        vpc_cidr: unknown(),
-        availability_zones: vec![unknown()],
-        public_subnets: vec![unknown(), unknown()],
-        private_subnets: vec![unknown(), unknown()],
-        alb_sg: unknown(),
-        task_sg: unknown(),
-        nat_gateways: vec![],
-        vpc_endpoints: vec![],
-    }
 }
 
 fn scaling_target(

@@ -78,6 +78,28 @@ pub struct NetworkOutputs {
     pub vpc_endpoints: Vec<String>,
 }
 
+/// What a value is before the resource that gives it exists.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+impl NetworkOutputs {
+    /// Outputs whose every id is [`KNOWN_AFTER_APPLY`] (two zones): what the layers above
+    /// plan on while the network is still to be made.
+    pub fn unknown() -> Self {
+        let unknown = || KNOWN_AFTER_APPLY.to_string();
+        Self {
+            vpc_id: unknown(),
+            vpc_cidr: unknown(),
+            availability_zones: vec![unknown()],
+            public_subnets: vec![unknown(), unknown()],
+            private_subnets: vec![unknown(), unknown()],
+            alb_sg: unknown(),
+            task_sg: unknown(),
+            nat_gateways: Vec::new(),
+            vpc_endpoints: Vec::new(),
+        }
+    }
+}
+
 /// One resource the stack owns, as found by its tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct OwnedResource {

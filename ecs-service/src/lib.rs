@@ -591,22 +591,12 @@ impl ServiceLayer {
         let network = match network {
             Some(n) => n,
             None => {
-                let unknown = || "(known after apply)".to_string();
                 assumed = NetworkOutputs {
-                    vpc_id: state
-                        .live
-                        .lb
-                        .tg
-                        .as_ref()
-                        .map_or_else(unknown, |t| t.vpc_id.clone()),
-                    vpc_cidr: unknown(),
-                    availability_zones: vec![unknown()],
-                    public_subnets: vec![unknown()],
-                    private_subnets: vec![unknown()],
-                    alb_sg: unknown(),
-                    task_sg: unknown(),
-                    nat_gateways: Vec::new(),
-                    vpc_endpoints: Vec::new(),
+                    vpc_id: state.live.lb.tg.as_ref().map_or_else(
+                        || ecs_net::KNOWN_AFTER_APPLY.to_string(),
+                        |t| t.vpc_id.clone(),
+                    ),
+                    ..NetworkOutputs::unknown()
                 };
                 &assumed
             }

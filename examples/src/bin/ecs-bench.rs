@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ecs_core::testing::{Call, Chaos, Provisioning, Readiness, ScaledClock, TracedCall};
+use ecs_core::testing::{Chaos, Provisioning, Readiness, ScaledClock, TracedCall};
 use ecs_core::EventLog;
 use ecs_facade::testing::{emulator_layers_with, Emulator, Harness};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
@@ -80,15 +80,6 @@ struct Measured {
     sequential_wall_ms: Option<u64>,
 }
 
-/// The project's one definition of a mutating operation ([`Call::is_mutating`]).
-fn is_mutating(operation: &str) -> bool {
-    Call {
-        service: String::new(),
-        operation: operation.to_string(),
-    }
-    .is_mutating()
-}
-
 /// The critical-path bound and the longest chain of dependent calls of a trace.
 fn critical_path(trace: &[TracedCall], p: &Provisioning) -> (Duration, usize) {
     let calls: Vec<&TracedCall> = trace
@@ -105,7 +96,7 @@ fn critical_path(trace: &[TracedCall], p: &Provisioning) -> (Duration, usize) {
     // The planning reads of each service: reads that ended before its first mutating call.
     let mut first_mutation: HashMap<&str, Duration> = HashMap::new();
     for c in &calls {
-        if is_mutating(&c.operation) {
+        if c.is_mutating() {
             let e = first_mutation.entry(c.service.as_str()).or_insert(c.start);
             *e = (*e).min(c.start);
         }
@@ -136,12 +127,12 @@ fn critical_path(trace: &[TracedCall], p: &Provisioning) -> (Duration, usize) {
                 }
             }
         }
-        if is_mutating(&c.operation) {
+        if c.is_mutating() {
             let before = first_mutation.get(c.service.as_str()).copied();
             for &j in &order {
                 let r = calls[j];
                 if r.service == c.service
-                    && !is_mutating(&r.operation)
+                    && !r.is_mutating()
                     && before.is_some_and(|b| r.end <= b)
                     && r.end <= c.start
                 {
@@ -234,7 +225,7 @@ where
     let calls: Vec<&TracedCall> = trace.iter().filter(|c| !c.throttled).collect();
     let mutating: Vec<String> = calls
         .iter()
-        .filter(|c| is_mutating(&c.operation))
+        .filter(|c| c.is_mutating())
         .map(|c| c.operation.clone())
         .collect();
     Measured {
