@@ -12,6 +12,11 @@
 //!   [`call`](Context::call) and [`poll`](Context::poll) make every AWS call and wait behave the
 //!   same way (throttling backed off, known eventual-consistency errors retried within a budget,
 //!   bounded waits with progress).
+//! * [`graph`]: the one executor of every dependency graph (plan, deploy, destroy): each step
+//!   as soon as its own dependencies are done, bounded concurrency, stop starting work at the
+//!   first error while started work finishes, progress events for every step.
+//! * [`resource`]: a resource kind as data plus five verbs ([`Resource`]), its typed diff, the
+//!   ownership rule the engine checks, and [`Known`] values (known only after apply).
 //! * [`Problems`]: validation reports every problem at once, each naming its field.
 //! * `testing` (feature `testing`): the local AWS emulator, an SDK call counter and mocked clients.
 //!
@@ -50,8 +55,10 @@ mod clock;
 mod context;
 mod error;
 mod events;
+pub mod graph;
 mod names;
 mod plan;
+pub mod resource;
 mod retry;
 mod tags;
 mod validate;
@@ -64,8 +71,10 @@ pub use clock::{BoxFuture, Clock, FakeClock, TokioClock};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use events::{Event, EventLog, EventSink, NoEvents};
+pub use graph::{Graph, Step};
 pub use names::{stable_hash, NameKind, StackName};
 pub use plan::{Action, Change, FieldDiff, Plan, Summary};
+pub use resource::{Known, Resource, KNOWN_AFTER_APPLY};
 pub use retry::{Poll, PollPolicy, RetryOn, RetryPolicy};
 pub use tags::{
     Tags, MAX_TAGS_PER_RESOURCE, OWNER_TAG, RESERVED_PREFIX, RESERVED_TAG_COUNT, RESOURCE_TAG,

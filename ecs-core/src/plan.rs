@@ -64,6 +64,18 @@ impl Action {
         }
     }
 
+    /// The verb progress events report for this action (`create`, `update`, `replace`,
+    /// `delete`), or `None` when nothing changes.
+    pub fn verb(&self) -> Option<&'static str> {
+        match self {
+            Action::Create => Some("create"),
+            Action::Update(_) => Some("update"),
+            Action::Replace(_) => Some("replace"),
+            Action::Delete => Some("delete"),
+            Action::NoChange => None,
+        }
+    }
+
     /// Whether this action changes anything.
     pub fn is_change(&self) -> bool {
         !matches!(self, Action::NoChange)

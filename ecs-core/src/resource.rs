@@ -1,0 +1,539 @@
+//! Resource kinds: data plus five verbs, and the engine that plans and applies them.
+//!
+//! A kind implements [`Resource`]: its name, its logical id, how the engine tells that a live
+//! resource is the stack's ([`Ownership`]), a typed [`Diff`] of desired against live, the
+//! replacement rule, and `create`, `update` (from the diff) and `delete`. Reads are the
+//! layer's (batched with the other reads of the same API). Nothing else: a kind emits no
+//! progress event (the [`graph`](crate::graph) executor does), checks no ownership and renders
+//! no plan line (the engine does, from the typed diff).
+//!
+//! [`plan`] turns a desired resource and what the read found into a [`Planned`] action,
+//! refusing a live resource that is not the stack's; [`Planned::change`] renders it for the
+//! plan; [`converge`] carries it out, making no call when nothing differs.
+//!
+//! ```
+//! use ecs_core::resource::{Diff, Known};
+//! use ecs_core::FieldDiff;
+//!
+//! #[derive(Debug, Clone, PartialEq)]
+//! enum PortDiff { Port { live: u16, desired: u16 } }
+//! impl Diff for PortDiff {
+//!     fn field(&self) -> FieldDiff {
+//!         match self { PortDiff::Port { live, desired } => FieldDiff::new("port", live, desired) }
+//!     }
+//! }
+//! assert_eq!(PortDiff::Port { live: 80, desired: 8080 }.field(), FieldDiff::new("port", 80, 8080));
+//! assert_eq!(Known::<String>::AfterApply.to_string(), "(known after apply)");
+//! ```
+
+use std::fmt;
+use std::future::Future;
+
+use crate::context::Context;
+use crate::plan::{Action, Change, FieldDiff};
+use crate::tags::Tags;
+
+/// What a value is before the resource that gives it exists.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+/// A value known now, or only once apply has made the resource that gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Known<T> {
+    /// Known now.
+    Known(T),
+    /// Known once apply has made the resource that gives it.
+    #[default]
+    AfterApply,
+}
+
+impl<T> Known<T> {
+    /// The value, when known.
+    pub fn get(&self) -> Option<&T> {
+        match self {
+            Known::Known(v) => Some(v),
+            Known::AfterApply => None,
+        }
+    }
+
+    /// The value, when known.
+    pub fn into_option(self) -> Option<T> {
+        match self {
+            Known::Known(v) => Some(v),
+            Known::AfterApply => None,
+        }
+    }
+
+    /// Whether the value is known now.
+    pub fn is_known(&self) -> bool {
+        matches!(self, Known::Known(_))
+    }
+
+    /// The known value mapped by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Known<U> {
+        match self {
+            Known::Known(v) => Known::Known(f(v)),
+            Known::AfterApply => Known::AfterApply,
+        }
+    }
+}
+
+impl<T> From<Option<T>> for Known<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Known::AfterApply, Known::Known)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Known<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Known::Known(v) => v.fmt(f),
+            Known::AfterApply => f.write_str(KNOWN_AFTER_APPLY),
+        }
+    }
+}
+
+/// How the engine tells that a live resource is the stack's. Declared once per kind;
+/// checked by the engine ([`plan`]), never by the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ownership {
+    /// The resource carries the stack's owner tag (most kinds: tags applied at creation).
+    Tag,
+    /// The resource cannot carry tags of its own and belongs to one that carries the stack's
+    /// tag: a VPC's default security group, a load balancer's listener. The kind reports its
+    /// owner's tags.
+    Owner,
+    /// The resource carries a mark in its body (an alarm's description, a policy's name
+    /// prefix): the kind reports whether the mark names the stack.
+    Mark,
+}
+
+/// What a live resource shows of its ownership, as [`Resource::owner`] reports it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Owner<'a> {
+    /// Its own tags ([`Ownership::Tag`]) or its owner's ([`Ownership::Owner`]).
+    Tags(&'a Tags),
+    /// Whether its mark names the stack ([`Ownership::Mark`]).
+    Mark(bool),
+}
+
+/// One typed difference between a desired resource and the live one: a field enum whose
+/// variants carry the live and desired values. The plan renders it with [`Diff::field`];
+/// `update` matches on it, so a difference cannot be lost to a misspelt field name.
+pub trait Diff: fmt::Debug + Clone + Send + Sync {
+    /// The difference as a plan line (`field: old → new`).
+    fn field(&self) -> FieldDiff;
+}
+
+/// A resource kind. See the [module](self) docs.
+///
+/// The verbs take the context (for [`Context::call`], tags and client tokens) and the
+/// kind's client; they return the kind's error type, which every layer already has.
+pub trait Resource: Send + Sync {
+    /// The kind as plans and events name it, e.g. `default-security-group`.
+    const KIND: &'static str;
+    /// How the engine tells that a live resource is the stack's.
+    const OWNERSHIP: Ownership;
+    /// The SDK client the verbs call through.
+    type Client: Send + Sync;
+    /// What a read found of one resource.
+    type Live: fmt::Debug + Clone + Send + Sync;
+    /// One typed difference.
+    type Diff: Diff;
+    /// What the resources that depend on this one need of it (usually its id).
+    type Output: Clone + Send + Sync + 'static;
+    /// The error of the verbs.
+    type Error: Send;
+
+    /// Its logical id in the stack, e.g. `default-sg`.
+    fn logical_id(&self) -> String;
+
+    /// A short description of the desired resource for the plan (possibly empty).
+    fn detail(&self) -> String {
+        String::new()
+    }
+
+    /// What `live` shows of its ownership.
+    fn owner(live: &Self::Live) -> Owner<'_>;
+
+    /// Every difference between `self` and `live`, in a stable order.
+    fn diff(&self, live: &Self::Live) -> Vec<Self::Diff>;
+
+    /// Why `live` cannot be changed in place into `self`, when it cannot.
+    fn replacement(&self, _live: &Self::Live) -> Option<String> {
+        None
+    }
+
+    /// What the resources that depend on this one get from the live resource.
+    fn output(live: &Self::Live) -> Self::Output;
+
+    /// Makes the resource, which no read found.
+    fn create(
+        &self,
+        ctx: &Context,
+        client: &Self::Client,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+
+    /// Brings `live` to `self` by resolving each of `diffs`.
+    fn update(
+        &self,
+        ctx: &Context,
+        client: &Self::Client,
+        live: &Self::Live,
+        diffs: &[Self::Diff],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Deletes `live`.
+    fn delete(
+        ctx: &Context,
+        client: &Self::Client,
+        live: &Self::Live,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// What the engine will do to one resource, as [`plan`] decided from the read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Planned<R: Resource> {
+    /// No read found it: create it.
+    Create,
+    /// It differs: resolve each typed difference in place.
+    Update {
+        /// What the read found.
+        live: R::Live,
+        /// The differences, in order.
+        diffs: Vec<R::Diff>,
+    },
+    /// It cannot be changed in place, for this reason.
+    Replace {
+        /// What the read found.
+        live: R::Live,
+        /// Why.
+        reason: String,
+    },
+    /// It is as desired.
+    NoChange(R::Live),
+}
+
+impl<R: Resource> Planned<R> {
+    /// The plan's [`Action`].
+    pub fn action(&self) -> Action {
+        match self {
+            Planned::Create => Action::Create,
+            Planned::Update { diffs, .. } => {
+                Action::Update(diffs.iter().map(Diff::field).collect())
+            }
+            Planned::Replace { reason, .. } => Action::Replace(reason.clone()),
+            Planned::NoChange(_) => Action::NoChange,
+        }
+    }
+
+    /// The plan line of `desired`.
+    pub fn change(&self, desired: &R) -> Change {
+        Change::new(R::KIND, desired.logical_id(), self.action()).with_detail(desired.detail())
+    }
+
+    /// The verb the executor reports when the step starts (`None` when nothing changes).
+    pub fn verb(&self) -> Option<&'static str> {
+        self.action().verb()
+    }
+}
+
+/// A live resource that is not the stack's stands where the stack wants one of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {id} exists but is not the stack's ({why}); it is never changed or deleted")]
+pub struct Foreign {
+    /// The kind.
+    pub kind: &'static str,
+    /// The logical id the stack wants it as.
+    pub id: String,
+    /// What showed it is not the stack's.
+    pub why: &'static str,
+}
+
+/// Decides what to do to `desired` given what the read found (`None`: nothing). A live
+/// resource that is not the stack's, by the kind's [`Ownership`], is refused.
+pub fn plan<R: Resource>(
+    ctx: &Context,
+    desired: &R,
+    live: Option<R::Live>,
+) -> Result<Planned<R>, Foreign> {
+    let Some(live) = live else {
+        return Ok(Planned::Create);
+    };
+    if !owned::<R>(ctx, &live) {
+        return Err(Foreign {
+            kind: R::KIND,
+            id: desired.logical_id(),
+            why: match R::OWNERSHIP {
+                Ownership::Tag => "it lacks the stack's tag",
+                Ownership::Owner => "what it belongs to lacks the stack's tag",
+                Ownership::Mark => "it lacks the stack's mark",
+            },
+        });
+    }
+    if let Some(reason) = desired.replacement(&live) {
+        return Ok(Planned::Replace { live, reason });
+    }
+    let diffs = desired.diff(&live);
+    Ok(if diffs.is_empty() {
+        Planned::NoChange(live)
+    } else {
+        Planned::Update { live, diffs }
+    })
+}
+
+/// Whether `live` is the stack's, by the kind's [`Ownership`].
+pub fn owned<R: Resource>(ctx: &Context, live: &R::Live) -> bool {
+    match R::owner(live) {
+        Owner::Tags(tags) => ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))),
+        Owner::Mark(mark) => mark,
+    }
+}
+
+/// Deletes `live` when it is the stack's and returns `true`; leaves a resource that is not the
+/// stack's alone and returns `false`, without a call. Every delete goes through here, so the
+/// ownership rule holds for deletes as it does for changes.
+pub async fn delete<R: Resource>(
+    ctx: &Context,
+    client: &R::Client,
+    live: &R::Live,
+) -> Result<bool, R::Error> {
+    if !owned::<R>(ctx, live) {
+        return Ok(false);
+    }
+    R::delete(ctx, client, live).await?;
+    Ok(true)
+}
+
+/// Carries out `planned` for `desired` and returns its output; makes no call when nothing
+/// differs. A replacement is never carried out here: the caller refuses it before any change
+/// (`replaced` builds its error).
+pub async fn converge<R: Resource>(
+    ctx: &Context,
+    client: &R::Client,
+    desired: &R,
+    planned: &Planned<R>,
+    replaced: impl FnOnce(String) -> R::Error,
+) -> Result<R::Output, R::Error> {
+    match planned {
+        Planned::Create => desired.create(ctx, client).await,
+        Planned::Update { live, diffs } => {
+            desired.update(ctx, client, live, diffs).await?;
+            Ok(R::output(live))
+        }
+        Planned::Replace { reason, .. } => Err(replaced(reason.clone())),
+        Planned::NoChange(live) => Ok(R::output(live)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::StackName;
+    use crate::tags::OWNER_TAG;
+    use std::sync::Mutex;
+
+    /// A toy kind: a named port, updated in place, replaced when its protocol changes.
+    #[derive(Debug)]
+    struct Port {
+        name: &'static str,
+        port: u16,
+        protocol: &'static str,
+    }
+
+    #[derive(Debug, Clone)]
+    struct LivePort {
+        id: String,
+        port: u16,
+        protocol: &'static str,
+        tags: Tags,
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum PortDiff {
+        Port { live: u16, desired: u16 },
+    }
+
+    impl Diff for PortDiff {
+        fn field(&self) -> FieldDiff {
+            match self {
+                PortDiff::Port { live, desired } => FieldDiff::new("port", live, desired),
+            }
+        }
+    }
+
+    /// The calls the verbs made.
+    #[derive(Default)]
+    struct Calls(Mutex<Vec<String>>);
+
+    impl Resource for Port {
+        const KIND: &'static str = "port";
+        const OWNERSHIP: Ownership = Ownership::Tag;
+        type Client = Calls;
+        type Live = LivePort;
+        type Diff = PortDiff;
+        type Output = String;
+        type Error = String;
+
+        fn logical_id(&self) -> String {
+            self.name.to_string()
+        }
+
+        fn owner(live: &LivePort) -> Owner<'_> {
+            Owner::Tags(&live.tags)
+        }
+
+        fn diff(&self, live: &LivePort) -> Vec<PortDiff> {
+            (live.port != self.port)
+                .then_some(PortDiff::Port {
+                    live: live.port,
+                    desired: self.port,
+                })
+                .into_iter()
+                .collect()
+        }
+
+        fn replacement(&self, live: &LivePort) -> Option<String> {
+            (live.protocol != self.protocol)
+                .then(|| format!("protocol {} → {}", live.protocol, self.protocol))
+        }
+
+        fn output(live: &LivePort) -> String {
+            live.id.clone()
+        }
+
+        async fn create(&self, _: &Context, calls: &Calls) -> Result<String, String> {
+            calls
+                .0
+                .lock()
+                .unwrap()
+                .push(format!("create {}", self.port));
+            Ok("port-1".into())
+        }
+
+        async fn update(
+            &self,
+            _: &Context,
+            calls: &Calls,
+            live: &LivePort,
+            diffs: &[PortDiff],
+        ) -> Result<(), String> {
+            for d in diffs {
+                match d {
+                    PortDiff::Port { desired, .. } => calls
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push(format!("set {} port {desired}", live.id)),
+                }
+            }
+            Ok(())
+        }
+
+        async fn delete(_: &Context, calls: &Calls, live: &LivePort) -> Result<(), String> {
+            calls.0.lock().unwrap().push(format!("delete {}", live.id));
+            Ok(())
+        }
+    }
+
+    fn ctx() -> Context {
+        Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .build()
+    }
+
+    fn live(port: u16, protocol: &'static str, owner: &str) -> LivePort {
+        LivePort {
+            id: "port-9".into(),
+            port,
+            protocol,
+            tags: Tags::new().with(OWNER_TAG, owner),
+        }
+    }
+
+    #[tokio::test]
+    async fn plan_and_converge_table() {
+        let desired = Port {
+            name: "http",
+            port: 8080,
+            protocol: "tcp",
+        };
+        // (what the read found, the plan line, the calls converge makes, its output)
+        type Case = (
+            Option<LivePort>,
+            &'static str,
+            Vec<&'static str>,
+            Result<&'static str, &'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (None, "  + port http", vec!["create 8080"], Ok("port-1")),
+            (
+                Some(live(8080, "tcp", "web")),
+                "    port http",
+                vec![],
+                Ok("port-9"),
+            ),
+            (
+                Some(live(80, "tcp", "web")),
+                "  ~ port http\n      ~ port: 80 → 8080",
+                vec!["set port-9 port 8080"],
+                Ok("port-9"),
+            ),
+            (
+                Some(live(8080, "udp", "web")),
+                "-/+ port http\n      must be replaced: protocol udp → tcp",
+                vec![],
+                Err("refused: protocol udp → tcp"),
+            ),
+        ];
+        for (found, line, calls, output) in cases {
+            let ctx = ctx();
+            let planned = plan(&ctx, &desired, found).unwrap();
+            assert_eq!(planned.change(&desired).to_string(), line);
+            let client = Calls::default();
+            let out = converge(&ctx, &client, &desired, &planned, |r| {
+                format!("refused: {r}")
+            })
+            .await;
+            assert_eq!(out.as_deref().map_err(String::as_str), output, "{line}");
+            assert_eq!(*client.0.lock().unwrap(), calls, "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_stacks_resources_are_deleted() {
+        let (ctx, client) = (ctx(), Calls::default());
+        assert!(!delete::<Port>(&ctx, &client, &live(80, "tcp", "other"))
+            .await
+            .unwrap());
+        assert!(client.0.lock().unwrap().is_empty());
+        assert!(delete::<Port>(&ctx, &client, &live(80, "tcp", "web"))
+            .await
+            .unwrap());
+        assert_eq!(*client.0.lock().unwrap(), ["delete port-9"]);
+    }
+
+    #[test]
+    fn a_live_resource_without_the_stack_tag_is_refused() {
+        let desired = Port {
+            name: "http",
+            port: 8080,
+            protocol: "tcp",
+        };
+        let err = plan(&ctx(), &desired, Some(live(8080, "tcp", "other"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "port http exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
+        );
+    }
+
+    #[test]
+    fn known_renders_and_converts() {
+        assert_eq!(Known::Known("vpc-1").to_string(), "vpc-1");
+        assert_eq!(Known::<&str>::AfterApply.to_string(), KNOWN_AFTER_APPLY);
+        assert_eq!(Known::from(Some(3)).map(|n| n + 1), Known::Known(4));
+        assert!(!Known::<u8>::from(None).is_known());
+    }
+}
