@@ -1,19 +1,18 @@
 //! Carrying out a plan, tearing down what is no longer wanted, and the waits.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, ResourceType, Tag, TagSpecification, VpcEndpointType,
 };
 use aws_sdk_ec2::Client;
-use futures_util::future::{join_all, try_join_all, FutureExt};
-
+use ecs_core::graph::{Dep, Graph, Inputs, Outputs, Step};
 use ecs_core::{
-    Action, AwsError, AwsErrorKind, Context, Event, NameKind, Poll, PollPolicy, RetryOn, Tags,
+    Action, AwsError, AwsErrorKind, Context, NameKind, Poll, PollPolicy, RetryOn, Tags,
 };
 
+use crate::default_sg::{self, DEFAULT_SG, DEFAULT_SG_KIND};
 use crate::error::{Error, Result};
 use crate::live::{Live, LiveRouteTable, LiveSg};
 use crate::plan::*;
@@ -64,20 +63,6 @@ fn ok_if_gone<T>(r: std::result::Result<T, AwsError>) -> std::result::Result<(),
 
 fn label(kind: &str, logical: &str) -> String {
     format!("{kind} {logical}")
-}
-
-fn started(ctx: &Context, resource: &str, action: &str) {
-    ctx.emit(Event::Started {
-        resource: resource.to_string(),
-        action: action.to_string(),
-    });
-}
-
-fn done(ctx: &Context, resource: &str, detail: impl Into<String>) {
-    ctx.emit(Event::Done {
-        resource: resource.to_string(),
-        detail: detail.into(),
-    });
 }
 
 /// Brings the tags of `id` to `desired` (CreateTags for new or changed values, DeleteTags for
@@ -158,89 +143,42 @@ pub(crate) async fn apply(
             reason: reason.clone(),
         });
     }
-    let (desired, live) = (&plan.desired, &plan.live);
-    let mut ids = Ids::from_live(live);
-    let outputs = match &desired.network {
-        DesiredNetwork::Managed(v) => apply_managed(ctx, ec2, desired, v, live, &ids).await?,
-        DesiredNetwork::Existing(e) => {
-            for (sg, id) in ensure_security_groups(ctx, ec2, desired, live, &ids, &e.vpc_id).await?
-            {
-                ids.set(sg, id);
-            }
-            NetworkOutputs {
-                vpc_id: e.vpc_id.clone(),
-                vpc_cidr: e.cidr.clone(),
-                availability_zones: e.zones.clone(),
-                public_subnets: e.public.clone(),
-                private_subnets: e.private.clone(),
-                alb_sg: ids.get(SG_ALB),
-                task_sg: ids.get(SG_TASK),
-                nat_gateways: Vec::new(),
-                vpc_endpoints: Vec::new(),
-            }
-        }
-    };
-    teardown(ctx, ec2, &surplus_live(live, &desired.logical_ids())).await?;
+    let outputs = apply_graph(ctx, ec2, plan).await?;
+    teardown(
+        ctx,
+        ec2,
+        &surplus_live(&plan.live, &plan.desired.logical_ids()),
+    )
+    .await?;
     Ok(outputs)
 }
 
-/// Why a step of [`apply_managed`] did not finish: it, or a step it needs, failed. The error
-/// itself is kept once, in [`FirstError`]: the steps several others wait for are shared
-/// futures, whose output must be `Clone`, which [`Error`] is not.
-#[derive(Debug, Clone, Copy)]
-struct Failed;
-
-/// The first error of an apply, returned as is once the apply stops.
-#[derive(Debug, Default)]
-struct FirstError(Mutex<Option<Error>>);
-
-impl FirstError {
-    /// `r`, with its error kept (when it is the first) and replaced by [`Failed`].
-    fn keep<T>(&self, r: Result<T>) -> std::result::Result<T, Failed> {
-        r.map_err(|e| {
-            let mut first = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if first.is_none() {
-                *first = Some(e);
-            }
-            Failed
-        })
-    }
-
-    /// Runs `step` and keeps its error, unless a step failed already: then it makes no call
-    /// at all (the apply stops starting work at the first error, and lets what is in flight
-    /// finish, so that nothing it asked AWS for lands after it returned).
-    async fn run<T>(
-        &self,
-        step: impl std::future::Future<Output = Result<T>>,
-    ) -> std::result::Result<T, Failed> {
-        if self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-        {
-            return Err(Failed);
-        }
-        self.keep(step.await)
-    }
-
-    /// The kept error (there is one once a step returned [`Failed`], as only `keep` makes one).
-    fn take(&self) -> Error {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .expect("a step failed, so its error was kept")
-    }
+/// What the plan says will happen to `logical` of `kind`, as the verb the executor reports
+/// (`None`: nothing changes, the step runs silently).
+fn verb(plan: &NetworkPlan, kind: &str, logical: &str) -> Option<&'static str> {
+    plan.changes
+        .find(kind, logical)
+        .and_then(|c| c.action.verb())
 }
 
-/// Creates or adopts every resource of a managed VPC. Each step starts as soon as what it
-/// needs exists, and waits for nothing else:
+/// The verb of a step that makes a resource: reported only when the plan creates it.
+fn create_verb(plan: &NetworkPlan, kind: &str, logical: &str) -> Option<&'static str> {
+    verb(plan, kind, logical).filter(|v| *v == "create")
+}
+
+/// The verb of a step that brings a resource that exists to what is desired: reported only
+/// when the plan updates it.
+fn update_verb(plan: &NetworkPlan, kind: &str, logical: &str) -> Option<&'static str> {
+    verb(plan, kind, logical).filter(|v| *v == "update")
+}
+
+/// Creates or adopts every resource of the network, as one [`Graph`]: each step starts as
+/// soon as what it needs exists, and waits for nothing else:
 ///
 /// * the VPC and the NAT gateways' addresses first (they need nothing);
 /// * once the VPC id is known: the VPC's DNS attributes and tags, the internet gateway
-///   (created and attached), the subnets, the route tables and the security groups (created,
-///   then their rules written);
+///   (created and attached), the subnets, the route tables and the security groups; each
+///   group's rules once every group exists (rules reference each other);
 /// * NAT gateway *z*: its public subnet, its address and the attached internet gateway (AWS
 ///   fails a public NAT gateway in a VPC without one);
 /// * the public route table's routes and associations: the internet gateway and the public
@@ -249,278 +187,304 @@ impl FirstError {
 /// * a gateway endpoint: the private route tables; an interface endpoint: the private subnets,
 ///   the endpoints' security group and the VPC's DNS attributes (for its private DNS name).
 ///
-/// The first error stops the whole apply and is returned as is.
-async fn apply_managed(
-    ctx: &Context,
-    ec2: &Client,
-    desired: &Desired,
-    v: &DesiredVpc,
-    live: &Live,
-    known: &Ids,
-) -> Result<NetworkOutputs> {
-    let first = FirstError::default();
-    let first = &first;
-    let nat_zones = v.nat_zones();
-    let nat_zones = &nat_zones;
+/// In a VPC the stack does not manage, only the security groups. The executor stops starting
+/// steps at the first error, lets started ones finish, and returns that error.
+async fn apply_graph(ctx: &Context, ec2: &Client, plan: &NetworkPlan) -> Result<NetworkOutputs> {
+    let (desired, live) = (&plan.desired, &plan.live);
+    // Declared before the graph, whose steps borrow it.
+    let nat_zones: Vec<String> = desired
+        .managed()
+        .map(DesiredVpc::nat_zones)
+        .unwrap_or_default();
+    let mut g = Graph::<Error>::new();
 
     // The VPC, its id available as soon as it is created or adopted.
-    let vpc = async { first.run(ensure_vpc(ctx, ec2, v, live)).await }.shared();
-    let vpc = &vpc;
-    let vpc_settings = async {
-        let (id, pending) = vpc.clone().await?;
-        first.run(sync_vpc(ctx, ec2, &id, pending)).await
+    let (vpc, managed) = match &desired.network {
+        DesiredNetwork::Managed(v) => {
+            let vpc = g
+                .step(label("vpc", VPC))
+                .action_if(create_verb(plan, "vpc", VPC))
+                .run_with_detail(
+                    |(id, _): &(String, Option<VpcSettings>)| id.clone(),
+                    move |_| ensure_vpc(ctx, ec2, v, live),
+                );
+            (vpc, Some(v))
+        }
+        DesiredNetwork::Existing(e) => {
+            let id = e.vpc_id.clone();
+            let vpc = g
+                .step(label("vpc", &id))
+                .run(move |_| async move { Ok::<_, Error>((id, None::<VpcSettings>)) });
+            (vpc, None)
+        }
+    };
+    let vpc_id = move |i: &Inputs| i.get(vpc).0.clone();
+
+    // The security groups: created once the VPC exists, their rules written once they all
+    // exist (rules reference them).
+    let groups: Vec<(&'static str, Step<String>)> = desired
+        .security_groups()
+        .into_iter()
+        .map(|sg| {
+            let step = g
+                .step(label("security-group", sg))
+                .after(vpc)
+                .action_if(create_verb(plan, "security-group", sg))
+                .run_with_detail(String::clone, move |i| {
+                    let vpc_id = vpc_id(&i);
+                    async move { ensure_security_group(ctx, ec2, live, sg, &vpc_id).await }
+                });
+            (sg, step)
+        })
+        .collect();
+    for sg in desired.security_groups() {
+        let all = groups.clone();
+        g.step(label("security-group", sg))
+            .after_all(groups.iter().map(|(_, s)| *s))
+            .action_if(update_verb(plan, "security-group", sg))
+            .run(move |i| {
+                let mut ids = Ids::from_live(live);
+                for (sg, step) in &all {
+                    ids.set(sg, i.get(*step).clone());
+                }
+                async move { sync_security_group(ctx, ec2, desired, live, sg, &ids).await }
+            });
     }
-    .shared();
-    let vpc_settings = &vpc_settings;
+
+    let Some(v) = managed else {
+        let out = g.run(ctx).await?;
+        let ids = group_ids_of(&out, &groups, live);
+        let DesiredNetwork::Existing(e) = &desired.network else {
+            unreachable!("only an existing VPC has no managed part")
+        };
+        return Ok(NetworkOutputs {
+            vpc_id: e.vpc_id.clone(),
+            vpc_cidr: e.cidr.clone(),
+            availability_zones: e.zones.clone(),
+            public_subnets: e.public.clone(),
+            private_subnets: e.private.clone(),
+            alb_sg: ids.get(SG_ALB),
+            task_sg: ids.get(SG_TASK),
+            nat_gateways: Vec::new(),
+            vpc_endpoints: Vec::new(),
+        });
+    };
+
+    let vpc_settings = g
+        .step(label("vpc", VPC))
+        .after(vpc)
+        .action_if(update_verb(plan, "vpc", VPC))
+        .run(move |i| {
+            let (id, pending) = i.get(vpc).clone();
+            async move { sync_vpc(ctx, ec2, &id, pending).await }
+        });
+
+    // The default security group AWS gives the VPC: left with no rules (EC2.2).
+    let live_vpc = select(&live.vpcs, VPC);
+    g.step(label(DEFAULT_SG_KIND, DEFAULT_SG))
+        .after(vpc)
+        .action_if(verb(plan, DEFAULT_SG_KIND, DEFAULT_SG))
+        .run(move |i| {
+            let vpc_id = vpc_id(&i);
+            async move {
+                let found = live_vpc.and_then(|l| l.default_sg.as_ref());
+                default_sg::apply(ctx, ec2, found, &vpc_id, live_vpc.is_some()).await
+            }
+        });
 
     // The NAT gateways' addresses, in the order of `nat_zones`.
-    let eips: Vec<_> = nat_zones
+    let eips: Vec<Step<String>> = nat_zones
         .iter()
         .map(|z| {
-            async move {
-                first
-                    .run(ensure_eip(ctx, ec2, live, z.clone()))
-                    .await
-                    .map(|(_, id)| id)
-            }
-            .shared()
+            let logical = eip_id(z);
+            g.step(label("elastic-ip", &logical))
+                .action_if(create_verb(plan, "elastic-ip", &logical))
+                .run_with_detail(String::clone, move |_| async move {
+                    ensure_eip(ctx, ec2, live, &logical).await
+                })
         })
         .collect();
-    let eips = &eips;
 
-    let igw = async {
-        let (vpc_id, _) = vpc.clone().await?;
-        first.run(ensure_igw(ctx, ec2, live, &vpc_id)).await
-    }
-    .shared();
-    let igw = &igw;
+    let igw = g
+        .step(label("internet-gateway", IGW))
+        .after(vpc)
+        .action_if(verb(plan, "internet-gateway", IGW))
+        .run_with_detail(String::clone, move |i| {
+            let vpc_id = vpc_id(&i);
+            async move { ensure_igw(ctx, ec2, live, &vpc_id).await }
+        });
 
     // The public subnets in zone order, then the private ones.
-    let subnets: Vec<_> = ["public", "private"]
-        .into_iter()
-        .flat_map(move |tier| {
-            let blocks = if tier == "public" {
-                &v.public
-            } else {
-                &v.private
-            };
-            v.zones.iter().enumerate().map(move |(index, z)| {
-                let (logical, cidr) = (subnet_id(tier, z), blocks[index]);
-                async move {
-                    let (vpc_id, _) = vpc.clone().await?;
-                    first
-                        .run(ensure_subnet(ctx, ec2, &logical, &cidr, z, &vpc_id, live))
-                        .await
-                }
-                .shared()
-            })
-        })
-        .collect();
+    let mut subnets: Vec<Step<String>> = Vec::new();
+    for (tier, blocks) in [("public", &v.public), ("private", &v.private)] {
+        for (z, cidr) in v.zones.iter().zip(blocks.iter()) {
+            let logical = subnet_id(tier, z);
+            subnets.push(
+                g.step(format!("subnet {logical} ({cidr})"))
+                    .after(vpc)
+                    .action_if(create_verb(plan, "subnet", &logical))
+                    .run_with_detail(String::clone, move |i| {
+                        let vpc_id = vpc_id(&i);
+                        async move {
+                            ensure_subnet(ctx, ec2, &logical, cidr, z, &vpc_id, live).await
+                        }
+                    }),
+            );
+        }
+    }
     let (public, private) = subnets.split_at(v.zones.len());
 
     // The public route table, then the private ones in zone order.
     let mut table_names: Vec<String> = vec![RT_PUBLIC.to_string()];
     table_names.extend(v.zones.iter().map(|z| rt_private_id(z)));
-    let tables: Vec<_> = table_names
-        .iter()
+    let tables: Vec<Step<String>> = table_names
+        .into_iter()
         .map(|logical| {
-            async move {
-                let (vpc_id, _) = vpc.clone().await?;
-                first
-                    .run(ensure_route_table(ctx, ec2, logical, live, &vpc_id))
-                    .await
-                    .map(|(_, id)| id)
-            }
-            .shared()
+            g.step(label("route-table", &logical))
+                .after(vpc)
+                .action_if(create_verb(plan, "route-table", &logical))
+                .run_with_detail(String::clone, move |i| {
+                    let vpc_id = vpc_id(&i);
+                    async move { ensure_route_table(ctx, ec2, &logical, live, &vpc_id).await }
+                })
         })
         .collect();
-    let tables = &tables;
-
-    // The security groups: created once the VPC exists (interface endpoints need the
-    // endpoints' group), their rules written once they all exist (rules reference them).
-    let groups = async {
-        let (vpc_id, _) = vpc.clone().await?;
-        first
-            .run(create_security_groups(
-                ctx, ec2, desired, live, known, &vpc_id,
-            ))
-            .await
-    }
-    .shared();
-    let groups = &groups;
-    let rules = async {
-        let ids = groups.clone().await?;
-        first
-            .run(sync_security_groups(ctx, ec2, desired, live, &ids))
-            .await
-    };
 
     // NAT gateway z: its public subnet, its address and the attached internet gateway.
-    let nats: Vec<_> = nat_zones
+    let nats: Vec<Step<String>> = nat_zones
         .iter()
-        .zip(eips.iter())
-        .map(move |(z, eip)| {
+        .zip(&eips)
+        .map(|(z, &eip)| {
             let index = v.zones.iter().position(|x| x == z).unwrap_or(0);
-            let subnet = &public[index];
-            async move {
-                let (subnet, allocation, _) =
-                    futures_util::try_join!(subnet.clone(), eip.clone(), igw.clone())?;
-                first
-                    .run(ensure_nat(ctx, ec2, live, &subnet, &allocation, z))
-                    .await
-            }
-            .shared()
+            let subnet = public[index];
+            let logical = nat_id(z);
+            g.step(label("nat-gateway", &logical))
+                .after(subnet)
+                .after(eip)
+                .after(igw)
+                .action_if(create_verb(plan, "nat-gateway", &logical))
+                .run_with_detail(
+                    |id: &String| format!("{id} (provisioning; not waited for here)"),
+                    move |i| {
+                        let (subnet, allocation) = (i.get(subnet).clone(), i.get(eip).clone());
+                        async move { ensure_nat(ctx, ec2, live, &subnet, &allocation, z).await }
+                    },
+                )
         })
         .collect();
-    let nats = &nats;
 
-    let public_routes = async {
-        let (igw, table, subnets) = futures_util::try_join!(
-            igw.clone(),
-            tables[0].clone(),
-            try_join_all(public.iter().cloned()),
-        )?;
-        let subnets: BTreeSet<String> = subnets.into_iter().collect();
-        first
-            .run(sync_route_table(
-                ctx,
-                ec2,
-                RT_PUBLIC,
-                &table,
-                Some(&igw),
-                &subnets,
-                live,
-            ))
-            .await
-    };
-    let private_routes = join_all(v.zones.iter().enumerate().map(move |(index, z)| {
+    let (public_steps, public_table) = (public.to_vec(), tables[0]);
+    g.step(label("route-table", RT_PUBLIC))
+        .after(igw)
+        .after(public_table)
+        .after_all(public.iter().copied())
+        .action_if(update_verb(plan, "route-table", RT_PUBLIC))
+        .run(move |i| {
+            let (igw, table) = (i.get(igw).clone(), i.get(public_table).clone());
+            let subnets: BTreeSet<String> =
+                public_steps.iter().map(|s| i.get(*s).clone()).collect();
+            async move {
+                sync_route_table(ctx, ec2, RT_PUBLIC, &table, Some(&igw), &subnets, live).await
+            }
+        });
+    for (index, z) in v.zones.iter().enumerate() {
         let nat = v
             .nat_zone_for(z)
             .and_then(|nz| nat_zones.iter().position(|x| *x == nz))
-            .map(|k| &nats[k]);
-        let (logical, table, subnet) = (rt_private_id(z), &tables[1 + index], &private[index]);
-        async move {
-            let target = async {
-                match nat {
-                    Some(nat) => nat.clone().await.map(Some),
-                    None => Ok(None),
+            .map(|k| nats[k]);
+        let (logical, table, subnet) = (rt_private_id(z), tables[1 + index], private[index]);
+        g.step(label("route-table", &logical))
+            .after(table)
+            .after(subnet)
+            .after_all(nat)
+            .action_if(update_verb(plan, "route-table", &logical))
+            .run(move |i| {
+                let (table, subnet) = (i.get(table).clone(), i.get(subnet).clone());
+                let target = nat.map(|n| i.get(n).clone());
+                async move {
+                    let subnets: BTreeSet<String> = [subnet].into();
+                    sync_route_table(
+                        ctx,
+                        ec2,
+                        &logical,
+                        &table,
+                        target.as_deref(),
+                        &subnets,
+                        live,
+                    )
+                    .await
                 }
+            });
+    }
+
+    let private_tables = tables[1..].to_vec();
+    let private_subnets = private.to_vec();
+    let endpoint_group = groups
+        .iter()
+        .find(|(sg, _)| *sg == SG_ENDPOINTS)
+        .map(|(_, s)| *s);
+    let endpoints: Vec<Step<String>> = v
+        .endpoints
+        .iter()
+        .map(|e| {
+            let step = g
+                .step(label("vpc-endpoint", &e.logical))
+                .after(vpc)
+                .action_if(verb(plan, "vpc-endpoint", &e.logical));
+            let step = if e.gateway {
+                step.after_all(private_tables.iter().copied())
+            } else {
+                step.after_all(private_subnets.iter().copied())
+                    .after_all(endpoint_group)
+                    .after(vpc_settings)
             };
-            let (table, subnet, target) =
-                futures_util::try_join!(table.clone(), subnet.clone(), target)?;
-            let subnets: BTreeSet<String> = [subnet].into();
-            first
-                .run(sync_route_table(
-                    ctx,
-                    ec2,
-                    &logical,
-                    &table,
-                    target.as_deref(),
-                    &subnets,
-                    live,
-                ))
-                .await
-        }
-    }));
+            let (private_tables, private_subnets) =
+                (private_tables.clone(), private_subnets.clone());
+            step.run_with_detail(String::clone, move |i| {
+                let mut ids = Ids::from_live(live);
+                if e.gateway {
+                    for (z, t) in v.zones.iter().zip(&private_tables) {
+                        ids.set(&rt_private_id(z), i.get(*t).clone());
+                    }
+                } else {
+                    for (z, s) in v.zones.iter().zip(&private_subnets) {
+                        ids.set(&subnet_id("private", z), i.get(*s).clone());
+                    }
+                    if let Some(group) = endpoint_group {
+                        ids.set(SG_ENDPOINTS, i.get(group).clone());
+                    }
+                }
+                let vpc_id = vpc_id(&i);
+                async move { ensure_endpoint(ctx, ec2, v, e, live, &ids, &vpc_id).await }
+            })
+        })
+        .collect();
 
-    let endpoints = join_all(v.endpoints.iter().map(|e| async move {
-        let mut ids = known.clone();
-        if e.gateway {
-            let rts = try_join_all(tables[1..].iter().cloned()).await?;
-            for (z, id) in v.zones.iter().zip(rts) {
-                ids.set(&rt_private_id(z), id);
-            }
-        } else {
-            let (subnets, groups, ()) = futures_util::try_join!(
-                try_join_all(private.iter().cloned()),
-                groups.clone(),
-                vpc_settings.clone(),
-            )?;
-            for (z, id) in v.zones.iter().zip(subnets) {
-                ids.set(&subnet_id("private", z), id);
-            }
-            ids.set(SG_ENDPOINTS, groups.get(SG_ENDPOINTS));
-        }
-        let (vpc_id, _) = vpc.clone().await?;
-        first
-            .run(ensure_endpoint(ctx, ec2, v, e, live, &ids, &vpc_id))
-            .await
-    }));
-
-    // Everything joined at the end, every shared step included, so that all run from the
-    // start and every step that started runs to its end even after another failed (a
-    // dropped request may still land in AWS after the apply returned, and the next plan
-    // would not see it). The route branches come first, so that a failed subnet stops the
-    // apply before a NAT gateway is asked for when the mocks answer at once.
-    let (
-        vpc_r,
-        settings_r,
-        public_r,
-        private_r,
-        rules_r,
-        groups_r,
-        subnet_rs,
-        nat_rs,
-        endpoint_rs,
-        eip_rs,
-        igw_r,
-        table_rs,
-    ) = futures_util::join!(
-        vpc.clone(),
-        vpc_settings.clone(),
-        public_routes,
-        private_routes,
-        rules,
-        groups.clone(),
-        join_all(subnets.iter().cloned()),
-        join_all(nats.iter().cloned()),
-        endpoints,
-        join_all(eips.iter().cloned()),
-        igw.clone(),
-        join_all(tables.iter().cloned()),
-    );
-    let all = || -> std::result::Result<_, Failed> {
-        let (vpc_id, _) = vpc_r?;
-        settings_r?;
-        public_r?;
-        private_r
-            .into_iter()
-            .collect::<std::result::Result<Vec<()>, Failed>>()?;
-        rules_r?;
-        eip_rs
-            .into_iter()
-            .collect::<std::result::Result<Vec<String>, Failed>>()?;
-        igw_r?;
-        table_rs
-            .into_iter()
-            .collect::<std::result::Result<Vec<String>, Failed>>()?;
-        Ok((
-            vpc_id,
-            groups_r?,
-            subnet_rs
-                .into_iter()
-                .collect::<std::result::Result<Vec<String>, Failed>>()?,
-            nat_rs
-                .into_iter()
-                .collect::<std::result::Result<Vec<String>, Failed>>()?,
-            endpoint_rs
-                .into_iter()
-                .collect::<std::result::Result<Vec<_>, Failed>>()?,
-        ))
+    let out = g.run(ctx).await?;
+    let ids = group_ids_of(&out, &groups, live);
+    let ids_of = |steps: &[Step<String>]| -> Vec<String> {
+        steps.iter().map(|s| out.get(*s).clone()).collect()
     };
-    let (vpc_id, groups, subnet_ids, nat_ids, endpoints) = all().map_err(|Failed| first.take())?;
-    let (public_ids, private_ids) = subnet_ids.split_at(v.zones.len());
     Ok(NetworkOutputs {
-        vpc_id,
+        vpc_id: out.get(vpc).0.clone(),
         vpc_cidr: v.cidr.to_string(),
         availability_zones: v.zones.clone(),
-        public_subnets: public_ids.to_vec(),
-        private_subnets: private_ids.to_vec(),
-        alb_sg: groups.get(SG_ALB),
-        task_sg: groups.get(SG_TASK),
-        nat_gateways: nat_ids,
-        vpc_endpoints: endpoints,
+        public_subnets: ids_of(public),
+        private_subnets: ids_of(private),
+        alb_sg: ids.get(SG_ALB),
+        task_sg: ids.get(SG_TASK),
+        nat_gateways: ids_of(&nats),
+        vpc_endpoints: ids_of(&endpoints),
     })
+}
+
+/// The security groups' ids after a run.
+fn group_ids_of(out: &Outputs, groups: &[(&'static str, Step<String>)], live: &Live) -> Ids {
+    let mut ids = Ids::from_live(live);
+    for (sg, step) in groups {
+        ids.set(sg, out.get(*step).clone());
+    }
+    ids
 }
 
 /// What of a VPC [`sync_vpc`] may still have to change: its DNS attributes and tags as found
@@ -546,7 +510,6 @@ async fn ensure_vpc(
     match (decide_vpc(ctx, v, l), l) {
         (Action::NoChange, Some(l)) => Ok((l.id.clone(), None)),
         (Action::Create, _) => {
-            started(ctx, &resource, "create");
             let out = ctx
                 .call("CreateVpc", &resource, || {
                     ec2.create_vpc()
@@ -569,7 +532,6 @@ async fn ensure_vpc(
             Ok((id, Some(settings)))
         }
         (_, Some(l)) => {
-            started(ctx, &resource, "update");
             let settings = VpcSettings {
                 dns_support: l.dns_support,
                 dns_hostnames: l.dns_hostnames,
@@ -613,24 +575,15 @@ async fn sync_vpc(
         .await?;
     }
     let tags = desired_tags(ctx, VPC);
-    sync_tags(ctx, ec2, &resource, id, &settings.tags, &tags).await?;
-    done(ctx, &resource, id);
-    Ok(())
+    sync_tags(ctx, ec2, &resource, id, &settings.tags, &tags).await
 }
 
-async fn ensure_eip(
-    ctx: &Context,
-    ec2: &Client,
-    live: &Live,
-    zone: String,
-) -> Result<(String, String)> {
-    let logical = eip_id(&zone);
-    let resource = label("elastic-ip", &logical);
-    let tags = desired_tags(ctx, &logical);
-    let l = select(&live.eips, &logical);
-    let id = match (decide_tagged(ctx, &logical, l), l) {
+async fn ensure_eip(ctx: &Context, ec2: &Client, live: &Live, logical: &str) -> Result<String> {
+    let resource = label("elastic-ip", logical);
+    let tags = desired_tags(ctx, logical);
+    let l = select(&live.eips, logical);
+    match (decide_tagged(ctx, logical, l), l) {
         (Action::Create, _) | (_, None) => {
-            started(ctx, &resource, "allocate");
             let out = ctx
                 .call("AllocateAddress", &resource, || {
                     ec2.allocate_address()
@@ -639,13 +592,10 @@ async fn ensure_eip(
                         .send()
                 })
                 .await?;
-            let id = out.allocation_id().unwrap_or_default().to_string();
-            done(ctx, &resource, id.clone());
-            id
+            Ok(out.allocation_id().unwrap_or_default().to_string())
         }
-        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await?,
-    };
-    Ok((logical, id))
+        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await,
+    }
 }
 
 async fn ensure_subnet(
@@ -662,7 +612,6 @@ async fn ensure_subnet(
     let l = select(&live.subnets, logical);
     match (decide_subnet(ctx, logical, cidr, az, l), l) {
         (Action::Create, _) | (_, None) => {
-            started(ctx, &resource, "create");
             let out = ctx
                 .call("CreateSubnet", &resource, || {
                     ec2.create_subnet()
@@ -673,13 +622,11 @@ async fn ensure_subnet(
                         .send()
                 })
                 .await?;
-            let id = out
+            Ok(out
                 .subnet()
                 .and_then(|s| s.subnet_id())
                 .unwrap_or_default()
-                .to_string();
-            done(ctx, &resource, id.clone());
-            Ok(id)
+                .to_string())
         }
         (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await,
     }
@@ -693,7 +640,6 @@ async fn ensure_igw(ctx: &Context, ec2: &Client, live: &Live, vpc_id: &str) -> R
     let (id, attached, live_tags) = match (&action, l) {
         (Action::NoChange, Some(l)) => return Ok(l.id.clone()),
         (Action::Create, _) | (_, None) => {
-            started(ctx, &resource, "create");
             let out = ctx
                 .call("CreateInternetGateway", &resource, || {
                     ec2.create_internet_gateway()
@@ -729,24 +675,22 @@ async fn ensure_igw(ctx: &Context, ec2: &Client, live: &Live, vpc_id: &str) -> R
         .await?;
     }
     sync_tags(ctx, ec2, &resource, &id, &live_tags, &tags).await?;
-    done(ctx, &resource, format!("{id} attached to {vpc_id}"));
     Ok(id)
 }
 
-/// Creates the route table when missing (routes and associations come later).
+/// Creates the route table when missing (routes and associations come later); returns its id.
 async fn ensure_route_table(
     ctx: &Context,
     ec2: &Client,
     logical: &str,
     live: &Live,
     vpc_id: &str,
-) -> Result<(String, String)> {
+) -> Result<String> {
     if let Some(l) = select(&live.route_tables, logical) {
-        return Ok((logical.to_string(), l.id.clone()));
+        return Ok(l.id.clone());
     }
     let resource = label("route-table", logical);
     let tags = desired_tags(ctx, logical);
-    started(ctx, &resource, "create");
     let token = ctx.client_token(logical, vpc_id);
     let out = ctx
         .call("CreateRouteTable", &resource, || {
@@ -757,13 +701,11 @@ async fn ensure_route_table(
                 .send()
         })
         .await?;
-    let id = out
+    Ok(out
         .route_table()
         .and_then(|t| t.route_table_id())
         .unwrap_or_default()
-        .to_string();
-    done(ctx, &resource, id.clone());
-    Ok((logical.to_string(), id))
+        .to_string())
 }
 
 /// Brings a route table's default route, subnet associations and tags to what is desired
@@ -864,13 +806,7 @@ async fn sync_route_table(
         &l.tags,
         &desired_tags(ctx, logical),
     )
-    .await?;
-    done(
-        ctx,
-        &resource,
-        format!("{id} routes and associations in place"),
-    );
-    Ok(())
+    .await
 }
 
 /// Creates (or adopts) the NAT gateway of `zone` in its public subnet `subnet`, with the
@@ -887,9 +823,8 @@ async fn ensure_nat(
     let resource = label("nat-gateway", &logical);
     let tags = desired_tags(ctx, &logical);
     let l = select(&live.nats, &logical);
-    let id = match (decide_nat(ctx, &logical, subnet, l), l) {
+    match (decide_nat(ctx, &logical, subnet, l), l) {
         (Action::Create, _) | (_, None) => {
-            started(ctx, &resource, "create");
             let token = ctx.client_token(&logical, &format!("{subnet} {allocation}"));
             let out = ctx
                 .call("CreateNatGateway", &resource, || {
@@ -901,130 +836,80 @@ async fn ensure_nat(
                         .send()
                 })
                 .await?;
-            let id = out
+            Ok(out
                 .nat_gateway()
                 .and_then(|n| n.nat_gateway_id())
                 .unwrap_or_default()
-                .to_string();
-            done(
-                ctx,
-                &resource,
-                format!("{id} (provisioning; not waited for here)"),
-            );
-            id
+                .to_string())
         }
-        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await?,
-    };
-    Ok(id)
-}
-
-/// Creates the missing security groups, then brings every group's rules and tags to what is
-/// desired (rules reference each other, so all groups exist before any rule is written).
-async fn ensure_security_groups(
-    ctx: &Context,
-    ec2: &Client,
-    desired: &Desired,
-    live: &Live,
-    ids: &Ids,
-    vpc_id: &str,
-) -> Result<Vec<(&'static str, String)>> {
-    let ids = create_security_groups(ctx, ec2, desired, live, ids, vpc_id).await?;
-    sync_security_groups(ctx, ec2, desired, live, &ids).await?;
-    Ok(desired
-        .security_groups()
-        .iter()
-        .map(|sg| (*sg, ids.get(sg)))
-        .collect())
-}
-
-/// Creates the missing security groups (without their rules); returns `ids` with their ids.
-async fn create_security_groups(
-    ctx: &Context,
-    ec2: &Client,
-    desired: &Desired,
-    live: &Live,
-    ids: &Ids,
-    vpc_id: &str,
-) -> Result<Ids> {
-    let wanted = desired.security_groups();
-    let mut ids = ids.clone();
-    let created = try_join_all(
-        wanted
-            .iter()
-            .filter(|sg| select(&live.sgs, sg).is_none())
-            .map(|sg| async move {
-                let resource = label("security-group", sg);
-                let tags = desired_tags(ctx, sg);
-                let name = ctx
-                    .stack()
-                    .name(NameKind::SecurityGroup, &sg.replace("sg/", ""));
-                started(ctx, &resource, "create");
-                let out = ctx
-                    .call("CreateSecurityGroup", &resource, || {
-                        ec2.create_security_group()
-                            .group_name(&name)
-                            .description(format!(
-                                "{} of stack {}",
-                                sg.replace("sg/", ""),
-                                ctx.stack()
-                            ))
-                            .vpc_id(vpc_id)
-                            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-                            .send()
-                    })
-                    .await?;
-                Ok::<_, Error>((*sg, out.group_id().unwrap_or_default().to_string()))
-            }),
-    )
-    .await?;
-    for (sg, id) in created {
-        ids.set(sg, id);
+        (action, Some(l)) => adopt(ctx, ec2, &resource, l, &action, &tags).await,
     }
-    Ok(ids)
 }
 
-/// Brings every group's rules and tags to what is desired; `ids` has every group's id (the
-/// rules reference the groups).
-async fn sync_security_groups(
+/// Creates the security group `sg` when missing (without its rules); returns its id.
+async fn ensure_security_group(
+    ctx: &Context,
+    ec2: &Client,
+    live: &Live,
+    sg: &str,
+    vpc_id: &str,
+) -> Result<String> {
+    if let Some(l) = select(&live.sgs, sg) {
+        return Ok(l.id.clone());
+    }
+    let resource = label("security-group", sg);
+    let tags = desired_tags(ctx, sg);
+    let short = sg.replace("sg/", "");
+    let name = ctx.stack().name(NameKind::SecurityGroup, &short);
+    let out = ctx
+        .call("CreateSecurityGroup", &resource, || {
+            ec2.create_security_group()
+                .group_name(&name)
+                .description(format!("{short} of stack {}", ctx.stack()))
+                .vpc_id(vpc_id)
+                .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+                .send()
+        })
+        .await?;
+    Ok(out.group_id().unwrap_or_default().to_string())
+}
+
+/// Brings the rules and tags of the group `sg` to what is desired; `ids` has every group's id
+/// (the rules reference the groups).
+async fn sync_security_group(
     ctx: &Context,
     ec2: &Client,
     desired: &Desired,
     live: &Live,
+    sg: &str,
     ids: &Ids,
 ) -> Result<()> {
-    let wanted = desired.security_groups();
-    try_join_all(wanted.iter().map(|sg| async move {
-        let (ingress, egress) = desired.sg_rules(sg, ids);
-        let fresh;
-        let l = match select(&live.sgs, sg) {
-            Some(l) => l,
-            None => {
-                // AWS gives every new group one egress rule allowing everything.
-                fresh = LiveSg {
-                    id: ids.get(sg),
-                    tags: desired_tags(ctx, sg),
-                    ingress: BTreeSet::new(),
-                    egress: [Rule::all(Peer::Cidr("0.0.0.0/0".into()))].into(),
-                };
-                &fresh
-            }
-        };
-        if !decide_sg(ctx, sg, &ingress, &egress, Some(l)).is_change() {
-            return Ok(());
+    let (ingress, egress) = desired.sg_rules(sg, ids);
+    let fresh;
+    let l = match select(&live.sgs, sg) {
+        Some(l) => l,
+        None => {
+            // AWS gives every new group one egress rule allowing everything.
+            fresh = LiveSg {
+                id: ids.get(sg),
+                tags: desired_tags(ctx, sg),
+                ingress: BTreeSet::new(),
+                egress: [Rule::all(Peer::Cidr("0.0.0.0/0".into()))].into(),
+            };
+            &fresh
         }
-        let resource = label("security-group", sg);
-        sync_rules(ctx, ec2, &resource, &l.id, true, &l.ingress, &ingress).await?;
-        sync_rules(ctx, ec2, &resource, &l.id, false, &l.egress, &egress).await?;
-        sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &desired_tags(ctx, sg)).await?;
-        done(ctx, &resource, format!("{} rules in place", l.id));
-        Ok::<_, Error>(())
-    }))
-    .await?;
-    Ok(())
+    };
+    if !decide_sg(ctx, sg, &ingress, &egress, Some(l)).is_change() {
+        return Ok(());
+    }
+    let resource = label("security-group", sg);
+    sync_rules(ctx, ec2, &resource, &l.id, true, &l.ingress, &ingress).await?;
+    sync_rules(ctx, ec2, &resource, &l.id, false, &l.egress, &egress).await?;
+    sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &desired_tags(ctx, sg)).await
 }
 
 /// Adds the missing rules and revokes the extra ones, in one call each.
-async fn sync_rules(
+pub(crate) async fn sync_rules(
     ctx: &Context,
     ec2: &Client,
     resource: &str,
@@ -1102,7 +987,6 @@ async fn ensure_endpoint(
     let l = select(&live.endpoints, &e.logical);
     match (decide_endpoint(ctx, &e.logical, &rts, &subnets, l), l) {
         (Action::Create, _) | (_, None) => {
-            started(ctx, &resource, "create");
             let token = ctx.client_token(&e.logical, vpc_id);
             let out = ctx
                 .call("CreateVpcEndpoint", &resource, || {
@@ -1124,13 +1008,11 @@ async fn ensure_endpoint(
                     .send()
                 })
                 .await?;
-            let id = out
+            Ok(out
                 .vpc_endpoint()
                 .and_then(|x| x.vpc_endpoint_id())
                 .unwrap_or_default()
-                .to_string();
-            done(ctx, &resource, id.clone());
-            Ok(id)
+                .to_string())
         }
         (Action::NoChange, Some(l)) => Ok(l.id.clone()),
         (_, Some(l)) => {
@@ -1151,266 +1033,337 @@ async fn ensure_endpoint(
                 .await?;
             }
             sync_tags(ctx, ec2, &resource, &l.id, &l.tags, &tags).await?;
-            done(ctx, &resource, format!("{} updated", l.id));
             Ok(l.id.clone())
         }
     }
 }
 
-/// Deletes everything in `doomed`, in the order AWS requires: endpoints and NAT gateways
-/// (waited until gone), then addresses, route tables, the internet gateway, subnets and
-/// security groups (retrying while their network interfaces linger), and last the VPC.
+/// Deletes everything in `doomed`, in the order AWS requires, as one [`Graph`]: endpoints and
+/// NAT gateways first (waited until gone); then addresses, route tables, the internet gateway,
+/// subnets and security groups (retrying while their network interfaces linger; a group's
+/// references to other groups are revoked first, once every subnet is gone); last the VPC.
 pub(crate) async fn teardown(ctx: &Context, ec2: &Client, doomed: &Live) -> Result<()> {
-    let endpoints = async {
-        if doomed.endpoints.is_empty() {
-            return Ok(());
-        }
+    let mut g = Graph::<Error>::new();
+    let mut first: Vec<Dep> = Vec::new();
+    if !doomed.endpoints.is_empty() {
         let ids: Vec<String> = doomed.endpoints.iter().map(|e| e.id.clone()).collect();
         let resource = format!("vpc-endpoint {}", ids.join(","));
-        started(ctx, &resource, "delete");
-        ok_if_gone(
-            ctx.call("DeleteVpcEndpoints", &resource, || {
-                ec2.delete_vpc_endpoints()
-                    .set_vpc_endpoint_ids(Some(ids.clone()))
-                    .send()
-            })
-            .await,
-        )?;
-        ctx.poll(&resource, "deletion", &PollPolicy::with_timeout(DEPENDENCY_BUDGET), || async {
+        let step = g
+            .step(resource.clone())
+            .action("delete")
+            .run(move |_| async move { delete_endpoints(ctx, ec2, &resource, &ids).await });
+        first.push(step.into());
+    }
+    let nat_deletes: Vec<Step<()>> = doomed
+        .nats
+        .iter()
+        .map(|n| {
+            let resource = format!("nat-gateway {}", n.id);
+            g.step(resource.clone())
+                .action("delete")
+                .run(move |_| async move {
+                    ok_if_gone(
+                        ctx.call("DeleteNatGateway", &resource, || {
+                            ec2.delete_nat_gateway().nat_gateway_id(&n.id).send()
+                        })
+                        .await,
+                    )
+                    .map_err(Error::from)
+                })
+        })
+        .collect();
+    if !doomed.nats.is_empty() {
+        let ids: Vec<String> = doomed.nats.iter().map(|n| n.id.clone()).collect();
+        let resource = format!("nat-gateway {}", ids.join(","));
+        // The addresses stay mapped until the NAT gateways are `deleted`.
+        let step = g
+            .step(resource.clone())
+            .after_all(nat_deletes)
+            .action("wait")
+            .run_with_detail(
+                |_: &()| "deleted".to_string(),
+                move |_| async move { wait_nats_deleted(ctx, ec2, &resource, &ids).await },
+            );
+        first.push(step.into());
+    }
+
+    let mut second: Vec<Dep> = Vec::new();
+    for a in &doomed.eips {
+        let resource = format!("elastic-ip {}", a.id);
+        let step = g
+            .step(resource.clone())
+            .after_all(first.iter().copied())
+            .action("release")
+            .run_with_detail(
+                |_: &()| "released".to_string(),
+                move |_| async move {
+                    let retry = RetryOn::codes(
+                        &["InvalidIPAddress.InUse", "AuthFailure"],
+                        Duration::from_secs(120),
+                    );
+                    ok_if_gone(
+                        ctx.call_retrying("ReleaseAddress", &resource, &retry, || {
+                            ec2.release_address().allocation_id(&a.id).send()
+                        })
+                        .await,
+                    )
+                    .map_err(Error::from)
+                },
+            );
+        second.push(step.into());
+    }
+    for t in &doomed.route_tables {
+        let resource = format!("route-table {}", t.id);
+        let step = g
+            .step(resource.clone())
+            .after_all(first.iter().copied())
+            .action("delete")
+            .run(move |_| async move {
+                for (assoc, _) in &t.associations {
+                    ok_if_gone(
+                        ctx.call("DisassociateRouteTable", &resource, || {
+                            ec2.disassociate_route_table().association_id(assoc).send()
+                        })
+                        .await,
+                    )?;
+                }
+                ok_if_gone(
+                    ctx.call_retrying(
+                        "DeleteRouteTable",
+                        &resource,
+                        &dependency_violation(),
+                        || ec2.delete_route_table().route_table_id(&t.id).send(),
+                    )
+                    .await,
+                )
+                .map_err(Error::from)
+            });
+        second.push(step.into());
+    }
+    for gw in &doomed.igws {
+        let resource = format!("internet-gateway {}", gw.id);
+        let step = g
+            .step(resource.clone())
+            .after_all(first.iter().copied())
+            .action("delete")
+            .run(move |_| async move {
+                if let Some(vpc) = &gw.attached_vpc {
+                    ok_if_gone(
+                        ctx.call_retrying(
+                            "DetachInternetGateway",
+                            &resource,
+                            &dependency_violation(),
+                            || {
+                                ec2.detach_internet_gateway()
+                                    .internet_gateway_id(&gw.id)
+                                    .vpc_id(vpc)
+                                    .send()
+                            },
+                        )
+                        .await,
+                    )?;
+                }
+                ok_if_gone(
+                    ctx.call("DeleteInternetGateway", &resource, || {
+                        ec2.delete_internet_gateway()
+                            .internet_gateway_id(&gw.id)
+                            .send()
+                    })
+                    .await,
+                )
+                .map_err(Error::from)
+            });
+        second.push(step.into());
+    }
+    // Subnets and groups whose network interfaces linger (load balancer and task ENIs go a
+    // while after their owners) fail with DependencyViolation: retried within the budget,
+    // each failure reported as a Retrying event that says what is still attached.
+    let subnets: Vec<Step<()>> = doomed
+        .subnets
+        .iter()
+        .map(|s| {
+            let resource = format!("subnet {}", s.id);
+            g.step(resource.clone())
+                .after_all(first.iter().copied())
+                .action("delete")
+                .run(move |_| async move {
+                    ok_if_gone(
+                        ctx.call_retrying(
+                            "DeleteSubnet",
+                            &resource,
+                            &dependency_violation(),
+                            || ec2.delete_subnet().subnet_id(&s.id).send(),
+                        )
+                        .await,
+                    )
+                    .map_err(Error::from)
+                })
+        })
+        .collect();
+    second.extend(subnets.iter().map(Dep::from));
+    // Groups that reference each other cannot be deleted until the references go.
+    let references: Vec<Step<()>> = doomed
+        .sgs
+        .iter()
+        .map(|sg| {
+            let resource = format!("security-group {}", sg.id);
+            g.step(resource.clone())
+                .after_all(first.iter().copied())
+                .after_all(subnets.iter().copied())
+                .run(move |_| async move {
+                    let refs = |rules: &BTreeSet<Rule>| -> BTreeSet<Rule> {
+                        rules
+                            .iter()
+                            .filter(|r| matches!(r.peer, Peer::Group(_)))
+                            .cloned()
+                            .collect()
+                    };
+                    let none = BTreeSet::new();
+                    let revoked = async {
+                        sync_rules(ctx, ec2, &resource, &sg.id, true, &refs(&sg.ingress), &none)
+                            .await?;
+                        sync_rules(ctx, ec2, &resource, &sg.id, false, &refs(&sg.egress), &none)
+                            .await
+                    };
+                    match revoked.await {
+                        Err(e) if e.as_aws().is_some_and(already_gone) => Ok(()),
+                        other => other,
+                    }
+                })
+        })
+        .collect();
+    for sg in &doomed.sgs {
+        let resource = format!("security-group {}", sg.id);
+        let step = g
+            .step(resource.clone())
+            .after_all(references.iter().copied())
+            .action("delete")
+            .run(move |_| async move {
+                ok_if_gone(
+                    ctx.call_retrying(
+                        "DeleteSecurityGroup",
+                        &resource,
+                        &dependency_violation(),
+                        || ec2.delete_security_group().group_id(&sg.id).send(),
+                    )
+                    .await,
+                )
+                .map_err(Error::from)
+            });
+        second.push(step.into());
+    }
+
+    for v in &doomed.vpcs {
+        let resource = format!("vpc {}", v.id);
+        g.step(resource.clone())
+            .after_all(first.iter().copied())
+            .after_all(second.iter().copied())
+            .action("delete")
+            .run(move |_| async move {
+                ok_if_gone(
+                    ctx.call_retrying("DeleteVpc", &resource, &dependency_violation(), || {
+                        ec2.delete_vpc().vpc_id(&v.id).send()
+                    })
+                    .await,
+                )
+                .map_err(Error::from)
+            });
+    }
+    g.run(ctx).await?;
+    Ok(())
+}
+
+/// Deletes the VPC endpoints `ids` and waits until they are gone.
+async fn delete_endpoints(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    ids: &[String],
+) -> Result<()> {
+    ok_if_gone(
+        ctx.call("DeleteVpcEndpoints", resource, || {
+            ec2.delete_vpc_endpoints()
+                .set_vpc_endpoint_ids(Some(ids.to_vec()))
+                .send()
+        })
+        .await,
+    )?;
+    ctx.poll(
+        resource,
+        "deletion",
+        &PollPolicy::with_timeout(DEPENDENCY_BUDGET),
+        || async {
             let out = ctx
-                .call("DescribeVpcEndpoints", &resource, || {
-                    ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
+                .call("DescribeVpcEndpoints", resource, || {
+                    ec2.describe_vpc_endpoints()
+                        .set_vpc_endpoint_ids(Some(ids.to_vec()))
+                        .send()
                 })
                 .await;
             let out = match out {
                 Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
                 other => other?,
             };
-            let left: Vec<String> = out
+            let left = out
                 .vpc_endpoints()
                 .iter()
-                .filter(|e| !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()), Some(s) if s == "deleted"))
-                .map(|e| e.vpc_endpoint_id().unwrap_or_default().to_string())
-                .collect();
-            Ok(if left.is_empty() { Poll::Ready(()) } else { Poll::Pending(format!("{} left", left.len())) })
-        })
-        .await?;
-        done(ctx, &resource, "deleted");
-        Ok::<_, Error>(())
-    };
-    let nats = async {
-        if doomed.nats.is_empty() {
-            return Ok(());
-        }
-        try_join_all(doomed.nats.iter().map(|n| async move {
-            let resource = format!("nat-gateway {}", n.id);
-            started(ctx, &resource, "delete");
-            ok_if_gone(
-                ctx.call("DeleteNatGateway", &resource, || {
-                    ec2.delete_nat_gateway().nat_gateway_id(&n.id).send()
+                .filter(|e| {
+                    !e.state()
+                        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
                 })
-                .await,
-            )
-        }))
-        .await?;
-        let ids: Vec<String> = doomed.nats.iter().map(|n| n.id.clone()).collect();
-        let resource = format!("nat-gateway {}", ids.join(","));
-        // No SDK waiter exists for this; the addresses stay mapped until `deleted`.
-        ctx.poll(
-            &resource,
-            "state deleted",
-            &PollPolicy::with_timeout(DEPENDENCY_BUDGET),
-            || async {
-                let out = ctx
-                    .call("DescribeNatGateways", &resource, || {
-                        ec2.describe_nat_gateways()
-                            .set_nat_gateway_ids(Some(ids.clone()))
-                            .send()
-                    })
-                    .await;
-                let out = match out {
-                    Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
-                    other => other?,
-                };
-                let states: Vec<String> = out
-                    .nat_gateways()
-                    .iter()
-                    .map(|n| {
-                        n.state()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default()
-                    })
-                    .filter(|s| s != "deleted" && s != "failed")
-                    .collect();
-                Ok(if states.is_empty() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(states.join(","))
-                })
-            },
-        )
-        .await?;
-        done(ctx, &resource, "deleted");
-        Ok::<_, Error>(())
-    };
-    futures_util::try_join!(endpoints, nats)?;
-
-    let eips = try_join_all(doomed.eips.iter().map(|a| async move {
-        let resource = format!("elastic-ip {}", a.id);
-        started(ctx, &resource, "release");
-        let retry = RetryOn::codes(
-            &["InvalidIPAddress.InUse", "AuthFailure"],
-            Duration::from_secs(120),
-        );
-        ok_if_gone(
-            ctx.call_retrying("ReleaseAddress", &resource, &retry, || {
-                ec2.release_address().allocation_id(&a.id).send()
-            })
-            .await,
-        )?;
-        done(ctx, &resource, "released");
-        Ok::<_, Error>(())
-    }));
-    let tables = try_join_all(doomed.route_tables.iter().map(|t| async move {
-        let resource = format!("route-table {}", t.id);
-        started(ctx, &resource, "delete");
-        for (assoc, _) in &t.associations {
-            ok_if_gone(
-                ctx.call("DisassociateRouteTable", &resource, || {
-                    ec2.disassociate_route_table().association_id(assoc).send()
-                })
-                .await,
-            )?;
-        }
-        ok_if_gone(
-            ctx.call_retrying(
-                "DeleteRouteTable",
-                &resource,
-                &dependency_violation(),
-                || ec2.delete_route_table().route_table_id(&t.id).send(),
-            )
-            .await,
-        )?;
-        done(ctx, &resource, "deleted");
-        Ok::<_, Error>(())
-    }));
-    let igws = try_join_all(doomed.igws.iter().map(|g| async move {
-        let resource = format!("internet-gateway {}", g.id);
-        started(ctx, &resource, "delete");
-        if let Some(vpc) = &g.attached_vpc {
-            ok_if_gone(
-                ctx.call_retrying(
-                    "DetachInternetGateway",
-                    &resource,
-                    &dependency_violation(),
-                    || {
-                        ec2.detach_internet_gateway()
-                            .internet_gateway_id(&g.id)
-                            .vpc_id(vpc)
-                            .send()
-                    },
-                )
-                .await,
-            )?;
-        }
-        ok_if_gone(
-            ctx.call("DeleteInternetGateway", &resource, || {
-                ec2.delete_internet_gateway()
-                    .internet_gateway_id(&g.id)
-                    .send()
-            })
-            .await,
-        )?;
-        done(ctx, &resource, "deleted");
-        Ok::<_, Error>(())
-    }));
-    // Subnets and groups whose network interfaces linger (load balancer and task ENIs go a
-    // while after their owners) fail with DependencyViolation: retried within the budget,
-    // each failure reported as a Retrying event that says what is still attached.
-    let subnets_and_groups = async {
-        try_join_all(doomed.subnets.iter().map(|s| async move {
-            let resource = format!("subnet {}", s.id);
-            started(ctx, &resource, "delete");
-            ok_if_gone(
-                ctx.call_retrying("DeleteSubnet", &resource, &dependency_violation(), || {
-                    ec2.delete_subnet().subnet_id(&s.id).send()
-                })
-                .await,
-            )?;
-            done(ctx, &resource, "deleted");
-            Ok::<_, Error>(())
-        }))
-        .await?;
-        // Groups that reference each other cannot be deleted until the references go.
-        try_join_all(doomed.sgs.iter().map(|g| async move {
-            let resource = format!("security-group {}", g.id);
-            let refs = |rules: &BTreeSet<Rule>| -> BTreeSet<Rule> {
-                rules
-                    .iter()
-                    .filter(|r| matches!(r.peer, Peer::Group(_)))
-                    .cloned()
-                    .collect()
-            };
-            sync_rules(
-                ctx,
-                ec2,
-                &resource,
-                &g.id,
-                true,
-                &refs(&g.ingress),
-                &BTreeSet::new(),
-            )
-            .await?;
-            sync_rules(
-                ctx,
-                ec2,
-                &resource,
-                &g.id,
-                false,
-                &refs(&g.egress),
-                &BTreeSet::new(),
-            )
-            .await
-        }))
-        .await
-        .or_else(|e| {
-            if e.as_aws().is_some_and(already_gone) {
-                Ok(Vec::new())
+                .count();
+            Ok(if left == 0 {
+                Poll::Ready(())
             } else {
-                Err(e)
-            }
-        })?;
-        try_join_all(doomed.sgs.iter().map(|g| async move {
-            let resource = format!("security-group {}", g.id);
-            started(ctx, &resource, "delete");
-            ok_if_gone(
-                ctx.call_retrying(
-                    "DeleteSecurityGroup",
-                    &resource,
-                    &dependency_violation(),
-                    || ec2.delete_security_group().group_id(&g.id).send(),
-                )
-                .await,
-            )?;
-            done(ctx, &resource, "deleted");
-            Ok::<_, Error>(())
-        }))
-        .await?;
-        Ok::<_, Error>(())
-    };
-    futures_util::try_join!(eips, tables, igws, subnets_and_groups)?;
-
-    for v in &doomed.vpcs {
-        let resource = format!("vpc {}", v.id);
-        started(ctx, &resource, "delete");
-        ok_if_gone(
-            ctx.call_retrying("DeleteVpc", &resource, &dependency_violation(), || {
-                ec2.delete_vpc().vpc_id(&v.id).send()
+                Poll::Pending(format!("{left} left"))
             })
-            .await,
-        )?;
-        done(ctx, &resource, "deleted");
-    }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until the NAT gateways `ids` are `deleted` (no SDK waiter exists for this).
+async fn wait_nats_deleted(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    ids: &[String],
+) -> Result<()> {
+    ctx.poll(
+        resource,
+        "state deleted",
+        &PollPolicy::with_timeout(DEPENDENCY_BUDGET),
+        || async {
+            let out = ctx
+                .call("DescribeNatGateways", resource, || {
+                    ec2.describe_nat_gateways()
+                        .set_nat_gateway_ids(Some(ids.to_vec()))
+                        .send()
+                })
+                .await;
+            let out = match out {
+                Err(e) if already_gone(&e) => return Ok(Poll::Ready(())),
+                other => other?,
+            };
+            let states: Vec<String> = out
+                .nat_gateways()
+                .iter()
+                .map(|n| {
+                    n.state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default()
+                })
+                .filter(|s| s != "deleted" && s != "failed")
+                .collect();
+            Ok(if states.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(states.join(","))
+            })
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -23,6 +23,10 @@ pub enum Error {
         /// Why it would need replacing.
         reason: String,
     },
+    /// A resource the stack wants stands where it should, but is not the stack's; nothing was
+    /// changed.
+    #[error(transparent)]
+    Foreign(#[from] ecs_core::resource::Foreign),
     /// A resource the specification names does not exist (e.g. an existing VPC or subnet id).
     #[error("{resource} {id} does not exist")]
     NotFound {

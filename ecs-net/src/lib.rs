@@ -38,6 +38,7 @@
 //! ```
 
 mod apply;
+mod default_sg;
 mod error;
 mod live;
 mod plan;
@@ -158,7 +159,7 @@ impl NetworkLayer {
         let (zones, existing, live) =
             futures_util::try_join!(zones, existing, live::observe(ctx, &self.ec2))?;
         let desired = plan::desired(spec, &region, &zones, existing)?;
-        let changes = plan::changes(ctx, &desired, &live);
+        let changes = plan::changes(ctx, &desired, &live)?;
         Ok(NetworkPlan {
             desired,
             live,

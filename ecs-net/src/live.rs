@@ -35,6 +35,8 @@ pub(crate) struct LiveVpc {
     pub(crate) cidr: String,
     pub(crate) dns_hostnames: bool,
     pub(crate) dns_support: bool,
+    /// The default security group AWS gave it.
+    pub(crate) default_sg: Option<crate::default_sg::LiveDefaultSg>,
 }
 
 #[derive(Debug, Clone)]
@@ -190,9 +192,20 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
             .await?;
         let attrs = out.vpcs().iter().map(|v| async move {
             let id = v.vpc_id().unwrap_or_default().to_string();
-            let (hostnames, support) = vpc_dns(ctx, ec2, &id).await?;
+            let tags = tags_of(v.tags());
+            // The default group is read only in a VPC that carries the stack's tag.
+            let default_sg = async {
+                if tags.get(OWNER_TAG) == Some(ctx.stack().as_str()) {
+                    crate::default_sg::read(ctx, ec2, &id, &tags).await
+                } else {
+                    Ok(None)
+                }
+            };
+            let ((hostnames, support), default_sg) =
+                futures_util::try_join!(vpc_dns(ctx, ec2, &id), default_sg)?;
             Ok::<_, crate::Error>(LiveVpc {
-                tags: tags_of(v.tags()),
+                default_sg,
+                tags,
                 cidr: v.cidr_block().unwrap_or_default().to_string(),
                 dns_hostnames: hostnames,
                 dns_support: support,

@@ -491,7 +491,7 @@ impl fmt::Display for NetworkPlan {
 }
 
 /// Computes every change, in apply order.
-pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> Plan {
+pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> crate::Result<Plan> {
     let ids = Ids::from_live(live);
     let mut plan = Plan::new();
     let mut push = |kind: &str, logical: &str, action: Action, detail: String| {
@@ -504,6 +504,19 @@ pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> Plan {
             decide_vpc(ctx, v, select(&live.vpcs, VPC)),
             v.cidr.to_string(),
         );
+        let vpc = select(&live.vpcs, VPC);
+        let default_sg = crate::default_sg::plan(
+            ctx,
+            vpc.map(|l| l.id.as_str()),
+            vpc.and_then(|l| l.default_sg.as_ref()),
+        )?;
+        if let Some(planned) = default_sg {
+            let desired = crate::default_sg::DefaultSecurityGroup {
+                vpc_id: vpc.map(|l| l.id.clone()).into(),
+            };
+            let change = planned.change(&desired);
+            push(&change.resource, &change.id, change.action, change.detail);
+        }
         let vpc_id = ids.get(VPC);
         push(
             "internet-gateway",
@@ -613,7 +626,7 @@ pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> Plan {
             push(kind, &logical, Action::Delete, id);
         }
     }
-    plan
+    Ok(plan)
 }
 
 /// The private route tables (for gateway endpoints) and private subnets (for interface

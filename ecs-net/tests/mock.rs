@@ -100,6 +100,7 @@ const PRIV_A: &str = "subnet-private-us-east-1a";
 const PRIV_B: &str = "subnet-private-us-east-1b";
 const SG_ALB: &str = "sg-alb";
 const SG_TASK: &str = "sg-task";
+const DEFAULT_SG: &str = "sg-default";
 const PORT: u16 = 8080;
 
 /// The AWS id the mocks give the resource with logical id `logical`:
@@ -236,6 +237,37 @@ struct World {
     nats: Vec<NatGateway>,
     sgs: Vec<SecurityGroup>,
     endpoints: Vec<VpcEndpoint>,
+    /// The default security groups AWS gave VPCs (untagged; found by VPC id and name).
+    default_sgs: Vec<SecurityGroup>,
+}
+
+/// The default security group AWS gives the VPC `vpc`: all traffic in from itself, all out.
+fn default_group(vpc: &str, with_aws_rules: bool) -> SecurityGroup {
+    let itself = IpPermission::builder()
+        .ip_protocol("-1")
+        .user_id_group_pairs(UserIdGroupPair::builder().group_id(DEFAULT_SG).build())
+        .build();
+    let (ingress, egress) = if with_aws_rules {
+        (vec![itself], vec![all_traffic("0.0.0.0/0")])
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    SecurityGroup::builder()
+        .group_id(DEFAULT_SG)
+        .group_name("default")
+        .vpc_id(vpc)
+        .set_ip_permissions(Some(ingress))
+        .set_ip_permissions_egress(Some(egress))
+        .build()
+}
+
+/// The value of the filter `name`, when the request has it with one value.
+fn filter_value<'a>(filters: &'a [Filter], name: &str) -> Option<&'a str> {
+    filters
+        .iter()
+        .find(|f| f.name() == Some(name))
+        .and_then(|f| f.values().first())
+        .map(String::as_str)
 }
 
 fn subnet(tier: &str, az: &str, cidr: &str) -> Subnet {
@@ -369,6 +401,7 @@ fn converged() -> World {
             ),
         ],
         endpoints: Vec::new(),
+        default_sgs: vec![default_group(VPC, false)],
     }
 }
 
@@ -476,6 +509,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let w = w.clone();
     let (vpcs, igws, subnets, tables) = (w.vpcs, w.igws, w.subnets, w.route_tables);
     let (addresses, nats, sgs, endpoints) = (w.addresses, w.nats, w.sgs, w.endpoints);
+    let default_sgs = w.default_sgs;
     vec![
         answer(
             j,
@@ -562,9 +596,18 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
             j,
             "DescribeSecurityGroups",
             mock!(Client::describe_security_groups).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
+            move |r| {
+                // A VPC's default group by its VPC id and name; the stack's groups by tag.
+                let found = match filter_value(r.filters(), "group-name") {
+                    Some("default") => default_sgs
+                        .iter()
+                        .filter(|g| g.vpc_id() == filter_value(r.filters(), "vpc-id"))
+                        .cloned()
+                        .collect(),
+                    _ => sgs.clone(),
+                };
                 DescribeSecurityGroupsOutput::builder()
-                    .set_security_groups(Some(sgs.clone()))
+                    .set_security_groups(Some(found))
                     .build()
             },
         ),
@@ -1106,6 +1149,18 @@ fn is_ecs_token(token: Option<&str>) -> bool {
     token.is_some_and(|t| t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+fn is_default_group_of_the_stacks_vpc(filters: &[Filter]) -> bool {
+    let has = |name: &str, value: &str| {
+        filters
+            .iter()
+            .any(|f| f.name() == Some(name) && f.values() == [value.to_string()])
+    };
+    let one_vpc = filters
+        .iter()
+        .any(|f| f.name() == Some("vpc-id") && f.values().len() == 1);
+    one_vpc && has("group-name", "default") && filters.len() == 2
+}
+
 fn has_owner_filter(filters: &[Filter]) -> bool {
     filters
         .iter()
@@ -1125,7 +1180,7 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
     let s = plan.changes().summary();
     assert_eq!(
         (s.create, s.update, s.replace, s.delete, s.unchanged),
-        (13, 0, 0, 0, 0),
+        (14, 0, 0, 0, 0),
         "{plan}"
     );
     let planned: BTreeSet<String> = plan
@@ -1134,7 +1189,11 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
         .iter()
         .map(|c| c.id.clone())
         .collect();
-    assert_eq!(planned, managed_logical_ids());
+    // The 13 resources the stack creates, and the VPC's default security group, whose rules
+    // AWS gives it and the stack revokes (EC2.2).
+    let mut expected = managed_logical_ids();
+    expected.insert("default-sg".to_string());
+    assert_eq!(planned, expected);
     assert!(plan
         .changes()
         .changes
@@ -1146,7 +1205,7 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
             .is_none(),
         "single NAT: only in the first zone"
     );
-    assert!(plan.to_string().contains("13 to add"), "{plan}");
+    assert!(plan.to_string().contains("14 to add"), "{plan}");
     assert!(
         m.journal.mutating().is_empty(),
         "plan changed something: {:?}",
@@ -1432,7 +1491,7 @@ async fn converged_network_plans_nothing_and_apply_makes_no_call() {
 
     let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
     assert!(plan.is_empty(), "{plan}");
-    assert_eq!(plan.changes().summary().unchanged, 13);
+    assert_eq!(plan.changes().summary().unchanged, 14);
     assert!(plan.to_string().starts_with("No changes."), "{plan}");
     assert_eq!(
         m.journal.count("DescribeVpcAttribute"),
@@ -1472,7 +1531,7 @@ async fn throttled_describe_is_retried_with_backoff() {
     let net = m.layer(&[&throttled]);
 
     let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
-    assert_eq!(plan.changes().summary().create, 13);
+    assert_eq!(plan.changes().summary().create, 14);
     assert_eq!(throttled.num_calls(), 3);
     assert_eq!(
         m.journal.count("DescribeVpcs"),
@@ -1816,6 +1875,105 @@ async fn existing_vpc_gets_only_security_groups() {
         .filter_map(|g| g.group_name().map(str::to_string))
         .collect();
     assert_eq!(names, set(&["web-alb", "web-task"]));
+    // An imported VPC is never changed: its default group is not even read.
+    assert!(m
+        .journal
+        .inputs::<DescribeSecurityGroupsInput>()
+        .iter()
+        .all(|i| filter_value(i.filters(), "group-name").is_none()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8b. The default security group of the stack's VPC (EC2.2).
+
+/// The permission AWS gives a default group: all traffic from itself.
+fn from_itself() -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("-1")
+        .user_id_group_pairs(UserIdGroupPair::builder().group_id(DEFAULT_SG).build())
+        .build()
+}
+
+#[tokio::test]
+async fn the_default_security_group_of_a_new_vpc_is_left_with_no_rules() {
+    let h = Harness::new();
+    // AWS makes the group, with its rules, together with the VPC.
+    let world = World {
+        default_sgs: vec![default_group(VPC, true)],
+        ..World::default()
+    };
+    let m = Mock::new(&world);
+    let net = m.layer(&[]);
+
+    let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
+    let change = plan
+        .changes()
+        .find("default-security-group", "default-sg")
+        .expect("the default group is planned");
+    assert_eq!(change.action, Action::Create);
+    assert!(change.detail.contains("EC2.2"), "{change}");
+
+    net.apply(&h.ctx, &plan).await.unwrap();
+    let j = &m.journal;
+    let ingress = j.inputs::<RevokeSecurityGroupIngressInput>();
+    assert_eq!(ingress.len(), 1, "{:?}", j.ops());
+    assert_eq!(ingress[0].group_id(), Some(DEFAULT_SG));
+    assert_eq!(ingress[0].ip_permissions(), [from_itself()]);
+    let egress: Vec<_> = j
+        .inputs::<RevokeSecurityGroupEgressInput>()
+        .into_iter()
+        .filter(|r| r.group_id() == Some(DEFAULT_SG))
+        .collect();
+    assert_eq!(egress.len(), 1, "{:?}", j.ops());
+    assert_eq!(egress[0].ip_permissions(), [all_traffic("0.0.0.0/0")]);
+    // The group was looked up in the new VPC, once it existed.
+    let read = j.first_where(
+        "DescribeSecurityGroups",
+        |i: &DescribeSecurityGroupsInput| {
+            filter_value(i.filters(), "group-name") == Some("default")
+        },
+    );
+    assert!(j.first("CreateVpc") < read, "{:?}", j.ops());
+    assert!(h.events.events().contains(&Event::Started {
+        resource: "default-security-group default-sg".into(),
+        action: "create".into(),
+    }));
+}
+
+#[tokio::test]
+async fn rules_added_to_the_default_security_group_are_revoked_and_then_left_alone() {
+    let h = Harness::new();
+    let mut world = converged();
+    world.default_sgs = vec![default_group(VPC, true)];
+    let m = Mock::new(&world);
+    let net = m.layer(&[]);
+
+    let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
+    let pending: Vec<String> = plan.changes().pending().map(|c| c.to_string()).collect();
+    assert_eq!(
+        pending,
+        ["  ~ default-security-group default-sg (the VPC's default group, with no rules (EC2.2))\n      \
+         ~ ingress: [all sg-default] → []\n      ~ egress: [all 0.0.0.0/0] → []"]
+    );
+    net.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        ["RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"]
+    );
+
+    // Once it has no rules, nothing is planned and nothing is called.
+    let m = Mock::new(&converged());
+    let net = m.layer(&[]);
+    let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(
+        plan.changes()
+            .find("default-security-group", "default-sg")
+            .map(|c| &c.action),
+        Some(&Action::NoChange)
+    );
+    net.apply(&h.ctx, &plan).await.unwrap();
+    assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
 }
 
 #[tokio::test]
@@ -1939,7 +2097,7 @@ async fn extra_ingress_rule_is_planned_as_update_and_revoked() {
     let s = plan.changes().summary();
     assert_eq!(
         (s.update, s.create, s.delete, s.unchanged),
-        (1, 0, 0, 12),
+        (1, 0, 0, 13),
         "{plan}"
     );
     let change = plan.changes().find("security-group", "sg/alb").unwrap();
@@ -1981,7 +2139,7 @@ async fn resource_no_longer_wanted_is_deleted_by_apply() {
     let s = plan.changes().summary();
     assert_eq!(
         (s.delete, s.create, s.update, s.unchanged),
-        (1, 0, 0, 13),
+        (1, 0, 0, 14),
         "{plan}"
     );
     let change = plan
@@ -2054,7 +2212,7 @@ async fn deploy_plans_applies_and_waits_for_the_nat_gateway() {
     let net = m.layer(&[&poll]);
 
     let (plan, outputs) = net.deploy(&h.ctx, &managed_spec()).await.unwrap();
-    assert_eq!(plan.summary().create, 13, "{plan}");
+    assert_eq!(plan.summary().create, 14, "{plan}");
     assert_eq!(outputs, managed_outputs());
     assert_eq!(poll.num_calls(), 2);
     assert!(m.journal.last("CreateNatGateway") < m.journal.first("DescribeNatGateways(ids)"));
@@ -2114,10 +2272,12 @@ async fn inventory_and_plan_destroy_list_what_the_stack_owns_without_changing_it
         .inputs::<DescribeSubnetsInput>()
         .iter()
         .all(|i| has_owner_filter(i.filters())));
+    // Security groups too, but for the default group of the stack's own VPC (read by the
+    // VPC's id and the name AWS gives it).
     assert!(j
         .inputs::<DescribeSecurityGroupsInput>()
         .iter()
-        .all(|i| has_owner_filter(i.filters())));
+        .all(|i| has_owner_filter(i.filters()) || is_default_group_of_the_stacks_vpc(i.filters())));
     assert!(j
         .inputs::<DescribeNatGatewaysInput>()
         .iter()

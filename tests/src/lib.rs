@@ -14,6 +14,27 @@ pub fn emulator() -> &'static Emulator {
     Emulator::shared().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// What boto3 (the official AWS SDK for Python) finds in the emulator: `script` (Python, with
+/// `boto3` imported) prints JSON, which is returned parsed.
+pub fn boto3_json(script: &str) -> serde_json::Value {
+    let out = emulator()
+        .boto3(&format!("import boto3, json\n{script}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The rules of the default security group of `vpc_id`, as boto3 describes them:
+/// `(ingress, egress)` permission lists, or `None` when the VPC has no default group.
+pub fn default_group_rules(vpc_id: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+    let found = boto3_json(&format!(
+        "groups = boto3.client('ec2').describe_security_groups(Filters=[\n\
+         {{'Name': 'vpc-id', 'Values': ['{vpc_id}']}}, {{'Name': 'group-name', 'Values': ['default']}}])\n\
+         print(json.dumps([[g['IpPermissions'], g['IpPermissionsEgress']] for g in groups['SecurityGroups']]))"
+    ));
+    let group = found.as_array()?.first()?.clone();
+    Some((group[0].clone(), group[1].clone()))
+}
+
 /// An EC2 client talking to the emulator, recording its calls in `counter`.
 pub async fn ec2(counter: &CallCounter) -> aws_sdk_ec2::Client {
     let config = emulator().sdk_config().await;
@@ -149,6 +170,37 @@ pub async fn tagged_counts(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<(&'sta
     ]
 }
 
+/// How many rules the default security groups of the stack's VPCs still have (none once a
+/// deploy is done: AWS Foundational Security Best Practices EC2.2).
+pub async fn default_group_rule_count(ec2: &aws_sdk_ec2::Client, stack: &str) -> usize {
+    let owner = Filter::builder()
+        .name(format!("tag:{OWNER_TAG}"))
+        .values(stack)
+        .build();
+    let vpcs = ec2.describe_vpcs().filters(owner).send().await.unwrap();
+    let mut rules = 0;
+    for vpc in vpcs.vpcs() {
+        let groups = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .values(vpc.vpc_id().unwrap_or_default())
+                    .build(),
+            )
+            .filters(Filter::builder().name("group-name").values("default").build())
+            .send()
+            .await
+            .unwrap();
+        rules += groups
+            .security_groups()
+            .iter()
+            .map(|g| g.ip_permissions().len() + g.ip_permissions_egress().len())
+            .sum::<usize>();
+    }
+    rules
+}
+
 /// Plain SDK clients on the emulator, without the layers' interceptors (and without call
 /// counting): what "someone else" uses in the tests, and what [`inventory`] reads with.
 #[derive(Debug, Clone)]
@@ -253,6 +305,7 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     let sdk = &Sdk::new().await;
     let mut out: BTreeMap<&'static str, usize> =
         tagged_counts(&sdk.ec2, name).await.into_iter().collect();
+    out.insert("default-security-group rule", default_group_rule_count(&sdk.ec2, name).await);
     let app = format!("{name}-app");
 
     let mut repositories = 0;

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use ecs_core::testing::CallCounter;
 use ecs_core::{Action, Event, EventLog};
-use ecs_e2e_tests::{context, ec2, tagged_counts};
+use ecs_e2e_tests::{context, default_group_rules, ec2, tagged_counts};
 use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkSpec};
+use serde_json::json;
 
 fn spec(cidr: &str, nat: NatStrategy) -> NetworkSpec {
     NetworkSpec::builder()
@@ -44,6 +45,10 @@ async fn create_noop_change_destroy() {
         .await
         .unwrap();
     let bystander = bystander.vpc().unwrap().vpc_id().unwrap().to_string();
+    // AWS (and the emulator) give every new VPC a default group with rules.
+    let (ingress, egress) = default_group_rules(&bystander).expect("a default group");
+    let bystander_rules = (ingress.clone(), egress.clone());
+    assert_ne!((ingress, egress), (json!([]), json!([])));
 
     // Create.
     let plan = net
@@ -51,12 +56,19 @@ async fn create_noop_change_destroy() {
         .await
         .unwrap();
     let s = plan.changes().summary();
+    // The 13 resources the stack makes, and the default group AWS makes with the VPC, whose
+    // rules the stack revokes.
     assert_eq!(
         (s.create, s.update, s.delete, s.replace),
-        (13, 0, 0, 0),
+        (14, 0, 0, 0),
         "{plan}"
     );
     let outputs = net.apply(&ctx, &plan).await.unwrap();
+    // The stack's VPC's default group has no rules left (EC2.2), as boto3 sees it.
+    assert_eq!(
+        default_group_rules(&outputs.vpc_id),
+        Some((json!([]), json!([])))
+    );
     net.wait_ready(&ctx, &outputs, Duration::from_secs(60))
         .await
         .unwrap();
@@ -185,6 +197,11 @@ async fn create_noop_change_destroy() {
         1,
         "a VPC without the stack's tag was touched"
     );
+    assert_eq!(
+        default_group_rules(&bystander),
+        Some(bystander_rules),
+        "the default group of a VPC without the stack's tag was changed"
+    );
     // Destroying again is a no-op.
     net.destroy(&ctx).await.unwrap();
 }
@@ -272,10 +289,14 @@ async fn existing_vpc_gets_only_security_groups() {
         .map(|c| c.resource.as_str())
         .collect();
     assert_eq!(kinds, ["security-group", "security-group"], "{plan}");
+    let rules_before = default_group_rules(&vpc_id);
+    assert!(rules_before.is_some());
     let outputs = net.apply(&ctx, &plan).await.unwrap();
     assert_eq!(outputs.vpc_id, vpc_id);
     assert_eq!(outputs.private_subnets, subnets[2..]);
     assert!(net.plan(&ctx, &spec).await.unwrap().is_empty());
+    // An imported VPC is never changed: its default group keeps its rules.
+    assert_eq!(default_group_rules(&vpc_id), rules_before);
 
     net.destroy(&ctx).await.unwrap();
     assert!(net.inventory(&ctx).await.unwrap().is_empty());

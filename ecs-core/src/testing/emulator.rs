@@ -111,6 +111,7 @@ impl Default for EmulatorOptions {
 pub struct Emulator {
     endpoint: String,
     log: PathBuf,
+    python: PathBuf,
     process: Mutex<Option<(Child, ChildStdin)>>,
 }
 
@@ -191,6 +192,7 @@ impl Emulator {
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             log,
+            python: venv_python,
             process: Mutex::new(Some((child, stdin))),
         })
     }
@@ -213,6 +215,38 @@ impl Emulator {
     /// The server's log file.
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Runs a Python `script` with boto3 (the official AWS SDK for Python, which the
+    /// emulator's virtualenv has, moto being built on it) against this emulator, and returns
+    /// what it printed on standard output. The script finds the endpoint in the usual
+    /// `AWS_ENDPOINT_URL`, region and credentials variables, so `boto3.client("ec2")` talks to
+    /// the emulator: tests use it to inspect what a deploy made with a tool other than ours.
+    ///
+    /// ```no_run
+    /// # fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let emulator = ecs_core::testing::Emulator::shared()?;
+    /// let vpcs = emulator.boto3("import boto3\nprint(len(boto3.client('ec2').describe_vpcs()['Vpcs']))")?;
+    /// assert!(vpcs.trim().parse::<usize>().is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn boto3(&self, script: &str) -> Result<String, EmulatorError> {
+        let out = Command::new(&self.python)
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .map_err(io_err(format!("running {}", self.python.display())))?;
+        if !out.status.success() {
+            return Err(EmulatorError::Io {
+                action: "running a boto3 script".to_string(),
+                detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// An [`SdkConfig`] that talks to this emulator: region `us-east-1`, static test
