@@ -11,6 +11,10 @@ pub enum Error {
     /// or a wait that timed out.
     #[error(transparent)]
     Core(#[from] ecs_core::Error),
+    /// A resource the stack wants stands where it should, but is not the stack's (a step
+    /// alarm without the stack's tag); nothing was changed.
+    #[error(transparent)]
+    Foreign(#[from] ecs_core::resource::Foreign),
     /// Suspend, resume or scale was asked of a service whose scaling is not set up.
     #[error("no scalable target is registered for {resource_id}: deploy the scaling spec first")]
     NotRegistered {

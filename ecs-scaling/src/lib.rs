@@ -36,7 +36,7 @@
 mod error;
 mod spec;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -179,6 +179,8 @@ struct Live {
     target: Option<(i32, i32, bool)>,
     policies: BTreeMap<String, (String, PolicyDoc)>,
     alarms: BTreeMap<String, StepAlarm>,
+    /// The live step alarms' ARNs, by name (their tags are read by ARN).
+    alarm_arns: BTreeMap<String, String>,
     scheduled: BTreeMap<String, Schedule>,
 }
 
@@ -549,6 +551,7 @@ impl ScalingLayer {
             target,
             policies,
             alarms: BTreeMap::new(),
+            alarm_arns: BTreeMap::new(),
             scheduled,
         };
         let mut names: Vec<String> = live
@@ -576,6 +579,10 @@ impl ScalingLayer {
                 .await?;
             for a in out.metric_alarms() {
                 let Some(name) = a.alarm_name() else { continue };
+                live.alarm_arns.insert(
+                    name.to_string(),
+                    a.alarm_arn().unwrap_or_default().to_string(),
+                );
                 live.alarms.insert(
                     name.to_string(),
                     StepAlarm {
@@ -733,6 +740,26 @@ impl ScalingLayer {
         let (t, d, l) = (&plan.target, &plan.desired, &plan.live);
         let id = t.resource_id();
         let aas = &self.clients.autoscaling;
+        // A live step alarm is changed or deleted only when it carries the stack's tag, the
+        // rule every alarm of the stack follows: one that would change without it stops the
+        // apply before any change; one no longer wanted without it is left alone.
+        let touched: Vec<&String> = l
+            .alarms
+            .keys()
+            .filter(|n| {
+                plan.changes
+                    .find(ALARM_KIND, n)
+                    .is_some_and(|c| c.action.is_change())
+            })
+            .collect();
+        let foreign = self.foreign_alarms(ctx, l, touched).await?;
+        if let Some(name) = foreign.iter().find(|n| d.alarms.contains_key(*n)) {
+            return Err(Error::Foreign(ecs_core::resource::Foreign {
+                kind: ALARM_KIND,
+                id: name.clone(),
+                why: "it lacks the stack's tag",
+            }));
+        }
         if plan
             .changes
             .find(TARGET_KIND, "desired count")
@@ -947,7 +974,7 @@ impl ScalingLayer {
                     .collect(),
                 l.alarms
                     .keys()
-                    .filter(|n| !d.alarms.contains_key(*n))
+                    .filter(|n| !d.alarms.contains_key(*n) && !foreign.contains(*n))
                     .cloned()
                     .collect(),
                 l.scheduled
@@ -968,6 +995,39 @@ impl ScalingLayer {
             policies: d.policies.keys().cloned().collect(),
             scheduled_actions: d.scheduled.keys().cloned().collect(),
         })
+    }
+
+    /// Which of the live step alarms `names` lack the stack's owner tag (read by ARN, all at
+    /// once; no call when `names` is empty).
+    async fn foreign_alarms(
+        &self,
+        ctx: &Context,
+        live: &Live,
+        names: Vec<&String>,
+    ) -> Result<BTreeSet<String>> {
+        let cw = &self.clients.cloudwatch;
+        let owned = futures_util::future::try_join_all(names.iter().map(|name| async move {
+            let arn = live
+                .alarm_arns
+                .get(*name)
+                .map(String::as_str)
+                .unwrap_or_default();
+            let tags = ctx
+                .call(
+                    "ListTagsForResource",
+                    &format!("{ALARM_KIND} {name}"),
+                    || cw.list_tags_for_resource().resource_arn(arn).send(),
+                )
+                .await?;
+            Ok::<_, Error>(ctx.owns(tags.tags().iter().map(|t| (t.key(), t.value()))))
+        }))
+        .await?;
+        Ok(names
+            .into_iter()
+            .zip(owned)
+            .filter(|(_, owned)| !owned)
+            .map(|(name, _)| name.clone())
+            .collect())
     }
 
     async fn delete_named(
@@ -1121,15 +1181,25 @@ impl ScalingLayer {
 
     /// What [`destroy`](Self::destroy) would delete.
     pub async fn plan_destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
-        let live = self.observe(ctx, t, &[]).await?;
-        Ok(destroy_plan(&live))
+        Ok(destroy_plan(&self.observe_owned(ctx, t).await?))
+    }
+
+    /// What the stack owns of the target's scaling: step alarms without the stack's tag are
+    /// left out (never deleted).
+    async fn observe_owned(&self, ctx: &Context, t: &ScalingTarget) -> Result<Live> {
+        let mut live = self.observe(ctx, t, &[]).await?;
+        let foreign = self
+            .foreign_alarms(ctx, &live, live.alarms.keys().collect())
+            .await?;
+        live.alarms.retain(|name, _| !foreign.contains(name));
+        Ok(live)
     }
 
     /// Deletes the stack's policies (and step alarms) and scheduled actions, then deregisters
     /// the scalable target. Deregistering the target makes AWS delete whatever else is
     /// attached to the stack's own service as well.
     pub async fn destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
-        let live = self.observe(ctx, t, &[]).await?;
+        let live = self.observe_owned(ctx, t).await?;
         let plan = destroy_plan(&live);
         let id = t.resource_id();
         self.delete_named(

@@ -53,6 +53,7 @@ use aws_sdk_cloudwatch::operation::delete_alarms::{
     DeleteAlarmsError, DeleteAlarmsInput, DeleteAlarmsOutput,
 };
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsInput, DescribeAlarmsOutput};
+use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_cloudwatch::operation::put_metric_alarm::{PutMetricAlarmInput, PutMetricAlarmOutput};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
 use aws_sdk_ecs::operation::update_service::{
@@ -167,6 +168,9 @@ struct World {
     scheduled: BTreeMap<(String, String), PutScheduledActionInput>,
     /// CloudWatch alarms by name.
     alarms: BTreeMap<String, MetricAlarm>,
+    /// The alarms' tags by ARN (set at creation only: PutMetricAlarm ignores the tags of an
+    /// update, as CloudWatch does).
+    alarm_tags: BTreeMap<String, Vec<aws_sdk_cloudwatch::types::Tag>>,
     /// The desired count of ECS services by cluster and service name.
     services: BTreeMap<(String, String), i32>,
 }
@@ -650,9 +654,22 @@ impl Mock {
                     .set_alarm_actions(Some(r.alarm_actions().to_vec()))
                     .actions_enabled(r.actions_enabled().unwrap_or(true))
                     .build();
-                w.alarms.insert(name.to_string(), alarm);
+                let arn = alarm.alarm_arn().unwrap_or_default().to_string();
+                if w.alarms.insert(name.to_string(), alarm).is_none() {
+                    w.alarm_tags.insert(arn, r.tags().to_vec());
+                }
                 Ok(PutMetricAlarmOutput::builder().build())
             }),
+            self.on(
+                "ListTagsForResource",
+                mock!(Client::list_tags_for_resource),
+                |w, r| {
+                    let arn = r.resource_arn().unwrap_or_default();
+                    Ok(ListTagsForResourceOutput::builder()
+                        .set_tags(w.alarm_tags.get(arn).cloned())
+                        .build())
+                },
+            ),
             self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
                 let names = r.alarm_names();
                 // Like CloudWatch: one unknown name and nothing is deleted.
@@ -1446,6 +1463,62 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
         assert!(w.alarms.is_empty());
         assert!(w.targets.contains_key(RESOURCE_ID));
     }
+}
+
+#[tokio::test]
+async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &step_spec(), &target()).await.unwrap();
+    // Someone else's alarm now stands under the step alarm's name (no stack tag), and the
+    // stack wants another threshold.
+    m.world().alarm_tags.clear();
+    let mut changed = step_spec();
+    changed.step[0].threshold = 7.0;
+
+    // Changing it is refused before any change.
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[(ALARM, "web-step-queue", "update")]),
+        "{plan}"
+    );
+    let err = layer.apply(&h.ctx, &plan).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "alarm web-step-queue exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
+    );
+    assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
+    assert_eq!(m.journal.count("ListTagsForResource"), 1);
+
+    // Neither destroy nor its preview lists or deletes it; the rest goes.
+    let planned = layer.plan_destroy(&h.ctx, &target()).await.unwrap();
+    assert!(planned.find(ALARM, "web-step-queue").is_none(), "{planned}");
+    assert!(
+        planned.find(POLICY, "web-step-queue").is_some(),
+        "{planned}"
+    );
+    m.journal.clear();
+    layer.destroy(&h.ctx, &target()).await.unwrap();
+    assert_eq!(
+        sorted(m.journal.mutating()),
+        sorted(vec!["DeleteScalingPolicy", "DeregisterScalableTarget"])
+    );
+    assert!(m.world().alarms.contains_key("web-step-queue"));
+
+    // Without the step policy, the policy goes and a foreign alarm of its name stays.
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &step_spec(), &target()).await.unwrap();
+    m.world().alarm_tags.clear();
+    m.journal.clear();
+    let without = ScalingSpec::builder().min(1).max(4).build();
+    let plan = layer.plan(&h.ctx, &without, &target()).await.unwrap();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["DeleteScalingPolicy"]);
+    assert!(m.world().alarms.contains_key("web-step-queue"));
 }
 
 // ---------------------------------------------------------------------------------------------
