@@ -1,7 +1,10 @@
 //! The shape of a deploy's dependency graph, end to end against the emulator through the
 //! simulation layer ([`Chaos`]: latency on every call; NAT gateways, the load balancer and
 //! each deployment provisioning on a clock 100× faster than real time). The assertions are
-//! about the order of calls in the recorded trace, never about how long anything took:
+//! about the order of calls in the recorded trace, never about how long anything took, and
+//! every "while" is made a cause by a gate, so that no ordering depends on how fast this
+//! machine runs: an answer or a readiness is held until the calls that must not wait for it
+//! have been sent (code that waited for it would break the gate, which the test checks):
 //!
 //! * create: every layer is read before anything is changed; the NAT gateways do not wait for
 //!   the security groups' rules; the load balancer is created before the NAT gateways are
@@ -14,7 +17,7 @@
 
 use std::time::Duration;
 
-use ecs_core::testing::{Chaos, Provisioning, Readiness, ScaledClock, TracedCall};
+use ecs_core::testing::{Chaos, Provisioned, Provisioning, Readiness, ScaledClock, TracedCall};
 use ecs_core::EventLog;
 use ecs_e2e_tests::{emulator, inventory, leftovers_by_name, nothing};
 use ecs_facade::testing::{emulator_layers_with, Harness};
@@ -94,9 +97,20 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
         .clock(ScaledClock::new(100.0));
     let (v1, v2) = (stack("dg", "nginx:1.27"), stack("dg", "nginx:1.28"));
 
-    // Create.
+    // Create. The NAT gateways' creation does not wait for the security groups' rules, so
+    // the rules are answered only once it was sent; the NAT gateways are available only once
+    // the load balancer was asked for (it provisions while they do); the rollout completes
+    // only once autoscaling, the alarms and the dashboard were asked for.
     chaos.start_trace();
+    chaos.hold_answers(&["AuthorizeSecurityGroupEgress"], &["CreateNatGateway"]);
+    chaos.hold_ready(Provisioned::NatGateway, &["CreateLoadBalancer"]);
+    chaos.hold_ready(
+        Provisioned::Rollout,
+        &["RegisterScalableTarget", "PutMetricAlarm", "PutDashboard"],
+    );
     d.deploy(&v1).await.expect("create");
+    assert_eq!(chaos.broken_gates(), Vec::<String>::new());
+    chaos.clear_gates();
     let t = chaos.trace();
     let first_change = t
         .iter()
@@ -137,11 +151,13 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
         .count();
     assert_eq!(ready_polls, 1, "the rollout is waited for once");
 
-    // No-op redeploy: the first reads all go out before any answer is back. A long latency
-    // makes "before the first answer" independent of how fast this machine starts them.
-    chaos.set_latency(Duration::from_millis(300));
+    // No-op redeploy: the first reads all go out before any answer is back (every answer is
+    // held until each of them was sent).
     chaos.start_trace();
+    chaos.hold_answers(&[], &FIRST_READS);
     d.deploy(&v1).await.expect("no-op redeploy");
+    assert_eq!(chaos.broken_gates(), Vec::<String>::new());
+    chaos.clear_gates();
     let t = chaos.trace();
     assert_eq!(
         t.iter().filter(|c| c.is_mutating()).count(),
@@ -156,7 +172,6 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
             "{op} waited for another read"
         );
     }
-    chaos.set_latency(Duration::from_millis(20));
 
     // Image rollout: one new revision, one service update.
     chaos.start_trace();

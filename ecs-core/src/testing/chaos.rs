@@ -37,6 +37,9 @@ struct State {
     throttled: Vec<Throttled>,
     tracing: bool,
     sim: Simulation,
+    /// Answer gates: the answers of these operations (every operation when empty) wait until
+    /// the listed operations have been sent.
+    answer_gates: Vec<(Vec<String>, Vec<String>)>,
 }
 
 /// An HTTP client for SDK clients in tests: every request waits `latency` first, and each
@@ -71,6 +74,8 @@ pub struct Chaos {
     state: Arc<Mutex<State>>,
     http: SharedHttpClient,
     one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+    /// Wakes held answers when a request is sent.
+    sent: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for Chaos {
@@ -98,8 +103,10 @@ impl Chaos {
                 throttled: Vec::new(),
                 tracing: false,
                 sim: Simulation::new(),
+                answer_gates: Vec::new(),
             })),
             one_at_a_time: Arc::new(tokio::sync::Mutex::new(())),
+            sent: Arc::new(tokio::sync::Notify::new()),
             http: aws_smithy_http_client::Builder::new()
                 .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
                 .build_https(),
@@ -156,6 +163,74 @@ impl Chaos {
     pub fn trace(&self) -> Vec<TracedCall> {
         self.state().sim.trace.clone()
     }
+
+    /// A gate on readiness: while tracing, a resource of `kind` is not seen ready before every
+    /// operation of `until_sent` has been sent since the trace began. Tests order events by
+    /// cause, not by time: "the load balancer is created while the NAT gateways provision"
+    /// becomes "the NAT gateways are not available until `CreateLoadBalancer` was sent",
+    /// which code that waited for them first could never satisfy. A gate still shut
+    /// [`GATE_TIMEOUT`](super::GATE_TIMEOUT) after the resource would have been ready opens
+    /// and is listed by [`broken_gates`](Self::broken_gates).
+    pub fn hold_ready(&self, kind: super::Provisioned, until_sent: &[&str]) {
+        let ops = until_sent.iter().map(|s| s.to_string()).collect();
+        self.state().sim.ready_gates.push((kind, ops));
+    }
+
+    /// A gate on answers: while tracing, the answers to `operations` (to every operation when
+    /// empty) are held until every operation of `until_sent` has been sent since the trace
+    /// began (or, broken, for at most [`GATE_TIMEOUT`](super::GATE_TIMEOUT)). Not for the
+    /// one-step-at-a-time mode, where a held answer holds the line.
+    pub fn hold_answers(&self, operations: &[&str], until_sent: &[&str]) {
+        let held = operations.iter().map(|s| s.to_string()).collect();
+        let ops = until_sent.iter().map(|s| s.to_string()).collect();
+        self.state().answer_gates.push((held, ops));
+    }
+
+    /// Removes every gate.
+    pub fn clear_gates(&self) {
+        let mut s = self.state();
+        s.answer_gates.clear();
+        s.sim.ready_gates.clear();
+    }
+
+    /// The gates that opened only because they timed out: each is a cause the code under
+    /// test did not produce.
+    pub fn broken_gates(&self) -> Vec<String> {
+        self.state().sim.broken.clone()
+    }
+
+    /// Waits until no answer gate holds `operation` (or the gate times out, broken).
+    #[allow(clippy::disallowed_methods)] // gates time out in real (network) time
+    async fn pass_answer_gates(&self, operation: &str) {
+        let deadline = Instant::now() + super::GATE_TIMEOUT;
+        loop {
+            let mut notified = std::pin::pin!(self.sent.notified());
+            notified.as_mut().enable();
+            let shut: Vec<String> = {
+                let s = self.state();
+                s.answer_gates
+                    .iter()
+                    .filter(|(held, _)| held.is_empty() || held.iter().any(|o| o == operation))
+                    .filter(|(_, ops)| !s.sim.all_sent(ops))
+                    .map(|(_, ops)| format!("{operation} answered after {}", ops.join(", ")))
+                    .collect()
+            };
+            if shut.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let mut s = self.state();
+                for gate in shut {
+                    if !s.sim.broken.contains(&gate) {
+                        s.sim.broken.push(gate);
+                    }
+                }
+                return;
+            }
+            let _ = tokio::time::timeout(deadline - now, notified).await;
+        }
+    }
 }
 
 impl HttpClient for Chaos {
@@ -181,14 +256,18 @@ impl HttpConnector for ChaosConnector {
     #[allow(clippy::disallowed_methods)] // network time is real time, not the deploy's clock
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let sent = Instant::now();
+        let service = signing_name(&request).unwrap_or_default().to_string();
+        let operation = operation(&request);
         let (latency, throttle, tracing, one_step) = {
             let mut s = self.chaos.state();
             s.requests += 1;
             let throttle = s.throttle_rate > 0.0 && s.rng.f64() < s.throttle_rate;
+            if s.tracing && !throttle {
+                s.sim.sent.insert(operation.clone());
+            }
             (s.latency, throttle, s.tracing, s.sim.one_step_at_a_time)
         };
-        let service = signing_name(&request).unwrap_or_default().to_string();
-        let operation = operation(&request);
+        self.chaos.sent.notify_waiters();
         let request_text = if tracing {
             request
                 .body()
@@ -231,6 +310,7 @@ impl HttpConnector for ChaosConnector {
             if !tracing {
                 return Ok(response);
             }
+            chaos.pass_answer_gates(&operation).await;
             let body = std::mem::replace(response.body_mut(), SdkBody::taken());
             let bytes = ByteStream::new(body)
                 .collect()

@@ -22,7 +22,7 @@ pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
 pub use fault::{FaultInjector, INJECTED_FAULT};
-pub use simulation::{Provisioning, Readiness, ScaledClock, TracedCall};
+pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCall, GATE_TIMEOUT};
 
 pub use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
 

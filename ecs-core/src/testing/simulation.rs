@@ -20,6 +20,23 @@ pub struct Provisioning {
     pub rollout: Duration,
 }
 
+/// A kind of resource whose readiness is simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Provisioned {
+    /// A NAT gateway (`available`).
+    NatGateway,
+    /// A load balancer (`active`).
+    LoadBalancer,
+    /// A service deployment (`COMPLETED`).
+    Rollout,
+}
+
+/// How long a gate may stay shut, in real time, before it opens anyway and is reported as
+/// broken ([`Chaos::broken_gates`](super::Chaos::broken_gates)): code that waits for what
+/// the gate waits for would otherwise hang.
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// What a traced call did to the simulated provisioning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -100,6 +117,13 @@ pub(crate) struct Simulation {
     load_balancers_ready: Option<Instant>,
     pub(crate) trace: Vec<TracedCall>,
     seen: BTreeSet<String>,
+    /// The operations sent since the trace began.
+    pub(crate) sent: BTreeSet<String>,
+    /// Readiness gates: a resource of the kind is not ready before every operation listed
+    /// has been sent.
+    pub(crate) ready_gates: Vec<(Provisioned, Vec<String>)>,
+    /// Gates that opened only because [`GATE_TIMEOUT`] ran out.
+    pub(crate) broken: Vec<String>,
 }
 
 impl Simulation {
@@ -113,7 +137,38 @@ impl Simulation {
             load_balancers_ready: None,
             trace: Vec::new(),
             seen: BTreeSet::new(),
+            sent: BTreeSet::new(),
+            ready_gates: Vec::new(),
+            broken: Vec::new(),
         }
+    }
+
+    /// Whether every operation of `ops` has been sent since the trace began.
+    pub(crate) fn all_sent(&self, ops: &[String]) -> bool {
+        ops.iter().all(|op| self.sent.contains(op))
+    }
+
+    /// Whether the gates of `kind` let a resource that is otherwise ready (since `ready_at`)
+    /// be seen ready `now`; a gate shut for [`GATE_TIMEOUT`] past `ready_at` opens, broken.
+    fn gates_open(&mut self, kind: Provisioned, ready_at: Instant, now: Instant) -> bool {
+        let shut: Vec<String> = self
+            .ready_gates
+            .iter()
+            .filter(|(k, ops)| *k == kind && !self.all_sent(ops))
+            .map(|(_, ops)| format!("{kind:?} ready after {}", ops.join(", ")))
+            .collect();
+        if shut.is_empty() {
+            return true;
+        }
+        if now.saturating_duration_since(ready_at) < GATE_TIMEOUT {
+            return false;
+        }
+        for gate in shut {
+            if !self.broken.contains(&gate) {
+                self.broken.push(gate);
+            }
+        }
+        true
     }
 
     /// Starts a new trace (provisioning state is kept).
@@ -124,6 +179,7 @@ impl Simulation {
         self.origin = Instant::now();
         self.trace.clear();
         self.seen.clear();
+        self.sent.clear();
     }
 
     pub(crate) fn since_origin(&self, at: Instant) -> Duration {
@@ -190,6 +246,7 @@ impl Simulation {
                 Readiness::Started(ids)
             }
             "DescribeNatGateways" => self.hold_back(
+                Provisioned::NatGateway,
                 response,
                 now,
                 "natGatewayId",
@@ -198,6 +255,7 @@ impl Simulation {
                 "pending",
             ),
             "DescribeLoadBalancers" => self.hold_back(
+                Provisioned::LoadBalancer,
                 response,
                 now,
                 "LoadBalancerArn",
@@ -242,8 +300,10 @@ impl Simulation {
 
     /// In an XML answer, each resource (found by its `<id_tag>`) not ready yet gets the
     /// first `state_open ready <` after its id turned into `not_ready`.
+    #[allow(clippy::too_many_arguments)]
     fn hold_back(
-        &self,
+        &mut self,
+        kind: Provisioned,
         response: &mut String,
         now: Instant,
         id_tag: &str,
@@ -262,7 +322,10 @@ impl Simulation {
             };
             let id = response[start..start + len].to_string();
             from = start + len;
-            let pending = self.ready_at.get(&id).is_some_and(|at| *at > now);
+            let pending = match self.ready_at.get(&id).copied() {
+                Some(at) => at > now || !self.gates_open(kind, at, now),
+                None => false,
+            };
             let needle = format!("{state_open}{ready}<");
             if let Some(j) = response[from..].find(&needle) {
                 if pending {
@@ -288,7 +351,7 @@ impl Simulation {
     }
 
     /// In a `DescribeServices` answer, a deployment not ready yet is `IN_PROGRESS`.
-    fn hold_back_deployments(&self, response: &mut String, now: Instant) -> Readiness {
+    fn hold_back_deployments(&mut self, response: &mut String, now: Instant) -> Readiness {
         let Ok(mut json) = serde_json::from_str::<serde_json::Value>(response) else {
             return Readiness::None;
         };
@@ -298,10 +361,10 @@ impl Simulation {
                 let Some(id) = d["id"].as_str().map(str::to_string) else {
                     continue;
                 };
-                let Some(at) = self.ready_at.get(&id) else {
+                let Some(at) = self.ready_at.get(&id).copied() else {
                     continue;
                 };
-                if *at > now {
+                if at > now || !self.gates_open(Provisioned::Rollout, at, now) {
                     d["rolloutState"] = "IN_PROGRESS".into();
                     d["runningCount"] = 0.into();
                     waiting = true;
