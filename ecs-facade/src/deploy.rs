@@ -189,18 +189,62 @@ impl Deployer {
     /// The changes a deploy would make, across every layer (read-only). Values that only
     /// exist after the network is created show as `(known after apply)`.
     pub async fn plan(&self, stack: &Stack) -> Result<Plan> {
-        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
-        Box::pin(self.plan_inner(stack)).await
+        Ok(self.prepare(stack).await?.plan)
     }
 
-    async fn plan_inner(&self, stack: &Stack) -> Result<Plan> {
+    /// Reads every layer once and plans the deploy: the plan to show (as [`plan`](Self::plan)
+    /// returns it), kept together with what [`apply`](Self::apply) needs to carry it out
+    /// without reading again. This is how a tool shows a plan, asks, and then applies exactly
+    /// the plan it showed.
+    ///
+    /// ```no_run
+    /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
+    /// let prepared = deployer.prepare(&stack).await?;
+    /// println!("{}", prepared.plan());
+    /// if prepared.plan().pending().count() > 0 {
+    ///     let report = deployer.apply(prepared).await?;
+    ///     println!("{:?}", report.outputs.service.url);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn prepare(&self, stack: &Stack) -> Result<PreparedDeploy> {
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(self.prepare_inner(stack)).await
+    }
+
+    async fn prepare_inner(&self, stack: &Stack) -> Result<PreparedDeploy> {
         stack.validate()?;
         let ctx = self.context(stack)?;
-        let l = &self.layers;
-        let service_spec = stack.service_spec();
+        let mut service_spec = stack.service_spec();
+        let wait = self.wait && service_spec.service.rollout.wait;
+        service_spec.service.rollout.wait = false;
         let names = ServiceNames::new(ctx.stack(), &service_spec);
-        let has_lb = service_spec.load_balancer.is_some();
         let reads = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
+        let plan = self
+            .plan_from(&ctx, stack, &service_spec, &names, &reads)
+            .await?;
+        Ok(PreparedDeploy {
+            stack: stack.clone(),
+            ctx,
+            service_spec,
+            names,
+            wait,
+            reads,
+            plan,
+        })
+    }
+
+    /// The plan across every layer, from one round of reads.
+    async fn plan_from(
+        &self,
+        ctx: &Context,
+        stack: &Stack,
+        service_spec: &ecs_service::ServiceSpec,
+        names: &ServiceNames,
+        reads: &Reads,
+    ) -> Result<Plan> {
+        let l = &self.layers;
+        let has_lb = service_spec.load_balancer.is_some();
         let network = reads
             .network
             .known_outputs()
@@ -211,11 +255,13 @@ impl Deployer {
         let mut plan = reads.network.changes().clone();
         plan.extend(svc_plan.changes().clone());
         if let Some(state) = &reads.scaling {
-            let target = scaling_target(&names, lb, tg, stack, has_lb);
-            plan.extend(l.scaling.plan_with(&ctx, state, &target)?.changes().clone());
+            let target = scaling_target(names, lb, tg, stack, has_lb);
+            plan.extend(l.scaling.plan_with(ctx, state, &target)?.changes().clone());
         }
-        let target = observe_target(&names, lb, tg, has_lb);
-        let observe = l.observe.plan_with(&ctx, &reads.observe, &target).await?;
+        // An alarm with the stack's name that would change but is not the stack's (its tag
+        // is read only when the alarm would change) is refused here, before any change.
+        let target = observe_target(names, lb, tg, has_lb);
+        let observe = l.observe.plan_with(ctx, &reads.observe, &target).await?;
         plan.extend(observe.changes().clone());
         Ok(plan)
     }
@@ -269,43 +315,49 @@ impl Deployer {
     /// group are made while the network is built; the load balancer provisions while the NAT
     /// gateways do; scaling, alarms and the dashboard are made while the rollout runs.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
-        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
-        Box::pin(self.deploy_inner(stack)).await
+        let prepared = self.prepare(stack).await?;
+        self.apply(prepared).await
     }
 
-    async fn deploy_inner(&self, stack: &Stack) -> Result<DeployReport> {
-        stack.validate()?;
-        let ctx = self.context(stack)?;
+    /// Carries out a deploy [`prepare`](Self::prepare)d from one round of reads, without
+    /// reading again: creates what is missing, updates what differs, deletes what the stack no
+    /// longer wants, and waits for the rollout (values the plan showed as known after apply
+    /// are filled in as their resources are made). A replacement the plan showed is refused
+    /// before any change.
+    pub async fn apply(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(self.apply_inner(prepared)).await
+    }
+
+    async fn apply_inner(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
+        let PreparedDeploy {
+            stack,
+            ctx,
+            service_spec,
+            names,
+            wait,
+            reads,
+            plan: _,
+        } = prepared;
+        let stack = &stack;
         let start = ctx.clock().now();
         let l = &self.layers;
-        let mut service_spec = stack.service_spec();
-        let wait = self.wait && service_spec.service.rollout.wait;
-        service_spec.service.rollout.wait = false;
-        let names = ServiceNames::new(ctx.stack(), &service_spec);
         let mut changes = Plan::new();
 
-        // 1. Every layer's reads at once.
+        // 1. The reads were made by `prepare`, every layer's at once.
         let Reads {
             network: net_plan,
             service: mut svc_state,
             scaling: scaling_state,
             observe: mut observe_state,
-        } = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
+        } = reads;
         changes.extend(net_plan.changes().clone());
 
-        // What apply would refuse later is refused before anything changes: a replacement,
-        // or an alarm with the stack's name that is not the stack's (its tag is read only
-        // when the alarm would change).
+        // What apply would refuse later is refused before anything changes: a replacement
+        // (a foreign alarm was refused by the plan already).
         l.service
             .check_replacements(&svc_state, net_plan.known_outputs().as_ref())?;
         let has_lb = service_spec.load_balancer.is_some();
-        let existing = observe_target(
-            &names,
-            svc_state.existing_load_balancer_arn(),
-            svc_state.existing_target_group_arn(),
-            has_lb,
-        );
-        l.observe.plan_with(&ctx, &observe_state, &existing).await?;
 
         // 2. The network; meanwhile what does not need it (each makes no call when it is
         //    already as the stack wants it).
@@ -504,7 +556,34 @@ impl Deployer {
     }
 }
 
+/// A deploy planned from one round of reads ([`Deployer::prepare`]): the plan to show, and
+/// what [`Deployer::apply`] needs to carry it out without reading again.
+#[derive(Debug)]
+pub struct PreparedDeploy {
+    stack: Stack,
+    ctx: Context,
+    service_spec: ecs_service::ServiceSpec,
+    names: ServiceNames,
+    wait: bool,
+    reads: Reads,
+    plan: Plan,
+}
+
+impl PreparedDeploy {
+    /// The changes the deploy will make, across every layer (values only known once their
+    /// resources exist show as `(known after apply)`).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The stack it was planned for.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+}
+
 /// What every layer's planning reads saw ([`Deployer::read_all`]).
+#[derive(Debug)]
 struct Reads {
     network: NetworkPlan,
     service: ServiceState,

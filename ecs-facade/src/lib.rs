@@ -48,8 +48,8 @@ pub use ecs_service as service;
 
 pub use cost::{estimate_cost, CostEstimate, CostLine, PRICES_DATE};
 pub use deploy::{
-    DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, StackOutputs, StackStatus,
-    KNOWN_AFTER_APPLY,
+    DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, PreparedDeploy, StackOutputs,
+    StackStatus, KNOWN_AFTER_APPLY,
 };
 pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
 pub use error::{Error, Result};

@@ -1,8 +1,8 @@
 //! The `ecs-stack` command line, run as a real process. `validate` and `cost` make no AWS call
 //! (they run with an endpoint nothing listens on); against the local AWS emulator, reached only
 //! through the standard AWS environment variables as a user's configuration would be, the
-//! binary plans, deploys, redeploys without a change, reports the status, refuses an
-//! unconfirmed destroy and destroys.
+//! binary plans, deploys, redeploys without a change (reading once: as many requests as a
+//! plan), reports the status, refuses an unconfirmed destroy and destroys.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -246,9 +246,26 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
         "{created:?}"
     );
 
-    // Redeploy: nothing to change.
+    // Redeploy: nothing to change, from one round of reads: the plan shown is the plan
+    // applied, with no second planning pass (the emulator's access log counts requests).
+    let requests = || {
+        std::fs::read_to_string(emulator.log_path())
+            .unwrap_or_else(|e| panic!("{}: {e}", emulator.log_path().display()))
+            .matches("\"POST ")
+            .count()
+    };
+    let before = requests();
+    let out = run(&["plan", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan_requests = requests() - before;
+    let before = requests();
     let out = run(&["deploy", &file, "--yes", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let deploy_requests = requests() - before;
+    assert!(
+        deploy_requests <= 40 && deploy_requests == plan_requests,
+        "a no-op deploy made {deploy_requests} requests, a plan {plan_requests}"
+    );
     let changes = actions(&json(&out)["changes"]["changes"]);
     assert!(!changes.is_empty());
     assert!(

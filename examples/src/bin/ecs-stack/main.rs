@@ -461,10 +461,12 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
             region_name(&config)
         );
     }
-    let plan = deployer.plan(&stack).await?;
+    // One round of reads: the plan shown is the plan applied.
+    let prepared = deployer.prepare(&stack).await?;
+    let plan = prepared.plan();
     progress.clear();
     if !out.json {
-        println!("{}", out.style.plan(&plan));
+        println!("{}", out.style.plan(plan));
     }
     let destructive = plan
         .pending()
@@ -483,7 +485,7 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
     if !out.json {
         eprintln!("\nDeploying stack `{}`…", stack.name);
     }
-    let report = deployer.deploy(&stack).await?;
+    let report = deployer.apply(prepared).await?;
     progress.clear();
     if out.json {
         return out.print_json(&report);
