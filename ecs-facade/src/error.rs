@@ -1,4 +1,6 @@
-//! Errors of the facade: each layer's error, wrapped with its source, plus manifest errors.
+//! Errors of the facade: each layer's error, plus manifest errors. As smithy-rs recommends,
+//! no error's `Display` repeats its source's: walking the `source()` chain prints each
+//! message once.
 
 /// Result with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,18 +18,19 @@ pub enum Error {
     /// The stack is invalid; every problem of every layer is listed. No AWS call was made.
     #[error("invalid stack: {0}")]
     Invalid(ecs_core::Problems),
-    /// The network layer failed.
-    #[error("network: {0}")]
-    Network(#[source] ecs_net::Error),
+    /// The network layer failed. Its error is shown as is (its message names the resource
+    /// and the operation), so that a printed chain of sources says each thing once.
+    #[error(transparent)]
+    Network(ecs_net::Error),
     /// The service layer failed (including a failed or rolled-back rollout).
-    #[error("service: {0}")]
-    Service(#[source] ecs_service::Error),
+    #[error(transparent)]
+    Service(ecs_service::Error),
     /// The scaling layer failed.
-    #[error("scaling: {0}")]
-    Scaling(#[source] ecs_scaling::Error),
+    #[error(transparent)]
+    Scaling(ecs_scaling::Error),
     /// The observability layer failed.
-    #[error("observability: {0}")]
-    Observe(#[source] ecs_observe::Error),
+    #[error(transparent)]
+    Observe(ecs_observe::Error),
 }
 
 impl Error {
@@ -82,5 +85,48 @@ impl From<ecs_scaling::Error> for Error {
 impl From<ecs_observe::Error> for Error {
     fn from(e: ecs_observe::Error) -> Self {
         Error::Observe(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages of `e` and of its sources, outermost first.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push(s.to_string());
+            source = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn no_message_repeats_its_source() {
+        let aws = || {
+            ecs_core::AwsError::new(
+                "CreateSubnet",
+                "subnet subnet/public/us-east-1b (10.0.16.0/20)",
+                Some("InvalidSubnet.Conflict"),
+                "The CIDR conflicts with another subnet",
+                ecs_core::AwsErrorKind::Service,
+            )
+        };
+        let errors = [
+            Error::from(ecs_net::Error::from(aws())),
+            Error::from(ecs_service::Error::from(ecs_core::Error::from(aws()))),
+            Error::from(ecs_scaling::Error::from(ecs_core::Error::from(aws()))),
+            Error::from(ecs_observe::Error::from(ecs_core::Error::from(aws()))),
+        ];
+        for e in errors {
+            let messages = chain(&e);
+            assert!(messages[0].contains("InvalidSubnet.Conflict"), "{messages:?}");
+            assert_eq!(e.code(), Some("InvalidSubnet.Conflict"));
+            for pair in messages.windows(2) {
+                assert!(!pair[0].contains(&pair[1]), "{messages:?}");
+            }
+        }
     }
 }
