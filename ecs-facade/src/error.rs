@@ -122,7 +122,10 @@ mod tests {
         ];
         for e in errors {
             let messages = chain(&e);
-            assert!(messages[0].contains("InvalidSubnet.Conflict"), "{messages:?}");
+            assert!(
+                messages[0].contains("InvalidSubnet.Conflict"),
+                "{messages:?}"
+            );
             assert_eq!(e.code(), Some("InvalidSubnet.Conflict"));
             for pair in messages.windows(2) {
                 assert!(!pair[0].contains(&pair[1]), "{messages:?}");

@@ -188,7 +188,12 @@ pub async fn default_group_rule_count(ec2: &aws_sdk_ec2::Client, stack: &str) ->
                     .values(vpc.vpc_id().unwrap_or_default())
                     .build(),
             )
-            .filters(Filter::builder().name("group-name").values("default").build())
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values("default")
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -305,7 +310,10 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     let sdk = &Sdk::new().await;
     let mut out: BTreeMap<&'static str, usize> =
         tagged_counts(&sdk.ec2, name).await.into_iter().collect();
-    out.insert("default-security-group rule", default_group_rule_count(&sdk.ec2, name).await);
+    out.insert(
+        "default-security-group rule",
+        default_group_rule_count(&sdk.ec2, name).await,
+    );
     let app = format!("{name}-app");
 
     let mut repositories = 0;
