@@ -46,7 +46,8 @@ use aws_sdk_applicationautoscaling::types::{
     StepScalingPolicyConfiguration, SuspendedState, TargetTrackingScalingPolicyConfiguration,
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, RetryOn};
+use ecs_core::graph::{self, Dep, Graph};
+use ecs_core::{Action, Change, Context, FieldDiff, Plan, RetryOn};
 
 pub use error::{Error, Result};
 pub use spec::{CustomMetric, ScalingSpec, ScheduledScaling, Step, StepPolicy, TargetTracking};
@@ -181,6 +182,8 @@ struct Live {
     alarms: BTreeMap<String, StepAlarm>,
     /// The live step alarms' ARNs, by name (their tags are read by ARN).
     alarm_arns: BTreeMap<String, String>,
+    /// The live step alarms that lack the stack's tag: never changed or deleted.
+    foreign_alarms: BTreeSet<String>,
     scheduled: BTreeMap<String, Schedule>,
 }
 
@@ -404,7 +407,11 @@ fn changes(d: &Desired, l: &Live) -> Plan {
         };
         plan.push(Change::new(ALARM_KIND, name, action));
     }
-    for name in l.alarms.keys().filter(|n| !d.alarms.contains_key(*n)) {
+    for name in l
+        .alarms
+        .keys()
+        .filter(|n| !d.alarms.contains_key(*n) && !l.foreign_alarms.contains(*n))
+    {
         plan.push(Change::new(ALARM_KIND, name, Action::Delete));
     }
     for (name, want) in &d.scheduled {
@@ -552,6 +559,7 @@ impl ScalingLayer {
             policies,
             alarms: BTreeMap::new(),
             alarm_arns: BTreeMap::new(),
+            foreign_alarms: BTreeSet::new(),
             scheduled,
         };
         let mut names: Vec<String> = live
@@ -612,6 +620,11 @@ impl ScalingLayer {
                     },
                 );
             }
+            // Their tags, read with the plan so that a foreign one is refused before any
+            // change of any layer.
+            live.foreign_alarms = self
+                .foreign_alarms(ctx, &live, live.alarms.keys().collect())
+                .await?;
         }
         Ok(live)
     }
@@ -682,6 +695,19 @@ impl ScalingLayer {
         problems.into_result()?;
         let desired = desired(ctx, &state.spec, target);
         let changes = changes(&desired, &state.live);
+        // A step alarm is changed only when it carries the stack's tag, the rule every alarm
+        // of the stack follows (one no longer wanted without it is left alone: `changes`).
+        if let Some(name) = state.live.foreign_alarms.iter().find(|n| {
+            changes
+                .find(ALARM_KIND, n)
+                .is_some_and(|c| c.action.is_change())
+        }) {
+            return Err(Error::Foreign(ecs_core::resource::Foreign {
+                kind: ALARM_KIND,
+                id: name.clone(),
+                why: "it lacks the stack's tag",
+            }));
+        }
         Ok(ScalingPlan {
             target: target.clone(),
             desired,
@@ -739,262 +765,262 @@ impl ScalingLayer {
     pub async fn apply(&self, ctx: &Context, plan: &ScalingPlan) -> Result<ScalingOutputs> {
         let (t, d, l) = (&plan.target, &plan.desired, &plan.live);
         let id = t.resource_id();
-        let aas = &self.clients.autoscaling;
-        // A live step alarm is changed or deleted only when it carries the stack's tag, the
-        // rule every alarm of the stack follows: one that would change without it stops the
-        // apply before any change; one no longer wanted without it is left alone.
-        let touched: Vec<&String> = l
-            .alarms
-            .keys()
-            .filter(|n| {
-                plan.changes
-                    .find(ALARM_KIND, n)
-                    .is_some_and(|c| c.action.is_change())
-            })
-            .collect();
-        let foreign = self.foreign_alarms(ctx, l, touched).await?;
-        if let Some(name) = foreign.iter().find(|n| d.alarms.contains_key(*n)) {
-            return Err(Error::Foreign(ecs_core::resource::Foreign {
-                kind: ALARM_KIND,
-                id: name.clone(),
-                why: "it lacks the stack's tag",
-            }));
-        }
-        if plan
-            .changes
-            .find(TARGET_KIND, "desired count")
-            .is_some_and(|c| c.action.is_change())
-        {
-            let resource = format!("{TARGET_KIND} {id}");
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "register".into(),
-            });
-            self.register(ctx, t, d.min, d.max, None, l.target.is_none())
-                .await?;
-            ctx.emit(Event::Done {
-                resource,
-                detail: format!("{}–{} tasks", d.min, d.max),
-            });
-        }
-        // Right after registration the target can be briefly unknown to the policy APIs.
-        let retry = RetryOn::codes(&["ObjectNotFoundException"], Duration::from_secs(60));
+        let id = id.as_str();
         let pending = |kind: &str, name: &str| {
             plan.changes
                 .find(kind, name)
                 .is_some_and(|c| c.action.is_change())
         };
-        let puts = d
+        // What goes, declared before the graph whose steps borrow it.
+        let gone_policies: Vec<String> = l
             .policies
-            .iter()
-            .filter(|(n, _)| pending(POLICY_KIND, n))
-            .map(|(name, doc)| {
-                let resource = format!("{POLICY_KIND} {name}");
-                let retry = retry.clone();
-                let id = id.as_str();
-                async move {
-                    ctx.emit(Event::Started {
-                        resource: resource.clone(),
-                        action: "put".into(),
-                    });
-                    let out = ctx
-                        .call_retrying("PutScalingPolicy", &resource, &retry, || {
-                            let req = aas
-                                .put_scaling_policy()
-                                .policy_name(name)
-                                .service_namespace(ServiceNamespace::Ecs)
-                                .resource_id(id)
-                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount);
-                            match doc {
-                                PolicyDoc::Tracking {
-                                    metric,
-                                    label,
-                                    target,
-                                    scale_in_cooldown,
-                                    scale_out_cooldown,
-                                    disable_scale_in,
-                                } => req
-                                    .policy_type(PolicyType::TargetTrackingScaling)
-                                    .target_tracking_scaling_policy_configuration(
-                                        TargetTrackingScalingPolicyConfiguration::builder()
-                                            .target_value(*target)
-                                            .predefined_metric_specification(
-                                                PredefinedMetricSpecification::builder()
-                                                    .predefined_metric_type(MetricType::from(
-                                                        metric.as_str(),
-                                                    ))
-                                                    .set_resource_label(label.clone())
-                                                    .build()
-                                                    .expect("metric type is set"),
-                                            )
-                                            .scale_in_cooldown(*scale_in_cooldown)
-                                            .scale_out_cooldown(*scale_out_cooldown)
-                                            .disable_scale_in(*disable_scale_in)
-                                            .build()
-                                            .expect("target value is set"),
-                                    ),
-                                PolicyDoc::Step {
-                                    adjustments,
-                                    cooldown,
-                                    aggregation,
-                                } => req
-                                    .policy_type(PolicyType::StepScaling)
-                                    .step_scaling_policy_configuration(
-                                        StepScalingPolicyConfiguration::builder()
-                                            .adjustment_type(AdjustmentType::ChangeInCapacity)
-                                            .cooldown(*cooldown)
-                                            .metric_aggregation_type(MetricAggregationType::from(
-                                                aggregation.as_str(),
-                                            ))
-                                            .set_step_adjustments(Some(
-                                                adjustments
-                                                    .iter()
-                                                    .map(|(lo, hi, adj)| {
-                                                        StepAdjustment::builder()
-                                                            .set_metric_interval_lower_bound(*lo)
-                                                            .set_metric_interval_upper_bound(*hi)
-                                                            .scaling_adjustment(*adj)
-                                                            .build()
-                                                            .expect("adjustment is set")
-                                                    })
-                                                    .collect(),
-                                            ))
-                                            .build(),
-                                    ),
-                            }
-                            .send()
-                        })
-                        .await?;
-                    ctx.emit(Event::Done {
-                        resource,
-                        detail: "put".into(),
-                    });
-                    Ok::<_, Error>((name.clone(), out.policy_arn().to_string()))
-                }
-            });
-        let policy_arns: BTreeMap<String, String> = futures_util::future::try_join_all(puts)
-            .await?
-            .into_iter()
+            .keys()
+            .filter(|n| !d.policies.contains_key(*n))
+            .cloned()
             .collect();
-        let arn_of = |name: &str| {
-            policy_arns
-                .get(name)
-                .cloned()
-                .or_else(|| l.policies.get(name).map(|(arn, _)| arn.clone()))
-        };
-        let alarm_puts = d
+        let gone_alarms: Vec<String> = l
+            .alarms
+            .keys()
+            .filter(|n| !d.alarms.contains_key(*n) && !l.foreign_alarms.contains(*n))
+            .cloned()
+            .collect();
+        let gone_scheduled: Vec<String> = l
+            .scheduled
+            .keys()
+            .filter(|n| !d.scheduled.contains_key(*n))
+            .cloned()
+            .collect();
+        // Right after registration the target can be briefly unknown to the policy APIs.
+        let retry = RetryOn::codes(&["ObjectNotFoundException"], Duration::from_secs(60));
+        let retry = &retry;
+        let mut g = Graph::<Error>::new();
+
+        // The scalable target first: policies and scheduled actions cannot exist without it.
+        let register = pending(TARGET_KIND, "desired count");
+        let (min, max) = (d.min, d.max);
+        let target = g
+            .step(format!("{TARGET_KIND} {id}"))
+            .action_if(register.then_some("register"))
+            .run_with_detail(
+                move |_: &()| format!("{min}–{max} tasks"),
+                move |_| async move {
+                    if register {
+                        self.register(ctx, t, min, max, None, l.target.is_none())
+                            .await?;
+                    }
+                    Ok(())
+                },
+            );
+        let mut policies: BTreeMap<&str, graph::Step<String>> = BTreeMap::new();
+        for (name, doc) in d.policies.iter().filter(|(n, _)| pending(POLICY_KIND, n)) {
+            let step = g
+                .step(format!("{POLICY_KIND} {name}"))
+                .after(target)
+                .action("put")
+                .run_with_detail(
+                    |_: &String| "put".to_string(),
+                    move |_| self.put_policy(ctx, id, name, doc, retry),
+                );
+            policies.insert(name.as_str(), step);
+        }
+        // A step alarm triggers its policy by ARN: the one its put returned, else the live one.
+        for (name, (policy, alarm)) in d
             .alarms
             .iter()
-            .filter(|(n, _)| pending(ALARM_KIND, n) || policy_arns.contains_key(*n))
-            .map(|(name, (policy, a))| {
-                let resource = format!("{ALARM_KIND} {name}");
-                let action = arn_of(policy).unwrap_or_default();
-                let tags: Vec<_> = ctx
-                    .resource_tags(Some(&format!("alarm/{name}")), None)
-                    .iter()
-                    .map(|(k, v)| {
-                        aws_sdk_cloudwatch::types::Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                    })
-                    .collect();
-                async move {
-                    ctx.call("PutMetricAlarm", &resource, || {
-                        self.clients
-                            .cloudwatch
-                            .put_metric_alarm()
-                            .alarm_name(name)
-                            .namespace(&a.namespace)
-                            .metric_name(&a.metric)
-                            .set_dimensions(Some(
-                                a.dimensions
-                                    .iter()
-                                    .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                                    .collect(),
-                            ))
-                            .statistic(Statistic::from(a.statistic.as_str()))
-                            .threshold(a.threshold)
-                            .comparison_operator(ComparisonOperator::from(a.comparison.as_str()))
-                            .period(a.period)
-                            .evaluation_periods(a.evaluation_periods)
-                            .alarm_actions(&action)
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                    })
-                    .await?;
-                    Ok::<_, Error>(())
-                }
-            });
-        let scheduled = d
+            .filter(|(n, _)| pending(ALARM_KIND, n) || policies.contains_key(n.as_str()))
+        {
+            let put = policies.get(policy.as_str()).copied();
+            let live_arn = l.policies.get(policy).map(|(arn, _)| arn.clone());
+            g.step(format!("{ALARM_KIND} {name}"))
+                .after(target)
+                .after_all(put)
+                .action("put")
+                .run(move |i| {
+                    let action = put.map(|p| i.get(p).clone()).or(live_arn);
+                    async move {
+                        self.put_alarm(ctx, name, alarm, &action.unwrap_or_default())
+                            .await
+                    }
+                });
+        }
+        for (name, (schedule, tz, min, max)) in d
             .scheduled
             .iter()
             .filter(|(n, _)| pending(SCHEDULE_KIND, n))
-            .map(|(name, (schedule, tz, min, max))| {
-                let resource = format!("{SCHEDULE_KIND} {name}");
-                let retry = retry.clone();
-                let id = id.clone();
-                async move {
-                    ctx.emit(Event::Started {
-                        resource: resource.clone(),
-                        action: "put".into(),
-                    });
-                    ctx.call_retrying("PutScheduledAction", &resource, &retry, || {
-                        aas.put_scheduled_action()
-                            .service_namespace(ServiceNamespace::Ecs)
-                            .resource_id(&id)
-                            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                            .scheduled_action_name(name)
-                            .schedule(schedule)
-                            .set_timezone(tz.clone())
-                            .scalable_target_action(
-                                ScalableTargetAction::builder()
-                                    .set_min_capacity(*min)
-                                    .set_max_capacity(*max)
-                                    .build(),
-                            )
-                            .send()
-                    })
-                    .await?;
-                    ctx.emit(Event::Done {
-                        resource,
-                        detail: schedule.clone(),
-                    });
-                    Ok::<_, Error>(())
-                }
-            });
-        let deletes = async {
-            self.delete_named(
-                ctx,
-                &id,
-                l.policies
-                    .keys()
-                    .filter(|n| !d.policies.contains_key(*n))
-                    .cloned()
-                    .collect(),
-                l.alarms
-                    .keys()
-                    .filter(|n| !d.alarms.contains_key(*n) && !foreign.contains(*n))
-                    .cloned()
-                    .collect(),
-                l.scheduled
-                    .keys()
-                    .filter(|n| !d.scheduled.contains_key(*n))
-                    .cloned()
-                    .collect(),
-            )
-            .await
-        };
-        futures_util::try_join!(
-            futures_util::future::try_join_all(alarm_puts),
-            futures_util::future::try_join_all(scheduled),
-            deletes
-        )?;
+        {
+            let resource = format!("{SCHEDULE_KIND} {name}");
+            let detail = schedule.clone();
+            g.step(resource.clone())
+                .after(target)
+                .action("put")
+                .run_with_detail(
+                    move |_: &()| detail.clone(),
+                    move |_| async move {
+                        ctx.call_retrying("PutScheduledAction", &resource, retry, || {
+                            self.clients
+                                .autoscaling
+                                .put_scheduled_action()
+                                .service_namespace(ServiceNamespace::Ecs)
+                                .resource_id(id)
+                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                                .scheduled_action_name(name)
+                                .schedule(schedule)
+                                .set_timezone(tz.clone())
+                                .scalable_target_action(
+                                    ScalableTargetAction::builder()
+                                        .set_min_capacity(*min)
+                                        .set_max_capacity(*max)
+                                        .build(),
+                                )
+                                .send()
+                        })
+                        .await?;
+                        Ok(())
+                    },
+                );
+        }
+        self.add_deletes(
+            &mut g,
+            ctx,
+            id,
+            &gone_policies,
+            &gone_alarms,
+            &gone_scheduled,
+            Some(target.into()),
+        );
+        g.run(ctx).await?;
         Ok(ScalingOutputs {
-            resource_id: id.clone(),
+            resource_id: id.to_string(),
             policies: d.policies.keys().cloned().collect(),
             scheduled_actions: d.scheduled.keys().cloned().collect(),
         })
+    }
+
+    /// Puts the scaling policy `name` of the target `id`; returns its ARN.
+    async fn put_policy(
+        &self,
+        ctx: &Context,
+        id: &str,
+        name: &str,
+        doc: &PolicyDoc,
+        retry: &RetryOn,
+    ) -> Result<String> {
+        let resource = format!("{POLICY_KIND} {name}");
+        let out = ctx
+            .call_retrying("PutScalingPolicy", &resource, retry, || {
+                let req = self
+                    .clients
+                    .autoscaling
+                    .put_scaling_policy()
+                    .policy_name(name)
+                    .service_namespace(ServiceNamespace::Ecs)
+                    .resource_id(id)
+                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount);
+                match doc {
+                    PolicyDoc::Tracking {
+                        metric,
+                        label,
+                        target,
+                        scale_in_cooldown,
+                        scale_out_cooldown,
+                        disable_scale_in,
+                    } => req
+                        .policy_type(PolicyType::TargetTrackingScaling)
+                        .target_tracking_scaling_policy_configuration(
+                            TargetTrackingScalingPolicyConfiguration::builder()
+                                .target_value(*target)
+                                .predefined_metric_specification(
+                                    PredefinedMetricSpecification::builder()
+                                        .predefined_metric_type(MetricType::from(metric.as_str()))
+                                        .set_resource_label(label.clone())
+                                        .build()
+                                        .expect("metric type is set"),
+                                )
+                                .scale_in_cooldown(*scale_in_cooldown)
+                                .scale_out_cooldown(*scale_out_cooldown)
+                                .disable_scale_in(*disable_scale_in)
+                                .build()
+                                .expect("target value is set"),
+                        ),
+                    PolicyDoc::Step {
+                        adjustments,
+                        cooldown,
+                        aggregation,
+                    } => req
+                        .policy_type(PolicyType::StepScaling)
+                        .step_scaling_policy_configuration(
+                            StepScalingPolicyConfiguration::builder()
+                                .adjustment_type(AdjustmentType::ChangeInCapacity)
+                                .cooldown(*cooldown)
+                                .metric_aggregation_type(MetricAggregationType::from(
+                                    aggregation.as_str(),
+                                ))
+                                .set_step_adjustments(Some(
+                                    adjustments
+                                        .iter()
+                                        .map(|(lo, hi, adj)| {
+                                            StepAdjustment::builder()
+                                                .set_metric_interval_lower_bound(*lo)
+                                                .set_metric_interval_upper_bound(*hi)
+                                                .scaling_adjustment(*adj)
+                                                .build()
+                                                .expect("adjustment is set")
+                                        })
+                                        .collect(),
+                                ))
+                                .build(),
+                        ),
+                }
+                .send()
+            })
+            .await?;
+        Ok(out.policy_arn().to_string())
+    }
+
+    /// Puts the step alarm `name`, triggering the policy `action` (its ARN), with the stack's
+    /// tags (CloudWatch applies them when the alarm is created).
+    async fn put_alarm(
+        &self,
+        ctx: &Context,
+        name: &str,
+        a: &StepAlarm,
+        action: &str,
+    ) -> Result<()> {
+        let resource = format!("{ALARM_KIND} {name}");
+        let tags: Vec<_> = ctx
+            .resource_tags(Some(&format!("alarm/{name}")), None)
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+            })
+            .collect();
+        ctx.call("PutMetricAlarm", &resource, || {
+            self.clients
+                .cloudwatch
+                .put_metric_alarm()
+                .alarm_name(name)
+                .namespace(&a.namespace)
+                .metric_name(&a.metric)
+                .set_dimensions(Some(
+                    a.dimensions
+                        .iter()
+                        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                        .collect(),
+                ))
+                .statistic(Statistic::from(a.statistic.as_str()))
+                .threshold(a.threshold)
+                .comparison_operator(ComparisonOperator::from(a.comparison.as_str()))
+                .period(a.period)
+                .evaluation_periods(a.evaluation_periods)
+                .alarm_actions(action)
+                .set_tags(Some(tags.clone()))
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 
     /// Which of the live step alarms `names` lack the stack's owner tag (read by ARN, all at
@@ -1030,87 +1056,92 @@ impl ScalingLayer {
             .collect())
     }
 
-    async fn delete_named(
-        &self,
-        ctx: &Context,
-        id: &str,
-        policies: Vec<String>,
-        alarms: Vec<String>,
-        scheduled: Vec<String>,
-    ) -> Result<()> {
+    /// Adds to `g` a delete step for each of `policies` and `scheduled` and one for all of
+    /// `alarms` (one call), each after `after`; returns them. A policy or scheduled action
+    /// already gone counts as deleted.
+    #[allow(clippy::too_many_arguments)]
+    fn add_deletes<'a>(
+        &'a self,
+        g: &mut Graph<'a, Error>,
+        ctx: &'a Context,
+        id: &'a str,
+        policies: &'a [String],
+        alarms: &'a [String],
+        scheduled: &'a [String],
+        after: Option<Dep>,
+    ) -> Vec<Dep> {
         let aas = &self.clients.autoscaling;
         let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
             Err(e) if e.is_code("ObjectNotFoundException") => Ok(()),
             other => other,
         };
-        let p = policies.iter().map(|name| async move {
+        let mut steps: Vec<Dep> = Vec::new();
+        for name in policies {
             let resource = format!("{POLICY_KIND} {name}");
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "delete".into(),
-            });
-            gone(
-                ctx.call("DeleteScalingPolicy", &resource, || {
-                    aas.delete_scaling_policy()
-                        .policy_name(name)
-                        .service_namespace(ServiceNamespace::Ecs)
-                        .resource_id(id)
-                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                        .send()
-                })
-                .await
-                .map(|_| ()),
-            )?;
-            ctx.emit(Event::Done {
-                resource,
-                detail: "deleted".into(),
-            });
-            Ok::<_, Error>(())
-        });
-        let s = scheduled.iter().map(|name| async move {
+            let step = g
+                .step(resource.clone())
+                .after_all(after)
+                .action("delete")
+                .run(move |_| async move {
+                    gone(
+                        ctx.call("DeleteScalingPolicy", &resource, || {
+                            aas.delete_scaling_policy()
+                                .policy_name(name)
+                                .service_namespace(ServiceNamespace::Ecs)
+                                .resource_id(id)
+                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                                .send()
+                        })
+                        .await
+                        .map(|_| ()),
+                    )?;
+                    Ok(())
+                });
+            steps.push(step.into());
+        }
+        for name in scheduled {
             let resource = format!("{SCHEDULE_KIND} {name}");
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "delete".into(),
-            });
-            gone(
-                ctx.call("DeleteScheduledAction", &resource, || {
-                    aas.delete_scheduled_action()
-                        .scheduled_action_name(name)
-                        .service_namespace(ServiceNamespace::Ecs)
-                        .resource_id(id)
-                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                        .send()
-                })
-                .await
-                .map(|_| ()),
-            )?;
-            ctx.emit(Event::Done {
-                resource,
-                detail: "deleted".into(),
-            });
-            Ok::<_, Error>(())
-        });
-        let a = async {
-            if !alarms.is_empty() {
-                let resource = format!("{ALARM_KIND} {}", alarms.join(","));
-                ctx.call("DeleteAlarms", &resource, || {
-                    self.clients
-                        .cloudwatch
-                        .delete_alarms()
-                        .set_alarm_names(Some(alarms.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            Ok::<_, Error>(())
-        };
-        futures_util::try_join!(
-            futures_util::future::try_join_all(p),
-            futures_util::future::try_join_all(s),
-            a
-        )?;
-        Ok(())
+            let step = g
+                .step(resource.clone())
+                .after_all(after)
+                .action("delete")
+                .run(move |_| async move {
+                    gone(
+                        ctx.call("DeleteScheduledAction", &resource, || {
+                            aas.delete_scheduled_action()
+                                .scheduled_action_name(name)
+                                .service_namespace(ServiceNamespace::Ecs)
+                                .resource_id(id)
+                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                                .send()
+                        })
+                        .await
+                        .map(|_| ()),
+                    )?;
+                    Ok(())
+                });
+            steps.push(step.into());
+        }
+        if !alarms.is_empty() {
+            let resource = format!("{ALARM_KIND} {}", alarms.join(","));
+            let step = g
+                .step(resource.clone())
+                .after_all(after)
+                .action("delete")
+                .run(move |_| async move {
+                    ctx.call("DeleteAlarms", &resource, || {
+                        self.clients
+                            .cloudwatch
+                            .delete_alarms()
+                            .set_alarm_names(Some(alarms.to_vec()))
+                            .send()
+                    })
+                    .await?;
+                    Ok(())
+                });
+            steps.push(step.into());
+        }
+        steps
     }
 
     /// Plans and applies.
@@ -1181,61 +1212,54 @@ impl ScalingLayer {
 
     /// What [`destroy`](Self::destroy) would delete.
     pub async fn plan_destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
-        Ok(destroy_plan(&self.observe_owned(ctx, t).await?))
-    }
-
-    /// What the stack owns of the target's scaling: step alarms without the stack's tag are
-    /// left out (never deleted).
-    async fn observe_owned(&self, ctx: &Context, t: &ScalingTarget) -> Result<Live> {
-        let mut live = self.observe(ctx, t, &[]).await?;
-        let foreign = self
-            .foreign_alarms(ctx, &live, live.alarms.keys().collect())
-            .await?;
-        live.alarms.retain(|name, _| !foreign.contains(name));
-        Ok(live)
+        Ok(destroy_plan(&self.observe(ctx, t, &[]).await?))
     }
 
     /// Deletes the stack's policies (and step alarms) and scheduled actions, then deregisters
     /// the scalable target. Deregistering the target makes AWS delete whatever else is
     /// attached to the stack's own service as well.
     pub async fn destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
-        let live = self.observe_owned(ctx, t).await?;
+        let live = self.observe(ctx, t, &[]).await?;
         let plan = destroy_plan(&live);
         let id = t.resource_id();
-        self.delete_named(
-            ctx,
-            &id,
-            live.policies.keys().cloned().collect(),
-            live.alarms.keys().cloned().collect(),
-            live.scheduled.keys().cloned().collect(),
-        )
-        .await?;
+        let policies: Vec<String> = live.policies.keys().cloned().collect();
+        let alarms: Vec<String> = live
+            .alarms
+            .keys()
+            .filter(|n| !live.foreign_alarms.contains(*n))
+            .cloned()
+            .collect();
+        let scheduled: Vec<String> = live.scheduled.keys().cloned().collect();
+        let mut g = Graph::<Error>::new();
+        let deletes = self.add_deletes(&mut g, ctx, &id, &policies, &alarms, &scheduled, None);
         if live.target.is_some() {
             let resource = format!("{TARGET_KIND} {id}");
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "deregister".into(),
-            });
-            match ctx
-                .call("DeregisterScalableTarget", &resource, || {
-                    self.clients
-                        .autoscaling
-                        .deregister_scalable_target()
-                        .service_namespace(ServiceNamespace::Ecs)
-                        .resource_id(&id)
-                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                        .send()
-                })
-                .await
-            {
-                Err(e) if !e.is_code("ObjectNotFoundException") => return Err(e.into()),
-                _ => {}
-            }
-            ctx.emit(Event::Done {
-                resource,
-                detail: "deregistered".into(),
-            });
+            let id = &id;
+            g.step(resource.clone())
+                .after_all(deletes)
+                .action("deregister")
+                .run_with_detail(
+                    |_: &()| "deregistered".to_string(),
+                    move |_| async move {
+                        match ctx
+                            .call("DeregisterScalableTarget", &resource, || {
+                                self.clients
+                                    .autoscaling
+                                    .deregister_scalable_target()
+                                    .service_namespace(ServiceNamespace::Ecs)
+                                    .resource_id(id)
+                                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                                    .send()
+                            })
+                            .await
+                        {
+                            Err(e) if !e.is_code("ObjectNotFoundException") => Err(e.into()),
+                            _ => Ok(()),
+                        }
+                    },
+                );
         }
+        g.run(ctx).await?;
         Ok(plan)
     }
 }
@@ -1245,7 +1269,11 @@ fn destroy_plan(live: &Live) -> Plan {
     for n in live.policies.keys() {
         plan.push(Change::new(POLICY_KIND, n, Action::Delete));
     }
-    for n in live.alarms.keys() {
+    for n in live
+        .alarms
+        .keys()
+        .filter(|n| !live.foreign_alarms.contains(*n))
+    {
         plan.push(Change::new(ALARM_KIND, n, Action::Delete));
     }
     for n in live.scheduled.keys() {

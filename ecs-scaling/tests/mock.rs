@@ -1412,7 +1412,8 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
         alarm.tags()
     );
 
-    // Unchanged: four reads (the alarm's included) and no mutating call.
+    // Unchanged: five reads (the alarm's, and its tags: a step alarm without the stack's tag
+    // is refused by the plan) and no mutating call.
     m.journal.clear();
     let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
     assert!(plan.changes().is_empty(), "{plan}");
@@ -1423,6 +1424,7 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
             "DescribeScalableTargets",
             "DescribeScalingPolicies",
             "DescribeScheduledActions",
+            "ListTagsForResource",
         ])
     );
     layer.apply(&h.ctx, &plan).await.unwrap();
@@ -1477,15 +1479,9 @@ async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
     let mut changed = step_spec();
     changed.step[0].threshold = 7.0;
 
-    // Changing it is refused before any change.
+    // Changing it is refused by the plan, before any change (of this or any other layer).
     m.journal.clear();
-    let plan = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
-    assert_eq!(
-        pending(plan.changes()),
-        rows(&[(ALARM, "web-step-queue", "update")]),
-        "{plan}"
-    );
-    let err = layer.apply(&h.ctx, &plan).await.unwrap_err();
+    let err = layer.plan(&h.ctx, &changed, &target()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "alarm web-step-queue exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
