@@ -72,7 +72,7 @@ pub use context::Context;
 pub use error::{Error, Result};
 pub use events::{Event, EventLog, EventSink, NoEvents};
 pub use graph::{Graph, Step};
-pub use names::{stable_hash, NameKind, StackName};
+pub use names::{region_or_default, stable_hash, NameKind, StackName, DEFAULT_REGION};
 pub use plan::{Action, Change, FieldDiff, Plan, Summary};
 pub use resource::{Known, Resource, KNOWN_AFTER_APPLY};
 pub use retry::{Poll, PollPolicy, RetryOn, RetryPolicy};

@@ -205,6 +205,20 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     h
 }
 
+/// The region a client was configured with, or `us-east-1` ([`DEFAULT_REGION`]) when it has
+/// none: what the layers name in ARNs and console links they build themselves.
+///
+/// ```
+/// assert_eq!(ecs_core::region_or_default(Some(&"eu-west-1")), "eu-west-1");
+/// assert_eq!(ecs_core::region_or_default(None::<&String>), "us-east-1");
+/// ```
+pub fn region_or_default(region: Option<&impl std::fmt::Display>) -> String {
+    region.map_or_else(|| DEFAULT_REGION.to_string(), ToString::to_string)
+}
+
+/// The region assumed when a client has none configured.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

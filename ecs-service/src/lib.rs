@@ -292,12 +292,7 @@ impl ServiceLayer {
     }
 
     fn region(&self) -> String {
-        self.clients
-            .ecs
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string())
+        ecs_core::region_or_default(self.clients.ecs.config().region())
     }
 
     async fn observe(
