@@ -7,7 +7,7 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic,
 };
 use aws_sdk_cloudwatch::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, NameKind, Plan, StackName};
+use ecs_core::{Action, Change, Context, FieldDiff, NameKind, Plan, StackName};
 
 use crate::spec::{AlarmKind, AlarmSpec, ObserveSpec};
 use crate::{ObserveTarget, Result};
@@ -501,69 +501,14 @@ pub(crate) async fn put(
     Ok(())
 }
 
-/// Creates or updates the alarms that differ and deletes the removed ones; emits events.
-pub(crate) async fn apply(
-    ctx: &Context,
-    cw: &Client,
-    want: &BTreeMap<String, (AlarmKind, AlarmDoc)>,
-    live: &BTreeMap<String, LiveAlarm>,
-) -> Result<usize> {
-    let plan = changes(want, live);
-    let puts = plan
-        .pending()
-        .filter(|c| !matches!(c.action, Action::Delete))
-        .filter_map(|c| {
-            let (kind, doc) = want.get(&c.id)?;
-            let id = c.id.clone();
-            let action = if matches!(c.action, Action::Create) {
-                "create"
-            } else {
-                "update"
-            };
-            Some(async move {
-                let resource = format!("{KIND} {id}");
-                ctx.emit(Event::Started {
-                    resource: resource.clone(),
-                    action: action.into(),
-                });
-                put(ctx, cw, &id, *kind, doc).await?;
-                ctx.emit(Event::Done {
-                    resource,
-                    detail: format!("{action}d"),
-                });
-                Ok::<_, crate::Error>(())
-            })
-        });
-    futures_util::future::try_join_all(puts).await?;
-    let deletes: Vec<String> = plan
-        .pending()
-        .filter(|c| matches!(c.action, Action::Delete))
-        .map(|c| c.id.clone())
-        .collect();
-    if !deletes.is_empty() {
-        delete(ctx, cw, &deletes).await?;
-    }
-    Ok(plan.pending().count())
-}
-
-/// Deletes alarms by name (at most 100 per call).
+/// Deletes the alarms `names` (at most 100: one call).
 pub(crate) async fn delete(ctx: &Context, cw: &Client, names: &[String]) -> Result<()> {
-    for chunk in names.chunks(100) {
-        let resource = format!("{KIND} {}", chunk.join(","));
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: "delete".into(),
-        });
-        ctx.call("DeleteAlarms", &resource, || {
-            cw.delete_alarms()
-                .set_alarm_names(Some(chunk.to_vec()))
-                .send()
-        })
-        .await?;
-        ctx.emit(Event::Done {
-            resource,
-            detail: "deleted".into(),
-        });
-    }
+    let resource = format!("{KIND} {}", names.join(","));
+    ctx.call("DeleteAlarms", &resource, || {
+        cw.delete_alarms()
+            .set_alarm_names(Some(names.to_vec()))
+            .send()
+    })
+    .await?;
     Ok(())
 }

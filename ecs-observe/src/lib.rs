@@ -46,6 +46,7 @@ mod spec;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ecs_core::graph::{Dep, Graph};
 use ecs_core::{Action, Change, Context, Event, NameKind, Plan};
 use serde_json::Value;
 
@@ -244,12 +245,7 @@ impl ObserveLayer {
     }
 
     fn region(&self) -> String {
-        self.clients
-            .cloudwatch
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string())
+        ecs_core::region_or_default(self.clients.cloudwatch.config().region())
     }
 
     /// The dashboard's name for the context's stack.
@@ -518,64 +514,111 @@ impl ObserveLayer {
         let c = &self.clients;
         let (spec, target, live) = (&plan.spec, &plan.target, &plan.live);
         let want = alarms::desired(ctx.stack(), spec, target);
-        let log_group = async {
-            match &plan.log_group_arn {
-                // Made (or brought in line) by `apply_log_group` already.
-                Some(arn) => Ok(arn.clone()),
-                None => {
-                    logs::ensure(
-                        ctx,
-                        &c.logs,
-                        &target.log_group,
-                        spec,
-                        live.log_group.as_ref(),
-                    )
-                    .await
-                }
-            }
-        };
-        let (log_group_arn, alarm_changes) = futures_util::try_join!(
-            log_group,
-            alarms::apply(ctx, &c.cloudwatch, &want, &live.alarms),
-        )?;
+        let alarm_plan = alarms::changes(&want, &live.alarms);
+        let doomed: Vec<String> = alarm_plan
+            .pending()
+            .filter(|c| matches!(c.action, Action::Delete))
+            .map(|c| c.id.clone())
+            .collect();
         let name = Self::dashboard_name(ctx);
-        let resource = format!("{DASHBOARD_KIND} {name}");
-        let dashboard = match plan.changes.find(DASHBOARD_KIND, &name).map(|c| &c.action) {
+        let dashboard_action = plan
+            .changes
+            .find(DASHBOARD_KIND, &name)
+            .map(|c| c.action.clone());
+        let mut g = Graph::<Error>::new();
+
+        // The log group (unless `apply_log_group` made it already; `logs::ensure` reports
+        // what it does, which only it knows after its read).
+        let log_group = g
+            .step(format!("{} {}", logs::KIND, target.log_group))
+            .run(|_| async {
+                match &plan.log_group_arn {
+                    Some(arn) => Ok(arn.clone()),
+                    None => {
+                        logs::ensure(
+                            ctx,
+                            &c.logs,
+                            &target.log_group,
+                            spec,
+                            live.log_group.as_ref(),
+                        )
+                        .await
+                    }
+                }
+            });
+        // Each alarm that differs, concurrently; the removed ones, 100 a call.
+        let mut alarm_steps: Vec<Dep> = Vec::new();
+        for change in alarm_plan
+            .pending()
+            .filter(|c| !matches!(c.action, Action::Delete))
+        {
+            let Some((kind, doc)) = want.get(&change.id) else {
+                continue;
+            };
+            let id = change.id.as_str();
+            let step = g
+                .step(format!("{} {id}", alarms::KIND))
+                .action_if(change.action.verb())
+                .run(move |_| alarms::put(ctx, &c.cloudwatch, id, *kind, doc));
+            alarm_steps.push(step.into());
+        }
+        for chunk in doomed.chunks(100) {
+            let step = g
+                .step(format!("{} {}", alarms::KIND, chunk.join(",")))
+                .action("delete")
+                .run(move |_| alarms::delete(ctx, &c.cloudwatch, chunk));
+            alarm_steps.push(step.into());
+        }
+        // The dashboard once the alarms are in place: its alarm widget needs their ARNs.
+        let alarms_changed = !alarm_steps.is_empty();
+        match &dashboard_action {
             Some(Action::Create | Action::Update(_)) => {
-                let arns = if alarm_changes == 0 {
-                    want.keys()
-                        .filter_map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
-                        .collect()
-                } else {
-                    let now = alarms::observe(ctx, &c.cloudwatch).await?;
-                    want.keys()
-                        .filter_map(|n| now.get(n).map(|a| a.arn.clone()))
-                        .collect::<Vec<_>>()
-                };
-                let body = dashboard::body(ctx.stack().as_str(), target, &plan.region, &arns);
-                ctx.emit(Event::Started {
-                    resource: resource.clone(),
-                    action: "put".into(),
-                });
-                ctx.call("PutDashboard", &resource, || {
-                    c.cloudwatch
-                        .put_dashboard()
-                        .dashboard_name(&name)
-                        .dashboard_body(body.to_string())
-                        .send()
-                })
-                .await?;
-                ctx.emit(Event::Done {
-                    resource,
-                    detail: format!("{} widgets", body["widgets"].as_array().map_or(0, Vec::len)),
-                });
-                Some(name)
+                let resource = format!("{DASHBOARD_KIND} {name}");
+                let (want, name) = (&want, &name);
+                g.step(resource.clone())
+                    .after_all(alarm_steps)
+                    .action("put")
+                    .run_with_detail(
+                        |widgets: &usize| format!("{widgets} widgets"),
+                        move |_| async move {
+                            let arns: Vec<String> = if alarms_changed {
+                                let now = alarms::observe(ctx, &c.cloudwatch).await?;
+                                want.keys()
+                                    .filter_map(|n| now.get(n).map(|a| a.arn.clone()))
+                                    .collect()
+                            } else {
+                                want.keys()
+                                    .filter_map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
+                                    .collect()
+                            };
+                            let body =
+                                dashboard::body(ctx.stack().as_str(), target, &plan.region, &arns);
+                            ctx.call("PutDashboard", &resource, || {
+                                c.cloudwatch
+                                    .put_dashboard()
+                                    .dashboard_name(name)
+                                    .dashboard_body(body.to_string())
+                                    .send()
+                            })
+                            .await?;
+                            Ok(body["widgets"].as_array().map_or(0, Vec::len))
+                        },
+                    );
             }
             Some(Action::Delete) => {
-                self.delete_dashboard(ctx).await?;
-                None
+                // Reports itself: whether there is one of the stack's to delete is known
+                // after its read.
+                g.step(format!("{DASHBOARD_KIND} {name}"))
+                    .after_all(alarm_steps)
+                    .run(move |_| async move { self.delete_dashboard(ctx).await.map(|_| ()) });
             }
-            _ => live.dashboard.as_ref().map(|_| name),
+            _ => {}
+        }
+        let out = g.run(ctx).await?;
+        let dashboard = match &dashboard_action {
+            Some(Action::Create | Action::Update(_)) => Some(name.clone()),
+            Some(Action::Delete) => None,
+            _ => live.dashboard.as_ref().map(|_| name.clone()),
         };
         let dashboard_url = dashboard.as_ref().map(|d| {
             format!(
@@ -585,7 +628,7 @@ impl ObserveLayer {
         });
         Ok(ObserveOutputs {
             log_group: target.log_group.clone(),
-            log_group_arn,
+            log_group_arn: out.get(log_group).clone(),
             alarms: want.keys().cloned().collect(),
             dashboard,
             dashboard_url,
@@ -737,21 +780,32 @@ impl ObserveLayer {
             .collect();
         let mut deleted = Plan::new();
         let mut kept = Vec::new();
-        let (dashboard, logs_deleted) = futures_util::try_join!(
-            async {
-                if !names.is_empty() {
-                    alarms::delete(ctx, &c.cloudwatch, &names).await?;
-                }
-                self.delete_dashboard(ctx).await
-            },
-            async {
+        let mut g = Graph::<Error>::new();
+        let mut alarm_steps: Vec<Dep> = Vec::new();
+        for chunk in names.chunks(100) {
+            let step = g
+                .step(format!("{} {}", alarms::KIND, chunk.join(",")))
+                .action("delete")
+                .run(move |_| alarms::delete(ctx, &c.cloudwatch, chunk));
+            alarm_steps.push(step.into());
+        }
+        // These two report themselves: whether there is one of the stack's to delete is known
+        // after their reads.
+        let dashboard = g
+            .step(format!("{DASHBOARD_KIND} {}", Self::dashboard_name(ctx)))
+            .after_all(alarm_steps)
+            .run(move |_| self.delete_dashboard(ctx));
+        let logs_deleted = g
+            .step(format!("{} {log_group}", logs::KIND))
+            .run(move |_| async move {
                 if delete_logs {
                     logs::delete(ctx, &c.logs, log_group).await
                 } else {
                     Ok(false)
                 }
-            }
-        )?;
+            });
+        let out = g.run(ctx).await?;
+        let (dashboard, logs_deleted) = (*out.get(dashboard), *out.get(logs_deleted));
         for n in &names {
             deleted.push(Change::new(alarms::KIND, n, Action::Delete));
         }
