@@ -4,8 +4,8 @@
 //! outputs. [`Graph::run`] gives every layer the same guarantees:
 //!
 //! * each step starts as soon as the steps it needs are done, and waits for nothing else;
-//!   readiness (a NAT gateway available, a load balancer active) is an ordinary step that
-//!   others depend on;
+//!   readiness can be an ordinary step that others depend on (ecs-net's destroy waits for its
+//!   NAT gateways' deletion so, before their addresses are released);
 //! * after the first error no new step starts, but the steps already started run to their
 //!   end (a request dropped half-way could still land in AWS after the run returned, unseen by
 //!   the next run's reads); the first error is returned as is;
@@ -212,8 +212,17 @@ impl<E> fmt::Debug for StepBuilder<'_, '_, E> {
 
 impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     /// Runs the step after `dep` is done (call once per dependency).
+    ///
+    /// # Panics
+    ///
+    /// When `dep` is not a step of this graph (a handle of another graph): a bug in how the
+    /// graph is built.
     pub fn after(mut self, dep: impl Into<Dep>) -> Self {
         let Dep(index) = dep.into();
+        assert!(
+            index < self.graph.nodes.len(),
+            "a step runs after steps added to its own graph before it"
+        );
         if !self.deps.contains(&index) {
             self.deps.push(index);
         }
@@ -434,7 +443,10 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
         }
         match first {
             Some(error) => Err(error),
-            None => Ok(Outputs { values }),
+            None => {
+                debug_assert!(values.iter().all(Option::is_some), "every step ran");
+                Ok(Outputs { values })
+            }
         }
     }
 }

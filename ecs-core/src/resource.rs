@@ -293,8 +293,8 @@ pub fn owned<R: Resource>(ctx: &Context, live: &R::Live) -> bool {
 }
 
 /// Deletes `live` when it is the stack's and returns `true`; leaves a resource that is not the
-/// stack's alone and returns `false`, without a call. Every delete goes through here, so the
-/// ownership rule holds for deletes as it does for changes.
+/// stack's alone and returns `false`, without a call: the ownership rule of the kind, checked
+/// for a delete as [`plan`] checks it for a change.
 pub async fn delete<R: Resource>(
     ctx: &Context,
     client: &R::Client,

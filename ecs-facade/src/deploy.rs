@@ -193,16 +193,16 @@ impl Deployer {
     }
 
     /// Reads every layer once and plans the deploy: the plan to show (as [`plan`](Self::plan)
-    /// returns it), kept together with what [`apply`](Self::apply) needs to carry it out
-    /// without reading again. This is how a tool shows a plan, asks, and then applies exactly
-    /// the plan it showed.
+    /// returns it), kept together with what [`PreparedDeploy::apply`] needs to carry it out
+    /// without reading again. This is how a tool shows a plan, asks, and then applies the plan
+    /// it showed.
     ///
     /// ```no_run
     /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
     /// let prepared = deployer.prepare(&stack).await?;
     /// println!("{}", prepared.plan());
     /// if prepared.plan().pending().count() > 0 {
-    ///     let report = deployer.apply(prepared).await?;
+    ///     let report = prepared.apply().await?;
     ///     println!("{:?}", report.outputs.service.url);
     /// }
     /// # Ok(()) }
@@ -224,6 +224,7 @@ impl Deployer {
             .plan_from(&ctx, stack, &service_spec, &names, &reads)
             .await?;
         Ok(PreparedDeploy {
+            deployer: self.clone(),
             stack: stack.clone(),
             ctx,
             service_spec,
@@ -315,22 +316,12 @@ impl Deployer {
     /// group are made while the network is built; the load balancer provisions while the NAT
     /// gateways do; scaling, alarms and the dashboard are made while the rollout runs.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
-        let prepared = self.prepare(stack).await?;
-        self.apply(prepared).await
-    }
-
-    /// Carries out a deploy [`prepare`](Self::prepare)d from one round of reads, without
-    /// reading again: creates what is missing, updates what differs, deletes what the stack no
-    /// longer wants, and waits for the rollout (values the plan showed as known after apply
-    /// are filled in as their resources are made). A replacement the plan showed is refused
-    /// before any change.
-    pub async fn apply(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
-        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
-        Box::pin(self.apply_inner(prepared)).await
+        self.prepare(stack).await?.apply().await
     }
 
     async fn apply_inner(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
         let PreparedDeploy {
+            deployer: _,
             stack,
             ctx,
             service_spec,
@@ -354,7 +345,9 @@ impl Deployer {
         changes.extend(net_plan.changes().clone());
 
         // What apply would refuse later is refused before anything changes: a replacement
-        // (a foreign alarm was refused by the plan already).
+        // of the network's or the service layer's (a resource that is not the stack's was
+        // refused by the plan already).
+        net_plan.check_replacements()?;
         l.service
             .check_replacements(&svc_state, net_plan.known_outputs().as_ref())?;
         let has_lb = service_spec.load_balancer.is_some();
@@ -557,9 +550,11 @@ impl Deployer {
 }
 
 /// A deploy planned from one round of reads ([`Deployer::prepare`]): the plan to show, and
-/// what [`Deployer::apply`] needs to carry it out without reading again.
+/// what [`apply`](Self::apply) needs to carry it out, with the deployer that prepared it,
+/// without reading again.
 #[derive(Debug)]
 pub struct PreparedDeploy {
+    deployer: Deployer,
     stack: Stack,
     ctx: Context,
     service_spec: ecs_service::ServiceSpec,
@@ -579,6 +574,22 @@ impl PreparedDeploy {
     /// The stack it was planned for.
     pub fn stack(&self) -> &Stack {
         &self.stack
+    }
+
+    /// Carries out the deploy, without reading again: creates what is missing, updates what
+    /// differs, deletes what the stack no longer wants, and waits for the rollout. Values the
+    /// plan showed as `(known after apply)` are filled in as their resources are made (the
+    /// service, scaling and observability layers plan those parts again from the same reads,
+    /// with the new ids), so the report's changes may name them. A replacement the plan
+    /// showed is refused before any change.
+    ///
+    /// The decisions were made from reads at [`prepare`](Deployer::prepare) time: apply soon
+    /// after (as a tool does right after its confirmation), and prepare again if the stack
+    /// may have been changed by someone else meanwhile.
+    pub async fn apply(self) -> Result<DeployReport> {
+        let deployer = self.deployer.clone();
+        // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
+        Box::pin(deployer.apply_inner(self)).await
     }
 }
 

@@ -129,20 +129,7 @@ pub(crate) async fn apply(
     ec2: &Client,
     plan: &NetworkPlan,
 ) -> Result<NetworkOutputs> {
-    if let Some(c) = plan
-        .changes
-        .changes
-        .iter()
-        .find(|c| matches!(c.action, Action::Replace(_)))
-    {
-        let Action::Replace(reason) = &c.action else {
-            unreachable!()
-        };
-        return Err(Error::ReplacementRequired {
-            resource: label(&c.resource, &c.id),
-            reason: reason.clone(),
-        });
-    }
+    plan.check_replacements()?;
     let outputs = apply_graph(ctx, ec2, plan).await?;
     teardown(
         ctx,

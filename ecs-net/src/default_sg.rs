@@ -8,10 +8,12 @@
 
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
 use aws_sdk_ec2::types::SecurityGroup;
 use aws_sdk_ec2::Client;
 use ecs_core::resource::{self, Diff, Known, Owner, Ownership, Resource};
-use ecs_core::{Context, FieldDiff, Tags};
+use ecs_core::{AwsError, Context, FieldDiff, Poll, PollPolicy, Tags};
 
 use crate::apply::sync_rules;
 use crate::error::{Error, Result};
@@ -94,15 +96,22 @@ impl Resource for DefaultSecurityGroup {
     }
 
     /// AWS makes the group with the VPC; "creating" it for the stack is finding it in the new
-    /// VPC and revoking the rules AWS gave it.
+    /// VPC (waiting, within a minute, until the describe shows it) and revoking the rules AWS
+    /// gave it.
     async fn create(&self, ctx: &Context, ec2: &Client) -> Result<String> {
         let Known::Known(vpc_id) = &self.vpc_id else {
             unreachable!("the default group is made once its VPC exists")
         };
-        let Some(live) = read(ctx, ec2, vpc_id, &Tags::new()).await? else {
-            // No default group in the VPC: nothing to strip.
-            return Ok(String::new());
-        };
+        let resource = format!("{DEFAULT_SG_KIND} of {vpc_id}");
+        let policy = PollPolicy::with_timeout(Duration::from_secs(60));
+        let live = ctx
+            .poll(&resource, "the group to be visible", &policy, || async {
+                Ok(match find(ctx, ec2, vpc_id, &Tags::new()).await? {
+                    Some(live) => Poll::Ready(live),
+                    None => Poll::Pending("not found yet".to_string()),
+                })
+            })
+            .await?;
         let diffs = self.diff(&live);
         self.update(ctx, ec2, &live, &diffs).await?;
         Ok(live.id)
@@ -144,6 +153,15 @@ pub(crate) async fn read(
     vpc_id: &str,
     vpc_tags: &Tags,
 ) -> Result<Option<LiveDefaultSg>> {
+    Ok(find(ctx, ec2, vpc_id, vpc_tags).await?)
+}
+
+async fn find(
+    ctx: &Context,
+    ec2: &Client,
+    vpc_id: &str,
+    vpc_tags: &Tags,
+) -> std::result::Result<Option<LiveDefaultSg>, AwsError> {
     let resource = format!("{DEFAULT_SG_KIND} of {vpc_id}");
     let out = ctx
         .call("DescribeSecurityGroups", &resource, || {
@@ -169,8 +187,10 @@ fn is_default_of(group: &SecurityGroup, vpc_id: &str) -> bool {
     group.group_name() == Some("default") && group.vpc_id() == Some(vpc_id)
 }
 
-/// What the plan does to the default group of the stack's VPC: `live_vpc` is whether the VPC
-/// exists, `live` what the read found in it. `None` when there is nothing to plan (the VPC
+/// What the plan does to the default group of the stack's VPC (`vpc_id`, when the VPC
+/// exists), from what the read found in it (`live`). With a VPC still to be made, the group
+/// is planned as made (`+`, like everything of a new stack): AWS makes it with the VPC, and
+/// the stack strips it of its rules at once. `None` when there is nothing to plan (the VPC
 /// exists and has no default group).
 pub(crate) fn plan(
     ctx: &Context,
@@ -180,10 +200,12 @@ pub(crate) fn plan(
     let desired = DefaultSecurityGroup {
         vpc_id: vpc_id.map(str::to_string).into(),
     };
-    match (vpc_id, live) {
-        (Some(_), None) => Ok(None),
-        _ => Ok(Some(resource::plan(ctx, &desired, live.cloned())?)),
-    }
+    let live = match (vpc_id, live) {
+        (Some(_), None) => return Ok(None),
+        (Some(_), Some(live)) => Some(live.clone()),
+        (None, _) => None,
+    };
+    Ok(Some(resource::plan(ctx, &desired, live)?))
 }
 
 /// Brings the default group of the VPC `vpc_id` to no rules, as the plan (from the same read)
@@ -195,12 +217,16 @@ pub(crate) async fn apply(
     vpc_id: &str,
     existed: bool,
 ) -> Result<()> {
-    let planned = plan(ctx, existed.then_some(vpc_id), live)?;
-    let Some(planned) = planned else {
-        return Ok(());
-    };
     let desired = DefaultSecurityGroup {
         vpc_id: Known::Known(vpc_id.to_string()),
+    };
+    if !existed {
+        // Made with the VPC in this run: found there, then stripped.
+        desired.create(ctx, ec2).await?;
+        return Ok(());
+    }
+    let Some(planned) = plan(ctx, Some(vpc_id), live)? else {
+        return Ok(());
     };
     resource::converge(ctx, ec2, &desired, &planned, |reason| {
         Error::ReplacementRequired {
@@ -239,7 +265,7 @@ mod tests {
         let anywhere = Rule::all(Peer::Cidr("0.0.0.0/0".into()));
         // (VPC exists, what the read found, the plan's action)
         let cases = [
-            // A VPC still to be made comes with AWS's default rules.
+            // With a VPC still to be made, it is made (by AWS, with the VPC; stripped at once).
             (None, None, Some(Action::Create)),
             // An existing VPC without a default group: nothing to plan.
             (Some("vpc-1"), None, None),

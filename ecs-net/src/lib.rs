@@ -40,6 +40,7 @@
 mod apply;
 mod default_sg;
 mod error;
+mod ids;
 mod live;
 mod plan;
 mod rules;
@@ -79,8 +80,7 @@ pub struct NetworkOutputs {
     pub vpc_endpoints: Vec<String>,
 }
 
-/// What a value is before the resource that gives it exists.
-pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+pub use ecs_core::KNOWN_AFTER_APPLY;
 
 impl NetworkOutputs {
     /// Outputs whose every id is [`KNOWN_AFTER_APPLY`] (two zones): what the layers above
@@ -128,11 +128,7 @@ impl NetworkLayer {
     }
 
     fn region(&self) -> String {
-        self.ec2
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string())
+        ecs_core::region_or_default(self.ec2.config().region())
     }
 
     /// Validates the specification (every problem at once, before any AWS call), reads what

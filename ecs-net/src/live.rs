@@ -393,7 +393,7 @@ pub(crate) async fn observe(ctx: &Context, ec2: &Client) -> Result<Live> {
         .filter_map(|mut n| {
             let subnet = subnets.iter().find(|s| s.id == n.subnet_id)?;
             let zone = subnet.logical()?.strip_prefix("subnet/public/")?;
-            n.logical = Some(crate::plan::nat_id(zone));
+            n.logical = Some(crate::ids::nat_id(zone));
             Some(n)
         })
         .collect();

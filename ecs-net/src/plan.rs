@@ -12,28 +12,7 @@ use crate::live::{Live, LiveNat, LiveRouteTable, LiveSg, LiveSubnet, LiveVpc, Ow
 use crate::rules::{render, Peer, Rule};
 use crate::spec::{NatStrategy, Network, NetworkSpec};
 
-pub(crate) const VPC: &str = "vpc";
-pub(crate) const IGW: &str = "igw";
-pub(crate) const RT_PUBLIC: &str = "rt/public";
-pub(crate) const SG_ALB: &str = "sg/alb";
-pub(crate) const SG_TASK: &str = "sg/task";
-pub(crate) const SG_ENDPOINTS: &str = "sg/endpoints";
-
-pub(crate) fn subnet_id(tier: &str, az: &str) -> String {
-    format!("subnet/{tier}/{az}")
-}
-pub(crate) fn nat_id(az: &str) -> String {
-    format!("nat/{az}")
-}
-pub(crate) fn eip_id(az: &str) -> String {
-    format!("eip/{az}")
-}
-pub(crate) fn rt_private_id(az: &str) -> String {
-    format!("rt/private/{az}")
-}
-pub(crate) fn endpoint_id(name: &str) -> String {
-    format!("endpoint/{name}")
-}
+pub(crate) use crate::ids::*;
 
 /// A VPC endpoint wanted in the stack's VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,6 +416,21 @@ impl NetworkPlan {
     /// Whether applying would change nothing.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Refuses, with [`Error::ReplacementRequired`](crate::Error::ReplacementRequired), a plan
+    /// that replaces a VPC, subnet or NAT gateway (which `apply` never does in place): what a
+    /// caller runs before it changes anything, so that nothing is half-made.
+    pub fn check_replacements(&self) -> crate::Result<()> {
+        for c in &self.changes.changes {
+            if let Action::Replace(reason) = &c.action {
+                return Err(crate::Error::ReplacementRequired {
+                    resource: format!("{} {}", c.resource, c.id),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The outputs, when what the layers above use — the VPC, the subnets and the two

@@ -227,7 +227,7 @@ fn managed_outputs() -> NetworkOutputs {
 // The live state the describes report.
 
 /// What the tag-filtered describes return: the stack's live resources.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct World {
     vpcs: Vec<Vpc>,
     igws: Vec<InternetGateway>,
@@ -239,6 +239,25 @@ struct World {
     endpoints: Vec<VpcEndpoint>,
     /// The default security groups AWS gave VPCs (untagged; found by VPC id and name).
     default_sgs: Vec<SecurityGroup>,
+}
+
+/// An account where the stack has nothing yet. As in AWS, the VPC it is about to create
+/// (`vpc-1`, the id the mocked `CreateVpc` answers with) comes with its default security
+/// group and that group's rules.
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            vpcs: Vec::new(),
+            igws: Vec::new(),
+            subnets: Vec::new(),
+            route_tables: Vec::new(),
+            addresses: Vec::new(),
+            nats: Vec::new(),
+            sgs: Vec::new(),
+            endpoints: Vec::new(),
+            default_sgs: vec![default_group(VPC, true)],
+        }
+    }
 }
 
 /// The default security group AWS gives the VPC `vpc`: all traffic in from itself, all out.
@@ -1189,8 +1208,8 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
         .iter()
         .map(|c| c.id.clone())
         .collect();
-    // The 13 resources the stack creates, and the VPC's default security group, whose rules
-    // AWS gives it and the stack revokes (EC2.2).
+    // The 13 resources the stack creates, and the VPC's default security group, which AWS
+    // makes with the VPC and the stack strips of its rules (EC2.2).
     let mut expected = managed_logical_ids();
     expected.insert("default-sg".to_string());
     assert_eq!(planned, expected);
@@ -1362,9 +1381,14 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
     let revoked = by_group(&j.inputs::<RevokeSecurityGroupEgressInput>(), |i| {
         (i.group_id(), i.ip_permissions())
     });
+    // The load balancer's group loses the egress AWS gives every group; the VPC's default
+    // group loses both of its rules (EC2.2).
     assert_eq!(
         revoked,
-        BTreeMap::from([(SG_ALB.to_string(), set(&["all 0.0.0.0/0"]))])
+        BTreeMap::from([
+            (SG_ALB.to_string(), set(&["all 0.0.0.0/0"])),
+            (DEFAULT_SG.to_string(), set(&["all 0.0.0.0/0"])),
+        ])
     );
     let egress = by_group(&j.inputs::<AuthorizeSecurityGroupEgressInput>(), |i| {
         (i.group_id(), i.ip_permissions())
@@ -1373,7 +1397,9 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
         egress,
         BTreeMap::from([(SG_ALB.to_string(), set(&["tcp/8080 sg-task"]))])
     );
-    assert_eq!(j.count("RevokeSecurityGroupIngress"), 0);
+    let ingress = j.inputs::<RevokeSecurityGroupIngressInput>();
+    assert_eq!(ingress.len(), 1, "{:?}", j.ops());
+    assert_eq!(ingress[0].group_id(), Some(DEFAULT_SG));
 
     // Nothing was deleted and nothing slept (NAT gateways are not waited for by apply).
     assert!(
@@ -1898,11 +1924,7 @@ fn from_itself() -> IpPermission {
 async fn the_default_security_group_of_a_new_vpc_is_left_with_no_rules() {
     let h = Harness::new();
     // AWS makes the group, with its rules, together with the VPC.
-    let world = World {
-        default_sgs: vec![default_group(VPC, true)],
-        ..World::default()
-    };
-    let m = Mock::new(&world);
+    let m = Mock::new(&World::default());
     let net = m.layer(&[]);
 
     let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();

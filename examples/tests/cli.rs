@@ -66,6 +66,12 @@ fn ecs_stack(endpoint: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("running {BIN}: {e}"))
 }
 
+/// Shown with `cargo test -- --nocapture`: figures for the README.
+#[allow(clippy::print_stderr)]
+fn show(line: &str) {
+    eprintln!("{line}");
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -262,6 +268,9 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
     let out = run(&["deploy", &file, "--yes", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let deploy_requests = requests() - before;
+    show(&format!(
+        "no-op: plan {plan_requests} requests, deploy {deploy_requests}"
+    ));
     assert!(
         deploy_requests <= 40 && deploy_requests == plan_requests,
         "a no-op deploy made {deploy_requests} requests, a plan {plan_requests}"

@@ -126,9 +126,14 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     let stack = Stack::from_manifest(&yaml).unwrap();
 
     // Plan, then deploy.
+    // Everything is created, the VPC's default security group included (AWS makes it with
+    // the VPC; the stack strips it of its rules, EC2.2).
     let plan = d.plan(&stack).await.unwrap();
     let s = plan.summary();
     assert!(s.create >= 30 && s.update == 0 && s.delete == 0, "{plan}");
+    assert!(plan
+        .find("default-security-group", "default-sg")
+        .is_some_and(|c| c.action == ecs_facade::Action::Create));
     let report = d.deploy(&stack).await.unwrap();
     let out = &report.outputs;
     assert!(
@@ -219,6 +224,24 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     assert!(
         err.to_string().contains("target-group"),
         "expected the target group's replacement, got: {err}"
+    );
+    assert_eq!(counter.mutating(), vec![], "refused before any change");
+
+    // So is a change that needs the network replaced (the VPC's block), though the task
+    // definition and the repository, made while the network is built, would change too.
+    let v4 = Stack::from_manifest(&format!(
+        "{}\nnetwork:\n  cidr: 10.77.0.0/16\n",
+        yaml.replace("nginx-unprivileged:1.27", "nginx-unprivileged:1.28")
+    ))
+    .unwrap();
+    counter.reset();
+    let err = d.deploy(&v4).await.expect_err("a replacement is refused");
+    assert!(
+        matches!(
+            err,
+            ecs_facade::Error::Network(ecs_net::Error::ReplacementRequired { .. })
+        ),
+        "expected the VPC's replacement, got: {err}"
     );
     assert_eq!(counter.mutating(), vec![], "refused before any change");
 

@@ -56,8 +56,8 @@ async fn create_noop_change_destroy() {
         .await
         .unwrap();
     let s = plan.changes().summary();
-    // The 13 resources the stack makes, and the default group AWS makes with the VPC, whose
-    // rules the stack revokes.
+    // The 13 resources the stack makes, and the default group AWS makes with the VPC, which
+    // the stack strips of its rules.
     assert_eq!(
         (s.create, s.update, s.delete, s.replace),
         (14, 0, 0, 0),

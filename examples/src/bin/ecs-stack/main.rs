@@ -485,7 +485,7 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
     if !out.json {
         eprintln!("\nDeploying stack `{}`…", stack.name);
     }
-    let report = deployer.apply(prepared).await?;
+    let report = prepared.apply().await?;
     progress.clear();
     if out.json {
         return out.print_json(&report);
