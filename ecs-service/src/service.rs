@@ -213,6 +213,76 @@ pub(crate) async fn observe(
     }))
 }
 
+/// A field of the service that `UpdateService` can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    TaskDefinition,
+    DesiredCount,
+    Capacity,
+    Subnets,
+    SecurityGroups,
+    AssignPublicIp,
+    LoadBalancers,
+    HealthCheckGracePeriod,
+    MinHealthyPercent,
+    MaxPercent,
+    CircuitBreaker,
+    EnableExecuteCommand,
+    PropagateTags,
+    ManagedTags,
+    ServiceRegistries,
+    ServiceConnectNamespace,
+}
+
+impl Field {
+    /// The field as the plan names it.
+    fn name(self) -> &'static str {
+        match self {
+            Field::TaskDefinition => "task_definition",
+            Field::DesiredCount => "desired_count",
+            Field::Capacity => "capacity",
+            Field::Subnets => "subnets",
+            Field::SecurityGroups => "security_groups",
+            Field::AssignPublicIp => "assign_public_ip",
+            Field::LoadBalancers => "load_balancers",
+            Field::HealthCheckGracePeriod => "health_check_grace_period",
+            Field::MinHealthyPercent => "min_healthy_percent",
+            Field::MaxPercent => "max_percent",
+            Field::CircuitBreaker => "circuit_breaker",
+            Field::EnableExecuteCommand => "enable_execute_command",
+            Field::PropagateTags => "propagate_tags",
+            Field::ManagedTags => "managed_tags",
+            Field::ServiceRegistries => "service_registries",
+            Field::ServiceConnectNamespace => "service_connect_namespace",
+        }
+    }
+}
+
+/// One typed difference of the service: the field (which `UpdateService` sets it from) and
+/// its live and desired values, rendered for the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceDiff {
+    pub(crate) field: Field,
+    old: String,
+    new: String,
+}
+
+impl ServiceDiff {
+    fn new(field: Field, old: impl std::fmt::Display, new: impl std::fmt::Display) -> Self {
+        Self {
+            field,
+            old: old.to_string(),
+            new: new.to_string(),
+        }
+    }
+}
+
+impl ecs_core::resource::Diff for ServiceDiff {
+    fn field(&self) -> FieldDiff {
+        FieldDiff::new(self.field.name(), &self.old, &self.new)
+    }
+}
+
 /// Field-by-field differences; `task_definition` and `tg_arn` are what the service should
 /// use (`None` when not known yet: a new revision or target group always differs).
 pub(crate) fn diffs(
@@ -220,20 +290,24 @@ pub(crate) fn diffs(
     l: &LiveService,
     task_definition: Option<&str>,
     tg_arn: Option<&str>,
-) -> Vec<FieldDiff> {
+) -> Vec<ServiceDiff> {
     let mut out = Vec::new();
     match task_definition {
         Some(td) if td == l.task_definition => {}
-        Some(td) => out.push(FieldDiff::new("task_definition", &l.task_definition, td)),
-        None => out.push(FieldDiff::new(
-            "task_definition",
+        Some(td) => out.push(ServiceDiff::new(
+            Field::TaskDefinition,
+            &l.task_definition,
+            td,
+        )),
+        None => out.push(ServiceDiff::new(
+            Field::TaskDefinition,
             &l.task_definition,
             "(new revision)",
         )),
     }
     if !d.autoscaled && d.desired_count != l.desired_count {
-        out.push(FieldDiff::new(
-            "desired_count",
+        out.push(ServiceDiff::new(
+            Field::DesiredCount,
             l.desired_count,
             d.desired_count,
         ));
@@ -248,25 +322,29 @@ pub(crate) fn diffs(
                     s.join(",")
                 }
             };
-            out.push(FieldDiff::new("capacity", show(have), show(&want)));
+            out.push(ServiceDiff::new(Field::Capacity, show(have), show(&want)));
         }
     }
     if d.subnets != l.subnets {
-        out.push(FieldDiff::new(
-            "subnets",
+        out.push(ServiceDiff::new(
+            Field::Subnets,
             l.subnets.join(","),
             d.subnets.join(","),
         ));
     }
     if d.security_groups != l.security_groups {
-        out.push(FieldDiff::new(
-            "security_groups",
+        out.push(ServiceDiff::new(
+            Field::SecurityGroups,
             l.security_groups.join(","),
             d.security_groups.join(","),
         ));
     }
     if d.public_ip != l.public_ip {
-        out.push(FieldDiff::new("assign_public_ip", l.public_ip, d.public_ip));
+        out.push(ServiceDiff::new(
+            Field::AssignPublicIp,
+            l.public_ip,
+            d.public_ip,
+        ));
     }
     let want_lbs: Vec<String> = match (&d.target, tg_arn) {
         (Some((c, p)), Some(tg)) => vec![format!("{tg} {c}:{p}")],
@@ -279,54 +357,58 @@ pub(crate) fn diffs(
         .map(|(tg, c, p)| format!("{tg} {c}:{p}"))
         .collect();
     if want_lbs != have_lbs {
-        out.push(FieldDiff::new(
-            "load_balancers",
+        out.push(ServiceDiff::new(
+            Field::LoadBalancers,
             have_lbs.join(","),
             want_lbs.join(","),
         ));
     }
     if let Some(x) = &l.details {
         if x.grace != d.grace && !(x.grace == Some(0) && d.grace.is_none()) {
-            out.push(FieldDiff::new(
-                "health_check_grace_period",
+            out.push(ServiceDiff::new(
+                Field::HealthCheckGracePeriod,
                 format!("{:?}", x.grace),
                 format!("{:?}", d.grace),
             ));
         }
         if x.min_healthy != Some(d.min_healthy) {
-            out.push(FieldDiff::new(
-                "min_healthy_percent",
+            out.push(ServiceDiff::new(
+                Field::MinHealthyPercent,
                 format!("{:?}", x.min_healthy),
                 d.min_healthy,
             ));
         }
         if x.max_percent != Some(d.max_percent) {
-            out.push(FieldDiff::new(
-                "max_percent",
+            out.push(ServiceDiff::new(
+                Field::MaxPercent,
                 format!("{:?}", x.max_percent),
                 d.max_percent,
             ));
         }
         if x.circuit_breaker != d.circuit_breaker {
-            out.push(FieldDiff::new(
-                "circuit_breaker",
+            out.push(ServiceDiff::new(
+                Field::CircuitBreaker,
                 x.circuit_breaker,
                 d.circuit_breaker,
             ));
         }
         if x.exec != d.exec {
-            out.push(FieldDiff::new("enable_execute_command", x.exec, d.exec));
+            out.push(ServiceDiff::new(
+                Field::EnableExecuteCommand,
+                x.exec,
+                d.exec,
+            ));
         }
         if x.propagate.as_deref().unwrap_or("NONE") != d.propagate {
-            out.push(FieldDiff::new(
-                "propagate_tags",
+            out.push(ServiceDiff::new(
+                Field::PropagateTags,
                 format!("{:?}", x.propagate),
                 &d.propagate,
             ));
         }
         if x.managed_tags != d.managed_tags {
-            out.push(FieldDiff::new(
-                "managed_tags",
+            out.push(ServiceDiff::new(
+                Field::ManagedTags,
                 x.managed_tags,
                 d.managed_tags,
             ));
@@ -335,15 +417,15 @@ pub(crate) fn diffs(
     let mut have_reg = l.registries.clone();
     have_reg.sort();
     if have_reg != d.registries {
-        out.push(FieldDiff::new(
-            "service_registries",
+        out.push(ServiceDiff::new(
+            Field::ServiceRegistries,
             have_reg.join(","),
             d.registries.join(","),
         ));
     }
     if d.connect_namespace.is_some() && l.connect_namespace != d.connect_namespace {
-        out.push(FieldDiff::new(
-            "service_connect_namespace",
+        out.push(ServiceDiff::new(
+            Field::ServiceConnectNamespace,
             l.connect_namespace.as_deref().unwrap_or("none"),
             d.connect_namespace.as_deref().unwrap_or("none"),
         ));
@@ -361,7 +443,12 @@ pub(crate) fn change(
     let action = match live {
         None => Action::Create,
         Some(l) if l.draining => Action::Create,
-        Some(l) => Action::from_diffs(diffs(d, l, task_definition, tg_arn)),
+        Some(l) => Action::from_diffs(
+            diffs(d, l, task_definition, tg_arn)
+                .iter()
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
     };
     Change::new(KIND, &d.name, action)
 }
@@ -511,12 +598,12 @@ pub(crate) async fn ensure(
                     changed: false,
                 });
             }
-            let has = |f: &str| changed.iter().any(|c| c.field == f);
+            let has = |f: Field| changed.iter().any(|c| c.field == f);
             ctx.emit(Event::Started {
                 resource: resource.clone(),
                 action: "update".into(),
             });
-            let capacity = has("capacity");
+            let capacity = has(Field::Capacity);
             let out = ctx
                 .call_retrying("UpdateService", &resource, &retry_propagation(), || {
                     let mut req = ecs
@@ -524,7 +611,7 @@ pub(crate) async fn ensure(
                         .cluster(&d.cluster)
                         .service(&d.name)
                         .task_definition(task_definition);
-                    if has("desired_count") {
+                    if has(Field::DesiredCount) {
                         req = req.desired_count(d.desired_count);
                     }
                     if capacity {
@@ -533,31 +620,37 @@ pub(crate) async fn ensure(
                             .set_capacity_provider_strategy(Some(strategy_items(&d.strategy)))
                             .force_new_deployment(true);
                     }
-                    if has("subnets") || has("security_groups") || has("assign_public_ip") {
+                    if has(Field::Subnets)
+                        || has(Field::SecurityGroups)
+                        || has(Field::AssignPublicIp)
+                    {
                         req = req.network_configuration(network(d));
                     }
-                    if has("load_balancers") {
+                    if has(Field::LoadBalancers) {
                         req = req.set_load_balancers(Some(load_balancers(d, tg_arn)));
                     }
-                    if has("health_check_grace_period") {
+                    if has(Field::HealthCheckGracePeriod) {
                         req = req.set_health_check_grace_period_seconds(d.grace);
                     }
-                    if has("min_healthy_percent") || has("max_percent") || has("circuit_breaker") {
+                    if has(Field::MinHealthyPercent)
+                        || has(Field::MaxPercent)
+                        || has(Field::CircuitBreaker)
+                    {
                         req = req.deployment_configuration(deployment_config(d));
                     }
-                    if has("enable_execute_command") {
+                    if has(Field::EnableExecuteCommand) {
                         req = req.enable_execute_command(d.exec);
                     }
-                    if has("propagate_tags") {
+                    if has(Field::PropagateTags) {
                         req = req.propagate_tags(PropagateTags::from(d.propagate.as_str()));
                     }
-                    if has("managed_tags") {
+                    if has(Field::ManagedTags) {
                         req = req.enable_ecs_managed_tags(d.managed_tags);
                     }
-                    if has("service_registries") {
+                    if has(Field::ServiceRegistries) {
                         req = req.set_service_registries(Some(registries(d)));
                     }
-                    if has("service_connect_namespace") {
+                    if has(Field::ServiceConnectNamespace) {
                         req = req.set_service_connect_configuration(connect(d));
                     }
                     req.send()
@@ -984,4 +1077,38 @@ pub(crate) async fn delete(ctx: &Context, ecs: &Client, cluster: &str, name: &st
         detail: "deleted".into(),
     });
     Ok(true)
+}
+
+#[cfg(test)]
+mod typed_diff_tests {
+    use super::*;
+    use ecs_core::resource::Diff;
+
+    #[test]
+    fn every_field_renders_under_its_own_plan_name() {
+        let all = [
+            Field::TaskDefinition,
+            Field::DesiredCount,
+            Field::Capacity,
+            Field::Subnets,
+            Field::SecurityGroups,
+            Field::AssignPublicIp,
+            Field::LoadBalancers,
+            Field::HealthCheckGracePeriod,
+            Field::MinHealthyPercent,
+            Field::MaxPercent,
+            Field::CircuitBreaker,
+            Field::EnableExecuteCommand,
+            Field::PropagateTags,
+            Field::ManagedTags,
+            Field::ServiceRegistries,
+            Field::ServiceConnectNamespace,
+        ];
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|f| f.name()).collect();
+        assert_eq!(names.len(), all.len(), "two fields share a plan name");
+        assert_eq!(
+            ServiceDiff::new(Field::DesiredCount, 2, 3).field(),
+            FieldDiff::new("desired_count", 2, 3)
+        );
+    }
 }
