@@ -384,11 +384,7 @@ fn changes(d: &Desired, l: &Live) -> Plan {
         let action = match l.policies.get(name) {
             None => Action::Create,
             Some((_, have)) if have == want => Action::NoChange,
-            Some((_, have)) => Action::Update(vec![FieldDiff::new(
-                "configuration",
-                format!("{have:?}"),
-                format!("{want:?}"),
-            )]),
+            Some((_, have)) => Action::Update(policy_diffs(have, want)),
         };
         plan.push(Change::new(POLICY_KIND, name, action));
     }
@@ -399,11 +395,7 @@ fn changes(d: &Desired, l: &Live) -> Plan {
         let action = match l.alarms.get(name) {
             None => Action::Create,
             Some(have) if have == want => Action::NoChange,
-            Some(have) => Action::Update(vec![FieldDiff::new(
-                "alarm",
-                format!("{have:?}"),
-                format!("{want:?}"),
-            )]),
+            Some(have) => Action::Update(alarm_diffs(have, want)),
         };
         plan.push(Change::new(ALARM_KIND, name, action));
     }
@@ -418,11 +410,7 @@ fn changes(d: &Desired, l: &Live) -> Plan {
         let action = match l.scheduled.get(name) {
             None => Action::Create,
             Some(have) if have == want => Action::NoChange,
-            Some(have) => Action::Update(vec![FieldDiff::new(
-                "schedule",
-                format!("{have:?}"),
-                format!("{want:?}"),
-            )]),
+            Some(have) => Action::Update(schedule_diffs(have, want)),
         };
         plan.push(Change::new(SCHEDULE_KIND, name, action));
     }
@@ -430,6 +418,127 @@ fn changes(d: &Desired, l: &Live) -> Plan {
         plan.push(Change::new(SCHEDULE_KIND, name, Action::Delete));
     }
     plan
+}
+
+/// The fields that differ, `field: live → desired`, each rendered with `show`.
+struct Fields(Vec<FieldDiff>);
+
+impl Fields {
+    fn cmp<T: PartialEq>(&mut self, field: &str, have: &T, want: &T, show: impl Fn(&T) -> String) {
+        if have != want {
+            self.0.push(FieldDiff::new(field, show(have), show(want)));
+        }
+    }
+}
+
+fn opt<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "none".to_string(), ToString::to_string)
+}
+
+/// A policy's differences, field by field (a change of kind shows as `type`).
+fn policy_diffs(have: &PolicyDoc, want: &PolicyDoc) -> Vec<FieldDiff> {
+    let mut f = Fields(Vec::new());
+    match (have, want) {
+        (
+            PolicyDoc::Tracking {
+                metric: m1,
+                label: l1,
+                target: t1,
+                scale_in_cooldown: i1,
+                scale_out_cooldown: o1,
+                disable_scale_in: d1,
+            },
+            PolicyDoc::Tracking {
+                metric: m2,
+                label: l2,
+                target: t2,
+                scale_in_cooldown: i2,
+                scale_out_cooldown: o2,
+                disable_scale_in: d2,
+            },
+        ) => {
+            f.cmp("metric", m1, m2, String::clone);
+            f.cmp("resource_label", l1, l2, opt);
+            f.cmp("target", t1, t2, ToString::to_string);
+            f.cmp("scale_in_cooldown", i1, i2, ToString::to_string);
+            f.cmp("scale_out_cooldown", o1, o2, ToString::to_string);
+            f.cmp("disable_scale_in", d1, d2, ToString::to_string);
+        }
+        (
+            PolicyDoc::Step {
+                adjustments: a1,
+                cooldown: c1,
+                aggregation: g1,
+            },
+            PolicyDoc::Step {
+                adjustments: a2,
+                cooldown: c2,
+                aggregation: g2,
+            },
+        ) => {
+            let steps = |a: &Vec<(Option<f64>, Option<f64>, i32)>| {
+                let items: Vec<String> = a
+                    .iter()
+                    .map(|(lo, hi, adj)| format!("[{}, {}) {adj:+}", opt(lo), opt(hi)))
+                    .collect();
+                items.join(", ")
+            };
+            f.cmp("steps", a1, a2, steps);
+            f.cmp("cooldown", c1, c2, ToString::to_string);
+            f.cmp("aggregation", g1, g2, String::clone);
+        }
+        (PolicyDoc::Tracking { .. }, _) => {
+            f.0.push(FieldDiff::new("type", "target tracking", "step scaling"))
+        }
+        (PolicyDoc::Step { .. }, _) => {
+            f.0.push(FieldDiff::new("type", "step scaling", "target tracking"))
+        }
+    }
+    f.0
+}
+
+/// A step alarm's differences, field by field.
+fn alarm_diffs(have: &StepAlarm, want: &StepAlarm) -> Vec<FieldDiff> {
+    let mut f = Fields(Vec::new());
+    let dims = |d: &BTreeMap<String, String>| {
+        let items: Vec<String> = d.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        items.join(",")
+    };
+    f.cmp("namespace", &have.namespace, &want.namespace, String::clone);
+    f.cmp("metric", &have.metric, &want.metric, String::clone);
+    f.cmp("dimensions", &have.dimensions, &want.dimensions, dims);
+    f.cmp("statistic", &have.statistic, &want.statistic, String::clone);
+    f.cmp(
+        "threshold",
+        &have.threshold,
+        &want.threshold,
+        ToString::to_string,
+    );
+    f.cmp(
+        "comparison",
+        &have.comparison,
+        &want.comparison,
+        String::clone,
+    );
+    f.cmp("period", &have.period, &want.period, ToString::to_string);
+    f.cmp(
+        "evaluation_periods",
+        &have.evaluation_periods,
+        &want.evaluation_periods,
+        ToString::to_string,
+    );
+    f.0
+}
+
+/// A scheduled action's differences, field by field.
+fn schedule_diffs(have: &Schedule, want: &Schedule) -> Vec<FieldDiff> {
+    let mut f = Fields(Vec::new());
+    f.cmp("schedule", &have.0, &want.0, String::clone);
+    f.cmp("time_zone", &have.1, &want.1, opt);
+    f.cmp("min", &have.2, &want.2, opt);
+    f.cmp("max", &have.3, &want.3, opt);
+    f.0
 }
 
 impl ScalingLayer {
@@ -1283,4 +1392,72 @@ fn destroy_plan(live: &Live) -> Plan {
         plan.push(Change::new(TARGET_KIND, "desired count", Action::Delete));
     }
     plan
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    fn alarm(threshold: f64) -> StepAlarm {
+        StepAlarm {
+            namespace: "App".into(),
+            metric: "QueueDepth".into(),
+            dimensions: BTreeMap::from([("Queue".to_string(), "jobs".to_string())]),
+            statistic: "Maximum".into(),
+            threshold,
+            comparison: "GreaterThanOrEqualToThreshold".into(),
+            period: 60,
+            evaluation_periods: 2,
+        }
+    }
+
+    fn tracking(target: f64) -> PolicyDoc {
+        PolicyDoc::Tracking {
+            metric: "ECSServiceAverageCPUUtilization".into(),
+            label: None,
+            target,
+            scale_in_cooldown: 300,
+            scale_out_cooldown: 60,
+            disable_scale_in: false,
+        }
+    }
+
+    #[test]
+    fn typed_diffs_name_each_field_that_differs() {
+        assert_eq!(alarm_diffs(&alarm(100.0), &alarm(100.0)), vec![]);
+        assert_eq!(
+            alarm_diffs(&alarm(100.0), &alarm(7.5)),
+            vec![FieldDiff::new("threshold", "100", "7.5")]
+        );
+        assert_eq!(
+            policy_diffs(&tracking(70.0), &tracking(60.0)),
+            vec![FieldDiff::new("target", "70", "60")]
+        );
+        let step = PolicyDoc::Step {
+            adjustments: vec![(Some(0.0), Some(50.0), 1), (Some(50.0), None, 3)],
+            cooldown: 60,
+            aggregation: "Maximum".into(),
+        };
+        assert_eq!(
+            policy_diffs(&tracking(70.0), &step),
+            vec![FieldDiff::new("type", "target tracking", "step scaling")]
+        );
+        let mut fewer = step.clone();
+        if let PolicyDoc::Step { adjustments, .. } = &mut fewer {
+            adjustments.pop();
+        }
+        assert_eq!(
+            policy_diffs(&step, &fewer),
+            vec![FieldDiff::new(
+                "steps",
+                "[0, 50) +1, [50, none) +3",
+                "[0, 50) +1"
+            )]
+        );
+        let night = |min| ("cron(0 22 * * ? *)".to_string(), None, Some(min), Some(4));
+        assert_eq!(
+            schedule_diffs(&night(1), &night(2)),
+            vec![FieldDiff::new("min", "1", "2")]
+        );
+    }
 }
