@@ -7,7 +7,10 @@ use ecs_core::{Action, Context, EventLog};
 use ecs_e2e_tests::{context, ec2, emulator, service_clients};
 use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkOutputs, NetworkSpec};
 use ecs_observe::{Monitoring, ObserveClients, ObserveLayer, ObserveSpec, ObserveTarget};
-use ecs_scaling::{ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget, ScheduledScaling};
+use ecs_scaling::{
+    CustomMetric, ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget, ScheduledScaling, Step,
+    StepPolicy,
+};
 use ecs_service::{
     ContainerSpec, LoadBalancerSpec, ServiceLayer, ServiceOutputs, ServiceSettings, ServiceSpec,
     TaskSpec,
@@ -251,6 +254,38 @@ async fn autoscaling_lifecycle() {
     let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
     layer.apply(&ctx, &plan).await.unwrap();
     assert_eq!(ops(&counter), ["DeleteScalingPolicy", "PutScalingPolicy"]);
+
+    // A step policy and its alarm (through the CloudWatch bridge). With it, a no-op also reads
+    // the alarm's tags (a step alarm without the stack's tag is refused by the plan) and still
+    // changes nothing; without it, the policy and its alarm go.
+    spec.step.push(
+        StepPolicy::builder()
+            .name("queue")
+            .metric(
+                CustomMetric::builder()
+                    .namespace("App")
+                    .name("QueueDepth")
+                    .build(),
+            )
+            .threshold(100.0)
+            .steps(vec![Step::builder().lower(0.0).adjustment(1).build()])
+            .build(),
+    );
+    counter.reset();
+    let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(ops(&counter), ["PutMetricAlarm", "PutScalingPolicy"]);
+    counter.reset();
+    let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(counter.mutating(), vec![]);
+    assert_eq!(counter.count("ListTagsForResource"), 1);
+    spec.step.clear();
+    counter.reset();
+    let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(ops(&counter), ["DeleteAlarms", "DeleteScalingPolicy"]);
 
     // Suspend, resume and scale.
     layer.suspend(&ctx, &target).await.unwrap();
