@@ -77,6 +77,7 @@ pub use plan::{Action, Change, FieldDiff, Plan, Summary};
 pub use resource::{Known, Resource, KNOWN_AFTER_APPLY};
 pub use retry::{Poll, PollPolicy, RetryOn, RetryPolicy};
 pub use tags::{
-    Tags, MAX_TAGS_PER_RESOURCE, OWNER_TAG, RESERVED_PREFIX, RESERVED_TAG_COUNT, RESOURCE_TAG,
+    TagDiff, Tags, MAX_TAGS_PER_RESOURCE, OWNER_TAG, RESERVED_PREFIX, RESERVED_TAG_COUNT,
+    RESOURCE_TAG,
 };
 pub use validate::{Problem, Problems};

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::names::StackName;
+use crate::plan::FieldDiff;
 use crate::validate::Problems;
 
 /// Tag key whose value is the name of the stack that owns the resource.
@@ -133,6 +134,110 @@ impl Tags {
         }
         tags
     }
+
+    /// Tags from the key/value pairs an SDK returns (the one conversion every layer uses): a
+    /// pair without a key is skipped, a missing value is empty.
+    ///
+    /// ```
+    /// use ecs_core::Tags;
+    /// let tags = Tags::from_pairs([(Some("team"), Some("a")), (None, Some("x")), (Some("k"), None)]);
+    /// assert_eq!(tags, Tags::new().with("team", "a").with("k", ""));
+    /// ```
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Tags {
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+            .collect()
+    }
+
+    /// The tags as an SDK's own tag type, each built by `make` from its key and value (the one
+    /// conversion the other way), e.g. `tags.to_sdk(|k, v| Tag::builder().key(k).value(v).build())`.
+    pub fn to_sdk<T>(&self, make: impl Fn(&str, &str) -> T) -> Vec<T> {
+        self.iter().map(|(k, v)| make(k, v)).collect()
+    }
+
+    /// How the `live` tags differ from these (the desired ones); `None` when they match. AWS's
+    /// own tags (keys starting with `aws:`) are never compared: AWS sets them and no caller may
+    /// remove them.
+    ///
+    /// ```
+    /// use ecs_core::Tags;
+    /// let desired = Tags::new().with("ecs:stack", "web").with("team", "b");
+    /// let live = Tags::new()
+    ///     .with("ecs:stack", "web")
+    ///     .with("team", "a")
+    ///     .with("extra", "x")
+    ///     .with("aws:cloudformation:stack-name", "s");
+    /// let diff = desired.diff_from(&live).unwrap();
+    /// assert_eq!(diff.set, Tags::new().with("team", "b"));
+    /// assert_eq!(diff.unset, vec!["extra".to_string()]);
+    /// assert_eq!(diff.to_string(), "tags: {extra=x, team=a} → {team=b}");
+    /// assert!(desired.diff_from(&desired).is_none());
+    /// ```
+    pub fn diff_from(&self, live: &Tags) -> Option<TagDiff> {
+        let set: Tags = self
+            .iter()
+            .filter(|(k, v)| live.get(k) != Some(*v))
+            .collect();
+        let unset: Vec<String> = live
+            .iter()
+            .filter(|(k, _)| !is_aws_key(k) && self.get(k).is_none())
+            .map(|(k, _)| k.to_string())
+            .collect();
+        if set.is_empty() && unset.is_empty() {
+            return None;
+        }
+        let was: Tags = live
+            .iter()
+            .filter(|(k, v)| !is_aws_key(k) && self.get(k) != Some(*v))
+            .collect();
+        Some(TagDiff { set, unset, was })
+    }
+}
+
+/// Whether `key` is one of AWS's own tag keys (`aws:…`), which only AWS sets.
+fn is_aws_key(key: &str) -> bool {
+    key.to_ascii_lowercase().starts_with("aws:")
+}
+
+/// How a live resource's tags differ from the ones the stack wants ([`Tags::diff_from`]): the
+/// typed difference every taggable kind reconciles with its service's tag and untag calls, and
+/// that the plan shows as `tags: {old} → {new}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TagDiff {
+    /// The tags to set: missing on the resource, or with another value there.
+    pub set: Tags,
+    /// The keys to remove: on the resource but not wanted (never an `aws:` key).
+    pub unset: Vec<String>,
+    /// The live values of the keys that differ, for the plan.
+    pub was: Tags,
+}
+
+impl TagDiff {
+    /// The difference as a plan line.
+    pub fn field(&self) -> FieldDiff {
+        let show = |t: &Tags| {
+            let items: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{{{}}}", items.join(", "))
+        };
+        FieldDiff::new("tags", show(&self.was), show(&self.set))
+    }
+}
+
+impl fmt::Display for TagDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.field();
+        write!(f, "{}: {} → {}", d.field, d.old, d.new)
+    }
+}
+
+impl crate::resource::Diff for TagDiff {
+    fn field(&self) -> FieldDiff {
+        TagDiff::field(self)
+    }
 }
 
 impl fmt::Debug for Tags {
@@ -193,6 +298,43 @@ mod tests {
         assert_eq!(tags.get(RESOURCE_TAG), Some("vpc"));
         assert_eq!(tags.get("Name"), Some("web"));
         assert_eq!(tags.get("team"), Some("a"));
+    }
+
+    #[test]
+    fn tag_diff_table() {
+        let t = |pairs: &[(&str, &str)]| pairs.iter().copied().collect::<Tags>();
+        // (desired, live, set, unset, plan line)
+        let cases: &[(Tags, Tags, Option<(Tags, Vec<&str>, &str)>)] = &[
+            (t(&[("a", "1")]), t(&[("a", "1")]), None),
+            (t(&[("a", "1")]), t(&[("a", "1"), ("aws:x", "y")]), None),
+            (
+                t(&[("a", "1"), ("b", "2")]),
+                t(&[("a", "1")]),
+                Some((t(&[("b", "2")]), vec![], "tags: {} → {b=2}")),
+            ),
+            (
+                t(&[("a", "1")]),
+                t(&[("a", "1"), ("b", "2")]),
+                Some((t(&[]), vec!["b"], "tags: {b=2} → {}")),
+            ),
+            (
+                t(&[("a", "2")]),
+                t(&[("a", "1")]),
+                Some((t(&[("a", "2")]), vec![], "tags: {a=1} → {a=2}")),
+            ),
+        ];
+        for (desired, live, want) in cases {
+            let got = desired.diff_from(live);
+            match (got, want) {
+                (None, None) => {}
+                (Some(d), Some((set, unset, line))) => {
+                    assert_eq!(&d.set, set, "{desired:?} from {live:?}");
+                    assert_eq!(d.unset, *unset, "{desired:?} from {live:?}");
+                    assert_eq!(d.to_string(), *line);
+                }
+                (got, want) => panic!("{desired:?} from {live:?}: {got:?}, expected {want:?}"),
+            }
+        }
     }
 
     proptest! {

@@ -31,9 +31,7 @@ fn dependency_violation() -> RetryOn {
 }
 
 pub(crate) fn ec2_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    tags.to_sdk(|k, v| Tag::builder().key(k).value(v).build())
 }
 
 fn tag_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
@@ -75,15 +73,14 @@ async fn sync_tags(
     live: &Tags,
     desired: &Tags,
 ) -> Result<()> {
-    let set: Vec<Tag> = desired
+    let Some(diff) = desired.diff_from(live) else {
+        return Ok(());
+    };
+    let set = ec2_tags(&diff.set);
+    let unset: Vec<Tag> = diff
+        .unset
         .iter()
-        .filter(|(k, v)| live.get(k) != Some(v))
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    let unset: Vec<Tag> = live
-        .iter()
-        .filter(|(k, _)| !k.starts_with("aws:") && desired.get(k).is_none())
-        .map(|(k, _)| Tag::builder().key(k).build())
+        .map(|k| Tag::builder().key(k).build())
         .collect();
     if !set.is_empty() {
         ctx.call("CreateTags", resource, || {

@@ -170,14 +170,7 @@ pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<Stri
 }
 
 pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    Tags::from_pairs(tags.iter().map(|t| (t.key(), t.value())))
 }
 
 /// Reads everything the stack owns, all describes at once.

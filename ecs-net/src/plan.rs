@@ -221,32 +221,8 @@ pub(crate) fn desired_tags(ctx: &Context, logical: &str) -> Tags {
     ctx.resource_tags(Some(logical), Some(&ec2_name(ctx, logical)))
 }
 
-/// The diff between live and desired tags (AWS's own `aws:` tags are ignored).
-pub(crate) fn tag_diff(live: &Tags, desired: &Tags) -> Option<FieldDiff> {
-    let live: Tags = live
-        .iter()
-        .filter(|(k, _)| !k.starts_with("aws:"))
-        .collect();
-    if &live == desired {
-        return None;
-    }
-    let show = |t: &Tags, other: &Tags| {
-        let items: Vec<String> = t
-            .iter()
-            .filter(|(k, v)| other.get(k) != Some(v))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{{{}}}", items.join(", "))
-    };
-    Some(FieldDiff::new(
-        "tags",
-        show(&live, desired),
-        show(desired, &live),
-    ))
-}
-
 fn with_tags(mut diffs: Vec<FieldDiff>, live: &Tags, desired: &Tags) -> Action {
-    diffs.extend(tag_diff(live, desired));
+    diffs.extend(desired.diff_from(live).map(|d| d.field()));
     Action::from_diffs(diffs)
 }
 
