@@ -303,8 +303,9 @@ mod tests {
     #[test]
     fn tag_diff_table() {
         let t = |pairs: &[(&str, &str)]| pairs.iter().copied().collect::<Tags>();
-        // (desired, live, set, unset, plan line)
-        let cases: &[(Tags, Tags, Option<(Tags, Vec<&str>, &str)>)] = &[
+        // (desired, live, expected: set, unset, plan line)
+        type Expected<'a> = Option<(Tags, Vec<&'a str>, &'a str)>;
+        let cases: &[(Tags, Tags, Expected<'_>)] = &[
             (t(&[("a", "1")]), t(&[("a", "1")]), None),
             (t(&[("a", "1")]), t(&[("a", "1"), ("aws:x", "y")]), None),
             (
