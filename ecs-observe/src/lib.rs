@@ -427,6 +427,7 @@ impl ObserveLayer {
         changes.push(logs::change(
             &state.log_group,
             spec,
+            &ctx.resource_tags(Some(logs::LOGICAL), None),
             live.log_group.as_ref(),
         ));
         changes.extend(alarm_plan);

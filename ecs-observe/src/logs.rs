@@ -1,7 +1,7 @@
 //! The stack's log group: retention always set, optional KMS key, owned by tag.
 
 use aws_sdk_cloudwatchlogs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, TagDiff, Tags};
 
 use crate::spec::ObserveSpec;
 use crate::Result;
@@ -9,12 +9,16 @@ use crate::Result;
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "log-group";
 
+/// The log group's logical id (its `ecs:resource` tag).
+pub(crate) const LOGICAL: &str = "log-group";
+
 /// The log group as it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveLogGroup {
     pub(crate) arn: String,
     pub(crate) retention: Option<i32>,
     pub(crate) kms_key: Option<String>,
+    pub(crate) tags: Tags,
 }
 
 fn arn_without_star(arn: &str) -> &str {
@@ -53,13 +57,13 @@ pub(crate) async fn observe(
             logs.list_tags_for_resource().resource_arn(&arn).send()
         })
         .await?;
-    let owned = ctx.owns(
+    let tags = Tags::from_pairs(
         tags.tags()
             .into_iter()
             .flatten()
             .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
     );
-    if !owned {
+    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
         return Err(crate::Error::Conflict {
             resource: KIND.into(),
             name: name.into(),
@@ -70,10 +74,11 @@ pub(crate) async fn observe(
         arn,
         retention: g.retention_in_days(),
         kms_key: g.kms_key_id().map(str::to_string),
+        tags,
     }))
 }
 
-fn diffs(spec: &ObserveSpec, live: &LiveLogGroup) -> Vec<FieldDiff> {
+fn diffs(spec: &ObserveSpec, tags: &Tags, live: &LiveLogGroup) -> Vec<FieldDiff> {
     let mut d = Vec::new();
     let want = spec.log_retention_days as i32;
     if live.retention != Some(want) {
@@ -91,14 +96,20 @@ fn diffs(spec: &ObserveSpec, live: &LiveLogGroup) -> Vec<FieldDiff> {
             spec.log_kms_key.as_deref().unwrap_or("none"),
         ));
     }
+    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
     d
 }
 
-/// The plan entry for the log group.
-pub(crate) fn change(name: &str, spec: &ObserveSpec, live: Option<&LiveLogGroup>) -> Change {
+/// The plan entry for the log group; `tags` are the ones it should carry.
+pub(crate) fn change(
+    name: &str,
+    spec: &ObserveSpec,
+    tags: &Tags,
+    live: Option<&LiveLogGroup>,
+) -> Change {
     let action = match live {
         None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(spec, l)),
+        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
     };
     Change::new(KIND, name, action)
 }
@@ -112,8 +123,9 @@ pub(crate) async fn ensure(
     live: Option<&LiveLogGroup>,
 ) -> Result<String> {
     let resource = format!("{KIND} {name}");
+    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     let (arn, live) = match live {
-        Some(l) if diffs(spec, l).is_empty() => return Ok(l.arn.clone()),
+        Some(l) if diffs(spec, &want_tags, l).is_empty() => return Ok(l.arn.clone()),
         Some(l) => {
             ctx.emit(Event::Started {
                 resource: resource.clone(),
@@ -126,7 +138,7 @@ pub(crate) async fn ensure(
                 resource: resource.clone(),
                 action: "create".into(),
             });
-            let tags = ctx.resource_tags(Some("log-group"), None);
+            let tags = &want_tags;
             let created = ctx
                 .call("CreateLogGroup", &resource, || {
                     let mut req = logs
@@ -184,6 +196,9 @@ pub(crate) async fn ensure(
             }
         }
     }
+    if let Some(t) = live.and_then(|l| want_tags.diff_from(&l.tags)) {
+        retag(ctx, logs, &resource, &arn, &t).await?;
+    }
     let arn = if arn.is_empty() {
         observe(ctx, logs, name)
             .await?
@@ -225,4 +240,38 @@ pub(crate) async fn delete(ctx: &Context, logs: &Client, name: &str) -> Result<b
         detail: "deleted with its logs".into(),
     });
     Ok(true)
+}
+
+/// Sets and removes the log group's tags.
+async fn retag(
+    ctx: &Context,
+    logs: &Client,
+    resource: &str,
+    arn: &str,
+    diff: &TagDiff,
+) -> Result<()> {
+    if !diff.set.is_empty() {
+        let set: std::collections::HashMap<String, String> = diff
+            .set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ctx.call("TagResource", resource, || {
+            logs.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(set.clone()))
+                .send()
+        })
+        .await?;
+    }
+    if !diff.unset.is_empty() {
+        ctx.call("UntagResource", resource, || {
+            logs.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(diff.unset.clone()))
+                .send()
+        })
+        .await?;
+    }
+    Ok(())
 }

@@ -473,6 +473,46 @@ impl Mock {
                     }
                 },
             ),
+            self.on("TagResource", mock!(Client::tag_resource), |w, r| {
+                use logs_op::tag_resource::{TagResourceError, TagResourceOutput};
+                let arn = r.resource_arn().unwrap_or_default();
+                match w
+                    .log_groups
+                    .iter_mut()
+                    .find(|(name, _)| log_group_arn(name) == arn)
+                {
+                    Some((_, g)) => {
+                        for (k, v) in r.tags().into_iter().flatten() {
+                            g.tags.insert(k.clone(), v.clone());
+                        }
+                        Ok(TagResourceOutput::builder().build())
+                    }
+                    None => Err(TagResourceError::generic(meta(
+                        "ResourceNotFoundException",
+                        &format!("The specified resource does not exist: {arn}"),
+                    ))),
+                }
+            }),
+            self.on("UntagResource", mock!(Client::untag_resource), |w, r| {
+                use logs_op::untag_resource::{UntagResourceError, UntagResourceOutput};
+                let arn = r.resource_arn().unwrap_or_default();
+                match w
+                    .log_groups
+                    .iter_mut()
+                    .find(|(name, _)| log_group_arn(name) == arn)
+                {
+                    Some((_, g)) => {
+                        for k in r.tag_keys() {
+                            g.tags.remove(k);
+                        }
+                        Ok(UntagResourceOutput::builder().build())
+                    }
+                    None => Err(UntagResourceError::generic(meta(
+                        "ResourceNotFoundException",
+                        &format!("The specified resource does not exist: {arn}"),
+                    ))),
+                }
+            }),
             self.on("CreateLogGroup", mock!(Client::create_log_group), |w, r| {
                 use logs_op::create_log_group::{CreateLogGroupError, CreateLogGroupOutput};
                 let name = r.log_group_name().unwrap_or_default();
@@ -1449,6 +1489,66 @@ async fn drifted_retention_is_put_back() {
     );
     assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
     assert_eq!(m.world().log_groups[LOG_GROUP].retention, Some(30));
+}
+
+#[tokio::test]
+async fn drifted_log_group_tags_are_set_back_and_aws_tags_left_alone() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    {
+        let mut w = m.world();
+        let tags = &mut w.log_groups.get_mut(LOG_GROUP).expect("the log group").tags;
+        let team = tags.remove("team").expect("the user's tag");
+        tags.insert("extra".into(), "x".into());
+        tags.insert("aws:cloudformation:stack-name".into(), "other".into());
+        assert_eq!(team, "payments");
+    }
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert_eq!(
+        pending(&plan),
+        BTreeSet::from([change("log-group", LOG_GROUP)]),
+        "{plan}"
+    );
+    let fields: Vec<String> = updated(&plan, "log-group", LOG_GROUP)
+        .into_iter()
+        .map(|(f, _, _)| f)
+        .collect();
+    assert_eq!(fields, ["tags"]);
+
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["TagResource", "UntagResource"]);
+    let set = only(
+        m.journal
+            .inputs::<aws_sdk_cloudwatchlogs::operation::tag_resource::TagResourceInput>(),
+    );
+    assert_eq!(set.resource_arn(), Some(LOG_GROUP_ARN));
+    assert_eq!(
+        set.tags(),
+        Some(&std::collections::HashMap::from([(
+            "team".to_string(),
+            "payments".to_string()
+        )]))
+    );
+    let unset = only(
+        m.journal
+            .inputs::<aws_sdk_cloudwatchlogs::operation::untag_resource::UntagResourceInput>(),
+    );
+    assert_eq!(unset.tag_keys(), ["extra"]);
+    assert_eq!(
+        m.world().log_groups[LOG_GROUP]
+            .tags
+            .get("aws:cloudformation:stack-name")
+            .map(String::as_str),
+        Some("other")
+    );
+
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec(), &target()).await.unwrap();
+    assert_eq!(pending(&plan), BTreeSet::new(), "{plan}");
 }
 
 #[tokio::test]

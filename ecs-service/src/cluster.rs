@@ -6,14 +6,17 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, RetryOn};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, RetryOn, Tags};
 
 use crate::names::conflict;
 use crate::spec::{ClusterSpec, StrategyItem};
-use crate::Result;
+use crate::{tagging, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "ecs-cluster";
+
+/// The cluster's logical id (its `ecs:resource` tag).
+pub(crate) const LOGICAL: &str = "cluster";
 
 /// A cluster as it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +25,7 @@ pub(crate) struct LiveCluster {
     pub(crate) insights: bool,
     pub(crate) providers: Vec<String>,
     pub(crate) strategy: Vec<String>,
+    pub(crate) tags: Tags,
 }
 
 fn providers(spec: &ClusterSpec) -> Vec<String> {
@@ -85,7 +89,8 @@ pub(crate) async fn observe(
     else {
         return Ok(None);
     };
-    if !ctx.owns(c.tags().iter().map(|t| (t.key(), t.value()))) {
+    let tags = Tags::from_pairs(c.tags().iter().map(|t| (t.key(), t.value())));
+    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
         return Err(conflict(ctx, KIND, name));
     }
     let mut providers = c.capacity_providers().to_vec();
@@ -98,10 +103,11 @@ pub(crate) async fn observe(
         }),
         providers,
         strategy: live_strategy(c.default_capacity_provider_strategy()),
+        tags,
     }))
 }
 
-fn diffs(spec: &ClusterSpec, live: &LiveCluster) -> Vec<FieldDiff> {
+fn diffs(spec: &ClusterSpec, tags: &Tags, live: &LiveCluster) -> Vec<FieldDiff> {
     let mut d = Vec::new();
     if spec.container_insights != live.insights {
         d.push(FieldDiff::new(
@@ -125,14 +131,20 @@ fn diffs(spec: &ClusterSpec, live: &LiveCluster) -> Vec<FieldDiff> {
             want.join(","),
         ));
     }
+    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
     d
 }
 
-/// The plan entry for the cluster.
-pub(crate) fn change(name: &str, spec: &ClusterSpec, live: Option<&LiveCluster>) -> Change {
+/// The plan entry for the cluster; `tags` are the ones it should carry.
+pub(crate) fn change(
+    name: &str,
+    spec: &ClusterSpec,
+    tags: &Tags,
+    live: Option<&LiveCluster>,
+) -> Change {
     let action = match live {
         None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(spec, l)),
+        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
     };
     Change::new(KIND, name, action)
 }
@@ -157,6 +169,7 @@ pub(crate) async fn ensure(
     live: Option<&LiveCluster>,
 ) -> Result<String> {
     let resource = format!("{KIND} {name}");
+    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     match live {
         None => {
             ctx.emit(Event::Started {
@@ -169,11 +182,8 @@ pub(crate) async fn ensure(
                 "InvalidParameterException",
                 "Unable to assume the service linked role",
             );
-            let tags: Vec<_> = ctx
-                .resource_tags(Some("cluster"), None)
-                .iter()
-                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-                .collect();
+            let tags =
+                want_tags.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
             let out = ctx
                 .call_retrying("CreateCluster", &resource, &retry, || {
                     ecs.create_cluster()
@@ -199,7 +209,7 @@ pub(crate) async fn ensure(
             Ok(arn)
         }
         Some(l) => {
-            if diffs(spec, l).is_empty() {
+            if diffs(spec, &want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
             ctx.emit(Event::Started {
@@ -228,6 +238,9 @@ pub(crate) async fn ensure(
                         .send()
                 })
                 .await?;
+            }
+            if let Some(t) = want_tags.diff_from(&l.tags) {
+                tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
             }
             ctx.emit(Event::Done {
                 resource,

@@ -7,25 +7,30 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
 };
 use aws_sdk_ecr::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, Tags};
 use serde_json::{json, Value};
 
 use crate::names::conflict;
 use crate::spec::RepositorySpec;
-use crate::{Error, Result};
+use crate::{tagging, Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "ecr-repository";
 
+/// The repository's logical id (its `ecs:resource` tag).
+pub(crate) const LOGICAL: &str = "repository";
+
 /// A repository as it exists.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveRepo {
+    pub(crate) arn: String,
     pub(crate) uri: String,
     pub(crate) registry_id: String,
     pub(crate) immutable: bool,
     pub(crate) scan_on_push: bool,
     pub(crate) kms_key: Option<String>,
     pub(crate) lifecycle: Option<Value>,
+    pub(crate) tags: Tags,
 }
 
 /// The lifecycle policy for `spec`: untagged images expire after N days; only the last M
@@ -94,11 +99,13 @@ pub(crate) async fn observe(ctx: &Context, ecr: &Client, name: &str) -> Result<O
             }
         }
     )?;
-    if !ctx.owns(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value())))) {
+    let tags = Tags::from_pairs(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
+    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
         return Err(conflict(ctx, KIND, name));
     }
     let encryption = repo.encryption_configuration();
     Ok(Some(LiveRepo {
+        arn: arn.to_string(),
         uri: repo.repository_uri().unwrap_or_default().to_string(),
         registry_id: repo.registry_id().unwrap_or_default().to_string(),
         immutable: repo.image_tag_mutability() == Some(&ImageTagMutability::Immutable),
@@ -109,6 +116,7 @@ pub(crate) async fn observe(ctx: &Context, ecr: &Client, name: &str) -> Result<O
             .filter(|e| e.encryption_type() != &EncryptionType::Aes256)
             .and_then(|e| e.kms_key().map(str::to_string)),
         lifecycle,
+        tags,
     }))
 }
 
@@ -122,7 +130,7 @@ fn kms_differs(spec: &RepositorySpec, live: &LiveRepo) -> bool {
     }
 }
 
-fn diffs(spec: &RepositorySpec, live: &LiveRepo) -> Vec<FieldDiff> {
+fn diffs(spec: &RepositorySpec, tags: &Tags, live: &LiveRepo) -> Vec<FieldDiff> {
     let mut d = Vec::new();
     if spec.immutable_tags != live.immutable {
         d.push(FieldDiff::new(
@@ -148,11 +156,17 @@ fn diffs(spec: &RepositorySpec, live: &LiveRepo) -> Vec<FieldDiff> {
             want.to_string(),
         ));
     }
+    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
     d
 }
 
-/// The plan entry for the repository.
-pub(crate) fn change(name: &str, spec: &RepositorySpec, live: Option<&LiveRepo>) -> Change {
+/// The plan entry for the repository; `tags` are the ones it should carry.
+pub(crate) fn change(
+    name: &str,
+    spec: &RepositorySpec,
+    tags: &Tags,
+    live: Option<&LiveRepo>,
+) -> Change {
     let action = match live {
         None => Action::Create,
         Some(l) if kms_differs(spec, l) => Action::Replace(format!(
@@ -160,7 +174,7 @@ pub(crate) fn change(name: &str, spec: &RepositorySpec, live: Option<&LiveRepo>)
             l.kms_key.as_deref().unwrap_or("AES256"),
             spec.kms_key.as_deref().unwrap_or("AES256")
         )),
-        Some(l) => Action::from_diffs(diffs(spec, l)),
+        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
     };
     Change::new(KIND, name, action)
 }
@@ -183,9 +197,10 @@ pub(crate) async fn ensure(
         .scan_on_push(spec.scan_on_push)
         .build();
     let policy = lifecycle_policy(spec);
+    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     let (uri, live) = match live {
         Some(l) => {
-            if diffs(spec, l).is_empty() {
+            if diffs(spec, &want_tags, l).is_empty() {
                 return Ok(l.uri.clone());
             }
             ctx.emit(Event::Started {
@@ -207,17 +222,7 @@ pub(crate) async fn ensure(
             }
             .build()
             .expect("encryption type is set");
-            let tags: Vec<_> = ctx
-                .resource_tags(Some("repository"), None)
-                .iter()
-                .filter_map(|(k, v)| {
-                    aws_sdk_ecr::types::Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .ok()
-                })
-                .collect();
+            let tags = tagging::ecr_tags(&want_tags);
             let created = ctx
                 .call("CreateRepository", &resource, || {
                     ecr.create_repository()
@@ -257,7 +262,7 @@ pub(crate) async fn ensure(
             })
             .await?;
         }
-        Ok::<_, ecs_core::AwsError>(())
+        Ok::<_, Error>(())
     };
     let scanning_call = async {
         if live.is_some_and(|l| l.scan_on_push != spec.scan_on_push) {
@@ -269,7 +274,7 @@ pub(crate) async fn ensure(
             })
             .await?;
         }
-        Ok(())
+        Ok::<_, Error>(())
     };
     let lifecycle_call = async {
         if live.is_none_or(|l| l.lifecycle.as_ref() != Some(&policy)) {
@@ -281,9 +286,15 @@ pub(crate) async fn ensure(
             })
             .await?;
         }
-        Ok(())
+        Ok::<_, Error>(())
     };
-    futures_util::try_join!(mutability_call, scanning_call, lifecycle_call)?;
+    let tags_call = async {
+        if let Some((l, t)) = live.and_then(|l| Some((l, want_tags.diff_from(&l.tags)?))) {
+            tagging::ecr(ctx, ecr, &resource, &l.arn, &t).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    futures_util::try_join!(mutability_call, scanning_call, lifecycle_call, tags_call)?;
     ctx.emit(Event::Done {
         resource,
         detail: uri.clone(),

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, RetryOn};
+use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, Tags};
 use serde_json::{json, Value};
 
 use crate::names::{conflict, partition, url_decode, ServiceNames};
 use crate::spec::{Effect, ServiceSpec};
-use crate::Result;
+use crate::{tagging, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "iam-role";
@@ -35,6 +35,7 @@ pub(crate) struct LiveRole {
     pub(crate) trust: Value,
     pub(crate) managed: BTreeSet<String>,
     pub(crate) inline: BTreeMap<String, Value>,
+    pub(crate) tags: Tags,
 }
 
 fn policy(statements: Vec<Value>) -> Value {
@@ -199,7 +200,8 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
     let Some(role) = role.role() else {
         return Ok(None);
     };
-    if !ctx.owns(role.tags().iter().map(|t| (Some(t.key()), Some(t.value())))) {
+    let tags = Tags::from_pairs(role.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
+    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
         return Err(conflict(ctx, KIND, name));
     }
     let (attached, inline_names) = futures_util::try_join!(
@@ -231,10 +233,11 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
             .filter_map(|p| p.policy_arn().map(str::to_string))
             .collect(),
         inline: docs.into_iter().collect(),
+        tags,
     }))
 }
 
-fn diffs(d: &DesiredRole, live: &LiveRole) -> Vec<FieldDiff> {
+fn diffs(d: &DesiredRole, tags: &Tags, live: &LiveRole) -> Vec<FieldDiff> {
     let mut diffs = Vec::new();
     if d.trust != live.trust {
         diffs.push(FieldDiff::new(
@@ -278,29 +281,17 @@ fn diffs(d: &DesiredRole, live: &LiveRole) -> Vec<FieldDiff> {
             _ => {}
         }
     }
+    diffs.extend(tags.diff_from(&live.tags).map(|t| t.field()));
     diffs
 }
 
-/// The plan entry for one role.
-pub(crate) fn change(d: &DesiredRole, live: Option<&LiveRole>) -> Change {
+/// The plan entry for one role; `tags` are the ones it should carry.
+pub(crate) fn change(d: &DesiredRole, tags: &Tags, live: Option<&LiveRole>) -> Change {
     let action = match live {
         None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(d, l)),
+        Some(l) => Action::from_diffs(diffs(d, tags, l)),
     };
     Change::new(KIND, &d.name, action)
-}
-
-fn tags(ctx: &Context, d: &DesiredRole) -> Vec<aws_sdk_iam::types::Tag> {
-    ctx.resource_tags(Some(d.logical), None)
-        .iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
-        .collect()
 }
 
 /// Creates or updates the role so that it matches `d`; returns its ARN.
@@ -311,15 +302,17 @@ pub(crate) async fn ensure(
     live: Option<&LiveRole>,
 ) -> Result<String> {
     let resource = format!("{KIND} {}", d.name);
+    let want_tags = ctx.resource_tags(Some(d.logical), None);
     let empty = LiveRole {
         arn: String::new(),
         trust: d.trust.clone(),
         managed: BTreeSet::new(),
         inline: BTreeMap::new(),
+        tags: want_tags.clone(),
     };
     let (arn, live) = match live {
         Some(l) => {
-            if diffs(d, l).is_empty() {
+            if diffs(d, &want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
             ctx.emit(ecs_core::Event::Started {
@@ -343,7 +336,7 @@ pub(crate) async fn ensure(
                         .role_name(&d.name)
                         .assume_role_policy_document(d.trust.to_string())
                         .description(format!("ecs-facade stack {}: {}", ctx.stack(), d.logical))
-                        .set_tags(Some(tags(ctx, d)))
+                        .set_tags(Some(tagging::iam_tags(&want_tags)))
                         .send()
                 })
                 .await;
@@ -420,11 +413,23 @@ pub(crate) async fn ensure(
             .await
             .map(|_| ())
         });
+    let retag = async {
+        match want_tags.diff_from(&live.tags) {
+            Some(t) => tagging::iam_role(ctx, iam, r, &d.name, &t).await,
+            None => Ok(()),
+        }
+    };
     futures_util::try_join!(
-        futures_util::future::try_join_all(attach),
-        futures_util::future::try_join_all(detach),
-        futures_util::future::try_join_all(put),
-        futures_util::future::try_join_all(delete),
+        async {
+            futures_util::try_join!(
+                futures_util::future::try_join_all(attach),
+                futures_util::future::try_join_all(detach),
+                futures_util::future::try_join_all(put),
+                futures_util::future::try_join_all(delete),
+            )
+            .map_err(crate::Error::from)
+        },
+        retag,
     )?;
     ctx.emit(ecs_core::Event::Done {
         resource,

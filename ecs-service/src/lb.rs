@@ -12,16 +12,22 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, Poll, PollPolicy, RetryOn};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, Poll, PollPolicy, RetryOn, Tags};
 
 use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
+use crate::tagging::{self, StackTags};
 use crate::{Error, Result};
 
 pub(crate) const LB_KIND: &str = "load-balancer";
 pub(crate) const TG_KIND: &str = "target-group";
 pub(crate) const LISTENER_KIND: &str = "listener";
 pub(crate) const RULE_KIND: &str = "listener-rule";
+
+/// The load balancer's logical id (its `ecs:resource` tag).
+const LB_LOGICAL: &str = "load-balancer";
+/// The target group's logical id.
+const TG_LOGICAL: &str = "target-group";
 
 /// What a listener or rule does, in comparable form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +83,7 @@ pub(crate) struct DesiredLb {
     pub(crate) subnets: Vec<String>,
     pub(crate) security_groups: Vec<String>,
     pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) tags: Tags,
     pub(crate) tg: DesiredTg,
     pub(crate) listeners: BTreeMap<u16, ListenerDoc>,
 }
@@ -89,6 +96,7 @@ pub(crate) struct DesiredTg {
     pub(crate) vpc_id: String,
     pub(crate) health: BTreeMap<&'static str, String>,
     pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +131,7 @@ pub(crate) struct LiveAlb {
     pub(crate) subnets: Vec<String>,
     pub(crate) security_groups: Vec<String>,
     pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +142,7 @@ pub(crate) struct LiveTg {
     pub(crate) vpc_id: String,
     pub(crate) health: BTreeMap<&'static str, String>,
     pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +160,7 @@ pub(crate) fn desired(
     vpc_id: &str,
     subnets: &[String],
     alb_sg: &str,
+    tags: &StackTags,
 ) -> DesiredLb {
     let mut attributes = BTreeMap::from([
         (
@@ -209,6 +220,7 @@ pub(crate) fn desired(
         subnets,
         security_groups: vec![alb_sg.to_string()],
         attributes,
+        tags: tags.of(LB_LOGICAL),
         tg: DesiredTg {
             name: names.target_group.clone(),
             port,
@@ -216,6 +228,7 @@ pub(crate) fn desired(
             vpc_id: vpc_id.to_string(),
             health,
             attributes: tg_attributes,
+            tags: tags.of(TG_LOGICAL),
         },
         listeners: spec
             .listeners
@@ -560,6 +573,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                 subnets,
                 security_groups: sgs,
                 attributes: attrs(attributes.attributes().iter().map(|a| (a.key(), a.value()))),
+                tags: Tags::new(),
             }),
             listeners.into_iter().collect(),
         ))
@@ -618,26 +632,39 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             vpc_id: t.vpc_id().unwrap_or_default().to_string(),
             health,
             attributes: attrs(attributes.attributes().iter().map(|a| (a.key(), a.value()))),
+            tags: Tags::new(),
         }))
     };
     let (tags, lb_read, tg_read) = futures_util::join!(tags, lb_part, tg_part);
     let tags = tags?;
-    let owned_arn = |arn: Option<&str>| {
+    // The resource's tags, when they make it the stack's.
+    let owned_tags = |arn: Option<&str>| {
         tags.tag_descriptions()
             .iter()
-            .any(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
+            .find(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
+            .map(|d| Tags::from_pairs(tag_map(d.tags())))
     };
-    if let Some(l) = &lbs {
-        if !owned_arn(l.load_balancer_arn()) {
-            return Err(conflict(ctx, LB_KIND, &names.load_balancer));
-        }
+    let lb_tags = match &lbs {
+        Some(l) => Some(
+            owned_tags(l.load_balancer_arn())
+                .ok_or_else(|| conflict(ctx, LB_KIND, &names.load_balancer))?,
+        ),
+        None => None,
+    };
+    let tg_tags = match &tgs {
+        Some(t) => Some(
+            owned_tags(t.target_group_arn())
+                .ok_or_else(|| conflict(ctx, TG_KIND, &names.target_group))?,
+        ),
+        None => None,
+    };
+    let ((mut lb, listeners), mut tg) = (lb_read?, tg_read?);
+    if let (Some(l), Some(t)) = (&mut lb, lb_tags) {
+        l.tags = t;
     }
-    if let Some(t) = &tgs {
-        if !owned_arn(t.target_group_arn()) {
-            return Err(conflict(ctx, TG_KIND, &names.target_group));
-        }
+    if let (Some(g), Some(t)) = (&mut tg, tg_tags) {
+        g.tags = t;
     }
-    let ((lb, listeners), tg) = (lb_read?, tg_read?);
     Ok(LiveLb { lb, tg, listeners })
 }
 
@@ -691,6 +718,7 @@ fn lb_action(d: &DesiredLb, live: Option<&LiveAlb>) -> Action {
                 ));
             }
             diffs.extend(attr_diffs(&d.attributes, &l.attributes));
+            diffs.extend(d.tags.diff_from(&l.tags).map(|t| t.field()));
             Action::from_diffs(diffs)
         }
     }
@@ -719,6 +747,7 @@ fn tg_action(d: &DesiredTg, live: Option<&LiveTg>) -> Action {
                 })
                 .collect();
             diffs.extend(attr_diffs(&d.attributes, &l.attributes));
+            diffs.extend(d.tags.diff_from(&l.tags).map(|t| t.field()));
             Action::from_diffs(diffs)
         }
     }
@@ -872,18 +901,6 @@ pub(crate) struct LbOutputs {
     pub(crate) listener_arns: Vec<String>,
 }
 
-fn elb_tags(ctx: &Context, logical: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
-    ctx.resource_tags(Some(logical), None)
-        .iter()
-        .map(|(k, v)| {
-            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-        })
-        .collect()
-}
-
 async fn ensure_alb(
     ctx: &Context,
     elb: &Client,
@@ -918,6 +935,9 @@ async fn ensure_alb(
                 })
                 .await?;
             }
+            if let Some(t) = d.tags.diff_from(&l.tags) {
+                tagging::elb(ctx, elb, &resource, &l.arn, &t).await?;
+            }
             (l.arn.clone(), l.dns_name.clone(), l.attributes.clone())
         }
         None => {
@@ -940,7 +960,7 @@ async fn ensure_alb(
                         .ip_address_type(IpAddressType::Ipv4)
                         .set_subnets(Some(d.subnets.clone()))
                         .set_security_groups(Some(d.security_groups.clone()))
-                        .set_tags(Some(elb_tags(ctx, "load-balancer")))
+                        .set_tags(Some(tagging::elb_tags(&d.tags)))
                         .send()
                 })
                 .await?;
@@ -1012,6 +1032,9 @@ async fn ensure_tg(
                 })
                 .await?;
             }
+            if let Some(t) = d.tags.diff_from(&l.tags) {
+                tagging::elb(ctx, elb, &resource, &l.arn, &t).await?;
+            }
             (l.arn.clone(), l.attributes.clone())
         }
         None => {
@@ -1035,7 +1058,7 @@ async fn ensure_tg(
                         .healthy_threshold_count(n("healthy_threshold"))
                         .unhealthy_threshold_count(n("unhealthy_threshold"))
                         .matcher(Matcher::builder().http_code(h("matcher")).build())
-                        .set_tags(Some(elb_tags(ctx, "target-group")))
+                        .set_tags(Some(tagging::elb_tags(&d.tags)))
                         .send()
                 })
                 .await?;
@@ -1122,7 +1145,9 @@ async fn ensure_listener(
                         .set_certificates(certs.clone())
                         .set_ssl_policy(want.ssl_policy.clone())
                         .set_default_actions(Some(elb_actions(&want.default_action, tg_arn)))
-                        .set_tags(Some(elb_tags(ctx, &format!("listener/{port}"))))
+                        .set_tags(Some(tagging::elb_tags(
+                            &ctx.resource_tags(Some(&format!("listener/{port}")), None),
+                        )))
                         .send()
                 })
                 .await?;
@@ -1164,7 +1189,9 @@ async fn ensure_listener(
                             .priority(*priority as i32)
                             .set_conditions(Some(conditions(rule)))
                             .set_actions(Some(elb_actions(&rule.action, tg_arn)))
-                            .set_tags(Some(elb_tags(ctx, &format!("rule/{port}/{priority}"))))
+                            .set_tags(Some(tagging::elb_tags(
+                                &ctx.resource_tags(Some(&format!("rule/{port}/{priority}")), None),
+                            )))
                             .send()
                     })
                     .await

@@ -51,6 +51,7 @@ mod lb;
 mod names;
 mod service;
 mod spec;
+mod tagging;
 mod taskdef;
 
 use std::fmt;
@@ -162,6 +163,7 @@ pub struct ServiceState {
     names: ServiceNames,
     spec: ServiceSpec,
     region: String,
+    tags: tagging::StackTags,
     live: Live,
     foundation: Option<Foundation>,
 }
@@ -191,6 +193,7 @@ pub struct ServicePlan {
     spec: ServiceSpec,
     network: NetworkOutputs,
     region: String,
+    tags: tagging::StackTags,
     live: Live,
     foundation: Option<Foundation>,
     changes: Plan,
@@ -372,6 +375,7 @@ impl ServiceLayer {
             names,
             spec: spec.clone(),
             region,
+            tags: tagging::StackTags::new(ctx),
             live,
             foundation: None,
         })
@@ -386,6 +390,7 @@ impl ServiceLayer {
             &state.spec,
             network,
             &state.region,
+            &state.tags,
             &state.live,
         );
         ServicePlan {
@@ -393,6 +398,7 @@ impl ServiceLayer {
             spec: state.spec.clone(),
             network: network.clone(),
             region: state.region.clone(),
+            tags: state.tags.clone(),
             live: state.live.clone(),
             foundation: state.foundation.clone(),
             changes,
@@ -444,7 +450,7 @@ impl ServiceLayer {
         let load_balancer = async {
             match &spec.load_balancer {
                 Some(lb_spec) => {
-                    let d = desired_lb(names, spec, lb_spec, net);
+                    let d = desired_lb(names, spec, lb_spec, net, &plan.tags);
                     lb::ensure(ctx, &c.elb, &d, &live.lb).await.map(Some)
                 }
                 None => Ok(None),
@@ -468,7 +474,7 @@ impl ServiceLayer {
                 Ok::<_, Error>(())
             })
         )?;
-        let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
+        let want = service::desired(spec, names, &net.private_subnets, &net.task_sg, &plan.tags);
         let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
         let applied = Box::pin(service::ensure(
             ctx,
@@ -601,6 +607,7 @@ impl ServiceLayer {
             &state.spec,
             network,
             &state.region,
+            &state.tags,
             &state.live,
         ))
     }
@@ -624,8 +631,13 @@ impl ServiceLayer {
         if state.foundation.is_some() {
             return Ok(());
         }
-        let (foundation, _) =
-            foundation_changes(&state.names, &state.spec, &state.region, &state.live);
+        let (foundation, _) = foundation_changes(
+            &state.names,
+            &state.spec,
+            &state.region,
+            &state.tags,
+            &state.live,
+        );
         refuse_replacements(&foundation)?;
         let foundation = self
             .ensure_foundation(ctx, &state.names, &state.spec, &state.region, &state.live)
@@ -1067,6 +1079,7 @@ fn desired_lb(
     spec: &ServiceSpec,
     lb_spec: &LoadBalancerSpec,
     net: &NetworkOutputs,
+    tags: &tagging::StackTags,
 ) -> lb::DesiredLb {
     let port = spec.target().map_or(80, |(_, p)| p);
     let subnets = if lb_spec.internal {
@@ -1074,7 +1087,15 @@ fn desired_lb(
     } else {
         &net.public_subnets
     };
-    lb::desired(names, lb_spec, port, &net.vpc_id, subnets, &net.alb_sg)
+    lb::desired(
+        names,
+        lb_spec,
+        port,
+        &net.vpc_id,
+        subnets,
+        &net.alb_sg,
+        tags,
+    )
 }
 
 /// The one function that decides what changes; `plan` shows it and `apply` carries it out.
@@ -1083,12 +1104,13 @@ fn changes(
     spec: &ServiceSpec,
     net: &NetworkOutputs,
     region: &str,
+    tags: &tagging::StackTags,
     live: &Live,
 ) -> Plan {
-    let (mut plan, td_arn) = foundation_changes(names, spec, region, live);
+    let (mut plan, td_arn) = foundation_changes(names, spec, region, tags, live);
     let lb_plan = match &spec.load_balancer {
         Some(lb_spec) => lb::changes(
-            Some(&desired_lb(names, spec, lb_spec, net)),
+            Some(&desired_lb(names, spec, lb_spec, net, tags)),
             names,
             &live.lb,
         ),
@@ -1098,7 +1120,7 @@ fn changes(
         (Some(_), Some(tg)) => Some(tg.arn.as_str()),
         _ => None,
     };
-    let want = service::desired(spec, names, &net.private_subnets, &net.task_sg);
+    let want = service::desired(spec, names, &net.private_subnets, &net.task_sg, tags);
     let svc = service::change(&want, live.service.as_ref(), td_arn, tg_arn);
     plan.extend(lb_plan);
     plan.push(svc);
@@ -1111,18 +1133,33 @@ fn foundation_changes<'a>(
     names: &ServiceNames,
     spec: &ServiceSpec,
     region: &str,
+    tags: &tagging::StackTags,
     live: &'a Live,
 ) -> (Plan, Option<&'a str>) {
     let mut plan = Plan::new();
     if let Some(r) = &spec.repository {
-        plan.push(ecr::change(&names.repository, r, live.repo.as_ref()));
+        plan.push(ecr::change(
+            &names.repository,
+            r,
+            &tags.of(ecr::LOGICAL),
+            live.repo.as_ref(),
+        ));
     }
     let [exec, task] = iam::desired(names, spec, region);
-    plan.push(iam::change(&exec, live.execution_role.as_ref()));
-    plan.push(iam::change(&task, live.task_role.as_ref()));
+    plan.push(iam::change(
+        &exec,
+        &tags.of(exec.logical),
+        live.execution_role.as_ref(),
+    ));
+    plan.push(iam::change(
+        &task,
+        &tags.of(task.logical),
+        live.task_role.as_ref(),
+    ));
     plan.push(cluster::change(
         &names.cluster,
         &spec.cluster,
+        &tags.of(cluster::LOGICAL),
         live.cluster.as_ref(),
     ));
     let role_ref = |live: &Option<iam::LiveRole>, name: &str| {
@@ -1136,11 +1173,17 @@ fn foundation_changes<'a>(
         &role_ref(&live.execution_role, &names.execution_role),
         &role_ref(&live.task_role, &names.task_role),
     );
-    let td_change = taskdef::change(&names.family, &td_want, live.taskdef.as_ref());
-    let td_arn = match (&td_change.action, &live.taskdef) {
-        (Action::NoChange, Some(l)) => Some(l.arn.as_str()),
-        _ => None,
-    };
+    let td_change = taskdef::change(
+        &names.family,
+        &td_want,
+        &tags.of(taskdef::LOGICAL),
+        live.taskdef.as_ref(),
+    );
+    let td_arn = live
+        .taskdef
+        .as_ref()
+        .filter(|l| !taskdef::needs_revision(&td_want, Some(l)))
+        .map(|l| l.arn.as_str());
     plan.push(td_change);
     (plan, td_arn)
 }

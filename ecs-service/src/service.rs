@@ -11,15 +11,19 @@ use aws_sdk_ecs::types::{
     PropagateTags, ServiceConnectConfiguration, ServiceField, ServiceRegistry,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Poll, PollPolicy, RetryOn};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, Poll, PollPolicy, RetryOn, Tags};
 
 use crate::cluster::{live_strategy, strategy_items, strategy_strings};
 use crate::names::{conflict, ServiceNames};
 use crate::spec::ServiceSpec;
+use crate::tagging::{self, StackTags};
 use crate::{Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "ecs-service";
+
+/// The service's logical id (its `ecs:resource` tag).
+const LOGICAL: &str = "service";
 
 /// The service as the spec wants it (the task definition and target group ARNs are added at
 /// apply time).
@@ -44,6 +48,7 @@ pub(crate) struct DesiredService {
     pub(crate) managed_tags: bool,
     pub(crate) registries: Vec<String>,
     pub(crate) connect_namespace: Option<String>,
+    pub(crate) tags: Tags,
 }
 
 /// The service as it exists.
@@ -64,6 +69,7 @@ pub(crate) struct LiveService {
     pub(crate) details: Option<ServiceDetails>,
     pub(crate) registries: Vec<String>,
     pub(crate) connect_namespace: Option<String>,
+    pub(crate) tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +89,7 @@ pub(crate) fn desired(
     names: &ServiceNames,
     private_subnets: &[String],
     task_sg: &str,
+    tags: &StackTags,
 ) -> DesiredService {
     let s = &spec.service;
     let mut subnets = s
@@ -114,6 +121,7 @@ pub(crate) fn desired(
         managed_tags: s.managed_tags,
         registries: s.service_registry_arn.iter().cloned().collect(),
         connect_namespace: s.service_connect_namespace.clone(),
+        tags: tags.of(LOGICAL),
     }
 }
 
@@ -144,6 +152,7 @@ pub(crate) async fn observe(
     else {
         return Ok(None);
     };
+    let tags = Tags::from_pairs(s.tags().iter().map(|t| (t.key(), t.value())));
     if !ctx.owns(s.tags().iter().map(|t| (t.key(), t.value()))) {
         return Err(conflict(ctx, KIND, name));
     }
@@ -210,6 +219,7 @@ pub(crate) async fn observe(
             .and_then(|d| d.service_connect_configuration())
             .filter(|c| c.enabled())
             .and_then(|c| c.namespace().map(str::to_string)),
+        tags,
     }))
 }
 
@@ -232,6 +242,8 @@ pub(crate) enum Field {
     ManagedTags,
     ServiceRegistries,
     ServiceConnectNamespace,
+    /// Set with `TagResource` / `UntagResource`, not `UpdateService`.
+    Tags,
 }
 
 impl Field {
@@ -254,6 +266,7 @@ impl Field {
             Field::ManagedTags => "managed_tags",
             Field::ServiceRegistries => "service_registries",
             Field::ServiceConnectNamespace => "service_connect_namespace",
+            Field::Tags => "tags",
         }
     }
 }
@@ -430,6 +443,10 @@ pub(crate) fn diffs(
             d.connect_namespace.as_deref().unwrap_or("none"),
         ));
     }
+    if let Some(t) = d.tags.diff_from(&l.tags) {
+        let f = t.field();
+        out.push(ServiceDiff::new(Field::Tags, f.old, f.new));
+    }
     out
 }
 
@@ -603,6 +620,20 @@ pub(crate) async fn ensure(
                 resource: resource.clone(),
                 action: "update".into(),
             });
+            if let Some(t) = d.tags.diff_from(&l.tags) {
+                tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
+            }
+            if changed.iter().all(|c| c.field == Field::Tags) {
+                ctx.emit(Event::Done {
+                    resource,
+                    detail: "tags updated".into(),
+                });
+                return Ok(Applied {
+                    arn: l.arn.clone(),
+                    deployment: None,
+                    changed: false,
+                });
+            }
             let capacity = has(Field::Capacity);
             let out = ctx
                 .call_retrying("UpdateService", &resource, &retry_propagation(), || {
@@ -675,11 +706,9 @@ pub(crate) async fn ensure(
                 resource: resource.clone(),
                 action: "create".into(),
             });
-            let tags: Vec<_> = ctx
-                .resource_tags(Some("service"), None)
-                .iter()
-                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-                .collect();
+            let tags = d
+                .tags
+                .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
             // ECS client tokens are at most 36 characters.
             let token: String = ctx
                 .client_token("service", &format!("{} {task_definition}", d.name))
@@ -1103,6 +1132,7 @@ mod typed_diff_tests {
             Field::ManagedTags,
             Field::ServiceRegistries,
             Field::ServiceConnectNamespace,
+            Field::Tags,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|f| f.name()).collect();
         assert_eq!(names.len(), all.len(), "two fields share a plan name");

@@ -13,12 +13,12 @@ use aws_sdk_ecs::types::{
     TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff};
+use ecs_core::{Action, Change, Context, Event, FieldDiff, Tags};
 use serde_json::{json, Map, Value};
 
 use crate::names::{conflict, ServiceNames};
 use crate::spec::ServiceSpec;
-use crate::Result;
+use crate::{tagging, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "task-definition";
@@ -28,6 +28,16 @@ pub(crate) const KIND: &str = "task-definition";
 pub(crate) struct LiveTaskDef {
     pub(crate) arn: String,
     pub(crate) definition: TaskDefinition,
+    /// The revision's tags.
+    pub(crate) tags: Tags,
+}
+
+/// The task definition's logical id (its `ecs:resource` tag).
+pub(crate) const LOGICAL: &str = "task-definition";
+
+/// Whether `want` needs a new revision: the latest one (`live`) registers something else.
+pub(crate) fn needs_revision(want: &TaskDefinition, live: Option<&LiveTaskDef>) -> bool {
+    live.is_none_or(|l| canonical(&l.definition) != canonical(want))
 }
 
 /// Renders the spec as a task definition; `execution_role` and `task_role` are ARNs (or, for
@@ -386,22 +396,34 @@ pub(crate) async fn observe(
     Ok(Some(LiveTaskDef {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),
         definition: td.clone(),
+        tags: Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value()))),
     }))
 }
 
-/// The plan entry: a new revision when the rendered definition differs from the latest one.
-pub(crate) fn change(family: &str, want: &TaskDefinition, live: Option<&LiveTaskDef>) -> Change {
+/// The plan entry: a new revision when the rendered definition differs from the latest one;
+/// otherwise the latest revision's tags set right (`tags`) when they drifted.
+pub(crate) fn change(
+    family: &str,
+    want: &TaskDefinition,
+    tags: &Tags,
+    live: Option<&LiveTaskDef>,
+) -> Change {
     match live {
         None => Change::new(KIND, family, Action::Create).with_detail("revision 1"),
         Some(l) => {
             let d = diffs(&canonical(&l.definition), &canonical(want));
-            let action = Action::from_diffs(d);
-            let detail = if action.is_change() {
-                format!("new revision {}", l.definition.revision() + 1)
-            } else {
-                format!("revision {}", l.definition.revision())
-            };
-            Change::new(KIND, family, action).with_detail(detail)
+            if d.is_empty() {
+                let action = Action::from_diffs(
+                    tags.diff_from(&l.tags)
+                        .map(|t| t.field())
+                        .into_iter()
+                        .collect(),
+                );
+                return Change::new(KIND, family, action)
+                    .with_detail(format!("revision {}", l.definition.revision()));
+            }
+            Change::new(KIND, family, Action::from_diffs(d))
+                .with_detail(format!("new revision {}", l.definition.revision() + 1))
         }
     }
 }
@@ -414,22 +436,28 @@ pub(crate) async fn ensure(
     want: &TaskDefinition,
     live: Option<&LiveTaskDef>,
 ) -> Result<(String, bool)> {
-    if let Some(l) = live {
-        if canonical(&l.definition) == canonical(want) {
-            return Ok((l.arn.clone(), false));
-        }
-    }
     let family = want.family().unwrap_or_default();
     let resource = format!("{KIND} {family}");
+    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
+    if let Some(l) = live.filter(|l| !needs_revision(want, Some(l))) {
+        if let Some(t) = want_tags.diff_from(&l.tags) {
+            ctx.emit(Event::Started {
+                resource: resource.clone(),
+                action: "update".into(),
+            });
+            tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
+            ctx.emit(Event::Done {
+                resource,
+                detail: "tags updated".into(),
+            });
+        }
+        return Ok((l.arn.clone(), false));
+    }
     ctx.emit(Event::Started {
         resource: resource.clone(),
         action: "register revision".into(),
     });
-    let tags: Vec<_> = ctx
-        .resource_tags(Some("task-definition"), None)
-        .iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect();
+    let tags = want_tags.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
     let out = ctx
         .call("RegisterTaskDefinition", &resource, || {
             ecs.register_task_definition()

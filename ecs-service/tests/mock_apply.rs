@@ -362,6 +362,12 @@ fn only<T: Debug>(items: Vec<T>) -> T {
     items.into_iter().next().expect("one element")
 }
 
+/// Sets `set` (replacing tags of the same key) and removes `unset` in an SDK's tag list.
+fn retag<T: Clone>(tags: &mut Vec<T>, set: &[T], unset: &[String], key: impl Fn(&T) -> &str) {
+    tags.retain(|t| !unset.iter().any(|k| k == key(t)) && !set.iter().any(|n| key(n) == key(t)));
+    tags.extend(set.iter().cloned());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The mocked clients.
 
@@ -625,6 +631,38 @@ impl Mock {
                         .build())
                 },
             ),
+            self.on("TagResource", mock!(Client::tag_resource), |w, r, _| {
+                use ecr_op::tag_resource::{TagResourceError, TagResourceOutput};
+                match w
+                    .repo
+                    .as_mut()
+                    .filter(|x| x.repo.repository_arn() == r.resource_arn())
+                {
+                    Some(x) => {
+                        retag(&mut x.tags, r.tags(), &[], |t| t.key());
+                        Ok(TagResourceOutput::builder().build())
+                    }
+                    None => Err(TagResourceError::generic(not_found(
+                        r.resource_arn().unwrap_or_default(),
+                    ))),
+                }
+            }),
+            self.on("UntagResource", mock!(Client::untag_resource), |w, r, _| {
+                use ecr_op::untag_resource::{UntagResourceError, UntagResourceOutput};
+                match w
+                    .repo
+                    .as_mut()
+                    .filter(|x| x.repo.repository_arn() == r.resource_arn())
+                {
+                    Some(x) => {
+                        retag(&mut x.tags, &[], r.tag_keys(), |t| t.key());
+                        Ok(UntagResourceOutput::builder().build())
+                    }
+                    None => Err(UntagResourceError::generic(not_found(
+                        r.resource_arn().unwrap_or_default(),
+                    ))),
+                }
+            }),
         ]
     }
 
@@ -860,6 +898,33 @@ impl Mock {
                 w.roles.remove(name);
                 Ok(DeleteRoleOutput::builder().build())
             }),
+            self.on("TagRole", mock!(Client::tag_role), |w, r, _| {
+                use iam_op::tag_role::{TagRoleError, TagRoleOutput};
+                match w.roles.get_mut(r.role_name().unwrap_or_default()) {
+                    Some(x) => {
+                        let mut tags = x.role.tags().to_vec();
+                        retag(&mut tags, r.tags(), &[], |t| t.key());
+                        x.role.tags = Some(tags);
+                        Ok(TagRoleOutput::builder().build())
+                    }
+                    None => Err(TagRoleError::generic(meta("NoSuchEntity", "no such role"))),
+                }
+            }),
+            self.on("UntagRole", mock!(Client::untag_role), |w, r, _| {
+                use iam_op::untag_role::{UntagRoleError, UntagRoleOutput};
+                match w.roles.get_mut(r.role_name().unwrap_or_default()) {
+                    Some(x) => {
+                        let mut tags = x.role.tags().to_vec();
+                        retag(&mut tags, &[], r.tag_keys(), |t| t.key());
+                        x.role.tags = Some(tags);
+                        Ok(UntagRoleOutput::builder().build())
+                    }
+                    None => Err(UntagRoleError::generic(meta(
+                        "NoSuchEntity",
+                        "no such role",
+                    ))),
+                }
+            }),
         ]
     }
 
@@ -877,6 +942,27 @@ impl Mock {
             meta("ClientException", "Unable to describe task definition.")
         }
         // The live (not inactive) service `name` of `cluster`.
+        /// The tags of the cluster, service or task definition revision with this ARN.
+        fn ecs_tags<'a>(
+            w: &'a mut World,
+            arn: &str,
+        ) -> Option<&'a mut Vec<aws_sdk_ecs::types::Tag>> {
+            if let Some(c) = w
+                .clusters
+                .values_mut()
+                .find(|c| c.cluster_arn() == Some(arn))
+            {
+                return Some(c.tags.get_or_insert_with(Vec::new));
+            }
+            if let Some(s) = w.services.iter_mut().find(|s| s.service_arn() == Some(arn)) {
+                return Some(s.tags.get_or_insert_with(Vec::new));
+            }
+            w.task_defs
+                .iter_mut()
+                .find(|t| t.td.task_definition_arn() == Some(arn))
+                .map(|t| &mut t.tags)
+        }
+
         fn live_service(w: &World, cluster: &str, name: &str) -> Option<usize> {
             let arn = cluster_arn(cluster);
             w.services.iter().position(|s| {
@@ -1338,6 +1424,32 @@ impl Mock {
             }),
             self.on("DescribeTasks", mock!(Client::describe_tasks), |_, _, _| {
                 Ok(ecs_op::describe_tasks::DescribeTasksOutput::builder().build())
+            }),
+            self.on("TagResource", mock!(Client::tag_resource), |w, r, _| {
+                use ecs_op::tag_resource::{TagResourceError, TagResourceOutput};
+                match ecs_tags(w, r.resource_arn().unwrap_or_default()) {
+                    Some(tags) => {
+                        retag(tags, r.tags(), &[], |t| t.key().unwrap_or_default());
+                        Ok(TagResourceOutput::builder().build())
+                    }
+                    None => Err(TagResourceError::generic(meta(
+                        "ResourceNotFoundException",
+                        "The specified resource could not be found.",
+                    ))),
+                }
+            }),
+            self.on("UntagResource", mock!(Client::untag_resource), |w, r, _| {
+                use ecs_op::untag_resource::{UntagResourceError, UntagResourceOutput};
+                match ecs_tags(w, r.resource_arn().unwrap_or_default()) {
+                    Some(tags) => {
+                        retag(tags, &[], r.tag_keys(), |t| t.key().unwrap_or_default());
+                        Ok(UntagResourceOutput::builder().build())
+                    }
+                    None => Err(UntagResourceError::generic(meta(
+                        "ResourceNotFoundException",
+                        "The specified resource could not be found.",
+                    ))),
+                }
             }),
         ]
     }
@@ -1959,6 +2071,20 @@ impl Mock {
                     Ok(DeleteTargetGroupOutput::builder().build())
                 },
             ),
+            self.on("AddTags", mock!(Client::add_tags), |w, r, _| {
+                for arn in r.resource_arns() {
+                    let tags = w.elb_tags.entry(arn.clone()).or_default();
+                    retag(tags, r.tags(), &[], |t| t.key().unwrap_or_default());
+                }
+                Ok(elb_op::add_tags::AddTagsOutput::builder().build())
+            }),
+            self.on("RemoveTags", mock!(Client::remove_tags), |w, r, _| {
+                for arn in r.resource_arns() {
+                    let tags = w.elb_tags.entry(arn.clone()).or_default();
+                    retag(tags, &[], r.tag_keys(), |t| t.key().unwrap_or_default());
+                }
+                Ok(elb_op::remove_tags::RemoveTagsOutput::builder().build())
+            }),
         ]
     }
 
@@ -3243,4 +3369,182 @@ async fn changed_settings_are_updated_in_place_with_the_matching_calls() {
         m.journal.count("CreateRepository") + m.journal.count("CreateCluster"),
         0
     );
+}
+
+#[tokio::test]
+async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() {
+    use aws_sdk_ecr::types::Tag as EcrTag;
+    use aws_sdk_ecs::types::Tag as EcsTag;
+    use aws_sdk_elasticloadbalancingv2::types::Tag as ElbTag;
+    use aws_sdk_iam::types::Tag as IamTag;
+
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    let ecs_tag = |k: &str, v: &str| EcsTag::builder().key(k).value(v).build();
+    let elb_tag = |k: &str, v: &str| ElbTag::builder().key(k).value(v).build();
+    {
+        // Tags changed by hand: one removed, one changed, one added, per kind; and an `aws:`
+        // tag (AWS's own) that is never compared.
+        let mut w = m.world();
+        let repo = w.repo.as_mut().unwrap();
+        repo.tags.retain(|t| t.key() != "team");
+        let exec = w.roles.get_mut(EXEC_ROLE).unwrap();
+        let mut tags = exec.role.tags().to_vec();
+        tags.retain(|t| t.key() != "team");
+        tags.push(
+            IamTag::builder()
+                .key("team")
+                .value("other")
+                .build()
+                .unwrap(),
+        );
+        exec.role.tags = Some(tags);
+        let task = w.roles.get_mut(TASK_ROLE).unwrap();
+        let mut tags = task.role.tags().to_vec();
+        tags.push(IamTag::builder().key("extra").value("x").build().unwrap());
+        task.role.tags = Some(tags);
+        let cluster = w.clusters.get_mut(CLUSTER).unwrap();
+        let tags = cluster.tags.as_mut().unwrap();
+        tags.retain(|t| t.key() != Some("team"));
+        tags.push(ecs_tag("aws:cloudformation:stack-name", "other"));
+        let td = w.task_defs.last_mut().unwrap();
+        td.tags.push(ecs_tag("extra", "x"));
+        let service = w.services.last_mut().unwrap();
+        let tags = service.tags.as_mut().unwrap();
+        tags.retain(|t| t.key() != Some("team"));
+        tags.push(ecs_tag("team", "other"));
+        let lb_arn =
+            w.lb.as_ref()
+                .unwrap()
+                .lb
+                .load_balancer_arn()
+                .unwrap()
+                .to_string();
+        let tg_arn =
+            w.tg.as_ref()
+                .unwrap()
+                .tg
+                .target_group_arn()
+                .unwrap()
+                .to_string();
+        w.elb_tags
+            .get_mut(&lb_arn)
+            .unwrap()
+            .retain(|t| t.key() != Some("team"));
+        w.elb_tags
+            .get_mut(&tg_arn)
+            .unwrap()
+            .push(elb_tag("extra", "x"));
+    }
+    m.journal.clear();
+
+    // The plan shows each as a change of its tags only.
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    for (kind, id) in [
+        ("ecr-repository", REPO),
+        ("iam-role", EXEC_ROLE),
+        ("iam-role", TASK_ROLE),
+        ("ecs-cluster", CLUSTER),
+        ("task-definition", FAMILY),
+        ("ecs-service", SERVICE),
+        ("load-balancer", ALB),
+        ("target-group", TG),
+    ] {
+        assert_eq!(
+            updated_fields(&plan, kind, id),
+            ["tags"],
+            "{kind} {id}\n{plan}"
+        );
+    }
+    let service_line = plan
+        .changes()
+        .find("ecs-service", SERVICE)
+        .unwrap()
+        .to_string();
+    assert!(service_line.contains("team=other"), "{service_line}");
+    assert!(service_line.contains("team=payments"), "{service_line}");
+
+    // The apply makes each kind's own tag calls, with exactly the drifted keys, and nothing
+    // else: no new revision, no service update, no rollout.
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let mut ops = m.journal.mutating();
+    ops.sort();
+    assert_eq!(
+        ops,
+        [
+            "AddTags",       // the load balancer's team
+            "RemoveTags",    // the target group's extra
+            "TagResource",   // ECS: the cluster's team
+            "TagResource",   // ECS: the service's team
+            "TagResource",   // ECR: the repository's team
+            "TagRole",       // the execution role's team
+            "UntagResource", // ECS: the revision's extra
+            "UntagRole",     // the task role's extra
+        ]
+    );
+    let set: Vec<Vec<(String, String)>> = m
+        .journal
+        .inputs::<aws_sdk_ecs::operation::tag_resource::TagResourceInput>()
+        .iter()
+        .map(|i| {
+            i.tags()
+                .iter()
+                .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        set,
+        vec![vec![("team".to_string(), "payments".to_string())]; 2]
+    );
+    let unset: Vec<Vec<String>> = m
+        .journal
+        .inputs::<aws_sdk_ecs::operation::untag_resource::UntagResourceInput>()
+        .iter()
+        .map(|i| i.tag_keys().to_vec())
+        .collect();
+    assert_eq!(unset, [["extra"]]);
+    assert_eq!(
+        only(
+            m.journal
+                .inputs::<aws_sdk_iam::operation::untag_role::UntagRoleInput>()
+        )
+        .tag_keys(),
+        ["extra"]
+    );
+    assert_eq!(
+        only(
+            m.journal
+                .inputs::<aws_sdk_ecr::operation::tag_resource::TagResourceInput>()
+        )
+        .tags(),
+        [EcrTag::builder()
+            .key("team")
+            .value("payments")
+            .build()
+            .unwrap()]
+    );
+    assert_eq!(
+        only(m.journal.inputs::<elb_op::remove_tags::RemoveTagsInput>()).tag_keys(),
+        ["extra"]
+    );
+    {
+        let w = m.world();
+        let cluster_tags = w.clusters[CLUSTER].tags();
+        assert!(
+            cluster_tags
+                .iter()
+                .any(|t| t.key() == Some("aws:cloudformation:stack-name")),
+            "an aws: tag is never removed: {cluster_tags:?}"
+        );
+    }
+
+    // Then nothing differs.
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    assert!(plan.changes().pending().next().is_none(), "{plan}");
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), Vec::<&str>::new());
 }

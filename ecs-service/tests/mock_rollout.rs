@@ -87,7 +87,7 @@ use aws_smithy_types::DateTime;
 use serde_json::json;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
-use ecs_core::{Context, Event, EventLog, FakeClock, StackName, Tags, OWNER_TAG};
+use ecs_core::{Context, Event, EventLog, FakeClock, StackName, Tags, OWNER_TAG, RESOURCE_TAG};
 use ecs_net::NetworkOutputs;
 use ecs_service::{
     ContainerSpec, Error, LoadBalancerSpec, RepositorySpec, ServiceClients, ServiceLayer,
@@ -167,17 +167,26 @@ fn meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
 }
 
-/// The tags every resource of the stack carries (the harness context has `team=payments`).
-const TAGS: [(&str, &str); 2] = [(OWNER_TAG, STACK), ("team", "payments")];
+/// The tags every resource of the stack carries (the harness context has `team=payments`),
+/// with the resource's own logical id, as a deploy sets them.
+fn tags(logical: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        (OWNER_TAG, STACK),
+        ("team", "payments"),
+        (RESOURCE_TAG, logical),
+    ]
+}
 
-fn ecs_tags() -> Vec<aws_sdk_ecs::types::Tag> {
-    TAGS.iter()
+fn ecs_tags(logical: &'static str) -> Vec<aws_sdk_ecs::types::Tag> {
+    tags(logical)
+        .iter()
         .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(*k).value(*v).build())
         .collect()
 }
 
 fn ecr_tags() -> Vec<aws_sdk_ecr::types::Tag> {
-    TAGS.iter()
+    tags("repository")
+        .iter()
         .map(|(k, v)| {
             aws_sdk_ecr::types::Tag::builder()
                 .key(*k)
@@ -188,8 +197,9 @@ fn ecr_tags() -> Vec<aws_sdk_ecr::types::Tag> {
         .collect()
 }
 
-fn iam_tags() -> Vec<aws_sdk_iam::types::Tag> {
-    TAGS.iter()
+fn iam_tags(logical: &'static str) -> Vec<aws_sdk_iam::types::Tag> {
+    tags(logical)
+        .iter()
         .map(|(k, v)| {
             aws_sdk_iam::types::Tag::builder()
                 .key(*k)
@@ -200,8 +210,9 @@ fn iam_tags() -> Vec<aws_sdk_iam::types::Tag> {
         .collect()
 }
 
-fn elb_tags() -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
-    TAGS.iter()
+fn elb_tags(logical: &'static str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+    tags(logical)
+        .iter()
         .map(|(k, v)| {
             aws_sdk_elasticloadbalancingv2::types::Tag::builder()
                 .key(*k)
@@ -369,7 +380,11 @@ fn role(name: &str, principal: &str) -> Role {
         .arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}"))
         .create_date(DateTime::from_secs(1_600_000_000))
         .assume_role_policy_document(trust.to_string())
-        .set_tags(Some(iam_tags()))
+        .set_tags(Some(iam_tags(if name == EXEC_ROLE {
+            "role/execution"
+        } else {
+            "role/task"
+        })))
         .build()
         .unwrap()
 }
@@ -379,7 +394,7 @@ fn cluster() -> Cluster {
         .cluster_name(CLUSTER)
         .cluster_arn(CLUSTER_ARN)
         .status("ACTIVE")
-        .set_tags(Some(ecs_tags()))
+        .set_tags(Some(ecs_tags("cluster")))
         .settings(
             ClusterSetting::builder()
                 .name(ClusterSettingName::ContainerInsights)
@@ -522,7 +537,7 @@ fn live_service(load_balancer: bool) -> Service {
                 .build(),
         )
         .events(ServiceEvent::builder().id("ev-0").message(STEADY).build())
-        .set_tags(Some(ecs_tags()));
+        .set_tags(Some(ecs_tags("service")));
     if load_balancer {
         service
             .load_balancers(
@@ -848,7 +863,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             move |_| {
                 DescribeTaskDefinitionOutput::builder()
                     .task_definition(task_definition(3, image))
-                    .set_tags(Some(ecs_tags()))
+                    .set_tags(Some(ecs_tags("task-definition")))
                     .build()
             },
         ),
@@ -972,7 +987,11 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 .map(|arn| {
                     TagDescription::builder()
                         .resource_arn(arn)
-                        .set_tags(Some(elb_tags()))
+                        .set_tags(Some(elb_tags(if arn.contains(":targetgroup/") {
+                            "target-group"
+                        } else {
+                            "load-balancer"
+                        })))
                         .build()
                 })
                 .collect();
