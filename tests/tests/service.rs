@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinitionStatus};
 use ecs_core::testing::CallCounter;
 use ecs_core::{Action, Event, EventLog};
-use ecs_e2e_tests::{acm, context, ec2, service_clients};
+use ecs_e2e_tests::{acm, boto3_json, context, ec2, service_clients};
 use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkSpec};
 use ecs_service::{
     ContainerSpec, Environment, ListenerAction, LoadBalancerSpec, RuleSpec, ServiceLayer,
@@ -479,6 +479,101 @@ async fn settings_drift_and_preflight_against_the_emulator() {
             "UpdateCluster",
         ]
     );
+    counter.reset();
+    let plan = layer.plan(&ctx, &v2, &network).await.unwrap();
+    assert!(plan.changes().pending().next().is_none(), "{plan}");
+
+    // Tags changed by hand (with boto3, as a user would): each kind's own tag calls put them
+    // back, and nothing else is called.
+    let (_, out) = layer.deploy(&ctx, &v2, &network).await.unwrap();
+    let arns = format!(
+        "cluster, service, td, lb, tg = {:?}, {:?}, {:?}, {:?}, {:?}\n\
+         exec_role, task_role, repo_name = {:?}, {:?}, {:?}\n\
+         ecs, iam, ecr, elb = (boto3.client(s) for s in ('ecs', 'iam', 'ecr', 'elbv2'))\n\
+         repo = ecr.describe_repositories(repositoryNames=[repo_name])['repositories'][0]['repositoryArn']\n",
+        out.cluster_arn,
+        out.service_arn,
+        out.task_definition_arn,
+        out.load_balancer_arn.as_deref().unwrap(),
+        out.target_group_arn.as_deref().unwrap(),
+        out.names.execution_role,
+        out.names.task_role,
+        out.names.repository,
+    );
+    boto3_json(&format!(
+        "{arns}\
+         ecs.untag_resource(resourceArn=cluster, tagKeys=['suite'])\n\
+         ecs.tag_resource(resourceArn=service, tags=[{{'key': 'suite', 'value': 'other'}}])\n\
+         ecs.tag_resource(resourceArn=td, tags=[{{'key': 'extra', 'value': 'x'}}])\n\
+         iam.untag_role(RoleName=exec_role, TagKeys=['suite'])\n\
+         iam.tag_role(RoleName=task_role, Tags=[{{'Key': 'extra', 'Value': 'x'}}])\n\
+         ecr.untag_resource(resourceArn=repo, tagKeys=['suite'])\n\
+         elb.remove_tags(ResourceArns=[lb], TagKeys=['suite'])\n\
+         elb.add_tags(ResourceArns=[tg], Tags=[{{'Key': 'extra', 'Value': 'x'}}])\n\
+         print(json.dumps(True))"
+    ));
+    let plan = layer.plan(&ctx, &v2, &network).await.unwrap();
+    for (kind, id) in [
+        ("ecs-cluster", &out.names.cluster),
+        ("ecs-service", &out.names.service),
+        ("task-definition", &out.names.family),
+        ("iam-role", &out.names.execution_role),
+        ("iam-role", &out.names.task_role),
+        ("ecr-repository", &out.names.repository),
+        ("load-balancer", &out.names.load_balancer),
+        ("target-group", &out.names.target_group),
+    ] {
+        let change = plan.changes().find(kind, id).unwrap();
+        match &change.action {
+            Action::Update(d) => assert_eq!(
+                d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(),
+                ["tags"],
+                "{change}"
+            ),
+            other => panic!("{kind} {id}: {other:?}\n{plan}"),
+        }
+    }
+    counter.reset();
+    layer.apply(&ctx, &plan).await.unwrap();
+    let mut ops: Vec<String> = counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    ops.sort();
+    assert_eq!(
+        ops,
+        [
+            "AddTags",
+            "RemoveTags",
+            "TagResource",
+            "TagResource",
+            "TagResource",
+            "TagRole",
+            "UntagResource",
+            "UntagRole",
+        ]
+    );
+    // As boto3 sees them: every resource carries the stack's tags again, and only those.
+    let tags = boto3_json(&format!(
+        "{arns}\
+         kv = lambda tags, k, v: {{t[k]: t[v] for t in tags}}\n\
+         ecs_tags = lambda arn: kv(ecs.list_tags_for_resource(resourceArn=arn)['tags'], 'key', 'value')\n\
+         elb_tags = {{d['ResourceArn']: kv(d['Tags'], 'Key', 'Value') for d in elb.describe_tags(ResourceArns=[lb, tg])['TagDescriptions']}}\n\
+         print(json.dumps({{\n\
+           'cluster': ecs_tags(cluster), 'service': ecs_tags(service), 'td': ecs_tags(td),\n\
+           'exec': kv(iam.list_role_tags(RoleName=exec_role)['Tags'], 'Key', 'Value'),\n\
+           'task': kv(iam.list_role_tags(RoleName=task_role)['Tags'], 'Key', 'Value'),\n\
+           'repo': kv(ecr.list_tags_for_resource(resourceArn=repo)['tags'], 'Key', 'Value'),\n\
+           'lb': elb_tags[lb], 'tg': elb_tags[tg]}}))"
+    ));
+    for r in [
+        "cluster", "service", "td", "exec", "task", "repo", "lb", "tg",
+    ] {
+        assert_eq!(tags[r]["suite"], "e2e", "{r}: {}", tags[r]);
+        assert_eq!(tags[r]["ecs:stack"], "e2e-drift", "{r}: {}", tags[r]);
+        assert!(tags[r].get("extra").is_none(), "{r}: {}", tags[r]);
+    }
     counter.reset();
     let plan = layer.plan(&ctx, &v2, &network).await.unwrap();
     assert!(plan.changes().pending().next().is_none(), "{plan}");
