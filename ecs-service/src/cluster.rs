@@ -251,18 +251,9 @@ pub(crate) async fn ensure(
     }
 }
 
-/// Deletes the cluster when it is the stack's, retrying while its services and tasks drain.
-pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<bool> {
-    match observe(ctx, ecs, name).await {
-        Ok(Some(_)) => {}
-        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(false),
-        Err(e) => return Err(e),
-    }
+/// Deletes the cluster (the stack's, as read), retrying while its services and tasks drain.
+pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<()> {
     let resource = format!("{KIND} {name}");
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: "delete".into(),
-    });
     let retry = RetryOn::codes(
         &[
             "ClusterContainsServicesException",
@@ -281,9 +272,5 @@ pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<bo
         Err(e) if e.is_code("ClusterNotFoundException") => {}
         Err(e) => return Err(e.into()),
     }
-    ctx.emit(Event::Done {
-        resource,
-        detail: "deleted".into(),
-    });
-    Ok(true)
+    Ok(())
 }

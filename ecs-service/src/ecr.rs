@@ -302,38 +302,9 @@ pub(crate) async fn ensure(
     Ok(uri)
 }
 
-/// What destroying the repository did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Removal {
-    Deleted,
-    Kept,
-    Absent,
-}
-
-/// Deletes the repository (with its images) when `force`; otherwise keeps it.
-pub(crate) async fn delete(
-    ctx: &Context,
-    ecr: &Client,
-    name: &str,
-    force: bool,
-) -> Result<Removal> {
-    match observe(ctx, ecr, name).await {
-        Ok(Some(_)) => {}
-        Ok(None) | Err(Error::Conflict { .. }) => return Ok(Removal::Absent),
-        Err(e) => return Err(e),
-    }
+/// Deletes the repository (the stack's, as read) with its images.
+pub(crate) async fn delete(ctx: &Context, ecr: &Client, name: &str) -> Result<()> {
     let resource = format!("{KIND} {name}");
-    if !force {
-        ctx.emit(Event::Done {
-            resource,
-            detail: "kept with its images (destroy with force to delete it)".into(),
-        });
-        return Ok(Removal::Kept);
-    }
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: "delete".into(),
-    });
     match ctx
         .call("DeleteRepository", &resource, || {
             ecr.delete_repository()
@@ -347,11 +318,7 @@ pub(crate) async fn delete(
         Err(e) if e.is_code("RepositoryNotFoundException") => {}
         Err(e) => return Err(e.into()),
     }
-    ctx.emit(Event::Done {
-        resource,
-        detail: "deleted with its images".into(),
-    });
-    Ok(Removal::Deleted)
+    Ok(())
 }
 
 /// Credentials for `docker login` to the account's registry, from `GetAuthorizationToken`.

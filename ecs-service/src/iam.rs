@@ -438,19 +438,9 @@ pub(crate) async fn ensure(
     Ok(arn)
 }
 
-/// Deletes the role called `name` when it exists and carries the stack's tag (policies first).
-/// Returns whether it deleted something.
-pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str) -> Result<bool> {
-    let live = match observe(ctx, iam, name).await {
-        Ok(Some(l)) => l,
-        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(false),
-        Err(e) => return Err(e),
-    };
+/// Deletes the role called `name` (`live`, as read: the stack's), its policies first.
+pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str, live: &LiveRole) -> Result<()> {
     let resource = format!("{KIND} {name}");
-    ctx.emit(ecs_core::Event::Started {
-        resource: resource.clone(),
-        action: "delete".into(),
-    });
     let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
         Err(e) if e.is_code("NoSuchEntity") => Ok(()),
         other => other,
@@ -492,11 +482,7 @@ pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str) -> Result<bo
         .await
         .map(|_| ()),
     )?;
-    ctx.emit(ecs_core::Event::Done {
-        resource,
-        detail: "deleted".into(),
-    });
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

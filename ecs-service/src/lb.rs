@@ -12,6 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum, RuleCondition, TargetGroupAttribute, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
+use ecs_core::graph::{Dep, Graph, Step};
 use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, Poll, PollPolicy, RetryOn, Tags};
 
 use crate::names::{conflict, ServiceNames};
@@ -1301,108 +1302,164 @@ pub(crate) async fn ensure(
     })
 }
 
-/// Deletes the stack's listeners (their rules go with them) and load balancer, and waits until
-/// the load balancer is gone.
-pub(crate) async fn delete_front(
-    ctx: &Context,
-    elb: &Client,
-    names: &ServiceNames,
-    live: &LiveLb,
-) -> Result<()> {
-    futures_util::future::try_join_all(live.listeners.iter().map(|(port, l)| async move {
-        let resource = format!("{LISTENER_KIND} :{port}");
-        match ctx
-            .call("DeleteListener", &resource, || {
-                elb.delete_listener().listener_arn(&l.arn).send()
-            })
-            .await
-        {
-            Err(e) if !e.is_code("ListenerNotFound") => Err(e),
-            _ => Ok(()),
+/// Adds to `g` the steps that delete the load balancer part as read (`live`): each listener,
+/// then the load balancer (waited for until gone, then its network interfaces, so that the
+/// network layer can delete subnets and security groups without `DependencyViolation`),
+/// then the target group, which also waits for `tg_after` (the service that uses it).
+pub(crate) fn teardown<'a>(
+    g: &mut Graph<'a, Error>,
+    ctx: &'a Context,
+    elb: &'a Client,
+    ec2: &'a aws_sdk_ec2::Client,
+    names: &'a ServiceNames,
+    live: &'a LiveLb,
+    tg_after: Vec<Dep>,
+) {
+    let listeners: Vec<Step<()>> = live
+        .listeners
+        .iter()
+        .map(|(port, l)| {
+            let resource = format!("{LISTENER_KIND} {}:{port}", names.load_balancer);
+            g.step(resource.clone())
+                .action("delete")
+                .run(move |_| async move {
+                    match ctx
+                        .call("DeleteListener", &resource, || {
+                            elb.delete_listener().listener_arn(&l.arn).send()
+                        })
+                        .await
+                    {
+                        Err(e) if !e.is_code("ListenerNotFound") => Err(e.into()),
+                        _ => Ok(()),
+                    }
+                })
+        })
+        .collect();
+    let front: Vec<Step<()>> = match &live.lb {
+        Some(lb) => {
+            let resource = format!("{LB_KIND} {}", names.load_balancer);
+            let deleted = g
+                .step(resource.clone())
+                .after_all(listeners.iter().copied())
+                .action("delete")
+                .run(move |_| delete_alb(ctx, elb, resource, &lb.arn));
+            let enis = g
+                .step(format!(
+                    "{LB_KIND} {} network interfaces",
+                    names.load_balancer
+                ))
+                .after(deleted)
+                .action("wait")
+                .run(move |_| wait_for_enis(ctx, ec2, &lb.arn));
+            vec![enis]
         }
-    }))
-    .await?;
-    if let Some(lb) = &live.lb {
-        let resource = format!("{LB_KIND} {}", names.load_balancer);
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: "delete".into(),
-        });
-        match ctx
-            .call("DeleteLoadBalancer", &resource, || {
-                elb.delete_load_balancer().load_balancer_arn(&lb.arn).send()
-            })
-            .await
-        {
-            Err(e) if !e.is_code("LoadBalancerNotFound") => return Err(e.into()),
-            _ => {}
-        }
-        ctx.poll(
-            &resource,
-            "deletion",
-            &PollPolicy::with_timeout(Duration::from_secs(300)),
-            || async {
-                match elb
-                    .describe_load_balancers()
-                    .load_balancer_arns(&lb.arn)
-                    .send()
+        None => listeners,
+    };
+    if let Some(tg) = &live.tg {
+        let resource = format!("{TG_KIND} {}", names.target_group);
+        g.step(resource.clone())
+            .after_all(front)
+            .after_all(tg_after)
+            .action("delete")
+            .run(move |_| async move {
+                let retry = RetryOn::codes(&["ResourceInUse"], Duration::from_secs(120));
+                match ctx
+                    .call_retrying("DeleteTargetGroup", &resource, &retry, || {
+                        elb.delete_target_group().target_group_arn(&tg.arn).send()
+                    })
                     .await
                 {
-                    Err(e) => {
-                        let e = ecs_core::AwsError::from_sdk("DescribeLoadBalancers", &resource, e);
-                        if e.is_code("LoadBalancerNotFound") {
-                            Ok(Poll::Ready(()))
-                        } else {
-                            Err(e)
-                        }
-                    }
-                    Ok(out) if out.load_balancers().is_empty() => Ok(Poll::Ready(())),
-                    Ok(out) => Ok(Poll::Pending(
-                        out.load_balancers()[0]
-                            .state()
-                            .and_then(|s| s.code())
-                            .map_or("present".into(), |c| c.as_str().to_string()),
-                    )),
+                    Err(e) if !e.is_code("TargetGroupNotFound") => Err(e.into()),
+                    _ => Ok(()),
                 }
-            },
-        )
-        .await?;
-        ctx.emit(Event::Done {
-            resource,
-            detail: "deleted".into(),
-        });
+            });
     }
+}
+
+/// Deletes the load balancer and waits until it is gone.
+async fn delete_alb(ctx: &Context, elb: &Client, resource: String, arn: &str) -> Result<()> {
+    match ctx
+        .call("DeleteLoadBalancer", &resource, || {
+            elb.delete_load_balancer().load_balancer_arn(arn).send()
+        })
+        .await
+    {
+        Err(e) if !e.is_code("LoadBalancerNotFound") => return Err(e.into()),
+        _ => {}
+    }
+    ctx.poll(
+        &resource,
+        "deletion",
+        &PollPolicy::with_timeout(Duration::from_secs(300)),
+        || async {
+            match elb
+                .describe_load_balancers()
+                .load_balancer_arns(arn)
+                .send()
+                .await
+            {
+                Err(e) => {
+                    let e = ecs_core::AwsError::from_sdk("DescribeLoadBalancers", &resource, e);
+                    if e.is_code("LoadBalancerNotFound") {
+                        Ok(Poll::Ready(()))
+                    } else {
+                        Err(e)
+                    }
+                }
+                Ok(out) if out.load_balancers().is_empty() => Ok(Poll::Ready(())),
+                Ok(out) => Ok(Poll::Pending(
+                    out.load_balancers()[0]
+                        .state()
+                        .and_then(|s| s.code())
+                        .map_or("present".into(), |c| c.as_str().to_string()),
+                )),
+            }
+        },
+    )
+    .await?;
     Ok(())
 }
 
-/// Deletes the stack's target group, retrying while ELB still counts it in use.
-pub(crate) async fn delete_target_group(
-    ctx: &Context,
-    elb: &Client,
-    names: &ServiceNames,
-    live: &LiveLb,
-) -> Result<()> {
-    if let Some(tg) = &live.tg {
-        let resource = format!("{TG_KIND} {}", names.target_group);
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: "delete".into(),
-        });
-        let retry = RetryOn::codes(&["ResourceInUse"], Duration::from_secs(120));
-        match ctx
-            .call_retrying("DeleteTargetGroup", &resource, &retry, || {
-                elb.delete_target_group().target_group_arn(&tg.arn).send()
+/// Waits until the network interfaces ELB created for the load balancer are gone.
+async fn wait_for_enis(ctx: &Context, ec2: &aws_sdk_ec2::Client, lb_arn: &str) -> Result<()> {
+    let Some(suffix) = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|(_, s)| s.to_string())
+    else {
+        return Ok(());
+    };
+    let description = format!("ELB {suffix}");
+    let resource = format!("{LB_KIND} network interfaces");
+    ctx.poll(
+        &resource,
+        "deletion",
+        &PollPolicy::with_timeout(Duration::from_secs(600)),
+        || async {
+            let out = ctx
+                .call("DescribeNetworkInterfaces", &resource, || {
+                    ec2.describe_network_interfaces()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("description")
+                                .values(&description)
+                                .build(),
+                        )
+                        .send()
+                })
+                .await?;
+            let left = out
+                .network_interfaces()
+                .iter()
+                .filter(|n| n.description() == Some(description.as_str()))
+                .count();
+            Ok(if left == 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{left} left"))
             })
-            .await
-        {
-            Err(e) if !e.is_code("TargetGroupNotFound") => return Err(e.into()),
-            _ => {}
-        }
-        ctx.emit(Event::Done {
-            resource,
-            detail: "deleted".into(),
-        });
-    }
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -57,7 +57,8 @@ mod taskdef;
 use std::fmt;
 use std::time::Duration;
 
-use ecs_core::{Action, Change, Context, Event, Plan, Poll, PollPolicy, Problems};
+use ecs_core::graph::{Dep, Graph, Step};
+use ecs_core::{Action, Change, Context, Event, Plan, Problems};
 use ecs_net::NetworkOutputs;
 
 pub use ecr::RegistryLogin;
@@ -487,11 +488,9 @@ impl ServiceLayer {
         .await?;
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
             // The load balancer was removed from the spec: the service no longer uses it.
-            lb::delete_front(ctx, &c.elb, names, &live.lb).await?;
-            if let Some(alb) = &live.lb.lb {
-                wait_for_enis(ctx, &c.ec2, &alb.arn).await?;
-            }
-            lb::delete_target_group(ctx, &c.elb, names, &live.lb).await?;
+            let mut g = Graph::new();
+            lb::teardown(&mut g, ctx, &c.elb, &c.ec2, names, &live.lb, Vec::new());
+            g.run(ctx).await?;
         }
         // The deployment the create or update started; asked for when the response did not
         // name it.
@@ -991,6 +990,10 @@ impl ServiceLayer {
     /// group, the task definition revisions, the cluster and the roles; the ECR repository
     /// only when `force_delete_repository` (it is kept with its images otherwise, and the
     /// report says so). Resources without the stack's tag are never touched.
+    ///
+    /// It reads once, then deletes what it read as one [`Graph`]: each delete starts as soon
+    /// as what it waits for is gone, and after a failure no new delete starts while those
+    /// already started finish.
     pub async fn destroy(
         &self,
         ctx: &Context,
@@ -1001,30 +1004,64 @@ impl ServiceLayer {
         let c = &self.clients;
         let live = self.observe_owned(ctx, &names).await?;
         let report = destroy_plan(&names, &live, force_delete_repository);
-        let front = async {
-            lb::delete_front(ctx, &c.elb, &names, &live.lb).await?;
-            if let Some(alb) = &live.lb.lb {
-                wait_for_enis(ctx, &c.ec2, &alb.arn).await?;
+        let (names, live) = (&names, &live);
+        let mut g = Graph::<Error>::new();
+        // The service goes first; what it uses (its target group, revisions, cluster and
+        // roles) after it. The listeners and the load balancer go at once, concurrently.
+        let service: Vec<Step<()>> = live
+            .service
+            .iter()
+            .map(|s| {
+                g.step(format!("{} {}", service::KIND, names.service))
+                    .action("delete")
+                    .run(move |_| service::delete(ctx, &c.ecs, &names.cluster, &names.service, s))
+            })
+            .collect();
+        let after_service = || service.iter().map(|s| Dep::from(*s)).collect::<Vec<_>>();
+        lb::teardown(
+            &mut g,
+            ctx,
+            &c.elb,
+            &c.ec2,
+            names,
+            &live.lb,
+            after_service(),
+        );
+        if live.taskdef.is_some() {
+            g.step(format!("{} {}", taskdef::KIND, names.family))
+                .after_all(after_service())
+                .action("deregister")
+                .run_with_detail(
+                    |n: &usize| format!("{n} revisions deregistered"),
+                    move |_| taskdef::deregister_all(ctx, &c.ecs, &names.family),
+                );
+        }
+        if live.cluster.is_some() {
+            g.step(format!("{} {}", cluster::KIND, names.cluster))
+                .after_all(after_service())
+                .action("delete")
+                .run(move |_| cluster::delete(ctx, &c.ecs, &names.cluster));
+        }
+        for (role, name) in [
+            (&live.execution_role, &names.execution_role),
+            (&live.task_role, &names.task_role),
+        ] {
+            if let Some(role) = role {
+                g.step(format!("{} {name}", iam::KIND))
+                    .after_all(after_service())
+                    .action("delete")
+                    .run(move |_| iam::delete(ctx, &c.iam, name, role));
             }
-            Ok::<_, Error>(())
-        };
-        futures_util::try_join!(
-            Box::pin(service::delete(ctx, &c.ecs, &names.cluster, &names.service)),
-            Box::pin(front)
-        )?;
-        futures_util::try_join!(
-            Box::pin(lb::delete_target_group(ctx, &c.elb, &names, &live.lb)),
-            Box::pin(taskdef::deregister_all(ctx, &c.ecs, &names.family)),
-            Box::pin(cluster::delete(ctx, &c.ecs, &names.cluster)),
-            Box::pin(iam::delete(ctx, &c.iam, &names.execution_role)),
-            Box::pin(iam::delete(ctx, &c.iam, &names.task_role)),
-            Box::pin(ecr::delete(
-                ctx,
-                &c.ecr,
-                &names.repository,
-                force_delete_repository
-            )),
-        )?;
+        }
+        if live.repo.is_some() && force_delete_repository {
+            g.step(format!("{} {}", ecr::KIND, names.repository))
+                .action("delete")
+                .run_with_detail(
+                    |_: &()| "deleted with its images".to_string(),
+                    move |_| ecr::delete(ctx, &c.ecr, &names.repository),
+                );
+        }
+        g.run(ctx).await?;
         Ok(report)
     }
 
@@ -1240,48 +1277,4 @@ fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyR
         }
     }
     DestroyReport { deleted, kept }
-}
-
-/// Waits until the network interfaces ELB created for the load balancer are gone, so the
-/// network layer can delete subnets and security groups without `DependencyViolation`.
-async fn wait_for_enis(ctx: &Context, ec2: &aws_sdk_ec2::Client, lb_arn: &str) -> Result<()> {
-    let Some(suffix) = lb_arn
-        .split_once(":loadbalancer/")
-        .map(|(_, s)| s.to_string())
-    else {
-        return Ok(());
-    };
-    let description = format!("ELB {suffix}");
-    let resource = format!("{} network interfaces", lb::LB_KIND);
-    ctx.poll(
-        &resource,
-        "deletion",
-        &PollPolicy::with_timeout(Duration::from_secs(600)),
-        || async {
-            let out = ctx
-                .call("DescribeNetworkInterfaces", &resource, || {
-                    ec2.describe_network_interfaces()
-                        .filters(
-                            aws_sdk_ec2::types::Filter::builder()
-                                .name("description")
-                                .values(&description)
-                                .build(),
-                        )
-                        .send()
-                })
-                .await?;
-            let left = out
-                .network_interfaces()
-                .iter()
-                .filter(|n| n.description() == Some(description.as_str()))
-                .count();
-            Ok(if left == 0 {
-                Poll::Ready(())
-            } else {
-                Poll::Pending(format!("{left} left"))
-            })
-        },
-    )
-    .await?;
-    Ok(())
 }

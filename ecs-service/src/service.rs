@@ -1062,19 +1062,16 @@ async fn wait_inactive(
     Ok(())
 }
 
-/// Scales the service to 0, deletes it (force) and waits until it is INACTIVE. Only the
-/// stack's service is touched.
-pub(crate) async fn delete(ctx: &Context, ecs: &Client, cluster: &str, name: &str) -> Result<bool> {
-    let live = match observe(ctx, ecs, cluster, name).await {
-        Ok(Some(l)) => l,
-        Ok(None) | Err(Error::Conflict { .. }) => return Ok(false),
-        Err(e) => return Err(e),
-    };
+/// Scales the service (`live`, as read: the stack's) to 0, deletes it (force) and waits until
+/// it is INACTIVE.
+pub(crate) async fn delete(
+    ctx: &Context,
+    ecs: &Client,
+    cluster: &str,
+    name: &str,
+    live: &LiveService,
+) -> Result<()> {
     let resource = format!("{KIND} {name}");
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: "delete".into(),
-    });
     if !live.draining {
         if live.desired_count > 0 {
             ctx.call("UpdateService", &resource, || {
@@ -1100,12 +1097,7 @@ pub(crate) async fn delete(ctx: &Context, ecs: &Client, cluster: &str, name: &st
             _ => {}
         }
     }
-    wait_inactive(ctx, ecs, cluster, name, Duration::from_secs(900)).await?;
-    ctx.emit(Event::Done {
-        resource,
-        detail: "deleted".into(),
-    });
-    Ok(true)
+    wait_inactive(ctx, ecs, cluster, name, Duration::from_secs(900)).await
 }
 
 #[cfg(test)]

@@ -537,20 +537,11 @@ pub(crate) fn family_of(arn: &str) -> Option<&str> {
         .map(|(family, _)| family)
 }
 
-/// Deregisters every active revision of the family when the latest carries the stack's tag.
-/// Returns how many it deregistered.
+/// Deregisters every active revision of the family (whose latest revision, as read, carries
+/// the stack's tag). Returns how many it deregistered.
 pub(crate) async fn deregister_all(ctx: &Context, ecs: &Client, family: &str) -> Result<usize> {
-    match observe(ctx, ecs, family).await {
-        Ok(Some(_)) => {}
-        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(0),
-        Err(e) => return Err(e),
-    }
     let arns = active_revisions(ctx, ecs, family).await?;
     let resource = format!("{KIND} {family}");
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: format!("deregister {} revisions", arns.len()),
-    });
     futures_util::future::try_join_all(arns.iter().map(|arn| {
         let resource = resource.clone();
         async move {
@@ -567,10 +558,6 @@ pub(crate) async fn deregister_all(ctx: &Context, ecs: &Client, family: &str) ->
         }
     }))
     .await?;
-    ctx.emit(Event::Done {
-        resource,
-        detail: "deregistered".into(),
-    });
     Ok(arns.len())
 }
 
