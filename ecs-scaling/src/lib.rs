@@ -47,7 +47,7 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use ecs_core::graph::{self, Dep, Graph};
-use ecs_core::{Action, Change, Context, FieldDiff, Plan, RetryOn};
+use ecs_core::{Action, Change, Context, FieldDiff, Plan, RetryOn, TagDiff, Tags};
 
 pub use error::{Error, Result};
 pub use spec::{CustomMetric, ScalingSpec, ScheduledScaling, Step, StepPolicy, TargetTracking};
@@ -172,6 +172,8 @@ struct Desired {
     max: i32,
     policies: BTreeMap<String, PolicyDoc>,
     alarms: BTreeMap<String, (String, StepAlarm)>,
+    /// The tags each step alarm should carry, by name.
+    alarm_tags: BTreeMap<String, Tags>,
     scheduled: BTreeMap<String, Schedule>,
 }
 
@@ -182,6 +184,8 @@ struct Live {
     alarms: BTreeMap<String, StepAlarm>,
     /// The live step alarms' ARNs, by name (their tags are read by ARN).
     alarm_arns: BTreeMap<String, String>,
+    /// The live step alarms' tags, by name.
+    alarm_tags: BTreeMap<String, Tags>,
     /// The live step alarms that lack the stack's tag: never changed or deleted.
     foreign_alarms: BTreeSet<String>,
     scheduled: BTreeMap<String, Schedule>,
@@ -294,6 +298,7 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
         }
     }
     let mut alarms = BTreeMap::new();
+    let mut alarm_tags = BTreeMap::new();
     for s in &spec.step {
         let name = step_name(ctx, s);
         let mut adjustments: Vec<_> = s
@@ -310,6 +315,7 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
                 aggregation: aggregation(&s.metric.statistic).to_string(),
             },
         );
+        alarm_tags.insert(name.clone(), alarm_tags_of(ctx, &name));
         alarms.insert(
             name.clone(),
             (
@@ -352,8 +358,14 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
         max: spec.max as i32,
         policies,
         alarms,
+        alarm_tags,
         scheduled,
     }
+}
+
+/// The tags the step alarm `name` carries (CloudWatch sets them when the alarm is created).
+fn alarm_tags_of(ctx: &Context, name: &str) -> Tags {
+    ctx.resource_tags(Some(&format!("alarm/{name}")), None)
 }
 
 fn aggregation(statistic: &str) -> &'static str {
@@ -394,8 +406,11 @@ fn changes(d: &Desired, l: &Live) -> Plan {
     for (name, (_, want)) in &d.alarms {
         let action = match l.alarms.get(name) {
             None => Action::Create,
-            Some(have) if have == want => Action::NoChange,
-            Some(have) => Action::Update(alarm_diffs(have, want)),
+            Some(have) => {
+                let mut diffs = alarm_diffs(have, want);
+                diffs.extend(alarm_tag_diff(d, l, name).map(|t| t.field()));
+                Action::from_diffs(diffs)
+            }
         };
         plan.push(Change::new(ALARM_KIND, name, action));
     }
@@ -496,6 +511,13 @@ fn policy_diffs(have: &PolicyDoc, want: &PolicyDoc) -> Vec<FieldDiff> {
         }
     }
     f.0
+}
+
+/// How the live step alarm `name`'s tags differ from those it should carry (`None` when it
+/// does not exist yet or they match).
+fn alarm_tag_diff(d: &Desired, l: &Live, name: &str) -> Option<TagDiff> {
+    let want = d.alarm_tags.get(name)?;
+    want.diff_from(l.alarm_tags.get(name)?)
 }
 
 /// A step alarm's differences, field by field.
@@ -668,6 +690,7 @@ impl ScalingLayer {
             policies,
             alarms: BTreeMap::new(),
             alarm_arns: BTreeMap::new(),
+            alarm_tags: BTreeMap::new(),
             foreign_alarms: BTreeSet::new(),
             scheduled,
         };
@@ -730,10 +753,14 @@ impl ScalingLayer {
                 );
             }
             // Their tags, read with the plan so that a foreign one is refused before any
-            // change of any layer.
-            live.foreign_alarms = self
-                .foreign_alarms(ctx, &live, live.alarms.keys().collect())
-                .await?;
+            // change of any layer, and drifted ones are set back.
+            live.alarm_tags = self.alarm_tags(ctx, &live).await?;
+            live.foreign_alarms = live
+                .alarm_tags
+                .iter()
+                .filter(|(_, tags)| !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))))
+                .map(|(name, _)| name.clone())
+                .collect();
         }
         Ok(live)
     }
@@ -940,15 +967,25 @@ impl ScalingLayer {
         {
             let put = policies.get(policy.as_str()).copied();
             let live_arn = l.policies.get(policy).map(|(arn, _)| arn.clone());
+            // The alarm is put again when it differs or its policy was put; its tags (which
+            // `PutMetricAlarm` sets only on creation) are set back on their own.
+            let differs = put.is_some() || l.alarms.get(name) != Some(alarm);
+            let retag = alarm_tag_diff(d, l, name).zip(l.alarm_arns.get(name));
             g.step(format!("{ALARM_KIND} {name}"))
                 .after(target)
                 .after_all(put)
-                .action("put")
+                .action(if differs { "put" } else { "update" })
                 .run(move |i| {
                     let action = put.map(|p| i.get(p).clone()).or(live_arn);
                     async move {
-                        self.put_alarm(ctx, name, alarm, &action.unwrap_or_default())
-                            .await
+                        if differs {
+                            self.put_alarm(ctx, name, alarm, &action.unwrap_or_default())
+                                .await?;
+                        }
+                        if let Some((diff, arn)) = &retag {
+                            self.retag_alarm(ctx, name, arn, diff).await?;
+                        }
+                        Ok(())
                     }
                 });
         }
@@ -1096,16 +1133,12 @@ impl ScalingLayer {
         action: &str,
     ) -> Result<()> {
         let resource = format!("{ALARM_KIND} {name}");
-        let tags: Vec<_> = ctx
-            .resource_tags(Some(&format!("alarm/{name}")), None)
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-            })
-            .collect();
+        let tags = alarm_tags_of(ctx, name).to_sdk(|k, v| {
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        });
         ctx.call("PutMetricAlarm", &resource, || {
             self.clients
                 .cloudwatch
@@ -1132,37 +1165,62 @@ impl ScalingLayer {
         Ok(())
     }
 
-    /// Which of the live step alarms `names` lack the stack's owner tag (read by ARN, all at
-    /// once; no call when `names` is empty).
-    async fn foreign_alarms(
+    /// The tags of every live step alarm, by name (read by ARN, all at once; no call when
+    /// there is none).
+    async fn alarm_tags(&self, ctx: &Context, live: &Live) -> Result<BTreeMap<String, Tags>> {
+        let cw = &self.clients.cloudwatch;
+        let tags = futures_util::future::try_join_all(live.alarm_arns.iter().map(
+            |(name, arn)| async move {
+                let out = ctx
+                    .call(
+                        "ListTagsForResource",
+                        &format!("{ALARM_KIND} {name}"),
+                        || cw.list_tags_for_resource().resource_arn(arn).send(),
+                    )
+                    .await?;
+                let tags = Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value())));
+                Ok::<_, Error>((name.clone(), tags))
+            },
+        ))
+        .await?;
+        Ok(tags.into_iter().collect())
+    }
+
+    /// Sets and removes the step alarm `name`'s tags (`arn`).
+    async fn retag_alarm(
         &self,
         ctx: &Context,
-        live: &Live,
-        names: Vec<&String>,
-    ) -> Result<BTreeSet<String>> {
+        name: &str,
+        arn: &str,
+        diff: &TagDiff,
+    ) -> Result<()> {
         let cw = &self.clients.cloudwatch;
-        let owned = futures_util::future::try_join_all(names.iter().map(|name| async move {
-            let arn = live
-                .alarm_arns
-                .get(*name)
-                .map(String::as_str)
-                .unwrap_or_default();
-            let tags = ctx
-                .call(
-                    "ListTagsForResource",
-                    &format!("{ALARM_KIND} {name}"),
-                    || cw.list_tags_for_resource().resource_arn(arn).send(),
-                )
-                .await?;
-            Ok::<_, Error>(ctx.owns(tags.tags().iter().map(|t| (t.key(), t.value()))))
-        }))
-        .await?;
-        Ok(names
-            .into_iter()
-            .zip(owned)
-            .filter(|(_, owned)| !owned)
-            .map(|(name, _)| name.clone())
-            .collect())
+        let resource = format!("{ALARM_KIND} {name}");
+        if !diff.set.is_empty() {
+            let tags = diff.set.to_sdk(|k, v| {
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+            });
+            ctx.call("TagResource", &resource, || {
+                cw.tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        if !diff.unset.is_empty() {
+            ctx.call("UntagResource", &resource, || {
+                cw.untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(diff.unset.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Adds to `g` a delete step for each of `policies` and `scheduled` and one for all of

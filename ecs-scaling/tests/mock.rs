@@ -670,6 +670,31 @@ impl Mock {
                         .build())
                 },
             ),
+            self.on("TagResource", mock!(Client::tag_resource), |w, r| {
+                let tags = w
+                    .alarm_tags
+                    .entry(r.resource_arn().unwrap_or_default().to_string())
+                    .or_default();
+                for t in r.tags() {
+                    tags.retain(|x| x.key() != t.key());
+                    tags.push(t.clone());
+                }
+                Ok(
+                    aws_sdk_cloudwatch::operation::tag_resource::TagResourceOutput::builder()
+                        .build(),
+                )
+            }),
+            self.on("UntagResource", mock!(Client::untag_resource), |w, r| {
+                let tags = w
+                    .alarm_tags
+                    .entry(r.resource_arn().unwrap_or_default().to_string())
+                    .or_default();
+                tags.retain(|x| !r.tag_keys().iter().any(|k| Some(k.as_str()) == x.key()));
+                Ok(
+                    aws_sdk_cloudwatch::operation::untag_resource::UntagResourceOutput::builder()
+                        .build(),
+                )
+            }),
             self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
                 let names = r.alarm_names();
                 // Like CloudWatch: one unknown name and nothing is deleted.
@@ -1465,6 +1490,72 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
         assert!(w.alarms.is_empty());
         assert!(w.targets.contains_key(RESOURCE_ID));
     }
+}
+
+#[tokio::test]
+async fn drifted_step_alarm_tags_are_set_back_without_putting_the_alarm_again() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    let arn = format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:web-step-queue");
+    {
+        let mut w = m.world();
+        let tags = w.alarm_tags.get_mut(&arn).expect("the alarm's tags");
+        let before = tags.len();
+        tags.retain(|t| t.key() != Some("team"));
+        assert_eq!(tags.len(), before - 1, "the user's tag was set at creation");
+        tags.push(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key("extra")
+                .value("x")
+                .build(),
+        );
+    }
+    m.journal.clear();
+
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[(ALARM, "web-step-queue", "update")]),
+        "{plan}"
+    );
+    let change = plan.changes().find(ALARM, "web-step-queue").unwrap();
+    match &change.action {
+        Action::Update(d) => assert_eq!(
+            d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(),
+            ["tags"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["TagResource", "UntagResource"]);
+    let set = only(
+        m.journal
+            .inputs::<aws_sdk_cloudwatch::operation::tag_resource::TagResourceInput>(),
+    );
+    assert_eq!(set.resource_arn(), Some(arn.as_str()));
+    assert_eq!(
+        set.tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect::<Vec<_>>(),
+        [("team", "payments")]
+    );
+    assert_eq!(
+        only(
+            m.journal
+                .inputs::<aws_sdk_cloudwatch::operation::untag_resource::UntagResourceInput>()
+        )
+        .tag_keys(),
+        ["extra"]
+    );
+
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use ecs_core::testing::CallCounter;
 use ecs_core::{Action, Context, EventLog};
-use ecs_e2e_tests::{context, ec2, emulator, service_clients};
+use ecs_e2e_tests::{boto3_json, context, ec2, emulator, service_clients};
 use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkOutputs, NetworkSpec};
 use ecs_observe::{Monitoring, ObserveClients, ObserveLayer, ObserveSpec, ObserveTarget};
 use ecs_scaling::{
@@ -163,6 +163,33 @@ async fn logs_alarms_and_dashboard_lifecycle() {
     layer.apply(&ctx, &plan).await.unwrap();
     assert_eq!(counter.mutating(), vec![]);
 
+    // The log group's tags changed by hand (boto3) are set back with the tag calls only.
+    let log_arn = out.log_group_arn.clone();
+    let log_tags = |script: &str| {
+        boto3_json(&format!(
+            "logs = boto3.client('logs')\narn = {log_arn:?}\n{script}\n\
+             print(json.dumps(logs.list_tags_for_resource(resourceArn=arn)['tags']))"
+        ))
+    };
+    let drifted = log_tags(
+        "logs.untag_resource(resourceArn=arn, tagKeys=['suite'])\n\
+         logs.tag_resource(resourceArn=arn, tags={'extra': 'x'})",
+    );
+    assert_eq!(drifted["extra"], "x", "{drifted}");
+    counter.reset();
+    let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
+    let c = plan.changes().find("log-group", "/ecs/e2e-obs").unwrap();
+    assert!(
+        matches!(&c.action, Action::Update(d) if d.len() == 1 && d[0].field == "tags"),
+        "{plan}"
+    );
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(ops(&counter), ["TagResource", "UntagResource"]);
+    let repaired = log_tags("");
+    assert_eq!(repaired["suite"], "e2e", "{repaired}");
+    assert_eq!(repaired["ecs:stack"], "e2e-obs", "{repaired}");
+    assert!(repaired.get("extra").is_none(), "{repaired}");
+
     // A changed threshold updates that alarm only.
     let mut changed = spec.clone();
     changed.alarms.cpu_high.as_mut().unwrap().threshold = 70.0;
@@ -281,6 +308,33 @@ async fn autoscaling_lifecycle() {
     layer.apply(&ctx, &plan).await.unwrap();
     assert_eq!(counter.mutating(), vec![]);
     assert_eq!(counter.count("ListTagsForResource"), 1);
+    // Its tags changed by hand (boto3, through the bridge too) are set back without putting
+    // the alarm again.
+    let alarm_tags = |script: &str| {
+        boto3_json(&format!(
+            "cw = boto3.client('cloudwatch')\n\
+             arn = cw.describe_alarms(AlarmNames=['e2e-scale-step-queue'])['MetricAlarms'][0]['AlarmArn']\n\
+             {script}\n\
+             print(json.dumps({{t['Key']: t['Value'] for t in cw.list_tags_for_resource(ResourceARN=arn)['Tags']}}))"
+        ))
+    };
+    let drifted = alarm_tags("cw.untag_resource(ResourceARN=arn, TagKeys=['suite'])");
+    assert!(drifted.get("suite").is_none(), "{drifted}");
+    counter.reset();
+    let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
+    let c = plan
+        .changes()
+        .find("alarm", "e2e-scale-step-queue")
+        .unwrap();
+    assert!(
+        matches!(&c.action, Action::Update(d) if d.len() == 1 && d[0].field == "tags"),
+        "{plan}"
+    );
+    layer.apply(&ctx, &plan).await.unwrap();
+    assert_eq!(ops(&counter), ["TagResource"]);
+    let repaired = alarm_tags("");
+    assert_eq!(repaired["suite"], "e2e", "{repaired}");
+    assert_eq!(repaired["ecs:stack"], "e2e-scale", "{repaired}");
     spec.step.clear();
     counter.reset();
     let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
