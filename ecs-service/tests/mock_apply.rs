@@ -3075,6 +3075,18 @@ async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
     }
     assert_eq!(j.count("DeregisterTaskDefinition"), 1);
 
+    // Destroy reads once and deletes what it read: no resource is read again before its
+    // delete.
+    for (op, reads) in [
+        ("GetRole", 2),
+        ("DescribeClusters", 1),
+        ("DescribeTaskDefinition", 1),
+        ("DescribeLoadBalancers", 2), // the read, and the wait until it is gone
+        ("DescribeRepositories", 1),
+    ] {
+        assert_eq!(j.count(op), reads, "{op}: {:?}", j.ops());
+    }
+
     // The repository is kept, and the report says so.
     assert_eq!(j.count("DeleteRepository"), 0);
     assert!(
