@@ -1305,7 +1305,9 @@ pub(crate) async fn ensure(
 /// Adds to `g` the steps that delete the load balancer part as read (`live`): each listener,
 /// then the load balancer (waited for until gone, then its network interfaces, so that the
 /// network layer can delete subnets and security groups without `DependencyViolation`),
-/// then the target group, which also waits for `tg_after` (the service that uses it).
+/// then the target group, which also waits for `tg_after` (the service that uses it). The
+/// listeners wait for `after`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn teardown<'a>(
     g: &mut Graph<'a, Error>,
     ctx: &'a Context,
@@ -1313,6 +1315,7 @@ pub(crate) fn teardown<'a>(
     ec2: &'a aws_sdk_ec2::Client,
     names: &'a ServiceNames,
     live: &'a LiveLb,
+    after: Vec<Dep>,
     tg_after: Vec<Dep>,
 ) {
     let listeners: Vec<Step<()>> = live
@@ -1321,6 +1324,7 @@ pub(crate) fn teardown<'a>(
         .map(|(port, l)| {
             let resource = format!("{LISTENER_KIND} {}:{port}", names.load_balancer);
             g.step(resource.clone())
+                .after_all(after.iter().copied())
                 .action("delete")
                 .run(move |_| async move {
                     match ctx

@@ -439,59 +439,74 @@ impl ServiceLayer {
         refuse_replacements(&plan.changes)?;
         let c = &self.clients;
         let (spec, names, live, net) = (&plan.spec, &plan.names, &plan.live, &plan.network);
-        let foundation = async {
-            match &plan.foundation {
-                Some(f) => Ok(f.clone()),
-                None => {
-                    self.ensure_foundation(ctx, names, spec, &plan.region, live)
-                        .await
-                }
+        // One graph: the foundation (unless `apply_foundation` made it) and the load balancer
+        // at once; the service after both, and once `gate` has completed; then, when the load
+        // balancer left the spec, its teardown.
+        let lb_want = spec
+            .load_balancer
+            .as_ref()
+            .map(|lb_spec| desired_lb(names, spec, lb_spec, net, &plan.tags));
+        let svc_want =
+            service::desired(spec, names, &net.private_subnets, &net.task_sg, &plan.tags);
+        let mut g = Graph::<Error>::new();
+        let foundation = match &plan.foundation {
+            Some(f) => {
+                let f = f.clone();
+                g.step("foundation (made already)")
+                    .run(move |_| async move { Ok(f) })
             }
+            None => self.add_foundation(&mut g, ctx, names, spec, &plan.region, live),
         };
-        let load_balancer = async {
-            match &spec.load_balancer {
-                Some(lb_spec) => {
-                    let d = desired_lb(names, spec, lb_spec, net, &plan.tags);
-                    lb::ensure(ctx, &c.elb, &d, &live.lb).await.map(Some)
+        let load_balancer = lb_want.as_ref().map(|d| {
+            g.step(format!("{} {}", lb::LB_KIND, d.name))
+                .run(move |_| lb::ensure(ctx, &c.elb, d, &live.lb))
+        });
+        let svc_want = &svc_want;
+        let applied = g
+            .step(format!("{} {}", service::KIND, names.service))
+            .after(foundation)
+            .after_all(load_balancer)
+            .run(move |i| {
+                let td = i.get(foundation).task_definition_arn.clone();
+                let tg = load_balancer.map(|l| i.get(l).tg_arn.clone());
+                async move {
+                    // While the gate is pending the service is not touched.
+                    gate.await;
+                    service::ensure(
+                        ctx,
+                        &c.ecs,
+                        svc_want,
+                        live.service.as_ref(),
+                        &td,
+                        tg.as_deref(),
+                    )
+                    .await
                 }
-                None => Ok(None),
-            }
-        };
-        let (
-            Foundation {
-                repository_uri,
-                execution_role_arn,
-                task_role_arn,
-                task_definition_arn,
-                cluster_arn,
-            },
-            lb_out,
-            (),
-        ) = futures_util::try_join!(
-            Box::pin(foundation),
-            Box::pin(load_balancer),
-            Box::pin(async {
-                gate.await;
-                Ok::<_, Error>(())
-            })
-        )?;
-        let want = service::desired(spec, names, &net.private_subnets, &net.task_sg, &plan.tags);
-        let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
-        let applied = Box::pin(service::ensure(
-            ctx,
-            &c.ecs,
-            &want,
-            live.service.as_ref(),
-            &task_definition_arn,
-            tg_arn,
-        ))
-        .await?;
+            });
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
-            // The load balancer was removed from the spec: the service no longer uses it.
-            let mut g = Graph::new();
-            lb::teardown(&mut g, ctx, &c.elb, &c.ec2, names, &live.lb, Vec::new());
-            g.run(ctx).await?;
+            // The load balancer left the spec: it goes once the service no longer uses it.
+            lb::teardown(
+                &mut g,
+                ctx,
+                &c.elb,
+                &c.ec2,
+                names,
+                &live.lb,
+                vec![applied.into()],
+                Vec::new(),
+            );
         }
+        let out = g.run(ctx).await?;
+        let Foundation {
+            repository_uri,
+            execution_role_arn,
+            task_role_arn,
+            task_definition_arn,
+            cluster_arn,
+        } = out.get(foundation).clone();
+        let lb_out = load_balancer.map(|l| out.get(l).clone());
+        let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
+        let applied = out.get(applied).clone();
         // The deployment the create or update started; asked for when the response did not
         // name it.
         let wait = applied.changed && spec.service.rollout.wait;
@@ -638,64 +653,92 @@ impl ServiceLayer {
             &state.live,
         );
         refuse_replacements(&foundation)?;
-        let foundation = self
-            .ensure_foundation(ctx, &state.names, &state.spec, &state.region, &state.live)
-            .await?;
-        state.foundation = Some(foundation);
+        let mut g = Graph::<Error>::new();
+        let made = self.add_foundation(
+            &mut g,
+            ctx,
+            &state.names,
+            &state.spec,
+            &state.region,
+            &state.live,
+        );
+        let out = g.run(ctx).await?;
+        state.foundation = Some(out.get(made).clone());
         Ok(())
     }
 
-    /// The repository, the roles (then the task definition) and the cluster, concurrently.
-    async fn ensure_foundation(
-        &self,
-        ctx: &Context,
-        names: &ServiceNames,
-        spec: &ServiceSpec,
-        region: &str,
-        live: &Live,
-    ) -> Result<Foundation> {
+    /// Adds to `g` the steps of the foundation — the repository, each role, the task
+    /// definition (after both roles, for their ARNs) and the cluster — and one that gathers
+    /// what they made.
+    fn add_foundation<'a>(
+        &'a self,
+        g: &mut Graph<'a, Error>,
+        ctx: &'a Context,
+        names: &'a ServiceNames,
+        spec: &'a ServiceSpec,
+        region: &'a str,
+        live: &'a Live,
+    ) -> Step<Foundation> {
         let c = &self.clients;
+        let repo = g
+            .step(format!("{} {}", ecr::KIND, names.repository))
+            .run(move |_| async move {
+                match &spec.repository {
+                    Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            });
         let [exec_want, task_want] = iam::desired(names, spec, region);
-        let repo = async {
-            match &spec.repository {
-                Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        };
-        let roles_then_taskdef = async {
-            let (exec_arn, task_arn) = futures_util::try_join!(
-                iam::ensure(ctx, &c.iam, &exec_want, live.execution_role.as_ref()),
-                iam::ensure(ctx, &c.iam, &task_want, live.task_role.as_ref()),
-            )?;
-            let want = taskdef::render(spec, names, region, &exec_arn, &task_arn);
-            let (td, _) = taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await?;
-            Ok::<_, Error>((exec_arn, task_arn, td))
-        };
-        let cluster = cluster::ensure(
-            ctx,
-            &c.ecs,
-            &names.cluster,
-            &spec.cluster,
-            live.cluster.as_ref(),
-        );
-        // Each runs to its end even when another fails (nothing asked of AWS is abandoned
-        // half-way).
-        let (repo, roles_then_taskdef, cluster) = futures_util::join!(
-            Box::pin(repo),
-            Box::pin(roles_then_taskdef),
-            Box::pin(cluster)
-        );
-        let (repository_uri, (execution_role_arn, task_role_arn, task_definition_arn), cluster_arn) =
-            (repo?, roles_then_taskdef?, cluster?);
-        Ok(Foundation {
-            repository_uri,
-            execution_role_arn,
-            task_role_arn,
-            task_definition_arn,
-            cluster_arn,
-        })
+        let [exec, task] = [
+            (exec_want, live.execution_role.as_ref()),
+            (task_want, live.task_role.as_ref()),
+        ]
+        .map(|(want, live)| {
+            g.step(format!("{} {}", iam::KIND, want.name))
+                .run(move |_| async move { iam::ensure(ctx, &c.iam, &want, live).await })
+        });
+        let taskdef = g
+            .step(format!("{} {}", taskdef::KIND, names.family))
+            .after(exec)
+            .after(task)
+            .run(move |i| {
+                let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
+                let want = taskdef::render(spec, names, region, exec_arn, task_arn);
+                async move {
+                    taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref())
+                        .await
+                        .map(|(arn, _)| arn)
+                }
+            });
+        let cluster = g
+            .step(format!("{} {}", cluster::KIND, names.cluster))
+            .run(move |_| {
+                cluster::ensure(
+                    ctx,
+                    &c.ecs,
+                    &names.cluster,
+                    &spec.cluster,
+                    live.cluster.as_ref(),
+                )
+            });
+        g.step("foundation")
+            .after(repo)
+            .after(exec)
+            .after(task)
+            .after(taskdef)
+            .after(cluster)
+            .run(move |i| {
+                let made = Foundation {
+                    repository_uri: i.get(repo).clone(),
+                    execution_role_arn: i.get(exec).clone(),
+                    task_role_arn: i.get(task).clone(),
+                    task_definition_arn: i.get(taskdef).clone(),
+                    cluster_arn: i.get(cluster).clone(),
+                };
+                async move { Ok(made) }
+            })
     }
 
     /// Plans and applies: the whole job in one call.
@@ -1025,6 +1068,7 @@ impl ServiceLayer {
             &c.ec2,
             names,
             &live.lb,
+            Vec::new(),
             after_service(),
         );
         if live.taskdef.is_some() {
