@@ -55,9 +55,9 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 type Value = Arc<dyn Any + Send + Sync>;
 type Body<'a, E> = Box<dyn FnOnce(Inputs) -> BoxFuture<'a, Result<Value, E>> + Send + 'a>;
 type Detail = Box<dyn Fn(&(dyn Any + Send + Sync)) -> String + Send>;
-/// What the executor keeps of a started step to report its end: its resource, action and
-/// detail.
-type Report = (String, Option<String>, Option<Detail>);
+/// What the executor keeps of a started step to report its end: its resource, action,
+/// detail, and whether it reports its own failure.
+type Report = (String, Option<String>, Option<Detail>, bool);
 
 /// The handle of a step whose output is a `T`. Copy it into the bodies of the steps that need
 /// it, and name it in their [`after`](StepBuilder::after).
@@ -156,6 +156,7 @@ struct Node<'a, E> {
     action: Option<String>,
     deps: Vec<usize>,
     detail: Option<Detail>,
+    reports_itself: bool,
     body: Body<'a, E>,
 }
 
@@ -198,6 +199,7 @@ pub struct StepBuilder<'g, 'a, E> {
     resource: String,
     action: Option<String>,
     deps: Vec<usize>,
+    reports_itself: bool,
 }
 
 impl<E> fmt::Debug for StepBuilder<'_, '_, E> {
@@ -242,6 +244,15 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     /// action (one that finds its resource as desired) runs silently.
     pub fn action(mut self, action: impl Into<String>) -> Self {
         self.action = Some(action.into());
+        self
+    }
+
+    /// A step whose body reports its own progress and failures, such as a whole layer whose
+    /// own graph reports each of its steps: the executor reports nothing for it, not even its
+    /// failure (which it still returns).
+    pub fn reports_itself(mut self) -> Self {
+        self.action = None;
+        self.reports_itself = true;
         self
     }
 
@@ -297,6 +308,7 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
             action: self.action,
             deps: self.deps,
             detail,
+            reports_itself: self.reports_itself,
             body,
         });
         Step {
@@ -338,6 +350,7 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
             resource: resource.into(),
             action: None,
             deps: Vec::new(),
+            reports_itself: false,
         }
     }
 
@@ -395,7 +408,8 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                         action: action.clone(),
                     });
                 }
-                reports[index] = Some((node.resource, node.action, node.detail));
+                reports[index] =
+                    Some((node.resource, node.action, node.detail, node.reports_itself));
                 let body = (node.body)(inputs);
                 in_flight.push(async move { (index, body.await) });
             }
@@ -409,7 +423,7 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                 batch.push(finished);
             }
             for (index, result) in batch {
-                let (resource, action, detail) = reports[index]
+                let (resource, action, detail, reports_itself) = reports[index]
                     .take()
                     .expect("a step that ran was reported as started");
                 match result {
@@ -430,10 +444,12 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                         }
                     }
                     Err(error) => {
-                        ctx.emit(Event::Failed {
-                            resource,
-                            error: error.to_string(),
-                        });
+                        if !reports_itself {
+                            ctx.emit(Event::Failed {
+                                resource,
+                                error: error.to_string(),
+                            });
+                        }
                         if first.is_none() {
                             first = Some(error);
                         }
@@ -635,6 +651,30 @@ mod tests {
                     detail: "updated".into()
                 },
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_step_that_reports_itself_fails_silently_while_others_report_their_failure() {
+        let events = EventLog::new();
+        let mut g = Graph::<String>::new();
+        g.step("service layer")
+            .action("apply")
+            .reports_itself()
+            .run(|_| async { Err::<(), _>("the layer's own error".to_string()) });
+        g.step("log group")
+            .run(|_| async { Err::<(), _>("denied".to_string()) });
+        let error = g.run(&ctx(&events)).await.unwrap_err();
+        assert!(
+            error == "the layer's own error" || error == "denied",
+            "{error}"
+        );
+        assert_eq!(
+            events.events(),
+            [Event::Failed {
+                resource: "log group".into(),
+                error: "denied".into()
+            }]
         );
     }
 

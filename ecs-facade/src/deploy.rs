@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecs_core::graph::Graph;
 use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, TokioClock};
 use ecs_net::{NetworkLayer, NetworkOutputs, NetworkPlan};
 use ecs_observe::{AlarmState, ObserveLayer, ObserveState, ObserveTarget};
@@ -393,46 +394,59 @@ impl Deployer {
         };
         let ((), service) = futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
 
-        // 4. The rollout, autoscaling and observability, concurrently.
+        // 4. The rollout, autoscaling and observability, concurrently: one graph of three
+        //    steps (each layer reports its own progress), so that when one fails the others
+        //    still run to their end.
         let lb = service.load_balancer_arn.clone();
         let tg = service.target_group_arn.clone();
-        let rollout = async {
+        let (ctx, service, stack, names) = (&ctx, &service, stack, &names);
+        let (scaling_state, observe_state) = (&scaling_state, &observe_state);
+        let mut g = Graph::<Error>::new();
+        let rollout = g.step("rollout").reports_itself().run(move |_| async move {
             match (&service.deployment, wait) {
                 (Some(d), true) => Ok::<_, Error>(Some(
                     l.service
-                        .wait_for_rollout(&ctx, &stack.service, &service, d)
+                        .wait_for_rollout(ctx, &stack.service, service, d)
                         .await?,
                 )),
                 _ => Ok(None),
             }
-        };
-        let scaling = async {
-            match &scaling_state {
-                Some(state) => {
-                    let target =
-                        scaling_target(&names, lb.as_deref(), tg.as_deref(), stack, has_lb);
-                    let plan = l.scaling.plan_with(&ctx, state, &target)?;
-                    let out = l.scaling.apply(&ctx, &plan).await?;
-                    Ok::<_, Error>((plan.changes().clone(), Some(out.resource_id)))
+        });
+        let scaling = g
+            .step("autoscaling")
+            .reports_itself()
+            .run(move |_| async move {
+                match scaling_state {
+                    Some(state) => {
+                        let target =
+                            scaling_target(names, lb.as_deref(), tg.as_deref(), stack, has_lb);
+                        let plan = l.scaling.plan_with(ctx, state, &target)?;
+                        let out = l.scaling.apply(ctx, &plan).await?;
+                        Ok::<_, Error>((plan.changes().clone(), Some(out.resource_id)))
+                    }
+                    None => Ok((Plan::new(), None)),
                 }
-                None => Ok((Plan::new(), None)),
-            }
-        };
-        let observe = async {
-            let target = ObserveTarget::from_outputs(&service);
-            let plan = l.observe.plan_with(&ctx, &observe_state, &target).await?;
-            let out = l.observe.apply(&ctx, &plan).await?;
-            Ok::<_, Error>((plan.changes().clone(), out))
-        };
-        let (rollout, (scaling_changes, scaling_id), (observe_changes, observe_out)) =
-            futures_util::try_join!(Box::pin(rollout), Box::pin(scaling), Box::pin(observe))?;
+            });
+        let observe = g
+            .step("observability")
+            .reports_itself()
+            .run(move |_| async move {
+                let target = ObserveTarget::from_outputs(service);
+                let plan = l.observe.plan_with(ctx, observe_state, &target).await?;
+                let out = l.observe.apply(ctx, &plan).await?;
+                Ok::<_, Error>((plan.changes().clone(), out))
+            });
+        let out = g.run(ctx).await?;
+        let rollout = out.get(rollout).clone();
+        let (scaling_changes, scaling_id) = out.get(scaling).clone();
+        let (observe_changes, observe_out) = out.get(observe).clone();
         changes.extend(scaling_changes);
         changes.extend(observe_changes);
         Ok(DeployReport {
             changes,
             outputs: StackOutputs {
                 network,
-                service,
+                service: service.clone(),
                 log_group: observe_out.log_group,
                 dashboard_url: observe_out.dashboard_url,
                 alarms: observe_out.alarms,
@@ -527,24 +541,31 @@ impl Deployer {
             .scaling
             .destroy(&ctx, &scaling_target(&names, None, None, stack, false))
             .await?;
-        let ((observed, mut kept), service) = futures_util::try_join!(
-            async {
-                Ok::<_, Error>(
-                    l.observe
-                        .destroy(&ctx, &names.log_group, options.delete_logs)
-                        .await?,
-                )
-            },
-            async {
-                Ok::<_, Error>(
-                    Box::pin(l.service.destroy(&ctx, &spec, options.force_delete_images)).await?,
-                )
-            },
-        )?;
+        // Observability and the service layer at once, as one graph: when one fails, the
+        // other still runs to its end.
+        let (ctx, names, spec) = (&ctx, &names, &spec);
+        let mut g = Graph::<Error>::new();
+        let observe = g
+            .step("observability")
+            .reports_itself()
+            .run(move |_| async move {
+                Ok(l.observe
+                    .destroy(ctx, &names.log_group, options.delete_logs)
+                    .await?)
+            });
+        let service = g
+            .step("service layer")
+            .reports_itself()
+            .run(move |_| async move {
+                Ok(Box::pin(l.service.destroy(ctx, spec, options.force_delete_images)).await?)
+            });
+        let out = g.run(ctx).await?;
+        let (observed, mut kept) = out.get(observe).clone();
+        let service = out.get(service).clone();
         deleted.extend(observed);
         deleted.extend(service.deleted);
         kept.extend(service.kept);
-        deleted.extend(l.network.destroy(&ctx).await?);
+        deleted.extend(l.network.destroy(ctx).await?);
         Ok(DestroyReport { deleted, kept })
     }
 }
