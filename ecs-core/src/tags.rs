@@ -217,13 +217,16 @@ pub struct TagDiff {
 }
 
 impl TagDiff {
+    /// The field name of a tag difference in a plan (`tags`).
+    pub const FIELD: &'static str = "tags";
+
     /// The difference as a plan line.
     pub fn field(&self) -> FieldDiff {
         let show = |t: &Tags| {
             let items: Vec<String> = t.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{{{}}}", items.join(", "))
         };
-        FieldDiff::new("tags", show(&self.was), show(&self.set))
+        FieldDiff::new(Self::FIELD, show(&self.was), show(&self.set))
     }
 }
 

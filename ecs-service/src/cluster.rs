@@ -6,7 +6,7 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, RetryOn, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, Tags};
 
 use crate::names::conflict;
 use crate::spec::{ClusterSpec, StrategyItem};
@@ -172,10 +172,6 @@ pub(crate) async fn ensure(
     let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     match live {
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             // The first cluster of an account creates ECS's service-linked role, which takes
             // a moment to become usable (AWS-NOTES.md).
             let retry = RetryOn::codes(&[], Duration::from_secs(120)).message(
@@ -202,20 +198,12 @@ pub(crate) async fn ensure(
                 .and_then(|c| c.cluster_arn())
                 .unwrap_or_default()
                 .to_string();
-            ctx.emit(Event::Done {
-                resource,
-                detail: arn.clone(),
-            });
             Ok(arn)
         }
         Some(l) => {
             if diffs(spec, &want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             if spec.container_insights != l.insights {
                 ctx.call("UpdateCluster", &resource, || {
                     ecs.update_cluster()
@@ -242,10 +230,6 @@ pub(crate) async fn ensure(
             if let Some(t) = want_tags.diff_from(&l.tags) {
                 tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
             }
-            ctx.emit(Event::Done {
-                resource,
-                detail: "updated".into(),
-            });
             Ok(l.arn.clone())
         }
     }

@@ -7,7 +7,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
 };
 use aws_sdk_ecr::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, Tags};
 use serde_json::{json, Value};
 
 use crate::names::conflict;
@@ -203,17 +203,9 @@ pub(crate) async fn ensure(
             if diffs(spec, &want_tags, l).is_empty() {
                 return Ok(l.uri.clone());
             }
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             (l.uri.clone(), Some(l))
         }
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             let encryption = match &spec.kms_key {
                 Some(key) => EncryptionConfiguration::builder()
                     .encryption_type(EncryptionType::Kms)
@@ -295,10 +287,6 @@ pub(crate) async fn ensure(
         Ok::<_, Error>(())
     };
     futures_util::try_join!(mutability_call, scanning_call, lifecycle_call, tags_call)?;
-    ctx.emit(Event::Done {
-        resource,
-        detail: uri.clone(),
-    });
     Ok(uri)
 }
 

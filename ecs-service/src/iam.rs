@@ -315,17 +315,9 @@ pub(crate) async fn ensure(
             if diffs(d, &want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
-            ctx.emit(ecs_core::Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             (l.arn.clone(), l)
         }
         None => {
-            ctx.emit(ecs_core::Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             // A new trust principal can be rejected for a short while after an account's
             // first use of the service (AWS-NOTES.md).
             let retry = RetryOn::codes(&[], Duration::from_secs(120))
@@ -431,10 +423,6 @@ pub(crate) async fn ensure(
         },
         retag,
     )?;
-    ctx.emit(ecs_core::Event::Done {
-        resource,
-        detail: arn.clone(),
-    });
     Ok(arn)
 }
 

@@ -13,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use ecs_core::graph::{Dep, Graph, Step};
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Plan, Poll, PollPolicy, RetryOn, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, Plan, Poll, PollPolicy, RetryOn, Tags};
 
 use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
@@ -914,10 +914,6 @@ async fn ensure_alb(
             if !lb_action(d, Some(l)).is_change() {
                 return Ok((l.arn.clone(), l.dns_name.clone()));
             }
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             if l.subnets != d.subnets {
                 ctx.call("SetSubnets", &resource, || {
                     elb.set_subnets()
@@ -942,10 +938,6 @@ async fn ensure_alb(
             (l.arn.clone(), l.dns_name.clone(), l.attributes.clone())
         }
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             // CreateLoadBalancer is idempotent by name on AWS (not on every emulator): the
             // observation before this call is what prevents a second one.
             let out = ctx
@@ -992,10 +984,6 @@ async fn ensure_alb(
         })
         .await?;
     }
-    ctx.emit(Event::Done {
-        resource,
-        detail: dns.clone(),
-    });
     Ok((arn, dns))
 }
 
@@ -1014,10 +1002,6 @@ async fn ensure_tg(
             if !tg_action(d, Some(l)).is_change() {
                 return Ok(l.arn.clone());
             }
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             if l.health != d.health {
                 ctx.call("ModifyTargetGroup", &resource, || {
                     elb.modify_target_group()
@@ -1039,10 +1023,6 @@ async fn ensure_tg(
             (l.arn.clone(), l.attributes.clone())
         }
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             let out = ctx
                 .call("CreateTargetGroup", &resource, || {
                     elb.create_target_group()
@@ -1087,10 +1067,6 @@ async fn ensure_tg(
         })
         .await?;
     }
-    ctx.emit(Event::Done {
-        resource,
-        detail: arn.clone(),
-    });
     Ok(arn)
 }
 
@@ -1114,10 +1090,6 @@ async fn ensure_listener(
         Some(l) => {
             let stale_forward = tg_is_new && want.default_action == ActionDoc::Forward;
             if !listener_diffs(want, &l.doc).is_empty() || stale_forward {
-                ctx.emit(Event::Started {
-                    resource: resource.clone(),
-                    action: "update".into(),
-                });
                 ctx.call("ModifyListener", &resource, || {
                     elb.modify_listener()
                         .listener_arn(&l.arn)
@@ -1133,10 +1105,6 @@ async fn ensure_listener(
             l.arn.clone()
         }
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             let out = ctx
                 .call("CreateListener", &resource, || {
                     elb.create_listener()
@@ -1222,84 +1190,117 @@ async fn ensure_listener(
         futures_util::future::try_join_all(rule_calls),
         futures_util::future::try_join_all(delete_calls)
     )?;
-    ctx.emit(Event::Done {
-        resource,
-        detail: arn.clone(),
-    });
     Ok(arn)
 }
 
-/// Creates or updates the load balancer, target group, listeners and rules. The load balancer
-/// and target group are created concurrently; listeners as soon as both exist. Nothing waits
-/// for the load balancer to become active: only the service's rollout needs that, and ECS
-/// waits for it.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    elb: &Client,
-    d: &DesiredLb,
-    live: &LiveLb,
-) -> Result<LbOutputs> {
-    for (resource, action) in [
-        (
-            format!("{LB_KIND} {}", d.name),
-            lb_action(d, live.lb.as_ref()),
-        ),
-        (
-            format!("{TG_KIND} {}", d.tg.name),
-            tg_action(&d.tg, live.tg.as_ref()),
-        ),
-    ] {
-        if let Action::Replace(reason) = action {
-            return Err(Error::ReplacementRequired { resource, reason });
-        }
-    }
-    let ((lb_arn, dns_name), tg_arn) = futures_util::try_join!(
-        ensure_alb(ctx, elb, d, live.lb.as_ref()),
-        ensure_tg(ctx, elb, &d.tg, live.tg.as_ref())
-    )?;
+/// Adds to `g` the steps that make the load balancer part as `d` wants it from what was read
+/// (`live`): the load balancer and the target group at once, each listener (with its rules)
+/// after both, each listener the spec no longer has deleted, and a last step that gathers
+/// the outputs. `changes` (the plan) gives the actions the executor reports. Nothing waits for
+/// the load balancer to become active: only the service's rollout needs that, and ECS waits
+/// for it.
+pub(crate) fn add_steps<'a>(
+    g: &mut Graph<'a, Error>,
+    ctx: &'a Context,
+    elb: &'a Client,
+    d: &'a DesiredLb,
+    live: &'a LiveLb,
+    changes: &'a Plan,
+) -> Step<LbOutputs> {
+    let verb = |kind: &str, id: &str| changes.find(kind, id).and_then(|c| c.action.verb());
+    let alb = g
+        .step(format!("{LB_KIND} {}", d.name))
+        .action_if(verb(LB_KIND, &d.name))
+        .run_with_detail(
+            |(_, dns): &(String, String)| dns.clone(),
+            move |_| async move {
+                if let Action::Replace(reason) = lb_action(d, live.lb.as_ref()) {
+                    return Err(Error::ReplacementRequired {
+                        resource: format!("{LB_KIND} {}", d.name),
+                        reason,
+                    });
+                }
+                ensure_alb(ctx, elb, d, live.lb.as_ref()).await
+            },
+        );
+    let tg = g
+        .step(format!("{TG_KIND} {}", d.tg.name))
+        .action_if(verb(TG_KIND, &d.tg.name))
+        .run_with_detail(String::clone, move |_| async move {
+            if let Action::Replace(reason) = tg_action(&d.tg, live.tg.as_ref()) {
+                return Err(Error::ReplacementRequired {
+                    resource: format!("{TG_KIND} {}", d.tg.name),
+                    reason,
+                });
+            }
+            ensure_tg(ctx, elb, &d.tg, live.tg.as_ref()).await
+        });
     let tg_is_new = live.tg.is_none();
-    let listener_arns =
-        futures_util::future::try_join_all(d.listeners.iter().map(|(port, want)| {
-            ensure_listener(
-                ctx,
-                elb,
-                &lb_arn,
-                &tg_arn,
-                *port,
-                want,
-                live.listeners.get(port),
-                tg_is_new,
-            )
-        }))
-        .await?;
-    let stale: Vec<(&u16, &LiveListener)> = live
+    let listeners: Vec<Step<String>> = d
+        .listeners
+        .iter()
+        .map(|(port, want)| {
+            let id = format!("{}:{port}", d.name);
+            // A listener whose rules change is updated too.
+            let rules_change = changes.changes.iter().any(|c| {
+                c.resource == RULE_KIND
+                    && c.id.starts_with(&format!("{id}/"))
+                    && c.action.is_change()
+            });
+            let action = verb(LISTENER_KIND, &id).or(rules_change.then_some("update"));
+            g.step(format!("{LISTENER_KIND} {id}"))
+                .after(alb)
+                .after(tg)
+                .action_if(action)
+                .run_with_detail(String::clone, move |i| {
+                    let lb_arn = i.get(alb).0.clone();
+                    let tg_arn = i.get(tg).clone();
+                    async move {
+                        ensure_listener(
+                            ctx,
+                            elb,
+                            &lb_arn,
+                            &tg_arn,
+                            *port,
+                            want,
+                            live.listeners.get(port),
+                            tg_is_new,
+                        )
+                        .await
+                    }
+                })
+        })
+        .collect();
+    for (port, l) in live
         .listeners
         .iter()
         .filter(|(p, _)| !d.listeners.contains_key(p))
-        .collect();
-    futures_util::future::try_join_all(stale.into_iter().map(|(port, l)| async move {
-        let resource = format!("{LISTENER_KIND} :{port}");
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: "delete".into(),
-        });
-        ctx.call("DeleteListener", &resource, || {
-            elb.delete_listener().listener_arn(&l.arn).send()
+    {
+        let resource = format!("{LISTENER_KIND} {}:{port}", d.name);
+        g.step(resource.clone())
+            .action("delete")
+            .run(move |_| async move {
+                ctx.call("DeleteListener", &resource, || {
+                    elb.delete_listener().listener_arn(&l.arn).send()
+                })
+                .await?;
+                Ok(())
+            });
+    }
+    g.step(format!("{LB_KIND} {} outputs", d.name))
+        .after(alb)
+        .after(tg)
+        .after_all(listeners.iter().copied())
+        .run(move |i| {
+            let (lb_arn, dns_name) = i.get(alb).clone();
+            let out = LbOutputs {
+                lb_arn,
+                dns_name,
+                tg_arn: i.get(tg).clone(),
+                listener_arns: listeners.iter().map(|l| i.get(*l).clone()).collect(),
+            };
+            async move { Ok(out) }
         })
-        .await?;
-        ctx.emit(Event::Done {
-            resource,
-            detail: "deleted".into(),
-        });
-        Ok::<_, Error>(())
-    }))
-    .await?;
-    Ok(LbOutputs {
-        lb_arn,
-        dns_name,
-        tg_arn,
-        listener_arns,
-    })
 }
 
 /// Adds to `g` the steps that delete the load balancer part as read (`live`): each listener,

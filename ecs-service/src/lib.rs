@@ -58,7 +58,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ecs_core::graph::{Dep, Graph, Step};
-use ecs_core::{Action, Change, Context, Event, Plan, Problems};
+use ecs_core::{Action, Change, Context, Event, Plan, Problems, TagDiff};
 use ecs_net::NetworkOutputs;
 
 pub use ecr::RegistryLogin;
@@ -455,34 +455,57 @@ impl ServiceLayer {
                 g.step("foundation (made already)")
                     .run(move |_| async move { Ok(f) })
             }
-            None => self.add_foundation(&mut g, ctx, names, spec, &plan.region, live),
+            None => {
+                self.add_foundation(&mut g, ctx, names, spec, &plan.region, live, &plan.changes)
+            }
         };
-        let load_balancer = lb_want.as_ref().map(|d| {
-            g.step(format!("{} {}", lb::LB_KIND, d.name))
-                .run(move |_| lb::ensure(ctx, &c.elb, d, &live.lb))
-        });
+        let load_balancer = lb_want
+            .as_ref()
+            .map(|d| lb::add_steps(&mut g, ctx, &c.elb, d, &live.lb, &plan.changes));
         let svc_want = &svc_want;
+        // The caller's gate, once what the service uses is ready (so that a failure before
+        // it never waits for the gate); while it is pending the service is not touched.
+        let gate = g
+            .step(format!("{} {} gate", service::KIND, names.service))
+            .after(foundation)
+            .after_all(load_balancer)
+            .run(move |_| async move {
+                gate.await;
+                Ok(())
+            });
+        let svc_verb = plan
+            .changes
+            .find(service::KIND, &names.service)
+            .and_then(|c| c.action.verb());
         let applied = g
             .step(format!("{} {}", service::KIND, names.service))
             .after(foundation)
             .after_all(load_balancer)
-            .run(move |i| {
-                let td = i.get(foundation).task_definition_arn.clone();
-                let tg = load_balancer.map(|l| i.get(l).tg_arn.clone());
-                async move {
-                    // While the gate is pending the service is not touched.
-                    gate.await;
-                    service::ensure(
-                        ctx,
-                        &c.ecs,
-                        svc_want,
-                        live.service.as_ref(),
-                        &td,
-                        tg.as_deref(),
-                    )
-                    .await
-                }
-            });
+            .after(gate)
+            .action_if(svc_verb)
+            .run_with_detail(
+                move |a: &service::Applied| match (svc_verb, &a.deployment) {
+                    (Some("create"), _) => a.arn.clone(),
+                    (_, Some(d)) => format!("updated; deployment {d}"),
+                    _ if !a.changed => "tags updated".to_string(),
+                    _ => "updated".to_string(),
+                },
+                move |i| {
+                    let td = i.get(foundation).task_definition_arn.clone();
+                    let tg = load_balancer.map(|l| i.get(l).tg_arn.clone());
+                    async move {
+                        service::ensure(
+                            ctx,
+                            &c.ecs,
+                            svc_want,
+                            live.service.as_ref(),
+                            &td,
+                            tg.as_deref(),
+                        )
+                        .await
+                    }
+                },
+            );
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
             // The load balancer left the spec: it goes once the service no longer uses it.
             lb::teardown(
@@ -661,6 +684,7 @@ impl ServiceLayer {
             &state.spec,
             &state.region,
             &state.live,
+            &foundation,
         );
         let out = g.run(ctx).await?;
         state.foundation = Some(out.get(made).clone());
@@ -670,6 +694,7 @@ impl ServiceLayer {
     /// Adds to `g` the steps of the foundation — the repository, each role, the task
     /// definition (after both roles, for their ARNs) and the cluster — and one that gathers
     /// what they made.
+    #[allow(clippy::too_many_arguments)]
     fn add_foundation<'a>(
         &'a self,
         g: &mut Graph<'a, Error>,
@@ -678,18 +703,26 @@ impl ServiceLayer {
         spec: &'a ServiceSpec,
         region: &'a str,
         live: &'a Live,
+        changes: &'a Plan,
     ) -> Step<Foundation> {
         let c = &self.clients;
+        let verb = |kind: &str, id: &str| changes.find(kind, id).and_then(|c| c.action.verb());
         let repo = g
             .step(format!("{} {}", ecr::KIND, names.repository))
-            .run(move |_| async move {
-                match &spec.repository {
-                    Some(r) => ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
-                        .await
-                        .map(Some),
-                    None => Ok(None),
-                }
-            });
+            .action_if(verb(ecr::KIND, &names.repository))
+            .run_with_detail(
+                |uri: &Option<String>| uri.clone().unwrap_or_default(),
+                move |_| async move {
+                    match &spec.repository {
+                        Some(r) => {
+                            ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
+                                .await
+                                .map(Some)
+                        }
+                        None => Ok(None),
+                    }
+                },
+            );
         let [exec_want, task_want] = iam::desired(names, spec, region);
         let [exec, task] = [
             (exec_want, live.execution_role.as_ref()),
@@ -697,32 +730,54 @@ impl ServiceLayer {
         ]
         .map(|(want, live)| {
             g.step(format!("{} {}", iam::KIND, want.name))
-                .run(move |_| async move { iam::ensure(ctx, &c.iam, &want, live).await })
+                .action_if(verb(iam::KIND, &want.name))
+                .run_with_detail(String::clone, move |_| async move {
+                    iam::ensure(ctx, &c.iam, &want, live).await
+                })
         });
+        // A new revision is registered, or the latest one's tags are set back.
+        let td_action = changes
+            .find(taskdef::KIND, &names.family)
+            .and_then(|c| match &c.action {
+                Action::NoChange => None,
+                Action::Update(d) if d.iter().all(|f| f.field == TagDiff::FIELD) => Some("update"),
+                _ => Some("register revision"),
+            });
         let taskdef = g
             .step(format!("{} {}", taskdef::KIND, names.family))
             .after(exec)
             .after(task)
-            .run(move |i| {
-                let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
-                let want = taskdef::render(spec, names, region, exec_arn, task_arn);
-                async move {
-                    taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref())
-                        .await
-                        .map(|(arn, _)| arn)
-                }
-            });
+            .action_if(td_action)
+            .run_with_detail(
+                |(arn, new): &(String, bool)| match new {
+                    true => format!("revision {}", taskdef::revision_of(arn)),
+                    false => "tags updated".to_string(),
+                },
+                move |i| {
+                    let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
+                    let want = taskdef::render(spec, names, region, exec_arn, task_arn);
+                    async move { taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await }
+                },
+            );
+        let cluster_verb = verb(cluster::KIND, &names.cluster);
         let cluster = g
             .step(format!("{} {}", cluster::KIND, names.cluster))
-            .run(move |_| {
-                cluster::ensure(
-                    ctx,
-                    &c.ecs,
-                    &names.cluster,
-                    &spec.cluster,
-                    live.cluster.as_ref(),
-                )
-            });
+            .action_if(cluster_verb)
+            .run_with_detail(
+                move |arn: &String| match cluster_verb {
+                    Some("create") => arn.clone(),
+                    _ => "updated".to_string(),
+                },
+                move |_| {
+                    cluster::ensure(
+                        ctx,
+                        &c.ecs,
+                        &names.cluster,
+                        &spec.cluster,
+                        live.cluster.as_ref(),
+                    )
+                },
+            );
         g.step("foundation")
             .after(repo)
             .after(exec)
@@ -734,7 +789,7 @@ impl ServiceLayer {
                     repository_uri: i.get(repo).clone(),
                     execution_role_arn: i.get(exec).clone(),
                     task_role_arn: i.get(task).clone(),
-                    task_definition_arn: i.get(taskdef).clone(),
+                    task_definition_arn: i.get(taskdef).0.clone(),
                     cluster_arn: i.get(cluster).clone(),
                 };
                 async move { Ok(made) }

@@ -616,18 +616,10 @@ pub(crate) async fn ensure(
                 });
             }
             let has = |f: Field| changed.iter().any(|c| c.field == f);
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             if let Some(t) = d.tags.diff_from(&l.tags) {
                 tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
             }
             if changed.iter().all(|c| c.field == Field::Tags) {
-                ctx.emit(Event::Done {
-                    resource,
-                    detail: "tags updated".into(),
-                });
                 return Ok(Applied {
                     arn: l.arn.clone(),
                     deployment: None,
@@ -688,13 +680,6 @@ pub(crate) async fn ensure(
                 })
                 .await?;
             let deployment = primary(out.service());
-            ctx.emit(Event::Done {
-                resource,
-                detail: format!(
-                    "updated; deployment {}",
-                    deployment.as_deref().unwrap_or("?")
-                ),
-            });
             Ok(Applied {
                 arn: l.arn.clone(),
                 deployment,
@@ -702,10 +687,6 @@ pub(crate) async fn ensure(
             })
         }
         None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
-            });
             let tags = d
                 .tags
                 .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
@@ -748,10 +729,6 @@ pub(crate) async fn ensure(
                 .unwrap_or_default()
                 .to_string();
             let deployment = primary(out.service());
-            ctx.emit(Event::Done {
-                resource,
-                detail: arn.clone(),
-            });
             Ok(Applied {
                 arn,
                 deployment,

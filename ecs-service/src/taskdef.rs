@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
     TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, Tags};
 use serde_json::{json, Map, Value};
 
 use crate::names::{conflict, ServiceNames};
@@ -441,22 +441,10 @@ pub(crate) async fn ensure(
     let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     if let Some(l) = live.filter(|l| !needs_revision(want, Some(l))) {
         if let Some(t) = want_tags.diff_from(&l.tags) {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
             tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
-            ctx.emit(Event::Done {
-                resource,
-                detail: "tags updated".into(),
-            });
         }
         return Ok((l.arn.clone(), false));
     }
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: "register revision".into(),
-    });
     let tags = want_tags.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
     let out = ctx
         .call("RegisterTaskDefinition", &resource, || {
@@ -481,10 +469,6 @@ pub(crate) async fn ensure(
         .and_then(|t| t.task_definition_arn())
         .unwrap_or_default()
         .to_string();
-    ctx.emit(Event::Done {
-        resource,
-        detail: format!("revision {}", td.map_or(0, |t| t.revision())),
-    });
     Ok((arn, true))
 }
 

@@ -2568,12 +2568,20 @@ async fn unchanged_spec_plans_no_change_and_applies_without_a_mutating_call() {
     let reads = m.journal.ops().len();
     assert!(reads > 0, "plan read what exists");
 
+    let before = h.events.events().len();
     let second = layer.apply(&h.ctx, &plan).await.unwrap();
     assert!(
         m.journal.mutating().is_empty(),
         "mutating calls: {:?}",
         m.journal.mutating()
     );
+    // Nothing changes, so nothing is reported as started or done.
+    let reported: Vec<Event> = h.events.events()[before..]
+        .iter()
+        .filter(|e| matches!(e, Event::Started { .. } | Event::Done { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(reported, Vec::<Event>::new());
     assert_eq!(
         m.journal.ops().len(),
         reads,
@@ -2706,6 +2714,7 @@ async fn image_change_registers_one_revision_and_updates_the_service_once() {
     let mut changed = spec();
     changed.task.containers[0].image = "nginx:1.28".into();
     let plan = layer.plan(&h.ctx, &changed, &network()).await.unwrap();
+    let before = h.events.events().len();
     assert_eq!(
         updated_fields(&plan, "task-definition", FAMILY),
         ["containers.web.image"]
@@ -2748,6 +2757,45 @@ async fn image_change_registers_one_revision_and_updates_the_service_once() {
     let rollout = out.rollout.expect("apply waited for the new deployment");
     assert_eq!(rollout.task_definition, out.task_definition_arn);
     assert_eq!(Some(&rollout.deployment), m.world().deployments.get(1));
+    // The executor reports the two steps that change something, and only those.
+    let started: Vec<(String, String)> = h.events.events()[before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Started { resource, action } => Some((resource.clone(), action.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [
+            (
+                format!("task-definition {FAMILY}"),
+                "register revision".to_string()
+            ),
+            (format!("ecs-service {SERVICE}"), "update".to_string()),
+        ]
+    );
+    let done: Vec<(String, String)> = h.events.events()[before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Done { resource, detail } => Some((resource.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        done[0],
+        (
+            format!("task-definition {FAMILY}"),
+            "revision 2".to_string()
+        )
+    );
+    assert_eq!(
+        done[1],
+        (
+            format!("ecs-service {SERVICE}"),
+            format!("updated; deployment {}", rollout.deployment)
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
