@@ -1,0 +1,224 @@
+//! The application load balancer: its diff, create and update, deletion and the wait for its
+//! network interfaces to go.
+
+use super::*;
+
+pub(super) fn lb_action(d: &DesiredLb, live: Option<&LiveAlb>) -> Action {
+    match live {
+        None => Action::Create,
+        Some(l) if l.internal != d.internal => Action::Replace(format!(
+            "scheme {} → {}",
+            if l.internal {
+                "internal"
+            } else {
+                "internet-facing"
+            },
+            if d.internal {
+                "internal"
+            } else {
+                "internet-facing"
+            }
+        )),
+        Some(l) => {
+            let mut diffs = Vec::new();
+            if l.subnets != d.subnets {
+                diffs.push(FieldDiff::new(
+                    "subnets",
+                    l.subnets.join(","),
+                    d.subnets.join(","),
+                ));
+            }
+            if l.security_groups != d.security_groups {
+                diffs.push(FieldDiff::new(
+                    "security_groups",
+                    l.security_groups.join(","),
+                    d.security_groups.join(","),
+                ));
+            }
+            diffs.extend(attr_diffs(&d.attributes, &l.attributes));
+            diffs.extend(d.tags.diff_from(&l.tags).map(|t| t.field()));
+            Action::from_diffs(diffs)
+        }
+    }
+}
+
+pub(super) async fn ensure_alb(
+    ctx: &Context,
+    elb: &Client,
+    d: &DesiredLb,
+    live: Option<&LiveAlb>,
+) -> Result<(String, String)> {
+    let resource = format!("{LB_KIND} {}", d.name);
+    let (arn, dns, have_attrs) = match live {
+        Some(l) => {
+            if !lb_action(d, Some(l)).is_change() {
+                return Ok((l.arn.clone(), l.dns_name.clone()));
+            }
+            if l.subnets != d.subnets {
+                ctx.call("SetSubnets", &resource, || {
+                    elb.set_subnets()
+                        .load_balancer_arn(&l.arn)
+                        .set_subnets(Some(d.subnets.clone()))
+                        .send()
+                })
+                .await?;
+            }
+            if l.security_groups != d.security_groups {
+                ctx.call("SetSecurityGroups", &resource, || {
+                    elb.set_security_groups()
+                        .load_balancer_arn(&l.arn)
+                        .set_security_groups(Some(d.security_groups.clone()))
+                        .send()
+                })
+                .await?;
+            }
+            if let Some(t) = d.tags.diff_from(&l.tags) {
+                tagging::elb(ctx, elb, &resource, &l.arn, &t).await?;
+            }
+            (l.arn.clone(), l.dns_name.clone(), l.attributes.clone())
+        }
+        None => {
+            // CreateLoadBalancer is idempotent by name on AWS (not on every emulator): the
+            // observation before this call is what prevents a second one.
+            let out = ctx
+                .call("CreateLoadBalancer", &resource, || {
+                    elb.create_load_balancer()
+                        .name(&d.name)
+                        .r#type(LoadBalancerTypeEnum::Application)
+                        .scheme(if d.internal {
+                            LoadBalancerSchemeEnum::Internal
+                        } else {
+                            LoadBalancerSchemeEnum::InternetFacing
+                        })
+                        .ip_address_type(IpAddressType::Ipv4)
+                        .set_subnets(Some(d.subnets.clone()))
+                        .set_security_groups(Some(d.security_groups.clone()))
+                        .set_tags(Some(tagging::elb_tags(&d.tags)))
+                        .send()
+                })
+                .await?;
+            let lb = out.load_balancers().first();
+            (
+                lb.and_then(|l| l.load_balancer_arn())
+                    .unwrap_or_default()
+                    .to_string(),
+                lb.and_then(|l| l.dns_name())
+                    .unwrap_or_default()
+                    .to_string(),
+                BTreeMap::new(),
+            )
+        }
+    };
+    let changed = changed_attrs(&d.attributes, &have_attrs);
+    if !changed.is_empty() {
+        ctx.call("ModifyLoadBalancerAttributes", &resource, || {
+            elb.modify_load_balancer_attributes()
+                .load_balancer_arn(&arn)
+                .set_attributes(Some(
+                    changed
+                        .iter()
+                        .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .send()
+        })
+        .await?;
+    }
+    Ok((arn, dns))
+}
+
+/// Deletes the load balancer and waits until it is gone.
+pub(super) async fn delete_alb(
+    ctx: &Context,
+    elb: &Client,
+    resource: String,
+    arn: &str,
+) -> Result<()> {
+    match ctx
+        .call("DeleteLoadBalancer", &resource, || {
+            elb.delete_load_balancer().load_balancer_arn(arn).send()
+        })
+        .await
+    {
+        Err(e) if !e.is_code("LoadBalancerNotFound") => return Err(e.into()),
+        _ => {}
+    }
+    ctx.poll(
+        &resource,
+        "deletion",
+        &PollPolicy::with_timeout(Duration::from_secs(300)),
+        || async {
+            match elb
+                .describe_load_balancers()
+                .load_balancer_arns(arn)
+                .send()
+                .await
+            {
+                Err(e) => {
+                    let e = ecs_core::AwsError::from_sdk("DescribeLoadBalancers", &resource, e);
+                    if e.is_code("LoadBalancerNotFound") {
+                        Ok(Poll::Ready(()))
+                    } else {
+                        Err(e)
+                    }
+                }
+                Ok(out) if out.load_balancers().is_empty() => Ok(Poll::Ready(())),
+                Ok(out) => Ok(Poll::Pending(
+                    out.load_balancers()[0]
+                        .state()
+                        .and_then(|s| s.code())
+                        .map_or("present".into(), |c| c.as_str().to_string()),
+                )),
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until the network interfaces ELB created for the load balancer are gone.
+pub(super) async fn wait_for_enis(
+    ctx: &Context,
+    ec2: &aws_sdk_ec2::Client,
+    lb_arn: &str,
+) -> Result<()> {
+    let Some(suffix) = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|(_, s)| s.to_string())
+    else {
+        return Ok(());
+    };
+    let description = format!("ELB {suffix}");
+    let resource = format!("{LB_KIND} network interfaces");
+    ctx.poll(
+        &resource,
+        "deletion",
+        &PollPolicy::with_timeout(Duration::from_secs(600)),
+        || async {
+            let out = ctx
+                .call("DescribeNetworkInterfaces", &resource, || {
+                    ec2.describe_network_interfaces()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("description")
+                                .values(&description)
+                                .build(),
+                        )
+                        .send()
+                })
+                .await?;
+            let left = out
+                .network_interfaces()
+                .iter()
+                .filter(|n| n.description() == Some(description.as_str()))
+                .count();
+            Ok(if left == 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{left} left"))
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
