@@ -249,7 +249,7 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
 
     /// A step whose body reports its own progress and failures, such as a whole layer whose
     /// own graph reports each of its steps: the executor reports nothing for it, not even its
-    /// failure (which it still returns).
+    /// failure (which it still returns), whatever [`action`](Self::action) says.
     pub fn reports_itself(mut self) -> Self {
         self.action = None;
         self.reports_itself = true;
@@ -300,12 +300,17 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
         let index = self.graph.nodes.len();
+        let action = if self.reports_itself {
+            None
+        } else {
+            self.action
+        };
         let body: Body<'a, E> = Box::new(move |inputs| {
             Box::pin(async move { body(inputs).await.map(|v| Arc::new(v) as Value) })
         });
         self.graph.nodes.push(Node {
             resource: self.resource,
-            action: self.action,
+            action,
             deps: self.deps,
             detail,
             reports_itself: self.reports_itself,
@@ -658,9 +663,10 @@ mod tests {
     async fn a_step_that_reports_itself_fails_silently_while_others_report_their_failure() {
         let events = EventLog::new();
         let mut g = Graph::<String>::new();
+        // In either order, `reports_itself` wins over an action.
         g.step("service layer")
-            .action("apply")
             .reports_itself()
+            .action("apply")
             .run(|_| async { Err::<(), _>("the layer's own error".to_string()) });
         g.step("log group")
             .run(|_| async { Err::<(), _>("denied".to_string()) });

@@ -220,6 +220,42 @@ impl TagDiff {
     /// The field name of a tag difference in a plan (`tags`).
     pub const FIELD: &'static str = "tags";
 
+    /// Sets it right with a service's own tag calls: `set` with the tags to set, then
+    /// `unset` with the keys to remove, each only when there is something to do (every AWS
+    /// service has its own pair of calls; this is the one order and the one skip rule).
+    ///
+    /// ```
+    /// # use ecs_core::Tags;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let diff = Tags::new().with("team", "a").diff_from(&Tags::new().with("old", "x")).unwrap();
+    /// let calls = std::cell::RefCell::new(Vec::new());
+    /// diff.apply(
+    ///     |set| { calls.borrow_mut().push(format!("tag {set:?}")); async { Ok::<_, ()>(()) } },
+    ///     |keys| { calls.borrow_mut().push(format!("untag {keys:?}")); async { Ok(()) } },
+    /// )
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(calls.into_inner(), [r#"tag {"team": "a"}"#, r#"untag ["old"]"#]);
+    /// # });
+    /// ```
+    pub async fn apply<E, FS, FU>(
+        &self,
+        set: impl FnOnce(&Tags) -> FS,
+        unset: impl FnOnce(&[String]) -> FU,
+    ) -> Result<(), E>
+    where
+        FS: std::future::Future<Output = Result<(), E>>,
+        FU: std::future::Future<Output = Result<(), E>>,
+    {
+        if !self.set.is_empty() {
+            set(&self.set).await?;
+        }
+        if !self.unset.is_empty() {
+            unset(&self.unset).await?;
+        }
+        Ok(())
+    }
+
     /// The difference as a plan line.
     pub fn field(&self) -> FieldDiff {
         let show = |t: &Tags| {

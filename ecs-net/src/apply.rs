@@ -76,31 +76,35 @@ async fn sync_tags(
     let Some(diff) = desired.diff_from(live) else {
         return Ok(());
     };
-    let set = ec2_tags(&diff.set);
-    let unset: Vec<Tag> = diff
-        .unset
-        .iter()
-        .map(|k| Tag::builder().key(k).build())
-        .collect();
-    if !set.is_empty() {
-        ctx.call("CreateTags", resource, || {
-            ec2.create_tags()
-                .resources(id)
-                .set_tags(Some(set.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !unset.is_empty() {
-        ctx.call("DeleteTags", resource, || {
-            ec2.delete_tags()
-                .resources(id)
-                .set_tags(Some(unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags = ec2_tags(set);
+            async move {
+                ctx.call("CreateTags", resource, || {
+                    ec2.create_tags()
+                        .resources(id)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, Error>(())
+            }
+        },
+        |keys| {
+            let unset: Vec<Tag> = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+            async move {
+                ctx.call("DeleteTags", resource, || {
+                    ec2.delete_tags()
+                        .resources(id)
+                        .set_tags(Some(unset.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, Error>(())
+            }
+        },
+    )
+    .await
 }
 
 /// Adopts an existing resource whose only possible in-place change is its tags: syncs them

@@ -250,28 +250,36 @@ async fn retag(
     arn: &str,
     diff: &TagDiff,
 ) -> Result<()> {
-    if !diff.set.is_empty() {
-        let set: std::collections::HashMap<String, String> = diff
-            .set
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        ctx.call("TagResource", resource, || {
-            logs.tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(set.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !diff.unset.is_empty() {
-        ctx.call("UntagResource", resource, || {
-            logs.untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags: std::collections::HashMap<String, String> = set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            async move {
+                ctx.call("TagResource", resource, || {
+                    logs.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+        |keys| {
+            let keys = keys.to_vec();
+            async move {
+                ctx.call("UntagResource", resource, || {
+                    logs.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+    )
+    .await
 }

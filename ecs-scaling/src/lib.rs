@@ -514,8 +514,11 @@ fn policy_diffs(have: &PolicyDoc, want: &PolicyDoc) -> Vec<FieldDiff> {
 }
 
 /// How the live step alarm `name`'s tags differ from those it should carry (`None` when it
-/// does not exist yet or they match).
+/// does not exist yet, is not the stack's — its tags are never set — or they match).
 fn alarm_tag_diff(d: &Desired, l: &Live, name: &str) -> Option<TagDiff> {
+    if l.foreign_alarms.contains(name) {
+        return None;
+    }
     let want = d.alarm_tags.get(name)?;
     want.diff_from(l.alarm_tags.get(name)?)
 }
@@ -1195,32 +1198,41 @@ impl ScalingLayer {
         diff: &TagDiff,
     ) -> Result<()> {
         let cw = &self.clients.cloudwatch;
-        let resource = format!("{ALARM_KIND} {name}");
-        if !diff.set.is_empty() {
-            let tags = diff.set.to_sdk(|k, v| {
-                aws_sdk_cloudwatch::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-            });
-            ctx.call("TagResource", &resource, || {
-                cw.tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(tags.clone()))
-                    .send()
-            })
-            .await?;
-        }
-        if !diff.unset.is_empty() {
-            ctx.call("UntagResource", &resource, || {
-                cw.untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(diff.unset.clone()))
-                    .send()
-            })
-            .await?;
-        }
-        Ok(())
+        let resource = &format!("{ALARM_KIND} {name}");
+        diff.apply(
+            |set| {
+                let tags = set.to_sdk(|k, v| {
+                    aws_sdk_cloudwatch::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                });
+                async move {
+                    ctx.call("TagResource", resource, || {
+                        cw.tag_resource()
+                            .resource_arn(arn)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                    })
+                    .await?;
+                    Ok::<_, Error>(())
+                }
+            },
+            |keys| {
+                let keys = keys.to_vec();
+                async move {
+                    ctx.call("UntagResource", resource, || {
+                        cw.untag_resource()
+                            .resource_arn(arn)
+                            .set_tag_keys(Some(keys.clone()))
+                            .send()
+                    })
+                    .await?;
+                    Ok::<_, Error>(())
+                }
+            },
+        )
+        .await
     }
 
     /// Adds to `g` a delete step for each of `policies` and `scheduled` and one for all of

@@ -1579,6 +1579,14 @@ async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
     );
     assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
     assert_eq!(m.journal.count("ListTagsForResource"), 1);
+    // One that already matches the spec is left as it is: neither refused nor retagged.
+    let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
+    assert!(
+        plan.changes()
+            .find(ALARM, "web-step-queue")
+            .is_some_and(|c| !c.action.is_change()),
+        "{plan}"
+    );
 
     // Neither destroy nor its preview lists or deletes it; the rest goes.
     let planned = layer.plan_destroy(&h.ctx, &target()).await.unwrap();

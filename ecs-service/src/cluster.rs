@@ -166,10 +166,10 @@ pub(crate) async fn ensure(
     ecs: &Client,
     name: &str,
     spec: &ClusterSpec,
+    want_tags: &Tags,
     live: Option<&LiveCluster>,
 ) -> Result<String> {
     let resource = format!("{KIND} {name}");
-    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     match live {
         None => {
             // The first cluster of an account creates ECS's service-linked role, which takes
@@ -201,7 +201,7 @@ pub(crate) async fn ensure(
             Ok(arn)
         }
         Some(l) => {
-            if diffs(spec, &want_tags, l).is_empty() {
+            if diffs(spec, want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
             if spec.container_insights != l.insights {

@@ -185,6 +185,7 @@ pub(crate) async fn ensure(
     ecr: &Client,
     name: &str,
     spec: &RepositorySpec,
+    want_tags: &Tags,
     live: Option<&LiveRepo>,
 ) -> Result<String> {
     let resource = format!("{KIND} {name}");
@@ -197,10 +198,9 @@ pub(crate) async fn ensure(
         .scan_on_push(spec.scan_on_push)
         .build();
     let policy = lifecycle_policy(spec);
-    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     let (uri, live) = match live {
         Some(l) => {
-            if diffs(spec, &want_tags, l).is_empty() {
+            if diffs(spec, want_tags, l).is_empty() {
                 return Ok(l.uri.clone());
             }
             (l.uri.clone(), Some(l))
@@ -214,7 +214,7 @@ pub(crate) async fn ensure(
             }
             .build()
             .expect("encryption type is set");
-            let tags = tagging::ecr_tags(&want_tags);
+            let tags = tagging::ecr_tags(want_tags);
             let created = ctx
                 .call("CreateRepository", &resource, || {
                     ecr.create_repository()
@@ -238,7 +238,7 @@ pub(crate) async fn ensure(
                     let Some(found) = observe(ctx, ecr, name).await? else {
                         return Err(e.into());
                     };
-                    return Box::pin(ensure(ctx, ecr, name, spec, Some(&found))).await;
+                    return Box::pin(ensure(ctx, ecr, name, spec, want_tags, Some(&found))).await;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -299,10 +299,10 @@ pub(crate) async fn ensure(
     ctx: &Context,
     iam: &Client,
     d: &DesiredRole,
+    want_tags: &Tags,
     live: Option<&LiveRole>,
 ) -> Result<String> {
     let resource = format!("{KIND} {}", d.name);
-    let want_tags = ctx.resource_tags(Some(d.logical), None);
     let empty = LiveRole {
         arn: String::new(),
         trust: d.trust.clone(),
@@ -312,7 +312,7 @@ pub(crate) async fn ensure(
     };
     let (arn, live) = match live {
         Some(l) => {
-            if diffs(d, &want_tags, l).is_empty() {
+            if diffs(d, want_tags, l).is_empty() {
                 return Ok(l.arn.clone());
             }
             (l.arn.clone(), l)
@@ -328,7 +328,7 @@ pub(crate) async fn ensure(
                         .role_name(&d.name)
                         .assume_role_policy_document(d.trust.to_string())
                         .description(format!("ecs-facade stack {}: {}", ctx.stack(), d.logical))
-                        .set_tags(Some(tagging::iam_tags(&want_tags)))
+                        .set_tags(Some(tagging::iam_tags(want_tags)))
                         .send()
                 })
                 .await;
@@ -339,7 +339,7 @@ pub(crate) async fn ensure(
                     let Some(found) = observe(ctx, iam, &d.name).await? else {
                         return Err(e.into());
                     };
-                    return Box::pin(ensure(ctx, iam, d, Some(&found))).await;
+                    return Box::pin(ensure(ctx, iam, d, want_tags, Some(&found))).await;
                 }
                 Err(e) => return Err(e.into()),
             };

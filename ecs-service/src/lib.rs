@@ -61,6 +61,8 @@ use ecs_core::graph::{Dep, Graph, Step};
 use ecs_core::{Action, Change, Context, Event, Plan, Problems, TagDiff};
 use ecs_net::NetworkOutputs;
 
+use tagging::StackTags;
+
 pub use ecr::RegistryLogin;
 pub use error::{Error, Result};
 pub use names::ServiceNames;
@@ -415,16 +417,32 @@ impl ServiceLayer {
 
     /// Like [`apply`](Self::apply), but creates or updates the service only once `gate` has
     /// completed, while everything before it (the repository, the roles, the task
-    /// definition, the cluster, the load balancer) goes ahead at once. A caller passes, for
-    /// example, the wait for the NAT gateways the tasks pull their images through, so that
-    /// the load balancer provisions meanwhile. While `gate` is pending the service is not
-    /// touched; a caller abandons the apply by dropping its future (as `try_join!` does when
-    /// the awaited work fails).
+    /// definition, the cluster, the load balancer) goes ahead at once. `gate` is a signal,
+    /// polled only once all of that is done (so that a failure before it never waits for
+    /// it): the work it waits for runs elsewhere, for example the wait for the NAT gateways
+    /// the tasks pull their images through, run beside this call and signalled through a
+    /// channel, so that the load balancer provisions meanwhile. While `gate` is pending the
+    /// service is not touched, and nothing else of this apply is in flight: dropping the
+    /// apply's future then abandons nothing half-way.
     ///
     /// ```no_run
-    /// # async fn example(layer: ecs_service::ServiceLayer, ctx: ecs_core::Context, plan: ecs_service::ServicePlan) -> ecs_service::Result<()> {
-    /// let nat_ready = async { /* e.g. a signal sent once NetworkLayer::wait_ready is done */ };
-    /// let outputs = layer.apply_after(&ctx, &plan, nat_ready).await?;
+    /// # async fn example(layer: ecs_service::ServiceLayer, net: ecs_net::NetworkLayer, ctx: ecs_core::Context, plan: ecs_service::ServicePlan, network: ecs_net::NetworkOutputs) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (ready, gate) = tokio::sync::oneshot::channel::<()>();
+    /// let nat_wait = async {
+    ///     net.wait_ready(&ctx, &network, std::time::Duration::from_secs(600)).await?;
+    ///     let _ = ready.send(());
+    ///     Ok::<_, Box<dyn std::error::Error>>(())
+    /// };
+    /// let apply = async {
+    ///     // A wait that failed never opens the gate (`try_join!` returns its error).
+    ///     let gate = async {
+    ///         if gate.await.is_err() {
+    ///             std::future::pending::<()>().await;
+    ///         }
+    ///     };
+    ///     Ok::<_, Box<dyn std::error::Error>>(layer.apply_after(&ctx, &plan, gate).await?)
+    /// };
+    /// let ((), outputs) = futures_util::try_join!(nat_wait, apply)?;
     /// # Ok(()) }
     /// ```
     pub async fn apply_after<G>(
@@ -455,9 +473,16 @@ impl ServiceLayer {
                 g.step("foundation (made already)")
                     .run(move |_| async move { Ok(f) })
             }
-            None => {
-                self.add_foundation(&mut g, ctx, names, spec, &plan.region, live, &plan.changes)
-            }
+            None => self.add_foundation(
+                &mut g,
+                ctx,
+                names,
+                spec,
+                &plan.region,
+                &plan.tags,
+                live,
+                &plan.changes,
+            ),
         };
         let load_balancer = lb_want
             .as_ref()
@@ -516,7 +541,7 @@ impl ServiceLayer {
                 names,
                 &live.lb,
                 vec![applied.into()],
-                Vec::new(),
+                vec![applied.into()],
             );
         }
         let out = g.run(ctx).await?;
@@ -683,6 +708,7 @@ impl ServiceLayer {
             &state.names,
             &state.spec,
             &state.region,
+            &state.tags,
             &state.live,
             &foundation,
         );
@@ -702,6 +728,7 @@ impl ServiceLayer {
         names: &'a ServiceNames,
         spec: &'a ServiceSpec,
         region: &'a str,
+        tags: &StackTags,
         live: &'a Live,
         changes: &'a Plan,
     ) -> Step<Foundation> {
@@ -710,29 +737,35 @@ impl ServiceLayer {
         let repo = g
             .step(format!("{} {}", ecr::KIND, names.repository))
             .action_if(verb(ecr::KIND, &names.repository))
-            .run_with_detail(
-                |uri: &Option<String>| uri.clone().unwrap_or_default(),
+            .run_with_detail(|uri: &Option<String>| uri.clone().unwrap_or_default(), {
+                let tags = tags.of(ecr::LOGICAL);
                 move |_| async move {
                     match &spec.repository {
-                        Some(r) => {
-                            ecr::ensure(ctx, &c.ecr, &names.repository, r, live.repo.as_ref())
-                                .await
-                                .map(Some)
-                        }
+                        Some(r) => ecr::ensure(
+                            ctx,
+                            &c.ecr,
+                            &names.repository,
+                            r,
+                            &tags,
+                            live.repo.as_ref(),
+                        )
+                        .await
+                        .map(Some),
                         None => Ok(None),
                     }
-                },
-            );
+                }
+            });
         let [exec_want, task_want] = iam::desired(names, spec, region);
         let [exec, task] = [
             (exec_want, live.execution_role.as_ref()),
             (task_want, live.task_role.as_ref()),
         ]
         .map(|(want, live)| {
+            let tags = tags.of(want.logical);
             g.step(format!("{} {}", iam::KIND, want.name))
                 .action_if(verb(iam::KIND, &want.name))
                 .run_with_detail(String::clone, move |_| async move {
-                    iam::ensure(ctx, &c.iam, &want, live).await
+                    iam::ensure(ctx, &c.iam, &want, &tags, live).await
                 })
         });
         // A new revision is registered, or the latest one's tags are set back.
@@ -753,10 +786,15 @@ impl ServiceLayer {
                     true => format!("revision {}", taskdef::revision_of(arn)),
                     false => "tags updated".to_string(),
                 },
-                move |i| {
-                    let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
-                    let want = taskdef::render(spec, names, region, exec_arn, task_arn);
-                    async move { taskdef::ensure(ctx, &c.ecs, &want, live.taskdef.as_ref()).await }
+                {
+                    let tags = tags.of(taskdef::LOGICAL);
+                    move |i| {
+                        let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
+                        let want = taskdef::render(spec, names, region, exec_arn, task_arn);
+                        async move {
+                            taskdef::ensure(ctx, &c.ecs, &want, &tags, live.taskdef.as_ref()).await
+                        }
+                    }
                 },
             );
         let cluster_verb = verb(cluster::KIND, &names.cluster);
@@ -768,14 +806,19 @@ impl ServiceLayer {
                     Some("create") => arn.clone(),
                     _ => "updated".to_string(),
                 },
-                move |_| {
-                    cluster::ensure(
-                        ctx,
-                        &c.ecs,
-                        &names.cluster,
-                        &spec.cluster,
-                        live.cluster.as_ref(),
-                    )
+                {
+                    let tags = tags.of(cluster::LOGICAL);
+                    move |_| async move {
+                        cluster::ensure(
+                            ctx,
+                            &c.ecs,
+                            &names.cluster,
+                            &spec.cluster,
+                            &tags,
+                            live.cluster.as_ref(),
+                        )
+                        .await
+                    }
                 },
             );
         g.step("foundation")
@@ -1153,7 +1196,9 @@ impl ServiceLayer {
             }
         }
         if live.repo.is_some() && force_delete_repository {
+            // After the service: its tasks pull their images from it.
             g.step(format!("{} {}", ecr::KIND, names.repository))
+                .after_all(after_service())
                 .action("delete")
                 .run_with_detail(
                     |_: &()| "deleted with its images".to_string(),

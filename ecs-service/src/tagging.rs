@@ -37,28 +37,36 @@ pub(crate) async fn ecs(
     arn: &str,
     diff: &TagDiff,
 ) -> Result<()> {
-    if !diff.set.is_empty() {
-        let tags = diff
-            .set
-            .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
-        ctx.call("TagResource", resource, || {
-            ecs.tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !diff.unset.is_empty() {
-        ctx.call("UntagResource", resource, || {
-            ecs.untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags =
+                set.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+            async move {
+                ctx.call("TagResource", resource, || {
+                    ecs.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+        |keys| {
+            let keys = keys.to_vec();
+            async move {
+                ctx.call("UntagResource", resource, || {
+                    ecs.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+    )
+    .await
 }
 
 /// The tags as Elastic Load Balancing's tag type.
@@ -79,26 +87,35 @@ pub(crate) async fn elb(
     arn: &str,
     diff: &TagDiff,
 ) -> Result<()> {
-    if !diff.set.is_empty() {
-        let tags = elb_tags(&diff.set);
-        ctx.call("AddTags", resource, || {
-            elb.add_tags()
-                .resource_arns(arn)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !diff.unset.is_empty() {
-        ctx.call("RemoveTags", resource, || {
-            elb.remove_tags()
-                .resource_arns(arn)
-                .set_tag_keys(Some(diff.unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags = elb_tags(set);
+            async move {
+                ctx.call("AddTags", resource, || {
+                    elb.add_tags()
+                        .resource_arns(arn)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+        |keys| {
+            let keys = keys.to_vec();
+            async move {
+                ctx.call("RemoveTags", resource, || {
+                    elb.remove_tags()
+                        .resource_arns(arn)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+    )
+    .await
 }
 
 /// The tags as IAM's tag type.
@@ -117,26 +134,35 @@ pub(crate) async fn iam_role(
     role: &str,
     diff: &TagDiff,
 ) -> Result<()> {
-    if !diff.set.is_empty() {
-        let tags = iam_tags(&diff.set);
-        ctx.call("TagRole", resource, || {
-            iam.tag_role()
-                .role_name(role)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !diff.unset.is_empty() {
-        ctx.call("UntagRole", resource, || {
-            iam.untag_role()
-                .role_name(role)
-                .set_tag_keys(Some(diff.unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags = iam_tags(set);
+            async move {
+                ctx.call("TagRole", resource, || {
+                    iam.tag_role()
+                        .role_name(role)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+        |keys| {
+            let keys = keys.to_vec();
+            async move {
+                ctx.call("UntagRole", resource, || {
+                    iam.untag_role()
+                        .role_name(role)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+    )
+    .await
 }
 
 /// The tags as ECR's tag type.
@@ -155,24 +181,33 @@ pub(crate) async fn ecr(
     arn: &str,
     diff: &TagDiff,
 ) -> Result<()> {
-    if !diff.set.is_empty() {
-        let tags = ecr_tags(&diff.set);
-        ctx.call("TagResource", resource, || {
-            ecr.tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
-    }
-    if !diff.unset.is_empty() {
-        ctx.call("UntagResource", resource, || {
-            ecr.untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.unset.clone()))
-                .send()
-        })
-        .await?;
-    }
-    Ok(())
+    diff.apply(
+        |set| {
+            let tags = ecr_tags(set);
+            async move {
+                ctx.call("TagResource", resource, || {
+                    ecr.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+        |keys| {
+            let keys = keys.to_vec();
+            async move {
+                ctx.call("UntagResource", resource, || {
+                    ecr.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                })
+                .await?;
+                Ok::<_, crate::Error>(())
+            }
+        },
+    )
+    .await
 }

@@ -434,11 +434,11 @@ pub(crate) async fn ensure(
     ctx: &Context,
     ecs: &Client,
     want: &TaskDefinition,
+    want_tags: &Tags,
     live: Option<&LiveTaskDef>,
 ) -> Result<(String, bool)> {
     let family = want.family().unwrap_or_default();
     let resource = format!("{KIND} {family}");
-    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
     if let Some(l) = live.filter(|l| !needs_revision(want, Some(l))) {
         if let Some(t) = want_tags.diff_from(&l.tags) {
             tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
