@@ -6,7 +6,7 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, TagDiff, Tags};
 
 use crate::names::conflict;
 use crate::spec::{ClusterSpec, StrategyItem};
@@ -107,31 +107,64 @@ pub(crate) async fn observe(
     }))
 }
 
-fn diffs(spec: &ClusterSpec, tags: &Tags, live: &LiveCluster) -> Vec<FieldDiff> {
+/// One typed difference of the cluster: each is set right by its own call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClusterDiff {
+    /// Container Insights on or off (`UpdateCluster`).
+    ContainerInsights { live: bool, want: bool },
+    /// The capacity providers (`PutClusterCapacityProviders`, with the strategy).
+    CapacityProviders {
+        live: Vec<String>,
+        want: Vec<String>,
+    },
+    /// The default capacity provider strategy (the same call).
+    DefaultStrategy {
+        live: Vec<String>,
+        want: Vec<String>,
+    },
+    /// The tags (`TagResource` / `UntagResource`).
+    Tags(TagDiff),
+}
+
+impl ecs_core::resource::Diff for ClusterDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            ClusterDiff::ContainerInsights { live, want } => {
+                FieldDiff::new("container_insights", live, want)
+            }
+            ClusterDiff::CapacityProviders { live, want } => {
+                FieldDiff::new("capacity_providers", live.join(","), want.join(","))
+            }
+            ClusterDiff::DefaultStrategy { live, want } => {
+                FieldDiff::new("default_strategy", live.join(","), want.join(","))
+            }
+            ClusterDiff::Tags(t) => t.field(),
+        }
+    }
+}
+
+fn diffs(spec: &ClusterSpec, tags: &Tags, live: &LiveCluster) -> Vec<ClusterDiff> {
     let mut d = Vec::new();
     if spec.container_insights != live.insights {
-        d.push(FieldDiff::new(
-            "container_insights",
-            live.insights,
-            spec.container_insights,
-        ));
+        d.push(ClusterDiff::ContainerInsights {
+            live: live.insights,
+            want: spec.container_insights,
+        });
     }
     if providers(spec) != live.providers {
-        d.push(FieldDiff::new(
-            "capacity_providers",
-            live.providers.join(","),
-            providers(spec).join(","),
-        ));
+        d.push(ClusterDiff::CapacityProviders {
+            live: live.providers.clone(),
+            want: providers(spec),
+        });
     }
     let want = strategy_strings(&spec.default_strategy);
     if want != live.strategy {
-        d.push(FieldDiff::new(
-            "default_strategy",
-            live.strategy.join(","),
-            want.join(","),
-        ));
+        d.push(ClusterDiff::DefaultStrategy {
+            live: live.strategy.clone(),
+            want,
+        });
     }
-    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
+    d.extend(tags.diff_from(&live.tags).map(ClusterDiff::Tags));
     d
 }
 
@@ -144,7 +177,12 @@ pub(crate) fn change(
 ) -> Change {
     let action = match live {
         None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
+        Some(l) => Action::from_diffs(
+            diffs(spec, tags, l)
+                .iter()
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
     };
     Change::new(KIND, name, action)
 }
@@ -201,34 +239,37 @@ pub(crate) async fn ensure(
             Ok(arn)
         }
         Some(l) => {
-            if diffs(spec, want_tags, l).is_empty() {
-                return Ok(l.arn.clone());
-            }
-            if spec.container_insights != l.insights {
-                ctx.call("UpdateCluster", &resource, || {
-                    ecs.update_cluster()
-                        .cluster(name)
-                        .settings(insights(spec))
-                        .send()
-                })
-                .await?;
-            }
-            if providers(spec) != l.providers
-                || strategy_strings(&spec.default_strategy) != l.strategy
-            {
-                ctx.call("PutClusterCapacityProviders", &resource, || {
-                    ecs.put_cluster_capacity_providers()
-                        .cluster(name)
-                        .set_capacity_providers(Some(providers(spec)))
-                        .set_default_capacity_provider_strategy(Some(strategy_items(
-                            &spec.default_strategy,
-                        )))
-                        .send()
-                })
-                .await?;
-            }
-            if let Some(t) = want_tags.diff_from(&l.tags) {
-                tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
+            // Each difference is set right by its own call; the two capacity differences
+            // share one.
+            let diffs = diffs(spec, want_tags, l);
+            let mut capacity_put = false;
+            for diff in &diffs {
+                match diff {
+                    ClusterDiff::ContainerInsights { .. } => {
+                        ctx.call("UpdateCluster", &resource, || {
+                            ecs.update_cluster()
+                                .cluster(name)
+                                .settings(insights(spec))
+                                .send()
+                        })
+                        .await?;
+                    }
+                    ClusterDiff::CapacityProviders { .. } | ClusterDiff::DefaultStrategy { .. } => {
+                        if !std::mem::replace(&mut capacity_put, true) {
+                            ctx.call("PutClusterCapacityProviders", &resource, || {
+                                ecs.put_cluster_capacity_providers()
+                                    .cluster(name)
+                                    .set_capacity_providers(Some(providers(spec)))
+                                    .set_default_capacity_provider_strategy(Some(strategy_items(
+                                        &spec.default_strategy,
+                                    )))
+                                    .send()
+                            })
+                            .await?;
+                        }
+                    }
+                    ClusterDiff::Tags(t) => tagging::ecs(ctx, ecs, &resource, &l.arn, t).await?,
+                }
             }
             Ok(l.arn.clone())
         }
@@ -257,4 +298,65 @@ pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<()
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod typed_diff_tests {
+    use super::*;
+    use ecs_core::resource::Diff;
+
+    fn live() -> LiveCluster {
+        LiveCluster {
+            arn: "arn:aws:ecs:us-east-1:123456789012:cluster/web".into(),
+            insights: true,
+            providers: vec!["FARGATE".into(), "FARGATE_SPOT".into()],
+            strategy: Vec::new(),
+            tags: Tags::new().with("ecs:stack", "web"),
+        }
+    }
+
+    #[test]
+    fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
+        let want_tags = Tags::new().with("ecs:stack", "web");
+        let matching = ClusterSpec {
+            container_insights: true,
+            default_strategy: Vec::new(),
+            ..ClusterSpec::default()
+        };
+        let mut l = live();
+        l.providers = providers(&matching);
+        assert_eq!(diffs(&matching, &want_tags, &l), vec![]);
+
+        let off = ClusterSpec {
+            container_insights: false,
+            ..matching.clone()
+        };
+        let d = diffs(&off, &want_tags, &l);
+        assert_eq!(
+            d,
+            [ClusterDiff::ContainerInsights {
+                live: true,
+                want: false
+            }]
+        );
+        assert_eq!(
+            d[0].field(),
+            FieldDiff::new("container_insights", true, false)
+        );
+
+        let spot = ClusterSpec {
+            default_strategy: vec![StrategyItem::spot()],
+            ..matching.clone()
+        };
+        let d = diffs(&spot, &want_tags, &l);
+        assert!(
+            matches!(&d[..], [ClusterDiff::DefaultStrategy { live, .. }] if live.is_empty()),
+            "{d:?}"
+        );
+        assert_eq!(d[0].field().field, "default_strategy");
+
+        let retag = diffs(&matching, &want_tags.clone().with("team", "a"), &l);
+        assert!(matches!(&retag[..], [ClusterDiff::Tags(t)] if t.set.get("team") == Some("a")));
+        assert_eq!(retag[0].field().field, "tags");
+    }
 }
