@@ -7,7 +7,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
 };
 use aws_sdk_ecr::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, TagDiff, Tags};
 use serde_json::{json, Value};
 
 use crate::names::conflict;
@@ -130,33 +130,56 @@ fn kms_differs(spec: &RepositorySpec, live: &LiveRepo) -> bool {
     }
 }
 
-fn diffs(spec: &RepositorySpec, tags: &Tags, live: &LiveRepo) -> Vec<FieldDiff> {
+/// One typed difference of the repository: each is set right by its own call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RepoDiff {
+    /// Tag immutability (`PutImageTagMutability`).
+    ImmutableTags { live: bool, want: bool },
+    /// Scan on push (`PutImageScanningConfiguration`).
+    ScanOnPush { live: bool, want: bool },
+    /// The lifecycle policy (`PutLifecyclePolicy`); `live` is `None` when it has none.
+    LifecyclePolicy { live: Option<Value>, want: Value },
+    /// The tags (`TagResource` / `UntagResource`).
+    Tags(TagDiff),
+}
+
+impl ecs_core::resource::Diff for RepoDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            RepoDiff::ImmutableTags { live, want } => FieldDiff::new("immutable_tags", live, want),
+            RepoDiff::ScanOnPush { live, want } => FieldDiff::new("scan_on_push", live, want),
+            RepoDiff::LifecyclePolicy { live, want } => FieldDiff::new(
+                "lifecycle_policy",
+                live.as_ref().map_or("none".to_string(), Value::to_string),
+                want.to_string(),
+            ),
+            RepoDiff::Tags(t) => t.field(),
+        }
+    }
+}
+
+fn diffs(spec: &RepositorySpec, tags: &Tags, live: &LiveRepo) -> Vec<RepoDiff> {
     let mut d = Vec::new();
     if spec.immutable_tags != live.immutable {
-        d.push(FieldDiff::new(
-            "immutable_tags",
-            live.immutable,
-            spec.immutable_tags,
-        ));
+        d.push(RepoDiff::ImmutableTags {
+            live: live.immutable,
+            want: spec.immutable_tags,
+        });
     }
     if spec.scan_on_push != live.scan_on_push {
-        d.push(FieldDiff::new(
-            "scan_on_push",
-            live.scan_on_push,
-            spec.scan_on_push,
-        ));
+        d.push(RepoDiff::ScanOnPush {
+            live: live.scan_on_push,
+            want: spec.scan_on_push,
+        });
     }
     let want = lifecycle_policy(spec);
     if live.lifecycle.as_ref() != Some(&want) {
-        d.push(FieldDiff::new(
-            "lifecycle_policy",
-            live.lifecycle
-                .as_ref()
-                .map_or("none".to_string(), |v| v.to_string()),
-            want.to_string(),
-        ));
+        d.push(RepoDiff::LifecyclePolicy {
+            live: live.lifecycle.clone(),
+            want,
+        });
     }
-    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
+    d.extend(tags.diff_from(&live.tags).map(RepoDiff::Tags));
     d
 }
 
@@ -174,7 +197,12 @@ pub(crate) fn change(
             l.kms_key.as_deref().unwrap_or("AES256"),
             spec.kms_key.as_deref().unwrap_or("AES256")
         )),
-        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
+        Some(l) => Action::from_diffs(
+            diffs(spec, tags, l)
+                .iter()
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
     };
     Change::new(KIND, name, action)
 }
@@ -200,10 +228,11 @@ pub(crate) async fn ensure(
     let policy = lifecycle_policy(spec);
     let (uri, live) = match live {
         Some(l) => {
-            if diffs(spec, want_tags, l).is_empty() {
+            let todo = diffs(spec, want_tags, l);
+            if todo.is_empty() {
                 return Ok(l.uri.clone());
             }
-            (l.uri.clone(), Some(l))
+            (l.uri.clone(), Some((l, todo)))
         }
         None => {
             let encryption = match &spec.kms_key {
@@ -244,49 +273,58 @@ pub(crate) async fn ensure(
             }
         }
     };
-    let mutability_call = async {
-        if live.is_some_and(|l| l.immutable != spec.immutable_tags) {
-            ctx.call("PutImageTagMutability", &resource, || {
-                ecr.put_image_tag_mutability()
-                    .repository_name(name)
-                    .image_tag_mutability(mutability.clone())
-                    .send()
-            })
-            .await?;
-        }
-        Ok::<_, Error>(())
+    // What differs (a new repository: its lifecycle policy), each set right by its own call,
+    // all at once; each runs to its end even when another fails.
+    let (arn, todo) = match live {
+        Some((l, todo)) => (l.arn.as_str(), todo),
+        None => (
+            "",
+            vec![RepoDiff::LifecyclePolicy {
+                live: None,
+                want: policy.clone(),
+            }],
+        ),
     };
-    let scanning_call = async {
-        if live.is_some_and(|l| l.scan_on_push != spec.scan_on_push) {
-            ctx.call("PutImageScanningConfiguration", &resource, || {
-                ecr.put_image_scanning_configuration()
-                    .repository_name(name)
-                    .image_scanning_configuration(scanning.clone())
-                    .send()
-            })
-            .await?;
+    let calls = todo.iter().map(|diff| {
+        let (resource, mutability, scanning, policy) = (&resource, &mutability, &scanning, &policy);
+        async move {
+            match diff {
+                RepoDiff::ImmutableTags { .. } => ctx
+                    .call("PutImageTagMutability", resource, || {
+                        ecr.put_image_tag_mutability()
+                            .repository_name(name)
+                            .image_tag_mutability(mutability.clone())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RepoDiff::ScanOnPush { .. } => ctx
+                    .call("PutImageScanningConfiguration", resource, || {
+                        ecr.put_image_scanning_configuration()
+                            .repository_name(name)
+                            .image_scanning_configuration(scanning.clone())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RepoDiff::LifecyclePolicy { .. } => ctx
+                    .call("PutLifecyclePolicy", resource, || {
+                        ecr.put_lifecycle_policy()
+                            .repository_name(name)
+                            .lifecycle_policy_text(policy.to_string())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RepoDiff::Tags(t) => tagging::ecr(ctx, ecr, resource, arn, t).await?,
+            }
+            Ok::<_, Error>(())
         }
-        Ok::<_, Error>(())
-    };
-    let lifecycle_call = async {
-        if live.is_none_or(|l| l.lifecycle.as_ref() != Some(&policy)) {
-            ctx.call("PutLifecyclePolicy", &resource, || {
-                ecr.put_lifecycle_policy()
-                    .repository_name(name)
-                    .lifecycle_policy_text(policy.to_string())
-                    .send()
-            })
-            .await?;
-        }
-        Ok::<_, Error>(())
-    };
-    let tags_call = async {
-        if let Some((l, t)) = live.and_then(|l| Some((l, want_tags.diff_from(&l.tags)?))) {
-            tagging::ecr(ctx, ecr, &resource, &l.arn, &t).await?;
-        }
-        Ok::<_, Error>(())
-    };
-    futures_util::try_join!(mutability_call, scanning_call, lifecycle_call, tags_call)?;
+    });
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
     Ok(uri)
 }
 
@@ -375,6 +413,67 @@ pub(crate) async fn login(ctx: &Context, ecr: &Client) -> Result<RegistryLogin> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecs_core::resource::Diff;
+
+    #[test]
+    fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
+        let spec = RepositorySpec::builder().build();
+        let tags = Tags::new().with("ecs:stack", "web");
+        let live = LiveRepo {
+            arn: "arn:aws:ecr:us-east-1:123456789012:repository/web-app".into(),
+            uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app".into(),
+            registry_id: "123456789012".into(),
+            immutable: true,
+            scan_on_push: true,
+            kms_key: None,
+            lifecycle: Some(lifecycle_policy(&spec)),
+            tags: tags.clone(),
+        };
+        assert_eq!(diffs(&spec, &tags, &live), vec![]);
+        let cases: Vec<(LiveRepo, &str)> = vec![
+            (
+                LiveRepo {
+                    immutable: false,
+                    ..live.clone()
+                },
+                "immutable_tags",
+            ),
+            (
+                LiveRepo {
+                    scan_on_push: false,
+                    ..live.clone()
+                },
+                "scan_on_push",
+            ),
+            (
+                LiveRepo {
+                    lifecycle: None,
+                    ..live.clone()
+                },
+                "lifecycle_policy",
+            ),
+            (
+                LiveRepo {
+                    tags: Tags::new(),
+                    ..live.clone()
+                },
+                "tags",
+            ),
+        ];
+        for (drifted, field) in cases {
+            let d = diffs(&spec, &tags, &drifted);
+            assert_eq!(d.len(), 1, "{field}: {d:?}");
+            assert_eq!(d[0].field().field, field);
+        }
+        assert_eq!(
+            RepoDiff::LifecyclePolicy {
+                live: None,
+                want: json!({})
+            }
+            .field(),
+            FieldDiff::new("lifecycle_policy", "none", "{}")
+        );
+    }
 
     #[test]
     fn lifecycle_policy_keeps_tagged_and_expires_untagged() {
