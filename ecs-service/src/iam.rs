@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, Tags};
+use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, TagDiff, Tags};
 use serde_json::{json, Value};
 
 use crate::names::{conflict, partition, url_decode, ServiceNames};
@@ -237,51 +237,76 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
     }))
 }
 
-fn diffs(d: &DesiredRole, tags: &Tags, live: &LiveRole) -> Vec<FieldDiff> {
+/// One typed difference of a role: each is set right by its own call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RoleDiff {
+    /// The trust policy (`UpdateAssumeRolePolicy`).
+    Trust { live: Value, want: Value },
+    /// A managed policy to attach (`AttachRolePolicy`) or detach (`DetachRolePolicy`).
+    Managed { arn: String, attach: bool },
+    /// An inline policy to put (`PutRolePolicy`, `want` set) or delete (`DeleteRolePolicy`).
+    Inline {
+        name: String,
+        live: Option<Value>,
+        want: Option<Value>,
+    },
+    /// The tags (`TagRole` / `UntagRole`).
+    Tags(TagDiff),
+}
+
+impl ecs_core::resource::Diff for RoleDiff {
+    fn field(&self) -> FieldDiff {
+        let doc = |v: &Option<Value>| v.as_ref().map_or("absent".to_string(), Value::to_string);
+        match self {
+            RoleDiff::Trust { live, want } => {
+                FieldDiff::new("trust_policy", live.to_string(), want.to_string())
+            }
+            RoleDiff::Managed { arn, attach: true } => {
+                FieldDiff::new(format!("managed_policy {arn}"), "detached", "attached")
+            }
+            RoleDiff::Managed { arn, attach: false } => {
+                FieldDiff::new(format!("managed_policy {arn}"), "attached", "detached")
+            }
+            RoleDiff::Inline { name, live, want } => {
+                FieldDiff::new(format!("inline_policy {name}"), doc(live), doc(want))
+            }
+            RoleDiff::Tags(t) => t.field(),
+        }
+    }
+}
+
+fn diffs(d: &DesiredRole, tags: &Tags, live: &LiveRole) -> Vec<RoleDiff> {
     let mut diffs = Vec::new();
     if d.trust != live.trust {
-        diffs.push(FieldDiff::new(
-            "trust_policy",
-            live.trust.to_string(),
-            d.trust.to_string(),
-        ));
+        diffs.push(RoleDiff::Trust {
+            live: live.trust.clone(),
+            want: d.trust.clone(),
+        });
     }
     for arn in d.managed.difference(&live.managed) {
-        diffs.push(FieldDiff::new(
-            format!("managed_policy {arn}"),
-            "detached",
-            "attached",
-        ));
+        diffs.push(RoleDiff::Managed {
+            arn: arn.clone(),
+            attach: true,
+        });
     }
     for arn in live.managed.difference(&d.managed) {
-        diffs.push(FieldDiff::new(
-            format!("managed_policy {arn}"),
-            "attached",
-            "detached",
-        ));
+        diffs.push(RoleDiff::Managed {
+            arn: arn.clone(),
+            attach: false,
+        });
     }
     let names: BTreeSet<&String> = d.inline.keys().chain(live.inline.keys()).collect();
     for name in names {
-        match (live.inline.get(name), d.inline.get(name)) {
-            (Some(old), Some(new)) if old != new => diffs.push(FieldDiff::new(
-                format!("inline_policy {name}"),
-                old.to_string(),
-                new.to_string(),
-            )),
-            (None, Some(new)) => diffs.push(FieldDiff::new(
-                format!("inline_policy {name}"),
-                "absent",
-                new.to_string(),
-            )),
-            (Some(old), None) => diffs.push(FieldDiff::new(
-                format!("inline_policy {name}"),
-                old.to_string(),
-                "absent",
-            )),
-            _ => {}
+        let (have, want) = (live.inline.get(name), d.inline.get(name));
+        if have != want {
+            diffs.push(RoleDiff::Inline {
+                name: name.clone(),
+                live: have.cloned(),
+                want: want.cloned(),
+            });
         }
     }
-    diffs.extend(tags.diff_from(&live.tags).map(|t| t.field()));
+    diffs.extend(tags.diff_from(&live.tags).map(RoleDiff::Tags));
     diffs
 }
 
@@ -289,7 +314,12 @@ fn diffs(d: &DesiredRole, tags: &Tags, live: &LiveRole) -> Vec<FieldDiff> {
 pub(crate) fn change(d: &DesiredRole, tags: &Tags, live: Option<&LiveRole>) -> Change {
     let action = match live {
         None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(d, tags, l)),
+        Some(l) => Action::from_diffs(
+            diffs(d, tags, l)
+                .iter()
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
     };
     Change::new(KIND, &d.name, action)
 }
@@ -346,83 +376,81 @@ pub(crate) async fn ensure(
             (arn, &empty)
         }
     };
-    if d.trust != live.trust {
-        ctx.call("UpdateAssumeRolePolicy", &resource, || {
-            iam.update_assume_role_policy()
-                .role_name(&d.name)
-                .policy_document(d.trust.to_string())
-                .send()
-        })
-        .await?;
-    }
+    // What differs (for a new role: its policies), each set right by its own call: the trust
+    // policy first, then the rest at once, each to its end even when another fails.
+    let todo = diffs(d, want_tags, live);
     let r: &str = &resource;
-    let attach = d.managed.difference(&live.managed).map(|arn| async move {
-        ctx.call("AttachRolePolicy", r, || {
-            iam.attach_role_policy()
-                .role_name(&d.name)
-                .policy_arn(arn)
-                .send()
-        })
-        .await
-        .map(|_| ())
-    });
-    let detach = live.managed.difference(&d.managed).map(|arn| async move {
-        ctx.call("DetachRolePolicy", r, || {
-            iam.detach_role_policy()
-                .role_name(&d.name)
-                .policy_arn(arn)
-                .send()
-        })
-        .await
-        .map(|_| ())
-    });
-    let put = d
-        .inline
-        .iter()
-        .filter(|(name, doc)| live.inline.get(*name) != Some(doc))
-        .map(|(name, doc)| async move {
-            ctx.call("PutRolePolicy", r, || {
-                iam.put_role_policy()
-                    .role_name(&d.name)
-                    .policy_name(name)
-                    .policy_document(doc.to_string())
-                    .send()
-            })
-            .await
-            .map(|_| ())
-        });
-    let delete = live
-        .inline
-        .keys()
-        .filter(|name| !d.inline.contains_key(*name))
-        .map(|name| async move {
-            ctx.call("DeleteRolePolicy", r, || {
-                iam.delete_role_policy()
-                    .role_name(&d.name)
-                    .policy_name(name)
-                    .send()
-            })
-            .await
-            .map(|_| ())
-        });
-    let retag = async {
-        match want_tags.diff_from(&live.tags) {
-            Some(t) => tagging::iam_role(ctx, iam, r, &d.name, &t).await,
-            None => Ok(()),
+    let call = |diff: &RoleDiff| {
+        let diff = diff.clone();
+        async move {
+            match &diff {
+                RoleDiff::Trust { want, .. } => ctx
+                    .call("UpdateAssumeRolePolicy", r, || {
+                        iam.update_assume_role_policy()
+                            .role_name(&d.name)
+                            .policy_document(want.to_string())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RoleDiff::Managed { arn, attach: true } => ctx
+                    .call("AttachRolePolicy", r, || {
+                        iam.attach_role_policy()
+                            .role_name(&d.name)
+                            .policy_arn(arn)
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RoleDiff::Managed { arn, attach: false } => ctx
+                    .call("DetachRolePolicy", r, || {
+                        iam.detach_role_policy()
+                            .role_name(&d.name)
+                            .policy_arn(arn)
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RoleDiff::Inline {
+                    name,
+                    want: Some(doc),
+                    ..
+                } => ctx
+                    .call("PutRolePolicy", r, || {
+                        iam.put_role_policy()
+                            .role_name(&d.name)
+                            .policy_name(name)
+                            .policy_document(doc.to_string())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RoleDiff::Inline {
+                    name, want: None, ..
+                } => ctx
+                    .call("DeleteRolePolicy", r, || {
+                        iam.delete_role_policy()
+                            .role_name(&d.name)
+                            .policy_name(name)
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())?,
+                RoleDiff::Tags(t) => tagging::iam_role(ctx, iam, r, &d.name, t).await?,
+            }
+            Ok::<_, crate::Error>(())
         }
     };
-    futures_util::try_join!(
-        async {
-            futures_util::try_join!(
-                futures_util::future::try_join_all(attach),
-                futures_util::future::try_join_all(detach),
-                futures_util::future::try_join_all(put),
-                futures_util::future::try_join_all(delete),
-            )
-            .map_err(crate::Error::from)
-        },
-        retag,
-    )?;
+    let (trust, rest): (Vec<&RoleDiff>, Vec<&RoleDiff>) = todo
+        .iter()
+        .partition(|x| matches!(x, RoleDiff::Trust { .. }));
+    for diff in trust {
+        call(diff).await?;
+    }
+    futures_util::future::join_all(rest.into_iter().map(call))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
     Ok(arn)
 }
 
@@ -476,6 +504,58 @@ pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str, live: &LiveR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecs_core::resource::Diff;
+
+    #[test]
+    fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
+        let tags = Tags::new().with("ecs:stack", "web");
+        let want = DesiredRole {
+            name: "web-task".into(),
+            logical: "role/task",
+            trust: json!({"trust": "ecs-tasks"}),
+            managed: BTreeSet::from(["arn:aws:iam::aws:policy/A".to_string()]),
+            inline: BTreeMap::from([("app".to_string(), json!({"allow": 1}))]),
+        };
+        let live = LiveRole {
+            arn: "arn:aws:iam::123456789012:role/web-task".into(),
+            trust: json!({"trust": "ec2"}),
+            managed: BTreeSet::from(["arn:aws:iam::aws:policy/B".to_string()]),
+            inline: BTreeMap::from([("old".to_string(), json!({"allow": 0}))]),
+            tags: Tags::new(),
+        };
+        let lines: Vec<FieldDiff> = diffs(&want, &tags, &live).iter().map(Diff::field).collect();
+        assert_eq!(
+            lines,
+            [
+                FieldDiff::new(
+                    "trust_policy",
+                    r#"{"trust":"ec2"}"#,
+                    r#"{"trust":"ecs-tasks"}"#
+                ),
+                FieldDiff::new(
+                    "managed_policy arn:aws:iam::aws:policy/A",
+                    "detached",
+                    "attached"
+                ),
+                FieldDiff::new(
+                    "managed_policy arn:aws:iam::aws:policy/B",
+                    "attached",
+                    "detached"
+                ),
+                FieldDiff::new("inline_policy app", "absent", r#"{"allow":1}"#),
+                FieldDiff::new("inline_policy old", r#"{"allow":0}"#, "absent"),
+                FieldDiff::new("tags", "{}", "{ecs:stack=web}"),
+            ]
+        );
+        let same = LiveRole {
+            trust: want.trust.clone(),
+            managed: want.managed.clone(),
+            inline: want.inline.clone(),
+            tags: tags.clone(),
+            ..live
+        };
+        assert_eq!(diffs(&want, &tags, &same), vec![]);
+    }
 
     #[test]
     fn normalized_policies_ignore_order_and_shape() {
