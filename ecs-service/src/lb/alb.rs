@@ -19,27 +19,72 @@ pub(super) fn lb_action(d: &DesiredLb, live: Option<&LiveAlb>) -> Action {
                 "internet-facing"
             }
         )),
-        Some(l) => {
-            let mut diffs = Vec::new();
-            if l.subnets != d.subnets {
-                diffs.push(FieldDiff::new(
-                    "subnets",
-                    l.subnets.join(","),
-                    d.subnets.join(","),
-                ));
+        Some(l) => Action::from_diffs(
+            alb_diffs(d, l)
+                .iter()
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
+    }
+}
+
+/// One typed difference of the load balancer: each is set right by its own call (the
+/// attributes by one call for all of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AlbDiff {
+    /// Its subnets (`SetSubnets`).
+    Subnets {
+        live: Vec<String>,
+        want: Vec<String>,
+    },
+    /// Its security groups (`SetSecurityGroups`).
+    SecurityGroups {
+        live: Vec<String>,
+        want: Vec<String>,
+    },
+    /// An attribute (`ModifyLoadBalancerAttributes`).
+    Attribute(AttrDiff),
+    /// The tags (`AddTags` / `RemoveTags`).
+    Tags(TagDiff),
+}
+
+impl ecs_core::resource::Diff for AlbDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            AlbDiff::Subnets { live, want } => {
+                FieldDiff::new("subnets", live.join(","), want.join(","))
             }
-            if l.security_groups != d.security_groups {
-                diffs.push(FieldDiff::new(
-                    "security_groups",
-                    l.security_groups.join(","),
-                    d.security_groups.join(","),
-                ));
+            AlbDiff::SecurityGroups { live, want } => {
+                FieldDiff::new("security_groups", live.join(","), want.join(","))
             }
-            diffs.extend(attr_diffs(&d.attributes, &l.attributes));
-            diffs.extend(d.tags.diff_from(&l.tags).map(|t| t.field()));
-            Action::from_diffs(diffs)
+            AlbDiff::Attribute(a) => a.field(),
+            AlbDiff::Tags(t) => t.field(),
         }
     }
+}
+
+/// How the live load balancer differs from `d`, besides its scheme (a replacement).
+pub(super) fn alb_diffs(d: &DesiredLb, l: &LiveAlb) -> Vec<AlbDiff> {
+    let mut diffs = Vec::new();
+    if l.subnets != d.subnets {
+        diffs.push(AlbDiff::Subnets {
+            live: l.subnets.clone(),
+            want: d.subnets.clone(),
+        });
+    }
+    if l.security_groups != d.security_groups {
+        diffs.push(AlbDiff::SecurityGroups {
+            live: l.security_groups.clone(),
+            want: d.security_groups.clone(),
+        });
+    }
+    diffs.extend(
+        attr_diffs(&d.attributes, &l.attributes)
+            .into_iter()
+            .map(AlbDiff::Attribute),
+    );
+    diffs.extend(d.tags.diff_from(&l.tags).map(AlbDiff::Tags));
+    diffs
 }
 
 pub(super) async fn ensure_alb(
@@ -49,33 +94,35 @@ pub(super) async fn ensure_alb(
     live: Option<&LiveAlb>,
 ) -> Result<(String, String)> {
     let resource = format!("{LB_KIND} {}", d.name);
-    let (arn, dns, have_attrs) = match live {
+    let (arn, dns, attributes) = match live {
         Some(l) => {
-            if !lb_action(d, Some(l)).is_change() {
-                return Ok((l.arn.clone(), l.dns_name.clone()));
+            // Each difference by its own call, from the diff; the attributes by one call.
+            let mut attributes = Vec::new();
+            for diff in alb_diffs(d, l) {
+                match diff {
+                    AlbDiff::Subnets { want, .. } => {
+                        ctx.call("SetSubnets", &resource, || {
+                            elb.set_subnets()
+                                .load_balancer_arn(&l.arn)
+                                .set_subnets(Some(want.clone()))
+                                .send()
+                        })
+                        .await?;
+                    }
+                    AlbDiff::SecurityGroups { want, .. } => {
+                        ctx.call("SetSecurityGroups", &resource, || {
+                            elb.set_security_groups()
+                                .load_balancer_arn(&l.arn)
+                                .set_security_groups(Some(want.clone()))
+                                .send()
+                        })
+                        .await?;
+                    }
+                    AlbDiff::Attribute(a) => attributes.push((a.key, a.want)),
+                    AlbDiff::Tags(t) => tagging::elb(ctx, elb, &resource, &l.arn, &t).await?,
+                }
             }
-            if l.subnets != d.subnets {
-                ctx.call("SetSubnets", &resource, || {
-                    elb.set_subnets()
-                        .load_balancer_arn(&l.arn)
-                        .set_subnets(Some(d.subnets.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            if l.security_groups != d.security_groups {
-                ctx.call("SetSecurityGroups", &resource, || {
-                    elb.set_security_groups()
-                        .load_balancer_arn(&l.arn)
-                        .set_security_groups(Some(d.security_groups.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            if let Some(t) = d.tags.diff_from(&l.tags) {
-                tagging::elb(ctx, elb, &resource, &l.arn, &t).await?;
-            }
-            (l.arn.clone(), l.dns_name.clone(), l.attributes.clone())
+            (l.arn.clone(), l.dns_name.clone(), attributes)
         }
         None => {
             // CreateLoadBalancer is idempotent by name on AWS (not on every emulator): the
@@ -105,17 +152,16 @@ pub(super) async fn ensure_alb(
                 lb.and_then(|l| l.dns_name())
                     .unwrap_or_default()
                     .to_string(),
-                BTreeMap::new(),
+                changed_attrs(&d.attributes, &BTreeMap::new()),
             )
         }
     };
-    let changed = changed_attrs(&d.attributes, &have_attrs);
-    if !changed.is_empty() {
+    if !attributes.is_empty() {
         ctx.call("ModifyLoadBalancerAttributes", &resource, || {
             elb.modify_load_balancer_attributes()
                 .load_balancer_arn(&arn)
                 .set_attributes(Some(
-                    changed
+                    attributes
                         .iter()
                         .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
                         .collect(),

@@ -18,7 +18,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use ecs_core::graph::{Dep, Graph, Step};
-use ecs_core::{Action, Change, Context, FieldDiff, Plan, Poll, PollPolicy, RetryOn, Tags};
+use ecs_core::{
+    Action, Change, Context, FieldDiff, Plan, Poll, PollPolicy, RetryOn, TagDiff, Tags,
+};
 
 use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
@@ -491,10 +493,33 @@ fn changed_attrs(
         .collect()
 }
 
-fn attr_diffs(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> Vec<FieldDiff> {
+/// An attribute (of the load balancer or the target group) that differs: its key, the live
+/// value (`None`: unset) and the wanted one. The plan shows it under its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttrDiff {
+    pub(crate) key: String,
+    pub(crate) live: Option<String>,
+    pub(crate) want: String,
+}
+
+impl AttrDiff {
+    fn field(&self) -> FieldDiff {
+        FieldDiff::new(
+            &self.key,
+            self.live.as_deref().unwrap_or("unset"),
+            &self.want,
+        )
+    }
+}
+
+fn attr_diffs(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> Vec<AttrDiff> {
     changed_attrs(want, have)
         .into_iter()
-        .map(|(k, v)| FieldDiff::new(&k, have.get(&k).map_or("unset", String::as_str), v))
+        .map(|(key, want)| AttrDiff {
+            live: have.get(&key).cloned(),
+            key,
+            want,
+        })
         .collect()
 }
 
@@ -779,5 +804,80 @@ pub(crate) fn teardown<'a>(
                     _ => Ok(()),
                 }
             });
+    }
+}
+
+#[cfg(test)]
+mod typed_diff_tests {
+    use super::*;
+    use ecs_core::resource::Diff;
+
+    fn want() -> DesiredLb {
+        DesiredLb {
+            name: "web-alb".into(),
+            internal: false,
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            security_groups: vec!["sg-alb".into()],
+            attributes: BTreeMap::from([("idle_timeout.timeout_seconds".into(), "60".into())]),
+            tags: Tags::new().with("ecs:stack", "web"),
+            tg: DesiredTg {
+                name: "web-app".into(),
+                port: 8080,
+                protocol: "HTTP".into(),
+                vpc_id: "vpc-1".into(),
+                health: BTreeMap::from([("path", "/".to_string())]),
+                attributes: BTreeMap::from([(
+                    "deregistration_delay.timeout_seconds".into(),
+                    "30".into(),
+                )]),
+                tags: Tags::new().with("ecs:stack", "web"),
+            },
+            listeners: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn each_difference_of_the_load_balancer_and_target_group_is_one_typed_diff() {
+        let d = want();
+        let alb = LiveAlb {
+            arn: "arn:alb".into(),
+            dns_name: "web-alb.example".into(),
+            internal: false,
+            subnets: vec!["subnet-a".into()],
+            security_groups: d.security_groups.clone(),
+            attributes: BTreeMap::new(),
+            tags: d.tags.clone(),
+        };
+        let lines: Vec<FieldDiff> = alb_diffs(&d, &alb).iter().map(Diff::field).collect();
+        assert_eq!(
+            lines,
+            [
+                FieldDiff::new("subnets", "subnet-a", "subnet-a,subnet-b"),
+                FieldDiff::new("idle_timeout.timeout_seconds", "unset", "60"),
+            ]
+        );
+        let tg = LiveTg {
+            arn: "arn:tg".into(),
+            port: 8080,
+            protocol: "HTTP".into(),
+            vpc_id: "vpc-1".into(),
+            health: BTreeMap::from([("path", "/old".to_string())]),
+            attributes: d.tg.attributes.clone(),
+            tags: Tags::new(),
+        };
+        let lines: Vec<FieldDiff> = tg_diffs(&d.tg, &tg).iter().map(Diff::field).collect();
+        assert_eq!(
+            lines,
+            [
+                FieldDiff::new("health_check.path", "/old", "/"),
+                FieldDiff::new("tags", "{}", "{ecs:stack=web}"),
+            ]
+        );
+        let same = LiveTg {
+            health: d.tg.health.clone(),
+            tags: d.tg.tags.clone(),
+            ..tg
+        };
+        assert_eq!(tg_diffs(&d.tg, &same), vec![]);
     }
 }

@@ -12,24 +12,65 @@ pub(super) fn tg_action(d: &DesiredTg, live: Option<&LiveTg>) -> Action {
                 l.vpc_id, l.protocol, l.port, d.vpc_id, d.protocol, d.port
             ))
         }
-        Some(l) => {
-            let mut diffs: Vec<FieldDiff> = d
-                .health
+        Some(l) => Action::from_diffs(
+            tg_diffs(d, l)
                 .iter()
-                .filter(|(k, v)| l.health.get(*k) != Some(v))
-                .map(|(k, v)| {
-                    FieldDiff::new(
-                        format!("health_check.{k}"),
-                        l.health.get(k).map_or("unset", String::as_str),
-                        v,
-                    )
-                })
-                .collect();
-            diffs.extend(attr_diffs(&d.attributes, &l.attributes));
-            diffs.extend(d.tags.diff_from(&l.tags).map(|t| t.field()));
-            Action::from_diffs(diffs)
+                .map(ecs_core::resource::Diff::field)
+                .collect(),
+        ),
+    }
+}
+
+/// One typed difference of the target group: the health check (one `ModifyTargetGroup` for
+/// all its settings), an attribute (one `ModifyTargetGroupAttributes` for all), the tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TgDiff {
+    /// A health check setting: its name, the live value (`None`: unset) and the wanted one.
+    Health {
+        key: &'static str,
+        live: Option<String>,
+        want: String,
+    },
+    /// An attribute.
+    Attribute(AttrDiff),
+    /// The tags (`AddTags` / `RemoveTags`).
+    Tags(TagDiff),
+}
+
+impl ecs_core::resource::Diff for TgDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            TgDiff::Health { key, live, want } => FieldDiff::new(
+                format!("health_check.{key}"),
+                live.as_deref().unwrap_or("unset"),
+                want,
+            ),
+            TgDiff::Attribute(a) => a.field(),
+            TgDiff::Tags(t) => t.field(),
         }
     }
+}
+
+/// How the live target group differs from `d`, besides its port, protocol and VPC (a
+/// replacement).
+pub(super) fn tg_diffs(d: &DesiredTg, l: &LiveTg) -> Vec<TgDiff> {
+    let mut diffs: Vec<TgDiff> = d
+        .health
+        .iter()
+        .filter(|(k, v)| l.health.get(*k) != Some(v))
+        .map(|(k, v)| TgDiff::Health {
+            key: k,
+            live: l.health.get(k).cloned(),
+            want: v.clone(),
+        })
+        .collect();
+    diffs.extend(
+        attr_diffs(&d.attributes, &l.attributes)
+            .into_iter()
+            .map(TgDiff::Attribute),
+    );
+    diffs.extend(d.tags.diff_from(&l.tags).map(TgDiff::Tags));
+    diffs
 }
 
 pub(super) async fn ensure_tg(
@@ -42,12 +83,12 @@ pub(super) async fn ensure_tg(
     let h = |k: &str| d.health.get(k).cloned().unwrap_or_default();
     let n = |k: &str| h(k).parse::<i32>().unwrap_or_default();
     let protocol = ProtocolEnum::from(d.protocol.as_str());
-    let (arn, have_attrs) = match live {
+    let (arn, attributes) = match live {
         Some(l) => {
-            if !tg_action(d, Some(l)).is_change() {
-                return Ok(l.arn.clone());
-            }
-            if l.health != d.health {
+            // Each difference from the diff: the health check by one call for all of its
+            // settings, the attributes by one call, the tags by theirs.
+            let diffs = tg_diffs(d, l);
+            if diffs.iter().any(|x| matches!(x, TgDiff::Health { .. })) {
                 ctx.call("ModifyTargetGroup", &resource, || {
                     elb.modify_target_group()
                         .target_group_arn(&l.arn)
@@ -62,10 +103,15 @@ pub(super) async fn ensure_tg(
                 })
                 .await?;
             }
-            if let Some(t) = d.tags.diff_from(&l.tags) {
-                tagging::elb(ctx, elb, &resource, &l.arn, &t).await?;
+            let mut attributes = Vec::new();
+            for diff in diffs {
+                match diff {
+                    TgDiff::Health { .. } => {}
+                    TgDiff::Attribute(a) => attributes.push((a.key, a.want)),
+                    TgDiff::Tags(t) => tagging::elb(ctx, elb, &resource, &l.arn, &t).await?,
+                }
             }
-            (l.arn.clone(), l.attributes.clone())
+            (l.arn.clone(), attributes)
         }
         None => {
             let out = ctx
@@ -94,16 +140,15 @@ pub(super) async fn ensure_tg(
                 .and_then(|t| t.target_group_arn())
                 .unwrap_or_default()
                 .to_string();
-            (arn, BTreeMap::new())
+            (arn, changed_attrs(&d.attributes, &BTreeMap::new()))
         }
     };
-    let changed = changed_attrs(&d.attributes, &have_attrs);
-    if !changed.is_empty() {
+    if !attributes.is_empty() {
         ctx.call("ModifyTargetGroupAttributes", &resource, || {
             elb.modify_target_group_attributes()
                 .target_group_arn(&arn)
                 .set_attributes(Some(
-                    changed
+                    attributes
                         .iter()
                         .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
                         .collect(),
