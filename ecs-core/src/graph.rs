@@ -373,6 +373,23 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
     /// [`concurrency`](Self::concurrency) at once. After the first error no step starts; those
     /// already started run to their end; then that first error is returned.
     pub async fn run(self, ctx: &Context) -> Result<Outputs, E> {
+        self.run_until(ctx, std::future::pending()).await
+    }
+
+    /// Runs the graph like [`run`](Self::run), until `stop` resolves: from then on it is
+    /// as if a step had failed with `stop`'s error — no new step starts, the steps already
+    /// started run to their end, and that error is returned (unless a step failed first).
+    /// `stop` is polled from the start and before any new step starts, so work elsewhere (a
+    /// wait another graph runs) can stop this graph at once without abandoning its requests
+    /// in flight. A graph whose steps all ended before `stop` resolved returns their
+    /// outputs.
+    pub async fn run_until(
+        self,
+        ctx: &Context,
+        stop: impl Future<Output = E>,
+    ) -> Result<Outputs, E> {
+        let mut stop = std::pin::pin!(stop);
+        let mut stopped = false;
         let count = self.nodes.len();
         let mut waiting: Vec<usize> = Vec::with_capacity(count);
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
@@ -393,6 +410,13 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
         let mut in_flight = FuturesUnordered::new();
         let mut first: Option<E> = None;
         loop {
+            // A stop that has come is seen before any new step starts.
+            if !stopped {
+                if let Some(error) = stop.as_mut().now_or_never() {
+                    stopped = true;
+                    first.get_or_insert(error);
+                }
+            }
             while first.is_none() && in_flight.len() < self.concurrency {
                 let Some(index) = ready.pop_front() else {
                     break;
@@ -418,7 +442,21 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                 let body = (node.body)(inputs);
                 in_flight.push(async move { (index, body.await) });
             }
-            let Some(finished) = in_flight.next().await else {
+            let next = if stopped {
+                in_flight.next().await
+            } else {
+                match futures_util::future::select(in_flight.next(), stop.as_mut()).await {
+                    futures_util::future::Either::Left((next, _)) => next,
+                    futures_util::future::Either::Right((error, _)) => {
+                        stopped = true;
+                        if first.is_none() {
+                            first = Some(error);
+                        }
+                        continue;
+                    }
+                }
+            };
+            let Some(finished) = next else {
                 break;
             };
             // Every step that has finished by now is taken in before any new step starts, so
@@ -657,6 +695,67 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_stop_from_outside_starts_no_new_step_and_lets_started_ones_finish() {
+        let events = EventLog::new();
+        let (release_a, a_gate) = oneshot::channel::<()>();
+        let (fire_stop, stop_gate) = oneshot::channel::<()>();
+        let finished = Mutex::new(Vec::new());
+        let mut g = Graph::<String>::new();
+        let a = g.step("a").run(|_| async {
+            a_gate.await.expect("released");
+            finished.lock().unwrap().push("a");
+            Ok(())
+        });
+        g.step("b").after(a).run(|_| async {
+            finished.lock().unwrap().push("b");
+            Ok(())
+        });
+        let stop = async {
+            stop_gate.await.expect("fired");
+            "the NAT gateways failed".to_string()
+        };
+        let context = ctx(&events);
+        let run = g.run_until(&context, stop);
+        // The stop fires while `a` is in flight; `a` is released only after.
+        let drive = async {
+            tokio::task::yield_now().await;
+            fire_stop.send(()).unwrap();
+            tokio::task::yield_now().await;
+            release_a.send(()).unwrap();
+        };
+        let (result, ()) = futures_util::join!(run, drive);
+        assert_eq!(result.unwrap_err(), "the NAT gateways failed");
+        assert_eq!(
+            *finished.lock().unwrap(),
+            ["a"],
+            "a finished, b never started"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_that_has_come_starts_nothing_and_one_that_never_comes_changes_nothing() {
+        let events = EventLog::new();
+        let started = Mutex::new(0);
+        let mut g = Graph::<String>::new();
+        g.step("a").run(|_| async {
+            *started.lock().unwrap() += 1;
+            Ok(())
+        });
+        let out = g
+            .run_until(&ctx(&events), async { "stopped".to_string() })
+            .await;
+        assert_eq!(out.unwrap_err(), "stopped");
+        assert_eq!(*started.lock().unwrap(), 0);
+
+        let mut g = Graph::<String>::new();
+        let a = g.step("a").run(|_| async { Ok(7u8) });
+        let out = g
+            .run_until(&ctx(&events), std::future::pending::<String>())
+            .await;
+        assert_eq!(*out.unwrap().get(a), 7);
     }
 
     #[tokio::test]

@@ -372,27 +372,45 @@ impl Deployer {
         //    its tasks pull images through are available (their wait runs meanwhile).
         let svc_plan = l.service.plan_with(&svc_state, &network);
         changes.extend(svc_plan.changes().clone());
-        let (nat_ready, gate) = tokio::sync::oneshot::channel::<()>();
+        // The wait's outcome opens the service layer's gate, or closes it: then the service
+        // layer starts no further step, lets those in flight finish and leaves the service
+        // alone, and the wait's error is the one reported.
+        let (nat_ready, gate) = tokio::sync::oneshot::channel::<bool>();
         let nat_wait = async {
-            if !net_plan.is_empty() {
+            let waited = if net_plan.is_empty() {
+                Ok(())
+            } else {
                 l.network
                     .wait_ready(&ctx, &network, Duration::from_secs(600))
-                    .await?;
-            }
-            // The receiver is gone only when the service branch already ended.
-            let _ = nat_ready.send(());
-            Ok::<_, Error>(())
-        };
-        let service_branch = async {
-            // Never resolves without the signal: a failed wait fails the join first.
-            let gate = async {
-                if gate.await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+                    .await
             };
-            Ok::<_, Error>(Box::pin(l.service.apply_after(&ctx, &svc_plan, gate)).await?)
+            // The receiver is gone only when the service branch already ended.
+            let _ = nat_ready.send(waited.is_ok());
+            waited
         };
-        let ((), service) = futures_util::try_join!(Box::pin(nat_wait), Box::pin(service_branch))?;
+        let service_branch = l
+            .service
+            .apply_after(&ctx, &svc_plan, async { gate.await.unwrap_or(false) });
+        let service = match futures_util::future::select(
+            Box::pin(nat_wait),
+            Box::pin(service_branch),
+        )
+        .await
+        {
+            // The wait ended (and opened or closed the gate): the service layer runs to its end.
+            futures_util::future::Either::Left((waited, service_branch)) => {
+                let service = service_branch.await;
+                waited?;
+                service?
+            }
+            // The service layer ended first, so with an error (its gate never opened): the
+            // wait only reads, and dropping it abandons nothing.
+            futures_util::future::Either::Right((service, nat_wait)) => {
+                let service = service?;
+                nat_wait.await?;
+                service
+            }
+        };
 
         // 4. The rollout, autoscaling and observability, concurrently: one graph of three
         //    steps (each layer reports its own progress), so that when one fails the others

@@ -57,6 +57,13 @@ pub enum Error {
     /// Pre-flight checks failed; every failed check is listed.
     #[error("verification failed: {0}")]
     Verification(ecs_core::Problems),
+    /// The caller's gate closed (what the service waits for failed): the apply started no
+    /// further step, let those in flight finish, and did not touch the service.
+    #[error("the service {service} was left as it was: what it waits for did not complete")]
+    GateClosed {
+        /// The service's name.
+        service: String,
+    },
     /// A resource the operation needs does not exist.
     #[error("{resource} {id} does not exist")]
     NotFound {

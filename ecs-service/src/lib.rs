@@ -412,37 +412,32 @@ impl ServiceLayer {
     /// and the load balancer concurrently, then the service; then waits for the rollout
     /// unless the spec says not to. Fails before any change when the plan replaces something.
     pub async fn apply(&self, ctx: &Context, plan: &ServicePlan) -> Result<ServiceOutputs> {
-        self.apply_after(ctx, plan, std::future::ready(())).await
+        self.apply_after(ctx, plan, std::future::ready(true)).await
     }
 
     /// Like [`apply`](Self::apply), but creates or updates the service only once `gate` has
-    /// completed, while everything before it (the repository, the roles, the task
-    /// definition, the cluster, the load balancer) goes ahead at once. `gate` is a signal,
-    /// polled only once all of that is done (so that a failure before it never waits for
-    /// it): the work it waits for runs elsewhere, for example the wait for the NAT gateways
-    /// the tasks pull their images through, run beside this call and signalled through a
-    /// channel, so that the load balancer provisions meanwhile. While `gate` is pending the
-    /// service is not touched, and nothing else of this apply is in flight: dropping the
-    /// apply's future then abandons nothing half-way.
+    /// resolved to `true`, while everything before it (the repository, the roles, the task
+    /// definition, the cluster, the load balancer) goes ahead at once. A caller passes, for
+    /// example, the outcome of the wait for the NAT gateways the tasks pull their images
+    /// through, run beside this call and signalled through a channel, so that the load
+    /// balancer provisions meanwhile. `gate` is polled from the start: when it resolves to
+    /// `false` (what the service waits for failed), no further step starts, the steps in
+    /// flight run to their end, the service is not touched, and the apply fails with
+    /// [`Error::GateClosed`]. Nothing is abandoned half-way.
     ///
     /// ```no_run
     /// # async fn example(layer: ecs_service::ServiceLayer, net: ecs_net::NetworkLayer, ctx: ecs_core::Context, plan: ecs_service::ServicePlan, network: ecs_net::NetworkOutputs) -> Result<(), Box<dyn std::error::Error>> {
-    /// let (ready, gate) = tokio::sync::oneshot::channel::<()>();
+    /// let (ready, gate) = tokio::sync::oneshot::channel::<bool>();
     /// let nat_wait = async {
-    ///     net.wait_ready(&ctx, &network, std::time::Duration::from_secs(600)).await?;
-    ///     let _ = ready.send(());
-    ///     Ok::<_, Box<dyn std::error::Error>>(())
+    ///     let waited = net.wait_ready(&ctx, &network, std::time::Duration::from_secs(600)).await;
+    ///     let _ = ready.send(waited.is_ok());
+    ///     waited
     /// };
-    /// let apply = async {
-    ///     // A wait that failed never opens the gate (`try_join!` returns its error).
-    ///     let gate = async {
-    ///         if gate.await.is_err() {
-    ///             std::future::pending::<()>().await;
-    ///         }
-    ///     };
-    ///     Ok::<_, Box<dyn std::error::Error>>(layer.apply_after(&ctx, &plan, gate).await?)
-    /// };
-    /// let ((), outputs) = futures_util::try_join!(nat_wait, apply)?;
+    /// let apply = layer.apply_after(&ctx, &plan, async { gate.await.unwrap_or(false) });
+    /// // Both run to their end; the wait's error, if any, is the one to report.
+    /// let (waited, applied) = futures_util::join!(nat_wait, apply);
+    /// waited?;
+    /// let outputs = applied?;
     /// # Ok(()) }
     /// ```
     pub async fn apply_after<G>(
@@ -452,8 +447,9 @@ impl ServiceLayer {
         gate: G,
     ) -> Result<ServiceOutputs>
     where
-        G: std::future::Future<Output = ()> + Send,
+        G: std::future::Future<Output = bool> + Send,
     {
+        use futures_util::FutureExt;
         refuse_replacements(&plan.changes)?;
         let c = &self.clients;
         let (spec, names, live, net) = (&plan.spec, &plan.names, &plan.live, &plan.network);
@@ -490,13 +486,33 @@ impl ServiceLayer {
         let svc_want = &svc_want;
         // The caller's gate, once what the service uses is ready (so that a failure before
         // it never waits for the gate); while it is pending the service is not touched.
+        // The gate both opens the service's step and, when it closes, stops the graph (polled
+        // from the start, so the steps in flight finish and no other starts).
+        let gate = gate.shared();
+        let closed = {
+            let gate = gate.clone();
+            let service = names.service.clone();
+            async move {
+                if gate.await {
+                    std::future::pending::<()>().await;
+                }
+                Error::GateClosed { service }
+            }
+        };
         let gate = g
             .step(format!("{} {} gate", service::KIND, names.service))
             .after(foundation)
             .after_all(load_balancer)
+            // A closed gate is the caller's failure, reported by the caller.
+            .reports_itself()
             .run(move |_| async move {
-                gate.await;
-                Ok(())
+                if gate.await {
+                    Ok(())
+                } else {
+                    Err(Error::GateClosed {
+                        service: names.service.clone(),
+                    })
+                }
             });
         let svc_verb = plan
             .changes
@@ -544,7 +560,7 @@ impl ServiceLayer {
                 vec![applied.into()],
             );
         }
-        let out = g.run(ctx).await?;
+        let out = g.run_until(ctx, closed).await?;
         let Foundation {
             repository_uri,
             execution_role_arn,

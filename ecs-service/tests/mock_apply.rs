@@ -3608,3 +3608,28 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
     layer.apply(&h.ctx, &plan).await.unwrap();
     assert_eq!(m.journal.mutating(), Vec::<&str>::new());
 }
+
+#[tokio::test]
+async fn a_closed_gate_leaves_everything_as_it_was_and_says_why() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    m.journal.clear();
+    // What the service waits for failed before anything started: nothing starts.
+    let err = layer
+        .apply_after(&h.ctx, &plan, std::future::ready(false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::GateClosed { service } if service == SERVICE),
+        "{err}"
+    );
+    assert_eq!(m.journal.mutating(), Vec::<&str>::new());
+    // An open gate applies the same plan.
+    layer
+        .apply_after(&h.ctx, &plan, std::future::ready(true))
+        .await
+        .unwrap();
+    assert_eq!(m.journal.count("CreateService"), 1);
+}
