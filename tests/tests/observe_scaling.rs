@@ -318,8 +318,12 @@ async fn autoscaling_lifecycle() {
              print(json.dumps({{t['Key']: t['Value'] for t in cw.list_tags_for_resource(ResourceARN=arn)['Tags']}}))"
         ))
     };
-    let drifted = alarm_tags("cw.untag_resource(ResourceARN=arn, TagKeys=['suite'])");
+    let drifted = alarm_tags(
+        "cw.untag_resource(ResourceARN=arn, TagKeys=['suite'])\n\
+         cw.tag_resource(ResourceARN=arn, Tags=[{'Key': 'extra', 'Value': 'x'}])",
+    );
     assert!(drifted.get("suite").is_none(), "{drifted}");
+    assert_eq!(drifted["extra"], "x", "{drifted}");
     counter.reset();
     let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
     let c = plan
@@ -331,10 +335,11 @@ async fn autoscaling_lifecycle() {
         "{plan}"
     );
     layer.apply(&ctx, &plan).await.unwrap();
-    assert_eq!(ops(&counter), ["TagResource"]);
+    assert_eq!(ops(&counter), ["TagResource", "UntagResource"]);
     let repaired = alarm_tags("");
     assert_eq!(repaired["suite"], "e2e", "{repaired}");
     assert_eq!(repaired["ecs:stack"], "e2e-scale", "{repaired}");
+    assert!(repaired.get("extra").is_none(), "{repaired}");
     spec.step.clear();
     counter.reset();
     let plan = layer.plan(&ctx, &spec, &target).await.unwrap();
