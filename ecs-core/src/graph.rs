@@ -262,6 +262,11 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
         self
     }
 
+    /// Whether the step's action is `action`.
+    pub(crate) fn action_is(&self, action: &str) -> bool {
+        self.action.as_deref() == Some(action)
+    }
+
     /// Adds the step with `body`, which gets the outputs of the steps it runs after, and
     /// returns its handle. The `Done` event's detail is the action's past tense.
     pub fn run<T, F, Fut>(self, body: F) -> Step<T>

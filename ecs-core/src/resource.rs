@@ -30,6 +30,7 @@ use std::fmt;
 use std::future::Future;
 
 use crate::context::Context;
+use crate::graph::{Inputs, Step, StepBuilder};
 use crate::plan::{Action, Change, FieldDiff};
 use crate::tags::Tags;
 
@@ -168,6 +169,12 @@ pub trait Resource: Send + Sync {
     /// What the resources that depend on this one get from the live resource.
     fn output(live: &Self::Live) -> Self::Output;
 
+    /// What the progress report says once the resource is created (its AWS id, say); `None`
+    /// says `created`.
+    fn created(_output: &Self::Output) -> Option<String> {
+        None
+    }
+
     /// Makes the resource, which no read found.
     fn create(
         &self,
@@ -252,6 +259,21 @@ pub struct Foreign {
     pub why: &'static str,
 }
 
+/// A resource that cannot be changed in place reached an apply step: the layers refuse
+/// replacements before any change, so a step meets one only when the world changed since the
+/// plan. Each layer turns it into its own "replacement required" error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {id} must be replaced ({reason})")]
+#[non_exhaustive]
+pub struct Replacement {
+    /// The kind.
+    pub kind: &'static str,
+    /// The logical id.
+    pub id: String,
+    /// Why it cannot be changed in place.
+    pub reason: String,
+}
+
 /// Decides what to do to `desired` given what the read found (`None`: nothing). A live
 /// resource that is not the stack's, by the kind's [`Ownership`], is refused.
 pub fn plan<R: Resource>(
@@ -259,29 +281,45 @@ pub fn plan<R: Resource>(
     desired: &R,
     live: Option<R::Live>,
 ) -> Result<Planned<R>, Foreign> {
-    let Some(live) = live else {
-        return Ok(Planned::Create);
-    };
-    if !owned::<R>(ctx, &live) {
-        return Err(Foreign {
-            kind: R::KIND,
-            id: desired.logical_id(),
-            why: match R::OWNERSHIP {
-                Ownership::Tag => "it lacks the stack's tag",
-                Ownership::Owner => "what it belongs to lacks the stack's tag",
-                Ownership::Mark => "it lacks the stack's mark",
-            },
-        });
+    if let Some(live) = &live {
+        check_owned::<R>(ctx, &desired.logical_id(), live)?;
     }
+    Ok(decide(desired, live))
+}
+
+/// `Ok` when `live` is the stack's by the kind's [`Ownership`], else the [`Foreign`] error
+/// that names it as `id`. A layer that reads before it plans checks each read with it, so a
+/// foreign resource stops a deploy before any change.
+pub fn check_owned<R: Resource>(ctx: &Context, id: &str, live: &R::Live) -> Result<(), Foreign> {
+    if owned::<R>(ctx, live) {
+        return Ok(());
+    }
+    Err(Foreign {
+        kind: R::KIND,
+        id: id.to_string(),
+        why: match R::OWNERSHIP {
+            Ownership::Tag => "it lacks the stack's tag",
+            Ownership::Owner => "what it belongs to lacks the stack's tag",
+            Ownership::Mark => "it lacks the stack's mark",
+        },
+    })
+}
+
+/// What to do to `desired` given what the read found, once the read's ownership has been
+/// checked ([`check_owned`]): the replacement rule, then the typed diff.
+pub fn decide<R: Resource>(desired: &R, live: Option<R::Live>) -> Planned<R> {
+    let Some(live) = live else {
+        return Planned::Create;
+    };
     if let Some(reason) = desired.replacement(&live) {
-        return Ok(Planned::Replace { live, reason });
+        return Planned::Replace { live, reason };
     }
     let diffs = desired.diff(&live);
-    Ok(if diffs.is_empty() {
+    if diffs.is_empty() {
         Planned::NoChange(live)
     } else {
         Planned::Update { live, diffs }
-    })
+    }
 }
 
 /// Whether `live` is the stack's, by the kind's [`Ownership`].
@@ -325,6 +363,52 @@ pub async fn converge<R: Resource>(
         }
         Planned::Replace { reason, .. } => Err(replaced(reason.clone())),
         Planned::NoChange(live) => Ok(R::output(live)),
+    }
+}
+
+impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
+    /// Adds the step of one resource: once the steps it runs after are done, `desired` builds
+    /// the resource from their outputs, the engine [decides](decide) against `live` (what the
+    /// plan's read found, its ownership already checked) and [converges](converge) it. The
+    /// step is reported as `{KIND} {logical id}` with the plan's `action` (`None`: silent);
+    /// its `Done` detail is [`Resource::created`] after a create. Its output is the kind's.
+    pub fn converge<R, D>(
+        self,
+        ctx: &'a Context,
+        client: &'a R::Client,
+        live: Option<R::Live>,
+        desired: D,
+    ) -> Step<R::Output>
+    where
+        R: Resource + 'a,
+        R::Live: 'a,
+        R::Error: From<Replacement>,
+        E: From<R::Error>,
+        D: FnOnce(&Inputs) -> R + Send + 'a,
+    {
+        let creating = self.action_is("create");
+        self.run_with_detail(
+            move |out: &R::Output| match (creating, R::created(out)) {
+                (true, Some(detail)) => detail,
+                (true, None) => "created".to_string(),
+                (false, _) => "updated".to_string(),
+            },
+            move |inputs| {
+                let desired = desired(&inputs);
+                async move {
+                    let planned = decide(&desired, live);
+                    let out = converge(ctx, client, &desired, &planned, |reason| {
+                        R::Error::from(Replacement {
+                            kind: R::KIND,
+                            id: desired.logical_id(),
+                            reason,
+                        })
+                    })
+                    .await?;
+                    Ok(out)
+                }
+            },
+        )
     }
 }
 
@@ -526,6 +610,87 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "port http exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
+        );
+    }
+
+    impl From<Replacement> for String {
+        fn from(r: Replacement) -> String {
+            format!("refused: {r}")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_converge_step_builds_the_resource_from_its_inputs_and_reports_the_outcome() {
+        use crate::events::{Event, EventLog};
+        use crate::graph::Graph;
+        let events = EventLog::new();
+        let ctx = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .events(events.clone())
+            .build();
+        let client = Calls::default();
+        let mut g = Graph::<String>::new();
+        let port = g.step("port source").run(|_| async { Ok(8080_u16) });
+        // Absent: created, with the port the step before gave.
+        let made = g.step("port http").after(port).action("create").converge(
+            &ctx,
+            &client,
+            None,
+            move |i| Port {
+                name: "http",
+                port: *i.get(port),
+                protocol: "tcp",
+            },
+        );
+        // Differs: updated from the typed diff against what the read found.
+        let changed = g.step("port admin").after(made).action("update").converge(
+            &ctx,
+            &client,
+            Some(live(80, "tcp", "web")),
+            |_| Port {
+                name: "admin",
+                port: 8081,
+                protocol: "tcp",
+            },
+        );
+        // Must be replaced: refused with the kind's replacement error, no call.
+        let replaced = g.step("port dns").after(changed).action("update").converge(
+            &ctx,
+            &client,
+            Some(live(53, "tcp", "web")),
+            |_| Port {
+                name: "dns",
+                port: 53,
+                protocol: "udp",
+            },
+        );
+        let _ = replaced;
+        let err = g.run(&ctx).await.unwrap_err();
+        assert_eq!(
+            err,
+            "refused: port dns must be replaced (protocol tcp → udp)"
+        );
+        assert_eq!(
+            *client.0.lock().unwrap(),
+            ["create 8080", "set port-9 port 8081"]
+        );
+        let done: Vec<Event> = events
+            .events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Done { .. }))
+            .collect();
+        assert_eq!(
+            done,
+            [
+                Event::Done {
+                    resource: "port http".into(),
+                    detail: "created".into()
+                },
+                Event::Done {
+                    resource: "port admin".into(),
+                    detail: "updated".into()
+                },
+            ]
         );
     }
 

@@ -6,11 +6,11 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, TagDiff, Tags};
+use ecs_core::resource::{Diff, Owner, Ownership, Resource};
+use ecs_core::{Context, FieldDiff, RetryOn, TagDiff, Tags};
 
-use crate::names::conflict;
 use crate::spec::{ClusterSpec, StrategyItem};
-use crate::{tagging, Result};
+use crate::{tagging, Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "ecs-cluster";
@@ -21,6 +21,7 @@ pub(crate) const LOGICAL: &str = "cluster";
 /// A cluster as it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveCluster {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) insights: bool,
     pub(crate) providers: Vec<String>,
@@ -67,7 +68,8 @@ pub(crate) fn live_strategy(items: &[CapacityProviderStrategyItem]) -> Vec<Strin
     s
 }
 
-/// Reads the cluster: `None` when absent or inactive; a conflict when not the stack's.
+/// Reads the cluster: `None` when absent or inactive. Whether it is the stack's is the
+/// engine's check ([`Cluster`]'s ownership is its tag).
 pub(crate) async fn observe(
     ctx: &Context,
     ecs: &Client,
@@ -89,13 +91,10 @@ pub(crate) async fn observe(
     else {
         return Ok(None);
     };
-    let tags = Tags::from_pairs(c.tags().iter().map(|t| (t.key(), t.value())));
-    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
-        return Err(conflict(ctx, KIND, name));
-    }
     let mut providers = c.capacity_providers().to_vec();
     providers.sort();
     Ok(Some(LiveCluster {
+        name: name.to_string(),
         arn: c.cluster_arn().unwrap_or_default().to_string(),
         insights: c.settings().iter().any(|s| {
             s.name() == Some(&ClusterSettingName::ContainerInsights)
@@ -103,7 +102,7 @@ pub(crate) async fn observe(
         }),
         providers,
         strategy: live_strategy(c.default_capacity_provider_strategy()),
-        tags,
+        tags: Tags::from_pairs(c.tags().iter().map(|t| (t.key(), t.value()))),
     }))
 }
 
@@ -126,7 +125,7 @@ pub(crate) enum ClusterDiff {
     Tags(TagDiff),
 }
 
-impl ecs_core::resource::Diff for ClusterDiff {
+impl Diff for ClusterDiff {
     fn field(&self) -> FieldDiff {
         match self {
             ClusterDiff::ContainerInsights { live, want } => {
@@ -143,48 +142,12 @@ impl ecs_core::resource::Diff for ClusterDiff {
     }
 }
 
-fn diffs(spec: &ClusterSpec, tags: &Tags, live: &LiveCluster) -> Vec<ClusterDiff> {
-    let mut d = Vec::new();
-    if spec.container_insights != live.insights {
-        d.push(ClusterDiff::ContainerInsights {
-            live: live.insights,
-            want: spec.container_insights,
-        });
-    }
-    if providers(spec) != live.providers {
-        d.push(ClusterDiff::CapacityProviders {
-            live: live.providers.clone(),
-            want: providers(spec),
-        });
-    }
-    let want = strategy_strings(&spec.default_strategy);
-    if want != live.strategy {
-        d.push(ClusterDiff::DefaultStrategy {
-            live: live.strategy.clone(),
-            want,
-        });
-    }
-    d.extend(tags.diff_from(&live.tags).map(ClusterDiff::Tags));
-    d
-}
-
-/// The plan entry for the cluster; `tags` are the ones it should carry.
-pub(crate) fn change(
-    name: &str,
-    spec: &ClusterSpec,
-    tags: &Tags,
-    live: Option<&LiveCluster>,
-) -> Change {
-    let action = match live {
-        None => Action::Create,
-        Some(l) => Action::from_diffs(
-            diffs(spec, tags, l)
-                .iter()
-                .map(ecs_core::resource::Diff::field)
-                .collect(),
-        ),
-    };
-    Change::new(KIND, name, action)
+/// The cluster as desired: its name, its spec and the tags it should carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a ClusterSpec,
+    pub(crate) tags: Tags,
 }
 
 fn insights(spec: &ClusterSpec) -> ClusterSetting {
@@ -198,115 +161,176 @@ fn insights(spec: &ClusterSpec) -> ClusterSetting {
         .build()
 }
 
-/// Creates or updates the cluster; returns its ARN.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    ecs: &Client,
-    name: &str,
-    spec: &ClusterSpec,
-    want_tags: &Tags,
-    live: Option<&LiveCluster>,
-) -> Result<String> {
-    let resource = format!("{KIND} {name}");
-    match live {
-        None => {
-            // The first cluster of an account creates ECS's service-linked role, which takes
-            // a moment to become usable (AWS-NOTES.md).
-            let retry = RetryOn::codes(&[], Duration::from_secs(120)).message(
-                "InvalidParameterException",
-                "Unable to assume the service linked role",
-            );
-            let tags =
-                want_tags.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
-            let out = ctx
-                .call_retrying("CreateCluster", &resource, &retry, || {
-                    ecs.create_cluster()
-                        .cluster_name(name)
-                        .settings(insights(spec))
-                        .set_capacity_providers(Some(providers(spec)))
-                        .set_default_capacity_provider_strategy(Some(strategy_items(
-                            &spec.default_strategy,
-                        )))
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await?;
-            let arn = out
-                .cluster()
-                .and_then(|c| c.cluster_arn())
-                .unwrap_or_default()
-                .to_string();
-            Ok(arn)
+impl Cluster<'_> {
+    fn resource(&self) -> String {
+        format!("{KIND} {}", self.name)
+    }
+}
+
+impl Resource for Cluster<'_> {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveCluster;
+    type Diff = ClusterDiff;
+    /// Its ARN.
+    type Output = String;
+    type Error = Error;
+
+    /// Its name (plans name the cluster by it).
+    fn logical_id(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn owner(live: &LiveCluster) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveCluster) -> Vec<ClusterDiff> {
+        let mut d = Vec::new();
+        if self.spec.container_insights != live.insights {
+            d.push(ClusterDiff::ContainerInsights {
+                live: live.insights,
+                want: self.spec.container_insights,
+            });
         }
-        Some(l) => {
-            // Each difference is set right by its own call; the two capacity differences
-            // share one.
-            let diffs = diffs(spec, want_tags, l);
-            let mut capacity_put = false;
-            for diff in &diffs {
-                match diff {
-                    ClusterDiff::ContainerInsights { .. } => {
-                        ctx.call("UpdateCluster", &resource, || {
-                            ecs.update_cluster()
-                                .cluster(name)
-                                .settings(insights(spec))
+        if providers(self.spec) != live.providers {
+            d.push(ClusterDiff::CapacityProviders {
+                live: live.providers.clone(),
+                want: providers(self.spec),
+            });
+        }
+        let want = strategy_strings(&self.spec.default_strategy);
+        if want != live.strategy {
+            d.push(ClusterDiff::DefaultStrategy {
+                live: live.strategy.clone(),
+                want,
+            });
+        }
+        d.extend(self.tags.diff_from(&live.tags).map(ClusterDiff::Tags));
+        d
+    }
+
+    fn output(live: &LiveCluster) -> String {
+        live.arn.clone()
+    }
+
+    fn created(arn: &String) -> Option<String> {
+        Some(arn.clone())
+    }
+
+    async fn create(&self, ctx: &Context, ecs: &Client) -> Result<String> {
+        // The first cluster of an account creates ECS's service-linked role, which takes a
+        // moment to become usable (AWS-NOTES.md).
+        let retry = RetryOn::codes(&[], Duration::from_secs(120)).message(
+            "InvalidParameterException",
+            "Unable to assume the service linked role",
+        );
+        let tags = self
+            .tags
+            .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+        let out = ctx
+            .call_retrying("CreateCluster", &self.resource(), &retry, || {
+                ecs.create_cluster()
+                    .cluster_name(self.name)
+                    .settings(insights(self.spec))
+                    .set_capacity_providers(Some(providers(self.spec)))
+                    .set_default_capacity_provider_strategy(Some(strategy_items(
+                        &self.spec.default_strategy,
+                    )))
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
+        Ok(out
+            .cluster()
+            .and_then(|c| c.cluster_arn())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Each difference is set right by its own call; the two capacity differences share one.
+    async fn update(
+        &self,
+        ctx: &Context,
+        ecs: &Client,
+        live: &LiveCluster,
+        diffs: &[ClusterDiff],
+    ) -> Result<()> {
+        let resource = self.resource();
+        let mut capacity_put = false;
+        for diff in diffs {
+            match diff {
+                ClusterDiff::ContainerInsights { .. } => {
+                    ctx.call("UpdateCluster", &resource, || {
+                        ecs.update_cluster()
+                            .cluster(self.name)
+                            .settings(insights(self.spec))
+                            .send()
+                    })
+                    .await?;
+                }
+                ClusterDiff::CapacityProviders { .. } | ClusterDiff::DefaultStrategy { .. } => {
+                    if !std::mem::replace(&mut capacity_put, true) {
+                        ctx.call("PutClusterCapacityProviders", &resource, || {
+                            ecs.put_cluster_capacity_providers()
+                                .cluster(self.name)
+                                .set_capacity_providers(Some(providers(self.spec)))
+                                .set_default_capacity_provider_strategy(Some(strategy_items(
+                                    &self.spec.default_strategy,
+                                )))
                                 .send()
                         })
                         .await?;
                     }
-                    ClusterDiff::CapacityProviders { .. } | ClusterDiff::DefaultStrategy { .. } => {
-                        if !std::mem::replace(&mut capacity_put, true) {
-                            ctx.call("PutClusterCapacityProviders", &resource, || {
-                                ecs.put_cluster_capacity_providers()
-                                    .cluster(name)
-                                    .set_capacity_providers(Some(providers(spec)))
-                                    .set_default_capacity_provider_strategy(Some(strategy_items(
-                                        &spec.default_strategy,
-                                    )))
-                                    .send()
-                            })
-                            .await?;
-                        }
-                    }
-                    ClusterDiff::Tags(t) => tagging::ecs(ctx, ecs, &resource, &l.arn, t).await?,
                 }
+                ClusterDiff::Tags(t) => tagging::ecs(ctx, ecs, &resource, &live.arn, t).await?,
             }
-            Ok(l.arn.clone())
         }
+        Ok(())
     }
-}
 
-/// Deletes the cluster (the stack's, as read), retrying while its services and tasks drain.
-pub(crate) async fn delete(ctx: &Context, ecs: &Client, name: &str) -> Result<()> {
-    let resource = format!("{KIND} {name}");
-    let retry = RetryOn::codes(
-        &[
-            "ClusterContainsServicesException",
-            "ClusterContainsTasksException",
-            "UpdateInProgressException",
-        ],
-        Duration::from_secs(600),
-    );
-    match ctx
-        .call_retrying("DeleteCluster", &resource, &retry, || {
-            ecs.delete_cluster().cluster(name).send()
-        })
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_code("ClusterNotFoundException") => {}
-        Err(e) => return Err(e.into()),
+    /// Deletes the cluster, retrying while its services and tasks drain.
+    async fn delete(ctx: &Context, ecs: &Client, live: &LiveCluster) -> Result<()> {
+        let name = &live.name;
+        let retry = RetryOn::codes(
+            &[
+                "ClusterContainsServicesException",
+                "ClusterContainsTasksException",
+                "UpdateInProgressException",
+            ],
+            Duration::from_secs(600),
+        );
+        match ctx
+            .call_retrying("DeleteCluster", &format!("{KIND} {name}"), &retry, || {
+                ecs.delete_cluster().cluster(name).send()
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_code("ClusterNotFoundException") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod typed_diff_tests {
     use super::*;
-    use ecs_core::resource::Diff;
+
+    fn diffs(spec: &ClusterSpec, tags: &Tags, live: &LiveCluster) -> Vec<ClusterDiff> {
+        Cluster {
+            name: "web",
+            spec,
+            tags: tags.clone(),
+        }
+        .diff(live)
+    }
 
     fn live() -> LiveCluster {
         LiveCluster {
+            name: "web".into(),
             arn: "arn:aws:ecs:us-east-1:123456789012:cluster/web".into(),
             insights: true,
             providers: vec!["FARGATE".into(), "FARGATE_SPOT".into()],

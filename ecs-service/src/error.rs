@@ -74,6 +74,15 @@ pub enum Error {
     },
 }
 
+impl From<ecs_core::resource::Replacement> for Error {
+    fn from(r: ecs_core::resource::Replacement) -> Self {
+        Error::ReplacementRequired {
+            resource: format!("{} {}", r.kind, r.id),
+            reason: r.reason,
+        }
+    }
+}
+
 fn list(title: &str, items: &[String]) -> String {
     if items.is_empty() {
         String::new()

@@ -58,6 +58,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ecs_core::graph::{Dep, Graph, Step};
+use ecs_core::resource::{self, Resource};
 use ecs_core::{Action, Change, Context, Event, Plan, Problems, TagDiff};
 use ecs_net::NetworkOutputs;
 
@@ -329,6 +330,9 @@ impl ServiceLayer {
                 &names.service
             )),
         )?;
+        if let Some(live) = &cluster {
+            owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
+        }
         Ok(Live {
             repo,
             execution_role,
@@ -813,30 +817,17 @@ impl ServiceLayer {
                     }
                 },
             );
-        let cluster_verb = verb(cluster::KIND, &names.cluster);
+        let cluster_tags = tags.of(cluster::LOGICAL);
         let cluster = g
             .step(format!("{} {}", cluster::KIND, names.cluster))
-            .action_if(cluster_verb)
-            .run_with_detail(
-                move |arn: &String| match cluster_verb {
-                    Some("create") => arn.clone(),
-                    _ => "updated".to_string(),
-                },
-                {
-                    let tags = tags.of(cluster::LOGICAL);
-                    move |_| async move {
-                        cluster::ensure(
-                            ctx,
-                            &c.ecs,
-                            &names.cluster,
-                            &spec.cluster,
-                            &tags,
-                            live.cluster.as_ref(),
-                        )
-                        .await
-                    }
-                },
-            );
+            .action_if(verb(cluster::KIND, &names.cluster))
+            .converge(ctx, &c.ecs, live.cluster.clone(), move |_| {
+                cluster::Cluster {
+                    name: &names.cluster,
+                    spec: &spec.cluster,
+                    tags: cluster_tags,
+                }
+            });
         g.step("foundation")
             .after(repo)
             .after(exec)
@@ -1194,11 +1185,11 @@ impl ServiceLayer {
                     move |_| taskdef::deregister_all(ctx, &c.ecs, &names.family),
                 );
         }
-        if live.cluster.is_some() {
+        if let Some(cluster) = &live.cluster {
             g.step(format!("{} {}", cluster::KIND, names.cluster))
                 .after_all(after_service())
                 .action("delete")
-                .run(move |_| cluster::delete(ctx, &c.ecs, &names.cluster));
+                .run(move |_| resource::delete::<cluster::Cluster<'_>>(ctx, &c.ecs, cluster));
         }
         for (role, name) in [
             (&live.execution_role, &names.execution_role),
@@ -1263,7 +1254,7 @@ impl ServiceLayer {
             repo: mine(repo)?,
             execution_role: mine(execution_role)?,
             task_role: mine(task_role)?,
-            cluster: mine(cluster)?,
+            cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
             taskdef: mine(taskdef)?,
             lb,
             service: mine(service)?,
@@ -1353,12 +1344,12 @@ fn foundation_changes<'a>(
         &tags.of(task.logical),
         live.task_role.as_ref(),
     ));
-    plan.push(cluster::change(
-        &names.cluster,
-        &spec.cluster,
-        &tags.of(cluster::LOGICAL),
-        live.cluster.as_ref(),
-    ));
+    let cluster = cluster::Cluster {
+        name: &names.cluster,
+        spec: &spec.cluster,
+        tags: tags.of(cluster::LOGICAL),
+    };
+    plan.push(resource::decide(&cluster, live.cluster.clone()).change(&cluster));
     let role_ref = |live: &Option<iam::LiveRole>, name: &str| {
         live.as_ref()
             .map_or_else(|| format!("role/{name}"), |r| r.arn.clone())
@@ -1396,6 +1387,12 @@ fn refuse_replacements(plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `Ok` when `live`, read under the stack's name `name` for kind `R`, is the stack's by the
+/// kind's ownership rule (checked by the engine); else the conflict that stops the plan.
+fn owned_or_conflict<R: Resource>(ctx: &Context, name: &str, live: &R::Live) -> Result<()> {
+    resource::check_owned::<R>(ctx, name, live).map_err(|_| names::conflict(ctx, R::KIND, name))
 }
 
 fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyReport {
