@@ -274,6 +274,32 @@ pub struct Replacement {
     pub reason: String,
 }
 
+/// An apply step found the world changed since the plan's read (an API answered that a
+/// resource the plan creates already exists, say): the step stops rather than improvise.
+/// Each layer carries it in its own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {id} {what} since the plan read it; run the plan again")]
+#[non_exhaustive]
+pub struct Changed {
+    /// The kind.
+    pub kind: &'static str,
+    /// The logical id.
+    pub id: String,
+    /// What happened, e.g. `was created by someone else`.
+    pub what: &'static str,
+}
+
+impl Changed {
+    /// `kind` `id` `what` since the plan read it.
+    pub fn new(kind: &'static str, id: impl Into<String>, what: &'static str) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            what,
+        }
+    }
+}
+
 /// Decides what to do to `desired` given what the read found (`None`: nothing). A live
 /// resource that is not the stack's, by the kind's [`Ownership`], is refused.
 pub fn plan<R: Resource>(

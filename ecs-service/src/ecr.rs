@@ -7,10 +7,10 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
 };
 use aws_sdk_ecr::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, TagDiff, Tags};
+use ecs_core::resource::{Changed, Diff, Owner, Ownership, Resource};
+use ecs_core::{Context, FieldDiff, TagDiff, Tags};
 use serde_json::{json, Value};
 
-use crate::names::conflict;
 use crate::spec::RepositorySpec;
 use crate::{tagging, Error, Result};
 
@@ -23,6 +23,7 @@ pub(crate) const LOGICAL: &str = "repository";
 /// A repository as it exists.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveRepo {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) uri: String,
     pub(crate) registry_id: String,
@@ -64,7 +65,8 @@ pub(crate) fn lifecycle_policy(spec: &RepositorySpec) -> Value {
     })
 }
 
-/// Reads the repository: `None` when absent; a conflict when it is not the stack's.
+/// Reads the repository: `None` when absent. Whether it is the stack's is the engine's check
+/// ([`Repository`]'s ownership is its tag).
 pub(crate) async fn observe(ctx: &Context, ecr: &Client, name: &str) -> Result<Option<LiveRepo>> {
     let resource = format!("{KIND} {name}");
     let out = match ctx
@@ -100,11 +102,9 @@ pub(crate) async fn observe(ctx: &Context, ecr: &Client, name: &str) -> Result<O
         }
     )?;
     let tags = Tags::from_pairs(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
-    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
-        return Err(conflict(ctx, KIND, name));
-    }
     let encryption = repo.encryption_configuration();
     Ok(Some(LiveRepo {
+        name: name.to_string(),
         arn: arn.to_string(),
         uri: repo.repository_uri().unwrap_or_default().to_string(),
         registry_id: repo.registry_id().unwrap_or_default().to_string(),
@@ -143,7 +143,7 @@ pub(crate) enum RepoDiff {
     Tags(TagDiff),
 }
 
-impl ecs_core::resource::Diff for RepoDiff {
+impl Diff for RepoDiff {
     fn field(&self) -> FieldDiff {
         match self {
             RepoDiff::ImmutableTags { live, want } => FieldDiff::new("immutable_tags", live, want),
@@ -183,117 +183,138 @@ fn diffs(spec: &RepositorySpec, tags: &Tags, live: &LiveRepo) -> Vec<RepoDiff> {
     d
 }
 
-/// The plan entry for the repository; `tags` are the ones it should carry.
-pub(crate) fn change(
-    name: &str,
-    spec: &RepositorySpec,
-    tags: &Tags,
-    live: Option<&LiveRepo>,
-) -> Change {
-    let action = match live {
-        None => Action::Create,
-        Some(l) if kms_differs(spec, l) => Action::Replace(format!(
-            "encryption cannot change after creation ({} → {})",
-            l.kms_key.as_deref().unwrap_or("AES256"),
-            spec.kms_key.as_deref().unwrap_or("AES256")
-        )),
-        Some(l) => Action::from_diffs(
-            diffs(spec, tags, l)
-                .iter()
-                .map(ecs_core::resource::Diff::field)
-                .collect(),
-        ),
-    };
-    Change::new(KIND, name, action)
+/// The repository as desired: its name, its spec and the tags it should carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Repository<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a RepositorySpec,
+    pub(crate) tags: Tags,
 }
 
-/// Creates or updates the repository; returns its URI.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    ecr: &Client,
-    name: &str,
-    spec: &RepositorySpec,
-    want_tags: &Tags,
-    live: Option<&LiveRepo>,
-) -> Result<String> {
-    let resource = format!("{KIND} {name}");
-    let mutability = if spec.immutable_tags {
-        ImageTagMutability::Immutable
-    } else {
-        ImageTagMutability::Mutable
-    };
-    let scanning = ImageScanningConfiguration::builder()
-        .scan_on_push(spec.scan_on_push)
-        .build();
-    let policy = lifecycle_policy(spec);
-    let (uri, live) = match live {
-        Some(l) => {
-            let todo = diffs(spec, want_tags, l);
-            if todo.is_empty() {
-                return Ok(l.uri.clone());
-            }
-            (l.uri.clone(), Some((l, todo)))
+impl Repository<'_> {
+    fn resource(&self) -> String {
+        format!("{KIND} {}", self.name)
+    }
+
+    fn mutability(&self) -> ImageTagMutability {
+        if self.spec.immutable_tags {
+            ImageTagMutability::Immutable
+        } else {
+            ImageTagMutability::Mutable
         }
-        None => {
-            let encryption = match &spec.kms_key {
-                Some(key) => EncryptionConfiguration::builder()
-                    .encryption_type(EncryptionType::Kms)
-                    .kms_key(key),
-                None => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256),
-            }
+    }
+
+    fn scanning(&self) -> ImageScanningConfiguration {
+        ImageScanningConfiguration::builder()
+            .scan_on_push(self.spec.scan_on_push)
             .build()
-            .expect("encryption type is set");
-            let tags = tagging::ecr_tags(want_tags);
-            let created = ctx
-                .call("CreateRepository", &resource, || {
-                    ecr.create_repository()
-                        .repository_name(name)
-                        .image_tag_mutability(mutability.clone())
-                        .image_scanning_configuration(scanning.clone())
-                        .encryption_configuration(encryption.clone())
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await;
-            match created {
-                Ok(out) => (
-                    out.repository()
-                        .and_then(|r| r.repository_uri())
-                        .unwrap_or_default()
-                        .to_string(),
-                    None,
-                ),
-                Err(e) if e.is_code("RepositoryAlreadyExistsException") => {
-                    let Some(found) = observe(ctx, ecr, name).await? else {
-                        return Err(e.into());
-                    };
-                    return Box::pin(ensure(ctx, ecr, name, spec, want_tags, Some(&found))).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
+    }
+}
+
+impl Resource for Repository<'_> {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveRepo;
+    type Diff = RepoDiff;
+    /// Its URI.
+    type Output = String;
+    type Error = Error;
+
+    /// Its name (plans name the repository by it).
+    fn logical_id(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn owner(live: &LiveRepo) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveRepo) -> Vec<RepoDiff> {
+        diffs(self.spec, &self.tags, live)
+    }
+
+    fn replacement(&self, live: &LiveRepo) -> Option<String> {
+        kms_differs(self.spec, live).then(|| {
+            format!(
+                "encryption cannot change after creation ({} → {})",
+                live.kms_key.as_deref().unwrap_or("AES256"),
+                self.spec.kms_key.as_deref().unwrap_or("AES256")
+            )
+        })
+    }
+
+    fn output(live: &LiveRepo) -> String {
+        live.uri.clone()
+    }
+
+    fn created(uri: &String) -> Option<String> {
+        Some(uri.clone())
+    }
+
+    /// Creates it with its tags, encryption and settings, then puts its lifecycle policy. A
+    /// repository that appeared since the read (another deploy made it) stops the step: the
+    /// plan no longer holds.
+    async fn create(&self, ctx: &Context, ecr: &Client) -> Result<String> {
+        let encryption = match &self.spec.kms_key {
+            Some(key) => EncryptionConfiguration::builder()
+                .encryption_type(EncryptionType::Kms)
+                .kms_key(key),
+            None => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256),
         }
-    };
-    // What differs (a new repository: its lifecycle policy), each set right by its own call,
-    // all at once; each runs to its end even when another fails.
-    let (arn, todo) = match live {
-        Some((l, todo)) => (l.arn.as_str(), todo),
-        None => (
-            "",
-            vec![RepoDiff::LifecyclePolicy {
-                live: None,
-                want: policy.clone(),
-            }],
-        ),
-    };
-    let calls = todo.iter().map(|diff| {
-        let (resource, mutability, scanning, policy) = (&resource, &mutability, &scanning, &policy);
-        async move {
+        .build()
+        .expect("encryption type is set");
+        let tags = tagging::ecr_tags(&self.tags);
+        let created = ctx
+            .call("CreateRepository", &self.resource(), || {
+                ecr.create_repository()
+                    .repository_name(self.name)
+                    .image_tag_mutability(self.mutability())
+                    .image_scanning_configuration(self.scanning())
+                    .encryption_configuration(encryption.clone())
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await;
+        let uri = match created {
+            Ok(out) => out
+                .repository()
+                .and_then(|r| r.repository_uri())
+                .unwrap_or_default()
+                .to_string(),
+            Err(e) if e.is_code("RepositoryAlreadyExistsException") => {
+                return Err(Changed::new(KIND, self.name, "was created by someone else").into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        ctx.call("PutLifecyclePolicy", &self.resource(), || {
+            ecr.put_lifecycle_policy()
+                .repository_name(self.name)
+                .lifecycle_policy_text(lifecycle_policy(self.spec).to_string())
+                .send()
+        })
+        .await?;
+        Ok(uri)
+    }
+
+    /// Each difference is set right by its own call, all at once; each runs to its end even
+    /// when another fails.
+    async fn update(
+        &self,
+        ctx: &Context,
+        ecr: &Client,
+        live: &LiveRepo,
+        diffs: &[RepoDiff],
+    ) -> Result<()> {
+        let resource = &self.resource();
+        let name = self.name;
+        let calls = diffs.iter().map(|diff| async move {
             match diff {
                 RepoDiff::ImmutableTags { .. } => ctx
                     .call("PutImageTagMutability", resource, || {
                         ecr.put_image_tag_mutability()
                             .repository_name(name)
-                            .image_tag_mutability(mutability.clone())
+                            .image_tag_mutability(self.mutability())
                             .send()
                     })
                     .await
@@ -302,49 +323,48 @@ pub(crate) async fn ensure(
                     .call("PutImageScanningConfiguration", resource, || {
                         ecr.put_image_scanning_configuration()
                             .repository_name(name)
-                            .image_scanning_configuration(scanning.clone())
+                            .image_scanning_configuration(self.scanning())
                             .send()
                     })
                     .await
                     .map(|_| ())?,
-                RepoDiff::LifecyclePolicy { .. } => ctx
+                RepoDiff::LifecyclePolicy { want, .. } => ctx
                     .call("PutLifecyclePolicy", resource, || {
                         ecr.put_lifecycle_policy()
                             .repository_name(name)
-                            .lifecycle_policy_text(policy.to_string())
+                            .lifecycle_policy_text(want.to_string())
                             .send()
                     })
                     .await
                     .map(|_| ())?,
-                RepoDiff::Tags(t) => tagging::ecr(ctx, ecr, resource, arn, t).await?,
+                RepoDiff::Tags(t) => tagging::ecr(ctx, ecr, resource, &live.arn, t).await?,
             }
             Ok::<_, Error>(())
-        }
-    });
-    futures_util::future::join_all(calls)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<()>>>()?;
-    Ok(uri)
-}
-
-/// Deletes the repository (the stack's, as read) with its images.
-pub(crate) async fn delete(ctx: &Context, ecr: &Client, name: &str) -> Result<()> {
-    let resource = format!("{KIND} {name}");
-    match ctx
-        .call("DeleteRepository", &resource, || {
-            ecr.delete_repository()
-                .repository_name(name)
-                .force(true)
-                .send()
-        })
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_code("RepositoryNotFoundException") => {}
-        Err(e) => return Err(e.into()),
+        });
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        Ok(())
     }
-    Ok(())
+
+    /// Deletes it with its images.
+    async fn delete(ctx: &Context, ecr: &Client, live: &LiveRepo) -> Result<()> {
+        match ctx
+            .call("DeleteRepository", &format!("{KIND} {}", live.name), || {
+                ecr.delete_repository()
+                    .repository_name(&live.name)
+                    .force(true)
+                    .send()
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_code("RepositoryNotFoundException") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
 }
 
 /// Credentials for `docker login` to the account's registry, from `GetAuthorizationToken`.
@@ -413,13 +433,13 @@ pub(crate) async fn login(ctx: &Context, ecr: &Client) -> Result<RegistryLogin> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecs_core::resource::Diff;
 
     #[test]
     fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
         let spec = RepositorySpec::builder().build();
         let tags = Tags::new().with("ecs:stack", "web");
         let live = LiveRepo {
+            name: "web-app".into(),
             arn: "arn:aws:ecr:us-east-1:123456789012:repository/web-app".into(),
             uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app".into(),
             registry_id: "123456789012".into(),

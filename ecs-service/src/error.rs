@@ -64,6 +64,9 @@ pub enum Error {
         /// The service's name.
         service: String,
     },
+    /// The world changed under an apply step since the plan's read; the step stopped.
+    #[error(transparent)]
+    Changed(#[from] ecs_core::resource::Changed),
     /// A resource the operation needs does not exist.
     #[error("{resource} {id} does not exist")]
     NotFound {

@@ -330,6 +330,9 @@ impl ServiceLayer {
                 &names.service
             )),
         )?;
+        if let Some(live) = &repo {
+            owned_or_conflict::<ecr::Repository<'_>>(ctx, &names.repository, live)?;
+        }
         if let Some(live) = &cluster {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
@@ -754,27 +757,16 @@ impl ServiceLayer {
     ) -> Step<Foundation> {
         let c = &self.clients;
         let verb = |kind: &str, id: &str| changes.find(kind, id).and_then(|c| c.action.verb());
-        let repo = g
-            .step(format!("{} {}", ecr::KIND, names.repository))
-            .action_if(verb(ecr::KIND, &names.repository))
-            .run_with_detail(|uri: &Option<String>| uri.clone().unwrap_or_default(), {
-                let tags = tags.of(ecr::LOGICAL);
-                move |_| async move {
-                    match &spec.repository {
-                        Some(r) => ecr::ensure(
-                            ctx,
-                            &c.ecr,
-                            &names.repository,
-                            r,
-                            &tags,
-                            live.repo.as_ref(),
-                        )
-                        .await
-                        .map(Some),
-                        None => Ok(None),
-                    }
-                }
-            });
+        let repo = spec.repository.as_ref().map(|r| {
+            let tags = tags.of(ecr::LOGICAL);
+            g.step(format!("{} {}", ecr::KIND, names.repository))
+                .action_if(verb(ecr::KIND, &names.repository))
+                .converge(ctx, &c.ecr, live.repo.clone(), move |_| ecr::Repository {
+                    name: &names.repository,
+                    spec: r,
+                    tags,
+                })
+        });
         let [exec_want, task_want] = iam::desired(names, spec, region);
         let [exec, task] = [
             (exec_want, live.execution_role.as_ref()),
@@ -829,14 +821,14 @@ impl ServiceLayer {
                 }
             });
         g.step("foundation")
-            .after(repo)
+            .after_all(repo)
             .after(exec)
             .after(task)
             .after(taskdef)
             .after(cluster)
             .run(move |i| {
                 let made = Foundation {
-                    repository_uri: i.get(repo).clone(),
+                    repository_uri: repo.map(|r| i.get(r).clone()),
                     execution_role_arn: i.get(exec).clone(),
                     task_role_arn: i.get(task).clone(),
                     task_definition_arn: i.get(taskdef).0.clone(),
@@ -1202,14 +1194,14 @@ impl ServiceLayer {
                     .run(move |_| iam::delete(ctx, &c.iam, name, role));
             }
         }
-        if live.repo.is_some() && force_delete_repository {
+        if let (Some(repo), true) = (&live.repo, force_delete_repository) {
             // After the service: its tasks pull their images from it.
             g.step(format!("{} {}", ecr::KIND, names.repository))
                 .after_all(after_service())
                 .action("delete")
                 .run_with_detail(
-                    |_: &()| "deleted with its images".to_string(),
-                    move |_| ecr::delete(ctx, &c.ecr, &names.repository),
+                    |_: &bool| "deleted with its images".to_string(),
+                    move |_| resource::delete::<ecr::Repository<'_>>(ctx, &c.ecr, repo),
                 );
         }
         g.run(ctx).await?;
@@ -1251,7 +1243,7 @@ impl ServiceLayer {
             other => other?,
         };
         Ok(Live {
-            repo: mine(repo)?,
+            repo: mine(repo)?.filter(|l| resource::owned::<ecr::Repository<'_>>(ctx, l)),
             execution_role: mine(execution_role)?,
             task_role: mine(task_role)?,
             cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
@@ -1326,12 +1318,12 @@ fn foundation_changes<'a>(
 ) -> (Plan, Option<&'a str>) {
     let mut plan = Plan::new();
     if let Some(r) = &spec.repository {
-        plan.push(ecr::change(
-            &names.repository,
-            r,
-            &tags.of(ecr::LOGICAL),
-            live.repo.as_ref(),
-        ));
+        let repo = ecr::Repository {
+            name: &names.repository,
+            spec: r,
+            tags: tags.of(ecr::LOGICAL),
+        };
+        plan.push(resource::decide(&repo, live.repo.clone()).change(&repo));
     }
     let [exec, task] = iam::desired(names, spec, region);
     plan.push(iam::change(

@@ -3001,6 +3001,47 @@ async fn plan_refuses_a_repository_without_the_stack_tag() {
     );
 }
 
+/// A repository made by someone else between the plan's read and the apply stops the apply
+/// with a message to plan again: the step neither adopts nor changes it.
+#[tokio::test]
+async fn a_repository_that_appears_after_the_read_stops_the_apply() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    assert_eq!(
+        action_of(&plan, "ecr-repository", REPO),
+        Some(&Action::Create)
+    );
+    m.world().repo = Some(Repo {
+        repo: aws_sdk_ecr::types::Repository::builder()
+            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
+            .registry_id(ACCOUNT)
+            .repository_name(REPO)
+            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
+            .image_tag_mutability(ImageTagMutability::Mutable)
+            .build(),
+        tags: Vec::new(),
+        lifecycle: None,
+    });
+    let err = layer.apply(&h.ctx, &plan).await.unwrap_err();
+    assert!(matches!(err, Error::Changed(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("ecr-repository {REPO} was created by someone else since the plan read it; run the plan again")
+    );
+    for op in [
+        "PutLifecyclePolicy",
+        "PutImageTagMutability",
+        "PutImageScanningConfiguration",
+        "TagResource",
+        "CreateService",
+    ] {
+        assert_eq!(m.journal.count(op), 0, "{op}: {:?}", m.journal.mutating());
+    }
+    assert!(m.world().repo.as_ref().unwrap().tags.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Invalid specification.
 
