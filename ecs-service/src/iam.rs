@@ -5,15 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, RetryOn, TagDiff, Tags};
+use ecs_core::resource::{self, Diff, Owner, Ownership, Resource};
+use ecs_core::{Context, FieldDiff, RetryOn, TagDiff, Tags};
 use serde_json::{json, Value};
 
 use crate::names::{conflict, partition, url_decode, ServiceNames};
 use crate::spec::{Effect, ServiceSpec};
-use crate::{tagging, Result};
+use crate::{tagging, Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "iam-role";
+
+/// The execution role's logical id (its `ecs:resource` tag).
+pub(crate) const EXECUTION: &str = "role/execution";
 
 /// The principal both roles trust.
 pub(crate) const TASKS_PRINCIPAL: &str = "ecs-tasks.amazonaws.com";
@@ -31,6 +35,7 @@ pub(crate) struct DesiredRole {
 /// A role as it exists.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveRole {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) trust: Value,
     pub(crate) managed: BTreeSet<String>,
@@ -95,7 +100,7 @@ pub(crate) fn desired(names: &ServiceNames, spec: &ServiceSpec, region: &str) ->
     }
     let execution = DesiredRole {
         name: names.execution_role.clone(),
-        logical: "role/execution",
+        logical: EXECUTION,
         trust: normalize(trust_policy()),
         managed: [format!(
             "arn:{}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
@@ -184,8 +189,8 @@ fn parse_policy(text: &str) -> Value {
     normalize(serde_json::from_str(&url_decode(text)).unwrap_or(Value::Null))
 }
 
-/// Reads the role called `name`: `None` when it does not exist; a conflict when it exists
-/// without the stack's tag.
+/// Reads the role called `name`: `None` when it does not exist. Whether it is the stack's is
+/// the engine's check ([`Role`]'s ownership is its tag).
 pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<Option<LiveRole>> {
     let resource = format!("{KIND} {name}");
     let role = match ctx
@@ -201,9 +206,6 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
         return Ok(None);
     };
     let tags = Tags::from_pairs(role.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
-    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
-        return Err(conflict(ctx, KIND, name));
-    }
     let (attached, inline_names) = futures_util::try_join!(
         ctx.call("ListAttachedRolePolicies", &resource, || {
             iam.list_attached_role_policies().role_name(name).send()
@@ -225,6 +227,7 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
     }))
     .await?;
     Ok(Some(LiveRole {
+        name: name.to_string(),
         arn: role.arn().to_string(),
         trust: parse_policy(role.assume_role_policy_document().unwrap_or("{}")),
         managed: attached
@@ -254,7 +257,7 @@ pub(crate) enum RoleDiff {
     Tags(TagDiff),
 }
 
-impl ecs_core::resource::Diff for RoleDiff {
+impl Diff for RoleDiff {
     fn field(&self) -> FieldDiff {
         let doc = |v: &Option<Value>| v.as_ref().map_or("absent".to_string(), Value::to_string);
         match self {
@@ -310,201 +313,242 @@ fn diffs(d: &DesiredRole, tags: &Tags, live: &LiveRole) -> Vec<RoleDiff> {
     diffs
 }
 
-/// The plan entry for one role; `tags` are the ones it should carry.
-pub(crate) fn change(d: &DesiredRole, tags: &Tags, live: Option<&LiveRole>) -> Change {
-    let action = match live {
-        None => Action::Create,
-        Some(l) => Action::from_diffs(
-            diffs(d, tags, l)
-                .iter()
-                .map(ecs_core::resource::Diff::field)
-                .collect(),
-        ),
-    };
-    Change::new(KIND, &d.name, action)
+/// A role as desired, with the tags it should carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Role {
+    pub(crate) want: DesiredRole,
+    pub(crate) tags: Tags,
 }
 
-/// Creates or updates the role so that it matches `d`; returns its ARN.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    iam: &Client,
-    d: &DesiredRole,
-    want_tags: &Tags,
-    live: Option<&LiveRole>,
-) -> Result<String> {
-    let resource = format!("{KIND} {}", d.name);
-    let empty = LiveRole {
-        arn: String::new(),
-        trust: d.trust.clone(),
-        managed: BTreeSet::new(),
-        inline: BTreeMap::new(),
-        tags: want_tags.clone(),
-    };
-    let (arn, live) = match live {
-        Some(l) => {
-            if diffs(d, want_tags, l).is_empty() {
-                return Ok(l.arn.clone());
+impl Role {
+    fn resource(&self) -> String {
+        format!("{KIND} {}", self.want.name)
+    }
+
+    /// Resolves each difference by its own call: the trust policy first, then the rest at
+    /// once, each to its end even when another fails.
+    async fn resolve(&self, ctx: &Context, iam: &Client, todo: &[RoleDiff]) -> Result<()> {
+        let resource = self.resource();
+        let (r, name): (&str, &str) = (&resource, &self.want.name);
+        let call = |diff: &RoleDiff| {
+            let diff = diff.clone();
+            async move {
+                match &diff {
+                    RoleDiff::Trust { want, .. } => ctx
+                        .call("UpdateAssumeRolePolicy", r, || {
+                            iam.update_assume_role_policy()
+                                .role_name(name)
+                                .policy_document(want.to_string())
+                                .send()
+                        })
+                        .await
+                        .map(|_| ())?,
+                    RoleDiff::Managed { arn, attach: true } => ctx
+                        .call("AttachRolePolicy", r, || {
+                            iam.attach_role_policy()
+                                .role_name(name)
+                                .policy_arn(arn)
+                                .send()
+                        })
+                        .await
+                        .map(|_| ())?,
+                    RoleDiff::Managed { arn, attach: false } => ctx
+                        .call("DetachRolePolicy", r, || {
+                            iam.detach_role_policy()
+                                .role_name(name)
+                                .policy_arn(arn)
+                                .send()
+                        })
+                        .await
+                        .map(|_| ())?,
+                    RoleDiff::Inline {
+                        name: policy,
+                        want: Some(doc),
+                        ..
+                    } => ctx
+                        .call("PutRolePolicy", r, || {
+                            iam.put_role_policy()
+                                .role_name(name)
+                                .policy_name(policy)
+                                .policy_document(doc.to_string())
+                                .send()
+                        })
+                        .await
+                        .map(|_| ())?,
+                    RoleDiff::Inline {
+                        name: policy,
+                        want: None,
+                        ..
+                    } => ctx
+                        .call("DeleteRolePolicy", r, || {
+                            iam.delete_role_policy()
+                                .role_name(name)
+                                .policy_name(policy)
+                                .send()
+                        })
+                        .await
+                        .map(|_| ())?,
+                    RoleDiff::Tags(t) => tagging::iam_role(ctx, iam, r, name, t).await?,
+                }
+                Ok::<_, crate::Error>(())
             }
-            (l.arn.clone(), l)
+        };
+        let (trust, rest): (Vec<&RoleDiff>, Vec<&RoleDiff>) = todo
+            .iter()
+            .partition(|x| matches!(x, RoleDiff::Trust { .. }));
+        for diff in trust {
+            call(diff).await?;
         }
-        None => {
-            // A new trust principal can be rejected for a short while after an account's
-            // first use of the service (AWS-NOTES.md).
-            let retry = RetryOn::codes(&[], Duration::from_secs(120))
-                .message("MalformedPolicyDocument", "Invalid principal");
-            let created = ctx
-                .call_retrying("CreateRole", &resource, &retry, || {
-                    iam.create_role()
-                        .role_name(&d.name)
-                        .assume_role_policy_document(d.trust.to_string())
-                        .description(format!("ecs-facade stack {}: {}", ctx.stack(), d.logical))
-                        .set_tags(Some(tagging::iam_tags(want_tags)))
+        futures_util::future::join_all(rest.into_iter().map(call))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        Ok(())
+    }
+}
+
+impl Resource for Role {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveRole;
+    type Diff = RoleDiff;
+    /// Its ARN.
+    type Output = String;
+    type Error = Error;
+
+    /// Its name (plans name a role by it).
+    fn logical_id(&self) -> String {
+        self.want.name.clone()
+    }
+
+    fn owner(live: &LiveRole) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveRole) -> Vec<RoleDiff> {
+        diffs(&self.want, &self.tags, live)
+    }
+
+    fn output(live: &LiveRole) -> String {
+        live.arn.clone()
+    }
+
+    fn created(arn: &String) -> Option<String> {
+        Some(arn.clone())
+    }
+
+    /// Creates the role with its trust policy and tags, then attaches and puts its policies.
+    /// IAM reads are eventually consistent: a role an interrupted earlier run made may still
+    /// read as absent, and its creation then answers that it exists. It is read again and,
+    /// when it is the stack's (the engine's check), brought to the spec; else the conflict.
+    async fn create(&self, ctx: &Context, iam: &Client) -> Result<String> {
+        let d = &self.want;
+        let resource = self.resource();
+        // A new trust principal can be rejected for a short while after an account's first
+        // use of the service (AWS-NOTES.md).
+        let retry = RetryOn::codes(&[], Duration::from_secs(120))
+            .message("MalformedPolicyDocument", "Invalid principal");
+        let created = ctx
+            .call_retrying("CreateRole", &resource, &retry, || {
+                iam.create_role()
+                    .role_name(&d.name)
+                    .assume_role_policy_document(d.trust.to_string())
+                    .description(format!("ecs-facade stack {}: {}", ctx.stack(), d.logical))
+                    .set_tags(Some(tagging::iam_tags(&self.tags)))
+                    .send()
+            })
+            .await;
+        let arn = match created {
+            Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
+            Err(e) if e.is_code("EntityAlreadyExists") => {
+                let Some(found) = observe(ctx, iam, &d.name).await? else {
+                    return Err(e.into());
+                };
+                if resource::check_owned::<Role>(ctx, &d.name, &found).is_err() {
+                    return Err(conflict(ctx, KIND, &d.name));
+                }
+                let todo = self.diff(&found);
+                self.resolve(ctx, iam, &todo).await?;
+                return Ok(found.arn);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The new role's policies, from its diff against a role that has none.
+        let empty = LiveRole {
+            name: d.name.clone(),
+            arn: arn.clone(),
+            trust: d.trust.clone(),
+            managed: BTreeSet::new(),
+            inline: BTreeMap::new(),
+            tags: self.tags.clone(),
+        };
+        self.resolve(ctx, iam, &self.diff(&empty)).await?;
+        Ok(arn)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        iam: &Client,
+        _live: &LiveRole,
+        diffs: &[RoleDiff],
+    ) -> Result<()> {
+        self.resolve(ctx, iam, diffs).await
+    }
+
+    /// Deletes the role, its policies first.
+    async fn delete(ctx: &Context, iam: &Client, live: &LiveRole) -> Result<()> {
+        let name = live.name.as_str();
+        let resource = format!("{KIND} {name}");
+        let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
+            Err(e) if e.is_code("NoSuchEntity") => Ok(()),
+            other => other,
+        };
+        let r: &str = &resource;
+        let detach = live.managed.iter().map(|arn| async move {
+            gone(
+                ctx.call("DetachRolePolicy", r, || {
+                    iam.detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
                         .send()
                 })
-                .await;
-            let arn = match created {
-                Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
-                // Created by an interrupted earlier run of this stack: adopt it when it is ours.
-                Err(e) if e.is_code("EntityAlreadyExists") => {
-                    let Some(found) = observe(ctx, iam, &d.name).await? else {
-                        return Err(e.into());
-                    };
-                    return Box::pin(ensure(ctx, iam, d, want_tags, Some(&found))).await;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            (arn, &empty)
-        }
-    };
-    // What differs (for a new role: its policies), each set right by its own call: the trust
-    // policy first, then the rest at once, each to its end even when another fails.
-    let todo = diffs(d, want_tags, live);
-    let r: &str = &resource;
-    let call = |diff: &RoleDiff| {
-        let diff = diff.clone();
-        async move {
-            match &diff {
-                RoleDiff::Trust { want, .. } => ctx
-                    .call("UpdateAssumeRolePolicy", r, || {
-                        iam.update_assume_role_policy()
-                            .role_name(&d.name)
-                            .policy_document(want.to_string())
-                            .send()
-                    })
-                    .await
-                    .map(|_| ())?,
-                RoleDiff::Managed { arn, attach: true } => ctx
-                    .call("AttachRolePolicy", r, || {
-                        iam.attach_role_policy()
-                            .role_name(&d.name)
-                            .policy_arn(arn)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ())?,
-                RoleDiff::Managed { arn, attach: false } => ctx
-                    .call("DetachRolePolicy", r, || {
-                        iam.detach_role_policy()
-                            .role_name(&d.name)
-                            .policy_arn(arn)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ())?,
-                RoleDiff::Inline {
-                    name,
-                    want: Some(doc),
-                    ..
-                } => ctx
-                    .call("PutRolePolicy", r, || {
-                        iam.put_role_policy()
-                            .role_name(&d.name)
-                            .policy_name(name)
-                            .policy_document(doc.to_string())
-                            .send()
-                    })
-                    .await
-                    .map(|_| ())?,
-                RoleDiff::Inline {
-                    name, want: None, ..
-                } => ctx
-                    .call("DeleteRolePolicy", r, || {
-                        iam.delete_role_policy()
-                            .role_name(&d.name)
-                            .policy_name(name)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ())?,
-                RoleDiff::Tags(t) => tagging::iam_role(ctx, iam, r, &d.name, t).await?,
-            }
-            Ok::<_, crate::Error>(())
-        }
-    };
-    let (trust, rest): (Vec<&RoleDiff>, Vec<&RoleDiff>) = todo
-        .iter()
-        .partition(|x| matches!(x, RoleDiff::Trust { .. }));
-    for diff in trust {
-        call(diff).await?;
+                .await
+                .map(|_| ()),
+            )
+        });
+        let inline = live.inline.keys().map(|p| async move {
+            gone(
+                ctx.call("DeleteRolePolicy", r, || {
+                    iam.delete_role_policy()
+                        .role_name(name)
+                        .policy_name(p)
+                        .send()
+                })
+                .await
+                .map(|_| ()),
+            )
+        });
+        futures_util::try_join!(
+            futures_util::future::try_join_all(detach),
+            futures_util::future::try_join_all(inline)
+        )?;
+        let retry = RetryOn::codes(&["DeleteConflict"], Duration::from_secs(60));
+        gone(
+            ctx.call_retrying("DeleteRole", &resource, &retry, || {
+                iam.delete_role().role_name(name).send()
+            })
+            .await
+            .map(|_| ()),
+        )?;
+        Ok(())
     }
-    futures_util::future::join_all(rest.into_iter().map(call))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<()>>>()?;
-    Ok(arn)
-}
-
-/// Deletes the role called `name` (`live`, as read: the stack's), its policies first.
-pub(crate) async fn delete(ctx: &Context, iam: &Client, name: &str, live: &LiveRole) -> Result<()> {
-    let resource = format!("{KIND} {name}");
-    let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
-        Err(e) if e.is_code("NoSuchEntity") => Ok(()),
-        other => other,
-    };
-    let r: &str = &resource;
-    let detach = live.managed.iter().map(|arn| async move {
-        gone(
-            ctx.call("DetachRolePolicy", r, || {
-                iam.detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-            })
-            .await
-            .map(|_| ()),
-        )
-    });
-    let inline = live.inline.keys().map(|p| async move {
-        gone(
-            ctx.call("DeleteRolePolicy", r, || {
-                iam.delete_role_policy()
-                    .role_name(name)
-                    .policy_name(p)
-                    .send()
-            })
-            .await
-            .map(|_| ()),
-        )
-    });
-    futures_util::try_join!(
-        futures_util::future::try_join_all(detach),
-        futures_util::future::try_join_all(inline)
-    )?;
-    let retry = RetryOn::codes(&["DeleteConflict"], Duration::from_secs(60));
-    gone(
-        ctx.call_retrying("DeleteRole", &resource, &retry, || {
-            iam.delete_role().role_name(name).send()
-        })
-        .await
-        .map(|_| ()),
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecs_core::resource::Diff;
 
     #[test]
     fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
@@ -517,6 +561,7 @@ mod tests {
             inline: BTreeMap::from([("app".to_string(), json!({"allow": 1}))]),
         };
         let live = LiveRole {
+            name: "web-task".into(),
             arn: "arn:aws:iam::123456789012:role/web-task".into(),
             trust: json!({"trust": "ec2"}),
             managed: BTreeSet::from(["arn:aws:iam::aws:policy/B".to_string()]),

@@ -333,6 +333,14 @@ impl ServiceLayer {
         if let Some(live) = &repo {
             owned_or_conflict::<ecr::Repository<'_>>(ctx, &names.repository, live)?;
         }
+        for (name, role) in [
+            (&names.execution_role, &execution_role),
+            (&names.task_role, &task_role),
+        ] {
+            if let Some(live) = role {
+                owned_or_conflict::<iam::Role>(ctx, name, live)?;
+            }
+        }
         if let Some(live) = &cluster {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
@@ -776,8 +784,9 @@ impl ServiceLayer {
             let tags = tags.of(want.logical);
             g.step(format!("{} {}", iam::KIND, want.name))
                 .action_if(verb(iam::KIND, &want.name))
-                .run_with_detail(String::clone, move |_| async move {
-                    iam::ensure(ctx, &c.iam, &want, &tags, live).await
+                .converge(ctx, &c.iam, live.cloned(), move |_| iam::Role {
+                    want,
+                    tags,
                 })
         });
         // A new revision is registered, or the latest one's tags are set back.
@@ -944,8 +953,12 @@ impl ServiceLayer {
             iam::observe(ctx, &c.iam, &names.task_role),
             lb::observe(ctx, &c.elb, &names),
         )?;
-        for (field, role) in [("iam.execution_role", exec), ("iam.task_role", task)] {
+        for (field, name, role) in [
+            ("iam.execution_role", &names.execution_role, exec),
+            ("iam.task_role", &names.task_role, task),
+        ] {
             if let Some(r) = role {
+                owned_or_conflict::<iam::Role>(ctx, name, &r)?;
                 if r.trust != iam::normalize(iam::trust_policy())
                     && !r.trust.to_string().contains(iam::TASKS_PRINCIPAL)
                 {
@@ -1191,7 +1204,7 @@ impl ServiceLayer {
                 g.step(format!("{} {name}", iam::KIND))
                     .after_all(after_service())
                     .action("delete")
-                    .run(move |_| iam::delete(ctx, &c.iam, name, role));
+                    .run(move |_| resource::delete::<iam::Role>(ctx, &c.iam, role));
             }
         }
         if let (Some(repo), true) = (&live.repo, force_delete_repository) {
@@ -1244,8 +1257,8 @@ impl ServiceLayer {
         };
         Ok(Live {
             repo: mine(repo)?.filter(|l| resource::owned::<ecr::Repository<'_>>(ctx, l)),
-            execution_role: mine(execution_role)?,
-            task_role: mine(task_role)?,
+            execution_role: mine(execution_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
+            task_role: mine(task_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
             cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
             taskdef: mine(taskdef)?,
             lb,
@@ -1326,16 +1339,17 @@ fn foundation_changes<'a>(
         plan.push(resource::decide(&repo, live.repo.clone()).change(&repo));
     }
     let [exec, task] = iam::desired(names, spec, region);
-    plan.push(iam::change(
-        &exec,
-        &tags.of(exec.logical),
-        live.execution_role.as_ref(),
-    ));
-    plan.push(iam::change(
-        &task,
-        &tags.of(task.logical),
-        live.task_role.as_ref(),
-    ));
+    for want in [exec, task] {
+        let live = match want.logical {
+            l if l == iam::EXECUTION => &live.execution_role,
+            _ => &live.task_role,
+        };
+        let role = iam::Role {
+            tags: tags.of(want.logical),
+            want,
+        };
+        plan.push(resource::decide(&role, live.clone()).change(&role));
+    }
     let cluster = cluster::Cluster {
         name: &names.cluster,
         spec: &spec.cluster,
