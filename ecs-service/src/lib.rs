@@ -344,6 +344,7 @@ impl ServiceLayer {
         if let Some(live) = &cluster {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
+        lb::check_owned(ctx, &lb)?;
         Ok(Live {
             repo,
             execution_role,
@@ -953,6 +954,7 @@ impl ServiceLayer {
             iam::observe(ctx, &c.iam, &names.task_role),
             lb::observe(ctx, &c.elb, &names),
         )?;
+        lb::check_owned(ctx, &live_lb)?;
         for (field, name, role) in [
             ("iam.execution_role", &names.execution_role, exec),
             ("iam.task_role", &names.task_role, task),
@@ -1251,10 +1253,7 @@ impl ServiceLayer {
                 &names.service
             )),
         );
-        let lb = match lb {
-            Err(Error::Conflict { .. }) => lb::LiveLb::default(),
-            other => other?,
-        };
+        let lb = lb::owned_only(ctx, lb?);
         Ok(Live {
             repo: mine(repo)?.filter(|l| resource::owned::<ecr::Repository<'_>>(ctx, l)),
             execution_role: mine(execution_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),

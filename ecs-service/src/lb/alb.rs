@@ -3,31 +3,6 @@
 
 use super::*;
 
-pub(super) fn lb_action(d: &DesiredLb, live: Option<&LiveAlb>) -> Action {
-    match live {
-        None => Action::Create,
-        Some(l) if l.internal != d.internal => Action::Replace(format!(
-            "scheme {} → {}",
-            if l.internal {
-                "internal"
-            } else {
-                "internet-facing"
-            },
-            if d.internal {
-                "internal"
-            } else {
-                "internet-facing"
-            }
-        )),
-        Some(l) => Action::from_diffs(
-            alb_diffs(d, l)
-                .iter()
-                .map(ecs_core::resource::Diff::field)
-                .collect(),
-        ),
-    }
-}
-
 /// One typed difference of the load balancer: each is set right by its own call (the
 /// attributes by one call for all of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +23,7 @@ pub(crate) enum AlbDiff {
     Tags(TagDiff),
 }
 
-impl ecs_core::resource::Diff for AlbDiff {
+impl Diff for AlbDiff {
     fn field(&self) -> FieldDiff {
         match self {
             AlbDiff::Subnets { live, want } => {
@@ -87,79 +62,36 @@ pub(super) fn alb_diffs(d: &DesiredLb, l: &LiveAlb) -> Vec<AlbDiff> {
     diffs
 }
 
-pub(super) async fn ensure_alb(
-    ctx: &Context,
-    elb: &Client,
-    d: &DesiredLb,
-    live: Option<&LiveAlb>,
-) -> Result<(String, String)> {
-    let resource = format!("{LB_KIND} {}", d.name);
-    let (arn, dns, attributes) = match live {
-        Some(l) => {
-            // Each difference by its own call, from the diff; the attributes by one call.
-            let mut attributes = Vec::new();
-            for diff in alb_diffs(d, l) {
-                match diff {
-                    AlbDiff::Subnets { want, .. } => {
-                        ctx.call("SetSubnets", &resource, || {
-                            elb.set_subnets()
-                                .load_balancer_arn(&l.arn)
-                                .set_subnets(Some(want.clone()))
-                                .send()
-                        })
-                        .await?;
-                    }
-                    AlbDiff::SecurityGroups { want, .. } => {
-                        ctx.call("SetSecurityGroups", &resource, || {
-                            elb.set_security_groups()
-                                .load_balancer_arn(&l.arn)
-                                .set_security_groups(Some(want.clone()))
-                                .send()
-                        })
-                        .await?;
-                    }
-                    AlbDiff::Attribute(a) => attributes.push((a.key, a.want)),
-                    AlbDiff::Tags(t) => tagging::elb(ctx, elb, &resource, &l.arn, &t).await?,
-                }
-            }
-            (l.arn.clone(), l.dns_name.clone(), attributes)
+/// The load balancer as desired (the part of [`DesiredLb`] that is its own).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Alb<'a>(pub(crate) &'a DesiredLb);
+
+fn scheme(internal: bool) -> &'static str {
+    if internal {
+        "internal"
+    } else {
+        "internet-facing"
+    }
+}
+
+impl Alb<'_> {
+    fn resource(&self) -> String {
+        format!("{LB_KIND} {}", self.0.name)
+    }
+
+    async fn set_attributes(
+        &self,
+        ctx: &Context,
+        elb: &Client,
+        arn: &str,
+        attributes: &[(String, String)],
+    ) -> Result<()> {
+        if attributes.is_empty() {
+            return Ok(());
         }
-        None => {
-            // CreateLoadBalancer is idempotent by name on AWS (not on every emulator): the
-            // observation before this call is what prevents a second one.
-            let out = ctx
-                .call("CreateLoadBalancer", &resource, || {
-                    elb.create_load_balancer()
-                        .name(&d.name)
-                        .r#type(LoadBalancerTypeEnum::Application)
-                        .scheme(if d.internal {
-                            LoadBalancerSchemeEnum::Internal
-                        } else {
-                            LoadBalancerSchemeEnum::InternetFacing
-                        })
-                        .ip_address_type(IpAddressType::Ipv4)
-                        .set_subnets(Some(d.subnets.clone()))
-                        .set_security_groups(Some(d.security_groups.clone()))
-                        .set_tags(Some(tagging::elb_tags(&d.tags)))
-                        .send()
-                })
-                .await?;
-            let lb = out.load_balancers().first();
-            (
-                lb.and_then(|l| l.load_balancer_arn())
-                    .unwrap_or_default()
-                    .to_string(),
-                lb.and_then(|l| l.dns_name())
-                    .unwrap_or_default()
-                    .to_string(),
-                changed_attrs(&d.attributes, &BTreeMap::new()),
-            )
-        }
-    };
-    if !attributes.is_empty() {
-        ctx.call("ModifyLoadBalancerAttributes", &resource, || {
+        ctx.call("ModifyLoadBalancerAttributes", &self.resource(), || {
             elb.modify_load_balancer_attributes()
-                .load_balancer_arn(&arn)
+                .load_balancer_arn(arn)
                 .set_attributes(Some(
                     attributes
                         .iter()
@@ -169,17 +101,137 @@ pub(super) async fn ensure_alb(
                 .send()
         })
         .await?;
+        Ok(())
     }
-    Ok((arn, dns))
+}
+
+impl Resource for Alb<'_> {
+    const KIND: &'static str = LB_KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveAlb;
+    type Diff = AlbDiff;
+    /// Its ARN and DNS name.
+    type Output = (String, String);
+    type Error = Error;
+
+    /// Its name (plans name the load balancer by it).
+    fn logical_id(&self) -> String {
+        self.0.name.clone()
+    }
+
+    fn owner(live: &LiveAlb) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveAlb) -> Vec<AlbDiff> {
+        alb_diffs(self.0, live)
+    }
+
+    /// Its scheme cannot change.
+    fn replacement(&self, live: &LiveAlb) -> Option<String> {
+        (live.internal != self.0.internal).then(|| {
+            format!(
+                "scheme {} → {}",
+                scheme(live.internal),
+                scheme(self.0.internal)
+            )
+        })
+    }
+
+    fn output(live: &LiveAlb) -> (String, String) {
+        (live.arn.clone(), live.dns_name.clone())
+    }
+
+    fn created((_, dns): &(String, String)) -> Option<String> {
+        Some(dns.clone())
+    }
+
+    async fn create(&self, ctx: &Context, elb: &Client) -> Result<(String, String)> {
+        let d = self.0;
+        // CreateLoadBalancer is idempotent by name on AWS (not on every emulator): the
+        // observation before this call is what prevents a second one.
+        let out = ctx
+            .call("CreateLoadBalancer", &self.resource(), || {
+                elb.create_load_balancer()
+                    .name(&d.name)
+                    .r#type(LoadBalancerTypeEnum::Application)
+                    .scheme(if d.internal {
+                        LoadBalancerSchemeEnum::Internal
+                    } else {
+                        LoadBalancerSchemeEnum::InternetFacing
+                    })
+                    .ip_address_type(IpAddressType::Ipv4)
+                    .set_subnets(Some(d.subnets.clone()))
+                    .set_security_groups(Some(d.security_groups.clone()))
+                    .set_tags(Some(tagging::elb_tags(&d.tags)))
+                    .send()
+            })
+            .await?;
+        let lb = out.load_balancers().first();
+        let arn = lb
+            .and_then(|l| l.load_balancer_arn())
+            .unwrap_or_default()
+            .to_string();
+        let dns = lb
+            .and_then(|l| l.dns_name())
+            .unwrap_or_default()
+            .to_string();
+        self.set_attributes(
+            ctx,
+            elb,
+            &arn,
+            &changed_attrs(&d.attributes, &BTreeMap::new()),
+        )
+        .await?;
+        Ok((arn, dns))
+    }
+
+    /// Each difference by its own call, from the diff; the attributes by one call.
+    async fn update(
+        &self,
+        ctx: &Context,
+        elb: &Client,
+        l: &LiveAlb,
+        diffs: &[AlbDiff],
+    ) -> Result<()> {
+        let resource = self.resource();
+        let mut attributes = Vec::new();
+        for diff in diffs {
+            match diff {
+                AlbDiff::Subnets { want, .. } => {
+                    ctx.call("SetSubnets", &resource, || {
+                        elb.set_subnets()
+                            .load_balancer_arn(&l.arn)
+                            .set_subnets(Some(want.clone()))
+                            .send()
+                    })
+                    .await?;
+                }
+                AlbDiff::SecurityGroups { want, .. } => {
+                    ctx.call("SetSecurityGroups", &resource, || {
+                        elb.set_security_groups()
+                            .load_balancer_arn(&l.arn)
+                            .set_security_groups(Some(want.clone()))
+                            .send()
+                    })
+                    .await?;
+                }
+                AlbDiff::Attribute(a) => attributes.push((a.key.clone(), a.want.clone())),
+                AlbDiff::Tags(t) => tagging::elb(ctx, elb, &resource, &l.arn, t).await?,
+            }
+        }
+        self.set_attributes(ctx, elb, &l.arn, &attributes).await
+    }
+
+    /// Deletes it and waits until it is gone.
+    async fn delete(ctx: &Context, elb: &Client, live: &LiveAlb) -> Result<()> {
+        delete_alb(ctx, elb, format!("{LB_KIND} {}", live.name), &live.arn).await
+    }
 }
 
 /// Deletes the load balancer and waits until it is gone.
-pub(super) async fn delete_alb(
-    ctx: &Context,
-    elb: &Client,
-    resource: String,
-    arn: &str,
-) -> Result<()> {
+async fn delete_alb(ctx: &Context, elb: &Client, resource: String, arn: &str) -> Result<()> {
     match ctx
         .call("DeleteLoadBalancer", &resource, || {
             elb.delete_load_balancer().load_balancer_arn(arn).send()

@@ -18,6 +18,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use ecs_core::graph::{Dep, Graph, Step};
+use ecs_core::resource::{self, Diff, Owner, Ownership, Resource};
 use ecs_core::{
     Action, Change, Context, FieldDiff, Plan, Poll, PollPolicy, RetryOn, TagDiff, Tags,
 };
@@ -83,6 +84,7 @@ pub(crate) struct LiveLb {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveAlb {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) dns_name: String,
     pub(crate) internal: bool,
@@ -94,6 +96,7 @@ pub(crate) struct LiveAlb {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveTg {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) port: u16,
     pub(crate) protocol: String,
@@ -282,7 +285,8 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
         return Ok(LiveLb::default());
     }
     // The tags are read together with the rest (reading someone else's load balancer changes
-    // nothing), and checked before anything read is used.
+    // nothing); whether they make each resource the stack's is the engine's check
+    // ([`check_owned`]) before anything read is used.
     let tags = async {
         ctx.call("DescribeTags", &lb_res, || {
             elb.describe_tags()
@@ -382,6 +386,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
         sgs.sort();
         Ok((
             Some(LiveAlb {
+                name: names.load_balancer.clone(),
                 arn: arn.to_string(),
                 dns_name: l.dns_name().unwrap_or_default().to_string(),
                 internal: l.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
@@ -438,6 +443,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             ),
         ]);
         Ok(Some(LiveTg {
+            name: names.target_group.clone(),
             arn: arn.to_string(),
             port: t.port().unwrap_or_default() as u16,
             protocol: t
@@ -452,35 +458,57 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
     };
     let (tags, lb_read, tg_read) = futures_util::join!(tags, lb_part, tg_part);
     let tags = tags?;
-    // The resource's tags, when they make it the stack's.
-    let owned_tags = |arn: Option<&str>| {
+    let tags_of = |arn: Option<&str>| {
         tags.tag_descriptions()
             .iter()
-            .find(|d| d.resource_arn() == arn && ctx.owns(tag_map(d.tags())))
+            .find(|d| d.resource_arn() == arn)
             .map(|d| Tags::from_pairs(tag_map(d.tags())))
-    };
-    let lb_tags = match &lbs {
-        Some(l) => Some(
-            owned_tags(l.load_balancer_arn())
-                .ok_or_else(|| conflict(ctx, LB_KIND, &names.load_balancer))?,
-        ),
-        None => None,
-    };
-    let tg_tags = match &tgs {
-        Some(t) => Some(
-            owned_tags(t.target_group_arn())
-                .ok_or_else(|| conflict(ctx, TG_KIND, &names.target_group))?,
-        ),
-        None => None,
+            .unwrap_or_default()
     };
     let ((mut lb, listeners), mut tg) = (lb_read?, tg_read?);
-    if let (Some(l), Some(t)) = (&mut lb, lb_tags) {
-        l.tags = t;
+    if let (Some(l), Some(read)) = (&mut lb, &lbs) {
+        l.tags = tags_of(read.load_balancer_arn());
     }
-    if let (Some(g), Some(t)) = (&mut tg, tg_tags) {
-        g.tags = t;
+    if let (Some(g), Some(read)) = (&mut tg, &tgs) {
+        g.tags = tags_of(read.target_group_arn());
     }
     Ok(LiveLb { lb, tg, listeners })
+}
+
+/// `Ok` when the load balancer and the target group read under the stack's names are the
+/// stack's (the engine's check, by their tags), else the conflict that stops the plan. The
+/// listeners and rules are the load balancer's.
+pub(crate) fn check_owned(ctx: &Context, live: &LiveLb) -> Result<()> {
+    if let Some(l) = &live.lb {
+        resource::check_owned::<Alb<'_>>(ctx, &l.name, l)
+            .map_err(|_| conflict(ctx, LB_KIND, &l.name))?;
+    }
+    if let Some(t) = &live.tg {
+        resource::check_owned::<TargetGroup<'_>>(ctx, &t.name, t)
+            .map_err(|_| conflict(ctx, TG_KIND, &t.name))?;
+    }
+    Ok(())
+}
+
+/// What of `live` is the stack's: a load balancer that is not (with its listeners) and a
+/// target group that is not are left out, so that destroy never touches them.
+pub(crate) fn owned_only(ctx: &Context, mut live: LiveLb) -> LiveLb {
+    if live
+        .lb
+        .as_ref()
+        .is_some_and(|l| !resource::owned::<Alb<'_>>(ctx, l))
+    {
+        live.lb = None;
+        live.listeners.clear();
+    }
+    if live
+        .tg
+        .as_ref()
+        .is_some_and(|t| !resource::owned::<TargetGroup<'_>>(ctx, t))
+    {
+        live.tg = None;
+    }
+    live
 }
 
 fn changed_attrs(
@@ -531,16 +559,9 @@ pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb
     let tg_ok = live.tg.is_some();
     match d {
         Some(d) => {
-            plan.push(Change::new(
-                LB_KIND,
-                &d.name,
-                lb_action(d, live.lb.as_ref()),
-            ));
-            plan.push(Change::new(
-                TG_KIND,
-                &d.tg.name,
-                tg_action(&d.tg, live.tg.as_ref()),
-            ));
+            let (alb, tg) = (Alb(d), TargetGroup(&d.tg));
+            plan.push(resource::decide(&alb, live.lb.clone()).change(&alb));
+            plan.push(resource::decide(&tg, live.tg.clone()).change(&tg));
             for (port, want) in &d.listeners {
                 let id = format!("{}:{port}", d.name);
                 match live.listeners.get(port) {
@@ -637,30 +658,11 @@ pub(crate) fn add_steps<'a>(
     let alb = g
         .step(format!("{LB_KIND} {}", d.name))
         .action_if(verb(LB_KIND, &d.name))
-        .run_with_detail(
-            |(_, dns): &(String, String)| dns.clone(),
-            move |_| async move {
-                if let Action::Replace(reason) = lb_action(d, live.lb.as_ref()) {
-                    return Err(Error::ReplacementRequired {
-                        resource: format!("{LB_KIND} {}", d.name),
-                        reason,
-                    });
-                }
-                ensure_alb(ctx, elb, d, live.lb.as_ref()).await
-            },
-        );
+        .converge(ctx, elb, live.lb.clone(), move |_| Alb(d));
     let tg = g
         .step(format!("{TG_KIND} {}", d.tg.name))
         .action_if(verb(TG_KIND, &d.tg.name))
-        .run_with_detail(String::clone, move |_| async move {
-            if let Action::Replace(reason) = tg_action(&d.tg, live.tg.as_ref()) {
-                return Err(Error::ReplacementRequired {
-                    resource: format!("{TG_KIND} {}", d.tg.name),
-                    reason,
-                });
-            }
-            ensure_tg(ctx, elb, &d.tg, live.tg.as_ref()).await
-        });
+        .converge(ctx, elb, live.tg.clone(), move |_| TargetGroup(&d.tg));
     let tg_is_new = live.tg.is_none();
     let listeners: Vec<Step<String>> = d
         .listeners
@@ -768,12 +770,11 @@ pub(crate) fn teardown<'a>(
         .collect();
     let front: Vec<Step<()>> = match &live.lb {
         Some(lb) => {
-            let resource = format!("{LB_KIND} {}", names.load_balancer);
             let deleted = g
-                .step(resource.clone())
+                .step(format!("{LB_KIND} {}", names.load_balancer))
                 .after_all(listeners.iter().copied())
                 .action("delete")
-                .run(move |_| delete_alb(ctx, elb, resource, &lb.arn));
+                .run(move |_| resource::delete::<Alb<'_>>(ctx, elb, lb));
             let enis = g
                 .step(format!(
                     "{LB_KIND} {} network interfaces",
@@ -787,30 +788,17 @@ pub(crate) fn teardown<'a>(
         None => listeners,
     };
     if let Some(tg) = &live.tg {
-        let resource = format!("{TG_KIND} {}", names.target_group);
-        g.step(resource.clone())
+        g.step(format!("{TG_KIND} {}", names.target_group))
             .after_all(front)
             .after_all(tg_after)
             .action("delete")
-            .run(move |_| async move {
-                let retry = RetryOn::codes(&["ResourceInUse"], Duration::from_secs(120));
-                match ctx
-                    .call_retrying("DeleteTargetGroup", &resource, &retry, || {
-                        elb.delete_target_group().target_group_arn(&tg.arn).send()
-                    })
-                    .await
-                {
-                    Err(e) if !e.is_code("TargetGroupNotFound") => Err(e.into()),
-                    _ => Ok(()),
-                }
-            });
+            .run(move |_| resource::delete::<TargetGroup<'_>>(ctx, elb, tg));
     }
 }
 
 #[cfg(test)]
 mod typed_diff_tests {
     use super::*;
-    use ecs_core::resource::Diff;
 
     fn want() -> DesiredLb {
         DesiredLb {
@@ -840,6 +828,7 @@ mod typed_diff_tests {
     fn each_difference_of_the_load_balancer_and_target_group_is_one_typed_diff() {
         let d = want();
         let alb = LiveAlb {
+            name: "web-alb".into(),
             arn: "arn:alb".into(),
             dns_name: "web-alb.example".into(),
             internal: false,
@@ -857,6 +846,7 @@ mod typed_diff_tests {
             ]
         );
         let tg = LiveTg {
+            name: "web-app".into(),
             arn: "arn:tg".into(),
             port: 8080,
             protocol: "HTTP".into(),
