@@ -4,12 +4,16 @@
 //! resource is the stack's ([`Ownership`]), a typed [`Diff`] of desired against live, the
 //! replacement rule, and `create`, `update` (from the diff) and `delete`. Reads are the
 //! layer's (batched with the other reads of the same API). Nothing else: a kind emits no
-//! progress event (the [`graph`](crate::graph) executor does), checks no ownership and renders
-//! no plan line (the engine does, from the typed diff).
+//! progress event (the [`graph`](crate::graph) executor does), renders no plan line (the
+//! engine does, from the typed diff) and refuses no read itself: [`check_owned`] does, by the
+//! kind's declared [`Ownership`]. (A kind may ask [`owned`] to decide how much more to read,
+//! or whether a resource its create found is its own.)
 //!
-//! [`plan`] turns a desired resource and what the read found into a [`Planned`] action,
-//! refusing a live resource that is not the stack's; [`Planned::change`] renders it for the
-//! plan; [`converge`] carries it out, making no call when nothing differs.
+//! [`check_owned`] refuses a live resource that is not the stack's; [`decide`] turns a
+//! desired resource and what the read found into a [`Planned`] action (both at once:
+//! [`plan`]); [`Planned::change`] renders it for the plan; [`converge`] carries it out, making
+//! no call when nothing differs; in a graph, [`StepBuilder::converge`] is the whole step of
+//! one resource. [`delete`] deletes only what the stack owns.
 //!
 //! ```
 //! use ecs_core::resource::{Diff, Known};
@@ -396,8 +400,9 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     /// Adds the step of one resource: once the steps it runs after are done, `desired` builds
     /// the resource from their outputs, the engine [decides](decide) against `live` (what the
     /// plan's read found, its ownership already checked) and [converges](converge) it. The
-    /// step is reported as `{KIND} {logical id}` with the plan's `action` (`None`: silent);
-    /// its `Done` detail is [`Resource::created`] after a create. Its output is the kind's.
+    /// step is reported under the label given to [`Graph::step`](crate::graph::Graph::step)
+    /// with the plan's action (`None`: silent); its `Done` detail is [`Resource::created`]
+    /// (or `created`) after a create, `updated` after an update. Its output is the kind's.
     pub fn converge<R, D>(
         self,
         ctx: &'a Context,

@@ -7,7 +7,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
 };
 use aws_sdk_ecr::Client;
-use ecs_core::resource::{Changed, Diff, Owner, Ownership, Resource};
+use ecs_core::resource::{self, Changed, Diff, Owner, Ownership, Resource};
 use ecs_core::{Context, FieldDiff, TagDiff, Tags};
 use serde_json::{json, Value};
 
@@ -253,8 +253,9 @@ impl Resource for Repository<'_> {
     }
 
     /// Creates it with its tags, encryption and settings, then puts its lifecycle policy. A
-    /// repository that appeared since the read (another deploy made it) stops the step: the
-    /// plan no longer holds.
+    /// repository that appeared since the read and is not the stack's stops the step with
+    /// [`Changed`]; one that is (a retried create whose first answer was lost) is brought to
+    /// the spec from its diff.
     async fn create(&self, ctx: &Context, ecr: &Client) -> Result<String> {
         let encryption = match &self.spec.kms_key {
             Some(key) => EncryptionConfiguration::builder()
@@ -282,8 +283,18 @@ impl Resource for Repository<'_> {
                 .and_then(|r| r.repository_uri())
                 .unwrap_or_default()
                 .to_string(),
+            // Our own create, retried after its answer was lost, finds what it made: carried
+            // on from its diff. Anyone else's stops the step: the plan no longer holds.
             Err(e) if e.is_code("RepositoryAlreadyExistsException") => {
-                return Err(Changed::new(KIND, self.name, "was created by someone else").into())
+                let Some(found) = observe(ctx, ecr, self.name).await? else {
+                    return Err(e.into());
+                };
+                if !resource::owned::<Self>(ctx, &found) {
+                    return Err(Changed::new(KIND, self.name, "was created by someone else").into());
+                }
+                let diffs = self.diff(&found);
+                self.update(ctx, ecr, &found, &diffs).await?;
+                return Ok(found.uri);
             }
             Err(e) => return Err(e.into()),
         };

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use ecs_core::resource::{self, Diff, Owner, Ownership, Resource};
+use ecs_core::resource::{self, Changed, Diff, Owner, Ownership, Resource};
 use ecs_core::{Context, FieldDiff, RetryOn, TagDiff, Tags};
 use serde_json::{json, Value};
 
-use crate::names::{conflict, partition, url_decode, ServiceNames};
+use crate::names::{partition, url_decode, ServiceNames};
 use crate::spec::{Effect, ServiceSpec};
 use crate::{tagging, Error, Result};
 
@@ -206,6 +206,19 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
         return Ok(None);
     };
     let tags = Tags::from_pairs(role.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
+    let mut live = LiveRole {
+        name: name.to_string(),
+        arn: role.arn().to_string(),
+        trust: parse_policy(role.assume_role_policy_document().unwrap_or("{}")),
+        managed: BTreeSet::new(),
+        inline: BTreeMap::new(),
+        tags,
+    };
+    // A role that is not the stack's is read no further (its policies may not be readable
+    // with permissions scoped to the stack's tag); the engine refuses it from its tags.
+    if !resource::owned::<Role>(ctx, &live) {
+        return Ok(Some(live));
+    }
     let (attached, inline_names) = futures_util::try_join!(
         ctx.call("ListAttachedRolePolicies", &resource, || {
             iam.list_attached_role_policies().role_name(name).send()
@@ -226,18 +239,13 @@ pub(crate) async fn observe(ctx: &Context, iam: &Client, name: &str) -> Result<O
         }
     }))
     .await?;
-    Ok(Some(LiveRole {
-        name: name.to_string(),
-        arn: role.arn().to_string(),
-        trust: parse_policy(role.assume_role_policy_document().unwrap_or("{}")),
-        managed: attached
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect(),
-        inline: docs.into_iter().collect(),
-        tags,
-    }))
+    live.managed = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect();
+    live.inline = docs.into_iter().collect();
+    Ok(Some(live))
 }
 
 /// One typed difference of a role: each is set right by its own call.
@@ -441,7 +449,8 @@ impl Resource for Role {
     /// Creates the role with its trust policy and tags, then attaches and puts its policies.
     /// IAM reads are eventually consistent: a role an interrupted earlier run made may still
     /// read as absent, and its creation then answers that it exists. It is read again and,
-    /// when it is the stack's (the engine's check), brought to the spec; else the conflict.
+    /// when it is the stack's (by the kind's ownership rule), brought to the spec from its
+    /// diff; anyone else's stops the step with [`Changed`].
     async fn create(&self, ctx: &Context, iam: &Client) -> Result<String> {
         let d = &self.want;
         let resource = self.resource();
@@ -465,8 +474,8 @@ impl Resource for Role {
                 let Some(found) = observe(ctx, iam, &d.name).await? else {
                     return Err(e.into());
                 };
-                if resource::check_owned::<Role>(ctx, &d.name, &found).is_err() {
-                    return Err(conflict(ctx, KIND, &d.name));
+                if !resource::owned::<Role>(ctx, &found) {
+                    return Err(Changed::new(KIND, &d.name, "was created by someone else").into());
                 }
                 let todo = self.diff(&found);
                 self.resolve(ctx, iam, &todo).await?;

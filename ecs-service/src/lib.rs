@@ -1038,7 +1038,8 @@ impl ServiceLayer {
                 .await?
                 .unwrap_or_default(),
         };
-        let live_lb = lb::observe(ctx, &c.elb, &names).await?;
+        // Only the stack's own target group is watched.
+        let live_lb = lb::owned_only(ctx, lb::observe(ctx, &c.elb, &names).await?);
         let tg = live_lb.tg.as_ref().map(|t| t.arn.clone());
         service::wait_rollout(
             ctx,
@@ -1082,7 +1083,7 @@ impl ServiceLayer {
             return Ok(None);
         };
         let targets = match lb::observe(ctx, &c.elb, &names).await {
-            Ok(live) => match &live.tg {
+            Ok(live) => match &lb::owned_only(ctx, live).tg {
                 Some(tg) => lb::target_health(ctx, &c.elb, &tg.arn)
                     .await
                     .ok()
@@ -1338,11 +1339,7 @@ fn foundation_changes<'a>(
         plan.push(resource::decide(&repo, live.repo.clone()).change(&repo));
     }
     let [exec, task] = iam::desired(names, spec, region);
-    for want in [exec, task] {
-        let live = match want.logical {
-            l if l == iam::EXECUTION => &live.execution_role,
-            _ => &live.task_role,
-        };
+    for (want, live) in [(exec, &live.execution_role), (task, &live.task_role)] {
         let role = iam::Role {
             tags: tags.of(want.logical),
             want,

@@ -3042,6 +3042,50 @@ async fn a_repository_that_appears_after_the_read_stops_the_apply() {
     assert!(m.world().repo.as_ref().unwrap().tags.is_empty());
 }
 
+/// The stack's own repository found by a create that answers it exists (a retried create
+/// whose first answer was lost) is brought to the spec from its diff, and the apply goes on.
+#[tokio::test]
+async fn the_stacks_own_repository_found_by_its_create_is_brought_to_the_spec() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    m.world().repo = Some(Repo {
+        repo: aws_sdk_ecr::types::Repository::builder()
+            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
+            .registry_id(ACCOUNT)
+            .repository_name(REPO)
+            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
+            .image_tag_mutability(ImageTagMutability::Mutable)
+            .build(),
+        tags: vec![aws_sdk_ecr::types::Tag::builder()
+            .key("ecs:stack")
+            .value("web")
+            .build()
+            .unwrap()],
+        lifecycle: None,
+    });
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        out.repository_uri.as_deref(),
+        Some(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}").as_str())
+    );
+    assert_eq!(m.journal.count("CreateRepository"), 1);
+    for op in [
+        "PutImageTagMutability",
+        "PutImageScanningConfiguration",
+        "PutLifecyclePolicy",
+    ] {
+        assert_eq!(m.journal.count(op), 1, "{op}");
+    }
+    let next = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    assert_eq!(
+        action_of(&next, "ecr-repository", REPO),
+        Some(&Action::NoChange),
+        "{next}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Invalid specification.
 
@@ -3291,6 +3335,9 @@ async fn destroy_leaves_a_role_without_the_stack_tag_alone() {
     let w = m.world();
     assert!(w.roles.contains_key(TASK_ROLE));
     assert!(w.roles[TASK_ROLE].inline.contains_key("theirs"));
+    // Its policies are not even read: only the stack's own role is (its two listings).
+    assert_eq!(j.count("ListRolePolicies"), 1);
+    assert_eq!(j.count("ListAttachedRolePolicies"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
