@@ -47,6 +47,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use ecs_core::graph::{Dep, Graph};
+use ecs_core::resource;
 use ecs_core::{Action, Change, Context, Event, NameKind, Plan};
 use serde_json::Value;
 
@@ -338,6 +339,9 @@ impl ObserveLayer {
             alarms::observe(ctx, &c.cloudwatch),
             dashboard,
         )?;
+        if let Some(live) = &live_log_group {
+            logs::check_owned(ctx, live)?;
+        }
         Ok(ObserveState {
             spec: spec.clone(),
             log_group: log_group.to_string(),
@@ -424,12 +428,8 @@ impl ObserveLayer {
             });
         }
         let mut changes = Plan::new();
-        changes.push(logs::change(
-            &state.log_group,
-            spec,
-            &ctx.resource_tags(Some(logs::LOGICAL), None),
-            live.log_group.as_ref(),
-        ));
+        let log_group = logs::LogGroup::new(ctx, &state.log_group, spec);
+        changes.push(resource::decide(&log_group, live.log_group.clone()).change(&log_group));
         changes.extend(alarm_plan);
         changes.push(self.dashboard_change(ctx, spec, &target, &region, &want, &live));
         Ok(ObservePlan {
@@ -453,14 +453,9 @@ impl ObserveLayer {
         if let Some(arn) = &state.log_group_arn {
             return Ok(arn.clone());
         }
-        let arn = logs::ensure(
-            ctx,
-            &self.clients.logs,
-            &state.log_group,
-            &state.spec,
-            state.live_log_group.as_ref(),
-        )
-        .await?;
+        let arn = self
+            .converge_log_group(ctx, &state.log_group, &state.spec, &state.live_log_group)
+            .await?;
         state.log_group_arn = Some(arn.clone());
         Ok(arn)
     }
@@ -528,25 +523,24 @@ impl ObserveLayer {
             .map(|c| c.action.clone());
         let mut g = Graph::<Error>::new();
 
-        // The log group (unless `apply_log_group` made it already; `logs::ensure` reports
-        // what it does, which only it knows after its read).
-        let log_group = g
-            .step(format!("{} {}", logs::KIND, target.log_group))
-            .run(|_| async {
-                match &plan.log_group_arn {
-                    Some(arn) => Ok(arn.clone()),
-                    None => {
-                        logs::ensure(
-                            ctx,
-                            &c.logs,
-                            &target.log_group,
-                            spec,
-                            live.log_group.as_ref(),
-                        )
-                        .await
-                    }
-                }
-            });
+        // The log group (unless `apply_log_group` made it already).
+        let log_group_label = format!("{} {}", logs::KIND, target.log_group);
+        let log_group = match &plan.log_group_arn {
+            Some(arn) => {
+                let arn = arn.clone();
+                g.step(log_group_label).run(|_| async { Ok(arn) })
+            }
+            None => g
+                .step(log_group_label)
+                .action_if(
+                    plan.changes
+                        .find(logs::KIND, &target.log_group)
+                        .and_then(|c| c.action.verb()),
+                )
+                .converge(ctx, &c.logs, live.log_group.clone(), |_| {
+                    logs::LogGroup::new(ctx, &target.log_group, spec)
+                }),
+        };
         // Each alarm that differs, concurrently; the removed ones, 100 a call.
         let mut alarm_steps: Vec<Dep> = Vec::new();
         for change in alarm_plan
@@ -658,7 +652,29 @@ impl ObserveLayer {
     ) -> Result<String> {
         spec.validate()?;
         let live = logs::observe(ctx, &self.clients.logs, log_group).await?;
-        logs::ensure(ctx, &self.clients.logs, log_group, spec, live.as_ref()).await
+        if let Some(live) = &live {
+            logs::check_owned(ctx, live)?;
+        }
+        self.converge_log_group(ctx, log_group, spec, &live).await
+    }
+
+    /// Brings the log group `name` from `live` (read, its ownership checked) to `spec`: a
+    /// graph of that one step, which the executor reports.
+    async fn converge_log_group(
+        &self,
+        ctx: &Context,
+        name: &str,
+        spec: &ObserveSpec,
+        live: &Option<logs::LiveLogGroup>,
+    ) -> Result<String> {
+        let desired = logs::LogGroup::new(ctx, name, spec);
+        let verb = resource::decide(&desired, live.clone()).verb();
+        let mut g = Graph::<Error>::new();
+        let step = g
+            .step(format!("{} {name}", logs::KIND))
+            .action_if(verb)
+            .converge(ctx, &self.clients.logs, live.clone(), move |_| desired);
+        Ok(g.run(ctx).await?.get(step).clone())
     }
 
     /// The current state of the stack's alarms.
@@ -716,13 +732,9 @@ impl ObserveLayer {
         let (live_alarms, dashboard, group) = futures_util::try_join!(
             alarms::observe(ctx, &c.cloudwatch),
             async { mine(self.dashboard(ctx).await) },
-            async {
-                match logs::observe(ctx, &c.logs, log_group).await {
-                    Err(Error::Conflict { .. }) => Ok(None),
-                    other => other,
-                }
-            },
+            logs::observe(ctx, &c.logs, log_group),
         )?;
+        let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
         let owned = futures_util::future::try_join_all(
             live_alarms
                 .values()
@@ -766,7 +778,14 @@ impl ObserveLayer {
         delete_logs: bool,
     ) -> Result<(Plan, Vec<String>)> {
         let c = &self.clients;
-        let live_alarms = alarms::observe(ctx, &c.cloudwatch).await?;
+        let (live_alarms, group) =
+            futures_util::try_join!(alarms::observe(ctx, &c.cloudwatch), async {
+                match delete_logs {
+                    true => logs::observe(ctx, &c.logs, log_group).await,
+                    false => Ok(None),
+                }
+            },)?;
+        let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
         let owned = futures_util::future::try_join_all(
             live_alarms
                 .values()
@@ -790,23 +809,22 @@ impl ObserveLayer {
                 .run(move |_| alarms::delete(ctx, &c.cloudwatch, chunk));
             alarm_steps.push(step.into());
         }
-        // These two report themselves: whether there is one of the stack's to delete is known
-        // after their reads.
+        // The dashboard reports itself: whether there is one of the stack's to delete is known
+        // after its read. The log group was read with the alarms, above.
         let dashboard = g
             .step(format!("{DASHBOARD_KIND} {}", Self::dashboard_name(ctx)))
             .after_all(alarm_steps)
             .run(move |_| self.delete_dashboard(ctx));
-        let logs_deleted = g
-            .step(format!("{} {log_group}", logs::KIND))
-            .run(move |_| async move {
-                if delete_logs {
-                    logs::delete(ctx, &c.logs, log_group).await
-                } else {
-                    Ok(false)
-                }
-            });
+        if let Some(group) = &group {
+            g.step(format!("{} {log_group}", logs::KIND))
+                .action("delete")
+                .run_with_detail(
+                    |_: &bool| "deleted with its logs".to_string(),
+                    move |_| resource::delete::<logs::LogGroup<'_>>(ctx, &c.logs, group),
+                );
+        }
         let out = g.run(ctx).await?;
-        let (dashboard, logs_deleted) = (*out.get(dashboard), *out.get(logs_deleted));
+        let (dashboard, logs_deleted) = (*out.get(dashboard), group.is_some());
         for n in &names {
             deleted.push(Change::new(alarms::KIND, n, Action::Delete));
         }

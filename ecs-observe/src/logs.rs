@@ -1,10 +1,11 @@
 //! The stack's log group: retention always set, optional KMS key, owned by tag.
 
 use aws_sdk_cloudwatchlogs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, TagDiff, Tags};
+use ecs_core::resource::{self, Changed, Diff, Owner, Ownership, Resource};
+use ecs_core::{Context, FieldDiff, TagDiff, Tags};
 
 use crate::spec::ObserveSpec;
-use crate::Result;
+use crate::{Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "log-group";
@@ -15,6 +16,7 @@ pub(crate) const LOGICAL: &str = "log-group";
 /// The log group as it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveLogGroup {
+    pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) retention: Option<i32>,
     pub(crate) kms_key: Option<String>,
@@ -25,7 +27,8 @@ fn arn_without_star(arn: &str) -> &str {
     arn.strip_suffix(":*").unwrap_or(arn)
 }
 
-/// Reads the log group called `name`: `None` when absent; a conflict when not the stack's.
+/// Reads the log group called `name`: `None` when absent. Whether it is the stack's is the
+/// engine's check ([`LogGroup`]'s ownership is its tag).
 pub(crate) async fn observe(
     ctx: &Context,
     logs: &Client,
@@ -63,14 +66,8 @@ pub(crate) async fn observe(
             .flatten()
             .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
     );
-    if !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))) {
-        return Err(crate::Error::Conflict {
-            resource: KIND.into(),
-            name: name.into(),
-            stack: ctx.stack().to_string(),
-        });
-    }
     Ok(Some(LiveLogGroup {
+        name: name.to_string(),
         arn,
         retention: g.retention_in_days(),
         kms_key: g.kms_key_id().map(str::to_string),
@@ -78,168 +75,218 @@ pub(crate) async fn observe(
     }))
 }
 
-fn diffs(spec: &ObserveSpec, tags: &Tags, live: &LiveLogGroup) -> Vec<FieldDiff> {
-    let mut d = Vec::new();
-    let want = spec.log_retention_days as i32;
-    if live.retention != Some(want) {
-        d.push(FieldDiff::new(
-            "retention_days",
-            live.retention
-                .map_or("never expire".to_string(), |r| r.to_string()),
-            want,
-        ));
-    }
-    if live.kms_key != spec.log_kms_key {
-        d.push(FieldDiff::new(
-            "kms_key",
-            live.kms_key.as_deref().unwrap_or("none"),
-            spec.log_kms_key.as_deref().unwrap_or("none"),
-        ));
-    }
-    d.extend(tags.diff_from(&live.tags).map(|t| t.field()));
-    d
-}
-
-/// The plan entry for the log group; `tags` are the ones it should carry.
-pub(crate) fn change(
-    name: &str,
-    spec: &ObserveSpec,
-    tags: &Tags,
-    live: Option<&LiveLogGroup>,
-) -> Change {
-    let action = match live {
-        None => Action::Create,
-        Some(l) => Action::from_diffs(diffs(spec, tags, l)),
-    };
-    Change::new(KIND, name, action)
-}
-
-/// Creates or updates the log group; returns its ARN.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    logs: &Client,
-    name: &str,
-    spec: &ObserveSpec,
-    live: Option<&LiveLogGroup>,
-) -> Result<String> {
-    let resource = format!("{KIND} {name}");
-    let want_tags = ctx.resource_tags(Some(LOGICAL), None);
-    let (arn, live) = match live {
-        Some(l) if diffs(spec, &want_tags, l).is_empty() => return Ok(l.arn.clone()),
-        Some(l) => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "update".into(),
-            });
-            (l.arn.clone(), Some(l))
+/// `Ok` when `live` is the stack's (the engine's check, by its tag), else the conflict.
+pub(crate) fn check_owned(ctx: &Context, live: &LiveLogGroup) -> Result<()> {
+    resource::check_owned::<LogGroup<'_>>(ctx, &live.name, live).map_err(|_| {
+        crate::Error::Conflict {
+            resource: KIND.into(),
+            name: live.name.clone(),
+            stack: ctx.stack().to_string(),
         }
-        None => {
-            ctx.emit(Event::Started {
-                resource: resource.clone(),
-                action: "create".into(),
+    })
+}
+
+/// One typed difference of the log group: each is set right by its own call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogGroupDiff {
+    /// The retention (`PutRetentionPolicy`); `live` is `None` when logs never expire.
+    Retention { live: Option<i32>, want: i32 },
+    /// The KMS key (`AssociateKmsKey` / `DisassociateKmsKey`).
+    KmsKey {
+        live: Option<String>,
+        want: Option<String>,
+    },
+    /// The tags (`TagResource` / `UntagResource`).
+    Tags(TagDiff),
+}
+
+impl Diff for LogGroupDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            LogGroupDiff::Retention { live, want } => FieldDiff::new(
+                "retention_days",
+                live.map_or("never expire".to_string(), |r| r.to_string()),
+                want,
+            ),
+            LogGroupDiff::KmsKey { live, want } => FieldDiff::new(
+                "kms_key",
+                live.as_deref().unwrap_or("none"),
+                want.as_deref().unwrap_or("none"),
+            ),
+            LogGroupDiff::Tags(t) => t.field(),
+        }
+    }
+}
+
+/// The log group as desired: its name, the spec's retention and key, and its tags.
+#[derive(Debug, Clone)]
+pub(crate) struct LogGroup<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a ObserveSpec,
+    pub(crate) tags: Tags,
+}
+
+impl<'a> LogGroup<'a> {
+    /// The stack's log group called `name` as `spec` wants it.
+    pub(crate) fn new(ctx: &Context, name: &'a str, spec: &'a ObserveSpec) -> Self {
+        Self {
+            name,
+            spec,
+            tags: ctx.resource_tags(Some(LOGICAL), None),
+        }
+    }
+
+    fn resource(&self) -> String {
+        format!("{KIND} {}", self.name)
+    }
+
+    fn retention(&self) -> i32 {
+        self.spec.log_retention_days as i32
+    }
+}
+
+impl Resource for LogGroup<'_> {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveLogGroup;
+    type Diff = LogGroupDiff;
+    /// Its ARN.
+    type Output = String;
+    type Error = Error;
+
+    /// Its name (plans name the log group by it).
+    fn logical_id(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn owner(live: &LiveLogGroup) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveLogGroup) -> Vec<LogGroupDiff> {
+        let mut d = Vec::new();
+        if live.retention != Some(self.retention()) {
+            d.push(LogGroupDiff::Retention {
+                live: live.retention,
+                want: self.retention(),
             });
-            let tags = &want_tags;
-            let created = ctx
-                .call("CreateLogGroup", &resource, || {
-                    let mut req = logs
-                        .create_log_group()
-                        .log_group_name(name)
-                        .set_kms_key_id(spec.log_kms_key.clone());
-                    for (k, v) in tags.iter() {
-                        req = req.tags(k, v);
-                    }
-                    req.send()
-                })
-                .await;
-            match created {
-                Ok(_) => {}
-                // Created by an interrupted earlier run (or a concurrent one): adopt it if ours.
-                Err(e) if e.is_code("ResourceAlreadyExistsException") => {
-                    let Some(found) = observe(ctx, logs, name).await? else {
-                        // Exists, but cannot be read yet: report rather than loop.
-                        return Err(e.into());
-                    };
-                    return Box::pin(ensure(ctx, logs, name, spec, Some(&found))).await;
+        }
+        if live.kms_key != self.spec.log_kms_key {
+            d.push(LogGroupDiff::KmsKey {
+                live: live.kms_key.clone(),
+                want: self.spec.log_kms_key.clone(),
+            });
+        }
+        d.extend(self.tags.diff_from(&live.tags).map(LogGroupDiff::Tags));
+        d
+    }
+
+    fn output(live: &LiveLogGroup) -> String {
+        live.arn.clone()
+    }
+
+    /// Creates it with its tags and key, sets its retention, then describes it once to learn
+    /// its ARN (`CreateLogGroup` does not return it). A log group that appeared since the read
+    /// is read again: the stack's own (an interrupted or retried create) is brought to the
+    /// spec from its diff; anyone else's stops the step with [`Changed`].
+    async fn create(&self, ctx: &Context, logs: &Client) -> Result<String> {
+        let resource = self.resource();
+        let created = ctx
+            .call("CreateLogGroup", &resource, || {
+                let mut req = logs
+                    .create_log_group()
+                    .log_group_name(self.name)
+                    .set_kms_key_id(self.spec.log_kms_key.clone());
+                for (k, v) in self.tags.iter() {
+                    req = req.tags(k, v);
                 }
-                Err(e) => return Err(e.into()),
+                req.send()
+            })
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.is_code("ResourceAlreadyExistsException") => {
+                let Some(found) = observe(ctx, logs, self.name).await? else {
+                    // Exists, but cannot be read yet: report rather than loop.
+                    return Err(e.into());
+                };
+                if !resource::owned::<Self>(ctx, &found) {
+                    return Err(Changed::new(KIND, self.name, "was created by someone else").into());
+                }
+                let diffs = self.diff(&found);
+                self.update(ctx, logs, &found, &diffs).await?;
+                return Ok(found.arn);
             }
-            (String::new(), None)
+            Err(e) => return Err(e.into()),
         }
-    };
-    if live.is_none_or(|l| l.retention != Some(spec.log_retention_days as i32)) {
         ctx.call("PutRetentionPolicy", &resource, || {
             logs.put_retention_policy()
-                .log_group_name(name)
-                .retention_in_days(spec.log_retention_days as i32)
+                .log_group_name(self.name)
+                .retention_in_days(self.retention())
                 .send()
         })
         .await?;
+        Ok(observe(ctx, logs, self.name)
+            .await?
+            .map(|l| l.arn)
+            .unwrap_or_default())
     }
-    if let Some(l) = live {
-        if l.kms_key != spec.log_kms_key {
-            match &spec.log_kms_key {
-                Some(key) => ctx
-                    .call("AssociateKmsKey", &resource, || {
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        logs: &Client,
+        live: &LiveLogGroup,
+        diffs: &[LogGroupDiff],
+    ) -> Result<()> {
+        let resource = self.resource();
+        for diff in diffs {
+            match diff {
+                LogGroupDiff::Retention { want, .. } => {
+                    ctx.call("PutRetentionPolicy", &resource, || {
+                        logs.put_retention_policy()
+                            .log_group_name(self.name)
+                            .retention_in_days(*want)
+                            .send()
+                    })
+                    .await?;
+                }
+                LogGroupDiff::KmsKey {
+                    want: Some(key), ..
+                } => {
+                    ctx.call("AssociateKmsKey", &resource, || {
                         logs.associate_kms_key()
-                            .log_group_name(name)
+                            .log_group_name(self.name)
                             .kms_key_id(key)
                             .send()
                     })
-                    .await
-                    .map(|_| ())?,
-                None => ctx
-                    .call("DisassociateKmsKey", &resource, || {
-                        logs.disassociate_kms_key().log_group_name(name).send()
+                    .await?;
+                }
+                LogGroupDiff::KmsKey { want: None, .. } => {
+                    ctx.call("DisassociateKmsKey", &resource, || {
+                        logs.disassociate_kms_key().log_group_name(self.name).send()
                     })
-                    .await
-                    .map(|_| ())?,
+                    .await?;
+                }
+                LogGroupDiff::Tags(t) => retag(ctx, logs, &resource, &live.arn, t).await?,
             }
         }
+        Ok(())
     }
-    if let Some(t) = live.and_then(|l| want_tags.diff_from(&l.tags)) {
-        retag(ctx, logs, &resource, &arn, &t).await?;
-    }
-    let arn = if arn.is_empty() {
-        observe(ctx, logs, name)
-            .await?
-            .map(|l| l.arn)
-            .unwrap_or_default()
-    } else {
-        arn
-    };
-    ctx.emit(Event::Done {
-        resource,
-        detail: format!("retention {} days", spec.log_retention_days),
-    });
-    Ok(arn)
-}
 
-/// Deletes the log group (and its logs) when it is the stack's.
-pub(crate) async fn delete(ctx: &Context, logs: &Client, name: &str) -> Result<bool> {
-    match observe(ctx, logs, name).await {
-        Ok(Some(_)) => {}
-        Ok(None) | Err(crate::Error::Conflict { .. }) => return Ok(false),
-        Err(e) => return Err(e),
+    /// Deletes it with its logs.
+    async fn delete(ctx: &Context, logs: &Client, live: &LiveLogGroup) -> Result<()> {
+        match ctx
+            .call("DeleteLogGroup", &format!("{KIND} {}", live.name), || {
+                logs.delete_log_group().log_group_name(&live.name).send()
+            })
+            .await
+        {
+            Err(e) if !e.is_code("ResourceNotFoundException") => Err(e.into()),
+            _ => Ok(()),
+        }
     }
-    let resource = format!("{KIND} {name}");
-    ctx.emit(Event::Started {
-        resource: resource.clone(),
-        action: "delete".into(),
-    });
-    match ctx
-        .call("DeleteLogGroup", &resource, || {
-            logs.delete_log_group().log_group_name(name).send()
-        })
-        .await
-    {
-        Err(e) if !e.is_code("ResourceNotFoundException") => return Err(e.into()),
-        _ => {}
-    }
-    ctx.emit(Event::Done {
-        resource,
-        detail: "deleted with its logs".into(),
-    });
-    Ok(true)
 }
 
 /// Sets and removes the log group's tags.
@@ -282,4 +329,56 @@ async fn retag(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecs_core::StackName;
+
+    #[test]
+    fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
+        let ctx = Context::builder()
+            .stack(StackName::new("web").unwrap())
+            .build();
+        let spec = ObserveSpec::builder().log_retention_days(30).build();
+        let want = LogGroup::new(&ctx, "/ecs/web", &spec);
+        let same = LiveLogGroup {
+            name: "/ecs/web".into(),
+            arn: "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web".into(),
+            retention: Some(30),
+            kms_key: None,
+            tags: want.tags.clone(),
+        };
+        assert_eq!(want.diff(&same), vec![]);
+        // (what drifted, the plan line)
+        let cases = [
+            (
+                LiveLogGroup {
+                    retention: None,
+                    ..same.clone()
+                },
+                FieldDiff::new("retention_days", "never expire", 30),
+            ),
+            (
+                LiveLogGroup {
+                    kms_key: Some("alias/logs".into()),
+                    ..same.clone()
+                },
+                FieldDiff::new("kms_key", "alias/logs", "none"),
+            ),
+            (
+                LiveLogGroup {
+                    tags: Tags::new(),
+                    ..same.clone()
+                },
+                want.tags.diff_from(&Tags::new()).unwrap().field(),
+            ),
+        ];
+        for (live, line) in cases {
+            let d = want.diff(&live);
+            assert_eq!(d.len(), 1, "{d:?}");
+            assert_eq!(d[0].field(), line);
+        }
+    }
 }
