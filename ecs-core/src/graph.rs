@@ -157,6 +157,7 @@ struct Node<'a, E> {
     deps: Vec<usize>,
     detail: Option<Detail>,
     reports_itself: bool,
+    abandonable: bool,
     body: Body<'a, E>,
 }
 
@@ -200,6 +201,7 @@ pub struct StepBuilder<'g, 'a, E> {
     action: Option<String>,
     deps: Vec<usize>,
     reports_itself: bool,
+    abandonable: bool,
 }
 
 impl<E> fmt::Debug for StepBuilder<'_, '_, E> {
@@ -253,6 +255,15 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     pub fn reports_itself(mut self) -> Self {
         self.action = None;
         self.reports_itself = true;
+        self
+    }
+
+    /// A step that only reads or waits (a readiness wait, say): once the graph has failed and
+    /// only such steps are still running, the graph returns its error without waiting for
+    /// them, since dropping a read abandons nothing. Every other started step still runs to
+    /// its end.
+    pub fn abandonable(mut self) -> Self {
+        self.abandonable = true;
         self
     }
 
@@ -319,6 +330,7 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
             deps: self.deps,
             detail,
             reports_itself: self.reports_itself,
+            abandonable: self.abandonable,
             body,
         });
         Step {
@@ -361,6 +373,7 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
             action: None,
             deps: Vec::new(),
             reports_itself: false,
+            abandonable: false,
         }
     }
 
@@ -414,6 +427,8 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
         let mut reports: Vec<Option<Report>> = (0..count).map(|_| None).collect();
         let mut in_flight = FuturesUnordered::new();
         let mut first: Option<E> = None;
+        // How many started steps must run to their end (those not `abandonable`).
+        let mut busy = 0_usize;
         loop {
             // A stop that has come is seen before any new step starts.
             if !stopped {
@@ -421,6 +436,10 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                     stopped = true;
                     first.get_or_insert(error);
                 }
+            }
+            // Failed, with only abandonable steps left running: they are dropped.
+            if first.is_some() && busy == 0 {
+                break;
             }
             while first.is_none() && in_flight.len() < self.concurrency {
                 let Some(index) = ready.pop_front() else {
@@ -445,7 +464,11 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
                 reports[index] =
                     Some((node.resource, node.action, node.detail, node.reports_itself));
                 let body = (node.body)(inputs);
-                in_flight.push(async move { (index, body.await) });
+                let abandonable = node.abandonable;
+                if !abandonable {
+                    busy += 1;
+                }
+                in_flight.push(async move { (index, abandonable, body.await) });
             }
             let next = if stopped {
                 in_flight.next().await
@@ -470,7 +493,10 @@ impl<'a, E: fmt::Display + Send + 'a> Graph<'a, E> {
             while let Some(Some(finished)) = in_flight.next().now_or_never() {
                 batch.push(finished);
             }
-            for (index, result) in batch {
+            for (index, abandonable, result) in batch {
+                if !abandonable {
+                    busy -= 1;
+                }
                 let (resource, action, detail, reports_itself) = reports[index]
                     .take()
                     .expect("a step that ran was reported as started");
@@ -738,6 +764,51 @@ mod tests {
             ["a"],
             "a finished, b never started"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_graph_drops_its_abandonable_steps_but_not_the_others() {
+        let events = EventLog::new();
+        let context = ctx(&events);
+        let (release, gate) = tokio::sync::oneshot::channel::<()>();
+        let finished = Mutex::new(false);
+        let mut g = Graph::<String>::new();
+        // A wait that never ends, a step held by a gate, and one that fails.
+        g.step("wait")
+            .abandonable()
+            .run(|_| std::future::pending::<Result<(), String>>());
+        g.step("slow").run(|_| async {
+            gate.await.ok();
+            *finished.lock().unwrap() = true;
+            Ok(())
+        });
+        g.step("bad")
+            .run(|_| async { Err::<(), _>("boom".to_string()) });
+        let run = async {
+            let (result, ()) = futures_util::join!(g.run(&context), async {
+                // The failure is in; the graph still waits for the held step.
+                tokio::task::yield_now().await;
+                assert!(!*finished.lock().unwrap());
+                release.send(()).unwrap();
+            });
+            result
+        };
+        // Polled on this one thread, the graph ends within a bounded number of polls once
+        // the held step is done, the endless wait dropped; it would never end otherwise.
+        let bound = async {
+            for _ in 0..1000 {
+                tokio::task::yield_now().await;
+            }
+        };
+        match futures_util::future::select(Box::pin(run), Box::pin(bound)).await {
+            futures_util::future::Either::Left((result, _)) => {
+                assert_eq!(result.unwrap_err(), "boom")
+            }
+            futures_util::future::Either::Right(_) => {
+                panic!("the graph waited for its abandonable step")
+            }
+        }
+        assert!(*finished.lock().unwrap(), "the held step ran to its end");
     }
 
     #[tokio::test]
