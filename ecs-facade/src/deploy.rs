@@ -353,91 +353,101 @@ impl Deployer {
             .check_replacements(&svc_state, net_plan.known_outputs().as_ref())?;
         let has_lb = service_spec.load_balancer.is_some();
 
-        // 2. The network; meanwhile what does not need it (each makes no call when it is
-        //    already as the stack wants it).
-        let network = async { Ok::<_, Error>(l.network.apply(&ctx, &net_plan).await?) };
-        let foundation =
-            async { Ok::<_, Error>(l.service.apply_foundation(&ctx, &mut svc_state).await?) };
-        let log_group =
-            async { Ok::<_, Error>(l.observe.apply_log_group(&ctx, &mut observe_state).await?) };
-        // All three run to their end even when one fails: a request dropped half-way could
-        // still land in AWS after the deploy returned, unseen by the next deploy's reads.
-        let (network, foundation, log_group) =
-            futures_util::join!(Box::pin(network), Box::pin(foundation), Box::pin(log_group));
-        let network = network?;
-        foundation?;
-        log_group?;
-
-        // 3. The service layer: the load balancer at once; the service once the NAT gateways
-        //    its tasks pull images through are available (their wait runs meanwhile).
-        let svc_plan = l.service.plan_with(&svc_state, &network);
-        changes.extend(svc_plan.changes().clone());
-        // The wait's outcome opens the service layer's gate, or closes it: then the service
-        // layer starts no further step, lets those in flight finish and leaves the service
-        // alone, and the wait's error is the one reported.
+        // 2. One graph of the layers, each step a layer's (or a part of one) that reports its
+        //    own steps: the network, and meanwhile what does not need it (the repository,
+        //    roles, task definition and cluster; the log group); the service layer once the
+        //    network and its foundation are made, its service behind the wait for the NAT
+        //    gateways its tasks pull images through (the wait opens the layer's gate, or
+        //    closes it: then the layer starts no further step, lets those in flight finish
+        //    and leaves the service alone, and the wait's error is the one reported); then
+        //    the rollout, autoscaling and observability at once. After a failure no layer
+        //    starts and started ones run to their end (a request dropped half-way could
+        //    still land in AWS after the deploy returned, unseen by the next deploy's reads),
+        //    except the NAT wait, which only reads.
+        let (ctx, stack, names) = (&ctx, stack, &names);
+        let (net_plan, scaling_state) = (&net_plan, &scaling_state);
         let (nat_ready, gate) = tokio::sync::oneshot::channel::<bool>();
-        let nat_wait = async {
-            let waited = if net_plan.is_empty() {
-                Ok(())
-            } else {
-                l.network
-                    .wait_ready(&ctx, &network, Duration::from_secs(600))
-                    .await
-            };
-            // The receiver is gone only when the service branch already ended.
-            let _ = nat_ready.send(waited.is_ok());
-            waited
-        };
-        let service_branch = l
-            .service
-            .apply_after(&ctx, &svc_plan, async { gate.await.unwrap_or(false) });
-        let service = match futures_util::future::select(
-            Box::pin(nat_wait),
-            Box::pin(service_branch),
-        )
-        .await
-        {
-            // The wait ended (and opened or closed the gate): the service layer runs to its end.
-            futures_util::future::Either::Left((waited, service_branch)) => {
-                let service = service_branch.await;
-                waited?;
-                service?
-            }
-            // The service layer ended first, so with an error (its gate never opened): the
-            // wait only reads, and dropping it abandons nothing.
-            futures_util::future::Either::Right((service, nat_wait)) => {
-                let service = service?;
-                nat_wait.await?;
-                service
-            }
-        };
-
-        // 4. The rollout, autoscaling and observability, concurrently: one graph of three
-        //    steps (each layer reports its own progress), so that when one fails the others
-        //    still run to their end.
-        let lb = service.load_balancer_arn.clone();
-        let tg = service.target_group_arn.clone();
-        let (ctx, service, stack, names) = (&ctx, &service, stack, &names);
-        let (scaling_state, observe_state) = (&scaling_state, &observe_state);
         let mut g = Graph::<Error>::new();
-        let rollout = g.step("rollout").reports_itself().run(move |_| async move {
-            match (&service.deployment, wait) {
-                (Some(d), true) => Ok::<_, Error>(Some(
-                    l.service
-                        .wait_for_rollout(ctx, &stack.service, service, d)
-                        .await?,
-                )),
-                _ => Ok(None),
-            }
-        });
-        let scaling = g
-            .step("autoscaling")
+        let network = g
+            .step("network")
+            .reports_itself()
+            .run(move |_| async move { Ok::<_, Error>(l.network.apply(ctx, net_plan).await?) });
+        let foundation = g
+            .step("service foundation")
             .reports_itself()
             .run(move |_| async move {
+                l.service.apply_foundation(ctx, &mut svc_state).await?;
+                Ok::<_, Error>(svc_state)
+            });
+        let log_group = g
+            .step("log group")
+            .reports_itself()
+            .run(move |_| async move {
+                l.observe.apply_log_group(ctx, &mut observe_state).await?;
+                Ok::<_, Error>(observe_state)
+            });
+        let nat = g
+            .step("NAT gateways")
+            .after(network)
+            .reports_itself()
+            .abandonable()
+            .run(move |i| async move {
+                let waited = if net_plan.is_empty() {
+                    Ok(())
+                } else {
+                    l.network
+                        .wait_ready(ctx, i.get(network), Duration::from_secs(600))
+                        .await
+                };
+                // The receiver is gone only when the service layer already ended.
+                let _ = nat_ready.send(waited.is_ok());
+                Ok::<_, Error>(waited?)
+            });
+        let service = g
+            .step("service layer")
+            .after(network)
+            .after(foundation)
+            .reports_itself()
+            .run(move |i| async move {
+                let svc_plan = l.service.plan_with(i.get(foundation), i.get(network));
+                let out = l
+                    .service
+                    .apply_after(ctx, &svc_plan, async { gate.await.unwrap_or(false) })
+                    .await?;
+                Ok::<_, Error>((svc_plan.changes().clone(), out))
+            });
+        let rollout = g
+            .step("rollout")
+            .after(service)
+            .after(nat)
+            .reports_itself()
+            .run(move |i| async move {
+                let (_, service) = i.get(service);
+                match (&service.deployment, wait) {
+                    (Some(d), true) => Ok::<_, Error>(Some(
+                        l.service
+                            .wait_for_rollout(ctx, &stack.service, service, d)
+                            .await?,
+                    )),
+                    _ => Ok(None),
+                }
+            });
+        let scaling = g
+            .step("autoscaling")
+            .after(service)
+            .after(nat)
+            .reports_itself()
+            .run(move |i| async move {
+                let (_, service) = i.get(service);
                 match scaling_state {
                     Some(state) => {
-                        let target =
-                            scaling_target(names, lb.as_deref(), tg.as_deref(), stack, has_lb);
+                        let target = scaling_target(
+                            names,
+                            service.load_balancer_arn.as_deref(),
+                            service.target_group_arn.as_deref(),
+                            stack,
+                            has_lb,
+                        );
                         let plan = l.scaling.plan_with(ctx, state, &target)?;
                         let out = l.scaling.apply(ctx, &plan).await?;
                         Ok::<_, Error>((plan.changes().clone(), Some(out.resource_id)))
@@ -447,24 +457,31 @@ impl Deployer {
             });
         let observe = g
             .step("observability")
+            .after(service)
+            .after(nat)
+            .after(log_group)
             .reports_itself()
-            .run(move |_| async move {
+            .run(move |i| async move {
+                let (_, service) = i.get(service);
                 let target = ObserveTarget::from_outputs(service);
-                let plan = l.observe.plan_with(ctx, observe_state, &target).await?;
+                let plan = l.observe.plan_with(ctx, i.get(log_group), &target).await?;
                 let out = l.observe.apply(ctx, &plan).await?;
                 Ok::<_, Error>((plan.changes().clone(), out))
             });
         let out = g.run(ctx).await?;
+        let network = out.get(network).clone();
+        let (service_changes, service) = out.get(service).clone();
         let rollout = out.get(rollout).clone();
         let (scaling_changes, scaling_id) = out.get(scaling).clone();
         let (observe_changes, observe_out) = out.get(observe).clone();
+        changes.extend(service_changes);
         changes.extend(scaling_changes);
         changes.extend(observe_changes);
         Ok(DeployReport {
             changes,
             outputs: StackOutputs {
                 network,
-                service: service.clone(),
+                service,
                 log_group: observe_out.log_group,
                 dashboard_url: observe_out.dashboard_url,
                 alarms: observe_out.alarms,
