@@ -27,10 +27,9 @@
 //!
 //! Needs the `testing` feature (`cargo test --all-features`, as CI runs it).
 
-use std::any::Any;
+use ecs_core::testing::Journal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_applicationautoscaling::operation::put_scaling_policy::PutScalingPolicyOutput;
@@ -169,41 +168,7 @@ fn profiles() -> [(&'static str, String); 2] {
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the mocks below answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        self.lock().push((op, input));
-    }
-
-    /// The operations answered, in order (for failure messages).
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    /// The recorded inputs of type `T` with their positions in the journal, in call order.
-    fn indexed<T: Any + Clone>(&self) -> Vec<(usize, T)> {
-        self.lock()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, input))| input.downcast_ref::<T>().map(|t| (i, t.clone())))
-            .collect()
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.indexed().into_iter().map(|(_, t)| t).collect()
-    }
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 /// A rule for `$sdk::Client::$op` (optionally only for requests `$filter` accepts) that
 /// records the input in `$journal` and answers with `$output`, computed from the input `$r`.

@@ -8,10 +8,11 @@
 //! is recorded, input included, in a [`Journal`]. A test puts its own rules in front of those
 //! (in `RuleMode::MatchAny` the first matching rule answers) to inject errors or sequences.
 
+use ecs_core::testing::Journal;
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_ec2::error::ErrorMetadata;
@@ -76,7 +77,6 @@ use aws_sdk_ec2::types::{
     Tag, TagSpecification, UserIdGroupPair, Vpc, VpcEndpoint,
 };
 use aws_sdk_ec2::Client;
-use aws_smithy_mocks::RuleBuilder;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
 use ecs_core::{Action, BoxFuture, Clock, Context, Event, EventLog, FakeClock, StackName, Tags};
@@ -427,98 +427,12 @@ fn converged() -> World {
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the base rules (and recording overrides) answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        self.lock().push((op, input));
-    }
-
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The calls that may change something (anything but `Describe*`).
-    fn mutating(&self) -> Vec<&'static str> {
-        self.ops()
-            .into_iter()
-            .filter(|op| !op.starts_with("Describe"))
-            .collect()
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.ops().iter().filter(|o| **o == op).count()
-    }
-
-    fn first(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .position(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    fn last(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .rposition(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    /// The position of the first call of `op` whose input satisfies `pred`.
-    fn first_where<T: Any>(&self, op: &str, pred: impl Fn(&T) -> bool) -> usize {
-        let ops = self.ops();
-        let found = self
-            .lock()
-            .iter()
-            .position(|(o, input)| *o == op && input.downcast_ref::<T>().is_some_and(&pred));
-        found.unwrap_or_else(|| panic!("no such {op}: {ops:?}"))
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.lock()
-            .iter()
-            .filter_map(|(_, i)| i.downcast_ref::<T>().cloned())
-            .collect()
-    }
-}
-
-/// A rule that records its input in `journal` under `op` and answers with `out(input)`.
-fn answer<I, O, E>(
-    journal: &Journal,
-    op: &'static str,
-    rule: RuleBuilder<I, O, E>,
-    out: impl Fn(&I) -> O + Send + Sync + 'static,
-) -> Rule
-where
-    I: Clone + std::fmt::Debug + Send + Sync + 'static,
-    O: std::fmt::Debug + Send + Sync + 'static,
-    E: std::fmt::Debug + Send + Sync + std::error::Error + 'static,
-{
-    let journal = journal.clone();
-    rule.then_compute_output(move |input| {
-        journal.record(op, input);
-        out(input)
-    })
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 /// A recorded rule answering an operation with its empty output.
 macro_rules! acknowledge {
     ($j:expr, $op:literal, $method:ident, $output:ident) => {
-        answer($j, $op, mock!(Client::$method), |_| {
+        $j.answer($op, mock!(Client::$method), |_| {
             aws_sdk_ec2::operation::$method::$output::builder().build()
         })
     };
@@ -530,8 +444,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let (addresses, nats, sgs, endpoints) = (w.addresses, w.nats, w.sgs, w.endpoints);
     let default_sgs = w.default_sgs;
     vec![
-        answer(
-            j,
+        j.answer(
             "DescribeAvailabilityZones",
             mock!(Client::describe_availability_zones),
             |_| {
@@ -551,8 +464,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeVpcs",
             mock!(Client::describe_vpcs).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -561,8 +473,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeInternetGateways",
             mock!(Client::describe_internet_gateways).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -571,8 +482,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeSubnets",
             mock!(Client::describe_subnets).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -581,8 +491,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeRouteTables",
             mock!(Client::describe_route_tables).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -591,8 +500,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeAddresses",
             mock!(Client::describe_addresses).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -601,8 +509,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeNatGateways",
             mock!(Client::describe_nat_gateways).match_requests(|r| !r.filter().is_empty()),
             move |_| {
@@ -611,8 +518,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeSecurityGroups",
             mock!(Client::describe_security_groups).match_requests(|r| !r.filters().is_empty()),
             move |r| {
@@ -630,8 +536,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeVpcEndpoints",
             mock!(Client::describe_vpc_endpoints).match_requests(|r| !r.filters().is_empty()),
             move |_| {
@@ -640,8 +545,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeVpcAttribute",
             mock!(Client::describe_vpc_attribute),
             |r| {
@@ -654,8 +558,7 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
             },
         ),
         // Teardown polls: NAT gateways are gone at once, endpoints too, no ENI lingers.
-        answer(
-            j,
+        j.answer(
             "DescribeNatGateways(ids)",
             mock!(Client::describe_nat_gateways)
                 .match_requests(|r| !r.nat_gateway_ids().is_empty()),
@@ -671,15 +574,13 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeVpcEndpoints(ids)",
             mock!(Client::describe_vpc_endpoints)
                 .match_requests(|r| !r.vpc_endpoint_ids().is_empty()),
             |_| DescribeVpcEndpointsOutput::builder().build(),
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeNetworkInterfaces",
             mock!(Client::describe_network_interfaces),
             |_| DescribeNetworkInterfacesOutput::builder().build(),
@@ -689,18 +590,18 @@ fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
 
 fn mutation_rules(j: &Journal) -> Vec<Rule> {
     vec![
-        answer(j, "CreateVpc", mock!(Client::create_vpc), |r| {
+        j.answer("CreateVpc", mock!(Client::create_vpc), |r| {
             let vpc = Vpc::builder()
                 .vpc_id(created_id("vpc", r.tag_specifications()))
                 .set_cidr_block(r.cidr_block().map(str::to_string));
             CreateVpcOutput::builder().vpc(vpc.build()).build()
         }),
-        answer(j, "AllocateAddress", mock!(Client::allocate_address), |r| {
+        j.answer("AllocateAddress", mock!(Client::allocate_address), |r| {
             AllocateAddressOutput::builder()
                 .allocation_id(created_id("eipalloc", r.tag_specifications()))
                 .build()
         }),
-        answer(j, "CreateSubnet", mock!(Client::create_subnet), |r| {
+        j.answer("CreateSubnet", mock!(Client::create_subnet), |r| {
             let subnet = Subnet::builder()
                 .subnet_id(created_id("subnet", r.tag_specifications()))
                 .set_vpc_id(r.vpc_id().map(str::to_string))
@@ -708,8 +609,7 @@ fn mutation_rules(j: &Journal) -> Vec<Rule> {
                 .set_availability_zone(r.availability_zone().map(str::to_string));
             CreateSubnetOutput::builder().subnet(subnet.build()).build()
         }),
-        answer(
-            j,
+        j.answer(
             "CreateInternetGateway",
             mock!(Client::create_internet_gateway),
             |r| {
@@ -720,20 +620,14 @@ fn mutation_rules(j: &Journal) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
-            "CreateRouteTable",
-            mock!(Client::create_route_table),
-            |r| {
-                let table =
-                    RouteTable::builder().route_table_id(created_id("rtb", r.tag_specifications()));
-                CreateRouteTableOutput::builder()
-                    .route_table(table.build())
-                    .build()
-            },
-        ),
-        answer(
-            j,
+        j.answer("CreateRouteTable", mock!(Client::create_route_table), |r| {
+            let table =
+                RouteTable::builder().route_table_id(created_id("rtb", r.tag_specifications()));
+            CreateRouteTableOutput::builder()
+                .route_table(table.build())
+                .build()
+        }),
+        j.answer(
             "AssociateRouteTable",
             mock!(Client::associate_route_table),
             |r| {
@@ -742,22 +636,16 @@ fn mutation_rules(j: &Journal) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
-            "CreateNatGateway",
-            mock!(Client::create_nat_gateway),
-            |r| {
-                let nat = NatGateway::builder()
-                    .nat_gateway_id(created_id("nat", r.tag_specifications()))
-                    .set_subnet_id(r.subnet_id().map(str::to_string))
-                    .state(NatGatewayState::Pending);
-                CreateNatGatewayOutput::builder()
-                    .nat_gateway(nat.build())
-                    .build()
-            },
-        ),
-        answer(
-            j,
+        j.answer("CreateNatGateway", mock!(Client::create_nat_gateway), |r| {
+            let nat = NatGateway::builder()
+                .nat_gateway_id(created_id("nat", r.tag_specifications()))
+                .set_subnet_id(r.subnet_id().map(str::to_string))
+                .state(NatGatewayState::Pending);
+            CreateNatGatewayOutput::builder()
+                .nat_gateway(nat.build())
+                .build()
+        }),
+        j.answer(
             "CreateSecurityGroup",
             mock!(Client::create_security_group),
             |r| {
@@ -766,8 +654,7 @@ fn mutation_rules(j: &Journal) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "CreateVpcEndpoint",
             mock!(Client::create_vpc_endpoint),
             |r| {
@@ -877,8 +764,7 @@ fn mutation_rules(j: &Journal) -> Vec<Rule> {
 /// repeatedly.
 fn nat_poll(j: &Journal, answers: Vec<NatGateway>) -> Rule {
     let calls = AtomicUsize::new(0);
-    answer(
-        j,
+    j.answer(
         "DescribeNatGateways(ids)",
         mock!(Client::describe_nat_gateways).match_requests(|r| !r.nat_gateway_ids().is_empty()),
         move |_| {
@@ -907,8 +793,7 @@ const EXISTING_SUBNETS: [(&str, &str); 4] = [
 
 /// `DescribeVpcs` by id answering `vpc-1` (10.1.0.0/16).
 fn existing_vpc(j: &Journal) -> Rule {
-    answer(
-        j,
+    j.answer(
         "DescribeVpcs(ids)",
         mock!(Client::describe_vpcs).match_requests(|r| !r.vpc_ids().is_empty()),
         |r| {
@@ -925,8 +810,7 @@ fn existing_vpc(j: &Journal) -> Rule {
 
 /// `DescribeSubnets` by id answering the known subnets of `vpc-1`.
 fn existing_subnets(j: &Journal) -> Rule {
-    answer(
-        j,
+    j.answer(
         "DescribeSubnets(ids)",
         mock!(Client::describe_subnets).match_requests(|r| !r.subnet_ids().is_empty()),
         |r| {

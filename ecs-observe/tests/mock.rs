@@ -17,6 +17,7 @@
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
+use ecs_core::testing::Journal;
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -38,7 +39,7 @@ use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupInput;
 use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupInput;
 use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyInput;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
-use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use aws_smithy_mocks::RuleBuilder;
 use serde_json::Value;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
@@ -286,77 +287,14 @@ fn put_problem(r: &PutMetricAlarmInput) -> Option<(&'static str, &'static str)> 
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the world answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        self.lock().push((op, input));
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
-    fn mutating(&self) -> Vec<&'static str> {
-        self.ops()
-            .into_iter()
-            .filter(|op| {
-                !["Describe", "List", "Get"]
-                    .iter()
-                    .any(|p| op.starts_with(*p))
-            })
-            .collect()
-    }
-
-    /// The mutating calls, sorted (for calls made concurrently).
-    fn mutating_sorted(&self) -> Vec<&'static str> {
-        let mut ops = self.mutating();
-        ops.sort_unstable();
-        ops
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.ops().iter().filter(|o| **o == op).count()
-    }
-
-    fn first(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .position(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    fn last(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .rposition(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.lock()
-            .iter()
-            .filter_map(|(_, input)| input.downcast_ref::<T>().cloned())
-            .collect()
-    }
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 /// The one element of `items`.
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
 fn only<T: Debug>(items: Vec<T>) -> T {
     assert_eq!(items.len(), 1, "expected exactly one: {items:?}");
     items.into_iter().next().expect("one element")
@@ -390,16 +328,8 @@ impl Mock {
         O: Debug + Send + Sync + 'static,
         E: Debug + Send + Sync + std::error::Error + 'static,
     {
-        let (journal, world) = (self.journal.clone(), self.world.clone());
-        rule.then_compute_response(move |input| {
-            journal.record(op, input);
-            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
-            let w: &mut World = &mut guard;
-            match handle(w, input) {
-                Ok(output) => MockResponse::Output(output),
-                Err(error) => MockResponse::Error(error),
-            }
-        })
+        self.journal
+            .on(&self.world, op, rule, move |w, i, _| handle(w, i))
     }
 
     /// The layer over the world.
@@ -929,7 +859,7 @@ async fn fresh_create_makes_the_log_group_six_alarms_and_the_dashboard() {
         .chain(["PutMetricAlarm"; 6])
         .chain(["PutRetentionPolicy"])
         .collect();
-    assert_eq!(j.mutating_sorted(), expected);
+    assert_eq!(sorted(j.mutating()), expected);
 
     // The log group: tagged at creation, retention set.
     let create = only(j.inputs::<CreateLogGroupInput>());
@@ -1697,7 +1627,7 @@ async fn destroy_deletes_only_the_stacks_alarms_the_dashboard_and_the_logs_when_
         only(j.inputs::<DeleteLogGroupInput>()).log_group_name(),
         Some(LOG_GROUP)
     );
-    let mut mutating = j.mutating_sorted();
+    let mut mutating = sorted(j.mutating());
     mutating.dedup();
     assert_eq!(
         mutating,

@@ -12,6 +12,7 @@
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
+use ecs_core::testing::Journal;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -59,7 +60,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
 use aws_sdk_ecs::operation::update_service::{
     UpdateServiceError, UpdateServiceInput, UpdateServiceOutput,
 };
-use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use aws_smithy_mocks::RuleBuilder;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, Plan, StackName, Tags};
@@ -255,74 +256,7 @@ fn scheduled_action(r: &PutScheduledActionInput) -> ScheduledAction {
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the world answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        self.lock().push((op, input));
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
-    fn mutating(&self) -> Vec<&'static str> {
-        self.ops()
-            .into_iter()
-            .filter(|op| {
-                !["Describe", "List", "Get"]
-                    .iter()
-                    .any(|p| op.starts_with(*p))
-            })
-            .collect()
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.ops().iter().filter(|o| **o == op).count()
-    }
-
-    fn first(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .position(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    fn last(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .rposition(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    /// The recorded inputs of type `T` with their indices, in call order.
-    fn indexed<T: Any + Clone>(&self) -> Vec<(usize, T)> {
-        self.lock()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, input))| input.downcast_ref::<T>().map(|t| (i, t.clone())))
-            .collect()
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.indexed().into_iter().map(|(_, t)| t).collect()
-    }
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 /// The one element of `items`.
 fn only<T: Debug>(items: Vec<T>) -> T {
@@ -374,16 +308,8 @@ impl Mock {
         O: Debug + Send + Sync + 'static,
         E: Debug + Send + Sync + std::error::Error + 'static,
     {
-        let (journal, world) = (self.journal.clone(), self.world.clone());
-        rule.then_compute_response(move |input| {
-            journal.record(op, input);
-            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
-            let w: &mut World = &mut guard;
-            match handle(w, input) {
-                Ok(output) => MockResponse::Output(output),
-                Err(error) => MockResponse::Error(error),
-            }
-        })
+        self.journal
+            .on(&self.world, op, rule, move |w, i, _| handle(w, i))
     }
 
     /// The layer over the world.

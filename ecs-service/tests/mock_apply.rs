@@ -15,6 +15,7 @@
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
+use ecs_core::testing::Journal;
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -52,7 +53,7 @@ use aws_sdk_iam::operation::delete_role::DeleteRoleInput;
 use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyInput;
 use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyInput;
 use aws_sdk_iam::operation::put_role_policy::PutRolePolicyInput;
-use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use aws_smithy_mocks::RuleBuilder;
 use aws_smithy_types::error::ErrorMetadata;
 use serde_json::{json, Value};
 
@@ -284,77 +285,7 @@ fn tg_default_attributes() -> BTreeMap<String, String> {
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the world answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records a call; returns its index.
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) -> usize {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        let mut entries = self.lock();
-        entries.push((op, input));
-        entries.len() - 1
-    }
-
-    fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    /// The calls that may change something (anything but `Describe*`, `List*`, `Get*`).
-    fn mutating(&self) -> Vec<&'static str> {
-        self.ops()
-            .into_iter()
-            .filter(|op| {
-                !["Describe", "List", "Get"]
-                    .iter()
-                    .any(|p| op.starts_with(*p))
-            })
-            .collect()
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.ops().iter().filter(|o| **o == op).count()
-    }
-
-    fn first(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .position(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    fn last(&self, op: &str) -> usize {
-        let ops = self.ops();
-        ops.iter()
-            .rposition(|o| *o == op)
-            .unwrap_or_else(|| panic!("{op} never called: {ops:?}"))
-    }
-
-    /// The recorded inputs of type `T` with their indices, in call order.
-    fn indexed<T: Any + Clone>(&self) -> Vec<(usize, T)> {
-        self.lock()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, input))| input.downcast_ref::<T>().map(|t| (i, t.clone())))
-            .collect()
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.indexed().into_iter().map(|(_, t)| t).collect()
-    }
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 /// The one element of `items`.
 fn only<T: Debug>(items: Vec<T>) -> T {
@@ -396,16 +327,7 @@ impl Mock {
         O: Debug + Send + Sync + 'static,
         E: Debug + Send + Sync + std::error::Error + 'static,
     {
-        let (journal, world) = (self.journal.clone(), self.world.clone());
-        rule.then_compute_response(move |input| {
-            let at = journal.record(op, input);
-            let mut guard = world.lock().unwrap_or_else(|e| e.into_inner());
-            let w: &mut World = &mut guard;
-            match handle(w, input, at) {
-                Ok(output) => MockResponse::Output(output),
-                Err(error) => MockResponse::Error(error),
-            }
-        })
+        self.journal.on(&self.world, op, rule, handle)
     }
 
     /// The layer over the world.

@@ -11,11 +11,9 @@
 //! A test puts its own rules in front of the world's (in `RuleMode::MatchAny` the first matching
 //! rule answers), typically the `DescribeServices` answers that follow the `UpdateService`.
 
-use std::any::Any;
-use std::fmt;
+use ecs_core::testing::Journal;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aws_sdk_ecr::operation::describe_images::{
@@ -81,7 +79,7 @@ use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePolicie
 use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
 use aws_sdk_iam::types::{AttachedPolicy, Role};
 use aws_sdk_iam::Client as Iam;
-use aws_smithy_mocks::{MockResponse, RuleBuilder};
+use aws_smithy_mocks::MockResponse;
 use aws_smithy_types::error::metadata::ErrorMetadata;
 use aws_smithy_types::DateTime;
 use serde_json::json;
@@ -627,88 +625,7 @@ fn web_container(exit_code: Option<i32>) -> Container {
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
-type Entry = (&'static str, Arc<dyn Any + Send + Sync>);
-
-/// Every call the rules answered, in order, with its input.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
-
-impl Journal {
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record<T: Any + Clone + Send + Sync>(&self, op: &'static str, input: &T) {
-        let input: Arc<dyn Any + Send + Sync> = Arc::new(input.clone());
-        self.lock().push((op, input));
-    }
-
-    fn ops(&self) -> Vec<&'static str> {
-        self.lock().iter().map(|(op, _)| *op).collect()
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.ops().iter().filter(|o| **o == op).count()
-    }
-
-    /// The calls that may change something (anything but `Describe*`, `Get*` and `List*`).
-    fn mutating(&self) -> Vec<&'static str> {
-        self.ops()
-            .into_iter()
-            .filter(|op| {
-                !["Describe", "Get", "List"]
-                    .iter()
-                    .any(|p| op.starts_with(p))
-            })
-            .collect()
-    }
-
-    /// The recorded inputs of type `T`, in call order.
-    fn inputs<T: Any + Clone>(&self) -> Vec<T> {
-        self.lock()
-            .iter()
-            .filter_map(|(_, i)| i.downcast_ref::<T>().cloned())
-            .collect()
-    }
-}
-
-/// A rule that records its input in `journal` under `op` and answers with `out(input)`, an
-/// output or an error.
-fn respond<I, O, E>(
-    journal: &Journal,
-    op: &'static str,
-    rule: RuleBuilder<I, O, E>,
-    out: impl Fn(&I) -> MockResponse<O, E> + Send + Sync + 'static,
-) -> Rule
-where
-    I: Clone + fmt::Debug + Send + Sync + 'static,
-    O: fmt::Debug + Send + Sync + 'static,
-    E: fmt::Debug + Send + Sync + std::error::Error + 'static,
-{
-    let journal = journal.clone();
-    rule.then_compute_response(move |input| {
-        journal.record(op, input);
-        out(input)
-    })
-}
-
-/// A rule that records its input in `journal` under `op` and answers with the output
-/// `out(input)`.
-fn answer<I, O, E>(
-    journal: &Journal,
-    op: &'static str,
-    rule: RuleBuilder<I, O, E>,
-    out: impl Fn(&I) -> O + Send + Sync + 'static,
-) -> Rule
-where
-    I: Clone + fmt::Debug + Send + Sync + 'static,
-    O: fmt::Debug + Send + Sync + 'static,
-    E: fmt::Debug + Send + Sync + std::error::Error + 'static,
-{
-    respond(journal, op, rule, move |input| {
-        MockResponse::Output(out(input))
-    })
-}
+// The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
 
 // ---------------------------------------------------------------------------------------------
 // The world's rules, client by client.
@@ -716,9 +633,7 @@ where
 fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let exists = w.repository;
     vec![
-        respond(
-            j,
-            "DescribeRepositories",
+        j.respond("DescribeRepositories",
             mock!(Ecr::describe_repositories),
             move |_| {
                 if exists {
@@ -735,9 +650,7 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 }
             },
         ),
-        answer(
-            j,
-            "ListTagsForResource",
+        j.answer("ListTagsForResource",
             mock!(Ecr::list_tags_for_resource),
             |_| {
                 ListTagsForResourceOutput::builder()
@@ -745,9 +658,7 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
-            "GetLifecyclePolicy",
+        j.answer("GetLifecyclePolicy",
             mock!(Ecr::get_lifecycle_policy),
             |_| {
                 GetLifecyclePolicyOutput::builder()
@@ -757,9 +668,7 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
-            "GetAuthorizationToken",
+        j.answer("GetAuthorizationToken",
             mock!(Ecr::get_authorization_token),
             |_| {
                 let token = aws_smithy_types::base64::encode(format!("AWS:{REGISTRY_PASSWORD}"));
@@ -775,7 +684,7 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
             },
         ),
         // Every image asked about exists.
-        answer(j, "DescribeImages", mock!(Ecr::describe_images), |r| {
+        j.answer("DescribeImages", mock!(Ecr::describe_images), |r| {
             let tags = r
                 .image_ids()
                 .iter()
@@ -798,7 +707,7 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
 fn iam_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let (exec, task) = (w.execution_role, w.task_role);
     vec![
-        respond(j, "GetRole", mock!(Iam::get_role), move |r| {
+        j.respond("GetRole", mock!(Iam::get_role), move |r| {
             let name = r.role_name().unwrap_or_default();
             let principal = match name {
                 EXEC_ROLE => exec,
@@ -815,8 +724,7 @@ fn iam_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 ))),
             }
         }),
-        answer(
-            j,
+        j.answer(
             "ListAttachedRolePolicies",
             mock!(Iam::list_attached_role_policies),
             |r| {
@@ -834,30 +742,24 @@ fn iam_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 }
             },
         ),
-        answer(
-            j,
-            "ListRolePolicies",
-            mock!(Iam::list_role_policies),
-            |_| {
-                ListRolePoliciesOutput::builder()
-                    .set_policy_names(Some(Vec::new()))
-                    .build()
-                    .unwrap()
-            },
-        ),
+        j.answer("ListRolePolicies", mock!(Iam::list_role_policies), |_| {
+            ListRolePoliciesOutput::builder()
+                .set_policy_names(Some(Vec::new()))
+                .build()
+                .unwrap()
+        }),
     ]
 }
 
 fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let (image, with_lb, revisions) = (w.image, w.load_balancer, w.revisions.clone());
     vec![
-        answer(j, "DescribeClusters", mock!(Ecs::describe_clusters), |_| {
+        j.answer("DescribeClusters", mock!(Ecs::describe_clusters), |_| {
             DescribeClustersOutput::builder()
                 .clusters(cluster())
                 .build()
         }),
-        answer(
-            j,
+        j.answer(
             "DescribeTaskDefinition",
             mock!(Ecs::describe_task_definition),
             move |_| {
@@ -868,8 +770,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             },
         ),
         // What `plan` (and `rollback`) read: with the tags.
-        answer(
-            j,
+        j.answer(
             "DescribeServices",
             mock!(Ecs::describe_services).match_requests(|r| !r.include().is_empty()),
             move |_| {
@@ -879,8 +780,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             },
         ),
         // What the rollout wait reads, unless a test scripts it: the new deployment completed.
-        answer(
-            j,
+        j.answer(
             "DescribeServices",
             mock!(Ecs::describe_services).match_requests(|r| r.include().is_empty()),
             |_| {
@@ -892,8 +792,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "RegisterTaskDefinition",
             mock!(Ecs::register_task_definition),
             |r| {
@@ -910,7 +809,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             },
         ),
         // The update starts deployment `ecs-svc/new` of the requested revision.
-        answer(j, "UpdateService", mock!(Ecs::update_service), |r| {
+        j.answer("UpdateService", mock!(Ecs::update_service), |r| {
             let td = r.task_definition().unwrap_or_default();
             let service = view(
                 vec![
@@ -923,14 +822,13 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             );
             UpdateServiceOutput::builder().service(service).build()
         }),
-        answer(j, "ListTasks", mock!(Ecs::list_tasks), |_| {
+        j.answer("ListTasks", mock!(Ecs::list_tasks), |_| {
             ListTasksOutput::builder().build()
         }),
-        answer(j, "DescribeTasks", mock!(Ecs::describe_tasks), |_| {
+        j.answer("DescribeTasks", mock!(Ecs::describe_tasks), |_| {
             DescribeTasksOutput::builder().build()
         }),
-        answer(
-            j,
+        j.answer(
             "ListTaskDefinitions",
             mock!(Ecs::list_task_definitions),
             move |_| {
@@ -945,8 +843,7 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
 fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
     let (lb, tg) = (w.load_balancer, w.target_group_port);
     vec![
-        respond(
-            j,
+        j.respond(
             "DescribeLoadBalancers",
             mock!(Elb::describe_load_balancers),
             move |_| {
@@ -964,8 +861,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 }
             },
         ),
-        respond(
-            j,
+        j.respond(
             "DescribeTargetGroups",
             mock!(Elb::describe_target_groups),
             move |_| match tg {
@@ -980,7 +876,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 ))),
             },
         ),
-        answer(j, "DescribeTags", mock!(Elb::describe_tags), |r| {
+        j.answer("DescribeTags", mock!(Elb::describe_tags), |r| {
             let descriptions = r
                 .resource_arns()
                 .iter()
@@ -999,8 +895,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 .set_tag_descriptions(Some(descriptions))
                 .build()
         }),
-        answer(
-            j,
+        j.answer(
             "DescribeLoadBalancerAttributes",
             mock!(Elb::describe_load_balancer_attributes),
             |_| {
@@ -1018,8 +913,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
+        j.answer(
             "DescribeTargetGroupAttributes",
             mock!(Elb::describe_target_group_attributes),
             |_| {
@@ -1037,25 +931,20 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build()
             },
         ),
-        answer(
-            j,
-            "DescribeListeners",
-            mock!(Elb::describe_listeners),
-            |_| {
-                DescribeListenersOutput::builder()
-                    .listeners(
-                        Listener::builder()
-                            .listener_arn(LISTENER_ARN)
-                            .load_balancer_arn(LB_ARN)
-                            .port(80)
-                            .protocol(ProtocolEnum::Http)
-                            .default_actions(forward_to_target_group())
-                            .build(),
-                    )
-                    .build()
-            },
-        ),
-        answer(j, "DescribeRules", mock!(Elb::describe_rules), |_| {
+        j.answer("DescribeListeners", mock!(Elb::describe_listeners), |_| {
+            DescribeListenersOutput::builder()
+                .listeners(
+                    Listener::builder()
+                        .listener_arn(LISTENER_ARN)
+                        .load_balancer_arn(LB_ARN)
+                        .port(80)
+                        .protocol(ProtocolEnum::Http)
+                        .default_actions(forward_to_target_group())
+                        .build(),
+                )
+                .build()
+        }),
+        j.answer("DescribeRules", mock!(Elb::describe_rules), |_| {
             DescribeRulesOutput::builder()
                 .rules(
                     aws_sdk_elasticloadbalancingv2::types::Rule::builder()
@@ -1068,8 +957,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                 .build()
         }),
         // One new target still registering, one failing its health checks.
-        answer(
-            j,
+        j.answer(
             "DescribeTargetHealth",
             mock!(Elb::describe_target_health),
             |_| {
@@ -1110,8 +998,7 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
 /// summary after a failure reads it too).
 fn rollout(j: &Journal, answers: Vec<Service>) -> Rule {
     let calls = AtomicUsize::new(0);
-    answer(
-        j,
+    j.answer(
         "DescribeServices",
         mock!(Ecs::describe_services).match_requests(|r| r.include().is_empty()),
         move |_| {
@@ -1130,12 +1017,12 @@ fn stopped(j: &Journal, tasks: Vec<Task>) -> Vec<Rule> {
         .filter_map(|t| t.task_arn().map(str::to_string))
         .collect();
     vec![
-        answer(j, "ListTasks", mock!(Ecs::list_tasks), move |_| {
+        j.answer("ListTasks", mock!(Ecs::list_tasks), move |_| {
             ListTasksOutput::builder()
                 .set_task_arns(Some(arns.clone()))
                 .build()
         }),
-        answer(j, "DescribeTasks", mock!(Ecs::describe_tasks), move |_| {
+        j.answer("DescribeTasks", mock!(Ecs::describe_tasks), move |_| {
             DescribeTasksOutput::builder()
                 .set_tasks(Some(tasks.clone()))
                 .build()
@@ -1763,8 +1650,7 @@ async fn elb_health_check_failures_fail_the_rollout_with_the_target_health_reaso
         ],
     );
     // The old task's target is healthy; the new task's fails its checks with 502s.
-    let target_health = answer(
-        &m.journal,
+    let target_health = m.journal.answer(
         "DescribeTargetHealth",
         mock!(Elb::describe_target_health),
         move |_| {
@@ -2107,9 +1993,7 @@ async fn verify_reports_every_failed_check_and_changes_nothing() {
         target_group_port: Some(9000),
         ..World::minimal()
     });
-    let missing = respond(
-        &m.journal,
-        "DescribeImages",
+    let missing = m.journal.respond("DescribeImages",
         mock!(Ecr::describe_images),
         |_| {
             MockResponse::Error(DescribeImagesError::generic(meta(

@@ -9,12 +9,16 @@
 //! * [`CallCounter`] is an SDK interceptor that records every operation a client sends, so a
 //!   test can assert that a redeploy made zero mutating calls.
 //! * [`mock_sdk_config`] and [`mock_client!`](crate::mock_client) build SDK clients whose
-//!   responses come from [`aws_smithy_mocks`] rules, without real credentials or network.
+//!   responses come from [`aws_smithy_mocks`] rules, without real credentials or network;
+//!   [`Journal`] records every call those rules answer, with its typed input, and builds the
+//!   rules that answer from a stateful fake world ([`Journal::on`]). Every layer's mock tests
+//!   use it.
 
 mod chaos;
 mod counter;
 mod emulator;
 mod fault;
+mod journal;
 mod protocol;
 mod simulation;
 
@@ -22,9 +26,12 @@ pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
 pub use fault::{FaultInjector, INJECTED_FAULT};
+pub use journal::Journal;
 pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCall, GATE_TIMEOUT};
 
-pub use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+pub use aws_smithy_mocks::{
+    mock, MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode,
+};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
