@@ -144,155 +144,212 @@ pub(super) fn elb_actions(doc: &ActionDoc, tg_arn: &str) -> Vec<ElbAction> {
     vec![action.build()]
 }
 
-pub(super) fn listener_diffs(want: &ListenerDoc, have: &ListenerDoc) -> Vec<FieldDiff> {
-    let mut d = Vec::new();
-    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
-    if want.protocol != have.protocol {
-        d.push(FieldDiff::new("protocol", &have.protocol, &want.protocol));
-    }
-    if want.certificate != have.certificate {
-        d.push(FieldDiff::new(
-            "certificate",
-            opt(&have.certificate),
-            opt(&want.certificate),
-        ));
-    }
-    if want.ssl_policy != have.ssl_policy {
-        d.push(FieldDiff::new(
-            "ssl_policy",
-            opt(&have.ssl_policy),
-            opt(&want.ssl_policy),
-        ));
-    }
-    if want.default_action != have.default_action {
-        d.push(FieldDiff::new(
-            "default_action",
-            &have.default_action,
-            &want.default_action,
-        ));
-    }
-    d
+/// One typed difference of a listener: all are set right by one `ModifyListener` with the
+/// whole desired listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListenerDiff {
+    Protocol {
+        live: String,
+        want: String,
+    },
+    Certificate {
+        live: Option<String>,
+        want: Option<String>,
+    },
+    SslPolicy {
+        live: Option<String>,
+        want: Option<String>,
+    },
+    DefaultAction {
+        live: ActionDoc,
+        want: ActionDoc,
+    },
+    /// It forwards to the stack's target group, which is made new in this run: the forward
+    /// is pointed at the new one.
+    StaleForward,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn ensure_listener(
-    ctx: &Context,
-    elb: &Client,
-    lb_arn: &str,
-    tg_arn: &str,
-    port: u16,
-    want: &ListenerDoc,
-    live: Option<&LiveListener>,
-    tg_is_new: bool,
-) -> Result<String> {
-    let resource = format!("{LISTENER_KIND} :{port}");
-    let certs = want
-        .certificate
-        .as_ref()
-        .map(|c| vec![Certificate::builder().certificate_arn(c).build()]);
-    let arn = match live {
-        Some(l) => {
-            let stale_forward = tg_is_new && want.default_action == ActionDoc::Forward;
-            if !listener_diffs(want, &l.doc).is_empty() || stale_forward {
-                ctx.call("ModifyListener", &resource, || {
-                    elb.modify_listener()
-                        .listener_arn(&l.arn)
-                        .port(i32::from(port))
-                        .protocol(ProtocolEnum::from(want.protocol.as_str()))
-                        .set_certificates(certs.clone())
-                        .set_ssl_policy(want.ssl_policy.clone())
-                        .set_default_actions(Some(elb_actions(&want.default_action, tg_arn)))
-                        .send()
-                })
-                .await?;
+fn or_none(o: &Option<String>) -> String {
+    o.clone().unwrap_or_else(|| "none".into())
+}
+
+impl Diff for ListenerDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            ListenerDiff::Protocol { live, want } => FieldDiff::new("protocol", live, want),
+            ListenerDiff::Certificate { live, want } => {
+                FieldDiff::new("certificate", or_none(live), or_none(want))
             }
-            l.arn.clone()
-        }
-        None => {
-            let out = ctx
-                .call("CreateListener", &resource, || {
-                    elb.create_listener()
-                        .load_balancer_arn(lb_arn)
-                        .port(i32::from(port))
-                        .protocol(ProtocolEnum::from(want.protocol.as_str()))
-                        .set_certificates(certs.clone())
-                        .set_ssl_policy(want.ssl_policy.clone())
-                        .set_default_actions(Some(elb_actions(&want.default_action, tg_arn)))
-                        .set_tags(Some(tagging::elb_tags(
-                            &ctx.resource_tags(Some(&format!("listener/{port}")), None),
-                        )))
-                        .send()
-                })
-                .await?;
-            out.listeners()
-                .first()
-                .and_then(|l| l.listener_arn())
-                .unwrap_or_default()
-                .to_string()
-        }
-    };
-    let have_rules = live.map(|l| (&l.doc.rules, &l.rule_arns));
-    let rule_calls = want.rules.iter().map(|(priority, rule)| {
-        let resource = format!("{RULE_KIND} :{port}/{priority}");
-        let arn = arn.clone();
-        async move {
-            let existing = have_rules
-                .and_then(|(docs, arns)| Some((docs.get(priority)?, arns.get(priority)?)));
-            match existing {
-                Some((doc, _))
-                    if rule_diffs(rule, doc).is_empty()
-                        && !(tg_is_new && rule.action == ActionDoc::Forward) =>
-                {
-                    Ok(())
-                }
-                Some((_, rule_arn)) => ctx
-                    .call("ModifyRule", &resource, || {
-                        elb.modify_rule()
-                            .rule_arn(rule_arn)
-                            .set_conditions(Some(conditions(rule)))
-                            .set_actions(Some(elb_actions(&rule.action, tg_arn)))
-                            .send()
-                    })
-                    .await
-                    .map(|_| ()),
-                None => ctx
-                    .call("CreateRule", &resource, || {
-                        elb.create_rule()
-                            .listener_arn(&arn)
-                            .priority(*priority as i32)
-                            .set_conditions(Some(conditions(rule)))
-                            .set_actions(Some(elb_actions(&rule.action, tg_arn)))
-                            .set_tags(Some(tagging::elb_tags(
-                                &ctx.resource_tags(Some(&format!("rule/{port}/{priority}")), None),
-                            )))
-                            .send()
-                    })
-                    .await
-                    .map(|_| ()),
+            ListenerDiff::SslPolicy { live, want } => {
+                FieldDiff::new("ssl_policy", or_none(live), or_none(want))
             }
+            ListenerDiff::DefaultAction { live, want } => {
+                FieldDiff::new("default_action", live, want)
+            }
+            ListenerDiff::StaleForward => FieldDiff::new(
+                "default_action",
+                "forward",
+                "forward to the new target group",
+            ),
         }
-    });
-    let deletes = have_rules
-        .map(|(_, arns)| {
-            arns.iter()
-                .filter(|(p, _)| !want.rules.contains_key(p))
-                .map(|(p, a)| (*p, a.clone()))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let delete_calls = deletes.iter().map(|(priority, rule_arn)| {
-        let resource = format!("{RULE_KIND} :{port}/{priority}");
-        async move {
-            ctx.call("DeleteRule", &resource, || {
-                elb.delete_rule().rule_arn(rule_arn).send()
+    }
+}
+
+/// A listener as desired: the port of the load balancer `lb_name`, what it does (its rules
+/// are kinds of their own), the load balancer's and target group's ARNs (known once both
+/// are made) and whether that target group is made new in this run.
+#[derive(Debug, Clone)]
+pub(crate) struct Listener<'a> {
+    pub(crate) lb_name: &'a str,
+    pub(crate) port: u16,
+    pub(crate) want: &'a ListenerDoc,
+    pub(crate) lb_arn: Known<String>,
+    pub(crate) tg_arn: Known<String>,
+    pub(crate) tg_is_new: bool,
+}
+
+impl Listener<'_> {
+    fn resource(&self) -> String {
+        format!("{LISTENER_KIND} :{}", self.port)
+    }
+
+    fn certificates(&self) -> Option<Vec<Certificate>> {
+        self.want
+            .certificate
+            .as_ref()
+            .map(|c| vec![Certificate::builder().certificate_arn(c).build()])
+    }
+
+    fn actions(&self) -> Vec<ElbAction> {
+        elb_actions(
+            &self.want.default_action,
+            self.tg_arn.get().map_or("", String::as_str),
+        )
+    }
+}
+
+impl Resource for Listener<'_> {
+    const KIND: &'static str = LISTENER_KIND;
+    /// A listener is its load balancer's.
+    const OWNERSHIP: Ownership = Ownership::Owner;
+    type Client = Client;
+    type Live = LiveListener;
+    type Diff = ListenerDiff;
+    /// Its ARN.
+    type Output = String;
+    type Error = Error;
+
+    /// `{load balancer}:{port}`.
+    fn logical_id(&self) -> String {
+        format!("{}:{}", self.lb_name, self.port)
+    }
+
+    fn owner(live: &LiveListener) -> Owner<'_> {
+        Owner::Tags(&live.lb_tags)
+    }
+
+    fn diff(&self, have: &LiveListener) -> Vec<ListenerDiff> {
+        let (want, have) = (self.want, &have.doc);
+        let mut d = Vec::new();
+        if want.protocol != have.protocol {
+            d.push(ListenerDiff::Protocol {
+                live: have.protocol.clone(),
+                want: want.protocol.clone(),
+            });
+        }
+        if want.certificate != have.certificate {
+            d.push(ListenerDiff::Certificate {
+                live: have.certificate.clone(),
+                want: want.certificate.clone(),
+            });
+        }
+        if want.ssl_policy != have.ssl_policy {
+            d.push(ListenerDiff::SslPolicy {
+                live: have.ssl_policy.clone(),
+                want: want.ssl_policy.clone(),
+            });
+        }
+        if want.default_action != have.default_action {
+            d.push(ListenerDiff::DefaultAction {
+                live: have.default_action.clone(),
+                want: want.default_action.clone(),
+            });
+        }
+        if self.tg_is_new && want.default_action == ActionDoc::Forward {
+            d.push(ListenerDiff::StaleForward);
+        }
+        d
+    }
+
+    fn output(live: &LiveListener) -> String {
+        live.arn.clone()
+    }
+
+    fn created(arn: &String) -> Option<String> {
+        Some(arn.clone())
+    }
+
+    async fn create(&self, ctx: &Context, elb: &Client) -> Result<String> {
+        let Known::Known(lb_arn) = &self.lb_arn else {
+            unreachable!("a listener is made once its load balancer exists")
+        };
+        let tags =
+            tagging::elb_tags(&ctx.resource_tags(Some(&format!("listener/{}", self.port)), None));
+        let out = ctx
+            .call("CreateListener", &self.resource(), || {
+                elb.create_listener()
+                    .load_balancer_arn(lb_arn)
+                    .port(i32::from(self.port))
+                    .protocol(ProtocolEnum::from(self.want.protocol.as_str()))
+                    .set_certificates(self.certificates())
+                    .set_ssl_policy(self.want.ssl_policy.clone())
+                    .set_default_actions(Some(self.actions()))
+                    .set_tags(Some(tags.clone()))
+                    .send()
             })
+            .await?;
+        Ok(out
+            .listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Every difference by one call with the whole desired listener.
+    async fn update(
+        &self,
+        ctx: &Context,
+        elb: &Client,
+        live: &LiveListener,
+        _diffs: &[ListenerDiff],
+    ) -> Result<()> {
+        ctx.call("ModifyListener", &self.resource(), || {
+            elb.modify_listener()
+                .listener_arn(&live.arn)
+                .port(i32::from(self.port))
+                .protocol(ProtocolEnum::from(self.want.protocol.as_str()))
+                .set_certificates(self.certificates())
+                .set_ssl_policy(self.want.ssl_policy.clone())
+                .set_default_actions(Some(self.actions()))
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes it (with its rules).
+    async fn delete(ctx: &Context, elb: &Client, live: &LiveListener) -> Result<()> {
+        match ctx
+            .call(
+                "DeleteListener",
+                &format!("{LISTENER_KIND} {}", live.id),
+                || elb.delete_listener().listener_arn(&live.arn).send(),
+            )
             .await
-            .map(|_| ())
+        {
+            Err(e) if !e.is_code("ListenerNotFound") => Err(e.into()),
+            _ => Ok(()),
         }
-    });
-    futures_util::try_join!(
-        futures_util::future::try_join_all(rule_calls),
-        futures_util::future::try_join_all(delete_calls)
-    )?;
-    Ok(arn)
+    }
 }

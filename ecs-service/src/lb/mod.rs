@@ -27,6 +27,7 @@ use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
 use crate::tagging::{self, StackTags};
 use crate::{Error, Result};
+use ecs_core::resource::Known;
 
 mod alb;
 mod listener;
@@ -108,9 +109,13 @@ pub(crate) struct LiveTg {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveListener {
+    /// `{load balancer}:{port}`.
+    pub(crate) id: String,
     pub(crate) arn: String,
     pub(crate) doc: ListenerDoc,
     pub(crate) rule_arns: BTreeMap<u32, String>,
+    /// Its load balancer's tags (its owner's).
+    pub(crate) lb_tags: Tags,
 }
 
 /// The desired state for `spec` over the given subnets and security group.
@@ -347,6 +352,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                     Ok::<_, Error>((
                         port,
                         LiveListener {
+                            id: format!("{}:{port}", names.load_balancer),
                             arn: larn.to_string(),
                             doc: ListenerDoc {
                                 certificate: https
@@ -371,6 +377,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                                 rules: docs,
                             },
                             rule_arns,
+                            lb_tags: Tags::new(),
                         },
                     ))
                 }
@@ -465,9 +472,12 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             .map(|d| Tags::from_pairs(tag_map(d.tags())))
             .unwrap_or_default()
     };
-    let ((mut lb, listeners), mut tg) = (lb_read?, tg_read?);
+    let ((mut lb, mut listeners), mut tg) = (lb_read?, tg_read?);
     if let (Some(l), Some(read)) = (&mut lb, &lbs) {
         l.tags = tags_of(read.load_balancer_arn());
+        for listener in listeners.values_mut() {
+            listener.lb_tags = l.tags.clone();
+        }
     }
     if let (Some(g), Some(read)) = (&mut tg, &tgs) {
         g.tags = tags_of(read.target_group_arn());
@@ -556,46 +566,44 @@ fn attr_diffs(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) 
 /// load balancer (then everything owned is deleted).
 pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb) -> Plan {
     let mut plan = Plan::new();
-    let tg_ok = live.tg.is_some();
     match d {
         Some(d) => {
             let (alb, tg) = (Alb(d), TargetGroup(&d.tg));
             plan.push(resource::decide(&alb, live.lb.clone()).change(&alb));
             plan.push(resource::decide(&tg, live.tg.clone()).change(&tg));
+            let tg_is_new = live.tg.is_none();
             for (port, want) in &d.listeners {
-                let id = format!("{}:{port}", d.name);
-                match live.listeners.get(port) {
-                    None => plan.push(Change::new(LISTENER_KIND, &id, Action::Create)),
-                    Some(l) => {
-                        let mut diffs = listener_diffs(want, &l.doc);
-                        // A forward to a target group that does not exist yet changes anyway.
-                        if !tg_ok && want.default_action == ActionDoc::Forward {
-                            diffs.push(FieldDiff::new(
-                                "default_action",
-                                "forward",
-                                "forward to the new target group",
-                            ));
-                        }
-                        plan.push(Change::new(LISTENER_KIND, &id, Action::from_diffs(diffs)));
-                    }
-                }
-                let have_rules = live
-                    .listeners
-                    .get(port)
-                    .map(|l| l.doc.rules.clone())
-                    .unwrap_or_default();
-                for (priority, rule) in &want.rules {
-                    let rid = format!("{id}/{priority}");
-                    let action = match have_rules.get(priority) {
-                        None => Action::Create,
-                        Some(h) => Action::from_diffs(rule_diffs(rule, h)),
+                let have = live.listeners.get(port);
+                let listener = Listener {
+                    lb_name: &d.name,
+                    port: *port,
+                    want,
+                    lb_arn: live.lb.as_ref().map(|l| l.arn.clone()).into(),
+                    tg_arn: live.tg.as_ref().map(|t| t.arn.clone()).into(),
+                    tg_is_new,
+                };
+                plan.push(resource::decide(&listener, have.cloned()).change(&listener));
+                for (priority, doc) in &want.rules {
+                    let rule = ListenerRule {
+                        listener: listener.logical_id(),
+                        port: *port,
+                        priority: *priority,
+                        want: doc,
+                        listener_arn: have.map(|l| l.arn.clone()).into(),
+                        tg_arn: listener.tg_arn.clone(),
+                        tg_is_new,
                     };
-                    plan.push(Change::new(RULE_KIND, rid, action));
+                    let live_rule = have.and_then(|l| l.rule(*priority));
+                    plan.push(resource::decide(&rule, live_rule).change(&rule));
                 }
-                for priority in have_rules.keys().filter(|p| !want.rules.contains_key(p)) {
+                for priority in have
+                    .iter()
+                    .flat_map(|l| l.doc.rules.keys())
+                    .filter(|p| !want.rules.contains_key(p))
+                {
                     plan.push(Change::new(
                         RULE_KIND,
-                        format!("{id}/{priority}"),
+                        format!("{}/{priority}", listener.logical_id()),
                         Action::Delete,
                     ));
                 }
@@ -664,61 +672,79 @@ pub(crate) fn add_steps<'a>(
         .action_if(verb(TG_KIND, &d.tg.name))
         .converge(ctx, elb, live.tg.clone(), move |_| TargetGroup(&d.tg));
     let tg_is_new = live.tg.is_none();
+    let mut rules: Vec<Dep> = Vec::new();
     let listeners: Vec<Step<String>> = d
         .listeners
         .iter()
         .map(|(port, want)| {
-            let id = format!("{}:{port}", d.name);
-            // A listener whose rules change is updated too.
-            let rules_change = changes.changes.iter().any(|c| {
-                c.resource == RULE_KIND
-                    && c.id.starts_with(&format!("{id}/"))
-                    && c.action.is_change()
-            });
-            let action = verb(LISTENER_KIND, &id).or(rules_change.then_some("update"));
-            g.step(format!("{LISTENER_KIND} {id}"))
+            let have = live.listeners.get(port);
+            let listener = g
+                .step(format!("{LISTENER_KIND} {}:{port}", d.name))
                 .after(alb)
                 .after(tg)
-                .action_if(action)
-                .run_with_detail(String::clone, move |i| {
-                    let lb_arn = i.get(alb).0.clone();
-                    let tg_arn = i.get(tg).clone();
-                    async move {
-                        ensure_listener(
-                            ctx,
-                            elb,
-                            &lb_arn,
-                            &tg_arn,
-                            *port,
-                            want,
-                            live.listeners.get(port),
+                .action_if(verb(LISTENER_KIND, &format!("{}:{port}", d.name)))
+                .converge(ctx, elb, have.cloned(), move |i| Listener {
+                    lb_name: &d.name,
+                    port: *port,
+                    want,
+                    lb_arn: Known::Known(i.get(alb).0.clone()),
+                    tg_arn: Known::Known(i.get(tg).clone()),
+                    tg_is_new,
+                });
+            // Each rule after its listener, the ones the spec no longer has deleted.
+            for (priority, doc) in &want.rules {
+                let id = format!("{}:{port}/{priority}", d.name);
+                let rule = g
+                    .step(format!("{RULE_KIND} {id}"))
+                    .after(listener)
+                    .after(tg)
+                    .action_if(verb(RULE_KIND, &id))
+                    .converge(ctx, elb, have.and_then(|l| l.rule(*priority)), move |i| {
+                        ListenerRule {
+                            listener: format!("{}:{port}", d.name),
+                            port: *port,
+                            priority: *priority,
+                            want: doc,
+                            listener_arn: Known::Known(i.get(listener).clone()),
+                            tg_arn: Known::Known(i.get(tg).clone()),
                             tg_is_new,
-                        )
-                        .await
-                    }
-                })
+                        }
+                    });
+                rules.push(rule.into());
+            }
+            for gone in have
+                .iter()
+                .flat_map(|l| l.doc.rules.keys())
+                .filter(|p| !want.rules.contains_key(p))
+                .filter_map(|p| have.and_then(|l| l.rule(*p)))
+            {
+                let rule = g
+                    .step(format!("{RULE_KIND} {}", gone.id))
+                    .after(listener)
+                    .action("delete")
+                    .run(move |_| async move {
+                        resource::delete::<ListenerRule<'_>>(ctx, elb, &gone).await
+                    });
+                rules.push(rule.into());
+            }
+            listener
         })
         .collect();
-    for (port, l) in live
+    for l in live
         .listeners
         .iter()
         .filter(|(p, _)| !d.listeners.contains_key(p))
+        .map(|(_, l)| l)
     {
-        let resource = format!("{LISTENER_KIND} {}:{port}", d.name);
-        g.step(resource.clone())
+        g.step(format!("{LISTENER_KIND} {}", l.id))
             .action("delete")
-            .run(move |_| async move {
-                ctx.call("DeleteListener", &resource, || {
-                    elb.delete_listener().listener_arn(&l.arn).send()
-                })
-                .await?;
-                Ok(())
-            });
+            .run(move |_| resource::delete::<Listener<'_>>(ctx, elb, l));
     }
     g.step(format!("{LB_KIND} {} outputs", d.name))
         .after(alb)
         .after(tg)
         .after_all(listeners.iter().copied())
+        .after_all(rules)
         .run(move |i| {
             let (lb_arn, dns_name) = i.get(alb).clone();
             let out = LbOutputs {
@@ -747,28 +773,18 @@ pub(crate) fn teardown<'a>(
     after: Vec<Dep>,
     tg_after: Vec<Dep>,
 ) {
-    let listeners: Vec<Step<()>> = live
+    let listeners: Vec<Dep> = live
         .listeners
-        .iter()
-        .map(|(port, l)| {
-            let resource = format!("{LISTENER_KIND} {}:{port}", names.load_balancer);
-            g.step(resource.clone())
+        .values()
+        .map(|l| {
+            g.step(format!("{LISTENER_KIND} {}", l.id))
                 .after_all(after.iter().copied())
                 .action("delete")
-                .run(move |_| async move {
-                    match ctx
-                        .call("DeleteListener", &resource, || {
-                            elb.delete_listener().listener_arn(&l.arn).send()
-                        })
-                        .await
-                    {
-                        Err(e) if !e.is_code("ListenerNotFound") => Err(e.into()),
-                        _ => Ok(()),
-                    }
-                })
+                .run(move |_| resource::delete::<Listener<'_>>(ctx, elb, l))
+                .into()
         })
         .collect();
-    let front: Vec<Step<()>> = match &live.lb {
+    let front: Vec<Dep> = match &live.lb {
         Some(lb) => {
             let deleted = g
                 .step(format!("{LB_KIND} {}", names.load_balancer))
@@ -783,7 +799,7 @@ pub(crate) fn teardown<'a>(
                 .after(deleted)
                 .action("wait")
                 .run(move |_| wait_for_enis(ctx, ec2, &lb.arn));
-            vec![enis]
+            vec![enis.into()]
         }
         None => listeners,
     };
@@ -869,5 +885,135 @@ mod typed_diff_tests {
             ..tg
         };
         assert_eq!(tg_diffs(&d.tg, &same), vec![]);
+    }
+
+    #[test]
+    fn each_difference_of_a_listener_and_a_rule_is_one_typed_diff() {
+        let rule = RuleDoc {
+            paths: vec!["/api/*".into()],
+            hosts: Vec::new(),
+            action: ActionDoc::Forward,
+        };
+        let want = ListenerDoc {
+            protocol: "HTTPS".into(),
+            certificate: Some("arn:cert".into()),
+            ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
+            default_action: ActionDoc::Forward,
+            rules: BTreeMap::from([(10, rule.clone())]),
+        };
+        let live = LiveListener {
+            id: "web-alb:443".into(),
+            arn: "arn:listener".into(),
+            doc: want.clone(),
+            rule_arns: BTreeMap::from([(10, "arn:rule".to_string())]),
+            lb_tags: Tags::new(),
+        };
+        let listener = |tg_is_new| Listener {
+            lb_name: "web-alb",
+            port: 443,
+            want: &want,
+            lb_arn: Known::Known("arn:alb".into()),
+            tg_arn: Known::Known("arn:tg".into()),
+            tg_is_new,
+        };
+        assert_eq!(listener(false).diff(&live), vec![]);
+        assert_eq!(listener(false).logical_id(), "web-alb:443");
+        // (what drifted, the plan lines)
+        let drifted = |f: &dyn Fn(&mut ListenerDoc)| {
+            let mut l = live.clone();
+            f(&mut l.doc);
+            l
+        };
+        let cases: Vec<(LiveListener, bool, Vec<FieldDiff>)> = vec![
+            (
+                drifted(&|d| d.ssl_policy = Some("ELBSecurityPolicy-2016-08".into())),
+                false,
+                vec![FieldDiff::new(
+                    "ssl_policy",
+                    "ELBSecurityPolicy-2016-08",
+                    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                )],
+            ),
+            (
+                drifted(&|d| {
+                    d.certificate = None;
+                    d.protocol = "HTTP".into();
+                }),
+                false,
+                vec![
+                    FieldDiff::new("protocol", "HTTP", "HTTPS"),
+                    FieldDiff::new("certificate", "none", "arn:cert"),
+                ],
+            ),
+            (
+                drifted(&|d| d.default_action = ActionDoc::Other("forward to arn:old".into())),
+                false,
+                vec![FieldDiff::new(
+                    "default_action",
+                    "forward to arn:old",
+                    "forward to target group",
+                )],
+            ),
+            (
+                live.clone(),
+                true,
+                vec![FieldDiff::new(
+                    "default_action",
+                    "forward",
+                    "forward to the new target group",
+                )],
+            ),
+        ];
+        for (have, tg_is_new, lines) in cases {
+            let got: Vec<FieldDiff> = listener(tg_is_new)
+                .diff(&have)
+                .iter()
+                .map(Diff::field)
+                .collect();
+            assert_eq!(got, lines);
+        }
+
+        let desired = |doc: &RuleDoc, tg_is_new| {
+            let doc = doc.clone();
+            move |have: &LiveRule| {
+                ListenerRule {
+                    listener: "web-alb:443".into(),
+                    port: 443,
+                    priority: 10,
+                    want: &doc,
+                    listener_arn: Known::Known("arn:listener".into()),
+                    tg_arn: Known::Known("arn:tg".into()),
+                    tg_is_new,
+                }
+                .diff(have)
+                .iter()
+                .map(Diff::field)
+                .collect::<Vec<FieldDiff>>()
+            }
+        };
+        let have = live.rule(10).expect("the rule at 10");
+        assert_eq!(have.id, "web-alb:443/10");
+        assert_eq!(desired(&rule, false)(&have), vec![]);
+        let moved = RuleDoc {
+            paths: vec!["/v2/*".into()],
+            hosts: vec!["api.example.com".into()],
+            ..rule.clone()
+        };
+        assert_eq!(
+            desired(&moved, false)(&have),
+            [
+                FieldDiff::new("paths", "/api/*", "/v2/*"),
+                FieldDiff::new("hosts", "", "api.example.com"),
+            ]
+        );
+        assert_eq!(
+            desired(&rule, true)(&have),
+            [FieldDiff::new(
+                "action",
+                "forward",
+                "forward to the new target group"
+            )]
+        );
+        assert!(live.rule(20).is_none());
     }
 }
