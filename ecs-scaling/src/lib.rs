@@ -33,29 +33,28 @@
 //! # Ok(()) }
 //! ```
 
+mod alarm;
 mod error;
+mod policy;
+mod schedule;
 mod spec;
+mod target;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::Duration;
 
-use aws_sdk_applicationautoscaling::types::{
-    AdjustmentType, MetricAggregationType, MetricType, PolicyType, PredefinedMetricSpecification,
-    ScalableDimension, ScalableTargetAction, ServiceNamespace, StepAdjustment,
-    StepScalingPolicyConfiguration, SuspendedState, TargetTrackingScalingPolicyConfiguration,
-};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use ecs_core::graph::{self, Dep, Graph};
-use ecs_core::{Action, Change, Context, FieldDiff, Plan, RetryOn, TagDiff, Tags};
+use ecs_core::resource::{self, Known};
+use ecs_core::{Action, Change, Context, Plan, Tags};
+
+use alarm::{Alarm, LiveAlarm, StepAlarm};
+use policy::{LivePolicy, Policy, PolicyDoc};
+use schedule::{LiveSchedule, Schedule, ScheduleDoc};
+use target::{LiveTarget, ScalableTarget};
 
 pub use error::{Error, Result};
 pub use spec::{CustomMetric, ScalingSpec, ScheduledScaling, Step, StepPolicy, TargetTracking};
-
-const TARGET_KIND: &str = "scalable-target";
-const POLICY_KIND: &str = "scaling-policy";
-const SCHEDULE_KIND: &str = "scheduled-action";
-const ALARM_KIND: &str = "alarm";
 
 /// The service being scaled.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -132,63 +131,48 @@ impl ScalingClients {
     }
 }
 
-/// A policy in comparable form.
-#[derive(Debug, Clone, PartialEq)]
-enum PolicyDoc {
-    Tracking {
-        metric: String,
-        label: Option<String>,
-        target: f64,
-        scale_in_cooldown: i32,
-        scale_out_cooldown: i32,
-        disable_scale_in: bool,
-    },
-    Step {
-        adjustments: Vec<(Option<f64>, Option<f64>, i32)>,
-        cooldown: i32,
-        aggregation: String,
-    },
-}
-
-/// A step policy's alarm in comparable form.
-#[derive(Debug, Clone, PartialEq)]
-struct StepAlarm {
-    namespace: String,
-    metric: String,
-    dimensions: BTreeMap<String, String>,
-    statistic: String,
-    threshold: f64,
-    comparison: String,
-    period: i32,
-    evaluation_periods: i32,
-}
-
-/// A scheduled action in comparable form: schedule, time zone, min, max.
-type Schedule = (String, Option<String>, Option<i32>, Option<i32>);
-
 #[derive(Debug, Clone, PartialEq)]
 struct Desired {
+    resource_id: String,
     min: i32,
     max: i32,
     policies: BTreeMap<String, PolicyDoc>,
+    /// Each step alarm with the name of the policy it triggers.
     alarms: BTreeMap<String, (String, StepAlarm)>,
     /// The tags each step alarm should carry, by name.
     alarm_tags: BTreeMap<String, Tags>,
-    scheduled: BTreeMap<String, Schedule>,
+    scheduled: BTreeMap<String, ScheduleDoc>,
+}
+
+impl Desired {
+    fn target(&self) -> ScalableTarget {
+        ScalableTarget {
+            resource_id: self.resource_id.clone(),
+            min: self.min,
+            max: self.max,
+        }
+    }
+
+    /// The step alarm `name`, triggering `policy_arn`.
+    fn alarm<'a>(&'a self, name: &'a str, policy_arn: Known<String>) -> Option<Alarm<'a>> {
+        let (_, doc) = self.alarms.get(name)?;
+        Some(Alarm {
+            name,
+            doc,
+            tags: self.alarm_tags.get(name).cloned().unwrap_or_default(),
+            policy_arn,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Live {
-    target: Option<(i32, i32, bool)>,
-    policies: BTreeMap<String, (String, PolicyDoc)>,
-    alarms: BTreeMap<String, StepAlarm>,
-    /// The live step alarms' ARNs, by name (their tags are read by ARN).
-    alarm_arns: BTreeMap<String, String>,
-    /// The live step alarms' tags, by name.
-    alarm_tags: BTreeMap<String, Tags>,
+    target: Option<LiveTarget>,
+    policies: BTreeMap<String, LivePolicy>,
+    alarms: BTreeMap<String, LiveAlarm>,
     /// The live step alarms that lack the stack's tag: never changed or deleted.
     foreign_alarms: BTreeSet<String>,
-    scheduled: BTreeMap<String, Schedule>,
+    scheduled: BTreeMap<String, LiveSchedule>,
 }
 
 /// What [`ScalingLayer::read`] saw: the input of [`ScalingLayer::plan_with`].
@@ -211,7 +195,6 @@ impl ScalingState {
 /// [`ScalingLayer::apply`].
 #[derive(Debug, Clone)]
 pub struct ScalingPlan {
-    target: ScalingTarget,
     desired: Desired,
     live: Live,
     changes: Plan,
@@ -354,6 +337,7 @@ fn desired(ctx: &Context, spec: &ScalingSpec, t: &ScalingTarget) -> Desired {
         })
         .collect();
     Desired {
+        resource_id: t.resource_id(),
         min: spec.min as i32,
         max: spec.max as i32,
         policies,
@@ -378,192 +362,54 @@ fn aggregation(statistic: &str) -> &'static str {
 
 fn changes(d: &Desired, l: &Live) -> Plan {
     let mut plan = Plan::new();
-    let action = match l.target {
-        None => Action::Create,
-        Some((min, max, _)) => {
-            let mut diffs = Vec::new();
-            if min != d.min {
-                diffs.push(FieldDiff::new("min", min, d.min));
-            }
-            if max != d.max {
-                diffs.push(FieldDiff::new("max", max, d.max));
-            }
-            Action::from_diffs(diffs)
-        }
-    };
-    plan.push(Change::new(TARGET_KIND, "desired count", action));
-    for (name, want) in &d.policies {
-        let action = match l.policies.get(name) {
-            None => Action::Create,
-            Some((_, have)) if have == want => Action::NoChange,
-            Some((_, have)) => Action::Update(policy_diffs(have, want)),
+    let target = d.target();
+    plan.push(resource::decide(&target, l.target.clone()).change(&target));
+    for (name, doc) in &d.policies {
+        let policy = Policy {
+            resource_id: &d.resource_id,
+            name,
+            doc,
         };
-        plan.push(Change::new(POLICY_KIND, name, action));
+        plan.push(resource::decide(&policy, l.policies.get(name).cloned()).change(&policy));
     }
     for name in l.policies.keys().filter(|n| !d.policies.contains_key(*n)) {
-        plan.push(Change::new(POLICY_KIND, name, Action::Delete));
+        plan.push(Change::new(policy::KIND, name, Action::Delete));
     }
-    for (name, (_, want)) in &d.alarms {
-        let action = match l.alarms.get(name) {
-            None => Action::Create,
-            Some(have) => {
-                let mut diffs = alarm_diffs(have, want);
-                diffs.extend(alarm_tag_diff(d, l, name).map(|t| t.field()));
-                Action::from_diffs(diffs)
-            }
-        };
-        plan.push(Change::new(ALARM_KIND, name, action));
+    for (name, (policy, _)) in &d.alarms {
+        let policy_arn = l.policies.get(policy).map(|p| p.arn.clone()).into();
+        let mut alarm = d.alarm(name, policy_arn).expect("a desired alarm");
+        // Someone else's alarm under the name is compared without its tags (never set): one
+        // that matches is left alone, one that differs is refused by `plan_with`.
+        if let (true, Some(live)) = (l.foreign_alarms.contains(name), l.alarms.get(name)) {
+            alarm.tags = live.tags.clone();
+        }
+        plan.push(resource::decide(&alarm, l.alarms.get(name).cloned()).change(&alarm));
     }
     for name in l
         .alarms
         .keys()
         .filter(|n| !d.alarms.contains_key(*n) && !l.foreign_alarms.contains(*n))
     {
-        plan.push(Change::new(ALARM_KIND, name, Action::Delete));
+        plan.push(Change::new(alarm::KIND, name, Action::Delete));
     }
-    for (name, want) in &d.scheduled {
-        let action = match l.scheduled.get(name) {
-            None => Action::Create,
-            Some(have) if have == want => Action::NoChange,
-            Some(have) => Action::Update(schedule_diffs(have, want)),
+    for (name, doc) in &d.scheduled {
+        let schedule = Schedule {
+            resource_id: &d.resource_id,
+            name,
+            doc,
         };
-        plan.push(Change::new(SCHEDULE_KIND, name, action));
+        plan.push(resource::decide(&schedule, l.scheduled.get(name).cloned()).change(&schedule));
     }
     for name in l.scheduled.keys().filter(|n| !d.scheduled.contains_key(*n)) {
-        plan.push(Change::new(SCHEDULE_KIND, name, Action::Delete));
+        plan.push(Change::new(schedule::KIND, name, Action::Delete));
     }
     plan
 }
 
-/// The fields that differ, `field: live → desired`, each rendered with `show`.
-struct Fields(Vec<FieldDiff>);
-
-impl Fields {
-    fn cmp<T: PartialEq>(&mut self, field: &str, have: &T, want: &T, show: impl Fn(&T) -> String) {
-        if have != want {
-            self.0.push(FieldDiff::new(field, show(have), show(want)));
-        }
-    }
-}
-
+/// An optional value as the plan shows it (`none` when unset).
 fn opt<T: fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "none".to_string(), ToString::to_string)
-}
-
-/// A policy's differences, field by field (a change of kind shows as `type`).
-fn policy_diffs(have: &PolicyDoc, want: &PolicyDoc) -> Vec<FieldDiff> {
-    let mut f = Fields(Vec::new());
-    match (have, want) {
-        (
-            PolicyDoc::Tracking {
-                metric: m1,
-                label: l1,
-                target: t1,
-                scale_in_cooldown: i1,
-                scale_out_cooldown: o1,
-                disable_scale_in: d1,
-            },
-            PolicyDoc::Tracking {
-                metric: m2,
-                label: l2,
-                target: t2,
-                scale_in_cooldown: i2,
-                scale_out_cooldown: o2,
-                disable_scale_in: d2,
-            },
-        ) => {
-            f.cmp("metric", m1, m2, String::clone);
-            f.cmp("resource_label", l1, l2, opt);
-            f.cmp("target", t1, t2, ToString::to_string);
-            f.cmp("scale_in_cooldown", i1, i2, ToString::to_string);
-            f.cmp("scale_out_cooldown", o1, o2, ToString::to_string);
-            f.cmp("disable_scale_in", d1, d2, ToString::to_string);
-        }
-        (
-            PolicyDoc::Step {
-                adjustments: a1,
-                cooldown: c1,
-                aggregation: g1,
-            },
-            PolicyDoc::Step {
-                adjustments: a2,
-                cooldown: c2,
-                aggregation: g2,
-            },
-        ) => {
-            let steps = |a: &Vec<(Option<f64>, Option<f64>, i32)>| {
-                let items: Vec<String> = a
-                    .iter()
-                    .map(|(lo, hi, adj)| format!("[{}, {}) {adj:+}", opt(lo), opt(hi)))
-                    .collect();
-                items.join(", ")
-            };
-            f.cmp("steps", a1, a2, steps);
-            f.cmp("cooldown", c1, c2, ToString::to_string);
-            f.cmp("aggregation", g1, g2, String::clone);
-        }
-        (PolicyDoc::Tracking { .. }, _) => {
-            f.0.push(FieldDiff::new("type", "target tracking", "step scaling"))
-        }
-        (PolicyDoc::Step { .. }, _) => {
-            f.0.push(FieldDiff::new("type", "step scaling", "target tracking"))
-        }
-    }
-    f.0
-}
-
-/// How the live step alarm `name`'s tags differ from those it should carry (`None` when it
-/// does not exist yet, is not the stack's — its tags are never set — or they match).
-fn alarm_tag_diff(d: &Desired, l: &Live, name: &str) -> Option<TagDiff> {
-    if l.foreign_alarms.contains(name) {
-        return None;
-    }
-    let want = d.alarm_tags.get(name)?;
-    want.diff_from(l.alarm_tags.get(name)?)
-}
-
-/// A step alarm's differences, field by field.
-fn alarm_diffs(have: &StepAlarm, want: &StepAlarm) -> Vec<FieldDiff> {
-    let mut f = Fields(Vec::new());
-    let dims = |d: &BTreeMap<String, String>| {
-        let items: Vec<String> = d.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        items.join(",")
-    };
-    f.cmp("namespace", &have.namespace, &want.namespace, String::clone);
-    f.cmp("metric", &have.metric, &want.metric, String::clone);
-    f.cmp("dimensions", &have.dimensions, &want.dimensions, dims);
-    f.cmp("statistic", &have.statistic, &want.statistic, String::clone);
-    f.cmp(
-        "threshold",
-        &have.threshold,
-        &want.threshold,
-        ToString::to_string,
-    );
-    f.cmp(
-        "comparison",
-        &have.comparison,
-        &want.comparison,
-        String::clone,
-    );
-    f.cmp("period", &have.period, &want.period, ToString::to_string);
-    f.cmp(
-        "evaluation_periods",
-        &have.evaluation_periods,
-        &want.evaluation_periods,
-        ToString::to_string,
-    );
-    f.0
-}
-
-/// A scheduled action's differences, field by field.
-fn schedule_diffs(have: &Schedule, want: &Schedule) -> Vec<FieldDiff> {
-    let mut f = Fields(Vec::new());
-    f.cmp("schedule", &have.0, &want.0, String::clone);
-    f.cmp("time_zone", &have.1, &want.1, opt);
-    f.cmp("min", &have.2, &want.2, opt);
-    f.cmp("max", &have.3, &want.3, opt);
-    f.0
 }
 
 impl ScalingLayer {
@@ -585,7 +431,7 @@ impl ScalingLayer {
     ) -> Result<Live> {
         let aas = &self.clients.autoscaling;
         let id = t.resource_id();
-        let resource = format!("{TARGET_KIND} {id}");
+        let resource = format!("{} {id}", target::KIND);
         let prefix = format!("{}-", ctx.stack());
         let (targets, policies, scheduled) = futures_util::try_join!(
             ctx.call("DescribeScalableTargets", &resource, || {
@@ -614,11 +460,13 @@ impl ScalingLayer {
                 s.resource_id() == id
                     && s.scalable_dimension() == &ScalableDimension::EcsServiceDesiredCount
             })
-            .map(|s| {
-                let suspended = s
+            .map(|s| LiveTarget {
+                resource_id: id.clone(),
+                min: s.min_capacity(),
+                max: s.max_capacity(),
+                suspended: s
                     .suspended_state()
-                    .is_some_and(|x| x.dynamic_scaling_in_suspended() == Some(true));
-                (s.min_capacity(), s.max_capacity(), suspended)
+                    .is_some_and(|x| x.dynamic_scaling_in_suspended() == Some(true)),
             });
         let policies = policies
             .scaling_policies()
@@ -665,7 +513,12 @@ impl ScalingLayer {
                 };
                 Some((
                     p.policy_name().to_string(),
-                    (p.policy_arn().to_string(), doc),
+                    LivePolicy {
+                        resource_id: id.clone(),
+                        name: p.policy_name().to_string(),
+                        arn: p.policy_arn().to_string(),
+                        doc,
+                    },
                 ))
             })
             .collect();
@@ -675,16 +528,21 @@ impl ScalingLayer {
             .filter(|a| a.scheduled_action_name().starts_with(&prefix))
             .map(|a| {
                 let action = a.scalable_target_action();
+                let name = a.scheduled_action_name().to_string();
                 (
-                    a.scheduled_action_name().to_string(),
-                    (
-                        a.schedule().to_string(),
-                        a.timezone()
-                            .filter(|z| !z.is_empty() && *z != "UTC")
-                            .map(str::to_string),
-                        action.and_then(|x| x.min_capacity()),
-                        action.and_then(|x| x.max_capacity()),
-                    ),
+                    name.clone(),
+                    LiveSchedule {
+                        resource_id: id.clone(),
+                        name,
+                        doc: (
+                            a.schedule().to_string(),
+                            a.timezone()
+                                .filter(|z| !z.is_empty() && *z != "UTC")
+                                .map(str::to_string),
+                            action.and_then(|x| x.min_capacity()),
+                            action.and_then(|x| x.max_capacity()),
+                        ),
+                    },
                 )
             })
             .collect();
@@ -692,8 +550,6 @@ impl ScalingLayer {
             target,
             policies,
             alarms: BTreeMap::new(),
-            alarm_arns: BTreeMap::new(),
-            alarm_tags: BTreeMap::new(),
             foreign_alarms: BTreeSet::new(),
             scheduled,
         };
@@ -710,7 +566,7 @@ impl ScalingLayer {
             let out = ctx
                 .call(
                     "DescribeAlarms",
-                    &format!("{ALARM_KIND} {prefix}step-*"),
+                    &format!("{} {prefix}step-*", alarm::KIND),
                     || {
                         self.clients
                             .cloudwatch
@@ -722,47 +578,49 @@ impl ScalingLayer {
                 .await?;
             for a in out.metric_alarms() {
                 let Some(name) = a.alarm_name() else { continue };
-                live.alarm_arns.insert(
-                    name.to_string(),
-                    a.alarm_arn().unwrap_or_default().to_string(),
-                );
                 live.alarms.insert(
                     name.to_string(),
-                    StepAlarm {
-                        namespace: a.namespace().unwrap_or_default().to_string(),
-                        metric: a.metric_name().unwrap_or_default().to_string(),
-                        dimensions: a
-                            .dimensions()
-                            .iter()
-                            .map(|d| {
-                                (
-                                    d.name().unwrap_or_default().to_string(),
-                                    d.value().unwrap_or_default().to_string(),
-                                )
-                            })
-                            .collect(),
-                        statistic: a
-                            .statistic()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        threshold: a.threshold().unwrap_or_default(),
-                        comparison: a
-                            .comparison_operator()
-                            .map(|c| c.as_str().to_string())
-                            .unwrap_or_default(),
-                        period: a.period().unwrap_or_default(),
-                        evaluation_periods: a.evaluation_periods().unwrap_or_default(),
+                    LiveAlarm {
+                        name: name.to_string(),
+                        arn: a.alarm_arn().unwrap_or_default().to_string(),
+                        doc: StepAlarm {
+                            namespace: a.namespace().unwrap_or_default().to_string(),
+                            metric: a.metric_name().unwrap_or_default().to_string(),
+                            dimensions: a
+                                .dimensions()
+                                .iter()
+                                .map(|d| {
+                                    (
+                                        d.name().unwrap_or_default().to_string(),
+                                        d.value().unwrap_or_default().to_string(),
+                                    )
+                                })
+                                .collect(),
+                            statistic: a
+                                .statistic()
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                            threshold: a.threshold().unwrap_or_default(),
+                            comparison: a
+                                .comparison_operator()
+                                .map(|c| c.as_str().to_string())
+                                .unwrap_or_default(),
+                            period: a.period().unwrap_or_default(),
+                            evaluation_periods: a.evaluation_periods().unwrap_or_default(),
+                        },
+                        actions: a.alarm_actions().to_vec(),
+                        tags: Tags::new(),
                     },
                 );
             }
             // Their tags, read with the plan so that a foreign one is refused before any
             // change of any layer, and drifted ones are set back.
-            live.alarm_tags = self.alarm_tags(ctx, &live).await?;
+            self.read_alarm_tags(ctx, &mut live).await?;
             live.foreign_alarms = live
-                .alarm_tags
-                .iter()
-                .filter(|(_, tags)| !ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v)))))
-                .map(|(name, _)| name.clone())
+                .alarms
+                .values()
+                .filter(|a| !resource::owned::<Alarm<'_>>(ctx, a))
+                .map(|a| a.name.clone())
                 .collect();
         }
         Ok(live)
@@ -838,84 +696,36 @@ impl ScalingLayer {
         // of the stack follows (one no longer wanted without it is left alone: `changes`).
         if let Some(name) = state.live.foreign_alarms.iter().find(|n| {
             changes
-                .find(ALARM_KIND, n)
+                .find(alarm::KIND, n)
                 .is_some_and(|c| c.action.is_change())
         }) {
             return Err(Error::Foreign(ecs_core::resource::Foreign {
-                kind: ALARM_KIND,
+                kind: alarm::KIND,
                 id: name.clone(),
                 why: "it lacks the stack's tag",
             }));
         }
         Ok(ScalingPlan {
-            target: target.clone(),
             desired,
             live: state.live.clone(),
             changes,
         })
     }
 
-    async fn register(
-        &self,
-        ctx: &Context,
-        t: &ScalingTarget,
-        min: i32,
-        max: i32,
-        suspended: Option<bool>,
-        create: bool,
-    ) -> Result<()> {
-        let id = t.resource_id();
-        let resource = format!("{TARGET_KIND} {id}");
-        // Tags apply when the target is registered for the first time.
-        let tags = if create {
-            ctx.resource_tags(Some("scalable-target"), None)
-        } else {
-            ecs_core::Tags::new()
-        };
-        ctx.call("RegisterScalableTarget", &resource, || {
-            let mut req = self
-                .clients
-                .autoscaling
-                .register_scalable_target()
-                .service_namespace(ServiceNamespace::Ecs)
-                .resource_id(&id)
-                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                .min_capacity(min)
-                .max_capacity(max)
-                .set_suspended_state(suspended.map(|s| {
-                    SuspendedState::builder()
-                        .dynamic_scaling_in_suspended(s)
-                        .dynamic_scaling_out_suspended(s)
-                        .scheduled_scaling_suspended(s)
-                        .build()
-                }));
-            for (k, v) in tags.iter() {
-                req = req.tags(k, v);
-            }
-            req.send()
-        })
-        .await?;
-        Ok(())
-    }
-
     /// Carries out `plan`: registers (or updates) the scalable target first — policies
-    /// cannot exist without it — then puts and deletes policies, step alarms and scheduled
-    /// actions concurrently.
+    /// cannot exist without it — then puts and deletes policies, step alarms (each after its
+    /// policy, which it triggers by ARN) and scheduled actions concurrently.
     pub async fn apply(&self, ctx: &Context, plan: &ScalingPlan) -> Result<ScalingOutputs> {
-        let (t, d, l) = (&plan.target, &plan.desired, &plan.live);
-        let id = t.resource_id();
-        let id = id.as_str();
-        let pending = |kind: &str, name: &str| {
-            plan.changes
-                .find(kind, name)
-                .is_some_and(|c| c.action.is_change())
-        };
+        let (d, l) = (&plan.desired, &plan.live);
+        let aas = &self.clients.autoscaling;
+        let cw = &self.clients.cloudwatch;
+        let verb =
+            |kind: &str, name: &str| plan.changes.find(kind, name).and_then(|c| c.action.verb());
         // What goes, declared before the graph whose steps borrow it.
-        let gone_policies: Vec<String> = l
+        let gone_policies: Vec<&LivePolicy> = l
             .policies
-            .keys()
-            .filter(|n| !d.policies.contains_key(*n))
-            .cloned()
+            .values()
+            .filter(|p| !d.policies.contains_key(&p.name))
             .collect();
         let gone_alarms: Vec<String> = l
             .alarms
@@ -923,115 +733,63 @@ impl ScalingLayer {
             .filter(|n| !d.alarms.contains_key(*n) && !l.foreign_alarms.contains(*n))
             .cloned()
             .collect();
-        let gone_scheduled: Vec<String> = l
+        let gone_scheduled: Vec<&LiveSchedule> = l
             .scheduled
-            .keys()
-            .filter(|n| !d.scheduled.contains_key(*n))
-            .cloned()
+            .values()
+            .filter(|s| !d.scheduled.contains_key(&s.name))
             .collect();
-        // Right after registration the target can be briefly unknown to the policy APIs.
-        let retry = RetryOn::codes(&["ObjectNotFoundException"], Duration::from_secs(60));
-        let retry = &retry;
         let mut g = Graph::<Error>::new();
 
         // The scalable target first: policies and scheduled actions cannot exist without it.
-        let register = pending(TARGET_KIND, "desired count");
-        let (min, max) = (d.min, d.max);
         let target = g
-            .step(format!("{TARGET_KIND} {id}"))
-            .action_if(register.then_some("register"))
-            .run_with_detail(
-                move |_: &()| format!("{min}–{max} tasks"),
-                move |_| async move {
-                    if register {
-                        self.register(ctx, t, min, max, None, l.target.is_none())
-                            .await?;
-                    }
-                    Ok(())
-                },
-            );
+            .step(format!("{} {}", target::KIND, d.resource_id))
+            .action_if(verb(target::KIND, target::LOGICAL))
+            .converge(ctx, aas, l.target.clone(), |_| d.target());
         let mut policies: BTreeMap<&str, graph::Step<String>> = BTreeMap::new();
-        for (name, doc) in d.policies.iter().filter(|(n, _)| pending(POLICY_KIND, n)) {
+        for (name, doc) in &d.policies {
             let step = g
-                .step(format!("{POLICY_KIND} {name}"))
+                .step(format!("{} {name}", policy::KIND))
                 .after(target)
-                .action("put")
-                .run_with_detail(
-                    |_: &String| "put".to_string(),
-                    move |_| self.put_policy(ctx, id, name, doc, retry),
-                );
+                .action_if(verb(policy::KIND, name))
+                .converge(ctx, aas, l.policies.get(name).cloned(), move |_| Policy {
+                    resource_id: &d.resource_id,
+                    name,
+                    doc,
+                });
             policies.insert(name.as_str(), step);
         }
-        // A step alarm triggers its policy by ARN: the one its put returned, else the live one.
-        for (name, (policy, alarm)) in d
+        // A step alarm triggers its policy by the ARN the policy's step gives. Someone else's
+        // alarm under the name is left alone (the plan refused changing it).
+        for (name, (policy, _)) in d
             .alarms
             .iter()
-            .filter(|(n, _)| pending(ALARM_KIND, n) || policies.contains_key(n.as_str()))
+            .filter(|(n, _)| !l.foreign_alarms.contains(*n))
         {
-            let put = policies.get(policy.as_str()).copied();
-            let live_arn = l.policies.get(policy).map(|(arn, _)| arn.clone());
-            // The alarm is put again when it differs or its policy was put; its tags (which
-            // `PutMetricAlarm` sets only on creation) are set back on their own.
-            let differs = put.is_some() || l.alarms.get(name) != Some(alarm);
-            let retag = alarm_tag_diff(d, l, name).zip(l.alarm_arns.get(name));
-            g.step(format!("{ALARM_KIND} {name}"))
+            let policy_step = policies[policy.as_str()];
+            g.step(format!("{} {name}", alarm::KIND))
                 .after(target)
-                .after_all(put)
-                .action(if differs { "put" } else { "update" })
-                .run(move |i| {
-                    let action = put.map(|p| i.get(p).clone()).or(live_arn);
-                    async move {
-                        if differs {
-                            self.put_alarm(ctx, name, alarm, &action.unwrap_or_default())
-                                .await?;
-                        }
-                        if let Some((diff, arn)) = &retag {
-                            self.retag_alarm(ctx, name, arn, diff).await?;
-                        }
-                        Ok(())
-                    }
+                .after(policy_step)
+                .action_if(verb(alarm::KIND, name))
+                .converge(ctx, cw, l.alarms.get(name).cloned(), move |i| {
+                    d.alarm(name, Known::Known(i.get(policy_step).clone()))
+                        .expect("a desired alarm")
                 });
         }
-        for (name, (schedule, tz, min, max)) in d
-            .scheduled
-            .iter()
-            .filter(|(n, _)| pending(SCHEDULE_KIND, n))
-        {
-            let resource = format!("{SCHEDULE_KIND} {name}");
-            let detail = schedule.clone();
-            g.step(resource.clone())
+        for (name, doc) in &d.scheduled {
+            g.step(format!("{} {name}", schedule::KIND))
                 .after(target)
-                .action("put")
-                .run_with_detail(
-                    move |_: &()| detail.clone(),
-                    move |_| async move {
-                        ctx.call_retrying("PutScheduledAction", &resource, retry, || {
-                            self.clients
-                                .autoscaling
-                                .put_scheduled_action()
-                                .service_namespace(ServiceNamespace::Ecs)
-                                .resource_id(id)
-                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                                .scheduled_action_name(name)
-                                .schedule(schedule)
-                                .set_timezone(tz.clone())
-                                .scalable_target_action(
-                                    ScalableTargetAction::builder()
-                                        .set_min_capacity(*min)
-                                        .set_max_capacity(*max)
-                                        .build(),
-                                )
-                                .send()
-                        })
-                        .await?;
-                        Ok(())
-                    },
-                );
+                .action_if(verb(schedule::KIND, name))
+                .converge(ctx, aas, l.scheduled.get(name).cloned(), move |_| {
+                    Schedule {
+                        resource_id: &d.resource_id,
+                        name,
+                        doc,
+                    }
+                });
         }
         self.add_deletes(
             &mut g,
             ctx,
-            id,
             &gone_policies,
             &gone_alarms,
             &gone_scheduled,
@@ -1039,288 +797,74 @@ impl ScalingLayer {
         );
         g.run(ctx).await?;
         Ok(ScalingOutputs {
-            resource_id: id.to_string(),
+            resource_id: d.resource_id.clone(),
             policies: d.policies.keys().cloned().collect(),
             scheduled_actions: d.scheduled.keys().cloned().collect(),
         })
     }
 
-    /// Puts the scaling policy `name` of the target `id`; returns its ARN.
-    async fn put_policy(
-        &self,
-        ctx: &Context,
-        id: &str,
-        name: &str,
-        doc: &PolicyDoc,
-        retry: &RetryOn,
-    ) -> Result<String> {
-        let resource = format!("{POLICY_KIND} {name}");
-        let out = ctx
-            .call_retrying("PutScalingPolicy", &resource, retry, || {
-                let req = self
-                    .clients
-                    .autoscaling
-                    .put_scaling_policy()
-                    .policy_name(name)
-                    .service_namespace(ServiceNamespace::Ecs)
-                    .resource_id(id)
-                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount);
-                match doc {
-                    PolicyDoc::Tracking {
-                        metric,
-                        label,
-                        target,
-                        scale_in_cooldown,
-                        scale_out_cooldown,
-                        disable_scale_in,
-                    } => req
-                        .policy_type(PolicyType::TargetTrackingScaling)
-                        .target_tracking_scaling_policy_configuration(
-                            TargetTrackingScalingPolicyConfiguration::builder()
-                                .target_value(*target)
-                                .predefined_metric_specification(
-                                    PredefinedMetricSpecification::builder()
-                                        .predefined_metric_type(MetricType::from(metric.as_str()))
-                                        .set_resource_label(label.clone())
-                                        .build()
-                                        .expect("metric type is set"),
-                                )
-                                .scale_in_cooldown(*scale_in_cooldown)
-                                .scale_out_cooldown(*scale_out_cooldown)
-                                .disable_scale_in(*disable_scale_in)
-                                .build()
-                                .expect("target value is set"),
-                        ),
-                    PolicyDoc::Step {
-                        adjustments,
-                        cooldown,
-                        aggregation,
-                    } => req
-                        .policy_type(PolicyType::StepScaling)
-                        .step_scaling_policy_configuration(
-                            StepScalingPolicyConfiguration::builder()
-                                .adjustment_type(AdjustmentType::ChangeInCapacity)
-                                .cooldown(*cooldown)
-                                .metric_aggregation_type(MetricAggregationType::from(
-                                    aggregation.as_str(),
-                                ))
-                                .set_step_adjustments(Some(
-                                    adjustments
-                                        .iter()
-                                        .map(|(lo, hi, adj)| {
-                                            StepAdjustment::builder()
-                                                .set_metric_interval_lower_bound(*lo)
-                                                .set_metric_interval_upper_bound(*hi)
-                                                .scaling_adjustment(*adj)
-                                                .build()
-                                                .expect("adjustment is set")
-                                        })
-                                        .collect(),
-                                ))
-                                .build(),
-                        ),
-                }
-                .send()
-            })
-            .await?;
-        Ok(out.policy_arn().to_string())
-    }
-
-    /// Puts the step alarm `name`, triggering the policy `action` (its ARN), with the stack's
-    /// tags (CloudWatch applies them when the alarm is created).
-    async fn put_alarm(
-        &self,
-        ctx: &Context,
-        name: &str,
-        a: &StepAlarm,
-        action: &str,
-    ) -> Result<()> {
-        let resource = format!("{ALARM_KIND} {name}");
-        let tags = alarm_tags_of(ctx, name).to_sdk(|k, v| {
-            aws_sdk_cloudwatch::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-        });
-        ctx.call("PutMetricAlarm", &resource, || {
-            self.clients
-                .cloudwatch
-                .put_metric_alarm()
-                .alarm_name(name)
-                .namespace(&a.namespace)
-                .metric_name(&a.metric)
-                .set_dimensions(Some(
-                    a.dimensions
-                        .iter()
-                        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                        .collect(),
-                ))
-                .statistic(Statistic::from(a.statistic.as_str()))
-                .threshold(a.threshold)
-                .comparison_operator(ComparisonOperator::from(a.comparison.as_str()))
-                .period(a.period)
-                .evaluation_periods(a.evaluation_periods)
-                .alarm_actions(action)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// The tags of every live step alarm, by name (read by ARN, all at once; no call when
-    /// there is none).
-    async fn alarm_tags(&self, ctx: &Context, live: &Live) -> Result<BTreeMap<String, Tags>> {
-        let cw = &self.clients.cloudwatch;
-        let tags = futures_util::future::try_join_all(live.alarm_arns.iter().map(
-            |(name, arn)| async move {
-                let out = ctx
-                    .call(
-                        "ListTagsForResource",
-                        &format!("{ALARM_KIND} {name}"),
-                        || cw.list_tags_for_resource().resource_arn(arn).send(),
-                    )
-                    .await?;
-                let tags = Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value())));
-                Ok::<_, Error>((name.clone(), tags))
-            },
-        ))
-        .await?;
-        Ok(tags.into_iter().collect())
-    }
-
-    /// Sets and removes the step alarm `name`'s tags (`arn`).
-    async fn retag_alarm(
-        &self,
-        ctx: &Context,
-        name: &str,
-        arn: &str,
-        diff: &TagDiff,
-    ) -> Result<()> {
-        let cw = &self.clients.cloudwatch;
-        let resource = &format!("{ALARM_KIND} {name}");
-        diff.apply(
-            |set| {
-                let tags = set.to_sdk(|k, v| {
-                    aws_sdk_cloudwatch::types::Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                });
-                async move {
-                    ctx.call("TagResource", resource, || {
-                        cw.tag_resource()
-                            .resource_arn(arn)
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                    })
-                    .await?;
-                    Ok::<_, Error>(())
-                }
-            },
-            |keys| {
-                let keys = keys.to_vec();
-                async move {
-                    ctx.call("UntagResource", resource, || {
-                        cw.untag_resource()
-                            .resource_arn(arn)
-                            .set_tag_keys(Some(keys.clone()))
-                            .send()
-                    })
-                    .await?;
-                    Ok::<_, Error>(())
-                }
-            },
-        )
-        .await
-    }
-
-    /// Adds to `g` a delete step for each of `policies` and `scheduled` and one for all of
-    /// `alarms` (one call), each after `after`; returns them. A policy or scheduled action
-    /// already gone counts as deleted.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds to `g` a delete step for each of `policies` and `scheduled` and one for every
+    /// hundred of `alarms` (one call each), each after `after`; returns them.
     fn add_deletes<'a>(
         &'a self,
         g: &mut Graph<'a, Error>,
         ctx: &'a Context,
-        id: &'a str,
-        policies: &'a [String],
+        policies: &[&'a LivePolicy],
         alarms: &'a [String],
-        scheduled: &'a [String],
+        scheduled: &[&'a LiveSchedule],
         after: Option<Dep>,
     ) -> Vec<Dep> {
         let aas = &self.clients.autoscaling;
-        let gone = |r: std::result::Result<(), ecs_core::AwsError>| match r {
-            Err(e) if e.is_code("ObjectNotFoundException") => Ok(()),
-            other => other,
-        };
         let mut steps: Vec<Dep> = Vec::new();
-        for name in policies {
-            let resource = format!("{POLICY_KIND} {name}");
+        for &p in policies {
             let step = g
-                .step(resource.clone())
+                .step(format!("{} {}", policy::KIND, p.name))
                 .after_all(after)
                 .action("delete")
-                .run(move |_| async move {
-                    gone(
-                        ctx.call("DeleteScalingPolicy", &resource, || {
-                            aas.delete_scaling_policy()
-                                .policy_name(name)
-                                .service_namespace(ServiceNamespace::Ecs)
-                                .resource_id(id)
-                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                                .send()
-                        })
-                        .await
-                        .map(|_| ()),
-                    )?;
-                    Ok(())
-                });
+                .run(move |_| resource::delete::<Policy<'_>>(ctx, aas, p));
             steps.push(step.into());
         }
-        for name in scheduled {
-            let resource = format!("{SCHEDULE_KIND} {name}");
+        for &s in scheduled {
             let step = g
-                .step(resource.clone())
+                .step(format!("{} {}", schedule::KIND, s.name))
                 .after_all(after)
                 .action("delete")
-                .run(move |_| async move {
-                    gone(
-                        ctx.call("DeleteScheduledAction", &resource, || {
-                            aas.delete_scheduled_action()
-                                .scheduled_action_name(name)
-                                .service_namespace(ServiceNamespace::Ecs)
-                                .resource_id(id)
-                                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                                .send()
-                        })
-                        .await
-                        .map(|_| ()),
-                    )?;
-                    Ok(())
-                });
+                .run(move |_| resource::delete::<Schedule<'_>>(ctx, aas, s));
             steps.push(step.into());
         }
-        if !alarms.is_empty() {
-            let resource = format!("{ALARM_KIND} {}", alarms.join(","));
+        for chunk in alarms.chunks(100) {
             let step = g
-                .step(resource.clone())
+                .step(format!("{} {}", alarm::KIND, chunk.join(",")))
                 .after_all(after)
                 .action("delete")
-                .run(move |_| async move {
-                    ctx.call("DeleteAlarms", &resource, || {
-                        self.clients
-                            .cloudwatch
-                            .delete_alarms()
-                            .set_alarm_names(Some(alarms.to_vec()))
-                            .send()
-                    })
-                    .await?;
-                    Ok(())
-                });
+                .run(move |_| alarm::delete_all(ctx, &self.clients.cloudwatch, chunk));
             steps.push(step.into());
         }
         steps
+    }
+
+    /// The tags of every live step alarm (read by ARN, all at once; no call when there is
+    /// none).
+    async fn read_alarm_tags(&self, ctx: &Context, live: &mut Live) -> Result<()> {
+        let cw = &self.clients.cloudwatch;
+        let tags = futures_util::future::try_join_all(live.alarms.values().map(|a| async move {
+            let out = ctx
+                .call(
+                    "ListTagsForResource",
+                    &format!("{} {}", alarm::KIND, a.name),
+                    || cw.list_tags_for_resource().resource_arn(&a.arn).send(),
+                )
+                .await?;
+            let tags = Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value())));
+            Ok::<_, Error>((a.name.clone(), tags))
+        }))
+        .await?;
+        for (name, t) in tags {
+            if let Some(a) = live.alarms.get_mut(&name) {
+                a.tags = t;
+            }
+        }
+        Ok(())
     }
 
     /// Plans and applies.
@@ -1335,7 +879,7 @@ impl ScalingLayer {
         Ok((plan.changes, outputs))
     }
 
-    async fn current(&self, ctx: &Context, t: &ScalingTarget) -> Result<(i32, i32, bool)> {
+    async fn current(&self, ctx: &Context, t: &ScalingTarget) -> Result<LiveTarget> {
         self.observe(ctx, t, &[])
             .await?
             .target
@@ -1344,16 +888,39 @@ impl ScalingLayer {
             })
     }
 
+    /// Registers the target `t` again with `min` and `max` and, when given, the suspended
+    /// state.
+    async fn register(
+        &self,
+        ctx: &Context,
+        t: &ScalingTarget,
+        min: i32,
+        max: i32,
+        suspended: Option<bool>,
+    ) -> Result<()> {
+        let aas = &self.clients.autoscaling;
+        target::register(
+            ctx,
+            aas,
+            &t.resource_id(),
+            min,
+            max,
+            suspended,
+            &Tags::new(),
+        )
+        .await
+    }
+
     /// Suspends dynamic and scheduled scaling (for maintenance); the range is kept.
     pub async fn suspend(&self, ctx: &Context, t: &ScalingTarget) -> Result<()> {
-        let (min, max, _) = self.current(ctx, t).await?;
-        self.register(ctx, t, min, max, Some(true), false).await
+        let live = self.current(ctx, t).await?;
+        self.register(ctx, t, live.min, live.max, Some(true)).await
     }
 
     /// Resumes scaling after [`suspend`](Self::suspend).
     pub async fn resume(&self, ctx: &Context, t: &ScalingTarget) -> Result<()> {
-        let (min, max, _) = self.current(ctx, t).await?;
-        self.register(ctx, t, min, max, Some(false), false).await
+        let live = self.current(ctx, t).await?;
+        self.register(ctx, t, live.min, live.max, Some(false)).await
     }
 
     /// Sets the scaling range and the service's desired count now (`min ≤ desired ≤ max`).
@@ -1373,8 +940,7 @@ impl ScalingLayer {
             );
         }
         p.into_result()?;
-        self.register(ctx, t, min as i32, max as i32, None, false)
-            .await?;
+        self.register(ctx, t, min as i32, max as i32, None).await?;
         let resource = format!("ecs-service {}", t.service);
         ctx.call("UpdateService", &resource, || {
             self.clients
@@ -1400,42 +966,24 @@ impl ScalingLayer {
     pub async fn destroy(&self, ctx: &Context, t: &ScalingTarget) -> Result<Plan> {
         let live = self.observe(ctx, t, &[]).await?;
         let plan = destroy_plan(&live);
-        let id = t.resource_id();
-        let policies: Vec<String> = live.policies.keys().cloned().collect();
+        let policies: Vec<&LivePolicy> = live.policies.values().collect();
         let alarms: Vec<String> = live
             .alarms
             .keys()
             .filter(|n| !live.foreign_alarms.contains(*n))
             .cloned()
             .collect();
-        let scheduled: Vec<String> = live.scheduled.keys().cloned().collect();
+        let scheduled: Vec<&LiveSchedule> = live.scheduled.values().collect();
         let mut g = Graph::<Error>::new();
-        let deletes = self.add_deletes(&mut g, ctx, &id, &policies, &alarms, &scheduled, None);
-        if live.target.is_some() {
-            let resource = format!("{TARGET_KIND} {id}");
-            let id = &id;
-            g.step(resource.clone())
+        let deletes = self.add_deletes(&mut g, ctx, &policies, &alarms, &scheduled, None);
+        if let Some(registered) = &live.target {
+            let aas = &self.clients.autoscaling;
+            g.step(format!("{} {}", target::KIND, registered.resource_id))
                 .after_all(deletes)
                 .action("deregister")
                 .run_with_detail(
-                    |_: &()| "deregistered".to_string(),
-                    move |_| async move {
-                        match ctx
-                            .call("DeregisterScalableTarget", &resource, || {
-                                self.clients
-                                    .autoscaling
-                                    .deregister_scalable_target()
-                                    .service_namespace(ServiceNamespace::Ecs)
-                                    .resource_id(id)
-                                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                                    .send()
-                            })
-                            .await
-                        {
-                            Err(e) if !e.is_code("ObjectNotFoundException") => Err(e.into()),
-                            _ => Ok(()),
-                        }
-                    },
+                    |_: &bool| "deregistered".to_string(),
+                    move |_| resource::delete::<ScalableTarget>(ctx, aas, registered),
                 );
         }
         g.run(ctx).await?;
@@ -1446,20 +994,20 @@ impl ScalingLayer {
 fn destroy_plan(live: &Live) -> Plan {
     let mut plan = Plan::new();
     for n in live.policies.keys() {
-        plan.push(Change::new(POLICY_KIND, n, Action::Delete));
+        plan.push(Change::new(policy::KIND, n, Action::Delete));
     }
     for n in live
         .alarms
         .keys()
         .filter(|n| !live.foreign_alarms.contains(*n))
     {
-        plan.push(Change::new(ALARM_KIND, n, Action::Delete));
+        plan.push(Change::new(alarm::KIND, n, Action::Delete));
     }
     for n in live.scheduled.keys() {
-        plan.push(Change::new(SCHEDULE_KIND, n, Action::Delete));
+        plan.push(Change::new(schedule::KIND, n, Action::Delete));
     }
     if live.target.is_some() {
-        plan.push(Change::new(TARGET_KIND, "desired count", Action::Delete));
+        plan.push(Change::new(target::KIND, target::LOGICAL, Action::Delete));
     }
     plan
 }
@@ -1467,6 +1015,8 @@ fn destroy_plan(live: &Live) -> Plan {
 #[cfg(test)]
 mod diff_tests {
     use super::*;
+    use ecs_core::resource::{Diff, Resource};
+    use ecs_core::FieldDiff;
 
     fn alarm(threshold: f64) -> StepAlarm {
         StepAlarm {
@@ -1492,15 +1042,22 @@ mod diff_tests {
         }
     }
 
+    fn lines<D: Diff>(diffs: Vec<D>) -> Vec<FieldDiff> {
+        diffs.iter().map(Diff::field).collect()
+    }
+
     #[test]
     fn typed_diffs_name_each_field_that_differs() {
-        assert_eq!(alarm_diffs(&alarm(100.0), &alarm(100.0)), vec![]);
         assert_eq!(
-            alarm_diffs(&alarm(100.0), &alarm(7.5)),
+            lines(alarm::alarm_diffs(&alarm(100.0), &alarm(100.0))),
+            vec![]
+        );
+        assert_eq!(
+            lines(alarm::alarm_diffs(&alarm(100.0), &alarm(7.5))),
             vec![FieldDiff::new("threshold", "100", "7.5")]
         );
         assert_eq!(
-            policy_diffs(&tracking(70.0), &tracking(60.0)),
+            lines(policy::policy_diffs(&tracking(70.0), &tracking(60.0))),
             vec![FieldDiff::new("target", "70", "60")]
         );
         let step = PolicyDoc::Step {
@@ -1509,7 +1066,7 @@ mod diff_tests {
             aggregation: "Maximum".into(),
         };
         assert_eq!(
-            policy_diffs(&tracking(70.0), &step),
+            lines(policy::policy_diffs(&tracking(70.0), &step)),
             vec![FieldDiff::new("type", "target tracking", "step scaling")]
         );
         let mut fewer = step.clone();
@@ -1517,7 +1074,7 @@ mod diff_tests {
             adjustments.pop();
         }
         assert_eq!(
-            policy_diffs(&step, &fewer),
+            lines(policy::policy_diffs(&step, &fewer)),
             vec![FieldDiff::new(
                 "steps",
                 "[0, 50) +1, [50, none) +3",
@@ -1526,8 +1083,73 @@ mod diff_tests {
         );
         let night = |min| ("cron(0 22 * * ? *)".to_string(), None, Some(min), Some(4));
         assert_eq!(
-            schedule_diffs(&night(1), &night(2)),
+            lines(schedule::schedule_diffs(&night(1), &night(2))),
             vec![FieldDiff::new("min", "1", "2")]
+        );
+    }
+
+    #[test]
+    fn a_step_alarm_follows_its_policy_and_its_tags() {
+        let doc = alarm(100.0);
+        let tags = Tags::new().with("ecs:stack", "web");
+        let live = LiveAlarm {
+            name: "web-step-queue".into(),
+            arn: "arn:alarm".into(),
+            doc: doc.clone(),
+            actions: vec!["arn:policy".into()],
+            tags: tags.clone(),
+        };
+        let want = |policy_arn: Known<String>, tags: Tags| Alarm {
+            name: "web-step-queue",
+            doc: &doc,
+            tags,
+            policy_arn,
+        };
+        // (the policy's ARN, the tags it should carry, the plan lines)
+        let cases = [
+            (Known::Known("arn:policy".to_string()), tags.clone(), vec![]),
+            (
+                Known::Known("arn:new-policy".to_string()),
+                tags.clone(),
+                vec![FieldDiff::new("action", "arn:policy", "arn:new-policy")],
+            ),
+            (
+                Known::AfterApply,
+                tags.clone(),
+                vec![FieldDiff::new(
+                    "action",
+                    "arn:policy",
+                    "(known after apply)",
+                )],
+            ),
+            (
+                Known::Known("arn:policy".to_string()),
+                tags.clone().with("team", "a"),
+                vec![tags
+                    .clone()
+                    .with("team", "a")
+                    .diff_from(&tags)
+                    .unwrap()
+                    .field()],
+            ),
+        ];
+        for (arn, tags, expected) in cases {
+            assert_eq!(lines(want(arn, tags).diff(&live)), expected);
+        }
+        let target = ScalableTarget {
+            resource_id: "service/web/web-app".into(),
+            min: 2,
+            max: 10,
+        };
+        let registered = LiveTarget {
+            resource_id: "service/web/web-app".into(),
+            min: 1,
+            max: 10,
+            suspended: false,
+        };
+        assert_eq!(
+            lines(target.diff(&registered)),
+            [FieldDiff::new("min", 1, 2)]
         );
     }
 }

@@ -63,7 +63,7 @@ use aws_sdk_ecs::operation::update_service::{
 use aws_smithy_mocks::RuleBuilder;
 
 use ecs_core::testing::{mock, Rule, RuleMode};
-use ecs_core::{Action, Context, Event, EventLog, FakeClock, Plan, StackName, Tags};
+use ecs_core::{Action, Context, Event, EventLog, FakeClock, FieldDiff, Plan, StackName, Tags};
 use ecs_scaling::{
     CustomMetric, Error, ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget,
     ScheduledScaling, Step, StepPolicy, TargetTracking,
@@ -1482,6 +1482,58 @@ async fn drifted_step_alarm_tags_are_set_back_without_putting_the_alarm_again() 
     m.journal.clear();
     let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
     assert!(plan.changes().is_empty(), "{plan}");
+}
+
+/// A step alarm is put again only when it differs: a step policy changed in place keeps its
+/// ARN, so its alarm is left alone; an alarm pointed elsewhere by hand is pointed back at its
+/// policy, and the plan says so.
+#[tokio::test]
+async fn a_step_alarm_is_put_again_only_when_it_no_longer_triggers_its_policy() {
+    let h = Harness::new();
+    let m = Mock::new();
+    let layer = m.layer();
+    layer.deploy(&h.ctx, &step_spec(), &target()).await.unwrap();
+
+    let mut steeper = step_spec();
+    steeper.step[0].steps[1].adjustment = 5;
+    let plan = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
+    assert_eq!(
+        pending(plan.changes()),
+        rows(&[(POLICY, "web-step-queue", "update")]),
+        "{plan}"
+    );
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutScalingPolicy"]);
+
+    let arn = m.world().policies[&key(RESOURCE_ID, "web-step-queue")]
+        .arn
+        .clone();
+    m.world()
+        .alarms
+        .get_mut("web-step-queue")
+        .expect("the step alarm")
+        .alarm_actions = Some(vec!["arn:aws:sns:us-east-1:123456789012:elsewhere".into()]);
+    let plan = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
+    let change = plan
+        .changes()
+        .find(ALARM, "web-step-queue")
+        .expect("the alarm's change");
+    assert_eq!(
+        change.action,
+        Action::Update(vec![FieldDiff::new(
+            "action",
+            "arn:aws:sns:us-east-1:123456789012:elsewhere",
+            arn.as_str()
+        )])
+    );
+    m.journal.clear();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutMetricAlarm"]);
+    let put = only(m.journal.inputs::<PutMetricAlarmInput>());
+    assert_eq!(put.alarm_actions(), [arn.as_str()]);
+    let next = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
+    assert!(next.changes().is_empty(), "{next}");
 }
 
 #[tokio::test]
