@@ -7,10 +7,11 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic,
 };
 use aws_sdk_cloudwatch::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, NameKind, Plan, StackName};
+use ecs_core::resource::{self, Diff, Owner, Ownership, Resource};
+use ecs_core::{Action, Change, Context, FieldDiff, NameKind, Plan, StackName, Tags};
 
 use crate::spec::{AlarmKind, AlarmSpec, ObserveSpec};
-use crate::{ObserveTarget, Result};
+use crate::{Error, ObserveTarget, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "alarm";
@@ -272,7 +273,10 @@ pub(crate) fn from_live(a: &MetricAlarm) -> AlarmDoc {
 /// A live alarm with one of the stack's alarm names.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveAlarm {
+    pub(crate) name: String,
     pub(crate) arn: String,
+    /// Its tags once read ([`read_tags`]); empty until then.
+    pub(crate) tags: Tags,
     pub(crate) doc: AlarmDoc,
     pub(crate) state: String,
 }
@@ -302,7 +306,9 @@ pub(crate) async fn observe(ctx: &Context, cw: &Client) -> Result<BTreeMap<Strin
             out.insert(
                 n.to_string(),
                 LiveAlarm {
+                    name: n.to_string(),
                     arn: a.alarm_arn().unwrap_or_default().to_string(),
+                    tags: Tags::new(),
                     doc: from_live(a),
                     state: a
                         .state_value()
@@ -318,72 +324,179 @@ pub(crate) async fn observe(ctx: &Context, cw: &Client) -> Result<BTreeMap<Strin
     }
 }
 
-/// Whether the alarm carries the stack's owner tag (checked before it is changed or deleted).
-pub(crate) async fn owned(ctx: &Context, cw: &Client, arn: &str) -> Result<bool> {
-    let tags = ctx
-        .call("ListTagsForResource", &format!("{KIND} {arn}"), || {
-            cw.list_tags_for_resource().resource_arn(arn).send()
-        })
+/// Reads the alarm's tags into it; returns whether they make it the stack's (the engine's
+/// rule for the kind, checked before an alarm is changed or deleted).
+pub(crate) async fn read_tags(ctx: &Context, cw: &Client, alarm: &mut LiveAlarm) -> Result<bool> {
+    let out = ctx
+        .call(
+            "ListTagsForResource",
+            &format!("{KIND} {}", alarm.arn),
+            || cw.list_tags_for_resource().resource_arn(&alarm.arn).send(),
+        )
         .await?;
-    Ok(ctx.owns(tags.tags().iter().map(|t| (t.key(), t.value()))))
+    alarm.tags = Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value())));
+    Ok(resource::owned::<Alarm<'_>>(ctx, alarm))
 }
 
-fn diffs(want: &AlarmDoc, have: &AlarmDoc) -> Vec<FieldDiff> {
+/// A field of an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AlarmField {
+    Threshold,
+    Period,
+    EvaluationPeriods,
+    DatapointsToAlarm,
+    Comparison,
+    TreatMissingData,
+    Description,
+    Metrics,
+    Expression,
+    AlarmActions,
+    OkActions,
+}
+
+impl AlarmField {
+    fn name(self) -> &'static str {
+        match self {
+            AlarmField::Threshold => "threshold",
+            AlarmField::Period => "period",
+            AlarmField::EvaluationPeriods => "evaluation_periods",
+            AlarmField::DatapointsToAlarm => "datapoints_to_alarm",
+            AlarmField::Comparison => "comparison",
+            AlarmField::TreatMissingData => "treat_missing_data",
+            AlarmField::Description => "description",
+            AlarmField::Metrics => "metrics",
+            AlarmField::Expression => "expression",
+            AlarmField::AlarmActions => "alarm_actions",
+            AlarmField::OkActions => "ok_actions",
+        }
+    }
+}
+
+/// One typed difference of an alarm, rendered live and desired: all are set by one
+/// `PutMetricAlarm` with the whole alarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AlarmDiff {
+    pub(crate) field: AlarmField,
+    pub(crate) live: String,
+    pub(crate) want: String,
+}
+
+impl Diff for AlarmDiff {
+    fn field(&self) -> FieldDiff {
+        FieldDiff::new(self.field.name(), &self.live, &self.want)
+    }
+}
+
+fn diffs(want: &AlarmDoc, have: &AlarmDoc) -> Vec<AlarmDiff> {
+    use AlarmField as F;
     let mut d = Vec::new();
-    let mut cmp = |field: &str, old: String, new: String| {
-        if old != new {
-            d.push(FieldDiff::new(field, old, new));
+    let mut cmp = |field, live: String, want: String| {
+        if live != want {
+            d.push(AlarmDiff { field, live, want });
         }
     };
     cmp(
-        "threshold",
+        F::Threshold,
         have.threshold.to_string(),
         want.threshold.to_string(),
     );
-    cmp("period", have.period.to_string(), want.period.to_string());
+    cmp(F::Period, have.period.to_string(), want.period.to_string());
     cmp(
-        "evaluation_periods",
+        F::EvaluationPeriods,
         have.evaluation_periods.to_string(),
         want.evaluation_periods.to_string(),
     );
     cmp(
-        "datapoints_to_alarm",
+        F::DatapointsToAlarm,
         have.datapoints.to_string(),
         want.datapoints.to_string(),
     );
     cmp(
-        "comparison",
+        F::Comparison,
         have.comparison.clone(),
         want.comparison.clone(),
     );
     cmp(
-        "treat_missing_data",
+        F::TreatMissingData,
         have.treat_missing.clone(),
         want.treat_missing.clone(),
     );
     cmp(
-        "description",
+        F::Description,
         have.description.clone(),
         want.description.clone(),
     );
     cmp(
-        "metrics",
+        F::Metrics,
         format!("{:?}", have.metrics),
         format!("{:?}", want.metrics),
     );
     cmp(
-        "expression",
+        F::Expression,
         format!("{:?}", have.expression),
         format!("{:?}", want.expression),
     );
     let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(",");
     cmp(
-        "alarm_actions",
+        F::AlarmActions,
         list(&have.alarm_actions),
         list(&want.alarm_actions),
     );
-    cmp("ok_actions", list(&have.ok_actions), list(&want.ok_actions));
+    cmp(F::OkActions, list(&have.ok_actions), list(&want.ok_actions));
     d
+}
+
+/// An alarm as desired: its name, its kind (its tags name it) and what it watches.
+#[derive(Debug, Clone)]
+pub(crate) struct Alarm<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) kind: AlarmKind,
+    pub(crate) doc: &'a AlarmDoc,
+}
+
+impl Resource for Alarm<'_> {
+    const KIND: &'static str = KIND;
+    /// The stack's tag, read only for an alarm the plan would change or delete (the rule
+    /// every alarm of the stack follows; reading it for every alarm would cost a no-op one
+    /// call per alarm).
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveAlarm;
+    type Diff = AlarmDiff;
+    type Output = ();
+    type Error = Error;
+
+    fn logical_id(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn owner(live: &LiveAlarm) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveAlarm) -> Vec<AlarmDiff> {
+        diffs(self.doc, &live.doc)
+    }
+
+    fn output(_live: &LiveAlarm) {}
+
+    async fn create(&self, ctx: &Context, cw: &Client) -> Result<()> {
+        put(ctx, cw, self.name, self.kind, self.doc).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        cw: &Client,
+        _live: &LiveAlarm,
+        _diffs: &[AlarmDiff],
+    ) -> Result<()> {
+        put(ctx, cw, self.name, self.kind, self.doc).await
+    }
+
+    async fn delete(ctx: &Context, cw: &Client, live: &LiveAlarm) -> Result<()> {
+        delete(ctx, cw, std::slice::from_ref(&live.name)).await
+    }
 }
 
 /// The plan entries for the alarms.
@@ -392,12 +505,13 @@ pub(crate) fn changes(
     live: &BTreeMap<String, LiveAlarm>,
 ) -> Plan {
     let mut plan = Plan::new();
-    for (name, (_, doc)) in want {
-        let action = match live.get(name) {
-            None => Action::Create,
-            Some(l) => Action::from_diffs(diffs(doc, &l.doc)),
+    for (name, (kind, doc)) in want {
+        let alarm = Alarm {
+            name,
+            kind: *kind,
+            doc,
         };
-        plan.push(Change::new(KIND, name, action));
+        plan.push(resource::decide(&alarm, live.get(name).cloned()).change(&alarm));
     }
     for name in live.keys().filter(|n| !want.contains_key(*n)) {
         plan.push(Change::new(KIND, name, Action::Delete));
@@ -412,14 +526,8 @@ fn cw_dims(m: &MetricDoc) -> Vec<Dimension> {
         .collect()
 }
 
-/// Creates or updates one alarm.
-pub(crate) async fn put(
-    ctx: &Context,
-    cw: &Client,
-    name: &str,
-    kind: AlarmKind,
-    d: &AlarmDoc,
-) -> Result<()> {
+/// Puts one whole alarm, with the stack's tags (CloudWatch applies them on creation).
+async fn put(ctx: &Context, cw: &Client, name: &str, kind: AlarmKind, d: &AlarmDoc) -> Result<()> {
     let resource = format!("{KIND} {name}");
     let tags: Vec<_> = ctx
         .resource_tags(Some(&format!("alarm/{}", kind.suffix())), None)
@@ -511,4 +619,79 @@ pub(crate) async fn delete(ctx: &Context, cw: &Client, names: &[String]) -> Resu
     })
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod typed_diff_tests {
+    use super::*;
+
+    fn doc() -> AlarmDoc {
+        AlarmDoc {
+            description: "web average CPU above 80 %".into(),
+            metrics: vec![metric("AWS/ECS", "CPUUtilization", "Average", &[])],
+            expression: None,
+            period: 60,
+            evaluation_periods: 3,
+            datapoints: 3,
+            threshold: 80.0,
+            comparison: "GreaterThanThreshold".into(),
+            treat_missing: "missing".into(),
+            alarm_actions: BTreeSet::from(["arn:sns:ops".to_string()]),
+            ok_actions: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn each_difference_is_one_typed_diff_rendered_under_its_plan_name() {
+        let want = doc();
+        let alarm = Alarm {
+            name: "web-cpu-high",
+            kind: AlarmKind::CpuHigh,
+            doc: &want,
+        };
+        let live = |doc: AlarmDoc| LiveAlarm {
+            name: "web-cpu-high".into(),
+            arn: "arn:alarm".into(),
+            tags: Tags::new(),
+            doc,
+            state: "OK".into(),
+        };
+        assert_eq!(alarm.diff(&live(doc())), vec![]);
+        // (what drifted, the plan line)
+        let cases: Vec<(AlarmDoc, FieldDiff)> = vec![
+            (
+                AlarmDoc {
+                    threshold: 90.0,
+                    ..doc()
+                },
+                FieldDiff::new("threshold", "90", "80"),
+            ),
+            (
+                AlarmDoc {
+                    datapoints: 1,
+                    ..doc()
+                },
+                FieldDiff::new("datapoints_to_alarm", "1", "3"),
+            ),
+            (
+                AlarmDoc {
+                    treat_missing: "breaching".into(),
+                    ..doc()
+                },
+                FieldDiff::new("treat_missing_data", "breaching", "missing"),
+            ),
+            (
+                AlarmDoc {
+                    alarm_actions: BTreeSet::new(),
+                    ..doc()
+                },
+                FieldDiff::new("alarm_actions", "", "arn:sns:ops"),
+            ),
+        ];
+        for (drifted, line) in cases {
+            let d = alarm.diff(&live(drifted));
+            assert_eq!(d.len(), 1, "{d:?}");
+            assert_eq!(d[0].field(), line);
+        }
+    }
 }

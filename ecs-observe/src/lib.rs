@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use ecs_core::graph::{Dep, Graph};
-use ecs_core::resource;
+use ecs_core::resource::{self, Resource};
 use ecs_core::{Action, Change, Context, Event, NameKind, Plan};
 use serde_json::Value;
 
@@ -374,24 +374,47 @@ impl ObserveLayer {
             log_group: state.log_group.clone(),
             ..target.clone()
         };
-        let mut live_alarms = state.alarms.clone();
-        // Alarms with the stack's names that the spec no longer wants are deleted only when
-        // they carry the stack's tag; others' are left alone (and out of the plan).
+        // An alarm with one of the stack's names is changed or deleted only when it carries
+        // the stack's tag: the tags of those a call would touch (the ones the spec no longer
+        // wants, and the ones that differ) are read, all at once. One that differs without the
+        // tag is refused; one no longer wanted without it is left alone (and out of the plan);
+        // one that already matches the spec is left as it is, its tags unread.
         let want = alarms::desired(ctx.stack(), spec, &target);
-        let unwanted: Vec<(String, String)> = live_alarms
-            .iter()
-            .filter(|(n, _)| !want.contains_key(*n))
-            .map(|(n, a)| (n.clone(), a.arn.clone()))
+        let mut live_alarms = state.alarms.clone();
+        let touched: Vec<alarms::LiveAlarm> = live_alarms
+            .values()
+            .filter(|a| match want.get(&a.name) {
+                None => true,
+                Some((kind, doc)) => !alarms::Alarm {
+                    name: &a.name,
+                    kind: *kind,
+                    doc,
+                }
+                .diff(a)
+                .is_empty(),
+            })
+            .cloned()
             .collect();
-        let unwanted_owned = futures_util::future::try_join_all(
-            unwanted
-                .iter()
-                .map(|(_, arn)| alarms::owned(ctx, &c.cloudwatch, arn)),
-        )
+        let read = futures_util::future::try_join_all(touched.into_iter().map(|mut a| async {
+            let owned = alarms::read_tags(ctx, &c.cloudwatch, &mut a).await?;
+            Ok::<_, Error>((a, owned))
+        }))
         .await?;
-        for ((name, _), owned) in unwanted.iter().zip(unwanted_owned) {
-            if !owned {
-                live_alarms.remove(name);
+        for (a, owned) in read {
+            match (want.contains_key(&a.name), owned) {
+                (true, false) => {
+                    return Err(Error::Conflict {
+                        resource: alarms::KIND.into(),
+                        name: a.name,
+                        stack: ctx.stack().to_string(),
+                    })
+                }
+                (false, false) => {
+                    live_alarms.remove(&a.name);
+                }
+                _ => {
+                    live_alarms.insert(a.name.clone(), a);
+                }
             }
         }
         let live = Live {
@@ -401,32 +424,6 @@ impl ObserveLayer {
         };
         let region = self.region();
         let alarm_plan = alarms::changes(&want, &live.alarms);
-        // Only alarms we are about to change need their tag checked (an alarm that already
-        // matches the spec is left as it is, and nothing without the tag is ever changed).
-        let to_check: Vec<&alarms::LiveAlarm> = alarm_plan
-            .pending()
-            .filter(|c| matches!(c.action, Action::Update(_)))
-            .filter_map(|c| live.alarms.get(&c.id))
-            .collect();
-        let owned = futures_util::future::try_join_all(
-            to_check
-                .iter()
-                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
-        )
-        .await?;
-        if let Some((a, _)) = to_check.iter().zip(owned).find(|(_, owned)| !owned) {
-            let name = live
-                .alarms
-                .iter()
-                .find(|(_, l)| l.arn == a.arn)
-                .map(|(n, _)| n.clone())
-                .unwrap_or_default();
-            return Err(Error::Conflict {
-                resource: alarms::KIND.into(),
-                name,
-                stack: ctx.stack().to_string(),
-            });
-        }
         let mut changes = Plan::new();
         let log_group = logs::LogGroup::new(ctx, &state.log_group, spec);
         changes.push(resource::decide(&log_group, live.log_group.clone()).change(&log_group));
@@ -543,18 +540,21 @@ impl ObserveLayer {
         };
         // Each alarm that differs, concurrently; the removed ones, 100 a call.
         let mut alarm_steps: Vec<Dep> = Vec::new();
-        for change in alarm_plan
-            .pending()
-            .filter(|c| !matches!(c.action, Action::Delete))
-        {
-            let Some((kind, doc)) = want.get(&change.id) else {
-                continue;
-            };
-            let id = change.id.as_str();
+        for (name, (kind, doc)) in &want {
             let step = g
-                .step(format!("{} {id}", alarms::KIND))
-                .action_if(change.action.verb())
-                .run(move |_| alarms::put(ctx, &c.cloudwatch, id, *kind, doc));
+                .step(format!("{} {name}", alarms::KIND))
+                .action_if(
+                    alarm_plan
+                        .find(alarms::KIND, name)
+                        .and_then(|c| c.action.verb()),
+                )
+                .converge(ctx, &c.cloudwatch, live.alarms.get(name).cloned(), |_| {
+                    alarms::Alarm {
+                        name,
+                        kind: *kind,
+                        doc,
+                    }
+                });
             alarm_steps.push(step.into());
         }
         for chunk in doomed.chunks(100) {
@@ -565,7 +565,7 @@ impl ObserveLayer {
             alarm_steps.push(step.into());
         }
         // The dashboard once the alarms are in place: its alarm widget needs their ARNs.
-        let alarms_changed = !alarm_steps.is_empty();
+        let alarms_changed = alarm_plan.pending().next().is_some();
         match &dashboard_action {
             Some(Action::Create | Action::Update(_)) => {
                 let resource = format!("{DASHBOARD_KIND} {name}");
@@ -735,12 +735,11 @@ impl ObserveLayer {
             logs::observe(ctx, &c.logs, log_group),
         )?;
         let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
-        let owned = futures_util::future::try_join_all(
-            live_alarms
-                .values()
-                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
-        )
-        .await?;
+        let owned =
+            futures_util::future::try_join_all(live_alarms.values().map(|a| async move {
+                alarms::read_tags(ctx, &c.cloudwatch, &mut a.clone()).await
+            }))
+            .await?;
         let mut deleted = Plan::new();
         for (name, owned) in live_alarms.keys().zip(owned) {
             if owned {
@@ -786,12 +785,11 @@ impl ObserveLayer {
                 }
             },)?;
         let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
-        let owned = futures_util::future::try_join_all(
-            live_alarms
-                .values()
-                .map(|a| alarms::owned(ctx, &c.cloudwatch, &a.arn)),
-        )
-        .await?;
+        let owned =
+            futures_util::future::try_join_all(live_alarms.values().map(|a| async move {
+                alarms::read_tags(ctx, &c.cloudwatch, &mut a.clone()).await
+            }))
+            .await?;
         let names: Vec<String> = live_alarms
             .keys()
             .zip(owned)
