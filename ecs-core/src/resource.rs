@@ -179,6 +179,12 @@ pub trait Resource: Send + Sync {
         None
     }
 
+    /// What the progress report says once the resource is updated (a deployment's id, say);
+    /// `None` says `updated`.
+    fn updated(_output: &Self::Output) -> Option<String> {
+        None
+    }
+
     /// Makes the resource, which no read found.
     fn create(
         &self,
@@ -194,6 +200,22 @@ pub trait Resource: Send + Sync {
         live: &Self::Live,
         diffs: &[Self::Diff],
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Brings `live` to `self` like [`update`](Self::update) and returns what the resources
+    /// that depend on this one get: by default the live resource's [`output`](Self::output).
+    /// A kind whose update yields something new (a deployment, a revision) overrides it.
+    fn update_output(
+        &self,
+        ctx: &Context,
+        client: &Self::Client,
+        live: &Self::Live,
+        diffs: &[Self::Diff],
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+        async move {
+            self.update(ctx, client, live, diffs).await?;
+            Ok(Self::output(live))
+        }
+    }
 
     /// Deletes `live`.
     fn delete(
@@ -387,10 +409,7 @@ pub async fn converge<R: Resource>(
 ) -> Result<R::Output, R::Error> {
     match planned {
         Planned::Create => desired.create(ctx, client).await,
-        Planned::Update { live, diffs } => {
-            desired.update(ctx, client, live, diffs).await?;
-            Ok(R::output(live))
-        }
+        Planned::Update { live, diffs } => desired.update_output(ctx, client, live, diffs).await,
         Planned::Replace { reason, .. } => Err(replaced(reason.clone())),
         Planned::NoChange(live) => Ok(R::output(live)),
     }
@@ -402,7 +421,8 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     /// plan's read found, its ownership already checked) and [converges](converge) it. The
     /// step is reported under the label given to [`Graph::step`](crate::graph::Graph::step)
     /// with the plan's action (`None`: silent); its `Done` detail is [`Resource::created`]
-    /// (or `created`) after a create, `updated` after an update. Its output is the kind's.
+    /// (or `created`) after a create, [`Resource::updated`] (or `updated`) after an update.
+    /// Its output is the kind's.
     pub fn converge<R, D>(
         self,
         ctx: &'a Context,
@@ -419,10 +439,9 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     {
         let creating = self.action_is("create");
         self.run_with_detail(
-            move |out: &R::Output| match (creating, R::created(out)) {
-                (true, Some(detail)) => detail,
-                (true, None) => "created".to_string(),
-                (false, _) => "updated".to_string(),
+            move |out: &R::Output| match creating {
+                true => R::created(out).unwrap_or_else(|| "created".to_string()),
+                false => R::updated(out).unwrap_or_else(|| "updated".to_string()),
             },
             move |inputs| {
                 let desired = desired(&inputs);

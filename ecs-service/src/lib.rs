@@ -58,7 +58,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ecs_core::graph::{Dep, Graph, Step};
-use ecs_core::resource::{self, Resource};
+use ecs_core::resource::{self, Known, Resource};
 use ecs_core::{Action, Change, Context, Event, Plan, Problems, TagDiff};
 use ecs_net::NetworkOutputs;
 
@@ -345,6 +345,9 @@ impl ServiceLayer {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
         lb::check_owned(ctx, &lb)?;
+        if let Some(live) = &service {
+            owned_or_conflict::<service::Service<'_>>(ctx, &names.service, live)?;
+        }
         Ok(Live {
             repo,
             execution_role,
@@ -530,37 +533,25 @@ impl ServiceLayer {
                     })
                 }
             });
-        let svc_verb = plan
-            .changes
-            .find(service::KIND, &names.service)
-            .and_then(|c| c.action.verb());
         let applied = g
             .step(format!("{} {}", service::KIND, names.service))
             .after(foundation)
             .after_all(load_balancer)
             .after(gate)
-            .action_if(svc_verb)
-            .run_with_detail(
-                move |a: &service::Applied| match (svc_verb, &a.deployment) {
-                    (Some("create"), _) => a.arn.clone(),
-                    (_, Some(d)) => format!("updated; deployment {d}"),
-                    _ if !a.changed => "tags updated".to_string(),
-                    _ => "updated".to_string(),
-                },
-                move |i| {
-                    let td = i.get(foundation).task_definition_arn.clone();
-                    let tg = load_balancer.map(|l| i.get(l).tg_arn.clone());
-                    async move {
-                        service::ensure(
-                            ctx,
-                            &c.ecs,
-                            svc_want,
-                            live.service.as_ref(),
-                            &td,
-                            tg.as_deref(),
-                        )
-                        .await
-                    }
+            .action_if(
+                plan.changes
+                    .find(service::KIND, &names.service)
+                    .and_then(|c| c.action.verb()),
+            )
+            .converge(
+                ctx,
+                &c.ecs,
+                service::comparable(live.service.as_ref()),
+                move |i| service::Service {
+                    want: svc_want,
+                    task_definition: Known::Known(i.get(foundation).task_definition_arn.clone()),
+                    tg_arn: load_balancer.map(|l| i.get(l).tg_arn.clone()),
+                    after_draining: live.service.as_ref().is_some_and(|l| l.draining),
                 },
             );
         if spec.load_balancer.is_none() && (live.lb.lb.is_some() || live.lb.tg.is_some()) {
@@ -997,6 +988,8 @@ impl ServiceLayer {
                 resource: service::KIND.into(),
                 id: names.service.clone(),
             })?;
+        // Only the stack's own service is rolled back.
+        owned_or_conflict::<service::Service<'_>>(ctx, &names.service, &live)?;
         let revisions = taskdef::active_revisions(ctx, &c.ecs, &names.family).await?;
         // The newest active revision older than the one running (which may itself have been
         // deregistered since).
@@ -1164,13 +1157,13 @@ impl ServiceLayer {
         let mut g = Graph::<Error>::new();
         // The service goes first; what it uses (its target group, revisions, cluster and
         // roles) after it. The listeners and the load balancer go at once, concurrently.
-        let service: Vec<Step<()>> = live
+        let service: Vec<Step<bool>> = live
             .service
             .iter()
             .map(|s| {
                 g.step(format!("{} {}", service::KIND, names.service))
                     .action("delete")
-                    .run(move |_| service::delete(ctx, &c.ecs, &names.cluster, &names.service, s))
+                    .run(move |_| resource::delete::<service::Service<'_>>(ctx, &c.ecs, s))
             })
             .collect();
         let after_service = || service.iter().map(|s| Dep::from(*s)).collect::<Vec<_>>();
@@ -1262,7 +1255,7 @@ impl ServiceLayer {
             cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
             taskdef: mine(taskdef)?,
             lb,
-            service: mine(service)?,
+            service: mine(service)?.filter(|l| resource::owned::<service::Service<'_>>(ctx, l)),
         })
     }
 }
@@ -1314,7 +1307,13 @@ fn changes(
         _ => None,
     };
     let want = service::desired(spec, names, &net.private_subnets, &net.task_sg, tags);
-    let svc = service::change(&want, live.service.as_ref(), td_arn, tg_arn);
+    let svc = service::Service {
+        want: &want,
+        task_definition: td_arn.map(str::to_string).into(),
+        tg_arn: tg_arn.map(str::to_string),
+        after_draining: false,
+    };
+    let svc = resource::decide(&svc, service::comparable(live.service.as_ref())).change(&svc);
     plan.extend(lb_plan);
     plan.push(svc);
     plan

@@ -11,10 +11,11 @@ use aws_sdk_ecs::types::{
     PropagateTags, ServiceConnectConfiguration, ServiceField, ServiceRegistry,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, Event, FieldDiff, Poll, PollPolicy, RetryOn, Tags};
+use ecs_core::resource::{Diff, Known, Owner, Ownership, Resource};
+use ecs_core::{Context, Event, FieldDiff, Poll, PollPolicy, RetryOn, Tags};
 
 use crate::cluster::{live_strategy, strategy_items, strategy_strings};
-use crate::names::{conflict, ServiceNames};
+use crate::names::ServiceNames;
 use crate::spec::ServiceSpec;
 use crate::tagging::{self, StackTags};
 use crate::{Error, Result};
@@ -54,6 +55,8 @@ pub(crate) struct DesiredService {
 /// The service as it exists.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveService {
+    pub(crate) name: String,
+    pub(crate) cluster: String,
     pub(crate) arn: String,
     pub(crate) draining: bool,
     pub(crate) desired_count: i32,
@@ -125,7 +128,8 @@ pub(crate) fn desired(
     }
 }
 
-/// Reads the service: `None` when absent or inactive; a conflict when not the stack's.
+/// Reads the service: `None` when absent or inactive. Whether it is the stack's is the
+/// engine's check ([`Service`]'s ownership is its tag).
 pub(crate) async fn observe(
     ctx: &Context,
     ecs: &Client,
@@ -153,9 +157,6 @@ pub(crate) async fn observe(
         return Ok(None);
     };
     let tags = Tags::from_pairs(s.tags().iter().map(|t| (t.key(), t.value())));
-    if !ctx.owns(s.tags().iter().map(|t| (t.key(), t.value()))) {
-        return Err(conflict(ctx, KIND, name));
-    }
     let vpc = s
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration());
@@ -177,6 +178,8 @@ pub(crate) async fn observe(
         .iter()
         .find(|d| d.status() == Some("PRIMARY"));
     Ok(Some(LiveService {
+        name: name.to_string(),
+        cluster: cluster.to_string(),
         arn: s.service_arn().unwrap_or_default().to_string(),
         draining: s.status() == Some("DRAINING"),
         desired_count: s.desired_count(),
@@ -290,7 +293,7 @@ impl ServiceDiff {
     }
 }
 
-impl ecs_core::resource::Diff for ServiceDiff {
+impl Diff for ServiceDiff {
     fn field(&self) -> FieldDiff {
         FieldDiff::new(self.field.name(), &self.old, &self.new)
     }
@@ -450,26 +453,6 @@ pub(crate) fn diffs(
     out
 }
 
-/// The plan entry for the service.
-pub(crate) fn change(
-    d: &DesiredService,
-    live: Option<&LiveService>,
-    task_definition: Option<&str>,
-    tg_arn: Option<&str>,
-) -> Change {
-    let action = match live {
-        None => Action::Create,
-        Some(l) if l.draining => Action::Create,
-        Some(l) => Action::from_diffs(
-            diffs(d, l, task_definition, tg_arn)
-                .iter()
-                .map(ecs_core::resource::Diff::field)
-                .collect(),
-        ),
-    };
-    Change::new(KIND, &d.name, action)
-}
-
 fn retry_propagation() -> RetryOn {
     // Known eventual-consistency effects right after the roles, the listener or the account's
     // service-linked role were created (AWS-NOTES.md).
@@ -579,125 +562,118 @@ pub(crate) async fn primary_deployment(
         .map(str::to_string))
 }
 
-/// Creates the service or updates it in one call; returns its ARN and the deployment started.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    ecs: &Client,
-    d: &DesiredService,
-    live: Option<&LiveService>,
-    task_definition: &str,
-    tg_arn: Option<&str>,
-) -> Result<Applied> {
-    let resource = format!("{KIND} {}", d.name);
-    let primary = |s: Option<&aws_sdk_ecs::types::Service>| {
-        s.and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|x| x.status() == Some("PRIMARY"))
+/// The service as desired, with the task definition it should run (known once a new
+/// revision is registered) and the target group its tasks register in.
+#[derive(Debug, Clone)]
+pub(crate) struct Service<'a> {
+    pub(crate) want: &'a DesiredService,
+    pub(crate) task_definition: Known<String>,
+    pub(crate) tg_arn: Option<String>,
+    /// A service of the name is still draining (deleted, not yet gone): the new one is
+    /// created once it is inactive.
+    pub(crate) after_draining: bool,
+}
+
+/// What the read found of the service, as the engine compares it: a draining service is
+/// one about to be gone, so the service is created anew.
+pub(crate) fn comparable(live: Option<&LiveService>) -> Option<LiveService> {
+    live.filter(|l| !l.draining).cloned()
+}
+
+fn primary(s: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
+    s.and_then(|s| {
+        s.deployments()
+            .iter()
+            .find(|x| x.status() == Some("PRIMARY"))
+    })
+    .and_then(|x| x.id())
+    .map(str::to_string)
+}
+
+impl Service<'_> {
+    fn resource(&self) -> String {
+        format!("{KIND} {}", self.want.name)
+    }
+
+    fn task_definition(&self) -> &str {
+        self.task_definition
+            .get()
+            .map(String::as_str)
+            .expect("the task definition is registered before the service is applied")
+    }
+}
+
+impl Resource for Service<'_> {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveService;
+    type Diff = ServiceDiff;
+    /// What the create or update did (the deployment it started).
+    type Output = Applied;
+    type Error = Error;
+
+    /// Its name (plans name the service by it).
+    fn logical_id(&self) -> String {
+        self.want.name.clone()
+    }
+
+    fn owner(live: &LiveService) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    fn diff(&self, live: &LiveService) -> Vec<ServiceDiff> {
+        diffs(
+            self.want,
+            live,
+            self.task_definition.get().map(String::as_str),
+            self.tg_arn.as_deref(),
+        )
+    }
+
+    fn output(live: &LiveService) -> Applied {
+        Applied {
+            arn: live.arn.clone(),
+            deployment: None,
+            changed: false,
+        }
+    }
+
+    fn created(applied: &Applied) -> Option<String> {
+        Some(applied.arn.clone())
+    }
+
+    fn updated(applied: &Applied) -> Option<String> {
+        Some(match (&applied.deployment, applied.changed) {
+            (Some(d), _) => format!("updated; deployment {d}"),
+            (None, false) => "tags updated".to_string(),
+            (None, true) => "updated".to_string(),
         })
-        .and_then(|x| x.id())
-        .map(str::to_string)
-    };
-    let live = match live {
-        Some(l) if l.draining => {
+    }
+
+    /// Creates it (after the draining one of its name is gone), with its tags.
+    async fn create(&self, ctx: &Context, ecs: &Client) -> Result<Applied> {
+        let d = self.want;
+        if self.after_draining {
             wait_inactive(ctx, ecs, &d.cluster, &d.name, Duration::from_secs(600)).await?;
-            None
         }
-        other => other,
-    };
-    match live {
-        Some(l) => {
-            let changed = diffs(d, l, Some(task_definition), tg_arn);
-            if changed.is_empty() {
-                return Ok(Applied {
-                    arn: l.arn.clone(),
-                    deployment: None,
-                    changed: false,
-                });
-            }
-            let has = |f: Field| changed.iter().any(|c| c.field == f);
-            if let Some(t) = d.tags.diff_from(&l.tags) {
-                tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
-            }
-            if changed.iter().all(|c| c.field == Field::Tags) {
-                return Ok(Applied {
-                    arn: l.arn.clone(),
-                    deployment: None,
-                    changed: false,
-                });
-            }
-            let capacity = has(Field::Capacity);
-            let out = ctx
-                .call_retrying("UpdateService", &resource, &retry_propagation(), || {
-                    let mut req = ecs
-                        .update_service()
-                        .cluster(&d.cluster)
-                        .service(&d.name)
-                        .task_definition(task_definition);
-                    if has(Field::DesiredCount) {
-                        req = req.desired_count(d.desired_count);
-                    }
-                    if capacity {
-                        // Moving between a launch type and a strategy needs a new deployment.
-                        req = req
-                            .set_capacity_provider_strategy(Some(strategy_items(&d.strategy)))
-                            .force_new_deployment(true);
-                    }
-                    if has(Field::Subnets)
-                        || has(Field::SecurityGroups)
-                        || has(Field::AssignPublicIp)
-                    {
-                        req = req.network_configuration(network(d));
-                    }
-                    if has(Field::LoadBalancers) {
-                        req = req.set_load_balancers(Some(load_balancers(d, tg_arn)));
-                    }
-                    if has(Field::HealthCheckGracePeriod) {
-                        req = req.set_health_check_grace_period_seconds(d.grace);
-                    }
-                    if has(Field::MinHealthyPercent)
-                        || has(Field::MaxPercent)
-                        || has(Field::CircuitBreaker)
-                    {
-                        req = req.deployment_configuration(deployment_config(d));
-                    }
-                    if has(Field::EnableExecuteCommand) {
-                        req = req.enable_execute_command(d.exec);
-                    }
-                    if has(Field::PropagateTags) {
-                        req = req.propagate_tags(PropagateTags::from(d.propagate.as_str()));
-                    }
-                    if has(Field::ManagedTags) {
-                        req = req.enable_ecs_managed_tags(d.managed_tags);
-                    }
-                    if has(Field::ServiceRegistries) {
-                        req = req.set_service_registries(Some(registries(d)));
-                    }
-                    if has(Field::ServiceConnectNamespace) {
-                        req = req.set_service_connect_configuration(connect(d));
-                    }
-                    req.send()
-                })
-                .await?;
-            let deployment = primary(out.service());
-            Ok(Applied {
-                arn: l.arn.clone(),
-                deployment,
-                changed: true,
-            })
-        }
-        None => {
-            let tags = d
-                .tags
-                .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
-            // ECS client tokens are at most 36 characters.
-            let token: String = ctx
-                .client_token("service", &format!("{} {task_definition}", d.name))
-                .chars()
-                .take(32)
-                .collect();
-            let out = ctx
-                .call_retrying("CreateService", &resource, &retry_propagation(), || {
+        let task_definition = self.task_definition();
+        let tg_arn = self.tg_arn.as_deref();
+        let tags = d
+            .tags
+            .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+        // ECS client tokens are at most 36 characters.
+        let token: String = ctx
+            .client_token("service", &format!("{} {task_definition}", d.name))
+            .chars()
+            .take(32)
+            .collect();
+        let out = ctx
+            .call_retrying(
+                "CreateService",
+                &self.resource(),
+                &retry_propagation(),
+                || {
                     let mut req = ecs
                         .create_service()
                         .cluster(&d.cluster)
@@ -721,20 +697,142 @@ pub(crate) async fn ensure(
                         req.set_capacity_provider_strategy(Some(strategy_items(&d.strategy)))
                     };
                     req.send()
-                })
-                .await?;
-            let arn = out
+                },
+            )
+            .await?;
+        Ok(Applied {
+            arn: out
                 .service()
                 .and_then(|s| s.service_arn())
                 .unwrap_or_default()
-                .to_string();
-            let deployment = primary(out.service());
-            Ok(Applied {
-                arn,
-                deployment,
-                changed: true,
-            })
+                .to_string(),
+            deployment: primary(out.service()),
+            changed: true,
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        ecs: &Client,
+        live: &LiveService,
+        diffs: &[ServiceDiff],
+    ) -> Result<()> {
+        self.update_output(ctx, ecs, live, diffs).await.map(|_| ())
+    }
+
+    /// Sets its tags back when they differ, then makes one `UpdateService` with exactly the
+    /// fields that differ (a change of tags only makes none); returns the deployment it
+    /// started.
+    async fn update_output(
+        &self,
+        ctx: &Context,
+        ecs: &Client,
+        l: &LiveService,
+        changed: &[ServiceDiff],
+    ) -> Result<Applied> {
+        let d = self.want;
+        let resource = self.resource();
+        let has = |f: Field| changed.iter().any(|c| c.field == f);
+        if let Some(t) = d.tags.diff_from(&l.tags) {
+            tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
         }
+        if changed.iter().all(|c| c.field == Field::Tags) {
+            return Ok(Applied {
+                arn: l.arn.clone(),
+                deployment: None,
+                changed: false,
+            });
+        }
+        let task_definition = self.task_definition();
+        let tg_arn = self.tg_arn.as_deref();
+        let capacity = has(Field::Capacity);
+        let out = ctx
+            .call_retrying("UpdateService", &resource, &retry_propagation(), || {
+                let mut req = ecs
+                    .update_service()
+                    .cluster(&d.cluster)
+                    .service(&d.name)
+                    .task_definition(task_definition);
+                if has(Field::DesiredCount) {
+                    req = req.desired_count(d.desired_count);
+                }
+                if capacity {
+                    // Moving between a launch type and a strategy needs a new deployment.
+                    req = req
+                        .set_capacity_provider_strategy(Some(strategy_items(&d.strategy)))
+                        .force_new_deployment(true);
+                }
+                if has(Field::Subnets) || has(Field::SecurityGroups) || has(Field::AssignPublicIp) {
+                    req = req.network_configuration(network(d));
+                }
+                if has(Field::LoadBalancers) {
+                    req = req.set_load_balancers(Some(load_balancers(d, tg_arn)));
+                }
+                if has(Field::HealthCheckGracePeriod) {
+                    req = req.set_health_check_grace_period_seconds(d.grace);
+                }
+                if has(Field::MinHealthyPercent)
+                    || has(Field::MaxPercent)
+                    || has(Field::CircuitBreaker)
+                {
+                    req = req.deployment_configuration(deployment_config(d));
+                }
+                if has(Field::EnableExecuteCommand) {
+                    req = req.enable_execute_command(d.exec);
+                }
+                if has(Field::PropagateTags) {
+                    req = req.propagate_tags(PropagateTags::from(d.propagate.as_str()));
+                }
+                if has(Field::ManagedTags) {
+                    req = req.enable_ecs_managed_tags(d.managed_tags);
+                }
+                if has(Field::ServiceRegistries) {
+                    req = req.set_service_registries(Some(registries(d)));
+                }
+                if has(Field::ServiceConnectNamespace) {
+                    req = req.set_service_connect_configuration(connect(d));
+                }
+                req.send()
+            })
+            .await?;
+        Ok(Applied {
+            arn: l.arn.clone(),
+            deployment: primary(out.service()),
+            changed: true,
+        })
+    }
+
+    /// Scales it to 0, deletes it (force) and waits until it is inactive.
+    async fn delete(ctx: &Context, ecs: &Client, live: &LiveService) -> Result<()> {
+        let (cluster, name) = (&live.cluster, &live.name);
+        let resource = format!("{KIND} {name}");
+        if !live.draining {
+            if live.desired_count > 0 {
+                ctx.call("UpdateService", &resource, || {
+                    ecs.update_service()
+                        .cluster(cluster)
+                        .service(name)
+                        .desired_count(0)
+                        .send()
+                })
+                .await?;
+            }
+            match ctx
+                .call("DeleteService", &resource, || {
+                    ecs.delete_service()
+                        .cluster(cluster)
+                        .service(name)
+                        .force(true)
+                        .send()
+                })
+                .await
+            {
+                Err(e) if !e.is_code("ServiceNotFoundException") => return Err(e.into()),
+                _ => {}
+            }
+        }
+        wait_inactive(ctx, ecs, cluster, name, Duration::from_secs(900)).await
     }
 }
 
@@ -1039,48 +1137,9 @@ async fn wait_inactive(
     Ok(())
 }
 
-/// Scales the service (`live`, as read: the stack's) to 0, deletes it (force) and waits until
-/// it is INACTIVE.
-pub(crate) async fn delete(
-    ctx: &Context,
-    ecs: &Client,
-    cluster: &str,
-    name: &str,
-    live: &LiveService,
-) -> Result<()> {
-    let resource = format!("{KIND} {name}");
-    if !live.draining {
-        if live.desired_count > 0 {
-            ctx.call("UpdateService", &resource, || {
-                ecs.update_service()
-                    .cluster(cluster)
-                    .service(name)
-                    .desired_count(0)
-                    .send()
-            })
-            .await?;
-        }
-        match ctx
-            .call("DeleteService", &resource, || {
-                ecs.delete_service()
-                    .cluster(cluster)
-                    .service(name)
-                    .force(true)
-                    .send()
-            })
-            .await
-        {
-            Err(e) if !e.is_code("ServiceNotFoundException") => return Err(e.into()),
-            _ => {}
-        }
-    }
-    wait_inactive(ctx, ecs, cluster, name, Duration::from_secs(900)).await
-}
-
 #[cfg(test)]
 mod typed_diff_tests {
     use super::*;
-    use ecs_core::resource::Diff;
 
     #[test]
     fn every_field_renders_under_its_own_plan_name() {
