@@ -258,15 +258,6 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
         self
     }
 
-    /// A step that only reads or waits (a readiness wait, say): once the graph has failed and
-    /// only such steps are still running, the graph returns its error without waiting for
-    /// them, since dropping a read abandons nothing. Every other started step still runs to
-    /// its end.
-    pub fn abandonable(mut self) -> Self {
-        self.abandonable = true;
-        self
-    }
-
     /// The same, when the action is only known from the plan (`None`: silent).
     pub fn action_if(mut self, action: Option<impl Into<String>>) -> Self {
         self.action = action.map(Into::into);
@@ -276,6 +267,16 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     /// Whether the step's action is `action`.
     pub(crate) fn action_is(&self, action: &str) -> bool {
         self.action.as_deref() == Some(action)
+    }
+
+    /// A step that only reads or waits (a readiness wait, say): once the graph has failed and
+    /// only such steps are still running, the graph returns its error without waiting for
+    /// them, since dropping a read abandons nothing (an abandoned step that reported
+    /// `Started` reports neither `Done` nor `Failed`). Every other started step still runs
+    /// to its end.
+    pub fn abandonable(mut self) -> Self {
+        self.abandonable = true;
+        self
     }
 
     /// Adds the step with `body`, which gets the outputs of the steps it runs after, and

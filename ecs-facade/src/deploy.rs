@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+
 use ecs_core::graph::Graph;
 use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, TokioClock};
 use ecs_net::{NetworkLayer, NetworkOutputs, NetworkPlan};
@@ -356,17 +358,19 @@ impl Deployer {
         // 2. One graph of the layers, each step a layer's (or a part of one) that reports its
         //    own steps: the network, and meanwhile what does not need it (the repository,
         //    roles, task definition and cluster; the log group); the service layer once the
-        //    network and its foundation are made, its service behind the wait for the NAT
-        //    gateways its tasks pull images through (the wait opens the layer's gate, or
-        //    closes it: then the layer starts no further step, lets those in flight finish
-        //    and leaves the service alone, and the wait's error is the one reported); then
-        //    the rollout, autoscaling and observability at once. After a failure no layer
+        //    network and its foundation are made, its service behind a gate that opens once
+        //    the NAT gateways its tasks pull images through are available and the log group
+        //    they write to exists (a failure of either closes it: then the layer starts no
+        //    further step, lets those in flight finish and leaves the service alone, and the
+        //    first error is the one reported); then the rollout, autoscaling and observability
+        //    at once. After a failure no layer
         //    starts and started ones run to their end (a request dropped half-way could
         //    still land in AWS after the deploy returned, unseen by the next deploy's reads),
         //    except the NAT wait, which only reads.
         let (ctx, stack, names) = (&ctx, stack, &names);
         let (net_plan, scaling_state) = (&net_plan, &scaling_state);
         let (nat_ready, gate) = tokio::sync::oneshot::channel::<bool>();
+        let (log_ready, log_gate) = tokio::sync::oneshot::channel::<bool>();
         let mut g = Graph::<Error>::new();
         let network = g
             .step("network")
@@ -383,7 +387,10 @@ impl Deployer {
             .step("log group")
             .reports_itself()
             .run(move |_| async move {
-                l.observe.apply_log_group(ctx, &mut observe_state).await?;
+                let made = l.observe.apply_log_group(ctx, &mut observe_state).await;
+                // The receiver is gone only when the service layer already ended.
+                let _ = log_ready.send(made.is_ok());
+                made?;
                 Ok::<_, Error>(observe_state)
             });
         let nat = g
@@ -412,7 +419,16 @@ impl Deployer {
                 let svc_plan = l.service.plan_with(i.get(foundation), i.get(network));
                 let out = l
                     .service
-                    .apply_after(ctx, &svc_plan, async { gate.await.unwrap_or(false) })
+                    .apply_after(ctx, &svc_plan, async {
+                        // Closed as soon as either fails; open once both succeeded.
+                        let ready = |r: std::result::Result<bool, _>| match r {
+                            Ok(true) => Ok(()),
+                            _ => Err(()),
+                        };
+                        futures_util::future::try_join(gate.map(ready), log_gate.map(ready))
+                            .await
+                            .is_ok()
+                    })
                     .await?;
                 Ok::<_, Error>((svc_plan.changes().clone(), out))
             });

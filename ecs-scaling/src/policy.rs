@@ -303,10 +303,22 @@ impl Resource for Policy<'_> {
         &self,
         ctx: &Context,
         aas: &Client,
+        live: &LivePolicy,
+        diffs: &[PolicyDiff],
+    ) -> Result<()> {
+        self.update_output(ctx, aas, live, diffs).await.map(|_| ())
+    }
+
+    /// Puts it whole and returns the ARN the put answered: the one its step alarm must
+    /// trigger (AWS keeps a policy's ARN across puts; an emulator may not).
+    async fn update_output(
+        &self,
+        ctx: &Context,
+        aas: &Client,
         _live: &LivePolicy,
         _diffs: &[PolicyDiff],
-    ) -> Result<()> {
-        self.put(ctx, aas).await.map(|_| ())
+    ) -> Result<String> {
+        self.put(ctx, aas).await
     }
 
     /// Deletes it; one already gone counts as deleted.

@@ -48,7 +48,6 @@ pub(crate) struct ScalableTarget {
 
 /// Registers (or re-registers) the target `resource_id` with the range, the suspended state
 /// when given, and `tags` (applied only by a first registration).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn register(
     ctx: &Context,
     aas: &Client,

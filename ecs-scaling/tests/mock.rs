@@ -16,6 +16,7 @@ use ecs_core::testing::Journal;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -1532,6 +1533,62 @@ async fn a_step_alarm_is_put_again_only_when_it_no_longer_triggers_its_policy() 
     assert_eq!(m.journal.mutating(), ["PutMetricAlarm"]);
     let put = only(m.journal.inputs::<PutMetricAlarmInput>());
     assert_eq!(put.alarm_actions(), [arn.as_str()]);
+    let next = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
+    assert!(next.changes().is_empty(), "{next}");
+}
+
+/// A put that answers a policy ARN of its own (as an emulator may: AWS keeps the ARN) points
+/// the step alarm at that ARN in the same apply: the alarm follows the ARN its policy's step
+/// gives, not the one the plan read.
+#[tokio::test]
+async fn a_step_alarm_follows_the_arn_its_policys_put_answered() {
+    let h = Harness::new();
+    let m = Mock::new();
+    m.layer()
+        .deploy(&h.ctx, &step_spec(), &target())
+        .await
+        .unwrap();
+    // From now on every put answers a new ARN.
+    let puts = Arc::new(AtomicUsize::new(0));
+    let renamed = {
+        let puts = puts.clone();
+        m.journal.on(
+            &m.world,
+            "PutScalingPolicy",
+            mock!(aws_sdk_applicationautoscaling::Client::put_scaling_policy),
+            move |w, r, _| {
+                let (id, name) = (
+                    r.resource_id().unwrap_or_default(),
+                    r.policy_name().unwrap_or_default(),
+                );
+                let n = puts.fetch_add(1, Ordering::SeqCst) + 2;
+                let arn = format!("{}-v{n}", policy_arn(id, name));
+                w.policies.insert(
+                    key(id, name),
+                    Policy {
+                        input: r.clone(),
+                        arn: arn.clone(),
+                    },
+                );
+                Ok(PutScalingPolicyOutput::builder()
+                    .policy_arn(arn)
+                    .build()
+                    .expect("the policy ARN is set"))
+            },
+        )
+    };
+    let layer = m.layer_with(&[&renamed]);
+    let mut steeper = step_spec();
+    steeper.step[0].steps[1].adjustment = 5;
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
+    layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(m.journal.mutating(), ["PutScalingPolicy", "PutMetricAlarm"]);
+    let arn = format!("{}-v2", policy_arn(RESOURCE_ID, "web-step-queue"));
+    assert_eq!(
+        only(m.journal.inputs::<PutMetricAlarmInput>()).alarm_actions(),
+        [arn.as_str()]
+    );
     let next = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
     assert!(next.changes().is_empty(), "{next}");
 }

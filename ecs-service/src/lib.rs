@@ -522,8 +522,10 @@ impl ServiceLayer {
             .step(format!("{} {} gate", service::KIND, names.service))
             .after(foundation)
             .after_all(load_balancer)
-            // A closed gate is the caller's failure, reported by the caller.
+            // A closed gate is the caller's failure, reported by the caller. It only waits: a
+            // graph that failed meanwhile does not wait for it.
             .reports_itself()
+            .abandonable()
             .run(move |_| async move {
                 if gate.await {
                     Ok(())

@@ -293,6 +293,30 @@ fn only<T: Debug>(items: Vec<T>) -> T {
     items.into_iter().next().expect("one element")
 }
 
+/// The repository `REPO`, mutable and without a lifecycle policy, made by hand with `tags`.
+fn mutable_repo(tags: &[(&str, &str)]) -> Repo {
+    Repo {
+        repo: aws_sdk_ecr::types::Repository::builder()
+            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
+            .registry_id(ACCOUNT)
+            .repository_name(REPO)
+            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
+            .image_tag_mutability(ImageTagMutability::Mutable)
+            .build(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_ecr::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+        lifecycle: None,
+    }
+}
+
 /// Sets `set` (replacing tags of the same key) and removes `unset` in an SDK's tag list.
 fn retag<T: Clone>(tags: &mut Vec<T>, set: &[T], unset: &[String], key: impl Fn(&T) -> &str) {
     tags.retain(|t| !unset.iter().any(|k| k == key(t)) && !set.iter().any(|n| key(n) == key(t)));
@@ -2889,21 +2913,7 @@ async fn plan_refuses_a_cluster_without_the_stack_tag() {
 async fn plan_refuses_a_repository_without_the_stack_tag() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world().repo = Some(Repo {
-        repo: aws_sdk_ecr::types::Repository::builder()
-            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
-            .registry_id(ACCOUNT)
-            .repository_name(REPO)
-            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
-            .image_tag_mutability(ImageTagMutability::Mutable)
-            .build(),
-        tags: vec![aws_sdk_ecr::types::Tag::builder()
-            .key("owner")
-            .value("another-team")
-            .build()
-            .unwrap()],
-        lifecycle: None,
-    });
+    m.world().repo = Some(mutable_repo(&[("owner", "another-team")]));
 
     let err = m
         .layer()
@@ -2935,17 +2945,7 @@ async fn a_repository_that_appears_after_the_read_stops_the_apply() {
         action_of(&plan, "ecr-repository", REPO),
         Some(&Action::Create)
     );
-    m.world().repo = Some(Repo {
-        repo: aws_sdk_ecr::types::Repository::builder()
-            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
-            .registry_id(ACCOUNT)
-            .repository_name(REPO)
-            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
-            .image_tag_mutability(ImageTagMutability::Mutable)
-            .build(),
-        tags: Vec::new(),
-        lifecycle: None,
-    });
+    m.world().repo = Some(mutable_repo(&[]));
     let err = layer.apply(&h.ctx, &plan).await.unwrap_err();
     assert!(matches!(err, Error::Changed(_)), "{err:?}");
     assert_eq!(
@@ -2972,21 +2972,7 @@ async fn the_stacks_own_repository_found_by_its_create_is_brought_to_the_spec() 
     let m = Mock::default();
     let layer = m.layer();
     let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
-    m.world().repo = Some(Repo {
-        repo: aws_sdk_ecr::types::Repository::builder()
-            .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
-            .registry_id(ACCOUNT)
-            .repository_name(REPO)
-            .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
-            .image_tag_mutability(ImageTagMutability::Mutable)
-            .build(),
-        tags: vec![aws_sdk_ecr::types::Tag::builder()
-            .key("ecs:stack")
-            .value("web")
-            .build()
-            .unwrap()],
-        lifecycle: None,
-    });
+    m.world().repo = Some(mutable_repo(&[("ecs:stack", "web")]));
     let out = layer.apply(&h.ctx, &plan).await.unwrap();
     assert_eq!(
         out.repository_uri.as_deref(),

@@ -108,8 +108,15 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
         Provisioned::Rollout,
         &["RegisterScalableTarget", "PutMetricAlarm", "PutDashboard"],
     );
+    // The service is never created before the log group its tasks write to: an answer to
+    // CreateLogGroup held until CreateService is sent is released only by the gate's timeout
+    // (the one broken gate; a service that did not wait would have opened it).
+    chaos.hold_answers(&["CreateLogGroup"], &["CreateService"]);
     d.deploy(&v1).await.expect("create");
-    assert_eq!(chaos.broken_gates(), Vec::<String>::new());
+    assert_eq!(
+        chaos.broken_gates(),
+        ["CreateLogGroup answered after CreateService"]
+    );
     chaos.clear_gates();
     let t = chaos.trace();
     let first_change = t
@@ -131,10 +138,13 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
         nat.start < first(&t, "AuthorizeSecurityGroupEgress").end,
         "the NAT gateways waited for the security groups' rules"
     );
-    // The load balancer provisions while the NAT gateways do; the service waits for them.
+    // The load balancer provisions while the NAT gateways do, and does not wait for the log
+    // group; the service waits for both.
     let nat_ready = first_ready(&t, "DescribeNatGateways");
     assert!(first(&t, "CreateLoadBalancer").start < nat_ready.start);
     assert!(nat_ready.end <= first(&t, "CreateService").start);
+    assert!(first(&t, "CreateLoadBalancer").start < first(&t, "CreateLogGroup").end);
+    assert!(first(&t, "CreateLogGroup").end <= first(&t, "CreateService").start);
     // Autoscaling, alarms and the dashboard while the rollout runs; the rollout waited once.
     let rolled_out = first_ready(&t, "DescribeServices");
     assert!(first(&t, "CreateService").end <= rolled_out.start);

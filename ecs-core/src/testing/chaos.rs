@@ -186,11 +186,12 @@ impl Chaos {
         self.state().answer_gates.push((held, ops));
     }
 
-    /// Removes every gate.
+    /// Removes every gate, and forgets which broke.
     pub fn clear_gates(&self) {
         let mut s = self.state();
         s.answer_gates.clear();
         s.sim.ready_gates.clear();
+        s.sim.broken.clear();
     }
 
     /// The gates that opened only because they timed out: each is a cause the code under

@@ -1,4 +1,5 @@
-//! Listeners: what they do (`ActionDoc`), their diff, and create or update with their rules.
+//! Listeners: what they do (`ActionDoc`), their typed diff, and the `Listener` kind (its
+//! rules are a kind of their own, `rule.rs`).
 
 use super::*;
 
@@ -165,7 +166,8 @@ pub(crate) enum ListenerDiff {
         want: ActionDoc,
     },
     /// It forwards to the stack's target group, which is made new in this run: the forward
-    /// is pointed at the new one.
+    /// is pointed at the new one (shown only when the default action does not differ
+    /// otherwise).
     StaleForward,
 }
 
@@ -275,7 +277,10 @@ impl Resource for Listener<'_> {
                 want: want.default_action.clone(),
             });
         }
-        if self.tg_is_new && want.default_action == ActionDoc::Forward {
+        let action_differs = d
+            .iter()
+            .any(|x| matches!(x, ListenerDiff::DefaultAction { .. }));
+        if self.tg_is_new && want.default_action == ActionDoc::Forward && !action_differs {
             d.push(ListenerDiff::StaleForward);
         }
         d

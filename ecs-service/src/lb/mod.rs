@@ -18,7 +18,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use ecs_core::graph::{Dep, Graph, Step};
-use ecs_core::resource::{self, Diff, Owner, Ownership, Resource};
+use ecs_core::resource::{self, Diff, Known, Owner, Ownership, Resource};
 use ecs_core::{
     Action, Change, Context, FieldDiff, Plan, Poll, PollPolicy, RetryOn, TagDiff, Tags,
 };
@@ -27,7 +27,6 @@ use crate::names::{conflict, ServiceNames};
 use crate::spec::{ListenerAction, LoadBalancerSpec, Protocol};
 use crate::tagging::{self, StackTags};
 use crate::{Error, Result};
-use ecs_core::resource::Known;
 
 mod alb;
 mod listener;
@@ -649,9 +648,10 @@ pub(crate) struct LbOutputs {
 }
 
 /// Adds to `g` the steps that make the load balancer part as `d` wants it from what was read
-/// (`live`): the load balancer and the target group at once, each listener (with its rules)
-/// after both, each listener the spec no longer has deleted, and a last step that gathers
-/// the outputs. `changes` (the plan) gives the actions the executor reports. Nothing waits for
+/// (`live`): the load balancer and the target group at once, each listener after both, each
+/// of its rules after it (and those it no longer has deleted), each listener the spec no
+/// longer has deleted, and a last step that gathers the outputs once every listener and rule
+/// is done. `changes` (the plan) gives the actions the executor reports. Nothing waits for
 /// the load balancer to become active: only the service's rollout needs that, and ECS waits
 /// for it.
 pub(crate) fn add_steps<'a>(
@@ -961,6 +961,16 @@ mod typed_diff_tests {
                     "default_action",
                     "forward",
                     "forward to the new target group",
+                )],
+            ),
+            // A forward read against a target group that is gone differs already: one line.
+            (
+                drifted(&|d| d.default_action = ActionDoc::Other("forward to arn:old".into())),
+                true,
+                vec![FieldDiff::new(
+                    "default_action",
+                    "forward to arn:old",
+                    "forward to target group",
                 )],
             ),
         ];

@@ -194,7 +194,8 @@ impl Resource for ListenerRule<'_> {
                 want: want.action.clone(),
             });
         }
-        if self.tg_is_new && want.action == ActionDoc::Forward {
+        let action_differs = d.iter().any(|x| matches!(x, RuleDiff::Action { .. }));
+        if self.tg_is_new && want.action == ActionDoc::Forward && !action_differs {
             d.push(RuleDiff::StaleForward);
         }
         d
