@@ -3440,6 +3440,7 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
     deploy(&layer, &h, &spec()).await;
     let ecs_tag = |k: &str, v: &str| EcsTag::builder().key(k).value(v).build();
     let elb_tag = |k: &str, v: &str| ElbTag::builder().key(k).value(v).build();
+    let listener_id;
     {
         // Tags changed by hand: one removed, one changed, one added, per kind; and an `aws:`
         // tag (AWS's own) that is never compared.
@@ -3493,6 +3494,13 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
             .get_mut(&tg_arn)
             .unwrap()
             .push(elb_tag("extra", "x"));
+        let listener = &w.listeners[0].listener;
+        let listener_arn = listener.listener_arn().unwrap().to_string();
+        listener_id = format!("{ALB}:{}", listener.port().unwrap());
+        w.elb_tags
+            .get_mut(&listener_arn)
+            .unwrap()
+            .retain(|t| t.key() != Some("team"));
     }
     m.journal.clear();
 
@@ -3507,6 +3515,7 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
         ("ecs-service", SERVICE),
         ("load-balancer", ALB),
         ("target-group", TG),
+        ("listener", listener_id.as_str()),
     ] {
         assert_eq!(
             updated_fields(&plan, kind, id),
@@ -3531,6 +3540,7 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
         ops,
         [
             "AddTags",       // the load balancer's team
+            "AddTags",       // the listener's team
             "RemoveTags",    // the target group's extra
             "TagResource",   // ECS: the cluster's team
             "TagResource",   // ECS: the service's team

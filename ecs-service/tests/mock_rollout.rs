@@ -885,6 +885,8 @@ fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
                         .resource_arn(arn)
                         .set_tags(Some(elb_tags(if arn.contains(":targetgroup/") {
                             "target-group"
+                        } else if arn.contains(":listener/") {
+                            "listener/80"
                         } else {
                             "load-balancer"
                         })))

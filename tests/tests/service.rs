@@ -490,7 +490,8 @@ async fn settings_drift_and_preflight_against_the_emulator() {
         "cluster, service, td, lb, tg = {:?}, {:?}, {:?}, {:?}, {:?}\n\
          exec_role, task_role, repo_name = {:?}, {:?}, {:?}\n\
          ecs, iam, ecr, elb = (boto3.client(s) for s in ('ecs', 'iam', 'ecr', 'elbv2'))\n\
-         repo = ecr.describe_repositories(repositoryNames=[repo_name])['repositories'][0]['repositoryArn']\n",
+         repo = ecr.describe_repositories(repositoryNames=[repo_name])['repositories'][0]['repositoryArn']\n\
+         listener = elb.describe_listeners(LoadBalancerArn=lb)['Listeners'][0]['ListenerArn']\n",
         out.cluster_arn,
         out.service_arn,
         out.task_definition_arn,
@@ -510,6 +511,7 @@ async fn settings_drift_and_preflight_against_the_emulator() {
          ecr.untag_resource(resourceArn=repo, tagKeys=['suite'])\n\
          elb.remove_tags(ResourceArns=[lb], TagKeys=['suite'])\n\
          elb.add_tags(ResourceArns=[tg], Tags=[{{'Key': 'extra', 'Value': 'x'}}])\n\
+         elb.remove_tags(ResourceArns=[listener], TagKeys=['suite'])\n\
          print(json.dumps(True))"
     ));
     let plan = layer.plan(&ctx, &v2, &network).await.unwrap();
@@ -533,6 +535,18 @@ async fn settings_drift_and_preflight_against_the_emulator() {
             other => panic!("{kind} {id}: {other:?}\n{plan}"),
         }
     }
+    let listener_changes: Vec<String> = plan
+        .changes()
+        .pending()
+        .filter(|c| c.resource == "listener")
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(listener_changes.len(), 1, "{plan}");
+    assert!(
+        listener_changes[0].contains("tags:"),
+        "{}",
+        listener_changes[0]
+    );
     counter.reset();
     layer.apply(&ctx, &plan).await.unwrap();
     let mut ops: Vec<String> = counter
@@ -544,6 +558,7 @@ async fn settings_drift_and_preflight_against_the_emulator() {
     assert_eq!(
         ops,
         [
+            "AddTags",
             "AddTags",
             "RemoveTags",
             "TagResource",
@@ -559,16 +574,16 @@ async fn settings_drift_and_preflight_against_the_emulator() {
         "{arns}\
          kv = lambda tags, k, v: {{t[k]: t[v] for t in tags}}\n\
          ecs_tags = lambda arn: kv(ecs.list_tags_for_resource(resourceArn=arn)['tags'], 'key', 'value')\n\
-         elb_tags = {{d['ResourceArn']: kv(d['Tags'], 'Key', 'Value') for d in elb.describe_tags(ResourceArns=[lb, tg])['TagDescriptions']}}\n\
+         elb_tags = {{d['ResourceArn']: kv(d['Tags'], 'Key', 'Value') for d in elb.describe_tags(ResourceArns=[lb, tg, listener])['TagDescriptions']}}\n\
          print(json.dumps({{\n\
            'cluster': ecs_tags(cluster), 'service': ecs_tags(service), 'td': ecs_tags(td),\n\
            'exec': kv(iam.list_role_tags(RoleName=exec_role)['Tags'], 'Key', 'Value'),\n\
            'task': kv(iam.list_role_tags(RoleName=task_role)['Tags'], 'Key', 'Value'),\n\
            'repo': kv(ecr.list_tags_for_resource(resourceArn=repo)['tags'], 'Key', 'Value'),\n\
-           'lb': elb_tags[lb], 'tg': elb_tags[tg]}}))"
+           'lb': elb_tags[lb], 'tg': elb_tags[tg], 'listener': elb_tags[listener]}}))"
     ));
     for r in [
-        "cluster", "service", "td", "exec", "task", "repo", "lb", "tg",
+        "cluster", "service", "td", "exec", "task", "repo", "lb", "tg", "listener",
     ] {
         assert_eq!(tags[r]["suite"], "e2e", "{r}: {}", tags[r]);
         assert_eq!(tags[r]["ecs:stack"], "e2e-drift", "{r}: {}", tags[r]);

@@ -165,6 +165,8 @@ pub(crate) enum ListenerDiff {
         live: ActionDoc,
         want: ActionDoc,
     },
+    /// Its tags (`AddTags` / `RemoveTags`).
+    Tags(TagDiff),
     /// It forwards to the stack's target group, which is made new in this run: the forward
     /// is pointed at the new one (shown only when the default action does not differ
     /// otherwise).
@@ -188,6 +190,7 @@ impl Diff for ListenerDiff {
             ListenerDiff::DefaultAction { live, want } => {
                 FieldDiff::new("default_action", live, want)
             }
+            ListenerDiff::Tags(t) => t.field(),
             ListenerDiff::StaleForward => FieldDiff::new(
                 "default_action",
                 "forward",
@@ -208,6 +211,8 @@ pub(crate) struct Listener<'a> {
     pub(crate) lb_arn: Known<String>,
     pub(crate) tg_arn: Known<String>,
     pub(crate) tg_is_new: bool,
+    /// The tags it should carry.
+    pub(crate) tags: Tags,
 }
 
 impl Listener<'_> {
@@ -250,8 +255,8 @@ impl Resource for Listener<'_> {
         Owner::Tags(&live.lb_tags)
     }
 
-    fn diff(&self, have: &LiveListener) -> Vec<ListenerDiff> {
-        let (want, have) = (self.want, &have.doc);
+    fn diff(&self, live: &LiveListener) -> Vec<ListenerDiff> {
+        let (want, have) = (self.want, &live.doc);
         let mut d = Vec::new();
         if want.protocol != have.protocol {
             d.push(ListenerDiff::Protocol {
@@ -283,6 +288,7 @@ impl Resource for Listener<'_> {
         if self.tg_is_new && want.default_action == ActionDoc::Forward && !action_differs {
             d.push(ListenerDiff::StaleForward);
         }
+        d.extend(self.tags.diff_from(&live.tags).map(ListenerDiff::Tags));
         d
     }
 
@@ -298,8 +304,7 @@ impl Resource for Listener<'_> {
         let Known::Known(lb_arn) = &self.lb_arn else {
             unreachable!("a listener is made once its load balancer exists")
         };
-        let tags =
-            tagging::elb_tags(&ctx.resource_tags(Some(&format!("listener/{}", self.port)), None));
+        let tags = tagging::elb_tags(&self.tags);
         let out = ctx
             .call("CreateListener", &self.resource(), || {
                 elb.create_listener()
@@ -321,15 +326,25 @@ impl Resource for Listener<'_> {
             .to_string())
     }
 
-    /// Every difference by one call with the whole desired listener.
+    /// Every difference but its tags by one call with the whole desired listener; its tags
+    /// by their own calls.
     async fn update(
         &self,
         ctx: &Context,
         elb: &Client,
         live: &LiveListener,
-        _diffs: &[ListenerDiff],
+        diffs: &[ListenerDiff],
     ) -> Result<()> {
-        ctx.call("ModifyListener", &self.resource(), || {
+        let resource = self.resource();
+        for diff in diffs {
+            if let ListenerDiff::Tags(t) = diff {
+                tagging::elb(ctx, elb, &resource, &live.arn, t).await?;
+            }
+        }
+        if diffs.iter().all(|d| matches!(d, ListenerDiff::Tags(_))) {
+            return Ok(());
+        }
+        ctx.call("ModifyListener", &resource, || {
             elb.modify_listener()
                 .listener_arn(&live.arn)
                 .port(i32::from(self.port))

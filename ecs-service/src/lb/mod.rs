@@ -61,6 +61,15 @@ pub(crate) struct DesiredLb {
     pub(crate) tags: Tags,
     pub(crate) tg: DesiredTg,
     pub(crate) listeners: BTreeMap<u16, ListenerDoc>,
+    /// The tags each listener should carry, by port.
+    pub(crate) listener_tags: BTreeMap<u16, Tags>,
+}
+
+impl DesiredLb {
+    /// The tags the listener on `port` should carry.
+    pub(crate) fn listener_tags(&self, port: u16) -> Tags {
+        self.listener_tags.get(&port).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +122,8 @@ pub(crate) struct LiveListener {
     pub(crate) arn: String,
     pub(crate) doc: ListenerDoc,
     pub(crate) rule_arns: BTreeMap<u32, String>,
+    /// Its own tags.
+    pub(crate) tags: Tags,
     /// Its load balancer's tags (its owner's).
     pub(crate) lb_tags: Tags,
 }
@@ -179,7 +190,13 @@ pub(crate) fn desired(
     }
     let mut subnets = spec.subnets.clone().unwrap_or_else(|| subnets.to_vec());
     subnets.sort();
+    let listener_tags = spec
+        .listeners
+        .iter()
+        .map(|l| (l.port, tags.of(&format!("listener/{}", l.port))))
+        .collect();
     DesiredLb {
+        listener_tags,
         name: names.load_balancer.clone(),
         internal: spec.internal,
         subnets,
@@ -288,16 +305,20 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
     if arns.is_empty() {
         return Ok(LiveLb::default());
     }
-    // The tags are read together with the rest (reading someone else's load balancer changes
-    // nothing); whether they make each resource the stack's is the engine's check
+    // The tags are read together with the rest, in one call (reading someone else's load
+    // balancer changes nothing): with a load balancer, its, the target group's and the
+    // listeners' at once, beside the listeners' rules; without one, the target group's at
+    // once. Whether they make each resource the stack's is the engine's check
     // ([`check_owned`]) before anything read is used.
-    let tags = async {
-        ctx.call("DescribeTags", &lb_res, || {
+    let lb_res = &lb_res;
+    let describe_tags = |arns: Vec<String>| async move {
+        ctx.call("DescribeTags", lb_res, || {
             elb.describe_tags()
                 .set_resource_arns(Some(arns.clone()))
                 .send()
         })
         .await
+        .map(|out| out.tag_descriptions().to_vec())
         .map_err(Error::from)
     };
     let tg_arn = tgs
@@ -306,19 +327,37 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
         .map(str::to_string);
     let lb_part = async {
         let Some(l) = &lbs else {
-            return Ok::<_, Error>((None, BTreeMap::new()));
+            // No load balancer: the target group's tags alone.
+            let tags = match tgs.is_some() {
+                true => describe_tags(arns.clone()).await?,
+                false => Vec::new(),
+            };
+            return Ok::<_, Error>((None, BTreeMap::new(), tags));
         };
         let arn = l.load_balancer_arn().unwrap_or_default();
         let (attributes, listeners) = futures_util::try_join!(
-            ctx.call("DescribeLoadBalancerAttributes", &lb_res, || {
+            ctx.call("DescribeLoadBalancerAttributes", lb_res, || {
                 elb.describe_load_balancer_attributes()
                     .load_balancer_arn(arn)
                     .send()
             }),
-            ctx.call("DescribeListeners", &lb_res, || {
+            ctx.call("DescribeListeners", lb_res, || {
                 elb.describe_listeners().load_balancer_arn(arn).send()
             }),
         )?;
+        // Every tag at once (the load balancer's, the target group's, the listeners'), beside
+        // the rules.
+        let tag_arns: Vec<String> = arns
+            .iter()
+            .cloned()
+            .chain(
+                listeners
+                    .listeners()
+                    .iter()
+                    .filter_map(|l| l.listener_arn().map(str::to_string)),
+            )
+            .collect();
+        let all_tags = describe_tags(tag_arns);
         let listeners =
             futures_util::future::try_join_all(listeners.listeners().iter().map(|listener| {
                 let tg_arn = tg_arn.clone();
@@ -376,12 +415,13 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                                 rules: docs,
                             },
                             rule_arns,
+                            tags: Tags::new(),
                             lb_tags: Tags::new(),
                         },
                     ))
                 }
-            }))
-            .await?;
+            }));
+        let (listeners, tags) = futures_util::try_join!(listeners, all_tags)?;
         let mut subnets: Vec<String> = l
             .availability_zones()
             .iter()
@@ -402,6 +442,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                 tags: Tags::new(),
             }),
             listeners.into_iter().collect(),
+            tags,
         ))
     };
     let tg_part = async {
@@ -462,16 +503,17 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             tags: Tags::new(),
         }))
     };
-    let (tags, lb_read, tg_read) = futures_util::join!(tags, lb_part, tg_part);
-    let tags = tags?;
+    let (lb_read, tg_read) = futures_util::join!(lb_part, tg_part);
+    let ((mut lb, mut listeners, tags), mut tg) = (lb_read?, tg_read?);
     let tags_of = |arn: Option<&str>| {
-        tags.tag_descriptions()
-            .iter()
+        tags.iter()
             .find(|d| d.resource_arn() == arn)
             .map(|d| Tags::from_pairs(tag_map(d.tags())))
             .unwrap_or_default()
     };
-    let ((mut lb, mut listeners), mut tg) = (lb_read?, tg_read?);
+    for listener in listeners.values_mut() {
+        listener.tags = tags_of(Some(&listener.arn));
+    }
     if let (Some(l), Some(read)) = (&mut lb, &lbs) {
         l.tags = tags_of(read.load_balancer_arn());
         for listener in listeners.values_mut() {
@@ -574,6 +616,7 @@ pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb
             for (port, want) in &d.listeners {
                 let have = live.listeners.get(port);
                 let listener = Listener {
+                    tags: d.listener_tags(*port),
                     lb_name: &d.name,
                     port: *port,
                     want,
@@ -684,6 +727,7 @@ pub(crate) fn add_steps<'a>(
                 .after(tg)
                 .action_if(verb(LISTENER_KIND, &format!("{}:{port}", d.name)))
                 .converge(ctx, elb, have.cloned(), move |i| Listener {
+                    tags: d.listener_tags(*port),
                     lb_name: &d.name,
                     port: *port,
                     want,
@@ -837,6 +881,7 @@ mod typed_diff_tests {
                 tags: Tags::new().with("ecs:stack", "web"),
             },
             listeners: BTreeMap::new(),
+            listener_tags: BTreeMap::new(),
         }
     }
 
@@ -906,9 +951,11 @@ mod typed_diff_tests {
             arn: "arn:listener".into(),
             doc: want.clone(),
             rule_arns: BTreeMap::from([(10, "arn:rule".to_string())]),
+            tags: Tags::new(),
             lb_tags: Tags::new(),
         };
         let listener = |tg_is_new| Listener {
+            tags: Tags::new(),
             lb_name: "web-alb",
             port: 443,
             want: &want,
