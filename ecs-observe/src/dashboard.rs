@@ -5,9 +5,139 @@
 //! supported by every implementation (the local emulator among them). A dashboard with the
 //! stack's name but without that mark is someone else's and is never overwritten.
 
+use aws_sdk_cloudwatch::Client;
+use ecs_core::resource::{Diff, Known, Owner, Ownership, Resource};
+use ecs_core::{Context, FieldDiff};
 use serde_json::{json, Value};
 
-use crate::ObserveTarget;
+use crate::{Error, ObserveTarget, Result};
+
+/// The kind, as plans and events name it.
+pub(crate) const KIND: &str = "dashboard";
+
+/// The dashboard as a read found it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveDashboard {
+    pub(crate) name: String,
+    pub(crate) body: Value,
+    /// Whether its body carries the stack's mark.
+    pub(crate) marked: bool,
+}
+
+/// The one difference of a dashboard: its body, put whole by `PutDashboard`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DashboardDiff {
+    Body,
+}
+
+impl Diff for DashboardDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            DashboardDiff::Body => FieldDiff::new("body", "current widgets", "regenerated widgets"),
+        }
+    }
+}
+
+/// The dashboard as desired: its name and its body, known once the alarms its alarm widget
+/// shows exist (their ARNs are in it).
+#[derive(Debug, Clone)]
+pub(crate) struct Dashboard<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) body: Known<Value>,
+}
+
+fn widgets(body: &Value) -> usize {
+    body["widgets"].as_array().map_or(0, Vec::len)
+}
+
+impl Dashboard<'_> {
+    /// Puts the whole body; returns how many widgets it has.
+    async fn put(&self, ctx: &Context, cw: &Client) -> Result<usize> {
+        let Known::Known(body) = &self.body else {
+            unreachable!("the dashboard is put once its alarms exist")
+        };
+        ctx.call("PutDashboard", &format!("{KIND} {}", self.name), || {
+            cw.put_dashboard()
+                .dashboard_name(self.name)
+                .dashboard_body(body.to_string())
+                .send()
+        })
+        .await?;
+        Ok(widgets(body))
+    }
+}
+
+impl Resource for Dashboard<'_> {
+    const KIND: &'static str = KIND;
+    /// Dashboard tags are recent and not supported everywhere: the mark is in the body.
+    const OWNERSHIP: Ownership = Ownership::Mark;
+    type Client = Client;
+    type Live = LiveDashboard;
+    type Diff = DashboardDiff;
+    /// How many widgets it has.
+    type Output = usize;
+    type Error = Error;
+
+    fn logical_id(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn owner(live: &LiveDashboard) -> Owner<'_> {
+        Owner::Mark(live.marked)
+    }
+
+    /// The body differs, or is known only once the alarms exist.
+    fn diff(&self, live: &LiveDashboard) -> Vec<DashboardDiff> {
+        match &self.body {
+            Known::Known(body) if *body == live.body => Vec::new(),
+            _ => vec![DashboardDiff::Body],
+        }
+    }
+
+    fn output(live: &LiveDashboard) -> usize {
+        widgets(&live.body)
+    }
+
+    fn created(widgets: &usize) -> Option<String> {
+        Some(format!("{widgets} widgets"))
+    }
+
+    fn updated(widgets: &usize) -> Option<String> {
+        Some(format!("{widgets} widgets"))
+    }
+
+    async fn create(&self, ctx: &Context, cw: &Client) -> Result<usize> {
+        self.put(ctx, cw).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        cw: &Client,
+        _live: &LiveDashboard,
+        _diffs: &[DashboardDiff],
+    ) -> Result<()> {
+        self.put(ctx, cw).await.map(|_| ())
+    }
+
+    async fn update_output(
+        &self,
+        ctx: &Context,
+        cw: &Client,
+        _live: &LiveDashboard,
+        _diffs: &[DashboardDiff],
+    ) -> Result<usize> {
+        self.put(ctx, cw).await
+    }
+
+    async fn delete(ctx: &Context, cw: &Client, live: &LiveDashboard) -> Result<()> {
+        ctx.call("DeleteDashboards", &format!("{KIND} {}", live.name), || {
+            cw.delete_dashboards().dashboard_names(&live.name).send()
+        })
+        .await?;
+        Ok(())
+    }
+}
 
 /// The marker text that makes a dashboard the stack's.
 pub(crate) fn marker(stack: &str) -> String {
@@ -292,5 +422,50 @@ mod tests {
         assert!(is_owned(&b, "web"));
         assert!(!is_owned(&b, "shop"));
         assert!(!is_owned(&json!({"widgets": []}), "web"));
+    }
+
+    #[test]
+    fn the_body_is_the_one_typed_difference_and_unknown_bodies_differ() {
+        let b = body(
+            "web",
+            &target(true),
+            "us-east-1",
+            &["arn:alarm".to_string()],
+        );
+        let live = LiveDashboard {
+            name: "web".into(),
+            body: b.clone(),
+            marked: true,
+        };
+        // (the desired body, the plan lines)
+        let cases = [
+            (Known::Known(b.clone()), vec![]),
+            (
+                Known::Known(body("web", &target(false), "us-east-1", &[])),
+                vec![FieldDiff::new(
+                    "body",
+                    "current widgets",
+                    "regenerated widgets",
+                )],
+            ),
+            (
+                Known::AfterApply,
+                vec![FieldDiff::new(
+                    "body",
+                    "current widgets",
+                    "regenerated widgets",
+                )],
+            ),
+        ];
+        for (want, lines) in cases {
+            let d = Dashboard {
+                name: "web",
+                body: want,
+            };
+            let got: Vec<FieldDiff> = d.diff(&live).iter().map(Diff::field).collect();
+            assert_eq!(got, lines);
+        }
+        assert_eq!(Dashboard::output(&live), widgets(&b));
+        assert!(matches!(Dashboard::owner(&live), Owner::Mark(true)));
     }
 }

@@ -47,8 +47,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use ecs_core::graph::{Dep, Graph};
-use ecs_core::resource::{self, Resource};
-use ecs_core::{Action, Change, Context, Event, NameKind, Plan};
+use ecs_core::resource::{self, Known, Resource};
+use ecs_core::{Action, Change, Context, NameKind, Plan};
 use serde_json::Value;
 
 pub use dashboard::body as dashboard_body;
@@ -232,7 +232,7 @@ pub struct ObserveLayer {
     clients: ObserveClients,
 }
 
-const DASHBOARD_KIND: &str = "dashboard";
+const DASHBOARD_KIND: &str = dashboard::KIND;
 
 impl ObserveLayer {
     /// A layer using clients built from `config`.
@@ -276,7 +276,7 @@ impl ObserveLayer {
                     Ok(Some(body))
                 } else {
                     Err(Error::Conflict {
-                        resource: DASHBOARD_KIND.into(),
+                        resource: dashboard::KIND.into(),
                         name,
                         stack: ctx.stack().to_string(),
                     })
@@ -468,36 +468,38 @@ impl ObserveLayer {
     ) -> Change {
         let name = Self::dashboard_name(ctx);
         let wanted = spec.monitoring == Monitoring::Advanced;
-        let action = match (&live.dashboard, wanted) {
-            (None, true) => Action::Create,
-            (None, false) => Action::NoChange,
-            (Some(_), false) => Action::Delete,
-            (Some(body), true) => {
-                // The alarm widget needs the alarms' ARNs: known only when all exist.
+        let found = Self::live_dashboard(&name, live);
+        match (found, wanted) {
+            (Some(_), false) => Change::new(dashboard::KIND, name, Action::Delete),
+            (None, false) => Change::new(dashboard::KIND, name, Action::NoChange)
+                .with_detail("basic monitoring: no dashboard"),
+            (found, true) => {
+                // The alarm widget needs the alarms' ARNs: the body is known only when all
+                // exist.
                 let arns: Option<Vec<String>> = want
                     .keys()
                     .map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
                     .collect();
-                match arns {
-                    Some(arns)
-                        if dashboard::body(ctx.stack().as_str(), target, region, &arns)
-                            == *body =>
-                    {
-                        Action::NoChange
-                    }
-                    _ => Action::Update(vec![ecs_core::FieldDiff::new(
-                        "body",
-                        "current widgets",
-                        "regenerated widgets",
-                    )]),
-                }
+                let desired = dashboard::Dashboard {
+                    name: &name,
+                    body: arns
+                        .map(|arns| dashboard::body(ctx.stack().as_str(), target, region, &arns))
+                        .into(),
+                };
+                resource::decide(&desired, found).change(&desired)
             }
-        };
-        let mut change = Change::new(DASHBOARD_KIND, name, action);
-        if matches!(change.action, Action::NoChange) && !wanted {
-            change = change.with_detail("basic monitoring: no dashboard");
         }
-        change
+    }
+
+    /// The stack's dashboard as read (the read keeps only one that carries its mark).
+    fn live_dashboard(name: &str, live: &Live) -> Option<dashboard::LiveDashboard> {
+        live.dashboard
+            .as_ref()
+            .map(|body| dashboard::LiveDashboard {
+                name: name.to_string(),
+                body: body.clone(),
+                marked: true,
+            })
     }
 
     /// Carries out `plan`: the log group (unless [`apply_log_group`](Self::apply_log_group)
@@ -516,7 +518,7 @@ impl ObserveLayer {
         let name = Self::dashboard_name(ctx);
         let dashboard_action = plan
             .changes
-            .find(DASHBOARD_KIND, &name)
+            .find(dashboard::KIND, &name)
             .map(|c| c.action.clone());
         let mut g = Graph::<Error>::new();
 
@@ -564,48 +566,51 @@ impl ObserveLayer {
                 .run(move |_| alarms::delete(ctx, &c.cloudwatch, chunk));
             alarm_steps.push(step.into());
         }
-        // The dashboard once the alarms are in place: its alarm widget needs their ARNs.
+        // The dashboard once the alarms are in place: its alarm widget needs their ARNs (read
+        // again when an alarm was made or changed).
         let alarms_changed = alarm_plan.pending().next().is_some();
+        let found = Self::live_dashboard(&name, live);
         match &dashboard_action {
             Some(Action::Create | Action::Update(_)) => {
-                let resource = format!("{DASHBOARD_KIND} {name}");
-                let (want, name) = (&want, &name);
-                g.step(resource.clone())
+                let want = &want;
+                let arns = g
+                    .step(format!("{} ARNs", alarms::KIND))
                     .after_all(alarm_steps)
-                    .action("put")
-                    .run_with_detail(
-                        |widgets: &usize| format!("{widgets} widgets"),
-                        move |_| async move {
-                            let arns: Vec<String> = if alarms_changed {
-                                let now = alarms::observe(ctx, &c.cloudwatch).await?;
-                                want.keys()
-                                    .filter_map(|n| now.get(n).map(|a| a.arn.clone()))
-                                    .collect()
-                            } else {
-                                want.keys()
-                                    .filter_map(|n| live.alarms.get(n).map(|a| a.arn.clone()))
-                                    .collect()
-                            };
-                            let body =
-                                dashboard::body(ctx.stack().as_str(), target, &plan.region, &arns);
-                            ctx.call("PutDashboard", &resource, || {
-                                c.cloudwatch
-                                    .put_dashboard()
-                                    .dashboard_name(name)
-                                    .dashboard_body(body.to_string())
-                                    .send()
-                            })
-                            .await?;
-                            Ok(body["widgets"].as_array().map_or(0, Vec::len))
-                        },
-                    );
+                    .run(move |_| async move {
+                        let now = match alarms_changed {
+                            true => alarms::observe(ctx, &c.cloudwatch).await?,
+                            false => live.alarms.clone(),
+                        };
+                        Ok::<_, Error>(
+                            want.keys()
+                                .filter_map(|n| now.get(n).map(|a| a.arn.clone()))
+                                .collect::<Vec<String>>(),
+                        )
+                    });
+                let name = &name;
+                g.step(format!("{} {name}", dashboard::KIND))
+                    .after(arns)
+                    .action_if(dashboard_action.as_ref().and_then(Action::verb))
+                    .converge(ctx, &c.cloudwatch, found, move |i| dashboard::Dashboard {
+                        name,
+                        body: Known::Known(dashboard::body(
+                            ctx.stack().as_str(),
+                            target,
+                            &plan.region,
+                            i.get::<Vec<String>>(arns),
+                        )),
+                    });
             }
             Some(Action::Delete) => {
-                // Reports itself: whether there is one of the stack's to delete is known
-                // after its read.
-                g.step(format!("{DASHBOARD_KIND} {name}"))
-                    .after_all(alarm_steps)
-                    .run(move |_| async move { self.delete_dashboard(ctx).await.map(|_| ()) });
+                if let Some(found) = found {
+                    g.step(format!("{} {name}", dashboard::KIND))
+                        .after_all(alarm_steps)
+                        .action("delete")
+                        .run(move |_| async move {
+                            resource::delete::<dashboard::Dashboard<'_>>(ctx, &c.cloudwatch, &found)
+                                .await
+                        });
+                }
             }
             _ => {}
         }
@@ -689,33 +694,6 @@ impl ObserveLayer {
             .collect())
     }
 
-    async fn delete_dashboard(&self, ctx: &Context) -> Result<bool> {
-        let name = Self::dashboard_name(ctx);
-        match self.dashboard(ctx).await {
-            Ok(Some(_)) => {}
-            Ok(None) | Err(Error::Conflict { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        let resource = format!("{DASHBOARD_KIND} {name}");
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: "delete".into(),
-        });
-        ctx.call("DeleteDashboards", &resource, || {
-            self.clients
-                .cloudwatch
-                .delete_dashboards()
-                .dashboard_names(&name)
-                .send()
-        })
-        .await?;
-        ctx.emit(Event::Done {
-            resource,
-            detail: "deleted".into(),
-        });
-        Ok(true)
-    }
-
     /// What [`destroy`](Self::destroy) would delete (the stack's alarms and dashboard, and the
     /// log group when `delete_logs`) and keep. Makes no change.
     pub async fn plan_destroy(
@@ -748,7 +726,7 @@ impl ObserveLayer {
         }
         if dashboard.is_some() {
             deleted.push(Change::new(
-                DASHBOARD_KIND,
+                dashboard::KIND,
                 Self::dashboard_name(ctx),
                 Action::Delete,
             ));
@@ -777,13 +755,28 @@ impl ObserveLayer {
         delete_logs: bool,
     ) -> Result<(Plan, Vec<String>)> {
         let c = &self.clients;
-        let (live_alarms, group) =
-            futures_util::try_join!(alarms::observe(ctx, &c.cloudwatch), async {
+        let (live_alarms, group, found) = futures_util::try_join!(
+            alarms::observe(ctx, &c.cloudwatch),
+            async {
                 match delete_logs {
                     true => logs::observe(ctx, &c.logs, log_group).await,
                     false => Ok(None),
                 }
-            },)?;
+            },
+            async {
+                // Someone else's dashboard under the name is left alone.
+                match self.dashboard(ctx).await {
+                    Err(Error::Conflict { .. }) => Ok(None),
+                    other => other,
+                }
+            },
+        )?;
+        let name = Self::dashboard_name(ctx);
+        let found = found.map(|body| dashboard::LiveDashboard {
+            name: name.clone(),
+            body,
+            marked: true,
+        });
         let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
         let owned =
             futures_util::future::try_join_all(live_alarms.values().map(|a| async move {
@@ -807,12 +800,15 @@ impl ObserveLayer {
                 .run(move |_| alarms::delete(ctx, &c.cloudwatch, chunk));
             alarm_steps.push(step.into());
         }
-        // The dashboard reports itself: whether there is one of the stack's to delete is known
-        // after its read. The log group was read with the alarms, above.
-        let dashboard = g
-            .step(format!("{DASHBOARD_KIND} {}", Self::dashboard_name(ctx)))
-            .after_all(alarm_steps)
-            .run(move |_| self.delete_dashboard(ctx));
+        // The dashboard and the log group were read with the alarms, above.
+        if let Some(found) = &found {
+            g.step(format!("{DASHBOARD_KIND} {name}"))
+                .after_all(alarm_steps)
+                .action("delete")
+                .run(move |_| {
+                    resource::delete::<dashboard::Dashboard<'_>>(ctx, &c.cloudwatch, found)
+                });
+        }
         if let Some(group) = &group {
             g.step(format!("{} {log_group}", logs::KIND))
                 .action("delete")
@@ -821,14 +817,14 @@ impl ObserveLayer {
                     move |_| resource::delete::<logs::LogGroup<'_>>(ctx, &c.logs, group),
                 );
         }
-        let out = g.run(ctx).await?;
-        let (dashboard, logs_deleted) = (*out.get(dashboard), group.is_some());
+        g.run(ctx).await?;
+        let (dashboard, logs_deleted) = (found.is_some(), group.is_some());
         for n in &names {
             deleted.push(Change::new(alarms::KIND, n, Action::Delete));
         }
         if dashboard {
             deleted.push(Change::new(
-                DASHBOARD_KIND,
+                dashboard::KIND,
                 Self::dashboard_name(ctx),
                 Action::Delete,
             ));
