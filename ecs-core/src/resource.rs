@@ -104,12 +104,13 @@ impl<T: fmt::Display> fmt::Display for Known<T> {
 pub enum Ownership {
     /// The resource carries the stack's owner tag (most kinds: tags applied at creation).
     Tag,
-    /// The resource cannot carry tags of its own and belongs to one that carries the stack's
-    /// tag: a VPC's default security group, a load balancer's listener. The kind reports its
-    /// owner's tags.
+    /// The resource belongs to one that carries the stack's tag, whose tags decide whether it
+    /// is the stack's (its own tags, if it has any, do not): a VPC's default security group,
+    /// a load balancer's listener or rule. The kind reports its owner's tags.
     Owner,
-    /// The resource carries a mark in its body (an alarm's description, a policy's name
-    /// prefix): the kind reports whether the mark names the stack.
+    /// The resource carries a mark in its body or its name (a dashboard's body, a policy's
+    /// name prefix on the stack's own service): the kind reports whether the mark names the
+    /// stack.
     Mark,
 }
 

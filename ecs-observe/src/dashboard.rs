@@ -3,10 +3,11 @@
 //! The body itself carries the ownership mark — a text widget naming the stack — because
 //! `GetDashboard` returns the body everywhere, while dashboard tags are recent and not
 //! supported by every implementation (the local emulator among them). A dashboard with the
-//! stack's name but without that mark is someone else's and is never overwritten.
+//! stack's name but without that mark is someone else's and is never overwritten or deleted
+//! (a delete reads the body again first: dashboards are deleted by name).
 
 use aws_sdk_cloudwatch::Client;
-use ecs_core::resource::{Diff, Known, Owner, Ownership, Resource};
+use ecs_core::resource::{Changed, Diff, Known, Owner, Ownership, Resource};
 use ecs_core::{Context, FieldDiff};
 use serde_json::{json, Value};
 
@@ -20,7 +21,7 @@ pub(crate) const KIND: &str = "dashboard";
 pub(crate) struct LiveDashboard {
     pub(crate) name: String,
     pub(crate) body: Value,
-    /// Whether its body carries the stack's mark.
+    /// Whether its body carries the stack's mark (`is_owned`).
     pub(crate) marked: bool,
 }
 
@@ -130,12 +131,40 @@ impl Resource for Dashboard<'_> {
         self.put(ctx, cw).await
     }
 
+    /// Deletes it, by name: so it is read again first, and one that no longer carries the
+    /// stack's mark (replaced by someone else since the plan read it) stops the step; one
+    /// already gone counts as deleted.
     async fn delete(ctx: &Context, cw: &Client, live: &LiveDashboard) -> Result<()> {
-        ctx.call("DeleteDashboards", &format!("{KIND} {}", live.name), || {
-            cw.delete_dashboards().dashboard_names(&live.name).send()
-        })
-        .await?;
-        Ok(())
+        let resource = format!("{KIND} {}", live.name);
+        let now = match ctx
+            .call("GetDashboard", &resource, || {
+                cw.get_dashboard().dashboard_name(&live.name).send()
+            })
+            .await
+        {
+            Ok(out) => out
+                .dashboard_body()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .unwrap_or(Value::Null),
+            Err(e) if e.is_code("ResourceNotFound") || e.is_code("ResourceNotFoundException") => {
+                return Ok(())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !is_owned(&now, ctx.stack().as_str()) {
+            return Err(Changed::new(KIND, &live.name, "was replaced by someone else").into());
+        }
+        match ctx
+            .call("DeleteDashboards", &resource, || {
+                cw.delete_dashboards().dashboard_names(&live.name).send()
+            })
+            .await
+        {
+            Err(e) if e.is_code("ResourceNotFound") || e.is_code("ResourceNotFoundException") => {
+                Ok(())
+            }
+            other => other.map(|_| ()).map_err(Into::into),
+        }
     }
 }
 

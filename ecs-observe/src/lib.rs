@@ -232,8 +232,6 @@ pub struct ObserveLayer {
     clients: ObserveClients,
 }
 
-const DASHBOARD_KIND: &str = dashboard::KIND;
-
 impl ObserveLayer {
     /// A layer using clients built from `config`.
     pub fn new(config: &aws_types::SdkConfig) -> Self {
@@ -256,7 +254,7 @@ impl ObserveLayer {
 
     async fn dashboard(&self, ctx: &Context) -> Result<Option<Value>> {
         let name = Self::dashboard_name(ctx);
-        let resource = format!("{DASHBOARD_KIND} {name}");
+        let resource = format!("{} {name}", dashboard::KIND);
         match ctx
             .call("GetDashboard", &resource, || {
                 self.clients
@@ -468,7 +466,7 @@ impl ObserveLayer {
     ) -> Change {
         let name = Self::dashboard_name(ctx);
         let wanted = spec.monitoring == Monitoring::Advanced;
-        let found = Self::live_dashboard(&name, live);
+        let found = Self::live_dashboard(&name, ctx.stack().as_str(), live);
         match (found, wanted) {
             (Some(_), false) => Change::new(dashboard::KIND, name, Action::Delete),
             (None, false) => Change::new(dashboard::KIND, name, Action::NoChange)
@@ -492,13 +490,13 @@ impl ObserveLayer {
     }
 
     /// The stack's dashboard as read (the read keeps only one that carries its mark).
-    fn live_dashboard(name: &str, live: &Live) -> Option<dashboard::LiveDashboard> {
+    fn live_dashboard(name: &str, stack: &str, live: &Live) -> Option<dashboard::LiveDashboard> {
         live.dashboard
             .as_ref()
             .map(|body| dashboard::LiveDashboard {
                 name: name.to_string(),
                 body: body.clone(),
-                marked: true,
+                marked: dashboard::is_owned(body, stack),
             })
     }
 
@@ -569,7 +567,7 @@ impl ObserveLayer {
         // The dashboard once the alarms are in place: its alarm widget needs their ARNs (read
         // again when an alarm was made or changed).
         let alarms_changed = alarm_plan.pending().next().is_some();
-        let found = Self::live_dashboard(&name, live);
+        let found = Self::live_dashboard(&name, ctx.stack().as_str(), live);
         match &dashboard_action {
             Some(Action::Create | Action::Update(_)) => {
                 let want = &want;
@@ -774,8 +772,8 @@ impl ObserveLayer {
         let name = Self::dashboard_name(ctx);
         let found = found.map(|body| dashboard::LiveDashboard {
             name: name.clone(),
+            marked: dashboard::is_owned(&body, ctx.stack().as_str()),
             body,
-            marked: true,
         });
         let group = group.filter(|l| resource::owned::<logs::LogGroup<'_>>(ctx, l));
         let owned =
@@ -802,7 +800,7 @@ impl ObserveLayer {
         }
         // The dashboard and the log group were read with the alarms, above.
         if let Some(found) = &found {
-            g.step(format!("{DASHBOARD_KIND} {name}"))
+            g.step(format!("{} {name}", dashboard::KIND))
                 .after_all(alarm_steps)
                 .action("delete")
                 .run(move |_| {

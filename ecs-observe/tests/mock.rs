@@ -1230,6 +1230,53 @@ async fn removed_alarm_is_deleted_and_the_dashboard_follows() {
 // ---------------------------------------------------------------------------------------------
 // 5. Basic monitoring.
 
+/// Dashboards are deleted by name: a dashboard that someone else's replaced between the plan
+/// and the apply (no mark) stops the apply and stays; one already gone counts as deleted.
+#[tokio::test]
+async fn a_dashboard_replaced_after_the_plan_is_never_deleted() {
+    let h = Harness::new();
+    let basic = ObserveSpec::builder()
+        .monitoring(Monitoring::Basic)
+        .alarm_actions(vec![TOPIC.into()])
+        .build();
+    for replaced in [true, false] {
+        let m = Mock::default();
+        let layer = m.layer();
+        deploy(&layer, &h, &spec()).await;
+        let plan = layer.plan(&h.ctx, &basic, &target()).await.unwrap();
+        assert_eq!(
+            action_of(&plan, "dashboard", DASHBOARD),
+            Some(&Action::Delete)
+        );
+        if replaced {
+            m.world().dashboards.insert(
+                DASHBOARD.to_string(),
+                r#"{"widgets":[{"type":"text","properties":{"markdown":"theirs"}}]}"#.into(),
+            );
+        } else {
+            m.world().dashboards.remove(DASHBOARD);
+        }
+        m.journal.clear();
+        let result = layer.apply(&h.ctx, &plan).await;
+        assert_eq!(
+            m.journal.count("DeleteDashboards"),
+            0,
+            "replaced: {replaced}"
+        );
+        if replaced {
+            let err = result.unwrap_err();
+            assert!(matches!(err, Error::Changed(_)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!("dashboard {DASHBOARD} was replaced by someone else since the plan read it; run the plan again")
+            );
+            assert!(m.world().dashboards[DASHBOARD].contains("theirs"));
+        } else {
+            result.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn basic_monitoring_keeps_cpu_and_memory_and_deletes_the_rest_and_the_dashboard() {
     let h = Harness::new();

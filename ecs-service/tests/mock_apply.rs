@@ -1507,6 +1507,12 @@ impl Mock {
                 },
             ),
             self.on("DescribeTags", mock!(Client::describe_tags), |w, r, _| {
+                if r.resource_arns().len() > 20 {
+                    return Err(elb_op::describe_tags::DescribeTagsError::generic(meta(
+                        "ValidationError",
+                        "You cannot specify more than 20 resource ARNs",
+                    )));
+                }
                 let found = r
                     .resource_arns()
                     .iter()

@@ -66,9 +66,12 @@ pub(crate) struct DesiredLb {
 }
 
 impl DesiredLb {
-    /// The tags the listener on `port` should carry.
+    /// The tags the listener on `port` (one of the spec's) should carry.
     pub(crate) fn listener_tags(&self, port: u16) -> Tags {
-        self.listener_tags.get(&port).cloned().unwrap_or_default()
+        self.listener_tags
+            .get(&port)
+            .cloned()
+            .expect("every listener of the spec has its tags")
     }
 }
 
@@ -311,15 +314,21 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
     // once. Whether they make each resource the stack's is the engine's check
     // ([`check_owned`]) before anything read is used.
     let lb_res = &lb_res;
+    // ELB describes the tags of at most 20 resources a call: more go out at once, in calls
+    // of 20.
     let describe_tags = |arns: Vec<String>| async move {
-        ctx.call("DescribeTags", lb_res, || {
-            elb.describe_tags()
-                .set_resource_arns(Some(arns.clone()))
-                .send()
-        })
-        .await
-        .map(|out| out.tag_descriptions().to_vec())
-        .map_err(Error::from)
+        let calls = arns.chunks(20).map(|chunk| async move {
+            ctx.call("DescribeTags", lb_res, || {
+                elb.describe_tags()
+                    .set_resource_arns(Some(chunk.to_vec()))
+                    .send()
+            })
+            .await
+            .map(|out| out.tag_descriptions().to_vec())
+            .map_err(Error::from)
+        });
+        let described = futures_util::future::try_join_all(calls).await?;
+        Ok::<_, Error>(described.into_iter().flatten().collect::<Vec<_>>())
     };
     let tg_arn = tgs
         .as_ref()
