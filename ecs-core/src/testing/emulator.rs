@@ -132,6 +132,8 @@ impl Emulator {
         let script = home.join("moto_server.py");
         write_if_changed(&script, SERVER_SCRIPT)?;
 
+        // Each server writes its own log; only the newest are kept, for looking into a failure.
+        prune_logs(&home, KEPT_LOGS);
         let log = home.join(format!(
             "moto-{}-{}.log",
             std::process::id(),
@@ -390,6 +392,31 @@ fn write_if_changed(path: &Path, content: &str) -> Result<(), EmulatorError> {
     fs::rename(&tmp, path).map_err(io_err(format!("writing {}", path.display())))
 }
 
+/// How many server logs a start leaves in the emulator's home (the newest).
+const KEPT_LOGS: usize = 20;
+
+/// Deletes the server logs (`moto-*.log`) in `home` but the newest `keep`, by modification
+/// time (a log still being written is among the newest). Best effort: a log another process
+/// removed meanwhile, or one that cannot be read, is skipped.
+fn prune_logs(home: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(home) else {
+        return;
+    };
+    let mut logs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("moto-") && name.ends_with(".log")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    logs.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+    for (_, path) in logs.into_iter().skip(keep) {
+        let _ = fs::remove_file(path);
+    }
+}
+
 /// The last `n` lines of a log file.
 fn tail(path: &Path, n: usize) -> String {
     let mut text = String::new();
@@ -398,4 +425,37 @@ fn tail(path: &Path, n: usize) -> String {
     }
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_start_keeps_only_the_newest_server_logs() {
+        let home = std::env::temp_dir().join(format!("ecs-emulator-logs-{}", fastrand::u64(..)));
+        fs::create_dir_all(&home).unwrap();
+        for i in 0..25_u64 {
+            let log = home.join(format!("moto-{i}-1.log"));
+            let f = fs::File::create(&log).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000 + i))
+                .unwrap();
+        }
+        fs::write(home.join("moto_server.py"), "").unwrap();
+        prune_logs(&home, 20);
+        let mut left: Vec<String> = fs::read_dir(&home)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = (5..25).map(|i| format!("moto-{i}-1.log")).collect();
+        expected.push("moto_server.py".to_string());
+        expected.sort();
+        assert_eq!(
+            left, expected,
+            "the 20 newest logs and nothing else are kept"
+        );
+        fs::remove_dir_all(&home).unwrap();
+    }
 }
