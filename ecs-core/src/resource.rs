@@ -226,6 +226,23 @@ pub trait Resource: Send + Sync {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
+/// A kind made in two steps: [`make`](Staged::make) creates it bare, from what is known as
+/// soon as its container exists (a security group in its VPC), and a later step brings it to
+/// the whole desired resource once what that needs exists (the groups its rules name, the
+/// subnets a route table is associated with). Resources that name each other (two groups
+/// whose rules reference one another) are made so without a cycle, and what depends only on
+/// the bare resource's id starts at once. In a graph: [`StepBuilder::make`], then
+/// [`StepBuilder::finish`]. Its [`Resource::create`] is both steps at once.
+pub trait Staged: Resource {
+    /// Creates the resource bare and returns it as a read would find it then (what AWS gives
+    /// a new one: a group's egress rule, a VPC's DNS support).
+    fn make(
+        &self,
+        ctx: &Context,
+        client: &Self::Client,
+    ) -> impl Future<Output = Result<Self::Live, Self::Error>> + Send;
+}
+
 /// What the engine will do to one resource, as [`plan`] decided from the read.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -463,9 +480,84 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
     }
 }
 
+impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
+    /// Adds the first step of a [`Staged`] resource: the resource as `live` (what the plan's
+    /// read found) has it, or, when the read found none, made bare by [`Staged::make`] from
+    /// `desired` (which need only carry what `make` uses). Its output is the live resource,
+    /// which [`finish`](Self::finish) brings to the whole desired one. Reported like
+    /// [`converge`](Self::converge) (`Done` detail: [`Resource::created`] of its output).
+    pub fn make<R, D>(
+        self,
+        ctx: &'a Context,
+        client: &'a R::Client,
+        live: Option<R::Live>,
+        desired: D,
+    ) -> Step<R::Live>
+    where
+        R: Staged + 'a,
+        R::Live: 'static,
+        E: From<R::Error>,
+        D: FnOnce(&Inputs) -> R + Send + 'a,
+    {
+        self.run_with_detail(
+            |live: &R::Live| R::created(&R::output(live)).unwrap_or_else(|| "created".to_string()),
+            move |inputs| {
+                let desired = desired(&inputs);
+                async move {
+                    match live {
+                        Some(live) => Ok(live),
+                        None => Ok(desired.make(ctx, client).await?),
+                    }
+                }
+            },
+        )
+    }
+
+    /// Adds the second step of a [`Staged`] resource: once `made` (its
+    /// [`make`](Self::make) step) and the other steps it runs after are done, `desired` builds
+    /// the whole resource from their outputs and the engine [decides](decide) it against the
+    /// live resource `made` gives and [converges](converge) it (an update, or no call). Its
+    /// output is the kind's.
+    pub fn finish<R, D>(
+        self,
+        ctx: &'a Context,
+        client: &'a R::Client,
+        made: Step<R::Live>,
+        desired: D,
+    ) -> Step<R::Output>
+    where
+        R: Staged + 'a,
+        R::Live: 'static,
+        R::Error: From<Replacement>,
+        E: From<R::Error>,
+        D: FnOnce(&Inputs) -> R + Send + 'a,
+    {
+        self.after(made).run_with_detail(
+            |out: &R::Output| R::updated(out).unwrap_or_else(|| "updated".to_string()),
+            move |inputs| {
+                let live = inputs.get(made).clone();
+                let desired = desired(&inputs);
+                async move {
+                    let planned = decide(&desired, Some(live));
+                    let out = converge(ctx, client, &desired, &planned, |reason| {
+                        R::Error::from(Replacement {
+                            kind: R::KIND,
+                            id: desired.logical_id(),
+                            reason,
+                        })
+                    })
+                    .await?;
+                    Ok(out)
+                }
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Graph;
     use crate::names::StackName;
     use crate::tags::OWNER_TAG;
     use std::sync::Mutex;
@@ -673,7 +765,6 @@ mod tests {
     #[tokio::test]
     async fn a_converge_step_builds_the_resource_from_its_inputs_and_reports_the_outcome() {
         use crate::events::{Event, EventLog};
-        use crate::graph::Graph;
         let events = EventLog::new();
         let ctx = Context::builder()
             .stack(StackName::new("web").unwrap())
@@ -742,6 +833,64 @@ mod tests {
                     detail: "updated".into()
                 },
             ]
+        );
+    }
+
+    impl Staged for Port {
+        /// Made bare on port 1; `finish` sets the port.
+        async fn make(&self, _: &Context, calls: &Calls) -> Result<LivePort, String> {
+            calls.0.lock().unwrap().push("make".into());
+            Ok(LivePort {
+                id: "port-1".into(),
+                port: 1,
+                protocol: self.protocol,
+                tags: Tags::new().with(OWNER_TAG, "web"),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_staged_resource_is_made_bare_then_finished_from_inputs_made_after_it() {
+        let ctx = ctx();
+        let client = Calls::default();
+        fn port(port: u16) -> Port {
+            Port {
+                name: "http",
+                port,
+                protocol: "tcp",
+            }
+        }
+        let mut g = Graph::<String>::new();
+        // Absent: made bare (its port not known yet), then finished once the port is.
+        let made = g
+            .step("port http")
+            .action("create")
+            .make(&ctx, &client, None, move |_| port(0));
+        let source = g.step("port source").after(made).run(move |i| {
+            let id = i.get(made).id.clone();
+            async move { Ok(if id == "port-1" { 8080_u16 } else { 0 }) }
+        });
+        let finished = g
+            .step("port http")
+            .after(source)
+            .finish(&ctx, &client, made, move |i| port(*i.get(source)));
+        // Found by the read: no call to make it; finished to its desired port.
+        let found = g
+            .step("port admin")
+            .make(&ctx, &client, Some(live(80, "tcp", "web")), |_| port(0));
+        let admin = g.step("port admin").finish(&ctx, &client, found, |_| Port {
+            name: "admin",
+            port: 8081,
+            protocol: "tcp",
+        });
+        let out = g.run(&ctx).await.unwrap();
+        assert_eq!(out.get(finished), "port-1");
+        assert_eq!(out.get(admin), "port-9");
+        let mut calls = client.0.lock().unwrap().clone();
+        calls.sort();
+        assert_eq!(
+            calls,
+            ["make", "set port-1 port 8080", "set port-9 port 8081"]
         );
     }
 

@@ -15,10 +15,10 @@ use aws_sdk_ec2::Client;
 use ecs_core::resource::{self, Diff, Known, Owner, Ownership, Resource};
 use ecs_core::{AwsError, Context, FieldDiff, Poll, PollPolicy, Tags};
 
-use crate::apply::sync_rules;
 use crate::error::{Error, Result};
 use crate::live::{filter, rules_of};
 use crate::rules::{render, Rule};
+use crate::security_group::sync_rules;
 
 /// The kind, as plans and events name it.
 pub(crate) const DEFAULT_SG_KIND: &str = "default-security-group";

@@ -71,3 +71,12 @@ impl From<ecs_core::Problems> for Error {
         Error::Core(ecs_core::Error::Invalid(p))
     }
 }
+
+impl From<ecs_core::resource::Replacement> for Error {
+    fn from(r: ecs_core::resource::Replacement) -> Self {
+        Error::ReplacementRequired {
+            resource: format!("{} {}", r.kind, r.id),
+            reason: r.reason,
+        }
+    }
+}

@@ -39,12 +39,21 @@
 
 mod apply;
 mod default_sg;
+mod ec2;
+mod eip;
+mod endpoint;
 mod error;
 mod ids;
+mod igw;
 mod live;
+mod nat;
 mod plan;
+mod route_table;
 mod rules;
+mod security_group;
 mod spec;
+mod subnet;
+mod vpc;
 
 use std::time::Duration;
 

@@ -7,8 +7,16 @@ use aws_sdk_ec2::types::{Filter, IpPermission, Tag};
 use aws_sdk_ec2::Client;
 use ecs_core::{Context, Tags, OWNER_TAG, RESOURCE_TAG};
 
+pub(crate) use crate::eip::LiveEip;
+pub(crate) use crate::endpoint::LiveEndpoint;
 use crate::error::Result;
+pub(crate) use crate::igw::LiveIgw;
+pub(crate) use crate::nat::LiveNat;
+pub(crate) use crate::route_table::LiveRouteTable;
 use crate::rules::{Peer, Rule};
+pub(crate) use crate::security_group::LiveSg;
+pub(crate) use crate::subnet::LiveSubnet;
+pub(crate) use crate::vpc::LiveVpc;
 
 /// A resource found by tag.
 pub(crate) trait Owned {
@@ -28,57 +36,6 @@ macro_rules! owned {
     )*};
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct LiveVpc {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) cidr: String,
-    pub(crate) dns_hostnames: bool,
-    pub(crate) dns_support: bool,
-    /// The default security group AWS gave it.
-    pub(crate) default_sg: Option<crate::default_sg::LiveDefaultSg>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveIgw {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) attached_vpc: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveSubnet {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) cidr: String,
-    pub(crate) az: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveRouteTable {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    /// The target of the `0.0.0.0/0` route (internet or NAT gateway id), if any.
-    pub(crate) default_target: Option<String>,
-    /// (association id, subnet id) of each subnet association.
-    pub(crate) associations: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveEip {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveNat {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) subnet_id: String,
-    /// `nat/<zone>`, derived from the stack's subnet the gateway sits in.
-    pub(crate) logical: Option<String>,
-}
-
 impl Owned for LiveNat {
     fn id(&self) -> &str {
         &self.id
@@ -89,22 +46,6 @@ impl Owned for LiveNat {
     fn logical(&self) -> Option<&str> {
         self.logical.as_deref()
     }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveSg {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) ingress: BTreeSet<Rule>,
-    pub(crate) egress: BTreeSet<Rule>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LiveEndpoint {
-    pub(crate) id: String,
-    pub(crate) tags: Tags,
-    pub(crate) route_tables: BTreeSet<String>,
-    pub(crate) subnets: BTreeSet<String>,
 }
 
 owned!(

@@ -6,11 +6,20 @@ use std::fmt;
 
 use ipnet::Ipv4Net;
 
-use ecs_core::{Action, Change, Context, FieldDiff, NameKind, Plan, Problems, Tags};
+use ecs_core::resource::{self, Resource};
+use ecs_core::{Action, Change, Context, NameKind, Plan, Problems, Tags};
 
-use crate::live::{Live, LiveNat, LiveRouteTable, LiveSg, LiveSubnet, LiveVpc, Owned};
-use crate::rules::{render, Peer, Rule};
+use crate::eip::ElasticIp;
+use crate::endpoint::VpcEndpoint;
+use crate::igw::InternetGateway;
+use crate::live::{Live, Owned};
+use crate::nat::NatGateway;
+use crate::route_table::RouteTable;
+use crate::rules::{Peer, Rule};
+use crate::security_group::SecurityGroup;
 use crate::spec::{NatStrategy, Network, NetworkSpec};
+use crate::subnet::Subnet;
+use crate::vpc::Vpc;
 
 pub(crate) use crate::ids::*;
 
@@ -156,6 +165,15 @@ impl Desired {
 pub(crate) struct Ids(BTreeMap<String, String>);
 
 impl Ids {
+    /// The ids a plan knows: the live resources', and an imported VPC's.
+    pub(crate) fn new(desired: &Desired, live: &Live) -> Self {
+        let mut ids = Self::from_live(live);
+        if let DesiredNetwork::Existing(e) = &desired.network {
+            ids.set(VPC, e.vpc_id.clone());
+        }
+        ids
+    }
+
     pub(crate) fn from_live(live: &Live) -> Self {
         let mut ids = Ids::default();
         ids.adopt(&live.vpcs);
@@ -221,157 +239,162 @@ pub(crate) fn desired_tags(ctx: &Context, logical: &str) -> Tags {
     ctx.resource_tags(Some(logical), Some(&ec2_name(ctx, logical)))
 }
 
-fn with_tags(mut diffs: Vec<FieldDiff>, live: &Tags, desired: &Tags) -> Action {
-    diffs.extend(desired.diff_from(live).map(|d| d.field()));
-    Action::from_diffs(diffs)
+impl DesiredVpc {
+    /// The VPC.
+    pub(crate) fn vpc(&self, ctx: &Context) -> Vpc {
+        Vpc {
+            cidr: self.cidr,
+            tags: desired_tags(ctx, VPC),
+        }
+    }
+
+    /// The internet gateway, attached to the VPC.
+    pub(crate) fn igw(&self, ctx: &Context, ids: &Ids) -> InternetGateway {
+        InternetGateway {
+            vpc_id: ids.get(VPC),
+            tags: desired_tags(ctx, IGW),
+        }
+    }
+
+    /// The subnet of tier `tier` (`public` or `private`) in zone `z`, with block `cidr`.
+    pub(crate) fn subnet(
+        &self,
+        ctx: &Context,
+        tier: &str,
+        z: &str,
+        cidr: &Ipv4Net,
+        ids: &Ids,
+    ) -> Subnet {
+        let logical = subnet_id(tier, z);
+        Subnet {
+            tags: desired_tags(ctx, &logical),
+            logical,
+            cidr: *cidr,
+            az: z.to_string(),
+            vpc_id: ids.get(VPC),
+        }
+    }
+
+    /// Every subnet: the public ones in zone order, then the private ones.
+    pub(crate) fn subnets(&self, ctx: &Context, ids: &Ids) -> Vec<Subnet> {
+        [("public", &self.public), ("private", &self.private)]
+            .into_iter()
+            .flat_map(|(tier, blocks)| {
+                self.zones
+                    .iter()
+                    .zip(blocks.iter())
+                    .map(move |(z, cidr)| self.subnet(ctx, tier, z, cidr, ids))
+            })
+            .collect()
+    }
+
+    /// The public route table: `0.0.0.0/0` through the internet gateway, every public subnet.
+    pub(crate) fn public_route_table(&self, ctx: &Context, ids: &Ids) -> RouteTable {
+        RouteTable {
+            logical: RT_PUBLIC.to_string(),
+            vpc_id: ids.get(VPC),
+            target: Some(ids.get(IGW)),
+            subnets: self
+                .zones
+                .iter()
+                .map(|z| ids.get(&subnet_id("public", z)))
+                .collect(),
+            detail: "0.0.0.0/0 via the internet gateway".into(),
+            tags: desired_tags(ctx, RT_PUBLIC),
+        }
+    }
+
+    /// The private route table of zone `z`: `0.0.0.0/0` through its NAT gateway, if any, and
+    /// its private subnet.
+    pub(crate) fn private_route_table(&self, ctx: &Context, z: &str, ids: &Ids) -> RouteTable {
+        let logical = rt_private_id(z);
+        let nat = self.nat_zone_for(z).map(|nz| nat_id(&nz));
+        RouteTable {
+            tags: desired_tags(ctx, &logical),
+            logical,
+            vpc_id: ids.get(VPC),
+            target: nat.as_deref().map(|n| ids.get(n)),
+            subnets: [ids.get(&subnet_id("private", z))].into(),
+            detail: match &nat {
+                Some(n) => format!("0.0.0.0/0 via {n}"),
+                None => "no internet route".into(),
+            },
+        }
+    }
+
+    /// The address of zone `z`'s NAT gateway.
+    pub(crate) fn eip(&self, ctx: &Context, z: &str) -> ElasticIp {
+        let logical = eip_id(z);
+        ElasticIp {
+            tags: desired_tags(ctx, &logical),
+            logical,
+            nat: nat_id(z),
+        }
+    }
+
+    /// Zone `z`'s NAT gateway, in its public subnet with its address.
+    pub(crate) fn nat(&self, ctx: &Context, z: &str, ids: &Ids) -> NatGateway {
+        let logical = nat_id(z);
+        NatGateway {
+            tags: desired_tags(ctx, &logical),
+            logical,
+            zone: z.to_string(),
+            subnet: ids.get(&subnet_id("public", z)),
+            allocation: ids.get(&eip_id(z)),
+        }
+    }
+
+    /// The endpoint `e`: a gateway endpoint in the private route tables, an interface
+    /// endpoint in the private subnets with the endpoints' group.
+    pub(crate) fn endpoint(&self, ctx: &Context, e: &DesiredEndpoint, ids: &Ids) -> VpcEndpoint {
+        let (rts, subnets) = endpoint_targets(self, ids);
+        let (route_tables, subnets) = if e.gateway {
+            (rts, BTreeSet::new())
+        } else {
+            (BTreeSet::new(), subnets)
+        };
+        VpcEndpoint {
+            logical: e.logical.clone(),
+            service_name: e.service_name.clone(),
+            gateway: e.gateway,
+            vpc_id: ids.get(VPC),
+            route_tables,
+            subnets,
+            security_group: ids.get(SG_ENDPOINTS),
+            tags: desired_tags(ctx, &e.logical),
+        }
+    }
 }
 
-pub(crate) fn decide_vpc(ctx: &Context, d: &DesiredVpc, live: Option<&LiveVpc>) -> Action {
-    let Some(l) = live else { return Action::Create };
-    if l.cidr != d.cidr.to_string() {
-        return Action::Replace(format!(
-            "cidr {} → {} cannot change in place",
-            l.cidr, d.cidr
-        ));
+impl Desired {
+    /// The security group `logical`, its rules naming the other groups through `ids`.
+    pub(crate) fn security_group(
+        &self,
+        ctx: &Context,
+        logical: &'static str,
+        ids: &Ids,
+    ) -> SecurityGroup {
+        let (ingress, egress) = self.sg_rules(logical, ids);
+        SecurityGroup {
+            logical,
+            vpc_id: ids.get(VPC),
+            ingress,
+            egress,
+            tags: desired_tags(ctx, logical),
+        }
     }
-    let mut diffs = Vec::new();
-    if !l.dns_support {
-        diffs.push(FieldDiff::new("enable_dns_support", false, true));
-    }
-    if !l.dns_hostnames {
-        diffs.push(FieldDiff::new("enable_dns_hostnames", false, true));
-    }
-    with_tags(diffs, &l.tags, &desired_tags(ctx, VPC))
 }
 
-pub(crate) fn decide_igw(
+/// Plans `desired` against what the read found, and adds its line to `plan`.
+fn push<R: Resource>(
     ctx: &Context,
-    live: Option<&crate::live::LiveIgw>,
-    vpc_id: &str,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    let mut diffs = Vec::new();
-    if l.attached_vpc.as_deref() != Some(vpc_id) {
-        diffs.push(FieldDiff::new(
-            "attachment",
-            l.attached_vpc.as_deref().unwrap_or("detached"),
-            vpc_id,
-        ));
-    }
-    with_tags(diffs, &l.tags, &desired_tags(ctx, IGW))
-}
-
-pub(crate) fn decide_subnet(
-    ctx: &Context,
-    logical: &str,
-    cidr: &Ipv4Net,
-    az: &str,
-    live: Option<&LiveSubnet>,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    if l.cidr != cidr.to_string() || l.az != az {
-        return Action::Replace(format!(
-            "{} in {} → {cidr} in {az} cannot change in place",
-            l.cidr, l.az
-        ));
-    }
-    with_tags(Vec::new(), &l.tags, &desired_tags(ctx, logical))
-}
-
-/// A route table: its default route's target and its subnet associations.
-pub(crate) fn decide_route_table(
-    ctx: &Context,
-    logical: &str,
-    target: Option<&str>,
-    subnets: &BTreeSet<String>,
-    live: Option<&LiveRouteTable>,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    let mut diffs = Vec::new();
-    if l.default_target.as_deref() != target {
-        diffs.push(FieldDiff::new(
-            "route 0.0.0.0/0",
-            l.default_target.as_deref().unwrap_or("none"),
-            target.unwrap_or("none"),
-        ));
-    }
-    let live_subnets: BTreeSet<String> = l.associations.iter().map(|(_, s)| s.clone()).collect();
-    if &live_subnets != subnets {
-        diffs.push(FieldDiff::new(
-            "subnets",
-            format!("{live_subnets:?}"),
-            format!("{subnets:?}"),
-        ));
-    }
-    with_tags(diffs, &l.tags, &desired_tags(ctx, logical))
-}
-
-pub(crate) fn decide_tagged<T: Owned>(ctx: &Context, logical: &str, live: Option<&T>) -> Action {
-    match live {
-        None => Action::Create,
-        Some(l) => with_tags(Vec::new(), l.tags(), &desired_tags(ctx, logical)),
-    }
-}
-
-pub(crate) fn decide_nat(
-    ctx: &Context,
-    logical: &str,
-    subnet: &str,
-    live: Option<&LiveNat>,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    if !subnet.starts_with('(') && l.subnet_id != subnet {
-        return Action::Replace(format!("subnet {} → {subnet}", l.subnet_id));
-    }
-    with_tags(Vec::new(), &l.tags, &desired_tags(ctx, logical))
-}
-
-pub(crate) fn decide_sg(
-    ctx: &Context,
-    logical: &str,
-    ingress: &BTreeSet<Rule>,
-    egress: &BTreeSet<Rule>,
-    live: Option<&LiveSg>,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    let mut diffs = Vec::new();
-    if &l.ingress != ingress {
-        diffs.push(FieldDiff::new(
-            "ingress",
-            render(&l.ingress),
-            render(ingress),
-        ));
-    }
-    if &l.egress != egress {
-        diffs.push(FieldDiff::new("egress", render(&l.egress), render(egress)));
-    }
-    with_tags(diffs, &l.tags, &desired_tags(ctx, logical))
-}
-
-pub(crate) fn decide_endpoint(
-    ctx: &Context,
-    logical: &str,
-    route_tables: &BTreeSet<String>,
-    subnets: &BTreeSet<String>,
-    live: Option<&crate::live::LiveEndpoint>,
-) -> Action {
-    let Some(l) = live else { return Action::Create };
-    let mut diffs = Vec::new();
-    if &l.route_tables != route_tables {
-        diffs.push(FieldDiff::new(
-            "route_tables",
-            format!("{:?}", l.route_tables),
-            format!("{route_tables:?}"),
-        ));
-    }
-    if &l.subnets != subnets {
-        diffs.push(FieldDiff::new(
-            "subnets",
-            format!("{:?}", l.subnets),
-            format!("{subnets:?}"),
-        ));
-    }
-    with_tags(diffs, &l.tags, &desired_tags(ctx, logical))
+    plan: &mut Plan,
+    desired: &R,
+    live: Option<&R::Live>,
+) -> crate::Result<()> {
+    let planned = resource::plan(ctx, desired, live.cloned())?;
+    plan.push(planned.change(desired));
+    Ok(())
 }
 
 /// What `plan` found: the changes, and the snapshot they were computed from, which `apply`
@@ -462,19 +485,11 @@ impl fmt::Display for NetworkPlan {
 
 /// Computes every change, in apply order.
 pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> crate::Result<Plan> {
-    let ids = Ids::from_live(live);
+    let ids = Ids::new(desired, live);
     let mut plan = Plan::new();
-    let mut push = |kind: &str, logical: &str, action: Action, detail: String| {
-        plan.push(Change::new(kind, logical, action).with_detail(detail));
-    };
     if let Some(v) = desired.managed() {
-        push(
-            "vpc",
-            VPC,
-            decide_vpc(ctx, v, select(&live.vpcs, VPC)),
-            v.cidr.to_string(),
-        );
         let vpc = select(&live.vpcs, VPC);
+        push(ctx, &mut plan, &v.vpc(ctx), vpc)?;
         let default_sg = crate::default_sg::plan(
             ctx,
             vpc.map(|l| l.id.as_str()),
@@ -484,116 +499,57 @@ pub(crate) fn changes(ctx: &Context, desired: &Desired, live: &Live) -> crate::R
             let desired = crate::default_sg::DefaultSecurityGroup {
                 vpc_id: vpc.map(|l| l.id.clone()).into(),
             };
-            let change = planned.change(&desired);
-            push(&change.resource, &change.id, change.action, change.detail);
+            plan.push(planned.change(&desired));
         }
-        let vpc_id = ids.get(VPC);
-        push(
-            "internet-gateway",
-            IGW,
-            decide_igw(ctx, select(&live.igws, IGW), &vpc_id),
-            String::new(),
-        );
-        for (tier, blocks) in [("public", &v.public), ("private", &v.private)] {
-            for (z, cidr) in v.zones.iter().zip(blocks.iter()) {
-                let l = subnet_id(tier, z);
-                push(
-                    "subnet",
-                    &l,
-                    decide_subnet(ctx, &l, cidr, z, select(&live.subnets, &l)),
-                    format!("{cidr} in {z}"),
-                );
-            }
+        push(ctx, &mut plan, &v.igw(ctx, &ids), select(&live.igws, IGW))?;
+        for s in v.subnets(ctx, &ids) {
+            let found = select(&live.subnets, &s.logical);
+            push(ctx, &mut plan, &s, found)?;
         }
-        let public_subnets: BTreeSet<String> = v
-            .zones
-            .iter()
-            .map(|z| ids.get(&subnet_id("public", z)))
-            .collect();
-        let igw = ids.get(IGW);
         push(
-            "route-table",
-            RT_PUBLIC,
-            decide_route_table(
-                ctx,
-                RT_PUBLIC,
-                Some(&igw),
-                &public_subnets,
-                select(&live.route_tables, RT_PUBLIC),
-            ),
-            "0.0.0.0/0 via the internet gateway".into(),
-        );
+            ctx,
+            &mut plan,
+            &v.public_route_table(ctx, &ids),
+            select(&live.route_tables, RT_PUBLIC),
+        )?;
         for z in v.nat_zones() {
-            let (e, n) = (eip_id(&z), nat_id(&z));
             push(
-                "elastic-ip",
-                &e,
-                decide_tagged(ctx, &e, select(&live.eips, &e)),
-                format!("for {n}"),
-            );
-            let subnet = ids.get(&subnet_id("public", &z));
+                ctx,
+                &mut plan,
+                &v.eip(ctx, &z),
+                select(&live.eips, &eip_id(&z)),
+            )?;
             push(
-                "nat-gateway",
-                &n,
-                decide_nat(ctx, &n, &subnet, select(&live.nats, &n)),
-                format!("in {z}"),
-            );
+                ctx,
+                &mut plan,
+                &v.nat(ctx, &z, &ids),
+                select(&live.nats, &nat_id(&z)),
+            )?;
         }
         for z in &v.zones {
-            let l = rt_private_id(z);
-            let target = v.nat_zone_for(z).map(|nz| ids.get(&nat_id(&nz)));
-            let subnets = [ids.get(&subnet_id("private", z))].into();
-            let detail = match &target {
-                Some(_) => format!(
-                    "0.0.0.0/0 via {}",
-                    nat_id(&v.nat_zone_for(z).unwrap_or_default())
-                ),
-                None => "no internet route".into(),
-            };
-            push(
-                "route-table",
-                &l,
-                decide_route_table(
-                    ctx,
-                    &l,
-                    target.as_deref(),
-                    &subnets,
-                    select(&live.route_tables, &l),
-                ),
-                detail,
-            );
+            let found = select(&live.route_tables, &rt_private_id(z));
+            push(ctx, &mut plan, &v.private_route_table(ctx, z, &ids), found)?;
         }
     }
     for sg in desired.security_groups() {
-        let (ingress, egress) = desired.sg_rules(sg, &ids);
-        let detail = format!("ingress {} egress {}", render(&ingress), render(&egress));
+        let found = select(&live.sgs, sg);
         push(
-            "security-group",
-            sg,
-            decide_sg(ctx, sg, &ingress, &egress, select(&live.sgs, sg)),
-            detail,
-        );
+            ctx,
+            &mut plan,
+            &desired.security_group(ctx, sg, &ids),
+            found,
+        )?;
     }
     if let Some(v) = desired.managed() {
-        let (rts, subnets) = endpoint_targets(v, &ids);
         for e in &v.endpoints {
-            let (r, s) = if e.gateway {
-                (rts.clone(), BTreeSet::new())
-            } else {
-                (BTreeSet::new(), subnets.clone())
-            };
-            push(
-                "vpc-endpoint",
-                &e.logical,
-                decide_endpoint(ctx, &e.logical, &r, &s, select(&live.endpoints, &e.logical)),
-                e.service_name.clone(),
-            );
+            let found = select(&live.endpoints, &e.logical);
+            push(ctx, &mut plan, &v.endpoint(ctx, e, &ids), found)?;
         }
     }
     let wanted = desired.logical_ids();
     for (kind, items) in surplus_inventory(live, &wanted) {
         for (logical, id) in items {
-            push(kind, &logical, Action::Delete, id);
+            plan.push(Change::new(kind, &logical, Action::Delete).with_detail(id));
         }
     }
     Ok(plan)
