@@ -13,7 +13,9 @@
 //! desired resource and what the read found into a [`Planned`] action (both at once:
 //! [`plan`]); [`Planned::change`] renders it for the plan; [`converge`] carries it out, making
 //! no call when nothing differs; in a graph, [`StepBuilder::converge`] is the whole step of
-//! one resource. [`delete`] deletes only what the stack owns.
+//! one resource. [`delete`] deletes only what the stack owns. A kind made bare first and
+//! finished by a later step (resources that name each other) is [`Staged`]: its steps are
+//! [`StepBuilder::make`] and [`StepBuilder::finish`].
 //!
 //! ```
 //! use ecs_core::resource::{Diff, Known};

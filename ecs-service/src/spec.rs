@@ -100,6 +100,29 @@ pub struct RepositorySpec {
     pub expire_untagged_after_days: u32,
 }
 
+impl RepositorySpec {
+    /// Adds the problems of the `repository` section to `p`.
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        check_range(
+            p,
+            "repository.keep_tagged_images",
+            self.keep_tagged_images.into(),
+            1,
+            10_000,
+        );
+        check_range(
+            p,
+            "repository.expire_untagged_after_days",
+            self.expire_untagged_after_days.into(),
+            1,
+            3650,
+        );
+        if self.kms_key.as_deref().is_some_and(str::is_empty) {
+            p.push("repository.kms_key", "must not be empty");
+        }
+    }
+}
+
 impl Default for RepositorySpec {
     fn default() -> Self {
         Self::builder().build()
@@ -119,6 +142,32 @@ pub struct IamSpec {
     /// the execution role may `kms:Decrypt` with it.
     #[builder(default, setter(strip_option, into))]
     pub secrets_kms_key: Option<String>,
+}
+
+impl IamSpec {
+    /// Adds the problems of the `iam` section to `p`.
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for (i, s) in self.task_role_statements.iter().enumerate() {
+            let f = format!("iam.task_role_statements[{i}]");
+            if s.actions.is_empty()
+                || s.actions
+                    .iter()
+                    .any(|a| a.is_empty() || (a != "*" && !a.contains(':')))
+            {
+                p.push(
+                    format!("{f}.actions"),
+                    "must list actions like `s3:GetObject`",
+                );
+            }
+            if s.resources.is_empty()
+                || s.resources
+                    .iter()
+                    .any(|r| r != "*" && !r.starts_with("arn:"))
+            {
+                p.push(format!("{f}.resources"), "must list ARNs or `*`");
+            }
+        }
+    }
 }
 
 /// One IAM policy statement.
@@ -158,6 +207,25 @@ pub struct ClusterSpec {
     /// The cluster's default capacity provider strategy (default: all on `FARGATE`).
     #[builder(default = vec![StrategyItem::on_demand()])]
     pub default_strategy: Vec<StrategyItem>,
+}
+
+impl ClusterSpec {
+    /// Adds the problems of the `cluster` section to `p`.
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        let c = self;
+        let mut providers = c.capacity_providers.clone();
+        providers.sort();
+        providers.dedup();
+        if providers.len() != c.capacity_providers.len() {
+            p.push("cluster.capacity_providers", "lists a provider twice");
+        }
+        validate_strategy(
+            p,
+            "cluster.default_strategy",
+            &c.default_strategy,
+            &c.capacity_providers,
+        );
+    }
 }
 
 impl Default for ClusterSpec {
@@ -259,6 +327,194 @@ pub struct TaskSpec {
     #[builder(default, setter(strip_option))]
     #[serde(default)]
     pub ephemeral_storage_gib: Option<u32>,
+}
+
+impl TaskSpec {
+    /// Adds the problems of the `task` section to `p`.
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        let t = self;
+        let options = fargate_memory_options(t.cpu);
+        if options.is_empty() {
+            p.push(
+                "task.cpu",
+                format!(
+                    "{} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)",
+                    t.cpu
+                ),
+            );
+        } else if !options.contains(&t.memory) {
+            p.push(
+                "task.memory",
+                format!(
+                    "{} MiB is not valid with {} CPU units; Fargate allows {}",
+                    t.memory,
+                    t.cpu,
+                    describe_options(&options)
+                ),
+            );
+        }
+        if let Some(gib) = t.ephemeral_storage_gib {
+            check_range(p, "task.ephemeral_storage_gib", gib.into(), 21, 200);
+        }
+        if t.containers.is_empty() {
+            p.push("task.containers", "at least one container is required");
+        }
+        if !t.containers.iter().any(|c| c.essential) && !t.containers.is_empty() {
+            p.push(
+                "task.containers",
+                "at least one container must be essential",
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut all_ports = std::collections::BTreeSet::new();
+        for (i, c) in t.containers.iter().enumerate() {
+            let f = format!("task.containers[{i}]");
+            if !is_ecs_name(&c.name) {
+                p.push(
+                    format!("{f}.name"),
+                    "must be 1-255 letters, digits, `-` or `_`",
+                );
+            } else if !names.insert(c.name.as_str()) {
+                p.push(format!("{f}.name"), format!("`{}` is used twice", c.name));
+            }
+            if c.image.trim().is_empty()
+                || c.image.len() > 255
+                || c.image.contains(char::is_whitespace)
+            {
+                p.push(
+                    format!("{f}.image"),
+                    "must be an image reference without spaces (at most 255)",
+                );
+            }
+            for (j, port) in c.ports.iter().enumerate() {
+                if *port == 0 {
+                    p.push(format!("{f}.ports[{j}]"), "must be between 1 and 65535");
+                } else if !all_ports.insert(*port) {
+                    p.push(
+                        format!("{f}.ports[{j}]"),
+                        format!("port {port} is mapped twice in the task"),
+                    );
+                }
+            }
+            for name in c.environment.0.keys() {
+                if !is_env_name(name) {
+                    p.push(
+                        format!("{f}.environment.{name}"),
+                        "is not a valid variable name",
+                    );
+                }
+                if c.secrets.contains_key(name) {
+                    p.push(format!("{f}.environment.{name}"), "is also a secret");
+                }
+            }
+            for (name, arn) in &c.secrets {
+                if !is_env_name(name) {
+                    p.push(
+                        format!("{f}.secrets.{name}"),
+                        "is not a valid variable name",
+                    );
+                }
+                if !is_secret_arn(arn) {
+                    p.push(
+                        format!("{f}.secrets.{name}"),
+                        "must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an SSM parameter ARN (arn:aws:ssm:<region>:<account>:parameter/<name>)",
+                    );
+                }
+            }
+            if let Some(hc) = &c.health_check {
+                let hf = format!("{f}.health_check");
+                match hc.command.first().map(String::as_str) {
+                    Some("CMD" | "CMD-SHELL") if hc.command.len() >= 2 => {}
+                    Some("NONE") => {}
+                    _ => p.push(
+                        format!("{hf}.command"),
+                        "must start with `CMD` or `CMD-SHELL` followed by the command",
+                    ),
+                }
+                check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
+                check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 60);
+                check_range(p, &format!("{hf}.retries"), hc.retries.into(), 1, 10);
+                check_range(
+                    p,
+                    &format!("{hf}.start_period"),
+                    hc.start_period.into(),
+                    0,
+                    300,
+                );
+            }
+            if c.user.as_deref().is_some_and(str::is_empty) {
+                p.push(format!("{f}.user"), "must not be empty");
+            }
+            for (j, u) in c.ulimits.iter().enumerate() {
+                if u.soft > u.hard || u.soft < 0 {
+                    p.push(
+                        format!("{f}.ulimits[{j}]"),
+                        "soft must be between 0 and hard",
+                    );
+                }
+                if !ULIMIT_NAMES.contains(&u.name.as_str()) {
+                    p.push(
+                        format!("{f}.ulimits[{j}].name"),
+                        format!("must be one of {}", ULIMIT_NAMES.join(", ")),
+                    );
+                }
+            }
+            for (j, m) in c.mount_points.iter().enumerate() {
+                if !t.volumes.iter().any(|v| v.name == m.volume) {
+                    p.push(
+                        format!("{f}.mount_points[{j}].volume"),
+                        format!("`{}` is not one of task.volumes", m.volume),
+                    );
+                }
+                if !m.path.starts_with('/') {
+                    p.push(
+                        format!("{f}.mount_points[{j}].path"),
+                        "must be an absolute path",
+                    );
+                }
+            }
+        }
+        let mut volumes = std::collections::BTreeSet::new();
+        for (i, v) in t.volumes.iter().enumerate() {
+            let f = format!("task.volumes[{i}]");
+            if !is_ecs_name(&v.name) {
+                p.push(
+                    format!("{f}.name"),
+                    "must be 1-255 letters, digits, `-` or `_`",
+                );
+            } else if !volumes.insert(v.name.as_str()) {
+                p.push(format!("{f}.name"), format!("`{}` is used twice", v.name));
+            }
+            if !v.file_system_id.starts_with("fs-") {
+                p.push(
+                    format!("{f}.file_system_id"),
+                    "must be an EFS file system id (fs-…)",
+                );
+            }
+            if v.access_point_id
+                .as_deref()
+                .is_some_and(|a| !a.starts_with("fsap-"))
+            {
+                p.push(
+                    format!("{f}.access_point_id"),
+                    "must be an EFS access point id (fsap-…)",
+                );
+            }
+            if (v.access_point_id.is_some() || v.iam) && !v.transit_encryption {
+                p.push(
+                    format!("{f}.transit_encryption"),
+                    "is required with an access point or IAM authorisation",
+                );
+            }
+            if v.access_point_id.is_some() && v.root_directory.as_deref().is_some_and(|r| r != "/")
+            {
+                p.push(
+                    format!("{f}.root_directory"),
+                    "must be omitted with an access point",
+                );
+            }
+        }
+    }
 }
 
 fn default_cpu() -> u32 {
@@ -500,6 +756,197 @@ pub struct LoadBalancerSpec {
     /// The listeners (default: HTTP on 80 forwarding to the target group).
     #[builder(default = vec![ListenerSpec::http()])]
     pub listeners: Vec<ListenerSpec>,
+}
+
+impl LoadBalancerSpec {
+    /// Adds the problems of the `load_balancer` section to `p`; `target` is the container
+    /// and port its target group sends traffic to ([`ServiceSpec::target`]).
+    pub(crate) fn validate(&self, target: Option<(&ContainerSpec, u16)>, p: &mut Problems) {
+        let lb = self;
+        check_range(
+            p,
+            "load_balancer.idle_timeout",
+            lb.idle_timeout.into(),
+            1,
+            4000,
+        );
+        if let Some(subnets) = &lb.subnets {
+            if subnets.len() < 2 || subnets.iter().any(|s| !s.starts_with("subnet-")) {
+                p.push(
+                    "load_balancer.subnets",
+                    "must list at least two subnet ids (subnet-…) in different zones",
+                );
+            }
+        }
+        if let Some(logs) = &lb.access_logs {
+            if logs.bucket.len() < 3 || logs.bucket.len() > 63 {
+                p.push(
+                    "load_balancer.access_logs.bucket",
+                    "must be an S3 bucket name (3-63 characters)",
+                );
+            }
+        }
+        let tg = &lb.target_group;
+        match (&tg.container, target) {
+            (_, Some((c, port))) => {
+                if !c.ports.contains(&port) {
+                    p.push(
+                        "load_balancer.target_group.port",
+                        format!(
+                            "container `{}` does not map port {port} (it maps {:?})",
+                            c.name, c.ports
+                        ),
+                    );
+                }
+            }
+            (Some(name), None) => p.push(
+                "load_balancer.target_group.container",
+                format!("`{name}` is not a container of the task, or has no port"),
+            ),
+            (None, None) => p.push(
+                "load_balancer.target_group.container",
+                "no container maps a port for the load balancer to send traffic to",
+            ),
+        }
+        let hc = &tg.health_check;
+        let hf = "load_balancer.target_group.health_check";
+        if !hc.path.starts_with('/') || hc.path.len() > 1024 {
+            p.push(
+                format!("{hf}.path"),
+                "must start with `/` and have at most 1024 characters",
+            );
+        }
+        check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
+        check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 120);
+        if hc.timeout >= hc.interval {
+            p.push(
+                format!("{hf}.timeout"),
+                format!("must be less than the interval ({} s)", hc.interval),
+            );
+        }
+        check_range(
+            p,
+            &format!("{hf}.healthy_threshold"),
+            hc.healthy_threshold.into(),
+            2,
+            10,
+        );
+        check_range(
+            p,
+            &format!("{hf}.unhealthy_threshold"),
+            hc.unhealthy_threshold.into(),
+            2,
+            10,
+        );
+        if !check_matcher(&hc.matcher) {
+            p.push(
+                format!("{hf}.matcher"),
+                "must be codes 200-499: `200`, `200-299` or `200,302`",
+            );
+        }
+        check_range(
+            p,
+            "load_balancer.target_group.deregistration_delay",
+            tg.deregistration_delay.into(),
+            0,
+            3600,
+        );
+        if let Some(s) = tg.stickiness {
+            check_range(
+                p,
+                "load_balancer.target_group.stickiness",
+                s.into(),
+                1,
+                604_800,
+            );
+        }
+        if tg.slow_start != 0 {
+            check_range(
+                p,
+                "load_balancer.target_group.slow_start",
+                tg.slow_start.into(),
+                30,
+                900,
+            );
+        }
+        if lb.listeners.is_empty() {
+            p.push(
+                "load_balancer.listeners",
+                "at least one listener is required",
+            );
+        }
+        let mut ports = std::collections::BTreeSet::new();
+        for (i, l) in lb.listeners.iter().enumerate() {
+            let f = format!("load_balancer.listeners[{i}]");
+            if l.port == 0 {
+                p.push(format!("{f}.port"), "must be between 1 and 65535");
+            } else if !ports.insert(l.port) {
+                p.push(
+                    format!("{f}.port"),
+                    format!("port {} has two listeners", l.port),
+                );
+            }
+            match (l.protocol, &l.certificate_arn) {
+                (Protocol::Https, None) => {
+                    p.push(format!("{f}.certificate_arn"), "is required for HTTPS")
+                }
+                (Protocol::Https, Some(arn)) if !arn.starts_with("arn:") => p.push(
+                    format!("{f}.certificate_arn"),
+                    "must be an ACM certificate ARN",
+                ),
+                (Protocol::Http, Some(_)) => p.push(
+                    format!("{f}.certificate_arn"),
+                    "only HTTPS listeners take a certificate",
+                ),
+                _ => {}
+            }
+            if l.protocol == Protocol::Http && l.ssl_policy.is_some() {
+                p.push(
+                    format!("{f}.ssl_policy"),
+                    "only HTTPS listeners take a TLS policy",
+                );
+            }
+            if let Some(policy) = &l.ssl_policy {
+                if !policy.starts_with("ELBSecurityPolicy-") {
+                    p.push(
+                        format!("{f}.ssl_policy"),
+                        "must be an ELBSecurityPolicy-… name",
+                    );
+                } else if !(policy.contains("TLS13") || policy.contains("TLS-1-2")) {
+                    p.push(
+                        format!("{f}.ssl_policy"),
+                        "must allow only TLS 1.2 and later (a `TLS13` or `TLS-1-2` policy)",
+                    );
+                }
+            }
+            validate_action(p, &format!("{f}.default_action"), &l.default_action, l);
+            let mut priorities = std::collections::BTreeSet::new();
+            for (j, r) in l.rules.iter().enumerate() {
+                let rf = format!("{f}.rules[{j}]");
+                if r.priority == 0 || r.priority > 50_000 {
+                    p.push(format!("{rf}.priority"), "must be between 1 and 50000");
+                } else if !priorities.insert(r.priority) {
+                    p.push(
+                        format!("{rf}.priority"),
+                        format!("priority {} is used twice", r.priority),
+                    );
+                }
+                if r.paths.is_empty() && r.hosts.is_empty() {
+                    p.push(rf.clone(), "needs at least one path or host");
+                }
+                if r.paths.len() + r.hosts.len() > 5 {
+                    p.push(rf.clone(), "may have at most 5 paths and hosts together");
+                }
+                if r.paths.iter().any(|x| x.is_empty() || x.len() > 128) {
+                    p.push(format!("{rf}.paths"), "each must have 1-128 characters");
+                }
+                if r.hosts.iter().any(|x| x.is_empty() || x.len() > 128) {
+                    p.push(format!("{rf}.hosts"), "each must have 1-128 characters");
+                }
+                validate_action(p, &format!("{rf}.action"), &r.action, l);
+            }
+        }
+    }
 }
 
 impl Default for LoadBalancerSpec {
@@ -783,6 +1230,80 @@ pub struct ServiceSettings {
     pub rollout: RolloutSpec,
 }
 
+impl ServiceSettings {
+    /// Adds the problems of the `service` section to `p`: with a load balancer or not, in a
+    /// cluster offering `offered`.
+    pub(crate) fn validate(
+        &self,
+        load_balancer: bool,
+        offered: &[CapacityProvider],
+        p: &mut Problems,
+    ) {
+        let s = self;
+        check_range(p, "service.desired_count", s.desired_count.into(), 0, 5000);
+        check_range(
+            p,
+            "service.min_healthy_percent",
+            s.min_healthy_percent.into(),
+            0,
+            100,
+        );
+        check_range(p, "service.max_percent", s.max_percent.into(), 100, 200);
+        if s.max_percent == 100 && s.min_healthy_percent == 100 {
+            p.push(
+                "service.max_percent",
+                "with min_healthy_percent 100, must be above 100 or no task can be replaced",
+            );
+        }
+        if let Some(g) = s.health_check_grace_period {
+            check_range(
+                p,
+                "service.health_check_grace_period",
+                g.into(),
+                0,
+                2_147_483_647,
+            );
+            if !load_balancer {
+                p.push(
+                    "service.health_check_grace_period",
+                    "only applies with a load balancer",
+                );
+            }
+        }
+        validate_strategy(
+            p,
+            "service.capacity_provider_strategy",
+            &s.capacity_provider_strategy,
+            offered,
+        );
+        if let Some(subnets) = &s.subnets {
+            if subnets.is_empty()
+                || subnets.len() > 16
+                || subnets.iter().any(|x| !x.starts_with("subnet-"))
+            {
+                p.push("service.subnets", "must list 1-16 subnet ids (subnet-…)");
+            }
+        }
+        for (field, arn) in [
+            ("service.service_registry_arn", &s.service_registry_arn),
+            (
+                "service.service_connect_namespace",
+                &s.service_connect_namespace,
+            ),
+        ] {
+            if arn.as_deref().is_some_and(|a| !a.starts_with("arn:")) {
+                p.push(field, "must be an ARN");
+            }
+        }
+        if s.rollout.timeout < 60 || s.rollout.timeout > 6 * 3600 {
+            p.push(
+                "service.rollout.timeout",
+                "must be between 60 and 21600 seconds",
+            );
+        }
+    }
+}
+
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self::builder().build()
@@ -932,50 +1453,19 @@ impl ServiceSpec {
             );
         }
         if let Some(r) = &self.repository {
-            check_range(
-                &mut p,
-                "repository.keep_tagged_images",
-                r.keep_tagged_images.into(),
-                1,
-                10_000,
-            );
-            check_range(
-                &mut p,
-                "repository.expire_untagged_after_days",
-                r.expire_untagged_after_days.into(),
-                1,
-                3650,
-            );
-            if r.kms_key.as_deref().is_some_and(str::is_empty) {
-                p.push("repository.kms_key", "must not be empty");
-            }
+            r.validate(&mut p);
         }
-        for (i, s) in self.iam.task_role_statements.iter().enumerate() {
-            let f = format!("iam.task_role_statements[{i}]");
-            if s.actions.is_empty()
-                || s.actions
-                    .iter()
-                    .any(|a| a.is_empty() || (a != "*" && !a.contains(':')))
-            {
-                p.push(
-                    format!("{f}.actions"),
-                    "must list actions like `s3:GetObject`",
-                );
-            }
-            if s.resources.is_empty()
-                || s.resources
-                    .iter()
-                    .any(|r| r != "*" && !r.starts_with("arn:"))
-            {
-                p.push(format!("{f}.resources"), "must list ARNs or `*`");
-            }
-        }
-        self.validate_cluster(&mut p);
-        self.validate_task(&mut p);
+        self.iam.validate(&mut p);
+        self.cluster.validate(&mut p);
+        self.task.validate(&mut p);
         if let Some(lb) = &self.load_balancer {
-            self.validate_lb(lb, &mut p);
+            lb.validate(self.target(), &mut p);
         }
-        self.validate_service(&mut p);
+        self.service.validate(
+            self.load_balancer.is_some(),
+            &self.cluster.capacity_providers,
+            &mut p,
+        );
         if let Some(g) = &self.log_group {
             if g.is_empty()
                 || g.len() > 512
@@ -990,458 +1480,6 @@ impl ServiceSpec {
             }
         }
         p.into_result()
-    }
-
-    fn validate_cluster(&self, p: &mut Problems) {
-        let c = &self.cluster;
-        let mut providers = c.capacity_providers.clone();
-        providers.sort();
-        providers.dedup();
-        if providers.len() != c.capacity_providers.len() {
-            p.push("cluster.capacity_providers", "lists a provider twice");
-        }
-        validate_strategy(
-            p,
-            "cluster.default_strategy",
-            &c.default_strategy,
-            &c.capacity_providers,
-        );
-    }
-
-    fn validate_task(&self, p: &mut Problems) {
-        let t = &self.task;
-        let options = fargate_memory_options(t.cpu);
-        if options.is_empty() {
-            p.push(
-                "task.cpu",
-                format!(
-                    "{} is not a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192, 16384)",
-                    t.cpu
-                ),
-            );
-        } else if !options.contains(&t.memory) {
-            p.push(
-                "task.memory",
-                format!(
-                    "{} MiB is not valid with {} CPU units; Fargate allows {}",
-                    t.memory,
-                    t.cpu,
-                    describe_options(&options)
-                ),
-            );
-        }
-        if let Some(gib) = t.ephemeral_storage_gib {
-            check_range(p, "task.ephemeral_storage_gib", gib.into(), 21, 200);
-        }
-        if t.containers.is_empty() {
-            p.push("task.containers", "at least one container is required");
-        }
-        if !t.containers.iter().any(|c| c.essential) && !t.containers.is_empty() {
-            p.push(
-                "task.containers",
-                "at least one container must be essential",
-            );
-        }
-        let mut names = std::collections::BTreeSet::new();
-        let mut all_ports = std::collections::BTreeSet::new();
-        for (i, c) in t.containers.iter().enumerate() {
-            let f = format!("task.containers[{i}]");
-            if !is_ecs_name(&c.name) {
-                p.push(
-                    format!("{f}.name"),
-                    "must be 1-255 letters, digits, `-` or `_`",
-                );
-            } else if !names.insert(c.name.as_str()) {
-                p.push(format!("{f}.name"), format!("`{}` is used twice", c.name));
-            }
-            if c.image.trim().is_empty()
-                || c.image.len() > 255
-                || c.image.contains(char::is_whitespace)
-            {
-                p.push(
-                    format!("{f}.image"),
-                    "must be an image reference without spaces (at most 255)",
-                );
-            }
-            for (j, port) in c.ports.iter().enumerate() {
-                if *port == 0 {
-                    p.push(format!("{f}.ports[{j}]"), "must be between 1 and 65535");
-                } else if !all_ports.insert(*port) {
-                    p.push(
-                        format!("{f}.ports[{j}]"),
-                        format!("port {port} is mapped twice in the task"),
-                    );
-                }
-            }
-            for name in c.environment.0.keys() {
-                if !is_env_name(name) {
-                    p.push(
-                        format!("{f}.environment.{name}"),
-                        "is not a valid variable name",
-                    );
-                }
-                if c.secrets.contains_key(name) {
-                    p.push(format!("{f}.environment.{name}"), "is also a secret");
-                }
-            }
-            for (name, arn) in &c.secrets {
-                if !is_env_name(name) {
-                    p.push(
-                        format!("{f}.secrets.{name}"),
-                        "is not a valid variable name",
-                    );
-                }
-                if !is_secret_arn(arn) {
-                    p.push(
-                        format!("{f}.secrets.{name}"),
-                        "must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an SSM parameter ARN (arn:aws:ssm:<region>:<account>:parameter/<name>)",
-                    );
-                }
-            }
-            if let Some(hc) = &c.health_check {
-                let hf = format!("{f}.health_check");
-                match hc.command.first().map(String::as_str) {
-                    Some("CMD" | "CMD-SHELL") if hc.command.len() >= 2 => {}
-                    Some("NONE") => {}
-                    _ => p.push(
-                        format!("{hf}.command"),
-                        "must start with `CMD` or `CMD-SHELL` followed by the command",
-                    ),
-                }
-                check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
-                check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 60);
-                check_range(p, &format!("{hf}.retries"), hc.retries.into(), 1, 10);
-                check_range(
-                    p,
-                    &format!("{hf}.start_period"),
-                    hc.start_period.into(),
-                    0,
-                    300,
-                );
-            }
-            if c.user.as_deref().is_some_and(str::is_empty) {
-                p.push(format!("{f}.user"), "must not be empty");
-            }
-            for (j, u) in c.ulimits.iter().enumerate() {
-                if u.soft > u.hard || u.soft < 0 {
-                    p.push(
-                        format!("{f}.ulimits[{j}]"),
-                        "soft must be between 0 and hard",
-                    );
-                }
-                if !ULIMIT_NAMES.contains(&u.name.as_str()) {
-                    p.push(
-                        format!("{f}.ulimits[{j}].name"),
-                        format!("must be one of {}", ULIMIT_NAMES.join(", ")),
-                    );
-                }
-            }
-            for (j, m) in c.mount_points.iter().enumerate() {
-                if !t.volumes.iter().any(|v| v.name == m.volume) {
-                    p.push(
-                        format!("{f}.mount_points[{j}].volume"),
-                        format!("`{}` is not one of task.volumes", m.volume),
-                    );
-                }
-                if !m.path.starts_with('/') {
-                    p.push(
-                        format!("{f}.mount_points[{j}].path"),
-                        "must be an absolute path",
-                    );
-                }
-            }
-        }
-        let mut volumes = std::collections::BTreeSet::new();
-        for (i, v) in t.volumes.iter().enumerate() {
-            let f = format!("task.volumes[{i}]");
-            if !is_ecs_name(&v.name) {
-                p.push(
-                    format!("{f}.name"),
-                    "must be 1-255 letters, digits, `-` or `_`",
-                );
-            } else if !volumes.insert(v.name.as_str()) {
-                p.push(format!("{f}.name"), format!("`{}` is used twice", v.name));
-            }
-            if !v.file_system_id.starts_with("fs-") {
-                p.push(
-                    format!("{f}.file_system_id"),
-                    "must be an EFS file system id (fs-…)",
-                );
-            }
-            if v.access_point_id
-                .as_deref()
-                .is_some_and(|a| !a.starts_with("fsap-"))
-            {
-                p.push(
-                    format!("{f}.access_point_id"),
-                    "must be an EFS access point id (fsap-…)",
-                );
-            }
-            if (v.access_point_id.is_some() || v.iam) && !v.transit_encryption {
-                p.push(
-                    format!("{f}.transit_encryption"),
-                    "is required with an access point or IAM authorisation",
-                );
-            }
-            if v.access_point_id.is_some() && v.root_directory.as_deref().is_some_and(|r| r != "/")
-            {
-                p.push(
-                    format!("{f}.root_directory"),
-                    "must be omitted with an access point",
-                );
-            }
-        }
-    }
-
-    fn validate_lb(&self, lb: &LoadBalancerSpec, p: &mut Problems) {
-        check_range(
-            p,
-            "load_balancer.idle_timeout",
-            lb.idle_timeout.into(),
-            1,
-            4000,
-        );
-        if let Some(subnets) = &lb.subnets {
-            if subnets.len() < 2 || subnets.iter().any(|s| !s.starts_with("subnet-")) {
-                p.push(
-                    "load_balancer.subnets",
-                    "must list at least two subnet ids (subnet-…) in different zones",
-                );
-            }
-        }
-        if let Some(logs) = &lb.access_logs {
-            if logs.bucket.len() < 3 || logs.bucket.len() > 63 {
-                p.push(
-                    "load_balancer.access_logs.bucket",
-                    "must be an S3 bucket name (3-63 characters)",
-                );
-            }
-        }
-        let tg = &lb.target_group;
-        match (&tg.container, self.target()) {
-            (_, Some((c, port))) => {
-                if !c.ports.contains(&port) {
-                    p.push(
-                        "load_balancer.target_group.port",
-                        format!(
-                            "container `{}` does not map port {port} (it maps {:?})",
-                            c.name, c.ports
-                        ),
-                    );
-                }
-            }
-            (Some(name), None) => p.push(
-                "load_balancer.target_group.container",
-                format!("`{name}` is not a container of the task, or has no port"),
-            ),
-            (None, None) => p.push(
-                "load_balancer.target_group.container",
-                "no container maps a port for the load balancer to send traffic to",
-            ),
-        }
-        let hc = &tg.health_check;
-        let hf = "load_balancer.target_group.health_check";
-        if !hc.path.starts_with('/') || hc.path.len() > 1024 {
-            p.push(
-                format!("{hf}.path"),
-                "must start with `/` and have at most 1024 characters",
-            );
-        }
-        check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
-        check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 120);
-        if hc.timeout >= hc.interval {
-            p.push(
-                format!("{hf}.timeout"),
-                format!("must be less than the interval ({} s)", hc.interval),
-            );
-        }
-        check_range(
-            p,
-            &format!("{hf}.healthy_threshold"),
-            hc.healthy_threshold.into(),
-            2,
-            10,
-        );
-        check_range(
-            p,
-            &format!("{hf}.unhealthy_threshold"),
-            hc.unhealthy_threshold.into(),
-            2,
-            10,
-        );
-        if !check_matcher(&hc.matcher) {
-            p.push(
-                format!("{hf}.matcher"),
-                "must be codes 200-499: `200`, `200-299` or `200,302`",
-            );
-        }
-        check_range(
-            p,
-            "load_balancer.target_group.deregistration_delay",
-            tg.deregistration_delay.into(),
-            0,
-            3600,
-        );
-        if let Some(s) = tg.stickiness {
-            check_range(
-                p,
-                "load_balancer.target_group.stickiness",
-                s.into(),
-                1,
-                604_800,
-            );
-        }
-        if tg.slow_start != 0 {
-            check_range(
-                p,
-                "load_balancer.target_group.slow_start",
-                tg.slow_start.into(),
-                30,
-                900,
-            );
-        }
-        if lb.listeners.is_empty() {
-            p.push(
-                "load_balancer.listeners",
-                "at least one listener is required",
-            );
-        }
-        let mut ports = std::collections::BTreeSet::new();
-        for (i, l) in lb.listeners.iter().enumerate() {
-            let f = format!("load_balancer.listeners[{i}]");
-            if l.port == 0 {
-                p.push(format!("{f}.port"), "must be between 1 and 65535");
-            } else if !ports.insert(l.port) {
-                p.push(
-                    format!("{f}.port"),
-                    format!("port {} has two listeners", l.port),
-                );
-            }
-            match (l.protocol, &l.certificate_arn) {
-                (Protocol::Https, None) => {
-                    p.push(format!("{f}.certificate_arn"), "is required for HTTPS")
-                }
-                (Protocol::Https, Some(arn)) if !arn.starts_with("arn:") => p.push(
-                    format!("{f}.certificate_arn"),
-                    "must be an ACM certificate ARN",
-                ),
-                (Protocol::Http, Some(_)) => p.push(
-                    format!("{f}.certificate_arn"),
-                    "only HTTPS listeners take a certificate",
-                ),
-                _ => {}
-            }
-            if l.protocol == Protocol::Http && l.ssl_policy.is_some() {
-                p.push(
-                    format!("{f}.ssl_policy"),
-                    "only HTTPS listeners take a TLS policy",
-                );
-            }
-            if let Some(policy) = &l.ssl_policy {
-                if !policy.starts_with("ELBSecurityPolicy-") {
-                    p.push(
-                        format!("{f}.ssl_policy"),
-                        "must be an ELBSecurityPolicy-… name",
-                    );
-                } else if !(policy.contains("TLS13") || policy.contains("TLS-1-2")) {
-                    p.push(
-                        format!("{f}.ssl_policy"),
-                        "must allow only TLS 1.2 and later (a `TLS13` or `TLS-1-2` policy)",
-                    );
-                }
-            }
-            validate_action(p, &format!("{f}.default_action"), &l.default_action, l);
-            let mut priorities = std::collections::BTreeSet::new();
-            for (j, r) in l.rules.iter().enumerate() {
-                let rf = format!("{f}.rules[{j}]");
-                if r.priority == 0 || r.priority > 50_000 {
-                    p.push(format!("{rf}.priority"), "must be between 1 and 50000");
-                } else if !priorities.insert(r.priority) {
-                    p.push(
-                        format!("{rf}.priority"),
-                        format!("priority {} is used twice", r.priority),
-                    );
-                }
-                if r.paths.is_empty() && r.hosts.is_empty() {
-                    p.push(rf.clone(), "needs at least one path or host");
-                }
-                if r.paths.len() + r.hosts.len() > 5 {
-                    p.push(rf.clone(), "may have at most 5 paths and hosts together");
-                }
-                if r.paths.iter().any(|x| x.is_empty() || x.len() > 128) {
-                    p.push(format!("{rf}.paths"), "each must have 1-128 characters");
-                }
-                if r.hosts.iter().any(|x| x.is_empty() || x.len() > 128) {
-                    p.push(format!("{rf}.hosts"), "each must have 1-128 characters");
-                }
-                validate_action(p, &format!("{rf}.action"), &r.action, l);
-            }
-        }
-    }
-
-    fn validate_service(&self, p: &mut Problems) {
-        let s = &self.service;
-        check_range(p, "service.desired_count", s.desired_count.into(), 0, 5000);
-        check_range(
-            p,
-            "service.min_healthy_percent",
-            s.min_healthy_percent.into(),
-            0,
-            100,
-        );
-        check_range(p, "service.max_percent", s.max_percent.into(), 100, 200);
-        if s.max_percent == 100 && s.min_healthy_percent == 100 {
-            p.push(
-                "service.max_percent",
-                "with min_healthy_percent 100, must be above 100 or no task can be replaced",
-            );
-        }
-        if let Some(g) = s.health_check_grace_period {
-            check_range(
-                p,
-                "service.health_check_grace_period",
-                g.into(),
-                0,
-                2_147_483_647,
-            );
-            if self.load_balancer.is_none() {
-                p.push(
-                    "service.health_check_grace_period",
-                    "only applies with a load balancer",
-                );
-            }
-        }
-        validate_strategy(
-            p,
-            "service.capacity_provider_strategy",
-            &s.capacity_provider_strategy,
-            &self.cluster.capacity_providers,
-        );
-        if let Some(subnets) = &s.subnets {
-            if subnets.is_empty()
-                || subnets.len() > 16
-                || subnets.iter().any(|x| !x.starts_with("subnet-"))
-            {
-                p.push("service.subnets", "must list 1-16 subnet ids (subnet-…)");
-            }
-        }
-        for (field, arn) in [
-            ("service.service_registry_arn", &s.service_registry_arn),
-            (
-                "service.service_connect_namespace",
-                &s.service_connect_namespace,
-            ),
-        ] {
-            if arn.as_deref().is_some_and(|a| !a.starts_with("arn:")) {
-                p.push(field, "must be an ARN");
-            }
-        }
-        if s.rollout.timeout < 60 || s.rollout.timeout > 6 * 3600 {
-            p.push(
-                "service.rollout.timeout",
-                "must be between 60 and 21600 seconds",
-            );
-        }
     }
 }
 
