@@ -293,17 +293,50 @@ impl<R: Resource> Planned<R> {
     }
 }
 
-/// A live resource that is not the stack's stands where the stack wants one of its own.
+/// A live resource that is not the stack's stands where the stack wants one of its own (its
+/// deterministic name is taken, or it sits in a place only the stack's should): it is never
+/// changed or deleted. The one "conflict with a foreign resource" error of every layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} {id} exists but is not the stack's ({why}); it is never changed or deleted")]
+#[error(
+    "{kind} `{name}` already exists and is not owned by stack `{stack}` ({why}); it is left \
+     untouched: rename the stack or the application, or remove the other resource"
+)]
+#[non_exhaustive]
 pub struct Foreign {
     /// The kind.
     pub kind: &'static str,
-    /// The logical id the stack wants it as.
-    pub id: String,
+    /// Its name, or the logical id the stack wants it as.
+    pub name: String,
+    /// The stack that wanted it.
+    pub stack: String,
     /// What showed it is not the stack's.
     pub why: &'static str,
 }
+
+impl Foreign {
+    /// `kind` `name`, wanted by the stack of `ctx`, is not the stack's because `why`.
+    pub fn new(
+        ctx: &Context,
+        kind: &'static str,
+        name: impl Into<String>,
+        why: &'static str,
+    ) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            stack: ctx.stack().to_string(),
+            why,
+        }
+    }
+
+    /// `kind` `name` lacks the stack's owner tag.
+    pub fn untagged(ctx: &Context, kind: &'static str, name: impl Into<String>) -> Self {
+        Self::new(ctx, kind, name, WHY_TAG)
+    }
+}
+
+/// Why a resource of an [`Ownership::Tag`] kind is not the stack's.
+const WHY_TAG: &str = "it lacks the stack's tag";
 
 /// A resource that cannot be changed in place reached an apply step: the layers refuse
 /// replacements before any change, so a step meets one only when the world changed since the
@@ -366,15 +399,16 @@ pub fn check_owned<R: Resource>(ctx: &Context, id: &str, live: &R::Live) -> Resu
     if owned::<R>(ctx, live) {
         return Ok(());
     }
-    Err(Foreign {
-        kind: R::KIND,
-        id: id.to_string(),
-        why: match R::OWNERSHIP {
-            Ownership::Tag => "it lacks the stack's tag",
+    Err(Foreign::new(
+        ctx,
+        R::KIND,
+        id,
+        match R::OWNERSHIP {
+            Ownership::Tag => WHY_TAG,
             Ownership::Owner => "what it belongs to lacks the stack's tag",
             Ownership::Mark => "it lacks the stack's mark",
         },
-    })
+    ))
 }
 
 /// What to do to `desired` given what the read found, once the read's ownership has been
@@ -754,7 +788,8 @@ mod tests {
         let err = plan(&ctx(), &desired, Some(live(8080, "tcp", "other"))).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "port http exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
+            "port `http` already exists and is not owned by stack `web` (it lacks the stack's tag); \
+             it is left untouched: rename the stack or the application, or remove the other resource"
         );
     }
 

@@ -13,19 +13,9 @@ pub enum Error {
     Core(#[from] ecs_core::Error),
     /// A resource with the stack's deterministic name exists but is not the stack's (no
     /// `ecs:stack` tag, or a dashboard without the stack's mark): it is never modified or
-    /// deleted.
-    #[error(
-        "{resource} `{name}` already exists and is not owned by stack `{stack}`; it is left untouched: \
-         rename the stack, or remove the other resource"
-    )]
-    Conflict {
-        /// What kind of resource.
-        resource: String,
-        /// Its name.
-        name: String,
-        /// The stack that wanted it.
-        stack: String,
-    },
+    /// deleted; nothing was changed.
+    #[error(transparent)]
+    Foreign(#[from] ecs_core::resource::Foreign),
     /// A resource can only be replaced (nothing in this layer is; the engine's shared error).
     #[error(transparent)]
     Replacement(#[from] ecs_core::resource::Replacement),

@@ -273,11 +273,12 @@ impl ObserveLayer {
                 if dashboard::is_owned(&body, ctx.stack().as_str()) {
                     Ok(Some(body))
                 } else {
-                    Err(Error::Conflict {
-                        resource: dashboard::KIND.into(),
+                    Err(Error::Foreign(resource::Foreign::new(
+                        ctx,
+                        dashboard::KIND,
                         name,
-                        stack: ctx.stack().to_string(),
-                    })
+                        "it lacks the stack's mark",
+                    )))
                 }
             }
             Err(e) if e.is_code("ResourceNotFound") || e.is_code("ResourceNotFoundException") => {
@@ -328,7 +329,7 @@ impl ObserveLayer {
         let dashboard = async {
             match self.dashboard(ctx).await {
                 // Someone else's dashboard blocks only a stack that wants its own.
-                Err(Error::Conflict { .. }) if !advanced => Ok(None),
+                Err(Error::Foreign(_)) if !advanced => Ok(None),
                 other => other,
             }
         };
@@ -401,11 +402,11 @@ impl ObserveLayer {
         for (a, owned) in read {
             match (want.contains_key(&a.name), owned) {
                 (true, false) => {
-                    return Err(Error::Conflict {
-                        resource: alarms::KIND.into(),
-                        name: a.name,
-                        stack: ctx.stack().to_string(),
-                    })
+                    return Err(Error::Foreign(resource::Foreign::untagged(
+                        ctx,
+                        alarms::KIND,
+                        a.name,
+                    )))
                 }
                 (false, false) => {
                     live_alarms.remove(&a.name);
@@ -702,7 +703,7 @@ impl ObserveLayer {
     ) -> Result<(Plan, Vec<String>)> {
         let c = &self.clients;
         let mine = |r: Result<Option<Value>>| match r {
-            Err(Error::Conflict { .. }) => Ok(None),
+            Err(Error::Foreign(_)) => Ok(None),
             other => other,
         };
         let (live_alarms, dashboard, group) = futures_util::try_join!(
@@ -764,7 +765,7 @@ impl ObserveLayer {
             async {
                 // Someone else's dashboard under the name is left alone.
                 match self.dashboard(ctx).await {
-                    Err(Error::Conflict { .. }) => Ok(None),
+                    Err(Error::Foreign(_)) => Ok(None),
                     other => other,
                 }
             },

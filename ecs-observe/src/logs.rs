@@ -77,13 +77,9 @@ pub(crate) async fn observe(
 
 /// `Ok` when `live` is the stack's (the engine's check, by its tag), else the conflict.
 pub(crate) fn check_owned(ctx: &Context, live: &LiveLogGroup) -> Result<()> {
-    resource::check_owned::<LogGroup<'_>>(ctx, &live.name, live).map_err(|_| {
-        crate::Error::Conflict {
-            resource: KIND.into(),
-            name: live.name.clone(),
-            stack: ctx.stack().to_string(),
-        }
-    })
+    Ok(resource::check_owned::<LogGroup<'_>>(
+        ctx, &live.name, live,
+    )?)
 }
 
 /// One typed difference of the log group: each is set right by its own call.

@@ -1370,12 +1370,8 @@ async fn plan_refuses_to_change_an_alarm_without_the_stack_tag() {
         .await
         .unwrap_err();
     match &err {
-        Error::Conflict {
-            resource,
-            name,
-            stack,
-        } => assert_eq!(
-            (resource.as_str(), name.as_str(), stack.as_str()),
+        Error::Foreign(f) => assert_eq!(
+            (f.kind, f.name.as_str(), f.stack.as_str()),
             ("alarm", CPU, "web")
         ),
         other => panic!("expected a conflict, got {other:?}"),
@@ -1407,12 +1403,8 @@ async fn plan_refuses_a_dashboard_without_the_stack_mark() {
         .await
         .unwrap_err();
     match &err {
-        Error::Conflict {
-            resource,
-            name,
-            stack,
-        } => assert_eq!(
-            (resource.as_str(), name.as_str(), stack.as_str()),
+        Error::Foreign(f) => assert_eq!(
+            (f.kind, f.name.as_str(), f.stack.as_str()),
             ("dashboard", DASHBOARD, "web")
         ),
         other => panic!("expected a conflict, got {other:?}"),
@@ -1547,8 +1539,8 @@ async fn plan_refuses_a_log_group_without_the_stack_tag() {
         .await
         .unwrap_err();
     match &err {
-        Error::Conflict { resource, name, .. } => {
-            assert_eq!((resource.as_str(), name.as_str()), ("log-group", LOG_GROUP))
+        Error::Foreign(f) => {
+            assert_eq!((f.kind, f.name.as_str()), ("log-group", LOG_GROUP))
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -2099,7 +2091,7 @@ async fn read_refuses_a_foreign_dashboard_only_when_the_spec_wants_one() {
 
     let err = layer.read(&h.ctx, &spec(), LOG_GROUP).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { resource, .. } if resource == "dashboard"),
+        matches!(&err, Error::Foreign(f) if f.kind == "dashboard"),
         "{err:?}"
     );
 

@@ -699,11 +699,11 @@ impl ScalingLayer {
                 .find(alarm::KIND, n)
                 .is_some_and(|c| c.action.is_change())
         }) {
-            return Err(Error::Foreign(ecs_core::resource::Foreign {
-                kind: alarm::KIND,
-                id: name.clone(),
-                why: "it lacks the stack's tag",
-            }));
+            return Err(Error::Foreign(ecs_core::resource::Foreign::untagged(
+                ctx,
+                alarm::KIND,
+                name.clone(),
+            )));
         }
         Ok(ScalingPlan {
             desired,

@@ -1610,7 +1610,8 @@ async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
     let err = layer.plan(&h.ctx, &changed, &target()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "alarm web-step-queue exists but is not the stack's (it lacks the stack's tag); it is never changed or deleted"
+        "alarm `web-step-queue` already exists and is not owned by stack `web` (it lacks the stack's tag); \
+         it is left untouched: rename the stack or the application, or remove the other resource"
     );
     assert!(m.journal.mutating().is_empty(), "{:?}", m.journal.ops());
     assert_eq!(m.journal.count("ListTagsForResource"), 1);

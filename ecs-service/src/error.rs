@@ -12,20 +12,11 @@ pub enum Error {
     /// or a wait that timed out.
     #[error(transparent)]
     Core(#[from] ecs_core::Error),
-    /// A resource with the stack's deterministic name exists but does not carry the stack's
-    /// owner tag: it belongs to someone else and is never modified or deleted.
-    #[error(
-        "{resource} `{name}` already exists and is not owned by stack `{stack}` (no `ecs:stack={stack}` tag); \
-         it is left untouched: rename the stack or the application, or remove the other resource"
-    )]
-    Conflict {
-        /// What kind of resource.
-        resource: String,
-        /// Its name.
-        name: String,
-        /// The stack that wanted it.
-        stack: String,
-    },
+    /// A resource with the stack's deterministic name exists but is not the stack's (it
+    /// lacks the stack's owner tag): it belongs to someone else and is never modified or
+    /// deleted; nothing was changed.
+    #[error(transparent)]
+    Foreign(#[from] ecs_core::resource::Foreign),
     /// The plan replaces a resource that cannot be changed in place (e.g. the load balancer's
     /// scheme, the target group's port or the repository's encryption); nothing was changed.
     #[error(

@@ -1231,7 +1231,7 @@ impl ServiceLayer {
         let c = &self.clients;
         fn mine<T>(r: Result<Option<T>>) -> Result<Option<T>> {
             match r {
-                Err(Error::Conflict { .. }) => Ok(None),
+                Err(Error::Foreign(_)) => Ok(None),
                 other => other,
             }
         }

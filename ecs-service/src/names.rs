@@ -65,12 +65,8 @@ impl ServiceNames {
 }
 
 /// The error for a named resource that exists without the stack's tag.
-pub(crate) fn conflict(ctx: &Context, resource: &str, name: &str) -> Error {
-    Error::Conflict {
-        resource: resource.to_string(),
-        name: name.to_string(),
-        stack: ctx.stack().to_string(),
-    }
+pub(crate) fn conflict(ctx: &Context, kind: &'static str, name: &str) -> Error {
+    Error::Foreign(ecs_core::resource::Foreign::untagged(ctx, kind, name))
 }
 
 /// Decodes the URL-encoded policy documents IAM returns (plain JSON is returned unchanged).

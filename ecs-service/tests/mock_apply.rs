@@ -2893,13 +2893,9 @@ async fn plan_refuses_a_cluster_without_the_stack_tag() {
         .await
         .unwrap_err();
     match &err {
-        Error::Conflict {
-            resource,
-            name,
-            stack,
-        } => {
+        Error::Foreign(f) => {
             assert_eq!(
-                (resource.as_str(), name.as_str(), stack.as_str()),
+                (f.kind, f.name.as_str(), f.stack.as_str()),
                 ("ecs-cluster", CLUSTER, "web")
             );
         }
@@ -2927,8 +2923,8 @@ async fn plan_refuses_a_repository_without_the_stack_tag() {
         .await
         .unwrap_err();
     match &err {
-        Error::Conflict { resource, name, .. } => {
-            assert_eq!((resource.as_str(), name.as_str()), ("ecr-repository", REPO));
+        Error::Foreign(f) => {
+            assert_eq!((f.kind, f.name.as_str()), ("ecr-repository", REPO));
         }
         other => panic!("expected a conflict, got {other:?}"),
     }

@@ -662,16 +662,10 @@ impl Foreign {
 /// message says so.
 fn assert_conflict(err: &ecs_facade::Error, kind: &str, name: &str, stack: &str) {
     let found = match err {
-        ecs_facade::Error::Service(ecs_service::Error::Conflict {
-            resource: r,
-            name: n,
-            stack: s,
-        })
-        | ecs_facade::Error::Observe(ecs_observe::Error::Conflict {
-            resource: r,
-            name: n,
-            stack: s,
-        }) => Some((r.as_str(), n.as_str(), s.as_str())),
+        ecs_facade::Error::Service(ecs_service::Error::Foreign(f))
+        | ecs_facade::Error::Observe(ecs_observe::Error::Foreign(f)) => {
+            Some((f.kind, f.name.as_str(), f.stack.as_str()))
+        }
         _ => None,
     };
     assert_eq!(

@@ -398,7 +398,7 @@ async fn a_resource_the_stack_does_not_own_is_never_touched() {
     counter.reset();
     let err = layer.plan(&ctx, &spec, &network).await.unwrap_err();
     assert!(
-        matches!(err, ecs_service::Error::Conflict { ref resource, .. } if resource == "ecs-cluster"),
+        matches!(err, ecs_service::Error::Foreign(ref f) if f.kind == "ecs-cluster"),
         "{err}"
     );
     assert!(err.to_string().contains("e2e-clash"), "{err}");
