@@ -338,6 +338,28 @@ impl Foreign {
 /// Why a resource of an [`Ownership::Tag`] kind is not the stack's.
 const WHY_TAG: &str = "it lacks the stack's tag";
 
+/// A resource an operation needs does not exist (an imported VPC's subnet, the revision a
+/// rollback returns to): the one "not found" error of every layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{resource} {id} does not exist")]
+#[non_exhaustive]
+pub struct NotFound {
+    /// What kind of resource (possibly with a qualifier: `previous revision of`).
+    pub resource: String,
+    /// Its name or id.
+    pub id: String,
+}
+
+impl NotFound {
+    /// `resource` `id` does not exist.
+    pub fn new(resource: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            resource: resource.into(),
+            id: id.into(),
+        }
+    }
+}
+
 /// A resource that cannot be changed in place reached an apply step: the layers refuse
 /// replacements before any change, so a step meets one only when the world changed since the
 /// plan. Each layer turns it into its own "replacement required" error.

@@ -28,13 +28,8 @@ pub enum Error {
     #[error(transparent)]
     Foreign(#[from] ecs_core::resource::Foreign),
     /// A resource the specification names does not exist (e.g. an existing VPC or subnet id).
-    #[error("{resource} {id} does not exist")]
-    NotFound {
-        /// What kind of resource.
-        resource: String,
-        /// Its id.
-        id: String,
-    },
+    #[error(transparent)]
+    NotFound(#[from] ecs_core::resource::NotFound),
 }
 
 impl Error {

@@ -262,9 +262,8 @@ impl NetworkLayer {
         ctx: &Context,
         e: &ExistingVpc,
     ) -> Result<plan::ExistingResolved> {
-        let not_found = |resource: &str, id: String| Error::NotFound {
-            resource: resource.to_string(),
-            id,
+        let not_found = |resource: &str, id: String| {
+            Error::from(ecs_core::resource::NotFound::new(resource, id))
         };
         let vpcs = ctx
             .call("DescribeVpcs", &format!("vpc {}", e.vpc_id), || {

@@ -1899,9 +1899,9 @@ async fn existing_vpc_with_an_unknown_subnet_is_not_found() {
 
     let err = net.plan(&h.ctx, &existing_spec()).await.unwrap_err();
     match &err {
-        Error::NotFound { resource, id } => {
-            assert_eq!(resource, "subnet");
-            assert!(id.contains("subnet-q2"), "{id}");
+        Error::NotFound(e) => {
+            assert_eq!(e.resource, "subnet");
+            assert!(e.id.contains("subnet-q2"), "{}", e.id);
         }
         other => panic!("expected NotFound, got {other:?}"),
     }

@@ -414,19 +414,15 @@ pub(crate) async fn login(ctx: &Context, ecr: &Client) -> Result<RegistryLogin> 
     let data = out
         .authorization_data()
         .first()
-        .ok_or_else(|| Error::NotFound {
-            resource: "ecr authorization data".into(),
-            id: "registry".into(),
-        })?;
+        .ok_or_else(|| resource::NotFound::new("ecr authorization data", "registry"))?;
     let decoded = data
         .authorization_token()
         .and_then(|t| aws_smithy_types::base64::decode(t).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
-    let (username, password) = decoded.split_once(':').ok_or_else(|| Error::NotFound {
-        resource: "ecr authorization token".into(),
-        id: "user:password".into(),
-    })?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| resource::NotFound::new("ecr authorization token", "user:password"))?;
     let registry = data
         .proxy_endpoint()
         .unwrap_or_default()

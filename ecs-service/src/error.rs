@@ -59,13 +59,8 @@ pub enum Error {
     #[error(transparent)]
     Changed(#[from] ecs_core::resource::Changed),
     /// A resource the operation needs does not exist.
-    #[error("{resource} {id} does not exist")]
-    NotFound {
-        /// What kind of resource.
-        resource: String,
-        /// Its name or id.
-        id: String,
-    },
+    #[error(transparent)]
+    NotFound(#[from] ecs_core::resource::NotFound),
 }
 
 impl From<ecs_core::resource::Replacement> for Error {

@@ -986,10 +986,7 @@ impl ServiceLayer {
         let c = &self.clients;
         let live = service::observe(ctx, &c.ecs, &names.cluster, &names.service)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: service::KIND.into(),
-                id: names.service.clone(),
-            })?;
+            .ok_or_else(|| resource::NotFound::new(service::KIND, &names.service))?;
         // Only the stack's own service is rolled back.
         owned_or_conflict::<service::Service<'_>>(ctx, &names.service, &live)?;
         let revisions = taskdef::active_revisions(ctx, &c.ecs, &names.family).await?;
@@ -999,9 +996,8 @@ impl ServiceLayer {
         let previous = revisions
             .iter()
             .find(|a| taskdef::revision_of(a) < running)
-            .ok_or_else(|| Error::NotFound {
-                resource: "previous task definition revision of".into(),
-                id: names.family.clone(),
+            .ok_or_else(|| {
+                resource::NotFound::new("previous task definition revision of", &names.family)
             })?;
         let resource = format!("{} {}", service::KIND, names.service);
         ctx.emit(Event::Started {

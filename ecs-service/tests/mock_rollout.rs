@@ -1972,9 +1972,9 @@ async fn rollback_without_a_previous_revision_is_not_found_and_changes_nothing()
         .await
         .unwrap_err();
     match &err {
-        Error::NotFound { resource, id } => {
-            assert_eq!(id, FAMILY);
-            assert!(resource.contains("previous"), "{resource}");
+        Error::NotFound(e) => {
+            assert_eq!(e.id, FAMILY);
+            assert!(e.resource.contains("previous"), "{}", e.resource);
         }
         other => panic!("expected NotFound, got {other:?}"),
     }

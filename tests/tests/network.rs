@@ -322,5 +322,5 @@ async fn existing_vpc_gets_only_security_groups() {
         .container_port(3000)
         .build();
     let err = net.plan(&ctx, &bad).await.unwrap_err();
-    assert!(matches!(err, ecs_net::Error::NotFound { .. }), "{err}");
+    assert!(matches!(err, ecs_net::Error::NotFound(_)), "{err}");
 }
