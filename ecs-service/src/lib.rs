@@ -344,6 +344,9 @@ impl ServiceLayer {
         if let Some(live) = &cluster {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
+        if let Some(live) = &taskdef {
+            owned_or_conflict::<taskdef::TaskDef>(ctx, &names.family, live)?;
+        }
         lb::check_owned(ctx, &lb)?;
         if let Some(live) = &service {
             owned_or_conflict::<service::Service<'_>>(ctx, &names.service, live)?;
@@ -791,27 +794,19 @@ impl ServiceLayer {
                 Action::Update(d) if d.iter().all(|f| f.field == TagDiff::FIELD) => Some("update"),
                 _ => Some("register revision"),
             });
+        let td_tags = tags.of(taskdef::LOGICAL);
         let taskdef = g
             .step(format!("{} {}", taskdef::KIND, names.family))
             .after(exec)
             .after(task)
             .action_if(td_action)
-            .run_with_detail(
-                |(arn, new): &(String, bool)| match new {
-                    true => format!("revision {}", taskdef::revision_of(arn)),
-                    false => "tags updated".to_string(),
-                },
-                {
-                    let tags = tags.of(taskdef::LOGICAL);
-                    move |i| {
-                        let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
-                        let want = taskdef::render(spec, names, region, exec_arn, task_arn);
-                        async move {
-                            taskdef::ensure(ctx, &c.ecs, &want, &tags, live.taskdef.as_ref()).await
-                        }
-                    }
-                },
-            );
+            .converge(ctx, &c.ecs, live.taskdef.clone(), move |i| {
+                let (exec_arn, task_arn): (&String, &String) = (i.get(exec), i.get(task));
+                taskdef::TaskDef {
+                    want: taskdef::render(spec, names, region, exec_arn, task_arn),
+                    tags: td_tags,
+                }
+            });
         let cluster_tags = tags.of(cluster::LOGICAL);
         let cluster = g
             .step(format!("{} {}", cluster::KIND, names.cluster))
@@ -834,7 +829,7 @@ impl ServiceLayer {
                     repository_uri: repo.map(|r| i.get(r).clone()),
                     execution_role_arn: i.get(exec).clone(),
                     task_role_arn: i.get(task).clone(),
-                    task_definition_arn: i.get(taskdef).0.clone(),
+                    task_definition_arn: i.get(taskdef).arn.clone(),
                     cluster_arn: i.get(cluster).clone(),
                 };
                 async move { Ok(made) }
@@ -1251,7 +1246,7 @@ impl ServiceLayer {
             execution_role: mine(execution_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
             task_role: mine(task_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
             cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
-            taskdef: mine(taskdef)?,
+            taskdef: mine(taskdef)?.filter(|l| resource::owned::<taskdef::TaskDef>(ctx, l)),
             lb,
             service: mine(service)?.filter(|l| resource::owned::<service::Service<'_>>(ctx, l)),
         })
@@ -1360,18 +1355,19 @@ fn foundation_changes<'a>(
         &role_ref(&live.execution_role, &names.execution_role),
         &role_ref(&live.task_role, &names.task_role),
     );
-    let td_change = taskdef::change(
-        &names.family,
-        &td_want,
-        &tags.of(taskdef::LOGICAL),
-        live.taskdef.as_ref(),
-    );
     let td_arn = live
         .taskdef
         .as_ref()
         .filter(|l| !taskdef::needs_revision(&td_want, Some(l)))
         .map(|l| l.arn.as_str());
-    plan.push(td_change);
+    let td = taskdef::TaskDef {
+        want: td_want,
+        tags: tags.of(taskdef::LOGICAL),
+    };
+    plan.push(taskdef::change(
+        &td,
+        &resource::decide(&td, live.taskdef.clone()),
+    ));
     (plan, td_arn)
 }
 

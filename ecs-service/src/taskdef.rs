@@ -1,7 +1,10 @@
 //! The task definition. The spec is rendered into the same SDK type `DescribeTaskDefinition`
 //! returns, and both go through one canonical form ([`canonical`]) that ignores order
 //! (environment, secrets, ports, volumes, ulimits, mount points) and AWS's defaults, so a new
-//! revision is registered only when something that matters differs.
+//! revision is registered only when something that matters differs. A revision is never
+//! changed: the kind's update registers a new one when the definition differs (its typed
+//! diff: [`TaskDefDiff::Definition`]), and only sets the latest revision's tags back when
+//! nothing else does.
 
 use std::collections::BTreeMap;
 
@@ -13,12 +16,13 @@ use aws_sdk_ecs::types::{
     TaskDefinitionStatus, TransportProtocol, Ulimit, UlimitName, Volume,
 };
 use aws_sdk_ecs::Client;
-use ecs_core::{Action, Change, Context, FieldDiff, Tags};
+use ecs_core::resource::{Diff, Owner, Ownership, Planned, Resource};
+use ecs_core::{Change, Context, FieldDiff, TagDiff, Tags};
 use serde_json::{json, Map, Value};
 
-use crate::names::{conflict, ServiceNames};
+use crate::names::ServiceNames;
 use crate::spec::ServiceSpec;
-use crate::{tagging, Result};
+use crate::{tagging, Error, Result};
 
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "task-definition";
@@ -358,8 +362,8 @@ pub(crate) fn diffs(live: &Value, want: &Value) -> Vec<FieldDiff> {
     out
 }
 
-/// Reads the latest active revision of `family`: `None` when there is none; a conflict when it
-/// does not carry the stack's tag.
+/// Reads the latest active revision of `family`: `None` when there is none. Whether it is the
+/// stack's is the engine's check ([`TaskDef`]'s ownership is its tag).
 pub(crate) async fn observe(
     ctx: &Context,
     ecs: &Client,
@@ -390,9 +394,6 @@ pub(crate) async fn observe(
     if td.status() == Some(&TaskDefinitionStatus::Inactive) {
         return Ok(None);
     }
-    if !ctx.owns(out.tags().iter().map(|t| (t.key(), t.value()))) {
-        return Err(conflict(ctx, KIND, family));
-    }
     Ok(Some(LiveTaskDef {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),
         definition: td.clone(),
@@ -400,76 +401,202 @@ pub(crate) async fn observe(
     }))
 }
 
-/// The plan entry: a new revision when the rendered definition differs from the latest one;
-/// otherwise the latest revision's tags set right (`tags`) when they drifted.
-pub(crate) fn change(
-    family: &str,
-    want: &TaskDefinition,
-    tags: &Tags,
-    live: Option<&LiveTaskDef>,
-) -> Change {
-    match live {
-        None => Change::new(KIND, family, Action::Create).with_detail("revision 1"),
-        Some(l) => {
-            let d = diffs(&canonical(&l.definition), &canonical(want));
-            if d.is_empty() {
-                let action = Action::from_diffs(
-                    tags.diff_from(&l.tags)
-                        .map(|t| t.field())
-                        .into_iter()
-                        .collect(),
-                );
-                return Change::new(KIND, family, action)
-                    .with_detail(format!("revision {}", l.definition.revision()));
-            }
-            Change::new(KIND, family, Action::from_diffs(d))
-                .with_detail(format!("new revision {}", l.definition.revision() + 1))
+/// The task definition as desired: the revision the spec renders, and its tags.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskDef {
+    pub(crate) want: TaskDefinition,
+    pub(crate) tags: Tags,
+}
+
+/// One typed difference of the task definition.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TaskDefDiff {
+    /// A field of the definition (a path in its canonical form, environment values hidden):
+    /// any of them registers a new revision.
+    Definition(FieldDiff),
+    /// The latest revision's tags, when nothing else differs (`TagResource` /
+    /// `UntagResource`).
+    Tags(TagDiff),
+}
+
+impl Diff for TaskDefDiff {
+    fn field(&self) -> FieldDiff {
+        match self {
+            TaskDefDiff::Definition(f) => f.clone(),
+            TaskDefDiff::Tags(t) => t.field(),
         }
     }
 }
 
-/// Registers a new revision when `want` differs from the latest; returns the ARN in use and
-/// whether it is new.
-pub(crate) async fn ensure(
-    ctx: &Context,
-    ecs: &Client,
-    want: &TaskDefinition,
-    want_tags: &Tags,
-    live: Option<&LiveTaskDef>,
-) -> Result<(String, bool)> {
-    let family = want.family().unwrap_or_default();
-    let resource = format!("{KIND} {family}");
-    if let Some(l) = live.filter(|l| !needs_revision(want, Some(l))) {
-        if let Some(t) = want_tags.diff_from(&l.tags) {
-            tagging::ecs(ctx, ecs, &resource, &l.arn, &t).await?;
-        }
-        return Ok((l.arn.clone(), false));
+/// The revision a task definition step leaves in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Revision {
+    /// Its ARN.
+    pub(crate) arn: String,
+    /// Whether this run registered it.
+    pub(crate) new: bool,
+}
+
+impl TaskDef {
+    fn family(&self) -> &str {
+        self.want.family().unwrap_or_default()
     }
-    let tags = want_tags.to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
-    let out = ctx
-        .call("RegisterTaskDefinition", &resource, || {
-            ecs.register_task_definition()
-                .family(family)
-                .set_execution_role_arn(want.execution_role_arn().map(str::to_string))
-                .set_task_role_arn(want.task_role_arn().map(str::to_string))
-                .network_mode(NetworkMode::Awsvpc)
-                .requires_compatibilities(Compatibility::Fargate)
-                .set_cpu(want.cpu().map(str::to_string))
-                .set_memory(want.memory().map(str::to_string))
-                .set_runtime_platform(want.runtime_platform().cloned())
-                .set_container_definitions(Some(want.container_definitions().to_vec()))
-                .set_volumes(Some(want.volumes().to_vec()))
-                .set_ephemeral_storage(want.ephemeral_storage().cloned())
-                .set_tags(Some(tags.clone()))
-                .send()
+
+    /// Registers the definition as a new revision of its family, with its tags.
+    async fn register(&self, ctx: &Context, ecs: &Client) -> Result<Revision> {
+        let want = &self.want;
+        let tags = self
+            .tags
+            .to_sdk(|k, v| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+        let out = ctx
+            .call(
+                "RegisterTaskDefinition",
+                &format!("{KIND} {}", self.family()),
+                || {
+                    ecs.register_task_definition()
+                        .family(self.family())
+                        .set_execution_role_arn(want.execution_role_arn().map(str::to_string))
+                        .set_task_role_arn(want.task_role_arn().map(str::to_string))
+                        .network_mode(NetworkMode::Awsvpc)
+                        .requires_compatibilities(Compatibility::Fargate)
+                        .set_cpu(want.cpu().map(str::to_string))
+                        .set_memory(want.memory().map(str::to_string))
+                        .set_runtime_platform(want.runtime_platform().cloned())
+                        .set_container_definitions(Some(want.container_definitions().to_vec()))
+                        .set_volumes(Some(want.volumes().to_vec()))
+                        .set_ephemeral_storage(want.ephemeral_storage().cloned())
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                },
+            )
+            .await?;
+        Ok(Revision {
+            arn: out
+                .task_definition()
+                .and_then(|t| t.task_definition_arn())
+                .unwrap_or_default()
+                .to_string(),
+            new: true,
         })
-        .await?;
-    let td = out.task_definition();
-    let arn = td
-        .and_then(|t| t.task_definition_arn())
-        .unwrap_or_default()
-        .to_string();
-    Ok((arn, true))
+    }
+}
+
+impl Resource for TaskDef {
+    const KIND: &'static str = KIND;
+    const OWNERSHIP: Ownership = Ownership::Tag;
+    type Client = Client;
+    type Live = LiveTaskDef;
+    type Diff = TaskDefDiff;
+    type Output = Revision;
+    type Error = Error;
+
+    /// Its family (plans name the task definition by it).
+    fn logical_id(&self) -> String {
+        self.family().to_string()
+    }
+
+    fn owner(live: &LiveTaskDef) -> Owner<'_> {
+        Owner::Tags(&live.tags)
+    }
+
+    /// The definition's differences; only when there is none, the latest revision's tags
+    /// (a new revision gets the desired tags anyway).
+    fn diff(&self, live: &LiveTaskDef) -> Vec<TaskDefDiff> {
+        let d: Vec<TaskDefDiff> = diffs(&canonical(&live.definition), &canonical(&self.want))
+            .into_iter()
+            .map(TaskDefDiff::Definition)
+            .collect();
+        if !d.is_empty() {
+            return d;
+        }
+        self.tags
+            .diff_from(&live.tags)
+            .map(TaskDefDiff::Tags)
+            .into_iter()
+            .collect()
+    }
+
+    fn output(live: &LiveTaskDef) -> Revision {
+        Revision {
+            arn: live.arn.clone(),
+            new: false,
+        }
+    }
+
+    fn created(out: &Revision) -> Option<String> {
+        Some(format!("revision {}", revision_of(&out.arn)))
+    }
+
+    fn updated(out: &Revision) -> Option<String> {
+        Some(match out.new {
+            true => format!("revision {}", revision_of(&out.arn)),
+            false => "tags updated".to_string(),
+        })
+    }
+
+    async fn create(&self, ctx: &Context, ecs: &Client) -> Result<Revision> {
+        self.register(ctx, ecs).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        ecs: &Client,
+        live: &LiveTaskDef,
+        diffs: &[TaskDefDiff],
+    ) -> Result<()> {
+        self.update_output(ctx, ecs, live, diffs).await?;
+        Ok(())
+    }
+
+    /// A new revision when the definition differs; else the latest revision's tags set back.
+    async fn update_output(
+        &self,
+        ctx: &Context,
+        ecs: &Client,
+        live: &LiveTaskDef,
+        diffs: &[TaskDefDiff],
+    ) -> Result<Revision> {
+        if diffs
+            .iter()
+            .any(|d| matches!(d, TaskDefDiff::Definition(_)))
+        {
+            return self.register(ctx, ecs).await;
+        }
+        let resource = format!("{KIND} {}", self.family());
+        for d in diffs {
+            if let TaskDefDiff::Tags(t) = d {
+                tagging::ecs(ctx, ecs, &resource, &live.arn, t).await?;
+            }
+        }
+        Ok(Self::output(live))
+    }
+
+    /// Deregisters every active revision of its family.
+    async fn delete(ctx: &Context, ecs: &Client, live: &LiveTaskDef) -> Result<()> {
+        let family = live.definition.family().unwrap_or_default();
+        deregister_all(ctx, ecs, family).await?;
+        Ok(())
+    }
+}
+
+/// The plan line of `desired`: a new revision when the definition differs from the latest
+/// one; otherwise the latest revision's tags set right when they drifted.
+pub(crate) fn change(desired: &TaskDef, planned: &Planned<TaskDef>) -> Change {
+    let detail = match planned {
+        Planned::Update { live, diffs }
+            if diffs
+                .iter()
+                .any(|d| matches!(d, TaskDefDiff::Definition(_))) =>
+        {
+            format!("new revision {}", live.definition.revision() + 1)
+        }
+        Planned::Update { live, .. } | Planned::NoChange(live) | Planned::Replace { live, .. } => {
+            format!("revision {}", live.definition.revision())
+        }
+        _ => "revision 1".to_string(),
+    };
+    planned.change(desired).with_detail(detail)
 }
 
 /// The ARNs of the family's active revisions, newest first.
@@ -620,5 +747,46 @@ mod tests {
             family_of("arn:aws:ecs:us-east-1:1:task-definition/t-app:12"),
             Some("t-app")
         );
+    }
+
+    #[test]
+    fn typed_diff_and_plan_line_table() {
+        let tags = Tags::new().with("ecs:stack", "t");
+        let want = rendered(&spec(&[("A", "1")], vec![80]));
+        let desired = TaskDef {
+            want: want.clone(),
+            tags: tags.clone(),
+        };
+        let live = |mut definition: TaskDefinition, tags: &Tags| {
+            definition.revision = 4;
+            LiveTaskDef {
+                arn: "arn:aws:ecs:us-east-1:1:task-definition/t-app:4".into(),
+                definition,
+                tags: tags.clone(),
+            }
+        };
+        let other = rendered(&spec(&[("A", "2")], vec![80]));
+        // (what the read found, the plan line)
+        let cases = [
+            (None, "  + task-definition t-app (revision 1)"),
+            (
+                Some(live(want.clone(), &tags)),
+                "    task-definition t-app (revision 4)",
+            ),
+            // Only the tags drifted: the latest revision is tagged again.
+            (
+                Some(live(want.clone(), &Tags::new())),
+                "  ~ task-definition t-app (revision 4)\n      ~ tags: {} → {ecs:stack=t}",
+            ),
+            // The definition differs: a new revision (which gets the tags), whatever the tags.
+            (
+                Some(live(other, &Tags::new())),
+                "  ~ task-definition t-app (new revision 5)\n      ~ containers.web.environment.A: (hidden) → (changed)",
+            ),
+        ];
+        for (found, line) in cases {
+            let planned = ecs_core::resource::decide(&desired, found);
+            assert_eq!(change(&desired, &planned).to_string(), line);
+        }
     }
 }
