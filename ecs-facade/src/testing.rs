@@ -1,6 +1,7 @@
-//! Test support for code built on the facade (feature `testing`): the local AWS emulator and
-//! SDK call counting from `ecs_core::testing`, and [`Layers`] over mocked or emulated clients,
-//! so a platform built on these crates can test its stacks both ways.
+//! Test support for code built on the facade (feature `testing`): the local AWS emulator,
+//! SDK call counting, the journal of mocked calls and the stateful fakes of AWS services
+//! (`FakeEc2`) from `ecs_core::testing`, and [`Layers`] over mocked or emulated clients, so a
+//! platform built on these crates can test its stacks both ways.
 //!
 //! ```no_run
 //! use ecs_facade::testing::{emulator_layers, CallCounter, Emulator};

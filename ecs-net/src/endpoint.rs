@@ -127,6 +127,10 @@ impl Resource for VpcEndpoint {
         Some(id.clone())
     }
 
+    fn updated(id: &String) -> Option<String> {
+        Some(id.clone())
+    }
+
     /// `CreateVpcEndpoint`, idempotent by a client token from its VPC.
     async fn create(&self, ctx: &Context, ec2: &Client) -> Result<String> {
         let token = ctx.client_token(&self.logical, &self.vpc_id);

@@ -119,6 +119,10 @@ impl Resource for InternetGateway {
         Some(id.clone())
     }
 
+    fn updated(id: &String) -> Option<String> {
+        Some(id.clone())
+    }
+
     /// `CreateInternetGateway` with its tags, then `AttachInternetGateway`.
     async fn create(&self, ctx: &Context, ec2: &Client) -> Result<String> {
         let out = ctx

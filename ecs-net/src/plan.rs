@@ -1,5 +1,7 @@
-//! The desired network, and the one set of decision functions that both `plan` (to report)
-//! and `apply` (to act) use, so the two never disagree.
+//! The desired network, and the one set of builders of its desired resources that both
+//! `plan` (from the ids the read found) and `apply`'s steps (from those and the ids the steps
+//! before them gave) use, so the two never disagree; each kind's `Resource::diff` and
+//! `replacement` decide.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -2,11 +2,12 @@
 //! plan, apply, wait_ready, deploy, inventory, plan_destroy and destroy, with retries and waits
 //! timed by a [`FakeClock`] so nothing sleeps for real.
 //!
-//! Every test builds a [`Mock`] from a [`World`] (what the describes report): the describes
-//! answer from the world, and every mutating call answers with an id derived from the
-//! `ecs:resource` tag it carries (`subnet/public/us-east-1a` → `subnet-public-us-east-1a`) and
-//! is recorded, input included, in a [`Journal`]. A test puts its own rules in front of those
-//! (in `RuleMode::MatchAny` the first matching rule answers) to inject errors or sequences.
+//! Every test builds a [`Mock`] from an [`Ec2State`]: the shared stateful fake EC2
+//! ([`FakeEc2`], `ecs_core::testing`) answers the describes from it and changes it as each
+//! mutating call would, giving a new resource an id derived from the `ecs:resource` tag it
+//! carries (`subnet/public/us-east-1a` → `subnet-public-us-east-1a`); every call is recorded,
+//! input included, in a [`Journal`]. A test puts its own rules in front of the fake's (in
+//! `RuleMode::MatchAny` the first matching rule answers) to inject errors or sequences.
 
 use ecs_core::testing::Journal;
 use std::any::Any;
@@ -16,50 +17,30 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_ec2::error::ErrorMetadata;
-use aws_sdk_ec2::operation::allocate_address::{AllocateAddressInput, AllocateAddressOutput};
-use aws_sdk_ec2::operation::associate_route_table::{
-    AssociateRouteTableInput, AssociateRouteTableOutput,
-};
+use aws_sdk_ec2::operation::allocate_address::AllocateAddressInput;
+use aws_sdk_ec2::operation::associate_route_table::AssociateRouteTableInput;
 use aws_sdk_ec2::operation::authorize_security_group_egress::AuthorizeSecurityGroupEgressInput;
 use aws_sdk_ec2::operation::authorize_security_group_ingress::{
     AuthorizeSecurityGroupIngressError, AuthorizeSecurityGroupIngressInput,
 };
-use aws_sdk_ec2::operation::create_internet_gateway::{
-    CreateInternetGatewayInput, CreateInternetGatewayOutput,
-};
-use aws_sdk_ec2::operation::create_nat_gateway::{CreateNatGatewayInput, CreateNatGatewayOutput};
+use aws_sdk_ec2::operation::create_internet_gateway::CreateInternetGatewayInput;
+use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayInput;
 use aws_sdk_ec2::operation::create_route::CreateRouteInput;
-use aws_sdk_ec2::operation::create_route_table::{CreateRouteTableInput, CreateRouteTableOutput};
-use aws_sdk_ec2::operation::create_security_group::{
-    CreateSecurityGroupInput, CreateSecurityGroupOutput,
-};
-use aws_sdk_ec2::operation::create_subnet::{
-    CreateSubnetError, CreateSubnetInput, CreateSubnetOutput,
-};
-use aws_sdk_ec2::operation::create_vpc::{CreateVpcInput, CreateVpcOutput};
-use aws_sdk_ec2::operation::create_vpc_endpoint::{
-    CreateVpcEndpointInput, CreateVpcEndpointOutput,
-};
+use aws_sdk_ec2::operation::create_route_table::CreateRouteTableInput;
+use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupInput;
+use aws_sdk_ec2::operation::create_subnet::{CreateSubnetError, CreateSubnetInput};
+use aws_sdk_ec2::operation::create_vpc::CreateVpcInput;
+use aws_sdk_ec2::operation::create_vpc_endpoint::CreateVpcEndpointInput;
 use aws_sdk_ec2::operation::delete_nat_gateway::DeleteNatGatewayInput;
 use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetInput};
-use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
-use aws_sdk_ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput;
-use aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput;
 use aws_sdk_ec2::operation::describe_nat_gateways::{
     DescribeNatGatewaysInput, DescribeNatGatewaysOutput,
 };
-use aws_sdk_ec2::operation::describe_network_interfaces::{
-    DescribeNetworkInterfacesInput, DescribeNetworkInterfacesOutput,
-};
-use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
-use aws_sdk_ec2::operation::describe_security_groups::{
-    DescribeSecurityGroupsInput, DescribeSecurityGroupsOutput,
-};
+use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesInput;
+use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsInput;
 use aws_sdk_ec2::operation::describe_subnets::{
     DescribeSubnetsError, DescribeSubnetsInput, DescribeSubnetsOutput,
 };
-use aws_sdk_ec2::operation::describe_vpc_attribute::DescribeVpcAttributeOutput;
-use aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput;
 use aws_sdk_ec2::operation::describe_vpcs::{
     DescribeVpcsError, DescribeVpcsInput, DescribeVpcsOutput,
 };
@@ -71,14 +52,14 @@ use aws_sdk_ec2::operation::release_address::ReleaseAddressInput;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressInput;
 use aws_sdk_ec2::operation::revoke_security_group_ingress::RevokeSecurityGroupIngressInput;
 use aws_sdk_ec2::types::{
-    Address, AttachmentStatus, AttributeBooleanValue, AvailabilityZone, AvailabilityZoneState,
-    Filter, InternetGateway, InternetGatewayAttachment, IpPermission, IpRange, NatGateway,
-    NatGatewayState, ResourceType, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet,
-    Tag, TagSpecification, UserIdGroupPair, Vpc, VpcEndpoint,
+    Address, AttachmentStatus, Filter, InternetGateway, InternetGatewayAttachment, IpPermission,
+    IpRange, NatGateway, NatGatewayState, ResourceType, Route, RouteTable, RouteTableAssociation,
+    SecurityGroup, Subnet, Tag, TagSpecification, UserIdGroupPair, Vpc,
 };
 use aws_sdk_ec2::Client;
 
-use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::testing::fake_ec2::{derived_id, zone};
+use ecs_core::testing::{mock, Ec2State, FakeEc2, Rule, RuleMode};
 use ecs_core::{Action, BoxFuture, Clock, Context, Event, EventLog, FakeClock, StackName, Tags};
 use ecs_net::{
     Error, ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkOutputs, NetworkSpec,
@@ -102,15 +83,6 @@ const SG_ALB: &str = "sg-alb";
 const SG_TASK: &str = "sg-task";
 const DEFAULT_SG: &str = "sg-default";
 const PORT: u16 = 8080;
-
-/// The AWS id the mocks give the resource with logical id `logical`:
-/// `subnet/public/us-east-1a` → `subnet-public-us-east-1a`, `vpc` → `vpc-1`.
-fn aws_id(prefix: &str, logical: &str) -> String {
-    match logical.split_once('/') {
-        Some((_, rest)) => format!("{prefix}-{}", rest.replace('/', "-")),
-        None => format!("{prefix}-1"),
-    }
-}
 
 /// The tags a resource of stack `web` must carry (the harness context has the user tag
 /// `team=payments`).
@@ -136,21 +108,6 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             )
         })
         .collect()
-}
-
-/// The `ecs:resource` tag of a create call.
-fn logical_of(specs: &[TagSpecification]) -> String {
-    specs
-        .iter()
-        .flat_map(|s| s.tags())
-        .find(|t| t.key() == Some("ecs:resource"))
-        .and_then(|t| t.value())
-        .unwrap_or("untagged")
-        .to_string()
-}
-
-fn created_id(prefix: &str, specs: &[TagSpecification]) -> String {
-    aws_id(prefix, &logical_of(specs))
 }
 
 fn meta(code: &str, message: &str) -> ErrorMetadata {
@@ -226,38 +183,19 @@ fn managed_outputs() -> NetworkOutputs {
 // ---------------------------------------------------------------------------------------------
 // The live state the describes report.
 
-/// What the tag-filtered describes return: the stack's live resources.
-#[derive(Clone)]
-struct World {
-    vpcs: Vec<Vpc>,
-    igws: Vec<InternetGateway>,
-    subnets: Vec<Subnet>,
-    route_tables: Vec<RouteTable>,
-    addresses: Vec<Address>,
-    nats: Vec<NatGateway>,
-    sgs: Vec<SecurityGroup>,
-    endpoints: Vec<VpcEndpoint>,
-    /// The default security groups AWS gave VPCs (untagged; found by VPC id and name).
-    default_sgs: Vec<SecurityGroup>,
-}
-
-/// An account where the stack has nothing yet. As in AWS, the VPC it is about to create
-/// (`vpc-1`, the id the mocked `CreateVpc` answers with) comes with its default security
-/// group and that group's rules.
-impl Default for World {
-    fn default() -> Self {
-        Self {
-            vpcs: Vec::new(),
-            igws: Vec::new(),
-            subnets: Vec::new(),
-            route_tables: Vec::new(),
-            addresses: Vec::new(),
-            nats: Vec::new(),
-            sgs: Vec::new(),
-            endpoints: Vec::new(),
-            default_sgs: vec![default_group(VPC, true)],
-        }
-    }
+/// The account the tests start from: the stack has nothing yet; the region's zones come out
+/// of order, with a local zone that must not be chosen. (As in AWS, the VPC the stack is about
+/// to create, `vpc-1`, comes with its default security group `sg-default` and that group's
+/// rules: the fake makes both.)
+fn account() -> Ec2State {
+    let mut state = Ec2State::default();
+    state.availability_zones = vec![
+        zone("us-east-1c", "availability-zone"),
+        zone("us-east-1-bos-1a", "local-zone"),
+        zone(AZ_A, "availability-zone"),
+        zone(AZ_B, "availability-zone"),
+    ];
+    state
 }
 
 /// The default security group AWS gives the VPC `vpc`: all traffic in from itself, all out.
@@ -292,7 +230,7 @@ fn filter_value<'a>(filters: &'a [Filter], name: &str) -> Option<&'a str> {
 fn subnet(tier: &str, az: &str, cidr: &str) -> Subnet {
     let logical = format!("subnet/{tier}/{az}");
     Subnet::builder()
-        .subnet_id(aws_id("subnet", &logical))
+        .subnet_id(derived_id("subnet", &logical))
         .vpc_id(VPC)
         .cidr_block(cidr)
         .availability_zone(az)
@@ -308,7 +246,7 @@ fn route_table(logical: &str, default_target: &str, subnets: &[&str]) -> RouteTa
         default.gateway_id(default_target)
     };
     RouteTable::builder()
-        .route_table_id(aws_id("rtb", logical))
+        .route_table_id(derived_id("rtb", logical))
         .vpc_id(VPC)
         .routes(
             Route::builder()
@@ -360,7 +298,7 @@ fn security_group(
     egress: Vec<IpPermission>,
 ) -> SecurityGroup {
     SecurityGroup::builder()
-        .group_id(aws_id("sg", logical))
+        .group_id(derived_id("sg", logical))
         .vpc_id(VPC)
         .set_ip_permissions(Some(ingress))
         .set_ip_permissions_egress(Some(egress))
@@ -369,14 +307,25 @@ fn security_group(
 }
 
 /// Exactly what `managed_spec()` asks for, as AWS would describe it.
-fn converged() -> World {
-    World {
+fn converged() -> Ec2State {
+    /// The resources, kind by kind.
+    struct Fixture {
+        vpcs: Vec<Vpc>,
+        internet_gateways: Vec<InternetGateway>,
+        subnets: Vec<Subnet>,
+        route_tables: Vec<RouteTable>,
+        addresses: Vec<Address>,
+        nat_gateways: Vec<NatGateway>,
+        security_groups: Vec<SecurityGroup>,
+    }
+    let mut state = account();
+    let converged = Fixture {
         vpcs: vec![Vpc::builder()
             .vpc_id(VPC)
             .cidr_block("10.0.0.0/16")
             .set_tags(Some(tags_for("vpc")))
             .build()],
-        igws: vec![InternetGateway::builder()
+        internet_gateways: vec![InternetGateway::builder()
             .internet_gateway_id(IGW)
             .attachments(
                 InternetGatewayAttachment::builder()
@@ -401,13 +350,13 @@ fn converged() -> World {
             .allocation_id(EIP)
             .set_tags(Some(tags_for("eip/us-east-1a")))
             .build()],
-        nats: vec![NatGateway::builder()
+        nat_gateways: vec![NatGateway::builder()
             .nat_gateway_id(NAT)
             .subnet_id(PUB_A)
             .state(NatGatewayState::Available)
             .set_tags(Some(tags_for("nat/us-east-1a")))
             .build()],
-        sgs: vec![
+        security_groups: vec![
             security_group(
                 "sg/alb",
                 vec![tcp(80, "0.0.0.0/0"), tcp(443, "0.0.0.0/0")],
@@ -419,346 +368,22 @@ fn converged() -> World {
                 vec![all_traffic("0.0.0.0/0")],
             ),
         ],
-        endpoints: Vec::new(),
-        default_sgs: vec![default_group(VPC, false)],
-    }
+    };
+    state.vpcs = converged.vpcs;
+    state.internet_gateways = converged.internet_gateways;
+    state.subnets = converged.subnets;
+    state.route_tables = converged.route_tables;
+    state.addresses = converged.addresses;
+    state.nat_gateways = converged.nat_gateways;
+    state.security_groups = converged.security_groups;
+    state.security_groups.push(default_group(VPC, false));
+    state
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
 // The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
-
-/// A recorded rule answering an operation with its empty output.
-macro_rules! acknowledge {
-    ($j:expr, $op:literal, $method:ident, $output:ident) => {
-        $j.answer($op, mock!(Client::$method), |_| {
-            aws_sdk_ec2::operation::$method::$output::builder().build()
-        })
-    };
-}
-
-fn describe_rules(j: &Journal, w: &World) -> Vec<Rule> {
-    let w = w.clone();
-    let (vpcs, igws, subnets, tables) = (w.vpcs, w.igws, w.subnets, w.route_tables);
-    let (addresses, nats, sgs, endpoints) = (w.addresses, w.nats, w.sgs, w.endpoints);
-    let default_sgs = w.default_sgs;
-    vec![
-        j.answer(
-            "DescribeAvailabilityZones",
-            mock!(Client::describe_availability_zones),
-            |_| {
-                // Out of order, with a local zone that must not be chosen.
-                let zone = |name: &str, kind: &str| {
-                    AvailabilityZone::builder()
-                        .zone_name(name)
-                        .zone_type(kind)
-                        .state(AvailabilityZoneState::Available)
-                        .build()
-                };
-                DescribeAvailabilityZonesOutput::builder()
-                    .availability_zones(zone("us-east-1c", "availability-zone"))
-                    .availability_zones(zone("us-east-1-bos-1a", "local-zone"))
-                    .availability_zones(zone(AZ_A, "availability-zone"))
-                    .availability_zones(zone(AZ_B, "availability-zone"))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeVpcs",
-            mock!(Client::describe_vpcs).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeVpcsOutput::builder()
-                    .set_vpcs(Some(vpcs.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeInternetGateways",
-            mock!(Client::describe_internet_gateways).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeInternetGatewaysOutput::builder()
-                    .set_internet_gateways(Some(igws.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeSubnets",
-            mock!(Client::describe_subnets).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeSubnetsOutput::builder()
-                    .set_subnets(Some(subnets.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeRouteTables",
-            mock!(Client::describe_route_tables).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeRouteTablesOutput::builder()
-                    .set_route_tables(Some(tables.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeAddresses",
-            mock!(Client::describe_addresses).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeAddressesOutput::builder()
-                    .set_addresses(Some(addresses.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeNatGateways",
-            mock!(Client::describe_nat_gateways).match_requests(|r| !r.filter().is_empty()),
-            move |_| {
-                DescribeNatGatewaysOutput::builder()
-                    .set_nat_gateways(Some(nats.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeSecurityGroups",
-            mock!(Client::describe_security_groups).match_requests(|r| !r.filters().is_empty()),
-            move |r| {
-                // A VPC's default group by its VPC id and name; the stack's groups by tag.
-                let found = match filter_value(r.filters(), "group-name") {
-                    Some("default") => default_sgs
-                        .iter()
-                        .filter(|g| g.vpc_id() == filter_value(r.filters(), "vpc-id"))
-                        .cloned()
-                        .collect(),
-                    _ => sgs.clone(),
-                };
-                DescribeSecurityGroupsOutput::builder()
-                    .set_security_groups(Some(found))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeVpcEndpoints",
-            mock!(Client::describe_vpc_endpoints).match_requests(|r| !r.filters().is_empty()),
-            move |_| {
-                DescribeVpcEndpointsOutput::builder()
-                    .set_vpc_endpoints(Some(endpoints.clone()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeVpcAttribute",
-            mock!(Client::describe_vpc_attribute),
-            |r| {
-                let on = AttributeBooleanValue::builder().value(true).build();
-                DescribeVpcAttributeOutput::builder()
-                    .set_vpc_id(r.vpc_id().map(str::to_string))
-                    .enable_dns_hostnames(on.clone())
-                    .enable_dns_support(on)
-                    .build()
-            },
-        ),
-        // Teardown polls: NAT gateways are gone at once, endpoints too, no ENI lingers.
-        j.answer(
-            "DescribeNatGateways(ids)",
-            mock!(Client::describe_nat_gateways)
-                .match_requests(|r| !r.nat_gateway_ids().is_empty()),
-            |r| {
-                let gone = r.nat_gateway_ids().iter().map(|id| {
-                    NatGateway::builder()
-                        .nat_gateway_id(id)
-                        .state(NatGatewayState::Deleted)
-                        .build()
-                });
-                DescribeNatGatewaysOutput::builder()
-                    .set_nat_gateways(Some(gone.collect()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeVpcEndpoints(ids)",
-            mock!(Client::describe_vpc_endpoints)
-                .match_requests(|r| !r.vpc_endpoint_ids().is_empty()),
-            |_| DescribeVpcEndpointsOutput::builder().build(),
-        ),
-        j.answer(
-            "DescribeNetworkInterfaces",
-            mock!(Client::describe_network_interfaces),
-            |_| DescribeNetworkInterfacesOutput::builder().build(),
-        ),
-    ]
-}
-
-fn mutation_rules(j: &Journal) -> Vec<Rule> {
-    vec![
-        j.answer("CreateVpc", mock!(Client::create_vpc), |r| {
-            let vpc = Vpc::builder()
-                .vpc_id(created_id("vpc", r.tag_specifications()))
-                .set_cidr_block(r.cidr_block().map(str::to_string));
-            CreateVpcOutput::builder().vpc(vpc.build()).build()
-        }),
-        j.answer("AllocateAddress", mock!(Client::allocate_address), |r| {
-            AllocateAddressOutput::builder()
-                .allocation_id(created_id("eipalloc", r.tag_specifications()))
-                .build()
-        }),
-        j.answer("CreateSubnet", mock!(Client::create_subnet), |r| {
-            let subnet = Subnet::builder()
-                .subnet_id(created_id("subnet", r.tag_specifications()))
-                .set_vpc_id(r.vpc_id().map(str::to_string))
-                .set_cidr_block(r.cidr_block().map(str::to_string))
-                .set_availability_zone(r.availability_zone().map(str::to_string));
-            CreateSubnetOutput::builder().subnet(subnet.build()).build()
-        }),
-        j.answer(
-            "CreateInternetGateway",
-            mock!(Client::create_internet_gateway),
-            |r| {
-                let igw = InternetGateway::builder()
-                    .internet_gateway_id(created_id("igw", r.tag_specifications()));
-                CreateInternetGatewayOutput::builder()
-                    .internet_gateway(igw.build())
-                    .build()
-            },
-        ),
-        j.answer("CreateRouteTable", mock!(Client::create_route_table), |r| {
-            let table =
-                RouteTable::builder().route_table_id(created_id("rtb", r.tag_specifications()));
-            CreateRouteTableOutput::builder()
-                .route_table(table.build())
-                .build()
-        }),
-        j.answer(
-            "AssociateRouteTable",
-            mock!(Client::associate_route_table),
-            |r| {
-                AssociateRouteTableOutput::builder()
-                    .association_id(format!("rtbassoc-{}", r.subnet_id().unwrap_or_default()))
-                    .build()
-            },
-        ),
-        j.answer("CreateNatGateway", mock!(Client::create_nat_gateway), |r| {
-            let nat = NatGateway::builder()
-                .nat_gateway_id(created_id("nat", r.tag_specifications()))
-                .set_subnet_id(r.subnet_id().map(str::to_string))
-                .state(NatGatewayState::Pending);
-            CreateNatGatewayOutput::builder()
-                .nat_gateway(nat.build())
-                .build()
-        }),
-        j.answer(
-            "CreateSecurityGroup",
-            mock!(Client::create_security_group),
-            |r| {
-                CreateSecurityGroupOutput::builder()
-                    .group_id(created_id("sg", r.tag_specifications()))
-                    .build()
-            },
-        ),
-        j.answer(
-            "CreateVpcEndpoint",
-            mock!(Client::create_vpc_endpoint),
-            |r| {
-                let endpoint = VpcEndpoint::builder()
-                    .vpc_endpoint_id(created_id("vpce", r.tag_specifications()));
-                CreateVpcEndpointOutput::builder()
-                    .vpc_endpoint(endpoint.build())
-                    .build()
-            },
-        ),
-        acknowledge!(
-            j,
-            "ModifyVpcAttribute",
-            modify_vpc_attribute,
-            ModifyVpcAttributeOutput
-        ),
-        acknowledge!(j, "CreateTags", create_tags, CreateTagsOutput),
-        acknowledge!(j, "DeleteTags", delete_tags, DeleteTagsOutput),
-        acknowledge!(
-            j,
-            "AttachInternetGateway",
-            attach_internet_gateway,
-            AttachInternetGatewayOutput
-        ),
-        acknowledge!(
-            j,
-            "DetachInternetGateway",
-            detach_internet_gateway,
-            DetachInternetGatewayOutput
-        ),
-        acknowledge!(j, "CreateRoute", create_route, CreateRouteOutput),
-        acknowledge!(j, "ReplaceRoute", replace_route, ReplaceRouteOutput),
-        acknowledge!(j, "DeleteRoute", delete_route, DeleteRouteOutput),
-        acknowledge!(
-            j,
-            "DisassociateRouteTable",
-            disassociate_route_table,
-            DisassociateRouteTableOutput
-        ),
-        acknowledge!(
-            j,
-            "AuthorizeSecurityGroupIngress",
-            authorize_security_group_ingress,
-            AuthorizeSecurityGroupIngressOutput
-        ),
-        acknowledge!(
-            j,
-            "AuthorizeSecurityGroupEgress",
-            authorize_security_group_egress,
-            AuthorizeSecurityGroupEgressOutput
-        ),
-        acknowledge!(
-            j,
-            "RevokeSecurityGroupIngress",
-            revoke_security_group_ingress,
-            RevokeSecurityGroupIngressOutput
-        ),
-        acknowledge!(
-            j,
-            "RevokeSecurityGroupEgress",
-            revoke_security_group_egress,
-            RevokeSecurityGroupEgressOutput
-        ),
-        acknowledge!(
-            j,
-            "ModifyVpcEndpoint",
-            modify_vpc_endpoint,
-            ModifyVpcEndpointOutput
-        ),
-        acknowledge!(
-            j,
-            "DeleteVpcEndpoints",
-            delete_vpc_endpoints,
-            DeleteVpcEndpointsOutput
-        ),
-        acknowledge!(
-            j,
-            "DeleteNatGateway",
-            delete_nat_gateway,
-            DeleteNatGatewayOutput
-        ),
-        acknowledge!(j, "ReleaseAddress", release_address, ReleaseAddressOutput),
-        acknowledge!(
-            j,
-            "DeleteRouteTable",
-            delete_route_table,
-            DeleteRouteTableOutput
-        ),
-        acknowledge!(
-            j,
-            "DeleteInternetGateway",
-            delete_internet_gateway,
-            DeleteInternetGatewayOutput
-        ),
-        acknowledge!(j, "DeleteSubnet", delete_subnet, DeleteSubnetOutput),
-        acknowledge!(
-            j,
-            "DeleteSecurityGroup",
-            delete_security_group,
-            DeleteSecurityGroupOutput
-        ),
-        acknowledge!(j, "DeleteVpc", delete_vpc, DeleteVpcOutput),
-    ]
-}
 
 /// A NAT gateway poll (`DescribeNatGateways` by id) answering `answers` in turn, the last one
 /// repeatedly.
@@ -831,21 +456,27 @@ fn existing_subnets(j: &Journal) -> Rule {
     )
 }
 
-/// The base rules over a world, and the journal they record into.
+/// The fake account the layer's client answers from (its rules), and the journal it records
+/// into.
 struct Mock {
     journal: Journal,
+    fake: FakeEc2,
     rules: Vec<Rule>,
 }
 
 impl Mock {
-    fn new(world: &World) -> Self {
+    fn new(world: &Ec2State) -> Self {
         let journal = Journal::default();
-        let mut rules = describe_rules(&journal, world);
-        rules.extend(mutation_rules(&journal));
-        Self { journal, rules }
+        let fake = FakeEc2::new(&journal, world.clone());
+        let rules = fake.rules();
+        Self {
+            journal,
+            fake,
+            rules,
+        }
     }
 
-    /// A layer whose client answers with `overrides` first, then the base rules.
+    /// A layer whose client answers with `overrides` first, then the fake account.
     fn layer(&self, overrides: &[&Rule]) -> NetworkLayer {
         let rules = overrides.iter().copied().chain(&self.rules);
         NetworkLayer::from_client(ecs_core::mock_client!(
@@ -1076,7 +707,7 @@ fn has_owner_filter(filters: &[Filter]) -> bool {
 #[tokio::test]
 async fn fresh_managed_network_is_created_tagged_and_wired() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let net = m.layer(&[]);
 
     let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
@@ -1292,6 +923,31 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
         j.ops()
     );
     assert!(h.clock.sleeps().is_empty());
+
+    // The fake account now holds the network: read again, it plans nothing, and the default
+    // group and the DNS attributes are as the apply left them.
+    {
+        let state = m.fake.state();
+        assert_eq!(
+            (
+                state.vpcs.len(),
+                state.subnets.len(),
+                state.route_tables.len()
+            ),
+            (1, 4, 3)
+        );
+        assert_eq!(state.dns.get(VPC), Some(&(true, true)));
+        let default = state
+            .security_groups
+            .iter()
+            .find(|g| g.group_id() == Some(DEFAULT_SG))
+            .unwrap();
+        assert!(default.ip_permissions().is_empty() && default.ip_permissions_egress().is_empty());
+    }
+    j.clear();
+    let again = net.plan(&h.ctx, &managed_spec()).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+    assert!(j.mutating().is_empty(), "{:?}", j.ops());
 }
 
 /// A NAT gateway waits only for its public subnet, its address and the attached internet
@@ -1302,7 +958,7 @@ async fn fresh_managed_network_is_created_tagged_and_wired() {
 #[tokio::test]
 async fn nat_gateway_waits_neither_for_security_group_rules_nor_for_dns_attributes() {
     let h = Harness::yielding();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let throttled = || meta("RequestLimitExceeded", "Request limit exceeded.");
     // The first AuthorizeSecurityGroupIngress of each group is throttled.
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
@@ -1428,7 +1084,7 @@ async fn converged_network_plans_nothing_and_apply_makes_no_call() {
 #[tokio::test]
 async fn throttled_describe_is_retried_with_backoff() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let throttled = mock!(Client::describe_vpcs)
         .match_requests(|r| !r.filters().is_empty())
         .sequence()
@@ -1560,7 +1216,7 @@ async fn dependency_violation_that_clears_lets_destroy_finish() {
 #[tokio::test]
 async fn subnet_conflict_fails_apply_naming_the_subnet_and_its_cidr() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let conflict = mock!(Client::create_subnet)
         .match_requests(|r| r.cidr_block() == Some("10.0.16.0/20"))
         .then_error(|| {
@@ -1605,6 +1261,18 @@ async fn destroy_waits_for_nat_deletion_before_releasing_and_detaching() {
 
     let deleted = net.destroy(&h.ctx).await.unwrap();
     assert_eq!(deleted.summary().delete, 13, "{deleted}");
+    // Everything is gone from the fake account, which refuses a delete EC2 would refuse
+    // (a VPC with subnets, a group another names, …): the order held.
+    {
+        let state = m.fake.state();
+        assert!(state.vpcs.is_empty() && state.subnets.is_empty() && state.route_tables.is_empty());
+        assert!(state.security_groups.is_empty() && state.addresses.is_empty());
+        assert!(state.internet_gateways.is_empty());
+        assert!(state
+            .nat_gateways
+            .iter()
+            .all(|n| n.state() == Some(&NatGatewayState::Deleted)));
+    }
     assert!(deleted
         .find("nat-gateway", NAT)
         .is_some_and(|c| c.action == Action::Delete));
@@ -1671,7 +1339,7 @@ async fn destroy_waits_for_nat_deletion_before_releasing_and_detaching() {
 #[tokio::test]
 async fn invalid_spec_reports_every_problem_before_any_call() {
     let h = Harness::with_tags(Tags::new().with("aws:owner", "me"));
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let net = m.layer(&[]);
 
     let spec = NetworkSpec::builder()
@@ -1732,7 +1400,7 @@ async fn invalid_spec_reports_every_problem_before_any_call() {
 #[tokio::test]
 async fn existing_vpc_gets_only_security_groups() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let (vpc, subnets) = (existing_vpc(&m.journal), existing_subnets(&m.journal));
     let net = m.layer(&[&vpc, &subnets]);
 
@@ -1808,7 +1476,7 @@ fn from_itself() -> IpPermission {
 async fn the_default_security_group_of_a_new_vpc_is_left_with_no_rules() {
     let h = Harness::new();
     // AWS makes the group, with its rules, together with the VPC.
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let net = m.layer(&[]);
 
     let plan = net.plan(&h.ctx, &managed_spec()).await.unwrap();
@@ -1850,7 +1518,10 @@ async fn the_default_security_group_of_a_new_vpc_is_left_with_no_rules() {
 async fn rules_added_to_the_default_security_group_are_revoked_and_then_left_alone() {
     let h = Harness::new();
     let mut world = converged();
-    world.default_sgs = vec![default_group(VPC, true)];
+    world
+        .security_groups
+        .retain(|g| g.group_name() != Some("default"));
+    world.security_groups.push(default_group(VPC, true));
     let m = Mock::new(&world);
     let net = m.layer(&[]);
 
@@ -1885,7 +1556,7 @@ async fn rules_added_to_the_default_security_group_are_revoked_and_then_left_alo
 #[tokio::test]
 async fn existing_vpc_with_an_unknown_subnet_is_not_found() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let missing = mock!(Client::describe_subnets)
         .match_requests(|r| !r.subnet_ids().is_empty())
         .then_error(|| {
@@ -1916,7 +1587,7 @@ async fn existing_vpc_with_an_unknown_subnet_is_not_found() {
 #[tokio::test]
 async fn wait_ready_polls_until_the_nat_gateway_is_available() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let poll = nat_poll(
         &m.journal,
         vec![
@@ -1956,7 +1627,7 @@ async fn wait_ready_polls_until_the_nat_gateway_is_available() {
 #[tokio::test]
 async fn wait_ready_fails_at_once_on_a_failed_nat_gateway() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let failed = NatGateway::builder()
         .nat_gateway_id(NAT)
         .state(NatGatewayState::Failed)
@@ -1989,7 +1660,7 @@ async fn extra_ingress_rule_is_planned_as_update_and_revoked() {
     let h = Harness::new();
     let mut world = converged();
     let alb = world
-        .sgs
+        .security_groups
         .iter_mut()
         .find(|g| g.group_id() == Some(SG_ALB))
         .unwrap();
@@ -2107,7 +1778,7 @@ async fn moved_subnet_is_refused_before_any_change() {
 #[tokio::test]
 async fn deploy_plans_applies_and_waits_for_the_nat_gateway() {
     let h = Harness::new();
-    let m = Mock::new(&World::default());
+    let m = Mock::new(&account());
     let poll = nat_poll(
         &m.journal,
         vec![

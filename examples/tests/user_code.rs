@@ -264,3 +264,49 @@ async fn the_same_code_deploys_on_the_emulator() {
         destroyed.deleted
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same kind of test against a stateful fake account: `ecs_facade::testing::FakeEc2`
+// holds the account's networks and changes them as the calls would, so platform code can be
+// tested across a deploy, a second plan and a destroy without the emulator.
+
+#[tokio::test]
+async fn a_network_deployed_into_a_fake_account_plans_nothing_more_and_destroys_cleanly() {
+    use ecs_core::{Context, FakeClock, StackName};
+    use ecs_facade::testing::{Ec2State, FakeEc2, Journal};
+    use ecs_net::{ManagedVpc, NatStrategy, Network, NetworkLayer, NetworkSpec};
+
+    let journal = Journal::default();
+    let fake = FakeEc2::new(&journal, Ec2State::default());
+    let net = NetworkLayer::from_client(fake.client());
+    let ctx = Context::builder()
+        .stack(StackName::new("web").unwrap())
+        .clock(FakeClock::new())
+        .build();
+    let spec = NetworkSpec::builder()
+        .vpc(Network::Managed(
+            ManagedVpc::builder()
+                .az_count(2)
+                .nat(NatStrategy::Single)
+                .build(),
+        ))
+        .container_port(8080)
+        .build();
+
+    let (plan, outputs) = net.deploy(&ctx, &spec).await.unwrap();
+    assert!(plan.pending().all(|c| c.action == Action::Create), "{plan}");
+    assert_eq!(outputs.public_subnets.len(), 2);
+    assert_eq!(fake.state().vpcs.len(), 1);
+
+    journal.clear();
+    let again = net.plan(&ctx, &spec).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+    assert!(journal.mutating().is_empty(), "{:?}", journal.ops());
+
+    net.destroy(&ctx).await.unwrap();
+    let state = fake.state();
+    assert!(
+        state.vpcs.is_empty() && state.subnets.is_empty(),
+        "{state:?}"
+    );
+}

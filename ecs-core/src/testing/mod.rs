@@ -13,10 +13,15 @@
 //!   [`Journal`] records every call those rules answer, with its typed input, and builds the
 //!   rules that answer from a stateful fake world ([`Journal::on`]). Every layer's mock tests
 //!   use it.
+//! * Stateful fakes of AWS services, each behind its own feature so a test pulls in only the
+//!   SDK crates it uses: `FakeEc2` (feature `fake-ec2`) holds an account's networks and
+//!   answers a mocked EC2 client from them, changing them as the calls would.
 
 mod chaos;
 mod counter;
 mod emulator;
+#[cfg(feature = "fake-ec2")]
+pub mod fake_ec2;
 mod fault;
 mod journal;
 mod protocol;
@@ -25,6 +30,8 @@ mod simulation;
 pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
+#[cfg(feature = "fake-ec2")]
+pub use fake_ec2::{Ec2State, FakeEc2};
 pub use fault::{FaultInjector, INJECTED_FAULT};
 pub use journal::Journal;
 pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCall, GATE_TIMEOUT};
