@@ -2,26 +2,25 @@
 //! plan, apply, `ensure_log_group`, `alarm_states` and destroy of the stack's log group, alarms
 //! and dashboard, with retries timed by a [`FakeClock`] so nothing sleeps for real.
 //!
-//! Every test builds a [`Mock`]: a small in-memory CloudWatch and CloudWatch Logs (a [`World`])
-//! behind both clients. Describes and gets answer from the world and creates, puts and deletes
-//! change it, so what an apply made is what the next plan finds. The world behaves as AWS does
-//! where it matters here: `DescribeAlarms` answers by name prefix or names, in pages (so the
+//! Every test builds a [`Mock`]: the shared stateful fakes of CloudWatch and CloudWatch Logs
+//! (`ecs_core::testing::{FakeCloudWatch, FakeLogs}`) behind both clients. Describes and gets
+//! answer from them and creates, puts and deletes change them, so what an apply made is what
+//! the next plan finds. They behave as AWS does where it matters here: `DescribeAlarms` answers by name prefix or names, in pages (so the
 //! layer's pagination is exercised), and returns each alarm as it was put (metric-math alarms
 //! with their `Metrics`); tags given to `PutMetricAlarm` are kept only when it creates the alarm;
 //! `GetDashboard` of a missing dashboard answers `ResourceNotFound`; `ListTagsForResource` of
 //! CloudWatch Logs wants the log group's ARN without the trailing `:*`; creating a log group that
 //! exists answers `ResourceAlreadyExistsException`. Every call is recorded, input included, in a
-//! [`Journal`]. A test puts its own rules in front of the world's (in `RuleMode::MatchAny` the
+//! [`Journal`]. A test puts its own rules in front of the fakes' (in `RuleMode::MatchAny` the
 //! first matching rule answers) to inject errors.
 
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use ecs_core::testing::Journal;
-use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::error::ErrorMetadata;
@@ -32,21 +31,21 @@ use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
 use aws_sdk_cloudwatch::operation::put_dashboard::PutDashboardInput;
 use aws_sdk_cloudwatch::operation::put_metric_alarm::{PutMetricAlarmError, PutMetricAlarmInput};
 use aws_sdk_cloudwatch::types::{
-    ComparisonOperator, Dimension, MetricAlarm, MetricDataQuery, StateValue, Statistic,
+    ComparisonOperator, Dimension, MetricDataQuery, StateValue, Statistic,
 };
 use aws_sdk_cloudwatchlogs::operation as logs_op;
 use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupInput;
 use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupInput;
 use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyInput;
-use aws_sdk_cloudwatchlogs::types::LogGroup;
-use aws_smithy_mocks::RuleBuilder;
 use serde_json::Value;
 
-use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::testing::fake_cloudwatch::{alarm_arn, Alarm};
+use ecs_core::testing::fake_logs::LogGroupRecord;
+use ecs_core::testing::{mock, CloudWatchState, FakeCloudWatch, FakeLogs, LogsState, Rule};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, StackName, Tags};
 use ecs_observe::{
     dashboard_body, Error, Monitoring, ObserveClients, ObserveLayer, ObserveOutputs, ObservePlan,
-    ObserveSpec, ObserveTarget, RETENTION_DAYS,
+    ObserveSpec, ObserveTarget,
 };
 
 /// `ListTagsForResource` of CloudWatch (alarms), as opposed to that of CloudWatch Logs.
@@ -58,7 +57,6 @@ type CwTag = aws_sdk_cloudwatch::types::Tag;
 // ---------------------------------------------------------------------------------------------
 // Names used throughout (stack `web`).
 
-const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ops";
 const CLUSTER: &str = "web";
@@ -89,14 +87,6 @@ const ALARM_PAGE: usize = 4;
 
 fn meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
-}
-
-fn alarm_arn(name: &str) -> String {
-    format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}")
-}
-
-fn log_group_arn(name: &str) -> String {
-    format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}")
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -156,135 +146,6 @@ fn our_log_group_tags() -> BTreeMap<String, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The in-memory CloudWatch and CloudWatch Logs.
-
-struct LogGroupRec {
-    retention: Option<i32>,
-    kms_key: Option<String>,
-    tags: BTreeMap<String, String>,
-}
-
-struct AlarmRec {
-    /// The `PutMetricAlarm` input that made the alarm what it is.
-    input: PutMetricAlarmInput,
-    tags: Vec<CwTag>,
-    state: StateValue,
-}
-
-/// What exists. Names are the keys: one account, one region.
-#[derive(Default)]
-struct World {
-    log_groups: BTreeMap<String, LogGroupRec>,
-    alarms: BTreeMap<String, AlarmRec>,
-    /// Dashboard bodies by name.
-    dashboards: BTreeMap<String, String>,
-}
-
-/// A log group as `DescribeLogGroups` returns it (`arn` with `:*`, `logGroupArn` without).
-fn log_group(name: &str, g: &LogGroupRec) -> LogGroup {
-    let arn = log_group_arn(name);
-    LogGroup::builder()
-        .log_group_name(name)
-        .arn(format!("{arn}:*"))
-        .log_group_arn(arn)
-        .creation_time(1_767_225_600_000)
-        .set_retention_in_days(g.retention)
-        .set_kms_key_id(g.kms_key.clone())
-        .build()
-}
-
-/// An alarm as `DescribeAlarms` returns it: what was put, with its ARN and state.
-fn metric_alarm(name: &str, a: &AlarmRec) -> MetricAlarm {
-    let i = &a.input;
-    let non_empty = |v: &[Dimension]| (!v.is_empty()).then(|| v.to_vec());
-    MetricAlarm::builder()
-        .alarm_name(name)
-        .alarm_arn(alarm_arn(name))
-        .set_alarm_description(i.alarm_description().map(str::to_string))
-        .actions_enabled(i.actions_enabled().unwrap_or(true))
-        .set_ok_actions(Some(i.ok_actions().to_vec()))
-        .set_alarm_actions(Some(i.alarm_actions().to_vec()))
-        .set_insufficient_data_actions(Some(i.insufficient_data_actions().to_vec()))
-        .state_value(a.state.clone())
-        .set_metric_name(i.metric_name().map(str::to_string))
-        .set_namespace(i.namespace().map(str::to_string))
-        .set_statistic(i.statistic().cloned())
-        .set_extended_statistic(i.extended_statistic().map(str::to_string))
-        .set_dimensions(non_empty(i.dimensions()))
-        .set_period(i.period())
-        .set_evaluation_periods(i.evaluation_periods())
-        .set_datapoints_to_alarm(i.datapoints_to_alarm())
-        .set_threshold(i.threshold())
-        .set_comparison_operator(i.comparison_operator().cloned())
-        .set_treat_missing_data(i.treat_missing_data().map(str::to_string))
-        .set_metrics((!i.metrics().is_empty()).then(|| i.metrics().to_vec()))
-        .build()
-}
-
-/// Why a `PutMetricAlarm` input would be rejected by CloudWatch, if it would.
-fn put_problem(r: &PutMetricAlarmInput) -> Option<(&'static str, &'static str)> {
-    const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
-    let single = r.metric_name().is_some() || r.namespace().is_some();
-    let math = !r.metrics().is_empty();
-    if r.alarm_name().is_none_or(str::is_empty) {
-        return Some(("ValidationError", "AlarmName is required"));
-    }
-    if single == math {
-        return Some((
-            "InvalidParameterCombination",
-            "Exactly one of MetricName and Metrics must be specified",
-        ));
-    }
-    if r.evaluation_periods().is_none()
-        || r.threshold().is_none()
-        || r.comparison_operator().is_none()
-    {
-        return Some((
-            "ValidationError",
-            "EvaluationPeriods, Threshold and ComparisonOperator are required",
-        ));
-    }
-    if single {
-        if r.metric_name().is_none() || r.namespace().is_none() || r.period().is_none() {
-            return Some((
-                "ValidationError",
-                "MetricName, Namespace and Period are required",
-            ));
-        }
-        if r.statistic().is_some() == r.extended_statistic().is_some() {
-            return Some((
-                "InvalidParameterCombination",
-                "Exactly one of Statistic and ExtendedStatistic must be specified",
-            ));
-        }
-        if r.statistic()
-            .is_some_and(|s| !STATISTICS.contains(&s.as_str()))
-        {
-            return Some(("InvalidParameterValue", "Unknown Statistic"));
-        }
-    } else {
-        if r.period().is_some() || r.statistic().is_some() || !r.dimensions().is_empty() {
-            return Some((
-                "InvalidParameterCombination",
-                "Period, Statistic and Dimensions must not be set with Metrics",
-            ));
-        }
-        let returning = r
-            .metrics()
-            .iter()
-            .filter(|q| q.return_data() != Some(false))
-            .count();
-        if returning != 1 {
-            return Some((
-                "ValidationError",
-                "Exactly one element of the Metrics array must return data",
-            ));
-        }
-    }
-    None
-}
-
-// ---------------------------------------------------------------------------------------------
 // Recording calls.
 
 // The journal of calls: `ecs_core::testing::Journal`, shared by every mock test.
@@ -303,381 +164,51 @@ fn only<T: Debug>(items: Vec<T>) -> T {
 // ---------------------------------------------------------------------------------------------
 // The mocked clients.
 
-/// The world, the journal, and rules answering every call the layer makes from them.
-#[derive(Clone, Default)]
+/// The fake CloudWatch and CloudWatch Logs accounts (`ecs_core::testing`), and the journal
+/// they record into.
+#[derive(Clone)]
 struct Mock {
     journal: Journal,
-    world: Arc<Mutex<World>>,
+    cw: FakeCloudWatch,
+    logs: FakeLogs,
+}
+
+impl Default for Mock {
+    fn default() -> Self {
+        let journal = Journal::default();
+        let mut alarms = CloudWatchState::default();
+        alarms.page_size = ALARM_PAGE;
+        Self {
+            cw: FakeCloudWatch::new(&journal, alarms),
+            logs: FakeLogs::new(&journal, LogsState::default()),
+            journal,
+        }
+    }
 }
 
 impl Mock {
-    /// The world, for setting it up and inspecting it (never held across an `await`).
-    fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    /// The alarms and dashboards, for setting them up and inspecting them (never held across
+    /// an `await`).
+    fn cw(&self) -> MutexGuard<'_, CloudWatchState> {
+        self.cw.state()
     }
 
-    /// A rule that records the call as `op` and answers with `handle` over the world.
-    fn on<I, O, E>(
-        &self,
-        op: &'static str,
-        rule: RuleBuilder<I, O, E>,
-        handle: impl Fn(&mut World, &I) -> Result<O, E> + Send + Sync + 'static,
-    ) -> Rule
-    where
-        I: Any + Clone + Debug + Send + Sync,
-        O: Debug + Send + Sync + 'static,
-        E: Debug + Send + Sync + std::error::Error + 'static,
-    {
-        self.journal
-            .on(&self.world, op, rule, move |w, i, _| handle(w, i))
+    /// The log groups, likewise.
+    fn logs(&self) -> MutexGuard<'_, LogsState> {
+        self.logs.state()
     }
 
-    /// The layer over the world.
+    /// The layer over the fakes.
     fn layer(&self) -> ObserveLayer {
         self.layer_with(&[])
     }
 
-    /// The layer over the world, with `cw_overrides` answering CloudWatch calls first.
+    /// The layer over the fakes, with `cw_overrides` answering CloudWatch calls first.
     fn layer_with(&self, cw_overrides: &[&Rule]) -> ObserveLayer {
-        let (logs, cw) = (self.logs_rules(), self.cw_rules());
         ObserveLayer::from_clients(ObserveClients {
-            logs: ecs_core::mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &logs),
-            cloudwatch: ecs_core::mock_client!(
-                aws_sdk_cloudwatch,
-                RuleMode::MatchAny,
-                cw_overrides.iter().copied().chain(&cw)
-            ),
+            logs: self.logs.client(),
+            cloudwatch: self.cw.client_with(cw_overrides),
         })
-    }
-
-    fn logs_rules(&self) -> Vec<Rule> {
-        use aws_sdk_cloudwatchlogs::Client;
-
-        fn not_found(name: &str) -> ErrorMetadata {
-            meta(
-                "ResourceNotFoundException",
-                &format!("The specified log group does not exist: {name}"),
-            )
-        }
-
-        vec![
-            self.on(
-                "DescribeLogGroups",
-                mock!(Client::describe_log_groups),
-                |w, r| {
-                    use logs_op::describe_log_groups::DescribeLogGroupsOutput;
-                    let prefix = r.log_group_name_prefix().unwrap_or_default();
-                    let groups: Vec<LogGroup> = w
-                        .log_groups
-                        .iter()
-                        .filter(|(name, _)| name.starts_with(prefix))
-                        .map(|(name, g)| log_group(name, g))
-                        .collect();
-                    Ok(DescribeLogGroupsOutput::builder()
-                        .set_log_groups(Some(groups))
-                        .build())
-                },
-            ),
-            self.on(
-                "ListTagsForResource",
-                mock!(Client::list_tags_for_resource),
-                |w, r| {
-                    use logs_op::list_tags_for_resource::{
-                        ListTagsForResourceError, ListTagsForResourceOutput,
-                    };
-                    let arn = r.resource_arn().unwrap_or_default();
-                    match w
-                        .log_groups
-                        .iter()
-                        .find(|(name, _)| log_group_arn(name) == arn)
-                    {
-                        Some((_, g)) => Ok(ListTagsForResourceOutput::builder()
-                            .set_tags(Some(
-                                g.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                            ))
-                            .build()),
-                        None => Err(ListTagsForResourceError::generic(meta(
-                            "ResourceNotFoundException",
-                            &format!("The specified resource does not exist: {arn}"),
-                        ))),
-                    }
-                },
-            ),
-            self.on("TagResource", mock!(Client::tag_resource), |w, r| {
-                use logs_op::tag_resource::{TagResourceError, TagResourceOutput};
-                let arn = r.resource_arn().unwrap_or_default();
-                match w
-                    .log_groups
-                    .iter_mut()
-                    .find(|(name, _)| log_group_arn(name) == arn)
-                {
-                    Some((_, g)) => {
-                        for (k, v) in r.tags().into_iter().flatten() {
-                            g.tags.insert(k.clone(), v.clone());
-                        }
-                        Ok(TagResourceOutput::builder().build())
-                    }
-                    None => Err(TagResourceError::generic(meta(
-                        "ResourceNotFoundException",
-                        &format!("The specified resource does not exist: {arn}"),
-                    ))),
-                }
-            }),
-            self.on("UntagResource", mock!(Client::untag_resource), |w, r| {
-                use logs_op::untag_resource::{UntagResourceError, UntagResourceOutput};
-                let arn = r.resource_arn().unwrap_or_default();
-                match w
-                    .log_groups
-                    .iter_mut()
-                    .find(|(name, _)| log_group_arn(name) == arn)
-                {
-                    Some((_, g)) => {
-                        for k in r.tag_keys() {
-                            g.tags.remove(k);
-                        }
-                        Ok(UntagResourceOutput::builder().build())
-                    }
-                    None => Err(UntagResourceError::generic(meta(
-                        "ResourceNotFoundException",
-                        &format!("The specified resource does not exist: {arn}"),
-                    ))),
-                }
-            }),
-            self.on("CreateLogGroup", mock!(Client::create_log_group), |w, r| {
-                use logs_op::create_log_group::{CreateLogGroupError, CreateLogGroupOutput};
-                let name = r.log_group_name().unwrap_or_default();
-                if w.log_groups.contains_key(name) {
-                    return Err(CreateLogGroupError::generic(meta(
-                        "ResourceAlreadyExistsException",
-                        "The specified log group already exists",
-                    )));
-                }
-                let tags: BTreeMap<String, String> = r
-                    .tags()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default();
-                w.log_groups.insert(
-                    name.to_string(),
-                    LogGroupRec {
-                        retention: None,
-                        kms_key: r.kms_key_id().map(str::to_string),
-                        tags,
-                    },
-                );
-                Ok(CreateLogGroupOutput::builder().build())
-            }),
-            self.on(
-                "PutRetentionPolicy",
-                mock!(Client::put_retention_policy),
-                |w, r| {
-                    use logs_op::put_retention_policy::{
-                        PutRetentionPolicyError, PutRetentionPolicyOutput,
-                    };
-                    let name = r.log_group_name().unwrap_or_default();
-                    let days = r.retention_in_days().unwrap_or_default();
-                    if !u32::try_from(days).is_ok_and(|d| RETENTION_DAYS.contains(&d)) {
-                        return Err(PutRetentionPolicyError::generic(meta(
-                            "InvalidParameterException",
-                            &format!("{days} is not a valid retention in days"),
-                        )));
-                    }
-                    match w.log_groups.get_mut(name) {
-                        Some(g) => {
-                            g.retention = Some(days);
-                            Ok(PutRetentionPolicyOutput::builder().build())
-                        }
-                        None => Err(PutRetentionPolicyError::generic(not_found(name))),
-                    }
-                },
-            ),
-            self.on(
-                "AssociateKmsKey",
-                mock!(Client::associate_kms_key),
-                |w, r| {
-                    use logs_op::associate_kms_key::{AssociateKmsKeyError, AssociateKmsKeyOutput};
-                    let name = r.log_group_name().unwrap_or_default();
-                    match w.log_groups.get_mut(name) {
-                        Some(g) => {
-                            g.kms_key = r.kms_key_id().map(str::to_string);
-                            Ok(AssociateKmsKeyOutput::builder().build())
-                        }
-                        None => Err(AssociateKmsKeyError::generic(not_found(name))),
-                    }
-                },
-            ),
-            self.on(
-                "DisassociateKmsKey",
-                mock!(Client::disassociate_kms_key),
-                |w, r| {
-                    use logs_op::disassociate_kms_key::{
-                        DisassociateKmsKeyError, DisassociateKmsKeyOutput,
-                    };
-                    let name = r.log_group_name().unwrap_or_default();
-                    match w.log_groups.get_mut(name) {
-                        Some(g) => {
-                            g.kms_key = None;
-                            Ok(DisassociateKmsKeyOutput::builder().build())
-                        }
-                        None => Err(DisassociateKmsKeyError::generic(not_found(name))),
-                    }
-                },
-            ),
-            self.on("DeleteLogGroup", mock!(Client::delete_log_group), |w, r| {
-                use logs_op::delete_log_group::{DeleteLogGroupError, DeleteLogGroupOutput};
-                let name = r.log_group_name().unwrap_or_default();
-                match w.log_groups.remove(name) {
-                    Some(_) => Ok(DeleteLogGroupOutput::builder().build()),
-                    None => Err(DeleteLogGroupError::generic(not_found(name))),
-                }
-            }),
-        ]
-    }
-
-    fn cw_rules(&self) -> Vec<Rule> {
-        use aws_sdk_cloudwatch::Client;
-
-        fn no_dashboard(name: &str) -> ErrorMetadata {
-            meta(
-                "ResourceNotFound",
-                &format!("Dashboard {name} does not exist"),
-            )
-        }
-
-        vec![
-            self.on("DescribeAlarms", mock!(Client::describe_alarms), |w, r| {
-                use cw_op::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
-                let (prefix, names) = (r.alarm_name_prefix(), r.alarm_names());
-                if prefix.is_some() && !names.is_empty() {
-                    return Err(DescribeAlarmsError::generic(meta(
-                        "InvalidParameterCombination",
-                        "AlarmNames and AlarmNamePrefix cannot be used together",
-                    )));
-                }
-                let matching: Vec<MetricAlarm> = w
-                    .alarms
-                    .iter()
-                    .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
-                    .filter(|(name, _)| names.is_empty() || names.contains(*name))
-                    .map(|(name, a)| metric_alarm(name, a))
-                    .collect();
-                let start = match r.next_token() {
-                    None => 0,
-                    Some(token) => token.parse::<usize>().map_err(|_| {
-                        DescribeAlarmsError::generic(meta(
-                            "InvalidNextToken",
-                            "The next token is invalid",
-                        ))
-                    })?,
-                }
-                .min(matching.len());
-                let end = (start + ALARM_PAGE).min(matching.len());
-                Ok(DescribeAlarmsOutput::builder()
-                    .set_metric_alarms(Some(matching[start..end].to_vec()))
-                    .set_next_token((end < matching.len()).then(|| end.to_string()))
-                    .build())
-            }),
-            self.on(
-                "ListTagsForResource",
-                mock!(Client::list_tags_for_resource),
-                |w, r| {
-                    use cw_op::list_tags_for_resource::{
-                        ListTagsForResourceError, ListTagsForResourceOutput,
-                    };
-                    let arn = r.resource_arn().unwrap_or_default();
-                    match w.alarms.iter().find(|(name, _)| alarm_arn(name) == arn) {
-                        Some((_, a)) => Ok(ListTagsForResourceOutput::builder()
-                            .set_tags(Some(a.tags.clone()))
-                            .build()),
-                        None => Err(ListTagsForResourceError::generic(meta(
-                            "ResourceNotFoundException",
-                            &format!("Alarm {arn} does not exist"),
-                        ))),
-                    }
-                },
-            ),
-            self.on("PutMetricAlarm", mock!(Client::put_metric_alarm), |w, r| {
-                use cw_op::put_metric_alarm::PutMetricAlarmOutput;
-                if let Some((code, message)) = put_problem(r) {
-                    return Err(PutMetricAlarmError::generic(meta(code, message)));
-                }
-                let name = r.alarm_name().unwrap_or_default();
-                match w.alarms.get_mut(name) {
-                    // As in AWS, tags given when updating an alarm are ignored.
-                    Some(a) => a.input = r.clone(),
-                    None => {
-                        w.alarms.insert(
-                            name.to_string(),
-                            AlarmRec {
-                                input: r.clone(),
-                                tags: r.tags().to_vec(),
-                                state: StateValue::InsufficientData,
-                            },
-                        );
-                    }
-                }
-                Ok(PutMetricAlarmOutput::builder().build())
-            }),
-            self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
-                use cw_op::delete_alarms::{DeleteAlarmsError, DeleteAlarmsOutput};
-                if let Some(missing) = r.alarm_names().iter().find(|n| !w.alarms.contains_key(*n)) {
-                    return Err(DeleteAlarmsError::generic(meta(
-                        "ResourceNotFound",
-                        &format!("Alarm {missing} does not exist"),
-                    )));
-                }
-                for name in r.alarm_names() {
-                    w.alarms.remove(name);
-                }
-                Ok(DeleteAlarmsOutput::builder().build())
-            }),
-            self.on("GetDashboard", mock!(Client::get_dashboard), |w, r| {
-                use cw_op::get_dashboard::{GetDashboardError, GetDashboardOutput};
-                let name = r.dashboard_name().unwrap_or_default();
-                match w.dashboards.get(name) {
-                    Some(body) => Ok(GetDashboardOutput::builder()
-                        .dashboard_arn(format!("arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name}"))
-                        .dashboard_name(name)
-                        .dashboard_body(body)
-                        .build()),
-                    None => Err(GetDashboardError::generic(no_dashboard(name))),
-                }
-            }),
-            self.on("PutDashboard", mock!(Client::put_dashboard), |w, r| {
-                use cw_op::put_dashboard::{PutDashboardError, PutDashboardOutput};
-                let (name, body) = (
-                    r.dashboard_name().unwrap_or_default(),
-                    r.dashboard_body().unwrap_or_default(),
-                );
-                let valid =
-                    serde_json::from_str::<Value>(body).is_ok_and(|b| b["widgets"].is_array());
-                if name.is_empty() || !valid {
-                    return Err(PutDashboardError::generic(meta(
-                        "InvalidParameterInput",
-                        "The field DashboardBody must be a valid JSON object with widgets",
-                    )));
-                }
-                w.dashboards.insert(name.to_string(), body.to_string());
-                Ok(PutDashboardOutput::builder().build())
-            }),
-            self.on(
-                "DeleteDashboards",
-                mock!(Client::delete_dashboards),
-                |w, r| {
-                    use cw_op::delete_dashboards::{DeleteDashboardsError, DeleteDashboardsOutput};
-                    if let Some(missing) = r
-                        .dashboard_names()
-                        .iter()
-                        .find(|n| !w.dashboards.contains_key(*n))
-                    {
-                        return Err(DeleteDashboardsError::generic(no_dashboard(missing)));
-                    }
-                    for name in r.dashboard_names() {
-                        w.dashboards.remove(name);
-                    }
-                    Ok(DeleteDashboardsOutput::builder().build())
-                },
-            ),
-        ]
     }
 }
 
@@ -1044,9 +575,9 @@ async fn fresh_create_makes_the_log_group_six_alarms_and_the_dashboard() {
     assert_eq!(out.dashboard_url.as_deref(), Some(DASHBOARD_URL));
 
     // What exists now.
-    let w = m.world();
-    assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
-    assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+    let (w, l) = (m.cw(), m.logs());
+    assert_eq!(l.log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(l.log_groups[LOG_GROUP].tags, our_log_group_tags());
     assert_eq!(
         w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
         set(&ALL_ALARMS)
@@ -1096,7 +627,7 @@ async fn unchanged_spec_plans_nothing_and_applies_without_mutating_calls() {
     assert_eq!(out, first);
 
     // Status: the alarms' states, read without changing anything.
-    m.world().alarms.get_mut(CPU).expect("the CPU alarm").state = StateValue::Alarm;
+    m.cw().alarms.get_mut(CPU).expect("the CPU alarm").state = StateValue::Alarm;
     let states = layer.alarm_states(&h.ctx).await.unwrap();
     let states: BTreeMap<String, String> = states.into_iter().map(|s| (s.name, s.state)).collect();
     assert_eq!(
@@ -1162,7 +693,7 @@ async fn changed_threshold_puts_only_that_alarm_again() {
     );
     assert_eq!(out.dashboard_url.as_deref(), Some(DASHBOARD_URL));
     {
-        let w = m.world();
+        let w = m.cw();
         let cpu = &w.alarms[CPU];
         assert_eq!(cpu.input.threshold(), Some(70.0));
         assert_eq!(
@@ -1221,7 +752,7 @@ async fn removed_alarm_is_deleted_and_the_dashboard_follows() {
     assert_eq!(listed, expected);
     assert_eq!(out.alarms.len(), 5);
     assert!(out.alarms.iter().all(|a| a != LATENCY), "{:?}", out.alarms);
-    assert!(!m.world().alarms.contains_key(LATENCY));
+    assert!(!m.cw().alarms.contains_key(LATENCY));
 
     let again = layer.plan(&h.ctx, &changed, &target()).await.unwrap();
     assert!(again.changes().is_empty(), "{again}");
@@ -1249,12 +780,12 @@ async fn a_dashboard_replaced_after_the_plan_is_never_deleted() {
             Some(&Action::Delete)
         );
         if replaced {
-            m.world().dashboards.insert(
+            m.cw().dashboards.insert(
                 DASHBOARD.to_string(),
                 r#"{"widgets":[{"type":"text","properties":{"markdown":"theirs"}}]}"#.into(),
             );
         } else {
-            m.world().dashboards.remove(DASHBOARD);
+            m.cw().dashboards.remove(DASHBOARD);
         }
         m.journal.clear();
         let result = layer.apply(&h.ctx, &plan).await;
@@ -1270,7 +801,7 @@ async fn a_dashboard_replaced_after_the_plan_is_never_deleted() {
                 err.to_string(),
                 format!("dashboard {DASHBOARD} was replaced by someone else since the plan read it; run the plan again")
             );
-            assert!(m.world().dashboards[DASHBOARD].contains("theirs"));
+            assert!(m.cw().dashboards[DASHBOARD].contains("theirs"));
         } else {
             result.unwrap();
         }
@@ -1331,7 +862,7 @@ async fn basic_monitoring_keeps_cpu_and_memory_and_deletes_the_rest_and_the_dash
     assert_eq!(out.alarms, [CPU, MEMORY]);
     assert_eq!((out.dashboard, out.dashboard_url), (None, None));
     {
-        let w = m.world();
+        let w = m.cw();
         assert_eq!(
             w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
             set(&[CPU, MEMORY])
@@ -1355,9 +886,9 @@ async fn basic_monitoring_keeps_cpu_and_memory_and_deletes_the_rest_and_the_dash
 async fn plan_refuses_to_change_an_alarm_without_the_stack_tag() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world().alarms.insert(
+    m.cw().alarms.insert(
         CPU.to_string(),
-        AlarmRec {
+        Alarm {
             input: cpu_alarm_input(CPU, 50.0),
             tags: vec![cw_tag("owner", "another-team")],
             state: StateValue::Ok,
@@ -1384,7 +915,7 @@ async fn plan_refuses_to_change_an_alarm_without_the_stack_tag() {
         "{:?}",
         m.journal.mutating()
     );
-    let w = m.world();
+    let w = m.cw();
     assert_eq!(w.alarms.len(), 1);
     assert_eq!(w.alarms[CPU].input.threshold(), Some(50.0));
 }
@@ -1393,7 +924,7 @@ async fn plan_refuses_to_change_an_alarm_without_the_stack_tag() {
 async fn plan_refuses_a_dashboard_without_the_stack_mark() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world()
+    m.cw()
         .dashboards
         .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
 
@@ -1415,7 +946,7 @@ async fn plan_refuses_a_dashboard_without_the_stack_mark() {
         "{:?}",
         m.journal.mutating()
     );
-    assert_eq!(m.world().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
+    assert_eq!(m.cw().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1427,7 +958,7 @@ async fn drifted_retention_is_put_back() {
     let m = Mock::default();
     let layer = m.layer();
     deploy(&layer, &h, &spec()).await;
-    m.world()
+    m.logs()
         .log_groups
         .get_mut(LOG_GROUP)
         .expect("the log group")
@@ -1457,7 +988,7 @@ async fn drifted_retention_is_put_back() {
         (Some(LOG_GROUP), Some(30))
     );
     assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
-    assert_eq!(m.world().log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(m.logs().log_groups[LOG_GROUP].retention, Some(30));
 }
 
 #[tokio::test]
@@ -1467,8 +998,8 @@ async fn drifted_log_group_tags_are_set_back_and_aws_tags_left_alone() {
     let layer = m.layer();
     deploy(&layer, &h, &spec()).await;
     {
-        let mut w = m.world();
-        let tags = &mut w.log_groups.get_mut(LOG_GROUP).expect("the log group").tags;
+        let mut l = m.logs();
+        let tags = &mut l.log_groups.get_mut(LOG_GROUP).expect("the log group").tags;
         let team = tags.remove("team").expect("the user's tag");
         tags.insert("extra".into(), "x".into());
         tags.insert("aws:cloudformation:stack-name".into(), "other".into());
@@ -1508,7 +1039,7 @@ async fn drifted_log_group_tags_are_set_back_and_aws_tags_left_alone() {
     );
     assert_eq!(unset.tag_keys(), ["extra"]);
     assert_eq!(
-        m.world().log_groups[LOG_GROUP]
+        m.logs().log_groups[LOG_GROUP]
             .tags
             .get("aws:cloudformation:stack-name")
             .map(String::as_str),
@@ -1524,9 +1055,9 @@ async fn drifted_log_group_tags_are_set_back_and_aws_tags_left_alone() {
 async fn plan_refuses_a_log_group_without_the_stack_tag() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world().log_groups.insert(
+    m.logs().log_groups.insert(
         LOG_GROUP.to_string(),
-        LogGroupRec {
+        LogGroupRecord {
             retention: Some(30),
             kms_key: None,
             tags: pairs(&[("owner", "another-team")]),
@@ -1566,9 +1097,9 @@ async fn log_group_created_concurrently_is_adopted() {
         Some(&Action::Create)
     );
     // Another run of the stack creates the group between this plan and its apply.
-    m.world().log_groups.insert(
+    m.logs().log_groups.insert(
         LOG_GROUP.to_string(),
-        LogGroupRec {
+        LogGroupRecord {
             retention: None,
             kms_key: None,
             tags: our_log_group_tags(),
@@ -1586,10 +1117,10 @@ async fn log_group_created_concurrently_is_adopted() {
     assert_eq!(put.retention_in_days(), Some(30));
     assert!(m.journal.first("CreateLogGroup") < m.journal.first("PutRetentionPolicy"));
     assert_eq!(out.log_group_arn, LOG_GROUP_ARN);
-    let w = m.world();
-    assert_eq!(w.log_groups.len(), 1);
-    assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
-    assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+    let (w, l) = (m.cw(), m.logs());
+    assert_eq!(l.log_groups.len(), 1);
+    assert_eq!(l.log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(l.log_groups[LOG_GROUP].tags, our_log_group_tags());
     assert_eq!(w.alarms.len(), 6);
 }
 
@@ -1608,7 +1139,7 @@ async fn ensure_log_group_creates_the_group_once() {
         m.journal.mutating(),
         ["CreateLogGroup", "PutRetentionPolicy"]
     );
-    assert_eq!(m.world().log_groups[LOG_GROUP].retention, Some(30));
+    assert_eq!(m.logs().log_groups[LOG_GROUP].retention, Some(30));
 
     m.journal.clear();
     let again = layer
@@ -1633,14 +1164,14 @@ async fn destroy_deletes_only_the_stacks_alarms_the_dashboard_and_the_logs_when_
     let layer = m.layer();
     deploy(&layer, &h, &spec()).await;
     {
-        let mut w = m.world();
+        let mut w = m.cw();
         // The memory alarm's name is now someone else's alarm.
         w.alarms.get_mut(MEMORY).expect("the memory alarm").tags =
             vec![cw_tag("owner", "someone-else")];
         // Another stack's alarm shares the name prefix.
         w.alarms.insert(
             "web-api-cpu-high".to_string(),
-            AlarmRec {
+            Alarm {
                 input: cpu_alarm_input("web-api-cpu-high", 90.0),
                 tags: vec![cw_tag("ecs:stack", "web-api")],
                 state: StateValue::Ok,
@@ -1692,13 +1223,13 @@ async fn destroy_deletes_only_the_stacks_alarms_the_dashboard_and_the_logs_when_
     assert_eq!(deleted.summary().delete, 7, "{deleted}");
     assert!(kept.is_empty(), "{kept:?}");
 
-    let w = m.world();
+    let (w, l) = (m.cw(), m.logs());
     assert_eq!(
         w.alarms.keys().cloned().collect::<BTreeSet<_>>(),
         set(&[MEMORY, "web-api-cpu-high"])
     );
     assert!(w.dashboards.is_empty());
-    assert!(w.log_groups.is_empty());
+    assert!(l.log_groups.is_empty());
 }
 
 #[tokio::test]
@@ -1718,8 +1249,8 @@ async fn destroy_keeps_the_log_group_unless_asked() {
     );
     assert!(deleted.find("log-group", LOG_GROUP).is_none(), "{deleted}");
     assert_eq!(deleted.summary().delete, 7, "{deleted}");
-    let w = m.world();
-    assert!(w.log_groups.contains_key(LOG_GROUP));
+    let (w, l) = (m.cw(), m.logs());
+    assert!(l.log_groups.contains_key(LOG_GROUP));
     assert!(w.alarms.is_empty());
     assert!(w.dashboards.is_empty());
 }
@@ -1730,7 +1261,7 @@ async fn destroy_leaves_a_dashboard_without_the_stack_mark_alone() {
     let m = Mock::default();
     let layer = m.layer();
     deploy(&layer, &h, &spec()).await;
-    m.world()
+    m.cw()
         .dashboards
         .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
     m.journal.clear();
@@ -1738,8 +1269,8 @@ async fn destroy_leaves_a_dashboard_without_the_stack_mark_alone() {
     let (deleted, _) = layer.destroy(&h.ctx, LOG_GROUP, true).await.unwrap();
     assert_eq!(m.journal.count("DeleteDashboards"), 0);
     assert!(deleted.find("dashboard", DASHBOARD).is_none(), "{deleted}");
-    assert_eq!(m.world().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
-    assert!(m.world().alarms.is_empty());
+    assert_eq!(m.cw().dashboards[DASHBOARD], FOREIGN_DASHBOARD);
+    assert!(m.cw().alarms.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1769,7 +1300,7 @@ async fn throttled_put_metric_alarm_is_retried_on_the_fake_clock() {
     assert_eq!(cpu_puts, 1, "the third attempt reached CloudWatch");
     assert_eq!(m.journal.count("PutMetricAlarm"), 6);
     assert_eq!(out.alarms.len(), 6);
-    assert!(m.world().alarms.contains_key(CPU));
+    assert!(m.cw().alarms.contains_key(CPU));
 
     let retries = h.retries("PutMetricAlarm");
     assert_eq!(
@@ -1940,9 +1471,9 @@ async fn log_group_made_before_the_plan_is_created_once_and_reported_as_created(
         ["CreateLogGroup", "PutRetentionPolicy"]
     );
     {
-        let w = m.world();
-        assert_eq!(w.log_groups[LOG_GROUP].retention, Some(30));
-        assert_eq!(w.log_groups[LOG_GROUP].tags, our_log_group_tags());
+        let l = m.logs();
+        assert_eq!(l.log_groups[LOG_GROUP].retention, Some(30));
+        assert_eq!(l.log_groups[LOG_GROUP].tags, our_log_group_tags());
     }
     // Once recorded, the ARN is returned without any call.
     let n = m.journal.ops().len();
@@ -1985,8 +1516,8 @@ async fn log_group_made_before_the_plan_is_created_once_and_reported_as_created(
     assert_eq!(out.alarms.len(), 6);
     assert_eq!(out.dashboard.as_deref(), Some(DASHBOARD));
     {
-        let w = m.world();
-        assert_eq!(w.log_groups.len(), 1);
+        let (w, l) = (m.cw(), m.logs());
+        assert_eq!(l.log_groups.len(), 1);
         assert_eq!(w.alarms.len(), 6);
     }
 
@@ -2084,7 +1615,7 @@ async fn plan_with_takes_dimensions_known_after_read_without_reading_the_alarms_
 async fn read_refuses_a_foreign_dashboard_only_when_the_spec_wants_one() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world()
+    m.cw()
         .dashboards
         .insert(DASHBOARD.to_string(), FOREIGN_DASHBOARD.to_string());
     let layer = m.layer();

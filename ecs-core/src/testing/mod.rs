@@ -14,14 +14,20 @@
 //!   rules that answer from a stateful fake world ([`Journal::on`]). Every layer's mock tests
 //!   use it.
 //! * Stateful fakes of AWS services, each behind its own feature so a test pulls in only the
-//!   SDK crates it uses: `FakeEc2` (feature `fake-ec2`) holds an account's networks and
-//!   answers a mocked EC2 client from them, changing them as the calls would.
+//!   SDK crates it uses: `FakeEc2` (feature `fake-ec2`) holds an account's networks,
+//!   `FakeCloudWatch` (`fake-cloudwatch`) its alarms and dashboards, `FakeLogs`
+//!   (`fake-logs`) its log groups; each answers a mocked client from them and changes them
+//!   as the calls would. Their ARNs name [`ACCOUNT`] in [`REGION`].
 
 mod chaos;
 mod counter;
 mod emulator;
+#[cfg(feature = "fake-cloudwatch")]
+pub mod fake_cloudwatch;
 #[cfg(feature = "fake-ec2")]
 pub mod fake_ec2;
+#[cfg(feature = "fake-logs")]
+pub mod fake_logs;
 mod fault;
 mod journal;
 mod protocol;
@@ -30,8 +36,12 @@ mod simulation;
 pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
+#[cfg(feature = "fake-cloudwatch")]
+pub use fake_cloudwatch::{CloudWatchState, FakeCloudWatch};
 #[cfg(feature = "fake-ec2")]
 pub use fake_ec2::{Ec2State, FakeEc2};
+#[cfg(feature = "fake-logs")]
+pub use fake_logs::{FakeLogs, LogsState};
 pub use fault::{FaultInjector, INJECTED_FAULT};
 pub use journal::Journal;
 pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCall, GATE_TIMEOUT};
@@ -39,6 +49,11 @@ pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCa
 pub use aws_smithy_mocks::{
     mock, MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode,
 };
+
+/// The account the fakes' ARNs name.
+pub const ACCOUNT: &str = "123456789012";
+/// The region of mocked clients ([`mock_sdk_config`]), which the fakes' ARNs name.
+pub const REGION: &str = "us-east-1";
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -51,7 +66,7 @@ use aws_types::sdk_config::{RetryConfig, SdkConfig};
 pub fn mock_sdk_config() -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "AKIDTESTING",
             "secret",
