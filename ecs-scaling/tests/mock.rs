@@ -51,19 +51,17 @@ use aws_sdk_applicationautoscaling::types::{
     ServiceNamespace, StepScalingPolicyConfiguration, SuspendedState,
     TargetTrackingScalingPolicyConfiguration,
 };
-use aws_sdk_cloudwatch::operation::delete_alarms::{
-    DeleteAlarmsError, DeleteAlarmsInput, DeleteAlarmsOutput,
-};
-use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsInput, DescribeAlarmsOutput};
-use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
-use aws_sdk_cloudwatch::operation::put_metric_alarm::{PutMetricAlarmInput, PutMetricAlarmOutput};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsInput;
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
+use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmInput;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
 use aws_sdk_ecs::operation::update_service::{
     UpdateServiceError, UpdateServiceInput, UpdateServiceOutput,
 };
 use aws_smithy_mocks::RuleBuilder;
 
-use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::testing::fake_cloudwatch::alarm_arn;
+use ecs_core::testing::{mock, CloudWatchState, FakeCloudWatch, Rule, RuleMode};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, FieldDiff, Plan, StackName, Tags};
 use ecs_scaling::{
     CustomMetric, Error, ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget,
@@ -168,11 +166,6 @@ struct World {
     policies: BTreeMap<(String, String), Policy>,
     /// Scheduled actions by resource id and name, as put.
     scheduled: BTreeMap<(String, String), PutScheduledActionInput>,
-    /// CloudWatch alarms by name.
-    alarms: BTreeMap<String, MetricAlarm>,
-    /// The alarms' tags by ARN (set at creation only: PutMetricAlarm ignores the tags of an
-    /// update, as CloudWatch does).
-    alarm_tags: BTreeMap<String, Vec<aws_sdk_cloudwatch::types::Tag>>,
     /// The desired count of ECS services by cluster and service name.
     services: BTreeMap<(String, String), i32>,
 }
@@ -277,6 +270,8 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
 struct Mock {
     journal: Journal,
     world: Arc<Mutex<World>>,
+    /// CloudWatch: the shared stateful fake (`ecs_core::testing::FakeCloudWatch`).
+    cw: FakeCloudWatch,
 }
 
 impl Mock {
@@ -286,10 +281,17 @@ impl Mock {
         world
             .services
             .insert((CLUSTER.to_string(), SERVICE.to_string()), 2);
+        let journal = Journal::default();
         Self {
-            journal: Journal::default(),
+            cw: FakeCloudWatch::new(&journal, CloudWatchState::default()),
+            journal,
             world: Arc::new(Mutex::new(world)),
         }
+    }
+
+    /// The alarms, for setting them up and inspecting them (never held across an `await`).
+    fn cw(&self) -> MutexGuard<'_, CloudWatchState> {
+        self.cw.state()
     }
 
     /// The world, for setting it up and inspecting it (never held across an `await`).
@@ -321,14 +323,14 @@ impl Mock {
     /// The layer over the world, with `overrides` answering Application Auto Scaling calls
     /// first.
     fn layer_with(&self, overrides: &[&Rule]) -> ScalingLayer {
-        let (aas, cw, ecs) = (self.aas_rules(), self.cloudwatch_rules(), self.ecs_rules());
+        let (aas, ecs) = (self.aas_rules(), self.ecs_rules());
         ScalingLayer::from_clients(ScalingClients {
             autoscaling: ecs_core::mock_client!(
                 aws_sdk_applicationautoscaling,
                 RuleMode::MatchAny,
                 overrides.iter().copied().chain(&aas)
             ),
-            cloudwatch: ecs_core::mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &cw),
+            cloudwatch: self.cw.client(),
             ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
         })
     }
@@ -541,101 +543,6 @@ impl Mock {
                     Ok(DeregisterScalableTargetOutput::builder().build())
                 },
             ),
-        ]
-    }
-
-    fn cloudwatch_rules(&self) -> Vec<Rule> {
-        use aws_sdk_cloudwatch::Client;
-
-        vec![
-            self.on("DescribeAlarms", mock!(Client::describe_alarms), |w, r| {
-                let names = r.alarm_names();
-                let alarms: Vec<MetricAlarm> = w
-                    .alarms
-                    .iter()
-                    .filter(|(name, _)| {
-                        (names.is_empty() || names.contains(name))
-                            && r.alarm_name_prefix().is_none_or(|p| name.starts_with(p))
-                    })
-                    .map(|(_, a)| a.clone())
-                    .collect();
-                Ok(DescribeAlarmsOutput::builder()
-                    .set_metric_alarms(Some(alarms))
-                    .build())
-            }),
-            self.on("PutMetricAlarm", mock!(Client::put_metric_alarm), |w, r| {
-                let name = r.alarm_name().unwrap_or_default();
-                let alarm = MetricAlarm::builder()
-                    .alarm_name(name)
-                    .alarm_arn(format!(
-                        "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
-                    ))
-                    .set_namespace(r.namespace().map(str::to_string))
-                    .set_metric_name(r.metric_name().map(str::to_string))
-                    .set_dimensions(Some(r.dimensions().to_vec()))
-                    .set_statistic(r.statistic().cloned())
-                    .set_threshold(r.threshold())
-                    .set_comparison_operator(r.comparison_operator().cloned())
-                    .set_period(r.period())
-                    .set_evaluation_periods(r.evaluation_periods())
-                    .set_alarm_actions(Some(r.alarm_actions().to_vec()))
-                    .actions_enabled(r.actions_enabled().unwrap_or(true))
-                    .build();
-                let arn = alarm.alarm_arn().unwrap_or_default().to_string();
-                if w.alarms.insert(name.to_string(), alarm).is_none() {
-                    w.alarm_tags.insert(arn, r.tags().to_vec());
-                }
-                Ok(PutMetricAlarmOutput::builder().build())
-            }),
-            self.on(
-                "ListTagsForResource",
-                mock!(Client::list_tags_for_resource),
-                |w, r| {
-                    let arn = r.resource_arn().unwrap_or_default();
-                    Ok(ListTagsForResourceOutput::builder()
-                        .set_tags(w.alarm_tags.get(arn).cloned())
-                        .build())
-                },
-            ),
-            self.on("TagResource", mock!(Client::tag_resource), |w, r| {
-                let tags = w
-                    .alarm_tags
-                    .entry(r.resource_arn().unwrap_or_default().to_string())
-                    .or_default();
-                for t in r.tags() {
-                    tags.retain(|x| x.key() != t.key());
-                    tags.push(t.clone());
-                }
-                Ok(
-                    aws_sdk_cloudwatch::operation::tag_resource::TagResourceOutput::builder()
-                        .build(),
-                )
-            }),
-            self.on("UntagResource", mock!(Client::untag_resource), |w, r| {
-                let tags = w
-                    .alarm_tags
-                    .entry(r.resource_arn().unwrap_or_default().to_string())
-                    .or_default();
-                tags.retain(|x| !r.tag_keys().iter().any(|k| Some(k.as_str()) == x.key()));
-                Ok(
-                    aws_sdk_cloudwatch::operation::untag_resource::UntagResourceOutput::builder()
-                        .build(),
-                )
-            }),
-            self.on("DeleteAlarms", mock!(Client::delete_alarms), |w, r| {
-                let names = r.alarm_names();
-                // Like CloudWatch: one unknown name and nothing is deleted.
-                if let Some(missing) = names.iter().find(|n| !w.alarms.contains_key(n.as_str())) {
-                    return Err(DeleteAlarmsError::generic(meta(
-                        "ResourceNotFound",
-                        &format!("{missing} not found"),
-                    )));
-                }
-                for name in names {
-                    w.alarms.remove(name);
-                }
-                Ok(DeleteAlarmsOutput::builder().build())
-            }),
         ]
     }
 
@@ -1414,7 +1321,7 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
     {
         let w = m.world();
         assert!(w.policies.is_empty());
-        assert!(w.alarms.is_empty());
+        assert!(m.cw().alarms.is_empty());
         assert!(w.targets.contains_key(RESOURCE_ID));
     }
 }
@@ -1426,10 +1333,13 @@ async fn drifted_step_alarm_tags_are_set_back_without_putting_the_alarm_again() 
     let layer = m.layer();
     let plan = layer.plan(&h.ctx, &step_spec(), &target()).await.unwrap();
     layer.apply(&h.ctx, &plan).await.unwrap();
-    let arn = format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:web-step-queue");
     {
-        let mut w = m.world();
-        let tags = w.alarm_tags.get_mut(&arn).expect("the alarm's tags");
+        let mut w = m.cw();
+        let tags = &mut w
+            .alarms
+            .get_mut("web-step-queue")
+            .expect("the alarm's tags")
+            .tags;
         let before = tags.len();
         tags.retain(|t| t.key() != Some("team"));
         assert_eq!(tags.len(), before - 1, "the user's tag was set at creation");
@@ -1463,6 +1373,7 @@ async fn drifted_step_alarm_tags_are_set_back_without_putting_the_alarm_again() 
         m.journal
             .inputs::<aws_sdk_cloudwatch::operation::tag_resource::TagResourceInput>(),
     );
+    let arn = alarm_arn("web-step-queue");
     assert_eq!(set.resource_arn(), Some(arn.as_str()));
     assert_eq!(
         set.tags()
@@ -1510,10 +1421,11 @@ async fn a_step_alarm_is_put_again_only_when_it_no_longer_triggers_its_policy() 
     let arn = m.world().policies[&key(RESOURCE_ID, "web-step-queue")]
         .arn
         .clone();
-    m.world()
+    m.cw()
         .alarms
         .get_mut("web-step-queue")
         .expect("the step alarm")
+        .input
         .alarm_actions = Some(vec!["arn:aws:sns:us-east-1:123456789012:elsewhere".into()]);
     let plan = layer.plan(&h.ctx, &steeper, &target()).await.unwrap();
     let change = plan
@@ -1601,7 +1513,9 @@ async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
     layer.deploy(&h.ctx, &step_spec(), &target()).await.unwrap();
     // Someone else's alarm now stands under the step alarm's name (no stack tag), and the
     // stack wants another threshold.
-    m.world().alarm_tags.clear();
+    for alarm in m.cw().alarms.values_mut() {
+        alarm.tags.clear();
+    }
     let mut changed = step_spec();
     changed.step[0].threshold = 7.0;
 
@@ -1637,19 +1551,21 @@ async fn step_alarms_without_the_stack_tag_are_never_changed_or_deleted() {
         sorted(m.journal.mutating()),
         sorted(vec!["DeleteScalingPolicy", "DeregisterScalableTarget"])
     );
-    assert!(m.world().alarms.contains_key("web-step-queue"));
+    assert!(m.cw().alarms.contains_key("web-step-queue"));
 
     // Without the step policy, the policy goes and a foreign alarm of its name stays.
     let m = Mock::new();
     let layer = m.layer();
     layer.deploy(&h.ctx, &step_spec(), &target()).await.unwrap();
-    m.world().alarm_tags.clear();
+    for alarm in m.cw().alarms.values_mut() {
+        alarm.tags.clear();
+    }
     m.journal.clear();
     let without = ScalingSpec::builder().min(1).max(4).build();
     let plan = layer.plan(&h.ctx, &without, &target()).await.unwrap();
     layer.apply(&h.ctx, &plan).await.unwrap();
     assert_eq!(m.journal.mutating(), ["DeleteScalingPolicy"]);
-    assert!(m.world().alarms.contains_key("web-step-queue"));
+    assert!(m.cw().alarms.contains_key("web-step-queue"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1983,7 +1899,7 @@ async fn destroy_deletes_policies_alarms_and_schedules_then_deregisters_the_targ
         assert!(w.targets.is_empty());
         assert!(w.policies.is_empty());
         assert!(w.scheduled.is_empty());
-        assert!(w.alarms.is_empty());
+        assert!(m.cw().alarms.is_empty());
     }
 
     // Nothing left: nothing to plan, nothing to delete.
