@@ -15,14 +15,14 @@
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
-use ecs_core::testing::Journal;
+use ecs_core::testing::fake_ecr::EcrRepository;
+use ecs_core::testing::{EcrState, FakeEcr, FakeIam, IamState, Journal};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use aws_sdk_ecr::operation as ecr_op;
 use aws_sdk_ecr::operation::create_repository::CreateRepositoryInput;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryInput;
 use aws_sdk_ecr::types::ImageTagMutability;
@@ -46,7 +46,6 @@ use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleInput;
 use aws_sdk_elasticloadbalancingv2::types::{
     ActionTypeEnum, ProtocolEnum, RedirectActionStatusCodeEnum, RuleCondition,
 };
-use aws_sdk_iam::operation as iam_op;
 use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyInput;
 use aws_sdk_iam::operation::create_role::CreateRoleInput;
 use aws_sdk_iam::operation::delete_role::DeleteRoleInput;
@@ -100,39 +99,12 @@ fn meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
 }
 
-/// Percent-encoding, as IAM returns policy documents.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn cluster_arn(name: &str) -> String {
     format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
 }
 
 // ---------------------------------------------------------------------------------------------
 // The in-memory AWS.
-
-struct Repo {
-    repo: aws_sdk_ecr::types::Repository,
-    tags: Vec<aws_sdk_ecr::types::Tag>,
-    lifecycle: Option<String>,
-}
-
-struct IamRole {
-    /// The role as `GetRole` returns it (trust policy URL-encoded, tags included).
-    role: aws_sdk_iam::types::Role,
-    managed: BTreeSet<String>,
-    /// Inline policies by name (plain JSON; URL-encoded when returned).
-    inline: BTreeMap<String, String>,
-}
 
 struct TaskDef {
     td: aws_sdk_ecs::types::TaskDefinition,
@@ -158,8 +130,6 @@ struct Listener {
 /// What exists. Names are the keys: one account, one region.
 #[derive(Default)]
 struct World {
-    repo: Option<Repo>,
-    roles: BTreeMap<String, IamRole>,
     clusters: BTreeMap<String, aws_sdk_ecs::types::Cluster>,
     task_defs: Vec<TaskDef>,
     services: Vec<aws_sdk_ecs::types::Service>,
@@ -294,17 +264,16 @@ fn only<T: Debug>(items: Vec<T>) -> T {
 }
 
 /// The repository `REPO`, mutable and without a lifecycle policy, made by hand with `tags`.
-fn mutable_repo(tags: &[(&str, &str)]) -> Repo {
-    Repo {
-        repo: aws_sdk_ecr::types::Repository::builder()
+fn mutable_repo(tags: &[(&str, &str)]) -> EcrRepository {
+    EcrRepository::new(
+        aws_sdk_ecr::types::Repository::builder()
             .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPO}"))
             .registry_id(ACCOUNT)
             .repository_name(REPO)
             .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}"))
             .image_tag_mutability(ImageTagMutability::Mutable)
             .build(),
-        tags: tags
-            .iter()
+        tags.iter()
             .map(|(k, v)| {
                 aws_sdk_ecr::types::Tag::builder()
                     .key(*k)
@@ -313,8 +282,7 @@ fn mutable_repo(tags: &[(&str, &str)]) -> Repo {
                     .unwrap()
             })
             .collect(),
-        lifecycle: None,
-    }
+    )
 }
 
 /// Sets `set` (replacing tags of the same key) and removes `unset` in an SDK's tag list.
@@ -326,17 +294,43 @@ fn retag<T: Clone>(tags: &mut Vec<T>, set: &[T], unset: &[String], key: impl Fn(
 // ---------------------------------------------------------------------------------------------
 // The mocked clients.
 
-/// The world, the journal, and rules answering every call the layer makes from them.
-#[derive(Clone, Default)]
+/// The world (ECS and Elastic Load Balancing), the shared stateful fakes of ECR and IAM
+/// (`ecs_core::testing`), the journal they all record into, and rules answering every call
+/// the layer makes from them.
+#[derive(Clone)]
 struct Mock {
     journal: Journal,
     world: Arc<Mutex<World>>,
+    ecr: FakeEcr,
+    iam: FakeIam,
+}
+
+impl Default for Mock {
+    fn default() -> Self {
+        let journal = Journal::default();
+        Self {
+            ecr: FakeEcr::new(&journal, EcrState::default()),
+            iam: FakeIam::new(&journal, IamState::default()),
+            world: Arc::default(),
+            journal,
+        }
+    }
 }
 
 impl Mock {
     /// The world, for setting it up and inspecting it (never held across an `await`).
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The repositories, likewise.
+    fn ecr(&self) -> MutexGuard<'_, EcrState> {
+        self.ecr.state()
+    }
+
+    /// The roles, likewise.
+    fn iam(&self) -> MutexGuard<'_, IamState> {
+        self.iam.state()
     }
 
     /// A rule that records the call as `op` and answers with `handle` over the world.
@@ -361,11 +355,11 @@ impl Mock {
 
     /// The layer over the world, with `ecs_overrides` answering ECS calls first.
     fn layer_with(&self, ecs_overrides: &[&Rule]) -> ServiceLayer {
-        let (ecr, iam, ecs) = (self.ecr_rules(), self.iam_rules(), self.ecs_rules());
+        let ecs = self.ecs_rules();
         let (elb, ec2) = (self.elb_rules(), self.ec2_rules());
         ServiceLayer::from_clients(ServiceClients {
-            ecr: ecs_core::mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr),
-            iam: ecs_core::mock_client!(aws_sdk_iam, RuleMode::MatchAny, &iam),
+            ecr: self.ecr.client(),
+            iam: self.iam.client(),
             ecs: ecs_core::mock_client!(
                 aws_sdk_ecs,
                 RuleMode::MatchAny,
@@ -374,504 +368,6 @@ impl Mock {
             elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
             ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),
         })
-    }
-
-    fn ecr_rules(&self) -> Vec<Rule> {
-        use aws_sdk_ecr::Client;
-
-        fn not_found(name: &str) -> ErrorMetadata {
-            meta(
-                "RepositoryNotFoundException",
-                &format!(
-                    "The repository with name '{name}' does not exist in the registry '{ACCOUNT}'"
-                ),
-            )
-        }
-        fn named<'a>(w: &'a mut World, name: Option<&str>) -> Option<&'a mut Repo> {
-            w.repo
-                .as_mut()
-                .filter(|r| name.is_some() && r.repo.repository_name() == name)
-        }
-
-        vec![
-            self.on(
-                "DescribeRepositories",
-                mock!(Client::describe_repositories),
-                |w, r, _| {
-                    use ecr_op::describe_repositories::{
-                        DescribeRepositoriesError, DescribeRepositoriesOutput,
-                    };
-                    let wanted = r.repository_names();
-                    match &w.repo {
-                        Some(x)
-                            if wanted
-                                .iter()
-                                .any(|n| x.repo.repository_name() == Some(n.as_str())) =>
-                        {
-                            Ok(DescribeRepositoriesOutput::builder()
-                                .repositories(x.repo.clone())
-                                .build())
-                        }
-                        _ => Err(DescribeRepositoriesError::generic(not_found(
-                            wanted.first().map_or("", String::as_str),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "ListTagsForResource",
-                mock!(Client::list_tags_for_resource),
-                |w, r, _| {
-                    use ecr_op::list_tags_for_resource::{
-                        ListTagsForResourceError, ListTagsForResourceOutput,
-                    };
-                    match &w.repo {
-                        Some(x)
-                            if r.resource_arn().is_some()
-                                && x.repo.repository_arn() == r.resource_arn() =>
-                        {
-                            Ok(ListTagsForResourceOutput::builder()
-                                .set_tags(Some(x.tags.clone()))
-                                .build())
-                        }
-                        _ => Err(ListTagsForResourceError::generic(not_found(
-                            r.resource_arn().unwrap_or_default(),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "GetLifecyclePolicy",
-                mock!(Client::get_lifecycle_policy),
-                |w, r, _| {
-                    use ecr_op::get_lifecycle_policy::{
-                        GetLifecyclePolicyError, GetLifecyclePolicyOutput,
-                    };
-                    match named(w, r.repository_name()) {
-                        None => Err(GetLifecyclePolicyError::generic(not_found(
-                            r.repository_name().unwrap_or_default(),
-                        ))),
-                        Some(Repo {
-                            lifecycle: None, ..
-                        }) => Err(GetLifecyclePolicyError::generic(meta(
-                            "LifecyclePolicyNotFoundException",
-                            "Lifecycle policy does not exist for the repository",
-                        ))),
-                        Some(x) => Ok(GetLifecyclePolicyOutput::builder()
-                            .registry_id(ACCOUNT)
-                            .set_repository_name(r.repository_name().map(str::to_string))
-                            .set_lifecycle_policy_text(x.lifecycle.clone())
-                            .build()),
-                    }
-                },
-            ),
-            self.on(
-                "CreateRepository",
-                mock!(Client::create_repository),
-                |w, r, _| {
-                    use ecr_op::create_repository::{
-                        CreateRepositoryError, CreateRepositoryOutput,
-                    };
-                    let name = r.repository_name().unwrap_or_default();
-                    if named(w, Some(name)).is_some() {
-                        return Err(CreateRepositoryError::generic(meta(
-                            "RepositoryAlreadyExistsException",
-                            &format!("The repository with name '{name}' already exists"),
-                        )));
-                    }
-                    let repo = aws_sdk_ecr::types::Repository::builder()
-                        .repository_arn(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"))
-                        .registry_id(ACCOUNT)
-                        .repository_name(name)
-                        .repository_uri(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"))
-                        .image_tag_mutability(
-                            r.image_tag_mutability()
-                                .cloned()
-                                .unwrap_or(ImageTagMutability::Mutable),
-                        )
-                        .set_image_scanning_configuration(r.image_scanning_configuration().cloned())
-                        .set_encryption_configuration(r.encryption_configuration().cloned())
-                        .build();
-                    w.repo = Some(Repo {
-                        repo: repo.clone(),
-                        tags: r.tags().to_vec(),
-                        lifecycle: None,
-                    });
-                    Ok(CreateRepositoryOutput::builder().repository(repo).build())
-                },
-            ),
-            self.on(
-                "PutLifecyclePolicy",
-                mock!(Client::put_lifecycle_policy),
-                |w, r, _| {
-                    use ecr_op::put_lifecycle_policy::{
-                        PutLifecyclePolicyError, PutLifecyclePolicyOutput,
-                    };
-                    match named(w, r.repository_name()) {
-                        Some(x) => {
-                            x.lifecycle = r.lifecycle_policy_text().map(str::to_string);
-                            Ok(PutLifecyclePolicyOutput::builder()
-                                .registry_id(ACCOUNT)
-                                .set_repository_name(r.repository_name().map(str::to_string))
-                                .set_lifecycle_policy_text(x.lifecycle.clone())
-                                .build())
-                        }
-                        None => Err(PutLifecyclePolicyError::generic(not_found(
-                            r.repository_name().unwrap_or_default(),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "PutImageTagMutability",
-                mock!(Client::put_image_tag_mutability),
-                |w, r, _| {
-                    use ecr_op::put_image_tag_mutability::{
-                        PutImageTagMutabilityError, PutImageTagMutabilityOutput,
-                    };
-                    match named(w, r.repository_name()) {
-                        Some(x) => {
-                            x.repo.image_tag_mutability = r.image_tag_mutability().cloned();
-                            Ok(PutImageTagMutabilityOutput::builder().build())
-                        }
-                        None => Err(PutImageTagMutabilityError::generic(not_found(
-                            r.repository_name().unwrap_or_default(),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "PutImageScanningConfiguration",
-                mock!(Client::put_image_scanning_configuration),
-                |w, r, _| {
-                    use ecr_op::put_image_scanning_configuration::{
-                        PutImageScanningConfigurationError, PutImageScanningConfigurationOutput,
-                    };
-                    match named(w, r.repository_name()) {
-                        Some(x) => {
-                            x.repo.image_scanning_configuration =
-                                r.image_scanning_configuration().cloned();
-                            Ok(PutImageScanningConfigurationOutput::builder().build())
-                        }
-                        None => Err(PutImageScanningConfigurationError::generic(not_found(
-                            r.repository_name().unwrap_or_default(),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "DeleteRepository",
-                mock!(Client::delete_repository),
-                |w, r, _| {
-                    use ecr_op::delete_repository::{
-                        DeleteRepositoryError, DeleteRepositoryOutput,
-                    };
-                    if named(w, r.repository_name()).is_none() {
-                        return Err(DeleteRepositoryError::generic(not_found(
-                            r.repository_name().unwrap_or_default(),
-                        )));
-                    }
-                    let gone = w.repo.take().map(|x| x.repo);
-                    Ok(DeleteRepositoryOutput::builder()
-                        .set_repository(gone)
-                        .build())
-                },
-            ),
-            self.on("TagResource", mock!(Client::tag_resource), |w, r, _| {
-                use ecr_op::tag_resource::{TagResourceError, TagResourceOutput};
-                match w
-                    .repo
-                    .as_mut()
-                    .filter(|x| x.repo.repository_arn() == r.resource_arn())
-                {
-                    Some(x) => {
-                        retag(&mut x.tags, r.tags(), &[], |t| t.key());
-                        Ok(TagResourceOutput::builder().build())
-                    }
-                    None => Err(TagResourceError::generic(not_found(
-                        r.resource_arn().unwrap_or_default(),
-                    ))),
-                }
-            }),
-            self.on("UntagResource", mock!(Client::untag_resource), |w, r, _| {
-                use ecr_op::untag_resource::{UntagResourceError, UntagResourceOutput};
-                match w
-                    .repo
-                    .as_mut()
-                    .filter(|x| x.repo.repository_arn() == r.resource_arn())
-                {
-                    Some(x) => {
-                        retag(&mut x.tags, &[], r.tag_keys(), |t| t.key());
-                        Ok(UntagResourceOutput::builder().build())
-                    }
-                    None => Err(UntagResourceError::generic(not_found(
-                        r.resource_arn().unwrap_or_default(),
-                    ))),
-                }
-            }),
-        ]
-    }
-
-    fn iam_rules(&self) -> Vec<Rule> {
-        use aws_sdk_iam::Client;
-
-        fn no_role(name: Option<&str>) -> ErrorMetadata {
-            let name = name.unwrap_or_default();
-            meta(
-                "NoSuchEntity",
-                &format!("The role with name {name} cannot be found."),
-            )
-        }
-        fn role<'a>(w: &'a mut World, name: Option<&str>) -> Option<&'a mut IamRole> {
-            w.roles.get_mut(name.unwrap_or_default())
-        }
-
-        vec![
-            self.on("GetRole", mock!(Client::get_role), |w, r, _| {
-                use iam_op::get_role::{GetRoleError, GetRoleOutput};
-                match role(w, r.role_name()) {
-                    Some(x) => Ok(GetRoleOutput::builder().role(x.role.clone()).build()),
-                    None => Err(GetRoleError::generic(no_role(r.role_name()))),
-                }
-            }),
-            self.on(
-                "ListAttachedRolePolicies",
-                mock!(Client::list_attached_role_policies),
-                |w, r, _| {
-                    use iam_op::list_attached_role_policies::{
-                        ListAttachedRolePoliciesError, ListAttachedRolePoliciesOutput,
-                    };
-                    match role(w, r.role_name()) {
-                        Some(x) => Ok(ListAttachedRolePoliciesOutput::builder()
-                            .set_attached_policies(Some(
-                                x.managed
-                                    .iter()
-                                    .map(|arn| {
-                                        aws_sdk_iam::types::AttachedPolicy::builder()
-                                            .policy_arn(arn)
-                                            .policy_name(
-                                                arn.rsplit('/').next().unwrap_or(arn.as_str()),
-                                            )
-                                            .build()
-                                    })
-                                    .collect(),
-                            ))
-                            .is_truncated(false)
-                            .build()),
-                        None => Err(ListAttachedRolePoliciesError::generic(no_role(
-                            r.role_name(),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "ListRolePolicies",
-                mock!(Client::list_role_policies),
-                |w, r, _| {
-                    use iam_op::list_role_policies::{
-                        ListRolePoliciesError, ListRolePoliciesOutput,
-                    };
-                    match role(w, r.role_name()) {
-                        Some(x) => Ok(ListRolePoliciesOutput::builder()
-                            .set_policy_names(Some(x.inline.keys().cloned().collect()))
-                            .is_truncated(false)
-                            .build()
-                            .expect("policy names are set")),
-                        None => Err(ListRolePoliciesError::generic(no_role(r.role_name()))),
-                    }
-                },
-            ),
-            self.on(
-                "GetRolePolicy",
-                mock!(Client::get_role_policy),
-                |w, r, _| {
-                    use iam_op::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
-                    let policy = r.policy_name().unwrap_or_default();
-                    let Some(x) = role(w, r.role_name()) else {
-                        return Err(GetRolePolicyError::generic(no_role(r.role_name())));
-                    };
-                    match x.inline.get(policy) {
-                        Some(doc) => Ok(GetRolePolicyOutput::builder()
-                            .role_name(x.role.role_name())
-                            .policy_name(policy)
-                            .policy_document(url_encode(doc))
-                            .build()
-                            .expect("names and document are set")),
-                        None => Err(GetRolePolicyError::generic(meta(
-                            "NoSuchEntity",
-                            &format!("The role policy with name {policy} cannot be found."),
-                        ))),
-                    }
-                },
-            ),
-            self.on("CreateRole", mock!(Client::create_role), |w, r, _| {
-                use iam_op::create_role::{CreateRoleError, CreateRoleOutput};
-                let name = r.role_name().unwrap_or_default();
-                if w.roles.contains_key(name) {
-                    return Err(CreateRoleError::generic(meta(
-                        "EntityAlreadyExists",
-                        &format!("Role with name {name} already exists."),
-                    )));
-                }
-                let created = aws_sdk_iam::types::Role::builder()
-                    .path(r.path().unwrap_or("/"))
-                    .role_name(name)
-                    .role_id(format!("AROA{}", name.to_uppercase().replace('-', "")))
-                    .arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}"))
-                    .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
-                    .set_assume_role_policy_document(
-                        r.assume_role_policy_document().map(url_encode),
-                    )
-                    .set_description(r.description().map(str::to_string))
-                    .set_tags(Some(r.tags().to_vec()))
-                    .build()
-                    .expect("required fields are set");
-                w.roles.insert(
-                    name.to_string(),
-                    IamRole {
-                        role: created.clone(),
-                        managed: BTreeSet::new(),
-                        inline: BTreeMap::new(),
-                    },
-                );
-                Ok(CreateRoleOutput::builder().role(created).build())
-            }),
-            self.on(
-                "UpdateAssumeRolePolicy",
-                mock!(Client::update_assume_role_policy),
-                |w, r, _| {
-                    use iam_op::update_assume_role_policy::{
-                        UpdateAssumeRolePolicyError, UpdateAssumeRolePolicyOutput,
-                    };
-                    match role(w, r.role_name()) {
-                        Some(x) => {
-                            x.role.assume_role_policy_document =
-                                r.policy_document().map(url_encode);
-                            Ok(UpdateAssumeRolePolicyOutput::builder().build())
-                        }
-                        None => Err(UpdateAssumeRolePolicyError::generic(no_role(r.role_name()))),
-                    }
-                },
-            ),
-            self.on(
-                "AttachRolePolicy",
-                mock!(Client::attach_role_policy),
-                |w, r, _| {
-                    use iam_op::attach_role_policy::{
-                        AttachRolePolicyError, AttachRolePolicyOutput,
-                    };
-                    match role(w, r.role_name()) {
-                        Some(x) => {
-                            x.managed
-                                .insert(r.policy_arn().unwrap_or_default().to_string());
-                            Ok(AttachRolePolicyOutput::builder().build())
-                        }
-                        None => Err(AttachRolePolicyError::generic(no_role(r.role_name()))),
-                    }
-                },
-            ),
-            self.on(
-                "DetachRolePolicy",
-                mock!(Client::detach_role_policy),
-                |w, r, _| {
-                    use iam_op::detach_role_policy::{
-                        DetachRolePolicyError, DetachRolePolicyOutput,
-                    };
-                    let arn = r.policy_arn().unwrap_or_default();
-                    let Some(x) = role(w, r.role_name()) else {
-                        return Err(DetachRolePolicyError::generic(no_role(r.role_name())));
-                    };
-                    if x.managed.remove(arn) {
-                        Ok(DetachRolePolicyOutput::builder().build())
-                    } else {
-                        Err(DetachRolePolicyError::generic(meta(
-                            "NoSuchEntity",
-                            &format!("Policy {arn} was not found."),
-                        )))
-                    }
-                },
-            ),
-            self.on(
-                "PutRolePolicy",
-                mock!(Client::put_role_policy),
-                |w, r, _| {
-                    use iam_op::put_role_policy::{PutRolePolicyError, PutRolePolicyOutput};
-                    match role(w, r.role_name()) {
-                        Some(x) => {
-                            x.inline.insert(
-                                r.policy_name().unwrap_or_default().to_string(),
-                                r.policy_document().unwrap_or_default().to_string(),
-                            );
-                            Ok(PutRolePolicyOutput::builder().build())
-                        }
-                        None => Err(PutRolePolicyError::generic(no_role(r.role_name()))),
-                    }
-                },
-            ),
-            self.on(
-                "DeleteRolePolicy",
-                mock!(Client::delete_role_policy),
-                |w, r, _| {
-                    use iam_op::delete_role_policy::{
-                        DeleteRolePolicyError, DeleteRolePolicyOutput,
-                    };
-                    let policy = r.policy_name().unwrap_or_default();
-                    let Some(x) = role(w, r.role_name()) else {
-                        return Err(DeleteRolePolicyError::generic(no_role(r.role_name())));
-                    };
-                    if x.inline.remove(policy).is_some() {
-                        Ok(DeleteRolePolicyOutput::builder().build())
-                    } else {
-                        Err(DeleteRolePolicyError::generic(meta(
-                            "NoSuchEntity",
-                            &format!("The role policy with name {policy} cannot be found."),
-                        )))
-                    }
-                },
-            ),
-            self.on("DeleteRole", mock!(Client::delete_role), |w, r, _| {
-                use iam_op::delete_role::{DeleteRoleError, DeleteRoleOutput};
-                let name = r.role_name().unwrap_or_default();
-                let Some(x) = w.roles.get(name) else {
-                    return Err(DeleteRoleError::generic(no_role(r.role_name())));
-                };
-                if !x.managed.is_empty() || !x.inline.is_empty() {
-                    return Err(DeleteRoleError::generic(meta(
-                        "DeleteConflict",
-                        "Cannot delete entity, must detach all policies first.",
-                    )));
-                }
-                w.roles.remove(name);
-                Ok(DeleteRoleOutput::builder().build())
-            }),
-            self.on("TagRole", mock!(Client::tag_role), |w, r, _| {
-                use iam_op::tag_role::{TagRoleError, TagRoleOutput};
-                match w.roles.get_mut(r.role_name().unwrap_or_default()) {
-                    Some(x) => {
-                        let mut tags = x.role.tags().to_vec();
-                        retag(&mut tags, r.tags(), &[], |t| t.key());
-                        x.role.tags = Some(tags);
-                        Ok(TagRoleOutput::builder().build())
-                    }
-                    None => Err(TagRoleError::generic(meta("NoSuchEntity", "no such role"))),
-                }
-            }),
-            self.on("UntagRole", mock!(Client::untag_role), |w, r, _| {
-                use iam_op::untag_role::{UntagRoleError, UntagRoleOutput};
-                match w.roles.get_mut(r.role_name().unwrap_or_default()) {
-                    Some(x) => {
-                        let mut tags = x.role.tags().to_vec();
-                        retag(&mut tags, &[], r.tag_keys(), |t| t.key());
-                        x.role.tags = Some(tags);
-                        Ok(UntagRoleOutput::builder().build())
-                    }
-                    None => Err(UntagRoleError::generic(meta(
-                        "NoSuchEntity",
-                        "no such role",
-                    ))),
-                }
-            }),
-        ]
     }
 
     fn ecs_rules(&self) -> Vec<Rule> {
@@ -2915,7 +2411,9 @@ async fn plan_refuses_a_cluster_without_the_stack_tag() {
 async fn plan_refuses_a_repository_without_the_stack_tag() {
     let h = Harness::new();
     let m = Mock::default();
-    m.world().repo = Some(mutable_repo(&[("owner", "another-team")]));
+    m.ecr()
+        .repositories
+        .insert(REPO.into(), mutable_repo(&[("owner", "another-team")]));
 
     let err = m
         .layer()
@@ -2947,7 +2445,7 @@ async fn a_repository_that_appears_after_the_read_stops_the_apply() {
         action_of(&plan, "ecr-repository", REPO),
         Some(&Action::Create)
     );
-    m.world().repo = Some(mutable_repo(&[]));
+    m.ecr().repositories.insert(REPO.into(), mutable_repo(&[]));
     let err = layer.apply(&h.ctx, &plan).await.unwrap_err();
     assert!(matches!(err, Error::Changed(_)), "{err:?}");
     assert_eq!(
@@ -2963,7 +2461,7 @@ async fn a_repository_that_appears_after_the_read_stops_the_apply() {
     ] {
         assert_eq!(m.journal.count(op), 0, "{op}: {:?}", m.journal.mutating());
     }
-    assert!(m.world().repo.as_ref().unwrap().tags.is_empty());
+    assert!(m.ecr().repositories[REPO].tags.is_empty());
 }
 
 /// The stack's own repository found by a create that answers it exists (a retried create
@@ -2974,7 +2472,9 @@ async fn the_stacks_own_repository_found_by_its_create_is_brought_to_the_spec() 
     let m = Mock::default();
     let layer = m.layer();
     let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
-    m.world().repo = Some(mutable_repo(&[("ecs:stack", "web")]));
+    m.ecr()
+        .repositories
+        .insert(REPO.into(), mutable_repo(&[("ecs:stack", "web")]));
     let out = layer.apply(&h.ctx, &plan).await.unwrap();
     assert_eq!(
         out.repository_uri.as_deref(),
@@ -3161,9 +2661,9 @@ async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
     }
 
     // Only the repository is left.
+    assert!(m.ecr().repositories.contains_key(REPO));
+    assert!(m.iam().roles.is_empty());
     let w = m.world();
-    assert!(w.repo.is_some());
-    assert!(w.roles.is_empty());
     assert!(w.lb.is_none() && w.tg.is_none() && w.listeners.is_empty());
     assert!(w.services.iter().all(|s| s.status() == Some("INACTIVE")));
     assert!(w.clusters.values().all(|c| c.status() == Some("INACTIVE")));
@@ -3195,7 +2695,7 @@ async fn destroy_with_force_deletes_the_repository_and_its_images() {
             .map(|c| &c.action),
         Some(&Action::Delete)
     );
-    assert!(m.world().repo.is_none());
+    assert!(m.ecr().repositories.is_empty());
 }
 
 #[tokio::test]
@@ -3206,7 +2706,7 @@ async fn destroy_leaves_a_role_without_the_stack_tag_alone() {
     deploy(&layer, &h, &spec()).await;
     // The task role's name is now someone else's role, with a policy of its own.
     {
-        let mut w = m.world();
+        let mut w = m.iam();
         let role = w.roles.get_mut(TASK_ROLE).expect("the task role");
         role.role.tags = Some(vec![aws_sdk_iam::types::Tag::builder()
             .key("ecs:stack")
@@ -3242,7 +2742,7 @@ async fn destroy_leaves_a_role_without_the_stack_tag_alone() {
             .map(|c| &c.action),
         Some(&Action::Delete)
     );
-    let w = m.world();
+    let w = m.iam();
     assert!(w.roles.contains_key(TASK_ROLE));
     assert!(w.roles[TASK_ROLE].inline.contains_key("theirs"));
     // Its policies are not even read: only the stack's own role is (its two listings).
@@ -3446,10 +2946,14 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
     {
         // Tags changed by hand: one removed, one changed, one added, per kind; and an `aws:`
         // tag (AWS's own) that is never compared.
-        let mut w = m.world();
-        let repo = w.repo.as_mut().unwrap();
-        repo.tags.retain(|t| t.key() != "team");
-        let exec = w.roles.get_mut(EXEC_ROLE).unwrap();
+        m.ecr()
+            .repositories
+            .get_mut(REPO)
+            .unwrap()
+            .tags
+            .retain(|t| t.key() != "team");
+        let mut iam = m.iam();
+        let exec = iam.roles.get_mut(EXEC_ROLE).unwrap();
         let mut tags = exec.role.tags().to_vec();
         tags.retain(|t| t.key() != "team");
         tags.push(
@@ -3460,10 +2964,12 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
                 .unwrap(),
         );
         exec.role.tags = Some(tags);
-        let task = w.roles.get_mut(TASK_ROLE).unwrap();
+        let task = iam.roles.get_mut(TASK_ROLE).unwrap();
         let mut tags = task.role.tags().to_vec();
         tags.push(IamTag::builder().key("extra").value("x").build().unwrap());
         task.role.tags = Some(tags);
+        drop(iam);
+        let mut w = m.world();
         let cluster = w.clusters.get_mut(CLUSTER).unwrap();
         let tags = cluster.tags.as_mut().unwrap();
         tags.retain(|t| t.key() != Some("team"));

@@ -19,12 +19,7 @@ use std::time::Duration;
 use aws_sdk_ecr::operation::describe_images::{
     DescribeImagesError, DescribeImagesInput, DescribeImagesOutput,
 };
-use aws_sdk_ecr::operation::describe_repositories::{
-    DescribeRepositoriesError, DescribeRepositoriesOutput,
-};
 use aws_sdk_ecr::operation::get_authorization_token::GetAuthorizationTokenOutput;
-use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyOutput;
-use aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_ecr::types::{
     AuthorizationData, EncryptionConfiguration, EncryptionType, ImageDetail,
     ImageScanningConfiguration, ImageTagMutability, Repository,
@@ -74,17 +69,15 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elb;
-use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
-use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
-use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
-use aws_sdk_iam::types::{AttachedPolicy, Role};
-use aws_sdk_iam::Client as Iam;
+use aws_sdk_iam::types::Role;
 use aws_smithy_mocks::MockResponse;
 use aws_smithy_types::error::metadata::ErrorMetadata;
 use aws_smithy_types::DateTime;
 use serde_json::json;
 
-use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::testing::fake_ecr::EcrRepository;
+use ecs_core::testing::fake_iam::IamRole;
+use ecs_core::testing::{mock, EcrState, FakeEcr, FakeIam, IamState, Rule, RuleMode};
 use ecs_core::{Context, Event, EventLog, FakeClock, StackName, Tags, OWNER_TAG, RESOURCE_TAG};
 use ecs_net::NetworkOutputs;
 use ecs_service::{
@@ -630,44 +623,20 @@ fn web_container(exit_code: Option<i32>) -> Container {
 // ---------------------------------------------------------------------------------------------
 // The world's rules, client by client.
 
-fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
-    let exists = w.repository;
+/// The repository, when the world has it, in a fake ECR account (`ecs_core::testing`).
+fn ecr_fake(j: &Journal, w: &World) -> FakeEcr {
+    let fake = FakeEcr::new(j, EcrState::default());
+    if w.repository {
+        let mut repo = EcrRepository::new(repository(), ecr_tags());
+        repo.lifecycle = Some(lifecycle_policy());
+        fake.state().repositories.insert(REPOSITORY.into(), repo);
+    }
+    fake
+}
+
+/// What the fake ECR does not model: a registry login, and every image asked about exists.
+fn ecr_extras(j: &Journal) -> Vec<Rule> {
     vec![
-        j.respond("DescribeRepositories",
-            mock!(Ecr::describe_repositories),
-            move |_| {
-                if exists {
-                    MockResponse::Output(
-                        DescribeRepositoriesOutput::builder()
-                            .repositories(repository())
-                            .build(),
-                    )
-                } else {
-                    MockResponse::Error(DescribeRepositoriesError::generic(meta(
-                        "RepositoryNotFoundException",
-                        "The repository with name 'web-app' does not exist",
-                    )))
-                }
-            },
-        ),
-        j.answer("ListTagsForResource",
-            mock!(Ecr::list_tags_for_resource),
-            |_| {
-                ListTagsForResourceOutput::builder()
-                    .set_tags(Some(ecr_tags()))
-                    .build()
-            },
-        ),
-        j.answer("GetLifecyclePolicy",
-            mock!(Ecr::get_lifecycle_policy),
-            |_| {
-                GetLifecyclePolicyOutput::builder()
-                    .registry_id(ACCOUNT)
-                    .repository_name(REPOSITORY)
-                    .lifecycle_policy_text(lifecycle_policy())
-                    .build()
-            },
-        ),
         j.answer("GetAuthorizationToken",
             mock!(Ecr::get_authorization_token),
             |_| {
@@ -704,51 +673,20 @@ fn ecr_rules(j: &Journal, w: &World) -> Vec<Rule> {
     ]
 }
 
-fn iam_rules(j: &Journal, w: &World) -> Vec<Rule> {
-    let (exec, task) = (w.execution_role, w.task_role);
-    vec![
-        j.respond("GetRole", mock!(Iam::get_role), move |r| {
-            let name = r.role_name().unwrap_or_default();
-            let principal = match name {
-                EXEC_ROLE => exec,
-                TASK_ROLE => task,
-                _ => None,
-            };
-            match principal {
-                Some(p) => {
-                    MockResponse::Output(GetRoleOutput::builder().role(role(name, p)).build())
-                }
-                None => MockResponse::Error(GetRoleError::generic(meta(
-                    "NoSuchEntity",
-                    &format!("The role with name {name} cannot be found."),
-                ))),
+/// The roles the world has, in a fake IAM account (`ecs_core::testing`): the execution role
+/// with the managed execution policy attached, the task role with no policy.
+fn iam_fake(j: &Journal, w: &World) -> FakeIam {
+    let fake = FakeIam::new(j, IamState::default());
+    for (name, principal) in [(EXEC_ROLE, w.execution_role), (TASK_ROLE, w.task_role)] {
+        if let Some(p) = principal {
+            let mut role = IamRole::new(role(name, p));
+            if name == EXEC_ROLE {
+                role.managed.insert(EXEC_POLICY.to_string());
             }
-        }),
-        j.answer(
-            "ListAttachedRolePolicies",
-            mock!(Iam::list_attached_role_policies),
-            |r| {
-                let out = ListAttachedRolePoliciesOutput::builder();
-                if r.role_name() == Some(EXEC_ROLE) {
-                    out.attached_policies(
-                        AttachedPolicy::builder()
-                            .policy_name("AmazonECSTaskExecutionRolePolicy")
-                            .policy_arn(EXEC_POLICY)
-                            .build(),
-                    )
-                    .build()
-                } else {
-                    out.build()
-                }
-            },
-        ),
-        j.answer("ListRolePolicies", mock!(Iam::list_role_policies), |_| {
-            ListRolePoliciesOutput::builder()
-                .set_policy_names(Some(Vec::new()))
-                .build()
-                .unwrap()
-        }),
-    ]
+            fake.state().roles.insert(name.to_string(), role);
+        }
+    }
+    fake
 }
 
 fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
@@ -1041,11 +979,12 @@ struct Overrides {
     elb: Vec<Rule>,
 }
 
-/// The world's rules, and the journal they record into.
+/// The world's fakes and rules, and the journal they record into.
 struct Mock {
     journal: Journal,
-    ecr: Vec<Rule>,
-    iam: Vec<Rule>,
+    ecr: FakeEcr,
+    ecr_extras: Vec<Rule>,
+    iam: FakeIam,
     ecs: Vec<Rule>,
     elb: Vec<Rule>,
 }
@@ -1054,8 +993,9 @@ impl Mock {
     fn new(world: &World) -> Self {
         let journal = Journal::default();
         Self {
-            ecr: ecr_rules(&journal, world),
-            iam: iam_rules(&journal, world),
+            ecr: ecr_fake(&journal, world),
+            ecr_extras: ecr_extras(&journal),
+            iam: iam_fake(&journal, world),
             ecs: ecs_rules(&journal, world),
             elb: elb_rules(&journal, world),
             journal,
@@ -1067,15 +1007,15 @@ impl Mock {
         fn chain(first: Vec<Rule>, then: &[Rule]) -> Vec<Rule> {
             first.into_iter().chain(then.iter().cloned()).collect()
         }
-        let ecr = chain(first.ecr, &self.ecr);
-        let iam = chain(first.iam, &self.iam);
+        let ecr: Vec<&Rule> = first.ecr.iter().chain(&self.ecr_extras).collect();
+        let iam: Vec<&Rule> = first.iam.iter().collect();
         let ecs = chain(first.ecs, &self.ecs);
         let elb = chain(first.elb, &self.elb);
         // Only `destroy` uses EC2: any call fails the test.
         let ec2: Vec<Rule> = Vec::new();
         ServiceLayer::from_clients(ServiceClients {
-            ecr: ecs_core::mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr),
-            iam: ecs_core::mock_client!(aws_sdk_iam, RuleMode::MatchAny, &iam),
+            ecr: self.ecr.client_with(&ecr),
+            iam: self.iam.client_with(&iam),
             ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
             elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
             ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),

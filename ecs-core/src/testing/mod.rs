@@ -16,7 +16,8 @@
 //! * Stateful fakes of AWS services, each behind its own feature so a test pulls in only the
 //!   SDK crates it uses: `FakeEc2` (feature `fake-ec2`) holds an account's networks,
 //!   `FakeCloudWatch` (`fake-cloudwatch`) its alarms and dashboards, `FakeLogs`
-//!   (`fake-logs`) its log groups; each answers a mocked client from them and changes them
+//!   (`fake-logs`) its log groups, `FakeIam` (`fake-iam`) its roles, `FakeEcr` (`fake-ecr`)
+//!   its repositories; each answers a mocked client from them and changes them
 //!   as the calls would. Their ARNs name [`ACCOUNT`] in [`REGION`].
 
 mod chaos;
@@ -26,6 +27,10 @@ mod emulator;
 pub mod fake_cloudwatch;
 #[cfg(feature = "fake-ec2")]
 pub mod fake_ec2;
+#[cfg(feature = "fake-ecr")]
+pub mod fake_ecr;
+#[cfg(feature = "fake-iam")]
+pub mod fake_iam;
 #[cfg(feature = "fake-logs")]
 pub mod fake_logs;
 mod fault;
@@ -40,6 +45,10 @@ pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO
 pub use fake_cloudwatch::{CloudWatchState, FakeCloudWatch};
 #[cfg(feature = "fake-ec2")]
 pub use fake_ec2::{Ec2State, FakeEc2};
+#[cfg(feature = "fake-ecr")]
+pub use fake_ecr::{EcrState, FakeEcr};
+#[cfg(feature = "fake-iam")]
+pub use fake_iam::{FakeIam, IamState};
 #[cfg(feature = "fake-logs")]
 pub use fake_logs::{FakeLogs, LogsState};
 pub use fault::{FaultInjector, INJECTED_FAULT};
