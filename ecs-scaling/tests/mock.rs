@@ -14,41 +14,25 @@
 
 use ecs_core::testing::Journal;
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aws_sdk_applicationautoscaling::error::ErrorMetadata;
-use aws_sdk_applicationautoscaling::operation::delete_scaling_policy::{
-    DeleteScalingPolicyError, DeleteScalingPolicyInput, DeleteScalingPolicyOutput,
-};
-use aws_sdk_applicationautoscaling::operation::delete_scheduled_action::{
-    DeleteScheduledActionError, DeleteScheduledActionInput, DeleteScheduledActionOutput,
-};
-use aws_sdk_applicationautoscaling::operation::deregister_scalable_target::{
-    DeregisterScalableTargetError, DeregisterScalableTargetInput, DeregisterScalableTargetOutput,
-};
-use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::{
-    DescribeScalableTargetsInput, DescribeScalableTargetsOutput,
-};
-use aws_sdk_applicationautoscaling::operation::describe_scaling_policies::DescribeScalingPoliciesOutput;
-use aws_sdk_applicationautoscaling::operation::describe_scheduled_actions::DescribeScheduledActionsOutput;
+use aws_sdk_applicationautoscaling::operation::delete_scaling_policy::DeleteScalingPolicyInput;
+use aws_sdk_applicationautoscaling::operation::delete_scheduled_action::DeleteScheduledActionInput;
+use aws_sdk_applicationautoscaling::operation::deregister_scalable_target::DeregisterScalableTargetInput;
+use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsInput;
 use aws_sdk_applicationautoscaling::operation::put_scaling_policy::{
     PutScalingPolicyError, PutScalingPolicyInput, PutScalingPolicyOutput,
 };
-use aws_sdk_applicationautoscaling::operation::put_scheduled_action::{
-    PutScheduledActionError, PutScheduledActionInput, PutScheduledActionOutput,
-};
-use aws_sdk_applicationautoscaling::operation::register_scalable_target::{
-    RegisterScalableTargetError, RegisterScalableTargetInput, RegisterScalableTargetOutput,
-};
-use aws_sdk_applicationautoscaling::primitives::DateTime;
+use aws_sdk_applicationautoscaling::operation::put_scheduled_action::PutScheduledActionInput;
+use aws_sdk_applicationautoscaling::operation::register_scalable_target::RegisterScalableTargetInput;
 use aws_sdk_applicationautoscaling::types::{
     AdjustmentType, MetricAggregationType, MetricType, PolicyType, PredefinedMetricSpecification,
-    ScalableDimension, ScalableTarget, ScalableTargetAction, ScalingPolicy, ScheduledAction,
-    ServiceNamespace, StepScalingPolicyConfiguration, SuspendedState,
+    ScalableDimension, ScalableTargetAction, ServiceNamespace, StepScalingPolicyConfiguration,
     TargetTrackingScalingPolicyConfiguration,
 };
 use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsInput;
@@ -60,8 +44,11 @@ use aws_sdk_ecs::operation::update_service::{
 };
 use aws_smithy_mocks::RuleBuilder;
 
+use ecs_core::testing::fake_autoscaling::{all_suspended, key, no_target, policy_arn, Policy};
 use ecs_core::testing::fake_cloudwatch::alarm_arn;
-use ecs_core::testing::{mock, CloudWatchState, FakeCloudWatch, Rule, RuleMode};
+use ecs_core::testing::{
+    mock, AutoScalingState, CloudWatchState, FakeAutoScaling, FakeCloudWatch, Rule, RuleMode,
+};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, FieldDiff, Plan, StackName, Tags};
 use ecs_scaling::{
     CustomMetric, Error, ScalingClients, ScalingLayer, ScalingSpec, ScalingTarget,
@@ -79,7 +66,6 @@ const SERVICE: &str = "web-app";
 const RESOURCE_ID: &str = "service/web/web-app";
 /// The ALB resource label of the service's target group.
 const LABEL: &str = "app/web-alb/0123456789abcdef/targetgroup/web-app/fedcba9876543210";
-const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
 const NIGHT_CRON: &str = "cron(0 20 ? * MON-FRI *)";
 
 // The resource kinds of the layer's plans, and the id of the scalable target in them.
@@ -93,98 +79,22 @@ fn meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
 }
 
-/// What Application Auto Scaling says when a resource has no scalable target (yet).
-fn no_target(resource_id: &str) -> ErrorMetadata {
-    meta(
-        "ObjectNotFoundException",
-        &format!(
-            "No scalable target registered for service namespace: ecs, resource ID: {resource_id}, scalable dimension: ecs:service:DesiredCount"
-        ),
-    )
-}
-
-fn policy_arn(resource_id: &str, name: &str) -> String {
-    format!(
-        "arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:x:resource/ecs/{resource_id}:policyName/{name}"
-    )
-}
-
-fn target_arn(resource_id: &str) -> String {
-    format!(
-        "arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/{}",
-        resource_id.replace('/', "-")
-    )
-}
-
-/// The world's key of a policy or scheduled action: resource id and name.
-fn key(resource_id: &str, name: &str) -> (String, String) {
-    (resource_id.to_string(), name.to_string())
-}
-
-fn all_suspended(value: bool) -> SuspendedState {
-    SuspendedState::builder()
-        .dynamic_scaling_in_suspended(value)
-        .dynamic_scaling_out_suspended(value)
-        .scheduled_scaling_suspended(value)
-        .build()
-}
-
-/// `new`'s flags where it sets them, `old`'s elsewhere (as `RegisterScalableTarget` does).
-fn merge_suspended(old: &SuspendedState, new: Option<&SuspendedState>) -> SuspendedState {
-    let pick = |get: fn(&SuspendedState) -> Option<bool>| new.and_then(get).or_else(|| get(old));
-    SuspendedState::builder()
-        .set_dynamic_scaling_in_suspended(pick(SuspendedState::dynamic_scaling_in_suspended))
-        .set_dynamic_scaling_out_suspended(pick(SuspendedState::dynamic_scaling_out_suspended))
-        .set_scheduled_scaling_suspended(pick(SuspendedState::scheduled_scaling_suspended))
-        .build()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The in-memory AWS.
-
-/// A registered scalable target.
-struct Target {
-    min: i32,
-    max: i32,
-    suspended: SuspendedState,
-    /// The tags given at registration (later registrations do not change them).
-    tags: HashMap<String, String>,
-}
-
-/// A scaling policy: the `PutScalingPolicy` input as stored, and its ARN.
-struct Policy {
-    input: PutScalingPolicyInput,
-    arn: String,
-}
 
 /// What exists: one account, one region.
 #[derive(Default)]
 struct World {
-    /// Scalable targets by resource id.
-    targets: BTreeMap<String, Target>,
-    /// Policies by resource id and name.
-    policies: BTreeMap<(String, String), Policy>,
-    /// Scheduled actions by resource id and name, as put.
-    scheduled: BTreeMap<(String, String), PutScheduledActionInput>,
     /// The desired count of ECS services by cluster and service name.
     services: BTreeMap<(String, String), i32>,
 }
 
-impl World {
-    /// The names of the policies, in name order.
-    fn policy_names(&self) -> Vec<String> {
-        self.policies.keys().map(|(_, name)| name.clone()).collect()
-    }
+/// The target tracking configuration of the service's policy `name`.
+trait Tracking {
+    fn tracking(&self, name: &str) -> TargetTrackingScalingPolicyConfiguration;
+}
 
-    /// The names of the scheduled actions, in name order.
-    fn scheduled_names(&self) -> Vec<String> {
-        self.scheduled
-            .keys()
-            .map(|(_, name)| name.clone())
-            .collect()
-    }
-
-    /// The target tracking configuration of the service's policy `name`.
+impl Tracking for AutoScalingState {
     fn tracking(&self, name: &str) -> TargetTrackingScalingPolicyConfiguration {
         self.policies
             .get(&key(RESOURCE_ID, name))
@@ -192,59 +102,6 @@ impl World {
             .cloned()
             .unwrap_or_else(|| panic!("no target tracking policy {name}"))
     }
-}
-
-fn scalable_target(resource_id: &str, t: &Target) -> ScalableTarget {
-    ScalableTarget::builder()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(resource_id)
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .min_capacity(t.min)
-        .max_capacity(t.max)
-        .role_arn(ROLE_ARN)
-        .creation_time(DateTime::from_secs(0))
-        .suspended_state(t.suspended.clone())
-        .scalable_target_arn(target_arn(resource_id))
-        .build()
-        .expect("the target's required fields are set")
-}
-
-fn scaling_policy(p: &Policy) -> ScalingPolicy {
-    let r = &p.input;
-    ScalingPolicy::builder()
-        .policy_arn(p.arn.as_str())
-        .set_policy_name(r.policy_name().map(str::to_string))
-        .service_namespace(ServiceNamespace::Ecs)
-        .set_resource_id(r.resource_id().map(str::to_string))
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .set_policy_type(r.policy_type().cloned())
-        .set_step_scaling_policy_configuration(r.step_scaling_policy_configuration().cloned())
-        .set_target_tracking_scaling_policy_configuration(
-            r.target_tracking_scaling_policy_configuration().cloned(),
-        )
-        .creation_time(DateTime::from_secs(0))
-        .build()
-        .expect("the policy's required fields are set")
-}
-
-fn scheduled_action(r: &PutScheduledActionInput) -> ScheduledAction {
-    let id = r.resource_id().unwrap_or_default();
-    let name = r.scheduled_action_name().unwrap_or_default();
-    ScheduledAction::builder()
-        .scheduled_action_name(name)
-        .scheduled_action_arn(format!(
-            "arn:aws:autoscaling:{REGION}:{ACCOUNT}:scheduledAction:x:resource/ecs/{id}:scheduledActionName/{name}"
-        ))
-        .service_namespace(ServiceNamespace::Ecs)
-        .set_schedule(r.schedule().map(str::to_string))
-        // AWS reports the default time zone of a schedule put without one.
-        .timezone(r.timezone().unwrap_or("UTC"))
-        .resource_id(id)
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .set_scalable_target_action(r.scalable_target_action().cloned())
-        .creation_time(DateTime::from_secs(0))
-        .build()
-        .expect("the action's required fields are set")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +129,8 @@ struct Mock {
     world: Arc<Mutex<World>>,
     /// CloudWatch: the shared stateful fake (`ecs_core::testing::FakeCloudWatch`).
     cw: FakeCloudWatch,
+    /// Application Auto Scaling: the shared stateful fake (`FakeAutoScaling`).
+    aas: FakeAutoScaling,
 }
 
 impl Mock {
@@ -284,6 +143,7 @@ impl Mock {
         let journal = Journal::default();
         Self {
             cw: FakeCloudWatch::new(&journal, CloudWatchState::default()),
+            aas: FakeAutoScaling::new(&journal, AutoScalingState::default()),
             journal,
             world: Arc::new(Mutex::new(world)),
         }
@@ -292,6 +152,11 @@ impl Mock {
     /// The alarms, for setting them up and inspecting them (never held across an `await`).
     fn cw(&self) -> MutexGuard<'_, CloudWatchState> {
         self.cw.state()
+    }
+
+    /// The scalable targets, policies and scheduled actions, likewise.
+    fn aas(&self) -> MutexGuard<'_, AutoScalingState> {
+        self.aas.state()
     }
 
     /// The world, for setting it up and inspecting it (never held across an `await`).
@@ -323,227 +188,12 @@ impl Mock {
     /// The layer over the world, with `overrides` answering Application Auto Scaling calls
     /// first.
     fn layer_with(&self, overrides: &[&Rule]) -> ScalingLayer {
-        let (aas, ecs) = (self.aas_rules(), self.ecs_rules());
+        let ecs = self.ecs_rules();
         ScalingLayer::from_clients(ScalingClients {
-            autoscaling: ecs_core::mock_client!(
-                aws_sdk_applicationautoscaling,
-                RuleMode::MatchAny,
-                overrides.iter().copied().chain(&aas)
-            ),
+            autoscaling: self.aas.client_with(overrides),
             cloudwatch: self.cw.client(),
             ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
         })
-    }
-
-    fn aas_rules(&self) -> Vec<Rule> {
-        use aws_sdk_applicationautoscaling::Client;
-
-        vec![
-            self.on(
-                "DescribeScalableTargets",
-                mock!(Client::describe_scalable_targets),
-                |w, r| {
-                    let ids = r.resource_ids();
-                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
-                    let targets: Vec<ScalableTarget> = w
-                        .targets
-                        .iter()
-                        .filter(|(id, _)| ecs && (ids.is_empty() || ids.contains(id)))
-                        .map(|(id, t)| scalable_target(id, t))
-                        .collect();
-                    Ok(DescribeScalableTargetsOutput::builder()
-                        .set_scalable_targets(Some(targets))
-                        .build())
-                },
-            ),
-            self.on(
-                "DescribeScalingPolicies",
-                mock!(Client::describe_scaling_policies),
-                |w, r| {
-                    let names = r.policy_names();
-                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
-                    let policies: Vec<ScalingPolicy> = w
-                        .policies
-                        .iter()
-                        .filter(|((id, name), _)| {
-                            ecs && r.resource_id().is_none_or(|want| want == id.as_str())
-                                && (names.is_empty() || names.contains(name))
-                        })
-                        .map(|(_, p)| scaling_policy(p))
-                        .collect();
-                    Ok(DescribeScalingPoliciesOutput::builder()
-                        .set_scaling_policies(Some(policies))
-                        .build())
-                },
-            ),
-            self.on(
-                "DescribeScheduledActions",
-                mock!(Client::describe_scheduled_actions),
-                |w, r| {
-                    let names = r.scheduled_action_names();
-                    let ecs = r.service_namespace() == Some(&ServiceNamespace::Ecs);
-                    let actions: Vec<ScheduledAction> = w
-                        .scheduled
-                        .iter()
-                        .filter(|((id, name), _)| {
-                            ecs && r.resource_id().is_none_or(|want| want == id.as_str())
-                                && (names.is_empty() || names.contains(name))
-                        })
-                        .map(|(_, a)| scheduled_action(a))
-                        .collect();
-                    Ok(DescribeScheduledActionsOutput::builder()
-                        .set_scheduled_actions(Some(actions))
-                        .build())
-                },
-            ),
-            self.on(
-                "RegisterScalableTarget",
-                mock!(Client::register_scalable_target),
-                |w, r| {
-                    let invalid = |message: &str| -> Result<
-                        RegisterScalableTargetOutput,
-                        RegisterScalableTargetError,
-                    > {
-                        Err(RegisterScalableTargetError::generic(meta(
-                            "ValidationException",
-                            message,
-                        )))
-                    };
-                    if r.service_namespace() != Some(&ServiceNamespace::Ecs)
-                        || r.scalable_dimension()
-                            != Some(&ScalableDimension::EcsServiceDesiredCount)
-                    {
-                        return invalid("Unsupported service namespace or scalable dimension");
-                    }
-                    let id = r.resource_id().unwrap_or_default();
-                    let old = w.targets.get(id);
-                    let (min, max) = match (old, r.min_capacity(), r.max_capacity()) {
-                        (Some(t), min, max) => (min.unwrap_or(t.min), max.unwrap_or(t.max)),
-                        (None, Some(min), Some(max)) => (min, max),
-                        (None, _, _) => {
-                            return invalid(
-                                "MinCapacity and MaxCapacity are required to register a new scalable target",
-                            )
-                        }
-                    };
-                    if min > max {
-                        return invalid("Maximum capacity cannot be less than minimum capacity");
-                    }
-                    let target = Target {
-                        min,
-                        max,
-                        suspended: merge_suspended(
-                            &old.map_or_else(|| all_suspended(false), |t| t.suspended.clone()),
-                            r.suspended_state(),
-                        ),
-                        // Tags are applied when a target is registered, not when it is updated.
-                        tags: old.map_or_else(
-                            || r.tags().cloned().unwrap_or_default(),
-                            |t| t.tags.clone(),
-                        ),
-                    };
-                    w.targets.insert(id.to_string(), target);
-                    Ok(RegisterScalableTargetOutput::builder()
-                        .scalable_target_arn(target_arn(id))
-                        .build())
-                },
-            ),
-            self.on(
-                "PutScalingPolicy",
-                mock!(Client::put_scaling_policy),
-                |w, r| {
-                    let id = r.resource_id().unwrap_or_default();
-                    let name = r.policy_name().unwrap_or_default();
-                    if !w.targets.contains_key(id) {
-                        return Err(PutScalingPolicyError::generic(no_target(id)));
-                    }
-                    let consistent = match r.policy_type() {
-                        Some(PolicyType::TargetTrackingScaling) => {
-                            r.target_tracking_scaling_policy_configuration().is_some()
-                        }
-                        Some(PolicyType::StepScaling) => {
-                            r.step_scaling_policy_configuration().is_some()
-                        }
-                        _ => false,
-                    };
-                    if !consistent {
-                        return Err(PutScalingPolicyError::generic(meta(
-                            "ValidationException",
-                            "The policy type does not match the policy's configuration",
-                        )));
-                    }
-                    let arn = policy_arn(id, name);
-                    w.policies.insert(
-                        key(id, name),
-                        Policy {
-                            input: r.clone(),
-                            arn: arn.clone(),
-                        },
-                    );
-                    Ok(PutScalingPolicyOutput::builder()
-                        .policy_arn(arn)
-                        .build()
-                        .expect("the policy ARN is set"))
-                },
-            ),
-            self.on(
-                "PutScheduledAction",
-                mock!(Client::put_scheduled_action),
-                |w, r| {
-                    let id = r.resource_id().unwrap_or_default();
-                    let name = r.scheduled_action_name().unwrap_or_default();
-                    if !w.targets.contains_key(id) {
-                        return Err(PutScheduledActionError::generic(no_target(id)));
-                    }
-                    w.scheduled.insert(key(id, name), r.clone());
-                    Ok(PutScheduledActionOutput::builder().build())
-                },
-            ),
-            self.on(
-                "DeleteScalingPolicy",
-                mock!(Client::delete_scaling_policy),
-                |w, r| {
-                    let id = r.resource_id().unwrap_or_default();
-                    let name = r.policy_name().unwrap_or_default();
-                    match w.policies.remove(&key(id, name)) {
-                        Some(_) => Ok(DeleteScalingPolicyOutput::builder().build()),
-                        None => Err(DeleteScalingPolicyError::generic(meta(
-                            "ObjectNotFoundException",
-                            &format!("No scaling policy found for resource ID: {id}, policy name: {name}"),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "DeleteScheduledAction",
-                mock!(Client::delete_scheduled_action),
-                |w, r| {
-                    let id = r.resource_id().unwrap_or_default();
-                    let name = r.scheduled_action_name().unwrap_or_default();
-                    match w.scheduled.remove(&key(id, name)) {
-                        Some(_) => Ok(DeleteScheduledActionOutput::builder().build()),
-                        None => Err(DeleteScheduledActionError::generic(meta(
-                            "ObjectNotFoundException",
-                            &format!("No scheduled action found for resource ID: {id}, scheduled action name: {name}"),
-                        ))),
-                    }
-                },
-            ),
-            self.on(
-                "DeregisterScalableTarget",
-                mock!(Client::deregister_scalable_target),
-                |w, r| {
-                    let id = r.resource_id().unwrap_or_default();
-                    if w.targets.remove(id).is_none() {
-                        return Err(DeregisterScalableTargetError::generic(no_target(id)));
-                    }
-                    // Deregistering a target deletes its policies and scheduled actions.
-                    w.policies.retain(|(rid, _), _| rid != id);
-                    w.scheduled.retain(|(rid, _), _| rid != id);
-                    Ok(DeregisterScalableTargetOutput::builder().build())
-                },
-            ),
-        ]
     }
 
     fn ecs_rules(&self) -> Vec<Rule> {
@@ -908,7 +558,7 @@ async fn fresh_create_registers_the_target_before_any_policy_or_schedule() {
     );
 
     {
-        let w = m.world();
+        let w = m.aas();
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (2, 10));
         assert_eq!(t.tags.get("ecs:stack").map(String::as_str), Some("web"));
@@ -1008,7 +658,7 @@ async fn changed_target_value_updates_one_policy_and_removed_items_are_deleted()
     let c = tracking_of(&put);
     assert_eq!(c.target_value(), 60.0);
     assert_eq!(metric_of(c).0, "ECSServiceAverageCPUUtilization");
-    assert_eq!(m.world().tracking("web-cpu").target_value(), 60.0);
+    assert_eq!(m.aas().tracking("web-cpu").target_value(), 60.0);
 
     // No memory tracking and no schedule any more: both are deleted.
     m.journal.clear();
@@ -1045,7 +695,7 @@ async fn changed_target_value_updates_one_policy_and_removed_items_are_deleted()
     );
     assert_eq!(deleted.service_namespace(), Some(&ServiceNamespace::Ecs));
     {
-        let w = m.world();
+        let w = m.aas();
         assert_eq!(w.policy_names(), ["web-cpu", "web-requests"]);
         assert!(w.scheduled_names().is_empty());
         let t = &w.targets[RESOURCE_ID];
@@ -1098,7 +748,7 @@ async fn policies_and_schedules_of_others_are_left_alone() {
         .build()
         .expect("a valid input");
     {
-        let mut w = m.world();
+        let mut w = m.aas();
         w.policies.insert(
             key(RESOURCE_ID, "other-cpu"),
             Policy {
@@ -1160,7 +810,7 @@ async fn policies_and_schedules_of_others_are_left_alone() {
         .collect();
     assert_eq!(sorted(touched), ["web-cpu", "web-memory", "web-night"]);
     {
-        let w = m.world();
+        let w = m.aas();
         assert_eq!(
             w.policies
                 .get(&key(RESOURCE_ID, "other-cpu"))
@@ -1235,7 +885,7 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
     );
 
     // The alarm triggers the policy by the ARN PutScalingPolicy returned.
-    let arn = m.world().policies[&key(RESOURCE_ID, "web-step-queue")]
+    let arn = m.aas().policies[&key(RESOURCE_ID, "web-step-queue")]
         .arn
         .clone();
     assert_eq!(arn, policy_arn(RESOURCE_ID, "web-step-queue"));
@@ -1319,7 +969,7 @@ async fn step_policy_alarm_triggers_the_arn_put_returned_and_goes_with_the_polic
         ["web-step-queue"]
     );
     {
-        let w = m.world();
+        let w = m.aas();
         assert!(w.policies.is_empty());
         assert!(m.cw().alarms.is_empty());
         assert!(w.targets.contains_key(RESOURCE_ID));
@@ -1418,7 +1068,7 @@ async fn a_step_alarm_is_put_again_only_when_it_no_longer_triggers_its_policy() 
     layer.apply(&h.ctx, &plan).await.unwrap();
     assert_eq!(m.journal.mutating(), ["PutScalingPolicy"]);
 
-    let arn = m.world().policies[&key(RESOURCE_ID, "web-step-queue")]
+    let arn = m.aas().policies[&key(RESOURCE_ID, "web-step-queue")]
         .arn
         .clone();
     m.cw()
@@ -1464,8 +1114,7 @@ async fn a_step_alarm_follows_the_arn_its_policys_put_answered() {
     let puts = Arc::new(AtomicUsize::new(0));
     let renamed = {
         let puts = puts.clone();
-        m.journal.on(
-            &m.world,
+        m.aas.on(
             "PutScalingPolicy",
             mock!(aws_sdk_applicationautoscaling::Client::put_scaling_policy),
             move |w, r, _| {
@@ -1598,10 +1247,7 @@ async fn policy_put_before_the_registration_is_visible_is_retried() {
         "the second attempt reached the world"
     );
     assert!(m.journal.first("RegisterScalableTarget") < m.journal.first("PutScalingPolicy"));
-    assert!(m
-        .world()
-        .policies
-        .contains_key(&key(RESOURCE_ID, "web-cpu")));
+    assert!(m.aas().policies.contains_key(&key(RESOURCE_ID, "web-cpu")));
     assert_eq!(h.retries("PutScalingPolicy"), [1]);
     let (resource, reason) = h
         .events
@@ -1693,7 +1339,7 @@ async fn suspend_and_resume_keep_the_range_and_flip_every_suspension() {
     );
     assert_eq!(reg.suspended_state(), Some(&all_suspended(true)));
     {
-        let w = m.world();
+        let w = m.aas();
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (2, 10));
         assert_eq!(t.suspended, all_suspended(true));
@@ -1708,10 +1354,7 @@ async fn suspend_and_resume_keep_the_range_and_flip_every_suspension() {
         "{:?}",
         m.journal.mutating()
     );
-    assert_eq!(
-        m.world().targets[RESOURCE_ID].suspended,
-        all_suspended(true)
-    );
+    assert_eq!(m.aas().targets[RESOURCE_ID].suspended, all_suspended(true));
 
     m.journal.clear();
     layer.resume(&h.ctx, &target()).await.unwrap();
@@ -1723,7 +1366,7 @@ async fn suspend_and_resume_keep_the_range_and_flip_every_suspension() {
     );
     assert_eq!(reg.suspended_state(), Some(&all_suspended(false)));
     {
-        let w = m.world();
+        let w = m.aas();
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (2, 10));
         assert_eq!(t.suspended, all_suspended(false));
@@ -1755,7 +1398,7 @@ async fn suspend_and_resume_without_a_registered_target_fail_with_not_registered
         m.journal.mutating()
     );
     assert_eq!(m.journal.count("DescribeScalableTargets"), 2);
-    assert!(m.world().targets.is_empty());
+    assert!(m.aas().targets.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1786,10 +1429,10 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         (Some(CLUSTER), Some(SERVICE), Some(4))
     );
     {
-        let w = m.world();
+        let (w, e) = (m.aas(), m.world());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(w.services[&service], 4);
+        assert_eq!(e.services[&service], 4);
     }
 
     // min 5 > max 3: refused before any call.
@@ -1803,10 +1446,10 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         m.journal.ops()
     );
     {
-        let w = m.world();
+        let (w, e) = (m.aas(), m.world());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(w.services[&service], 4);
+        assert_eq!(e.services[&service], 4);
     }
 }
 
@@ -1895,7 +1538,7 @@ async fn destroy_deletes_policies_alarms_and_schedules_then_deregisters_the_targ
         Some(&ScalableDimension::EcsServiceDesiredCount)
     );
     {
-        let w = m.world();
+        let w = m.aas();
         assert!(w.targets.is_empty());
         assert!(w.policies.is_empty());
         assert!(w.scheduled.is_empty());
@@ -1952,7 +1595,7 @@ async fn live_utc_or_empty_time_zone_and_absent_cooldowns_count_as_defaults() {
     assert!(puts.iter().all(|p| p.timezone().is_none()), "{puts:?}");
 
     {
-        let mut w = m.world();
+        let mut w = m.aas();
         // What AWS may report for schedules put without a time zone.
         w.scheduled
             .get_mut(&key(RESOURCE_ID, "web-night"))
@@ -2032,7 +1675,7 @@ async fn changed_range_registers_the_target_again_and_nothing_else() {
         (Some(1), Some(12))
     );
     assert!(reg.suspended_state().is_none(), "{reg:?}");
-    let w = m.world();
+    let w = m.aas();
     let t = &w.targets[RESOURCE_ID];
     assert_eq!((t.min, t.max), (1, 12));
 }
@@ -2109,7 +1752,7 @@ async fn read_with_a_placeholder_label_then_plan_with_the_real_one_matches_plan_
         )
     );
     assert_eq!(
-        metric_of(&m.world().tracking("web-requests")).1.as_deref(),
+        metric_of(&m.aas().tracking("web-requests")).1.as_deref(),
         Some(LABEL)
     );
     assert!(layer

@@ -17,12 +17,15 @@
 //!   SDK crates it uses: `FakeEc2` (feature `fake-ec2`) holds an account's networks,
 //!   `FakeCloudWatch` (`fake-cloudwatch`) its alarms and dashboards, `FakeLogs`
 //!   (`fake-logs`) its log groups, `FakeIam` (`fake-iam`) its roles, `FakeEcr` (`fake-ecr`)
-//!   its repositories; each answers a mocked client from them and changes them
+//!   its repositories, `FakeAutoScaling` (`fake-autoscaling`) its ECS services' scalable
+//!   targets, policies and scheduled actions; each answers a mocked client from them and changes them
 //!   as the calls would. Their ARNs name [`ACCOUNT`] in [`REGION`].
 
 mod chaos;
 mod counter;
 mod emulator;
+#[cfg(feature = "fake-autoscaling")]
+pub mod fake_autoscaling;
 #[cfg(feature = "fake-cloudwatch")]
 pub mod fake_cloudwatch;
 #[cfg(feature = "fake-ec2")]
@@ -41,6 +44,8 @@ mod simulation;
 pub use chaos::{Chaos, Throttled};
 pub use counter::{Call, CallCounter};
 pub use emulator::{Emulator, EmulatorError, EmulatorOptions, CBOR2_VERSION, MOTO_VERSION};
+#[cfg(feature = "fake-autoscaling")]
+pub use fake_autoscaling::{AutoScalingState, FakeAutoScaling};
 #[cfg(feature = "fake-cloudwatch")]
 pub use fake_cloudwatch::{CloudWatchState, FakeCloudWatch};
 #[cfg(feature = "fake-ec2")]
