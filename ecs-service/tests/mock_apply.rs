@@ -16,17 +16,18 @@
 #![allow(clippy::result_large_err)]
 
 use ecs_core::testing::fake_ecr::EcrRepository;
-use ecs_core::testing::{EcrState, FakeEcr, FakeIam, IamState, Journal};
-use std::any::Any;
+use ecs_core::testing::{
+    Ec2State, EcrState, EcsState, ElbState, FakeEc2, FakeEcr, FakeEcs, FakeElb, FakeIam, IamState,
+    Journal,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use aws_sdk_ecr::operation::create_repository::CreateRepositoryInput;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryInput;
 use aws_sdk_ecr::types::ImageTagMutability;
-use aws_sdk_ecs::operation as ecs_op;
 use aws_sdk_ecs::operation::create_cluster::CreateClusterInput;
 use aws_sdk_ecs::operation::create_service::{CreateServiceError, CreateServiceInput};
 use aws_sdk_ecs::operation::delete_service::DeleteServiceInput;
@@ -52,11 +53,10 @@ use aws_sdk_iam::operation::delete_role::DeleteRoleInput;
 use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyInput;
 use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyInput;
 use aws_sdk_iam::operation::put_role_policy::PutRolePolicyInput;
-use aws_smithy_mocks::RuleBuilder;
 use aws_smithy_types::error::ErrorMetadata;
 use serde_json::{json, Value};
 
-use ecs_core::testing::{mock, Rule, RuleMode};
+use ecs_core::testing::{mock, Rule};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, RetryPolicy, StackName, Tags};
 use ecs_net::NetworkOutputs;
 use ecs_service::{
@@ -71,7 +71,6 @@ use ecs_service::{
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 /// The ARN prefix of this account's load balancing resources.
-const ELB_ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
 const VPC: &str = "vpc-1";
 const PUB_A: &str = "subnet-pub-a";
 const PUB_B: &str = "subnet-pub-b";
@@ -106,152 +105,6 @@ fn cluster_arn(name: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The in-memory AWS.
 
-struct TaskDef {
-    td: aws_sdk_ecs::types::TaskDefinition,
-    tags: Vec<aws_sdk_ecs::types::Tag>,
-}
-
-struct Alb {
-    lb: aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
-    attributes: BTreeMap<String, String>,
-}
-
-struct TargetGroup {
-    tg: aws_sdk_elasticloadbalancingv2::types::TargetGroup,
-    attributes: BTreeMap<String, String>,
-}
-
-struct Listener {
-    listener: aws_sdk_elasticloadbalancingv2::types::Listener,
-    /// The rules besides the default one (which is the listener's default actions).
-    rules: Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
-}
-
-/// What exists. Names are the keys: one account, one region.
-#[derive(Default)]
-struct World {
-    clusters: BTreeMap<String, aws_sdk_ecs::types::Cluster>,
-    task_defs: Vec<TaskDef>,
-    services: Vec<aws_sdk_ecs::types::Service>,
-    lb: Option<Alb>,
-    tg: Option<TargetGroup>,
-    listeners: Vec<Listener>,
-    /// ELB tags by resource ARN.
-    elb_tags: BTreeMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
-    /// Every deployment id ECS handed out, in order.
-    deployments: Vec<String>,
-    rule_seq: u32,
-    /// The journal index of the first `DescribeServices` that reported a service `INACTIVE`.
-    inactive_seen_at: Option<usize>,
-}
-
-impl World {
-    fn cluster_active(&self, name: &str) -> bool {
-        self.clusters
-            .get(name)
-            .is_some_and(|c| c.status() == Some("ACTIVE"))
-    }
-
-    /// A task definition by ARN, by `family:revision`, or the latest active one of a family.
-    fn task_def(&self, key: &str) -> Option<&TaskDef> {
-        if key.contains(":task-definition/") {
-            return self
-                .task_defs
-                .iter()
-                .find(|t| t.td.task_definition_arn() == Some(key));
-        }
-        match key.split_once(':') {
-            Some((family, revision)) => {
-                let revision: i32 = revision.parse().ok()?;
-                self.task_defs
-                    .iter()
-                    .find(|t| t.td.family() == Some(family) && t.td.revision() == revision)
-            }
-            None => self
-                .task_defs
-                .iter()
-                .filter(|t| {
-                    t.td.family() == Some(key)
-                        && t.td.status() == Some(&TaskDefinitionStatus::Active)
-                })
-                .max_by_key(|t| t.td.revision()),
-        }
-    }
-
-    /// Whether a listener, a rule or a live service still uses the target group.
-    fn tg_in_use(&self, arn: &str) -> bool {
-        let uses = |actions: &[aws_sdk_elasticloadbalancingv2::types::Action]| {
-            actions.iter().any(|a| a.target_group_arn() == Some(arn))
-        };
-        self.listeners.iter().any(|l| {
-            uses(l.listener.default_actions()) || l.rules.iter().any(|r| uses(r.actions()))
-        }) || self.services.iter().any(|s| {
-            s.status() != Some("INACTIVE")
-                && s.load_balancers()
-                    .iter()
-                    .any(|l| l.target_group_arn() == Some(arn))
-        })
-    }
-
-    fn new_deployment(&mut self) -> String {
-        let id = format!("ecs-svc/{:019}", self.deployments.len() + 1);
-        self.deployments.push(id.clone());
-        id
-    }
-
-    /// Time passes: a deployment reported in progress completes (and replaces the older
-    /// ones), a draining service becomes inactive.
-    fn tick(&mut self) {
-        for s in &mut self.services {
-            if s.status() == Some("DRAINING") {
-                s.status = Some("INACTIVE".into());
-            }
-            let mut completed = false;
-            for d in s.deployments.iter_mut().flatten() {
-                if d.status() == Some("PRIMARY")
-                    && d.rollout_state() == Some(&DeploymentRolloutState::InProgress)
-                {
-                    d.rollout_state = Some(DeploymentRolloutState::Completed);
-                    d.running_count = d.desired_count;
-                    completed = true;
-                }
-            }
-            if completed {
-                if let Some(deployments) = &mut s.deployments {
-                    deployments.retain(|d| d.status() == Some("PRIMARY"));
-                }
-                s.running_count = s.desired_count;
-            }
-        }
-    }
-}
-
-fn lb_default_attributes() -> BTreeMap<String, String> {
-    [
-        ("access_logs.s3.enabled", "false"),
-        ("deletion_protection.enabled", "false"),
-        ("idle_timeout.timeout_seconds", "60"),
-        ("routing.http.drop_invalid_header_fields.enabled", "false"),
-        ("routing.http2.enabled", "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn tg_default_attributes() -> BTreeMap<String, String> {
-    [
-        ("deregistration_delay.timeout_seconds", "300"),
-        ("load_balancing.algorithm.type", "round_robin"),
-        ("slow_start.duration_seconds", "0"),
-        ("stickiness.enabled", "false"),
-        ("stickiness.type", "lb_cookie"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Recording calls.
 
@@ -285,42 +138,46 @@ fn mutable_repo(tags: &[(&str, &str)]) -> EcrRepository {
     )
 }
 
-/// Sets `set` (replacing tags of the same key) and removes `unset` in an SDK's tag list.
-fn retag<T: Clone>(tags: &mut Vec<T>, set: &[T], unset: &[String], key: impl Fn(&T) -> &str) {
-    tags.retain(|t| !unset.iter().any(|k| k == key(t)) && !set.iter().any(|n| key(n) == key(t)));
-    tags.extend(set.iter().cloned());
-}
-
 // ---------------------------------------------------------------------------------------------
 // The mocked clients.
 
-/// The world (ECS and Elastic Load Balancing), the shared stateful fakes of ECR and IAM
-/// (`ecs_core::testing`), the journal they all record into, and rules answering every call
-/// the layer makes from them.
+/// The shared stateful fakes of ECR, IAM, ECS, Elastic Load Balancing (linked to ECS) and EC2
+/// (`ecs_core::testing`), and the journal they all record into.
 #[derive(Clone)]
 struct Mock {
     journal: Journal,
-    world: Arc<Mutex<World>>,
     ecr: FakeEcr,
     iam: FakeIam,
+    ecs: FakeEcs,
+    elb: FakeElb,
+    ec2: FakeEc2,
 }
 
 impl Default for Mock {
     fn default() -> Self {
         let journal = Journal::default();
+        let ecs = FakeEcs::new(&journal, EcsState::default());
         Self {
             ecr: FakeEcr::new(&journal, EcrState::default()),
             iam: FakeIam::new(&journal, IamState::default()),
-            world: Arc::default(),
+            elb: FakeElb::new(&journal, ElbState::default()).linked(&ecs),
+            ec2: FakeEc2::new(&journal, Ec2State::default()),
+            ecs,
             journal,
         }
     }
 }
 
 impl Mock {
-    /// The world, for setting it up and inspecting it (never held across an `await`).
-    fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    /// The clusters, revisions and services, for setting them up and inspecting them (never
+    /// held across an `await`).
+    fn ecs(&self) -> MutexGuard<'_, EcsState> {
+        self.ecs.state()
+    }
+
+    /// The load balancers, target groups, listeners and rules, likewise.
+    fn elb(&self) -> MutexGuard<'_, ElbState> {
+        self.elb.state()
     }
 
     /// The repositories, likewise.
@@ -333,1217 +190,20 @@ impl Mock {
         self.iam.state()
     }
 
-    /// A rule that records the call as `op` and answers with `handle` over the world.
-    fn on<I, O, E>(
-        &self,
-        op: &'static str,
-        rule: RuleBuilder<I, O, E>,
-        handle: impl Fn(&mut World, &I, usize) -> Result<O, E> + Send + Sync + 'static,
-    ) -> Rule
-    where
-        I: Any + Clone + Debug + Send + Sync,
-        O: Debug + Send + Sync + 'static,
-        E: Debug + Send + Sync + std::error::Error + 'static,
-    {
-        self.journal.on(&self.world, op, rule, handle)
-    }
-
-    /// The layer over the world.
+    /// The layer over the fakes.
     fn layer(&self) -> ServiceLayer {
         self.layer_with(&[])
     }
 
-    /// The layer over the world, with `ecs_overrides` answering ECS calls first.
+    /// The layer over the fakes, with `ecs_overrides` answering ECS calls first.
     fn layer_with(&self, ecs_overrides: &[&Rule]) -> ServiceLayer {
-        let ecs = self.ecs_rules();
-        let (elb, ec2) = (self.elb_rules(), self.ec2_rules());
         ServiceLayer::from_clients(ServiceClients {
             ecr: self.ecr.client(),
             iam: self.iam.client(),
-            ecs: ecs_core::mock_client!(
-                aws_sdk_ecs,
-                RuleMode::MatchAny,
-                ecs_overrides.iter().copied().chain(&ecs)
-            ),
-            elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
-            ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),
+            ecs: self.ecs.client_with(ecs_overrides),
+            elb: self.elb.client(),
+            ec2: self.ec2.client(),
         })
-    }
-
-    fn ecs_rules(&self) -> Vec<Rule> {
-        use aws_sdk_ecs::types::{
-            Cluster, ClusterField, Deployment, Service, ServiceField, SortOrder, TaskDefinition,
-            TaskDefinitionField,
-        };
-        use aws_sdk_ecs::Client;
-
-        fn no_cluster() -> ErrorMetadata {
-            meta("ClusterNotFoundException", "Cluster not found.")
-        }
-        fn no_task_definition() -> ErrorMetadata {
-            meta("ClientException", "Unable to describe task definition.")
-        }
-        // The live (not inactive) service `name` of `cluster`.
-        /// The tags of the cluster, service or task definition revision with this ARN.
-        fn ecs_tags<'a>(
-            w: &'a mut World,
-            arn: &str,
-        ) -> Option<&'a mut Vec<aws_sdk_ecs::types::Tag>> {
-            if let Some(c) = w
-                .clusters
-                .values_mut()
-                .find(|c| c.cluster_arn() == Some(arn))
-            {
-                return Some(c.tags.get_or_insert_with(Vec::new));
-            }
-            if let Some(s) = w.services.iter_mut().find(|s| s.service_arn() == Some(arn)) {
-                return Some(s.tags.get_or_insert_with(Vec::new));
-            }
-            w.task_defs
-                .iter_mut()
-                .find(|t| t.td.task_definition_arn() == Some(arn))
-                .map(|t| &mut t.tags)
-        }
-
-        fn live_service(w: &World, cluster: &str, name: &str) -> Option<usize> {
-            let arn = cluster_arn(cluster);
-            w.services.iter().position(|s| {
-                s.cluster_arn() == Some(arn.as_str())
-                    && s.service_name() == Some(name)
-                    && s.status() != Some("INACTIVE")
-            })
-        }
-
-        vec![
-            self.on(
-                "DescribeClusters",
-                mock!(Client::describe_clusters),
-                |w, r, _| {
-                    let tags = r.include().contains(&ClusterField::Tags);
-                    let found = r
-                        .clusters()
-                        .iter()
-                        .filter_map(|name| w.clusters.get(name))
-                        .map(|c| {
-                            let mut c = c.clone();
-                            if !tags {
-                                c.tags = None;
-                            }
-                            c
-                        })
-                        .collect();
-                    Ok(ecs_op::describe_clusters::DescribeClustersOutput::builder()
-                        .set_clusters(Some(found))
-                        .build())
-                },
-            ),
-            self.on("CreateCluster", mock!(Client::create_cluster), |w, r, _| {
-                let name = r.cluster_name().unwrap_or("default").to_string();
-                if !w.cluster_active(&name) {
-                    let cluster = Cluster::builder()
-                        .cluster_arn(cluster_arn(&name))
-                        .cluster_name(name.as_str())
-                        .status("ACTIVE")
-                        .set_tags(Some(r.tags().to_vec()))
-                        .set_settings(Some(r.settings().to_vec()))
-                        .set_capacity_providers(Some(r.capacity_providers().to_vec()))
-                        .set_default_capacity_provider_strategy(Some(
-                            r.default_capacity_provider_strategy().to_vec(),
-                        ))
-                        .build();
-                    w.clusters.insert(name.clone(), cluster);
-                }
-                Ok(ecs_op::create_cluster::CreateClusterOutput::builder()
-                    .set_cluster(w.clusters.get(&name).cloned())
-                    .build())
-            }),
-            self.on("UpdateCluster", mock!(Client::update_cluster), |w, r, _| {
-                let name = r.cluster().unwrap_or_default();
-                match w
-                    .clusters
-                    .get_mut(name)
-                    .filter(|c| c.status() == Some("ACTIVE"))
-                {
-                    Some(c) => {
-                        c.settings = Some(r.settings().to_vec());
-                        Ok(ecs_op::update_cluster::UpdateClusterOutput::builder()
-                            .cluster(c.clone())
-                            .build())
-                    }
-                    None => Err(ecs_op::update_cluster::UpdateClusterError::generic(
-                        no_cluster(),
-                    )),
-                }
-            }),
-            self.on(
-                "PutClusterCapacityProviders",
-                mock!(Client::put_cluster_capacity_providers),
-                |w, r, _| {
-                    use ecs_op::put_cluster_capacity_providers::{
-                        PutClusterCapacityProvidersError, PutClusterCapacityProvidersOutput,
-                    };
-                    let name = r.cluster().unwrap_or_default();
-                    match w
-                        .clusters
-                        .get_mut(name)
-                        .filter(|c| c.status() == Some("ACTIVE"))
-                    {
-                        Some(c) => {
-                            c.capacity_providers = Some(r.capacity_providers().to_vec());
-                            c.default_capacity_provider_strategy =
-                                Some(r.default_capacity_provider_strategy().to_vec());
-                            Ok(PutClusterCapacityProvidersOutput::builder()
-                                .cluster(c.clone())
-                                .build())
-                        }
-                        None => Err(PutClusterCapacityProvidersError::generic(no_cluster())),
-                    }
-                },
-            ),
-            self.on("DeleteCluster", mock!(Client::delete_cluster), |w, r, _| {
-                use ecs_op::delete_cluster::{DeleteClusterError, DeleteClusterOutput};
-                let name = r.cluster().unwrap_or_default();
-                let arn = cluster_arn(name);
-                if !w.cluster_active(name) {
-                    return Err(DeleteClusterError::generic(no_cluster()));
-                }
-                if w.services.iter().any(|s| {
-                    s.cluster_arn() == Some(arn.as_str()) && s.status() != Some("INACTIVE")
-                }) {
-                    return Err(DeleteClusterError::generic(meta(
-                        "ClusterContainsServicesException",
-                        "The Cluster cannot be deleted while Services are active.",
-                    )));
-                }
-                let cluster = w.clusters.get_mut(name).map(|c| {
-                    c.status = Some("INACTIVE".into());
-                    c.clone()
-                });
-                Ok(DeleteClusterOutput::builder().set_cluster(cluster).build())
-            }),
-            self.on(
-                "DescribeTaskDefinition",
-                mock!(Client::describe_task_definition),
-                |w, r, _| {
-                    use ecs_op::describe_task_definition::{
-                        DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
-                    };
-                    match w.task_def(r.task_definition().unwrap_or_default()) {
-                        Some(t) => {
-                            let tags = r
-                                .include()
-                                .contains(&TaskDefinitionField::Tags)
-                                .then(|| t.tags.clone());
-                            Ok(DescribeTaskDefinitionOutput::builder()
-                                .task_definition(t.td.clone())
-                                .set_tags(tags)
-                                .build())
-                        }
-                        None => Err(DescribeTaskDefinitionError::generic(no_task_definition())),
-                    }
-                },
-            ),
-            self.on(
-                "RegisterTaskDefinition",
-                mock!(Client::register_task_definition),
-                |w, r, _| {
-                    let family = r.family().unwrap_or_default().to_string();
-                    let revision = w
-                        .task_defs
-                        .iter()
-                        .filter(|t| t.td.family() == Some(family.as_str()))
-                        .map(|t| t.td.revision())
-                        .max()
-                        .unwrap_or_default()
-                        + 1;
-                    let td = TaskDefinition::builder()
-                        .task_definition_arn(format!(
-                            "arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}"
-                        ))
-                        .family(family.as_str())
-                        .revision(revision)
-                        .status(TaskDefinitionStatus::Active)
-                        .set_task_role_arn(r.task_role_arn().map(str::to_string))
-                        .set_execution_role_arn(r.execution_role_arn().map(str::to_string))
-                        .set_network_mode(r.network_mode().cloned())
-                        .set_container_definitions(Some(r.container_definitions().to_vec()))
-                        .set_volumes(Some(r.volumes().to_vec()))
-                        .set_requires_compatibilities(Some(r.requires_compatibilities().to_vec()))
-                        .set_cpu(r.cpu().map(str::to_string))
-                        .set_memory(r.memory().map(str::to_string))
-                        .set_runtime_platform(r.runtime_platform().cloned())
-                        .set_ephemeral_storage(r.ephemeral_storage().cloned())
-                        .build();
-                    w.task_defs.push(TaskDef {
-                        td: td.clone(),
-                        tags: r.tags().to_vec(),
-                    });
-                    Ok(
-                        ecs_op::register_task_definition::RegisterTaskDefinitionOutput::builder()
-                            .task_definition(td)
-                            .set_tags(Some(r.tags().to_vec()))
-                            .build(),
-                    )
-                },
-            ),
-            self.on(
-                "ListTaskDefinitions",
-                mock!(Client::list_task_definitions),
-                |w, r, _| {
-                    let status = r.status().cloned().unwrap_or(TaskDefinitionStatus::Active);
-                    let mut found: Vec<&TaskDefinition> = w
-                        .task_defs
-                        .iter()
-                        .map(|t| &t.td)
-                        .filter(|td| {
-                            r.family_prefix().is_none_or(|f| td.family() == Some(f))
-                                && td.status() == Some(&status)
-                        })
-                        .collect();
-                    found.sort_by_key(|td| td.revision());
-                    if r.sort() == Some(&SortOrder::Desc) {
-                        found.reverse();
-                    }
-                    Ok(
-                        ecs_op::list_task_definitions::ListTaskDefinitionsOutput::builder()
-                            .set_task_definition_arns(Some(
-                                found
-                                    .iter()
-                                    .filter_map(|td| td.task_definition_arn().map(str::to_string))
-                                    .collect(),
-                            ))
-                            .build(),
-                    )
-                },
-            ),
-            self.on(
-                "DeregisterTaskDefinition",
-                mock!(Client::deregister_task_definition),
-                |w, r, _| {
-                    use ecs_op::deregister_task_definition::{
-                        DeregisterTaskDefinitionError, DeregisterTaskDefinitionOutput,
-                    };
-                    let arn = r.task_definition().unwrap_or_default();
-                    match w
-                        .task_defs
-                        .iter_mut()
-                        .find(|t| t.td.task_definition_arn() == Some(arn))
-                    {
-                        Some(t) => {
-                            t.td.status = Some(TaskDefinitionStatus::Inactive);
-                            Ok(DeregisterTaskDefinitionOutput::builder()
-                                .task_definition(t.td.clone())
-                                .build())
-                        }
-                        None => Err(DeregisterTaskDefinitionError::generic(no_task_definition())),
-                    }
-                },
-            ),
-            self.on(
-                "DescribeServices",
-                mock!(Client::describe_services),
-                |w, r, at| {
-                    use ecs_op::describe_services::{
-                        DescribeServicesError, DescribeServicesOutput,
-                    };
-                    let cluster = r.cluster().unwrap_or("default");
-                    if !w.cluster_active(cluster) {
-                        return Err(DescribeServicesError::generic(no_cluster()));
-                    }
-                    let arn = cluster_arn(cluster);
-                    let tags = r.include().contains(&ServiceField::Tags);
-                    let found: Vec<Service> = w
-                        .services
-                        .iter()
-                        .filter(|s| {
-                            s.cluster_arn() == Some(arn.as_str())
-                                && r.services()
-                                    .iter()
-                                    .any(|n| s.service_name() == Some(n.as_str()))
-                        })
-                        .map(|s| {
-                            let mut s = s.clone();
-                            if !tags {
-                                s.tags = None;
-                            }
-                            s
-                        })
-                        .collect();
-                    if w.inactive_seen_at.is_none()
-                        && found.iter().any(|s| s.status() == Some("INACTIVE"))
-                    {
-                        w.inactive_seen_at = Some(at);
-                    }
-                    w.tick();
-                    Ok(DescribeServicesOutput::builder()
-                        .set_services(Some(found))
-                        .build())
-                },
-            ),
-            self.on("CreateService", mock!(Client::create_service), |w, r, _| {
-                use ecs_op::create_service::CreateServiceOutput;
-                let cluster = r.cluster().unwrap_or("default");
-                if !w.cluster_active(cluster) {
-                    return Err(CreateServiceError::generic(no_cluster()));
-                }
-                let name = r.service_name().unwrap_or_default();
-                if live_service(w, cluster, name).is_some() {
-                    return Err(CreateServiceError::generic(meta(
-                        "InvalidParameterException",
-                        "Creation of service was not idempotent.",
-                    )));
-                }
-                let td = r.task_definition().unwrap_or_default();
-                if w.task_def(td)
-                    .is_none_or(|t| t.td.status() != Some(&TaskDefinitionStatus::Active))
-                {
-                    return Err(CreateServiceError::generic(meta(
-                        "ClientException",
-                        "TaskDefinition not found.",
-                    )));
-                }
-                for l in r.load_balancers() {
-                    let tg = l.target_group_arn().unwrap_or_default();
-                    if w.tg
-                        .as_ref()
-                        .is_none_or(|t| t.tg.target_group_arn() != Some(tg))
-                    {
-                        return Err(CreateServiceError::generic(meta(
-                            "InvalidParameterException",
-                            &format!("The target group with targetGroupArn {tg} does not exist."),
-                        )));
-                    }
-                }
-                let id = w.new_deployment();
-                let count = r.desired_count().unwrap_or_default();
-                let deployment = Deployment::builder()
-                    .id(id)
-                    .status("PRIMARY")
-                    .task_definition(td)
-                    .desired_count(count)
-                    .running_count(0)
-                    .rollout_state(DeploymentRolloutState::InProgress)
-                    .set_launch_type(r.launch_type().cloned())
-                    .set_network_configuration(r.network_configuration().cloned())
-                    .build();
-                let service = Service::builder()
-                    .service_arn(format!(
-                        "arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"
-                    ))
-                    .service_name(name)
-                    .cluster_arn(cluster_arn(cluster))
-                    .status("ACTIVE")
-                    .desired_count(count)
-                    .running_count(0)
-                    .set_launch_type(r.launch_type().cloned())
-                    .set_capacity_provider_strategy(Some(r.capacity_provider_strategy().to_vec()))
-                    .task_definition(td)
-                    .set_load_balancers(Some(r.load_balancers().to_vec()))
-                    .set_service_registries(Some(r.service_registries().to_vec()))
-                    .set_network_configuration(r.network_configuration().cloned())
-                    .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds())
-                    .set_deployment_configuration(r.deployment_configuration().cloned())
-                    .deployments(deployment)
-                    .set_tags(Some(r.tags().to_vec()))
-                    .set_enable_ecs_managed_tags(r.enable_ecs_managed_tags())
-                    .set_propagate_tags(r.propagate_tags().cloned())
-                    .set_enable_execute_command(r.enable_execute_command())
-                    .build();
-                // A deleted service of the same name is forgotten.
-                w.services.retain(|s| s.service_name() != Some(name));
-                w.services.push(service.clone());
-                Ok(CreateServiceOutput::builder().service(service).build())
-            }),
-            self.on("UpdateService", mock!(Client::update_service), |w, r, _| {
-                use ecs_op::update_service::{UpdateServiceError, UpdateServiceOutput};
-                let cluster = r.cluster().unwrap_or("default");
-                let name = r.service().unwrap_or_default();
-                let Some(i) = live_service(w, cluster, name) else {
-                    return Err(UpdateServiceError::generic(meta(
-                        "ServiceNotFoundException",
-                        "Service not found.",
-                    )));
-                };
-                if let Some(td) = r.task_definition() {
-                    if w.task_def(td).is_none() {
-                        return Err(UpdateServiceError::generic(no_task_definition()));
-                    }
-                }
-                let redeploy = {
-                    let s = &mut w.services[i];
-                    let mut redeploy = r.force_new_deployment() == Some(true);
-                    if let Some(n) = r.desired_count() {
-                        s.desired_count = n;
-                    }
-                    if let Some(td) = r.task_definition() {
-                        if s.task_definition() != Some(td) {
-                            s.task_definition = Some(td.to_string());
-                            redeploy = true;
-                        }
-                    }
-                    if let Some(strategy) = &r.capacity_provider_strategy {
-                        s.capacity_provider_strategy = Some(strategy.clone());
-                        if !strategy.is_empty() {
-                            s.launch_type = None;
-                        }
-                        redeploy = true;
-                    }
-                    if let Some(n) = r.network_configuration() {
-                        s.network_configuration = Some(n.clone());
-                        redeploy = true;
-                    }
-                    if let Some(lbs) = &r.load_balancers {
-                        s.load_balancers = Some(lbs.clone());
-                        redeploy = true;
-                    }
-                    if let Some(g) = r.health_check_grace_period_seconds() {
-                        s.health_check_grace_period_seconds = Some(g);
-                    }
-                    if let Some(d) = r.deployment_configuration() {
-                        s.deployment_configuration = Some(d.clone());
-                    }
-                    if let Some(e) = r.enable_execute_command() {
-                        s.enable_execute_command = e;
-                    }
-                    if let Some(m) = r.enable_ecs_managed_tags() {
-                        s.enable_ecs_managed_tags = m;
-                    }
-                    if let Some(p) = r.propagate_tags() {
-                        s.propagate_tags = Some(p.clone());
-                    }
-                    if let Some(registries) = &r.service_registries {
-                        s.service_registries = Some(registries.clone());
-                    }
-                    redeploy
-                };
-                if redeploy {
-                    let id = w.new_deployment();
-                    let s = &mut w.services[i];
-                    for d in s.deployments.iter_mut().flatten() {
-                        d.status = Some("ACTIVE".into());
-                    }
-                    let deployment = Deployment::builder()
-                        .id(id)
-                        .status("PRIMARY")
-                        .set_task_definition(s.task_definition.clone())
-                        .desired_count(s.desired_count)
-                        .running_count(0)
-                        .rollout_state(DeploymentRolloutState::InProgress)
-                        .set_launch_type(s.launch_type.clone())
-                        .set_network_configuration(s.network_configuration.clone())
-                        .build();
-                    s.deployments
-                        .get_or_insert_with(Vec::new)
-                        .insert(0, deployment);
-                }
-                Ok(UpdateServiceOutput::builder()
-                    .service(w.services[i].clone())
-                    .build())
-            }),
-            self.on("DeleteService", mock!(Client::delete_service), |w, r, _| {
-                use ecs_op::delete_service::{DeleteServiceError, DeleteServiceOutput};
-                let cluster = r.cluster().unwrap_or("default");
-                let name = r.service().unwrap_or_default();
-                let Some(i) = live_service(w, cluster, name) else {
-                    return Err(DeleteServiceError::generic(meta(
-                        "ServiceNotFoundException",
-                        "Service not found.",
-                    )));
-                };
-                let s = &mut w.services[i];
-                if s.desired_count > 0 && r.force() != Some(true) {
-                    return Err(DeleteServiceError::generic(meta(
-                        "InvalidParameterException",
-                        "The service cannot be stopped while it is scaled above 0.",
-                    )));
-                }
-                s.status = Some("DRAINING".into());
-                s.desired_count = 0;
-                Ok(DeleteServiceOutput::builder().service(s.clone()).build())
-            }),
-            self.on("ListTasks", mock!(Client::list_tasks), |_, _, _| {
-                Ok(ecs_op::list_tasks::ListTasksOutput::builder().build())
-            }),
-            self.on("DescribeTasks", mock!(Client::describe_tasks), |_, _, _| {
-                Ok(ecs_op::describe_tasks::DescribeTasksOutput::builder().build())
-            }),
-            self.on("TagResource", mock!(Client::tag_resource), |w, r, _| {
-                use ecs_op::tag_resource::{TagResourceError, TagResourceOutput};
-                match ecs_tags(w, r.resource_arn().unwrap_or_default()) {
-                    Some(tags) => {
-                        retag(tags, r.tags(), &[], |t| t.key().unwrap_or_default());
-                        Ok(TagResourceOutput::builder().build())
-                    }
-                    None => Err(TagResourceError::generic(meta(
-                        "ResourceNotFoundException",
-                        "The specified resource could not be found.",
-                    ))),
-                }
-            }),
-            self.on("UntagResource", mock!(Client::untag_resource), |w, r, _| {
-                use ecs_op::untag_resource::{UntagResourceError, UntagResourceOutput};
-                match ecs_tags(w, r.resource_arn().unwrap_or_default()) {
-                    Some(tags) => {
-                        retag(tags, &[], r.tag_keys(), |t| t.key().unwrap_or_default());
-                        Ok(UntagResourceOutput::builder().build())
-                    }
-                    None => Err(UntagResourceError::generic(meta(
-                        "ResourceNotFoundException",
-                        "The specified resource could not be found.",
-                    ))),
-                }
-            }),
-        ]
-    }
-
-    fn elb_rules(&self) -> Vec<Rule> {
-        use aws_sdk_elasticloadbalancingv2::types::{
-            AvailabilityZone, LoadBalancer, LoadBalancerAttribute, LoadBalancerState,
-            LoadBalancerStateEnum, LoadBalancerTypeEnum, Rule as ElbRule, TagDescription,
-            TargetGroupAttribute,
-        };
-        use aws_sdk_elasticloadbalancingv2::Client;
-
-        fn no_lb() -> ErrorMetadata {
-            meta(
-                "LoadBalancerNotFound",
-                "One or more load balancers not found",
-            )
-        }
-        fn no_tg() -> ErrorMetadata {
-            meta("TargetGroupNotFound", "One or more target groups not found")
-        }
-        fn no_listener() -> ErrorMetadata {
-            meta("ListenerNotFound", "One or more listeners not found")
-        }
-        fn no_rule() -> ErrorMetadata {
-            meta("RuleNotFound", "One or more rules not found")
-        }
-        fn alb<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut Alb> {
-            w.lb.as_mut()
-                .filter(|a| arn.is_some() && a.lb.load_balancer_arn() == arn)
-        }
-        fn tg<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut TargetGroup> {
-            w.tg.as_mut()
-                .filter(|t| arn.is_some() && t.tg.target_group_arn() == arn)
-        }
-        fn listener<'a>(w: &'a mut World, arn: Option<&str>) -> Option<&'a mut Listener> {
-            w.listeners
-                .iter_mut()
-                .find(|l| arn.is_some() && l.listener.listener_arn() == arn)
-        }
-        fn lb_attributes(a: &Alb) -> Vec<LoadBalancerAttribute> {
-            a.attributes
-                .iter()
-                .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
-                .collect()
-        }
-        fn tg_attributes(t: &TargetGroup) -> Vec<TargetGroupAttribute> {
-            t.attributes
-                .iter()
-                .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
-                .collect()
-        }
-
-        vec![
-            self.on(
-                "DescribeLoadBalancers",
-                mock!(Client::describe_load_balancers),
-                |w, r, _| {
-                    use elb_op::describe_load_balancers::{
-                        DescribeLoadBalancersError, DescribeLoadBalancersOutput,
-                    };
-                    let found: Vec<LoadBalancer> =
-                        w.lb.iter()
-                            .map(|a| &a.lb)
-                            .filter(|lb| {
-                                r.names()
-                                    .iter()
-                                    .any(|n| lb.load_balancer_name() == Some(n.as_str()))
-                                    || r.load_balancer_arns()
-                                        .iter()
-                                        .any(|a| lb.load_balancer_arn() == Some(a.as_str()))
-                            })
-                            .cloned()
-                            .collect();
-                    if found.is_empty() {
-                        return Err(DescribeLoadBalancersError::generic(no_lb()));
-                    }
-                    Ok(DescribeLoadBalancersOutput::builder()
-                        .set_load_balancers(Some(found))
-                        .build())
-                },
-            ),
-            self.on(
-                "DescribeTargetGroups",
-                mock!(Client::describe_target_groups),
-                |w, r, _| {
-                    use elb_op::describe_target_groups::{
-                        DescribeTargetGroupsError, DescribeTargetGroupsOutput,
-                    };
-                    let found: Vec<_> =
-                        w.tg.iter()
-                            .map(|t| &t.tg)
-                            .filter(|tg| {
-                                r.names()
-                                    .iter()
-                                    .any(|n| tg.target_group_name() == Some(n.as_str()))
-                                    || r.target_group_arns()
-                                        .iter()
-                                        .any(|a| tg.target_group_arn() == Some(a.as_str()))
-                            })
-                            .cloned()
-                            .collect();
-                    if found.is_empty() {
-                        return Err(DescribeTargetGroupsError::generic(no_tg()));
-                    }
-                    Ok(DescribeTargetGroupsOutput::builder()
-                        .set_target_groups(Some(found))
-                        .build())
-                },
-            ),
-            self.on("DescribeTags", mock!(Client::describe_tags), |w, r, _| {
-                if r.resource_arns().len() > 20 {
-                    return Err(elb_op::describe_tags::DescribeTagsError::generic(meta(
-                        "ValidationError",
-                        "You cannot specify more than 20 resource ARNs",
-                    )));
-                }
-                let found = r
-                    .resource_arns()
-                    .iter()
-                    .filter_map(|arn| {
-                        w.elb_tags.get(arn).map(|tags| {
-                            TagDescription::builder()
-                                .resource_arn(arn)
-                                .set_tags(Some(tags.clone()))
-                                .build()
-                        })
-                    })
-                    .collect();
-                Ok(elb_op::describe_tags::DescribeTagsOutput::builder()
-                    .set_tag_descriptions(Some(found))
-                    .build())
-            }),
-            self.on(
-                "DescribeLoadBalancerAttributes",
-                mock!(Client::describe_load_balancer_attributes),
-                |w, r, _| {
-                    use elb_op::describe_load_balancer_attributes::{
-                        DescribeLoadBalancerAttributesError, DescribeLoadBalancerAttributesOutput,
-                    };
-                    match alb(w, r.load_balancer_arn()) {
-                        Some(a) => Ok(DescribeLoadBalancerAttributesOutput::builder()
-                            .set_attributes(Some(lb_attributes(a)))
-                            .build()),
-                        None => Err(DescribeLoadBalancerAttributesError::generic(no_lb())),
-                    }
-                },
-            ),
-            self.on(
-                "DescribeListeners",
-                mock!(Client::describe_listeners),
-                |w, r, _| {
-                    use elb_op::describe_listeners::{
-                        DescribeListenersError, DescribeListenersOutput,
-                    };
-                    if alb(w, r.load_balancer_arn()).is_none() {
-                        return Err(DescribeListenersError::generic(no_lb()));
-                    }
-                    let found = w
-                        .listeners
-                        .iter()
-                        .filter(|l| l.listener.load_balancer_arn() == r.load_balancer_arn())
-                        .map(|l| l.listener.clone())
-                        .collect();
-                    Ok(DescribeListenersOutput::builder()
-                        .set_listeners(Some(found))
-                        .build())
-                },
-            ),
-            self.on("DescribeRules", mock!(Client::describe_rules), |w, r, _| {
-                use elb_op::describe_rules::{DescribeRulesError, DescribeRulesOutput};
-                let Some(l) = listener(w, r.listener_arn()) else {
-                    return Err(DescribeRulesError::generic(no_listener()));
-                };
-                let default = ElbRule::builder()
-                    .rule_arn(format!(
-                        "{}/default",
-                        r.listener_arn()
-                            .unwrap_or_default()
-                            .replace(":listener/", ":listener-rule/")
-                    ))
-                    .priority("default")
-                    .is_default(true)
-                    .set_actions(Some(l.listener.default_actions().to_vec()))
-                    .build();
-                let mut rules = l.rules.clone();
-                rules.insert(0, default);
-                Ok(DescribeRulesOutput::builder()
-                    .set_rules(Some(rules))
-                    .build())
-            }),
-            self.on(
-                "DescribeTargetGroupAttributes",
-                mock!(Client::describe_target_group_attributes),
-                |w, r, _| {
-                    use elb_op::describe_target_group_attributes::{
-                        DescribeTargetGroupAttributesError, DescribeTargetGroupAttributesOutput,
-                    };
-                    match tg(w, r.target_group_arn()) {
-                        Some(t) => Ok(DescribeTargetGroupAttributesOutput::builder()
-                            .set_attributes(Some(tg_attributes(t)))
-                            .build()),
-                        None => Err(DescribeTargetGroupAttributesError::generic(no_tg())),
-                    }
-                },
-            ),
-            self.on(
-                "DescribeTargetHealth",
-                mock!(Client::describe_target_health),
-                |_, _, _| {
-                    Ok(
-                        elb_op::describe_target_health::DescribeTargetHealthOutput::builder()
-                            .build(),
-                    )
-                },
-            ),
-            self.on(
-                "CreateLoadBalancer",
-                mock!(Client::create_load_balancer),
-                |w, r, _| {
-                    let name = r.name().unwrap_or_default();
-                    let existing =
-                        w.lb.as_ref()
-                            .filter(|a| a.lb.load_balancer_name() == Some(name));
-                    if existing.is_none() {
-                        let arn = format!("{ELB_ARN}:loadbalancer/app/{name}/50dc6c495c0c9188");
-                        let lb = LoadBalancer::builder()
-                            .load_balancer_arn(arn.as_str())
-                            .dns_name(format!("{name}-1234567890.{REGION}.elb.amazonaws.com"))
-                            .load_balancer_name(name)
-                            .set_scheme(r.scheme().cloned())
-                            .vpc_id(VPC)
-                            .r#type(LoadBalancerTypeEnum::Application)
-                            .state(
-                                LoadBalancerState::builder()
-                                    .code(LoadBalancerStateEnum::Provisioning)
-                                    .build(),
-                            )
-                            .set_availability_zones(Some(
-                                r.subnets()
-                                    .iter()
-                                    .map(|s| AvailabilityZone::builder().subnet_id(s).build())
-                                    .collect(),
-                            ))
-                            .set_security_groups(Some(r.security_groups().to_vec()))
-                            .set_ip_address_type(r.ip_address_type().cloned())
-                            .build();
-                        w.elb_tags.insert(arn, r.tags().to_vec());
-                        w.lb = Some(Alb {
-                            lb,
-                            attributes: lb_default_attributes(),
-                        });
-                    }
-                    Ok(
-                        elb_op::create_load_balancer::CreateLoadBalancerOutput::builder()
-                            .set_load_balancers(w.lb.as_ref().map(|a| vec![a.lb.clone()]))
-                            .build(),
-                    )
-                },
-            ),
-            self.on(
-                "ModifyLoadBalancerAttributes",
-                mock!(Client::modify_load_balancer_attributes),
-                |w, r, _| {
-                    use elb_op::modify_load_balancer_attributes::{
-                        ModifyLoadBalancerAttributesError, ModifyLoadBalancerAttributesOutput,
-                    };
-                    match alb(w, r.load_balancer_arn()) {
-                        Some(a) => {
-                            for attribute in r.attributes() {
-                                a.attributes.insert(
-                                    attribute.key().unwrap_or_default().to_string(),
-                                    attribute.value().unwrap_or_default().to_string(),
-                                );
-                            }
-                            Ok(ModifyLoadBalancerAttributesOutput::builder()
-                                .set_attributes(Some(lb_attributes(a)))
-                                .build())
-                        }
-                        None => Err(ModifyLoadBalancerAttributesError::generic(no_lb())),
-                    }
-                },
-            ),
-            self.on("SetSubnets", mock!(Client::set_subnets), |w, r, _| {
-                use elb_op::set_subnets::{SetSubnetsError, SetSubnetsOutput};
-                match alb(w, r.load_balancer_arn()) {
-                    Some(a) => {
-                        let zones: Vec<_> = r
-                            .subnets()
-                            .iter()
-                            .map(|s| AvailabilityZone::builder().subnet_id(s).build())
-                            .collect();
-                        a.lb.availability_zones = Some(zones.clone());
-                        Ok(SetSubnetsOutput::builder()
-                            .set_availability_zones(Some(zones))
-                            .build())
-                    }
-                    None => Err(SetSubnetsError::generic(no_lb())),
-                }
-            }),
-            self.on(
-                "SetSecurityGroups",
-                mock!(Client::set_security_groups),
-                |w, r, _| {
-                    use elb_op::set_security_groups::{
-                        SetSecurityGroupsError, SetSecurityGroupsOutput,
-                    };
-                    match alb(w, r.load_balancer_arn()) {
-                        Some(a) => {
-                            a.lb.security_groups = Some(r.security_groups().to_vec());
-                            Ok(SetSecurityGroupsOutput::builder()
-                                .set_security_group_ids(Some(r.security_groups().to_vec()))
-                                .build())
-                        }
-                        None => Err(SetSecurityGroupsError::generic(no_lb())),
-                    }
-                },
-            ),
-            self.on(
-                "CreateTargetGroup",
-                mock!(Client::create_target_group),
-                |w, r, _| {
-                    let name = r.name().unwrap_or_default();
-                    let existing =
-                        w.tg.as_ref()
-                            .filter(|t| t.tg.target_group_name() == Some(name));
-                    if existing.is_none() {
-                        let arn = format!("{ELB_ARN}:targetgroup/{name}/73e2d6bc24d8a067");
-                        let created = aws_sdk_elasticloadbalancingv2::types::TargetGroup::builder()
-                            .target_group_arn(arn.as_str())
-                            .target_group_name(name)
-                            .set_protocol(r.protocol().cloned())
-                            .set_port(r.port())
-                            .set_vpc_id(r.vpc_id().map(str::to_string))
-                            .set_health_check_protocol(r.health_check_protocol().cloned())
-                            .set_health_check_enabled(r.health_check_enabled())
-                            .set_health_check_path(r.health_check_path().map(str::to_string))
-                            .set_health_check_interval_seconds(r.health_check_interval_seconds())
-                            .set_health_check_timeout_seconds(r.health_check_timeout_seconds())
-                            .set_healthy_threshold_count(r.healthy_threshold_count())
-                            .set_unhealthy_threshold_count(r.unhealthy_threshold_count())
-                            .set_matcher(r.matcher().cloned())
-                            .set_target_type(r.target_type().cloned())
-                            .build();
-                        w.elb_tags.insert(arn, r.tags().to_vec());
-                        w.tg = Some(TargetGroup {
-                            tg: created,
-                            attributes: tg_default_attributes(),
-                        });
-                    }
-                    Ok(
-                        elb_op::create_target_group::CreateTargetGroupOutput::builder()
-                            .set_target_groups(w.tg.as_ref().map(|t| vec![t.tg.clone()]))
-                            .build(),
-                    )
-                },
-            ),
-            self.on(
-                "ModifyTargetGroup",
-                mock!(Client::modify_target_group),
-                |w, r, _| {
-                    use elb_op::modify_target_group::{
-                        ModifyTargetGroupError, ModifyTargetGroupOutput,
-                    };
-                    let Some(t) = tg(w, r.target_group_arn()) else {
-                        return Err(ModifyTargetGroupError::generic(no_tg()));
-                    };
-                    let x = &mut t.tg;
-                    if let Some(v) = r.health_check_protocol() {
-                        x.health_check_protocol = Some(v.clone());
-                    }
-                    if let Some(v) = r.health_check_path() {
-                        x.health_check_path = Some(v.to_string());
-                    }
-                    if let Some(v) = r.health_check_interval_seconds() {
-                        x.health_check_interval_seconds = Some(v);
-                    }
-                    if let Some(v) = r.health_check_timeout_seconds() {
-                        x.health_check_timeout_seconds = Some(v);
-                    }
-                    if let Some(v) = r.healthy_threshold_count() {
-                        x.healthy_threshold_count = Some(v);
-                    }
-                    if let Some(v) = r.unhealthy_threshold_count() {
-                        x.unhealthy_threshold_count = Some(v);
-                    }
-                    if let Some(v) = r.matcher() {
-                        x.matcher = Some(v.clone());
-                    }
-                    Ok(ModifyTargetGroupOutput::builder()
-                        .target_groups(x.clone())
-                        .build())
-                },
-            ),
-            self.on(
-                "ModifyTargetGroupAttributes",
-                mock!(Client::modify_target_group_attributes),
-                |w, r, _| {
-                    use elb_op::modify_target_group_attributes::{
-                        ModifyTargetGroupAttributesError, ModifyTargetGroupAttributesOutput,
-                    };
-                    match tg(w, r.target_group_arn()) {
-                        Some(t) => {
-                            for attribute in r.attributes() {
-                                t.attributes.insert(
-                                    attribute.key().unwrap_or_default().to_string(),
-                                    attribute.value().unwrap_or_default().to_string(),
-                                );
-                            }
-                            Ok(ModifyTargetGroupAttributesOutput::builder()
-                                .set_attributes(Some(tg_attributes(t)))
-                                .build())
-                        }
-                        None => Err(ModifyTargetGroupAttributesError::generic(no_tg())),
-                    }
-                },
-            ),
-            self.on(
-                "CreateListener",
-                mock!(Client::create_listener),
-                |w, r, _| {
-                    use elb_op::create_listener::{CreateListenerError, CreateListenerOutput};
-                    let lb_arn = r.load_balancer_arn().unwrap_or_default();
-                    if alb(w, Some(lb_arn)).is_none() {
-                        return Err(CreateListenerError::generic(no_lb()));
-                    }
-                    let port = r.port().unwrap_or_default();
-                    if w.listeners.iter().any(|l| {
-                        l.listener.load_balancer_arn() == Some(lb_arn)
-                            && l.listener.port() == Some(port)
-                    }) {
-                        return Err(CreateListenerError::generic(meta(
-                            "DuplicateListener",
-                            "A listener with the specified port already exists.",
-                        )));
-                    }
-                    if r.protocol() == Some(&ProtocolEnum::Https) && r.certificates().is_empty() {
-                        return Err(CreateListenerError::generic(meta(
-                            "ValidationError",
-                            "A certificate must be specified for HTTPS listeners",
-                        )));
-                    }
-                    for a in r.default_actions() {
-                        if let Some(arn) = a.target_group_arn() {
-                            if tg(w, Some(arn)).is_none() {
-                                return Err(CreateListenerError::generic(no_tg()));
-                            }
-                        }
-                    }
-                    let arn = format!(
-                        "{}/{port:016x}",
-                        lb_arn.replace(":loadbalancer/", ":listener/")
-                    );
-                    let created = aws_sdk_elasticloadbalancingv2::types::Listener::builder()
-                        .listener_arn(arn.as_str())
-                        .load_balancer_arn(lb_arn)
-                        .port(port)
-                        .set_protocol(r.protocol().cloned())
-                        .set_certificates(
-                            (!r.certificates().is_empty()).then(|| r.certificates().to_vec()),
-                        )
-                        .set_ssl_policy(r.ssl_policy().map(str::to_string))
-                        .set_default_actions(Some(r.default_actions().to_vec()))
-                        .build();
-                    w.elb_tags.insert(arn, r.tags().to_vec());
-                    w.listeners.push(Listener {
-                        listener: created.clone(),
-                        rules: Vec::new(),
-                    });
-                    Ok(CreateListenerOutput::builder().listeners(created).build())
-                },
-            ),
-            self.on(
-                "ModifyListener",
-                mock!(Client::modify_listener),
-                |w, r, _| {
-                    use elb_op::modify_listener::{ModifyListenerError, ModifyListenerOutput};
-                    let Some(l) = listener(w, r.listener_arn()) else {
-                        return Err(ModifyListenerError::generic(no_listener()));
-                    };
-                    let x = &mut l.listener;
-                    if let Some(port) = r.port() {
-                        x.port = Some(port);
-                    }
-                    if let Some(protocol) = r.protocol() {
-                        x.protocol = Some(protocol.clone());
-                        if *protocol == ProtocolEnum::Http {
-                            x.certificates = None;
-                            x.ssl_policy = None;
-                        }
-                    }
-                    if !r.certificates().is_empty() {
-                        x.certificates = Some(r.certificates().to_vec());
-                    }
-                    if let Some(policy) = r.ssl_policy() {
-                        x.ssl_policy = Some(policy.to_string());
-                    }
-                    if !r.default_actions().is_empty() {
-                        x.default_actions = Some(r.default_actions().to_vec());
-                    }
-                    Ok(ModifyListenerOutput::builder().listeners(x.clone()).build())
-                },
-            ),
-            self.on("CreateRule", mock!(Client::create_rule), |w, r, _| {
-                use elb_op::create_rule::{CreateRuleError, CreateRuleOutput};
-                w.rule_seq += 1;
-                let seq = w.rule_seq;
-                let priority = r.priority().unwrap_or_default().to_string();
-                let Some(l) = listener(w, r.listener_arn()) else {
-                    return Err(CreateRuleError::generic(no_listener()));
-                };
-                if l.rules
-                    .iter()
-                    .any(|x| x.priority() == Some(priority.as_str()))
-                {
-                    return Err(CreateRuleError::generic(meta(
-                        "PriorityInUse",
-                        &format!("Priority '{priority}' is currently in use"),
-                    )));
-                }
-                let arn = format!(
-                    "{}/{seq:016x}",
-                    r.listener_arn()
-                        .unwrap_or_default()
-                        .replace(":listener/", ":listener-rule/")
-                );
-                let created = ElbRule::builder()
-                    .rule_arn(arn.as_str())
-                    .priority(priority)
-                    .set_conditions(Some(r.conditions().to_vec()))
-                    .set_actions(Some(r.actions().to_vec()))
-                    .is_default(false)
-                    .build();
-                l.rules.push(created.clone());
-                w.elb_tags.insert(arn, r.tags().to_vec());
-                Ok(CreateRuleOutput::builder().rules(created).build())
-            }),
-            self.on("ModifyRule", mock!(Client::modify_rule), |w, r, _| {
-                use elb_op::modify_rule::{ModifyRuleError, ModifyRuleOutput};
-                let Some(rule) = w
-                    .listeners
-                    .iter_mut()
-                    .flat_map(|l| l.rules.iter_mut())
-                    .find(|x| r.rule_arn().is_some() && x.rule_arn() == r.rule_arn())
-                else {
-                    return Err(ModifyRuleError::generic(no_rule()));
-                };
-                if !r.conditions().is_empty() {
-                    rule.conditions = Some(r.conditions().to_vec());
-                }
-                if !r.actions().is_empty() {
-                    rule.actions = Some(r.actions().to_vec());
-                }
-                Ok(ModifyRuleOutput::builder().rules(rule.clone()).build())
-            }),
-            self.on("DeleteRule", mock!(Client::delete_rule), |w, r, _| {
-                use elb_op::delete_rule::{DeleteRuleError, DeleteRuleOutput};
-                let arn = r.rule_arn().unwrap_or_default();
-                let before: usize = w.listeners.iter().map(|l| l.rules.len()).sum();
-                for l in &mut w.listeners {
-                    l.rules.retain(|x| x.rule_arn() != Some(arn));
-                }
-                let after: usize = w.listeners.iter().map(|l| l.rules.len()).sum();
-                if before == after {
-                    return Err(DeleteRuleError::generic(no_rule()));
-                }
-                w.elb_tags.remove(arn);
-                Ok(DeleteRuleOutput::builder().build())
-            }),
-            self.on(
-                "DeleteListener",
-                mock!(Client::delete_listener),
-                |w, r, _| {
-                    use elb_op::delete_listener::{DeleteListenerError, DeleteListenerOutput};
-                    let arn = r.listener_arn().unwrap_or_default();
-                    let Some(i) = w
-                        .listeners
-                        .iter()
-                        .position(|l| l.listener.listener_arn() == Some(arn))
-                    else {
-                        return Err(DeleteListenerError::generic(no_listener()));
-                    };
-                    let gone = w.listeners.remove(i);
-                    for rule in &gone.rules {
-                        w.elb_tags.remove(rule.rule_arn().unwrap_or_default());
-                    }
-                    w.elb_tags.remove(arn);
-                    Ok(DeleteListenerOutput::builder().build())
-                },
-            ),
-            self.on(
-                "DeleteLoadBalancer",
-                mock!(Client::delete_load_balancer),
-                |w, r, _| {
-                    // Deleting a load balancer that does not exist succeeds; its listeners go
-                    // with it.
-                    let arn = r.load_balancer_arn().unwrap_or_default();
-                    if alb(w, Some(arn)).is_some() {
-                        w.lb = None;
-                        w.listeners
-                            .retain(|l| l.listener.load_balancer_arn() != Some(arn));
-                        w.elb_tags.remove(arn);
-                    }
-                    Ok(elb_op::delete_load_balancer::DeleteLoadBalancerOutput::builder().build())
-                },
-            ),
-            self.on(
-                "DeleteTargetGroup",
-                mock!(Client::delete_target_group),
-                |w, r, _| {
-                    use elb_op::delete_target_group::{
-                        DeleteTargetGroupError, DeleteTargetGroupOutput,
-                    };
-                    let arn = r.target_group_arn().unwrap_or_default();
-                    if w.tg_in_use(arn) {
-                        return Err(DeleteTargetGroupError::generic(meta(
-                            "ResourceInUse",
-                            &format!("Target group '{arn}' is currently in use"),
-                        )));
-                    }
-                    if tg(w, Some(arn)).is_some() {
-                        w.tg = None;
-                        w.elb_tags.remove(arn);
-                    }
-                    Ok(DeleteTargetGroupOutput::builder().build())
-                },
-            ),
-            self.on("AddTags", mock!(Client::add_tags), |w, r, _| {
-                for arn in r.resource_arns() {
-                    let tags = w.elb_tags.entry(arn.clone()).or_default();
-                    retag(tags, r.tags(), &[], |t| t.key().unwrap_or_default());
-                }
-                Ok(elb_op::add_tags::AddTagsOutput::builder().build())
-            }),
-            self.on("RemoveTags", mock!(Client::remove_tags), |w, r, _| {
-                for arn in r.resource_arns() {
-                    let tags = w.elb_tags.entry(arn.clone()).or_default();
-                    retag(tags, &[], r.tag_keys(), |t| t.key().unwrap_or_default());
-                }
-                Ok(elb_op::remove_tags::RemoveTagsOutput::builder().build())
-            }),
-        ]
-    }
-
-    fn ec2_rules(&self) -> Vec<Rule> {
-        use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
-        // The load balancer's network interfaces are gone as soon as it is.
-        vec![self.on(
-            "DescribeNetworkInterfaces",
-            mock!(aws_sdk_ec2::Client::describe_network_interfaces),
-            |_, _, _| Ok(DescribeNetworkInterfacesOutput::builder().build()),
-        )]
     }
 }
 
@@ -1959,7 +619,7 @@ async fn fresh_stack_is_created_with_secure_defaults_and_waits_for_the_rollout()
     // The rollout waited for is the deployment CreateService started, and it completed.
     let rollout = out.rollout.clone().expect("apply waited for the rollout");
     {
-        let w = m.world();
+        let w = m.ecs();
         assert_eq!(w.deployments.len(), 1, "{:?}", w.deployments);
         assert_eq!(rollout.deployment, w.deployments[0]);
         let primary = &w.services[0].deployments()[0];
@@ -2204,7 +864,7 @@ async fn image_change_registers_one_revision_and_updates_the_service_once() {
     assert!(update.network_configuration().is_none() && update.load_balancers().is_empty());
     let rollout = out.rollout.expect("apply waited for the new deployment");
     assert_eq!(rollout.task_definition, out.task_definition_arn);
-    assert_eq!(Some(&rollout.deployment), m.world().deployments.get(1));
+    assert_eq!(Some(&rollout.deployment), m.ecs().deployments.get(1));
     // The executor reports the two steps that change something, and only those.
     let started: Vec<(String, String)> = h.events.events()[before..]
         .iter()
@@ -2267,7 +927,7 @@ async fn autoscaled_desired_count_is_never_reset() {
     );
 
     // Autoscaling scales the service out.
-    m.world().services[0].desired_count = 7;
+    m.ecs().services[0].desired_count = 7;
     m.journal.clear();
 
     let plan = layer.plan(&h.ctx, &autoscaled, &network()).await.unwrap();
@@ -2288,7 +948,7 @@ async fn autoscaled_desired_count_is_never_reset() {
     layer.apply(&h.ctx, &plan).await.unwrap();
     let update = only(m.journal.inputs::<UpdateServiceInput>());
     assert_eq!(update.desired_count(), None, "{update:?}");
-    assert_eq!(m.world().services[0].desired_count(), 7);
+    assert_eq!(m.ecs().services[0].desired_count(), 7);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2381,7 +1041,7 @@ async fn plan_refuses_a_cluster_without_the_stack_tag() {
                 .build(),
         )
         .build();
-    m.world().clusters.insert(CLUSTER.to_string(), foreign);
+    m.ecs().clusters.insert(CLUSTER.to_string(), foreign);
 
     let err = m
         .layer()
@@ -2404,7 +1064,7 @@ async fn plan_refuses_a_cluster_without_the_stack_tag() {
         "{:?}",
         m.journal.mutating()
     );
-    assert_eq!(m.world().clusters.len(), 1);
+    assert_eq!(m.ecs().clusters.len(), 1);
 }
 
 #[tokio::test]
@@ -2556,7 +1216,7 @@ async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
     );
     assert!(j.first("UpdateService") < j.first("DeleteService"));
     let inactive = m
-        .world()
+        .ecs()
         .inactive_seen_at
         .expect("a describe reported the service INACTIVE");
     assert!(j.first("DeleteService") < inactive);
@@ -2663,8 +1323,12 @@ async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
     // Only the repository is left.
     assert!(m.ecr().repositories.contains_key(REPO));
     assert!(m.iam().roles.is_empty());
-    let w = m.world();
-    assert!(w.lb.is_none() && w.tg.is_none() && w.listeners.is_empty());
+    {
+        let e = m.elb();
+        assert!(e.load_balancers.is_empty() && e.target_groups.is_empty());
+        assert!(e.listeners.is_empty());
+    }
+    let w = m.ecs();
     assert!(w.services.iter().all(|s| s.status() == Some("INACTIVE")));
     assert!(w.clusters.values().all(|c| c.status() == Some("INACTIVE")));
     assert!(w
@@ -2765,7 +1429,7 @@ async fn listener_rules_are_reconciled_by_priority() {
     )
     .await;
     let (listener_arn, arn_10, arn_30) = {
-        let w = m.world();
+        let w = m.elb();
         let l = &w.listeners[0];
         let arn = |p: &str| {
             l.rules
@@ -2969,7 +1633,7 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
         tags.push(IamTag::builder().key("extra").value("x").build().unwrap());
         task.role.tags = Some(tags);
         drop(iam);
-        let mut w = m.world();
+        let mut w = m.ecs();
         let cluster = w.clusters.get_mut(CLUSTER).unwrap();
         let tags = cluster.tags.as_mut().unwrap();
         tags.retain(|t| t.key() != Some("team"));
@@ -2980,32 +1644,27 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
         let tags = service.tags.as_mut().unwrap();
         tags.retain(|t| t.key() != Some("team"));
         tags.push(ecs_tag("team", "other"));
-        let lb_arn =
-            w.lb.as_ref()
-                .unwrap()
-                .lb
-                .load_balancer_arn()
-                .unwrap()
-                .to_string();
-        let tg_arn =
-            w.tg.as_ref()
-                .unwrap()
-                .tg
-                .target_group_arn()
-                .unwrap()
-                .to_string();
-        w.elb_tags
+        drop(w);
+        let mut w = m.elb();
+        let lb_arn = w.load_balancers[0]
+            .lb
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let tg_arn = w.target_groups[0]
+            .tg
+            .target_group_arn()
+            .unwrap()
+            .to_string();
+        w.tags
             .get_mut(&lb_arn)
             .unwrap()
             .retain(|t| t.key() != Some("team"));
-        w.elb_tags
-            .get_mut(&tg_arn)
-            .unwrap()
-            .push(elb_tag("extra", "x"));
+        w.tags.get_mut(&tg_arn).unwrap().push(elb_tag("extra", "x"));
         let listener = &w.listeners[0].listener;
         let listener_arn = listener.listener_arn().unwrap().to_string();
         listener_id = format!("{ALB}:{}", listener.port().unwrap());
-        w.elb_tags
+        w.tags
             .get_mut(&listener_arn)
             .unwrap()
             .retain(|t| t.key() != Some("team"));
@@ -3105,7 +1764,7 @@ async fn drifted_tags_are_set_back_with_each_kinds_tag_calls_and_nothing_else() 
         ["extra"]
     );
     {
-        let w = m.world();
+        let w = m.ecs();
         let cluster_tags = w.clusters[CLUSTER].tags();
         assert!(
             cluster_tags

@@ -18,7 +18,9 @@
 //!   `FakeCloudWatch` (`fake-cloudwatch`) its alarms and dashboards, `FakeLogs`
 //!   (`fake-logs`) its log groups, `FakeIam` (`fake-iam`) its roles, `FakeEcr` (`fake-ecr`)
 //!   its repositories, `FakeAutoScaling` (`fake-autoscaling`) its ECS services' scalable
-//!   targets, policies and scheduled actions; each answers a mocked client from them and changes them
+//!   targets, policies and scheduled actions, `FakeEcs` (`fake-ecs`) its clusters, revisions
+//!   and services, `FakeElb` (`fake-elb`) its load balancers, target groups, listeners and
+//!   rules; each answers a mocked client from them and changes them
 //!   as the calls would. Their ARNs name [`ACCOUNT`] in [`REGION`].
 
 mod chaos;
@@ -32,6 +34,10 @@ pub mod fake_cloudwatch;
 pub mod fake_ec2;
 #[cfg(feature = "fake-ecr")]
 pub mod fake_ecr;
+#[cfg(feature = "fake-ecs")]
+pub mod fake_ecs;
+#[cfg(feature = "fake-elb")]
+pub mod fake_elb;
 #[cfg(feature = "fake-iam")]
 pub mod fake_iam;
 #[cfg(feature = "fake-logs")]
@@ -52,6 +58,10 @@ pub use fake_cloudwatch::{CloudWatchState, FakeCloudWatch};
 pub use fake_ec2::{Ec2State, FakeEc2};
 #[cfg(feature = "fake-ecr")]
 pub use fake_ecr::{EcrState, FakeEcr};
+#[cfg(feature = "fake-ecs")]
+pub use fake_ecs::{EcsState, FakeEcs};
+#[cfg(feature = "fake-elb")]
+pub use fake_elb::{ElbState, FakeElb};
 #[cfg(feature = "fake-iam")]
 pub use fake_iam::{FakeIam, IamState};
 #[cfg(feature = "fake-logs")]
