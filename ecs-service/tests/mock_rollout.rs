@@ -25,17 +25,11 @@ use aws_sdk_ecr::types::{
     ImageScanningConfiguration, ImageTagMutability, Repository,
 };
 use aws_sdk_ecr::Client as Ecr;
-use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
-use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
-use aws_sdk_ecs::operation::list_task_definitions::{
-    ListTaskDefinitionsInput, ListTaskDefinitionsOutput,
-};
+use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsInput;
 use aws_sdk_ecs::operation::list_tasks::{ListTasksInput, ListTasksOutput};
-use aws_sdk_ecs::operation::register_task_definition::{
-    RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
-};
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
 use aws_sdk_ecs::types::builders::DeploymentBuilder;
 use aws_sdk_ecs::types::DeploymentRolloutState as State;
@@ -48,25 +42,13 @@ use aws_sdk_ecs::types::{
     TransportProtocol,
 };
 use aws_sdk_ecs::Client as Ecs;
-use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancer_attributes::DescribeLoadBalancerAttributesOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::{
-    DescribeLoadBalancersError, DescribeLoadBalancersOutput,
-};
-use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
-use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::{
-    DescribeTargetGroupsError, DescribeTargetGroupsOutput,
-};
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::{
     DescribeTargetHealthInput, DescribeTargetHealthOutput,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
-    ActionTypeEnum, AvailabilityZone, Listener, LoadBalancerAttribute, LoadBalancerSchemeEnum,
-    Matcher, ProtocolEnum, TagDescription, TargetDescription, TargetGroup, TargetGroupAttribute,
-    TargetHealth, TargetHealthDescription, TargetHealthReasonEnum, TargetHealthStateEnum,
-    TargetTypeEnum,
+    ActionTypeEnum, AvailabilityZone, Listener, LoadBalancerSchemeEnum, Matcher, ProtocolEnum,
+    TargetDescription, TargetGroup, TargetHealth, TargetHealthDescription, TargetHealthReasonEnum,
+    TargetHealthStateEnum, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client as Elb;
 use aws_sdk_iam::types::Role;
@@ -76,8 +58,13 @@ use aws_smithy_types::DateTime;
 use serde_json::json;
 
 use ecs_core::testing::fake_ecr::EcrRepository;
+use ecs_core::testing::fake_ecs::TaskDef;
+use ecs_core::testing::fake_elb::{ListenerRecord, LoadBalancerRecord, TargetGroupRecord};
 use ecs_core::testing::fake_iam::IamRole;
-use ecs_core::testing::{mock, EcrState, FakeEcr, FakeIam, IamState, Rule, RuleMode};
+use ecs_core::testing::{
+    mock, EcrState, EcsState, ElbState, FakeEcr, FakeEcs, FakeElb, FakeIam, IamState, Rule,
+    RuleMode,
+};
 use ecs_core::{Context, Event, EventLog, FakeClock, StackName, Tags, OWNER_TAG, RESOURCE_TAG};
 use ecs_net::NetworkOutputs;
 use ecs_service::{
@@ -689,34 +676,28 @@ fn iam_fake(j: &Journal, w: &World) -> FakeIam {
     fake
 }
 
-fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
-    let (image, with_lb, revisions) = (w.image, w.load_balancer, w.revisions.clone());
+/// The cluster, the family's revisions (each running the world's image) and the service the
+/// world has, in a fake ECS account (`ecs_core::testing`).
+fn ecs_fake(j: &Journal, w: &World) -> FakeEcs {
+    let fake = FakeEcs::new(j, EcsState::default());
+    {
+        let mut s = fake.state();
+        s.clusters.insert(CLUSTER.into(), cluster());
+        for revision in w.revisions.iter().rev() {
+            s.task_defs.push(TaskDef {
+                td: task_definition(*revision, w.image),
+                tags: ecs_tags("task-definition"),
+            });
+        }
+        s.services.push(live_service(w.load_balancer));
+    }
+    fake
+}
+
+/// What the rollout scripts in front of the fake ECS: the wait's view of the service, and
+/// the deployment an update starts.
+fn ecs_script(j: &Journal) -> Vec<Rule> {
     vec![
-        j.answer("DescribeClusters", mock!(Ecs::describe_clusters), |_| {
-            DescribeClustersOutput::builder()
-                .clusters(cluster())
-                .build()
-        }),
-        j.answer(
-            "DescribeTaskDefinition",
-            mock!(Ecs::describe_task_definition),
-            move |_| {
-                DescribeTaskDefinitionOutput::builder()
-                    .task_definition(task_definition(3, image))
-                    .set_tags(Some(ecs_tags("task-definition")))
-                    .build()
-            },
-        ),
-        // What `plan` (and `rollback`) read: with the tags.
-        j.answer(
-            "DescribeServices",
-            mock!(Ecs::describe_services).match_requests(|r| !r.include().is_empty()),
-            move |_| {
-                DescribeServicesOutput::builder()
-                    .services(live_service(with_lb))
-                    .build()
-            },
-        ),
         // What the rollout wait reads, unless a test scripts it: the new deployment completed.
         j.answer(
             "DescribeServices",
@@ -727,22 +708,6 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
                     .build();
                 DescribeServicesOutput::builder()
                     .services(view(vec![done], &[("ev-0", STEADY)]))
-                    .build()
-            },
-        ),
-        j.answer(
-            "RegisterTaskDefinition",
-            mock!(Ecs::register_task_definition),
-            |r| {
-                let td = TaskDefinition::builder()
-                    .task_definition_arn(td_arn(4))
-                    .set_family(r.family().map(str::to_string))
-                    .revision(4)
-                    .status(TaskDefinitionStatus::Active)
-                    .set_container_definitions(Some(r.container_definitions().to_vec()))
-                    .build();
-                RegisterTaskDefinitionOutput::builder()
-                    .task_definition(td)
                     .build()
             },
         ),
@@ -760,142 +725,63 @@ fn ecs_rules(j: &Journal, w: &World) -> Vec<Rule> {
             );
             UpdateServiceOutput::builder().service(service).build()
         }),
-        j.answer("ListTasks", mock!(Ecs::list_tasks), |_| {
-            ListTasksOutput::builder().build()
-        }),
-        j.answer("DescribeTasks", mock!(Ecs::describe_tasks), |_| {
-            DescribeTasksOutput::builder().build()
-        }),
-        j.answer(
-            "ListTaskDefinitions",
-            mock!(Ecs::list_task_definitions),
-            move |_| {
-                ListTaskDefinitionsOutput::builder()
-                    .set_task_definition_arns(Some(revisions.iter().map(|r| td_arn(*r)).collect()))
-                    .build()
-            },
-        ),
     ]
 }
 
-fn elb_rules(j: &Journal, w: &World) -> Vec<Rule> {
-    let (lb, tg) = (w.load_balancer, w.target_group_port);
-    vec![
-        j.respond(
-            "DescribeLoadBalancers",
-            mock!(Elb::describe_load_balancers),
-            move |_| {
-                if lb {
-                    MockResponse::Output(
-                        DescribeLoadBalancersOutput::builder()
-                            .load_balancers(alb())
-                            .build(),
-                    )
-                } else {
-                    MockResponse::Error(DescribeLoadBalancersError::generic(meta(
-                        "LoadBalancerNotFound",
-                        "Load balancers '[web-alb]' not found",
-                    )))
-                }
-            },
-        ),
-        j.respond(
-            "DescribeTargetGroups",
-            mock!(Elb::describe_target_groups),
-            move |_| match tg {
-                Some(port) => MockResponse::Output(
-                    DescribeTargetGroupsOutput::builder()
-                        .target_groups(target_group(port))
-                        .build(),
-                ),
-                None => MockResponse::Error(DescribeTargetGroupsError::generic(meta(
-                    "TargetGroupNotFound",
-                    "Target groups '[web-app]' not found",
-                ))),
-            },
-        ),
-        j.answer("DescribeTags", mock!(Elb::describe_tags), |r| {
-            let descriptions = r
-                .resource_arns()
+/// The load balancer, its HTTP listener on 80 and the target group the world has, in a fake
+/// ELB account (`ecs_core::testing`), linked to the fake ECS.
+fn elb_fake(j: &Journal, w: &World, ecs: &FakeEcs) -> FakeElb {
+    let fake = FakeElb::new(j, ElbState::default());
+    {
+        let mut s = fake.state();
+        let attributes = |pairs: &[(&str, &str)]| {
+            pairs
                 .iter()
-                .map(|arn| {
-                    TagDescription::builder()
-                        .resource_arn(arn)
-                        .set_tags(Some(elb_tags(if arn.contains(":targetgroup/") {
-                            "target-group"
-                        } else if arn.contains(":listener/") {
-                            "listener/80"
-                        } else {
-                            "load-balancer"
-                        })))
-                        .build()
-                })
-                .collect();
-            DescribeTagsOutput::builder()
-                .set_tag_descriptions(Some(descriptions))
-                .build()
-        }),
-        j.answer(
-            "DescribeLoadBalancerAttributes",
-            mock!(Elb::describe_load_balancer_attributes),
-            |_| {
-                let attributes = [
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        if w.load_balancer {
+            s.load_balancers.push(LoadBalancerRecord {
+                lb: alb(),
+                attributes: attributes(&[
                     ("routing.http.drop_invalid_header_fields.enabled", "true"),
                     ("idle_timeout.timeout_seconds", "60"),
                     ("access_logs.s3.enabled", "false"),
                     ("deletion_protection.enabled", "false"),
-                ]
-                .into_iter()
-                .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
-                .collect();
-                DescribeLoadBalancerAttributesOutput::builder()
-                    .set_attributes(Some(attributes))
-                    .build()
-            },
-        ),
-        j.answer(
-            "DescribeTargetGroupAttributes",
-            mock!(Elb::describe_target_group_attributes),
-            |_| {
-                let attributes = [
+                ]),
+            });
+            s.listeners.push(ListenerRecord {
+                listener: Listener::builder()
+                    .listener_arn(LISTENER_ARN)
+                    .load_balancer_arn(LB_ARN)
+                    .port(80)
+                    .protocol(ProtocolEnum::Http)
+                    .default_actions(forward_to_target_group())
+                    .build(),
+                rules: Vec::new(),
+            });
+            s.tags.insert(LB_ARN.into(), elb_tags("load-balancer"));
+            s.tags.insert(LISTENER_ARN.into(), elb_tags("listener/80"));
+        }
+        if let Some(port) = w.target_group_port {
+            s.target_groups.push(TargetGroupRecord {
+                tg: target_group(port),
+                attributes: attributes(&[
                     ("deregistration_delay.timeout_seconds", "30"),
                     ("stickiness.enabled", "false"),
                     ("stickiness.type", "lb_cookie"),
                     ("slow_start.duration_seconds", "0"),
-                ]
-                .into_iter()
-                .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
-                .collect();
-                DescribeTargetGroupAttributesOutput::builder()
-                    .set_attributes(Some(attributes))
-                    .build()
-            },
-        ),
-        j.answer("DescribeListeners", mock!(Elb::describe_listeners), |_| {
-            DescribeListenersOutput::builder()
-                .listeners(
-                    Listener::builder()
-                        .listener_arn(LISTENER_ARN)
-                        .load_balancer_arn(LB_ARN)
-                        .port(80)
-                        .protocol(ProtocolEnum::Http)
-                        .default_actions(forward_to_target_group())
-                        .build(),
-                )
-                .build()
-        }),
-        j.answer("DescribeRules", mock!(Elb::describe_rules), |_| {
-            DescribeRulesOutput::builder()
-                .rules(
-                    aws_sdk_elasticloadbalancingv2::types::Rule::builder()
-                        .rule_arn(format!("{LISTENER_ARN}/default"))
-                        .priority("default")
-                        .is_default(true)
-                        .actions(forward_to_target_group())
-                        .build(),
-                )
-                .build()
-        }),
+                ]),
+            });
+            s.tags.insert(TG_ARN.into(), elb_tags("target-group"));
+        }
+    }
+    fake.linked(ecs)
+}
+
+/// What the rollout scripts in front of the fake ELB: the targets' health.
+fn elb_script(j: &Journal) -> Vec<Rule> {
+    vec![
         // One new target still registering, one failing its health checks.
         j.answer(
             "DescribeTargetHealth",
@@ -979,45 +865,48 @@ struct Overrides {
     elb: Vec<Rule>,
 }
 
-/// The world's fakes and rules, and the journal they record into.
+/// The world's fakes and the rules scripted in front of them, and the journal they record
+/// into.
 struct Mock {
     journal: Journal,
     ecr: FakeEcr,
     ecr_extras: Vec<Rule>,
     iam: FakeIam,
-    ecs: Vec<Rule>,
-    elb: Vec<Rule>,
+    ecs: FakeEcs,
+    ecs_script: Vec<Rule>,
+    elb: FakeElb,
+    elb_script: Vec<Rule>,
 }
 
 impl Mock {
     fn new(world: &World) -> Self {
         let journal = Journal::default();
+        let ecs = ecs_fake(&journal, world);
         Self {
             ecr: ecr_fake(&journal, world),
             ecr_extras: ecr_extras(&journal),
             iam: iam_fake(&journal, world),
-            ecs: ecs_rules(&journal, world),
-            elb: elb_rules(&journal, world),
+            ecs_script: ecs_script(&journal),
+            elb: elb_fake(&journal, world, &ecs),
+            ecs,
+            elb_script: elb_script(&journal),
             journal,
         }
     }
 
     /// A layer whose clients answer with `first`'s rules, then the world's.
     fn layer(&self, first: Overrides) -> ServiceLayer {
-        fn chain(first: Vec<Rule>, then: &[Rule]) -> Vec<Rule> {
-            first.into_iter().chain(then.iter().cloned()).collect()
-        }
         let ecr: Vec<&Rule> = first.ecr.iter().chain(&self.ecr_extras).collect();
         let iam: Vec<&Rule> = first.iam.iter().collect();
-        let ecs = chain(first.ecs, &self.ecs);
-        let elb = chain(first.elb, &self.elb);
+        let ecs: Vec<&Rule> = first.ecs.iter().chain(&self.ecs_script).collect();
+        let elb: Vec<&Rule> = first.elb.iter().chain(&self.elb_script).collect();
         // Only `destroy` uses EC2: any call fails the test.
         let ec2: Vec<Rule> = Vec::new();
         ServiceLayer::from_clients(ServiceClients {
             ecr: self.ecr.client_with(&ecr),
             iam: self.iam.client_with(&iam),
-            ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
-            elb: ecs_core::mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &elb),
+            ecs: self.ecs.client_with(&ecs),
+            elb: self.elb.client_with(&elb),
             ec2: ecs_core::mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2),
         })
     }
