@@ -1,26 +1,24 @@
 //! Tests of ecs-scaling through its public API against mocked SDK clients (aws-smithy-mocks).
 //!
-//! Every test builds a [`Mock`]: a small in-memory Application Auto Scaling, CloudWatch and ECS
-//! (a [`World`]) behind the three clients. Describes answer from the world, and registers,
-//! puts and deletes change it, so what an apply made is what the next plan finds. The world
-//! also enforces the rules of AWS that matter here: a policy or a scheduled action needs a
+//! Every test builds a [`Mock`]: the shared stateful fakes of Application Auto Scaling,
+//! CloudWatch and ECS (`ecs_core::testing`) behind the three clients. Describes answer from
+//! them, and registers, puts and deletes change them, so what an apply made is what the next
+//! plan finds. They also enforce the rules of AWS that matter here: a policy or a scheduled action needs a
 //! registered scalable target, and deregistering a target deletes its policies and scheduled
 //! actions. Every call is recorded, input included, in a [`Journal`]. Retries are timed by a
-//! [`FakeClock`], so nothing sleeps for real. A test puts its own rules in front of the world's
+//! [`FakeClock`], so nothing sleeps for real. A test puts its own rules in front of the fakes'
 //! (in `RuleMode::MatchAny` the first matching rule answers) to inject errors.
 
 // The mock closures return the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use ecs_core::testing::Journal;
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use aws_sdk_applicationautoscaling::error::ErrorMetadata;
 use aws_sdk_applicationautoscaling::operation::delete_scaling_policy::DeleteScalingPolicyInput;
 use aws_sdk_applicationautoscaling::operation::delete_scheduled_action::DeleteScheduledActionInput;
 use aws_sdk_applicationautoscaling::operation::deregister_scalable_target::DeregisterScalableTargetInput;
@@ -39,15 +37,14 @@ use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsInput;
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput;
 use aws_sdk_cloudwatch::operation::put_metric_alarm::PutMetricAlarmInput;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
-use aws_sdk_ecs::operation::update_service::{
-    UpdateServiceError, UpdateServiceInput, UpdateServiceOutput,
-};
-use aws_smithy_mocks::RuleBuilder;
+use aws_sdk_ecs::operation::update_service::UpdateServiceInput;
 
 use ecs_core::testing::fake_autoscaling::{all_suspended, key, no_target, policy_arn, Policy};
 use ecs_core::testing::fake_cloudwatch::alarm_arn;
+use ecs_core::testing::fake_ecs::cluster_arn;
 use ecs_core::testing::{
-    mock, AutoScalingState, CloudWatchState, FakeAutoScaling, FakeCloudWatch, Rule, RuleMode,
+    mock, AutoScalingState, CloudWatchState, EcsState, FakeAutoScaling, FakeCloudWatch, FakeEcs,
+    Rule,
 };
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, FieldDiff, Plan, StackName, Tags};
 use ecs_scaling::{
@@ -58,8 +55,6 @@ use ecs_scaling::{
 // ---------------------------------------------------------------------------------------------
 // Names used throughout.
 
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
 const CLUSTER: &str = "web";
 const SERVICE: &str = "web-app";
 /// The Application Auto Scaling resource id of the service.
@@ -75,19 +70,8 @@ const SCHEDULE: &str = "scheduled-action";
 const ALARM: &str = "alarm";
 const DESIRED_COUNT: &str = "desired count";
 
-fn meta(code: &str, message: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(message).build()
-}
-
 // ---------------------------------------------------------------------------------------------
-// The in-memory AWS.
-
-/// What exists: one account, one region.
-#[derive(Default)]
-struct World {
-    /// The desired count of ECS services by cluster and service name.
-    services: BTreeMap<(String, String), i32>,
-}
+// What the fakes hold.
 
 /// The target tracking configuration of the service's policy `name`.
 trait Tracking {
@@ -123,11 +107,13 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
 // ---------------------------------------------------------------------------------------------
 // The mocked clients.
 
-/// The world, the journal, and rules answering every call the layer makes from them.
+/// The shared stateful fakes of Application Auto Scaling, CloudWatch and ECS
+/// (`ecs_core::testing`), and the journal they record into.
 struct Mock {
     journal: Journal,
-    world: Arc<Mutex<World>>,
-    /// CloudWatch: the shared stateful fake (`ecs_core::testing::FakeCloudWatch`).
+    /// ECS: the shared stateful fake (`ecs_core::testing::FakeEcs`).
+    ecs: FakeEcs,
+    /// CloudWatch: the shared stateful fake (`FakeCloudWatch`).
     cw: FakeCloudWatch,
     /// Application Auto Scaling: the shared stateful fake (`FakeAutoScaling`).
     aas: FakeAutoScaling,
@@ -136,16 +122,32 @@ struct Mock {
 impl Mock {
     /// An empty account, except for the ECS service `web/web-app` running 2 tasks.
     fn new() -> Self {
-        let mut world = World::default();
-        world
-            .services
-            .insert((CLUSTER.to_string(), SERVICE.to_string()), 2);
         let journal = Journal::default();
+        let ecs = FakeEcs::new(&journal, EcsState::default());
+        {
+            let mut s = ecs.state();
+            s.clusters.insert(
+                CLUSTER.into(),
+                aws_sdk_ecs::types::Cluster::builder()
+                    .cluster_name(CLUSTER)
+                    .cluster_arn(cluster_arn(CLUSTER))
+                    .status("ACTIVE")
+                    .build(),
+            );
+            s.services.push(
+                aws_sdk_ecs::types::Service::builder()
+                    .service_name(SERVICE)
+                    .cluster_arn(cluster_arn(CLUSTER))
+                    .status("ACTIVE")
+                    .desired_count(2)
+                    .build(),
+            );
+        }
         Self {
             cw: FakeCloudWatch::new(&journal, CloudWatchState::default()),
             aas: FakeAutoScaling::new(&journal, AutoScalingState::default()),
+            ecs,
             journal,
-            world: Arc::new(Mutex::new(world)),
         }
     }
 
@@ -159,68 +161,24 @@ impl Mock {
         self.aas.state()
     }
 
-    /// The world, for setting it up and inspecting it (never held across an `await`).
-    fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    /// The services' desired counts, likewise.
+    fn ecs(&self) -> MutexGuard<'_, EcsState> {
+        self.ecs.state()
     }
 
-    /// A rule that records the call as `op` and answers with `handle` over the world.
-    fn on<I, O, E>(
-        &self,
-        op: &'static str,
-        rule: RuleBuilder<I, O, E>,
-        handle: impl Fn(&mut World, &I) -> Result<O, E> + Send + Sync + 'static,
-    ) -> Rule
-    where
-        I: Any + Clone + Debug + Send + Sync,
-        O: Debug + Send + Sync + 'static,
-        E: Debug + Send + Sync + std::error::Error + 'static,
-    {
-        self.journal
-            .on(&self.world, op, rule, move |w, i, _| handle(w, i))
-    }
-
-    /// The layer over the world.
+    /// The layer over the fakes.
     fn layer(&self) -> ScalingLayer {
         self.layer_with(&[])
     }
 
-    /// The layer over the world, with `overrides` answering Application Auto Scaling calls
+    /// The layer over the fakes, with `overrides` answering Application Auto Scaling calls
     /// first.
     fn layer_with(&self, overrides: &[&Rule]) -> ScalingLayer {
-        let ecs = self.ecs_rules();
         ScalingLayer::from_clients(ScalingClients {
             autoscaling: self.aas.client_with(overrides),
             cloudwatch: self.cw.client(),
-            ecs: ecs_core::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs),
+            ecs: self.ecs.client(),
         })
-    }
-
-    fn ecs_rules(&self) -> Vec<Rule> {
-        use aws_sdk_ecs::Client;
-
-        vec![
-            self.on("UpdateService", mock!(Client::update_service), |w, r| {
-                let cluster = r.cluster().unwrap_or("default").to_string();
-                let service = r.service().unwrap_or_default().to_string();
-                let Some(desired) = w.services.get_mut(&(cluster.clone(), service.clone())) else {
-                    return Err(UpdateServiceError::generic(meta(
-                        "ServiceNotFoundException",
-                        "Service not found.",
-                    )));
-                };
-                if let Some(count) = r.desired_count() {
-                    *desired = count;
-                }
-                let updated = aws_sdk_ecs::types::Service::builder()
-                    .cluster_arn(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"))
-                    .service_name(service)
-                    .status("ACTIVE")
-                    .desired_count(*desired)
-                    .build();
-                Ok(UpdateServiceOutput::builder().service(updated).build())
-            }),
-        ]
     }
 }
 
@@ -1409,7 +1367,7 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
     let h = Harness::new();
     let m = Mock::new();
     let layer = m.layer();
-    let service = (CLUSTER.to_string(), SERVICE.to_string());
+    let _service = (CLUSTER.to_string(), SERVICE.to_string());
 
     layer.scale(&h.ctx, &target(), 3, 6, 4).await.unwrap();
     assert_eq!(
@@ -1429,10 +1387,11 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         (Some(CLUSTER), Some(SERVICE), Some(4))
     );
     {
-        let (w, e) = (m.aas(), m.world());
+        let (w, e) = (m.aas(), m.ecs());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(e.services[&service], 4);
+        assert_eq!(e.services[0].service_name(), Some(SERVICE));
+        assert_eq!(e.services[0].desired_count(), 4);
     }
 
     // min 5 > max 3: refused before any call.
@@ -1446,10 +1405,11 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         m.journal.ops()
     );
     {
-        let (w, e) = (m.aas(), m.world());
+        let (w, e) = (m.aas(), m.ecs());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(e.services[&service], 4);
+        assert_eq!(e.services[0].service_name(), Some(SERVICE));
+        assert_eq!(e.services[0].desired_count(), 4);
     }
 }
 
