@@ -221,6 +221,89 @@ pub fn mock_layers(rules: &MockRules<'_>) -> Layers {
     }
 }
 
+/// One fake AWS account: a stateful fake of every service the layers call (ELB linked to
+/// ECS), all recording into one [`Journal`]. A platform deploys, plans again and destroys a
+/// whole stack against it without the emulator ([`FakeAws::layers`]); each fake's state is
+/// plain SDK types a test sets up and inspects.
+///
+/// ```
+/// use ecs_facade::testing::FakeAws;
+/// use ecs_facade::{Deployer, Stack};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let aws = FakeAws::default();
+/// let deployer = Deployer::from_layers(aws.layers());
+/// let stack = Stack::from_manifest("name: web\nprofile: dev\nimage: nginx:1.27\nport: 80\n").unwrap();
+/// let plan = deployer.plan(&stack).await.unwrap();
+/// assert!(aws.journal.mutating().is_empty(), "a plan changes nothing");
+/// assert!(plan.find("vpc", "vpc").is_some());
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FakeAws {
+    /// Every call every fake answered, in order.
+    pub journal: Journal,
+    /// EC2.
+    pub ec2: FakeEc2,
+    /// ECS.
+    pub ecs: FakeEcs,
+    /// Elastic Load Balancing (linked to [`ecs`](Self::ecs)).
+    pub elb: FakeElb,
+    /// IAM.
+    pub iam: FakeIam,
+    /// ECR.
+    pub ecr: FakeEcr,
+    /// Application Auto Scaling.
+    pub autoscaling: FakeAutoScaling,
+    /// CloudWatch.
+    pub cloudwatch: FakeCloudWatch,
+    /// CloudWatch Logs.
+    pub logs: FakeLogs,
+}
+
+impl Default for FakeAws {
+    fn default() -> Self {
+        let journal = Journal::default();
+        let ecs = FakeEcs::new(&journal, EcsState::default());
+        Self {
+            ec2: FakeEc2::new(&journal, Ec2State::default()),
+            elb: FakeElb::new(&journal, ElbState::default()).linked(&ecs),
+            ecs,
+            iam: FakeIam::new(&journal, IamState::default()),
+            ecr: FakeEcr::new(&journal, EcrState::default()),
+            autoscaling: FakeAutoScaling::new(&journal, AutoScalingState::default()),
+            cloudwatch: FakeCloudWatch::new(&journal, CloudWatchState::default()),
+            logs: FakeLogs::new(&journal, LogsState::default()),
+            journal,
+        }
+    }
+}
+
+impl FakeAws {
+    /// Layers whose clients answer from the fakes.
+    pub fn layers(&self) -> Layers {
+        Layers {
+            network: NetworkLayer::from_client(self.ec2.client()),
+            service: ServiceLayer::from_clients(ServiceClients {
+                ecr: self.ecr.client(),
+                iam: self.iam.client(),
+                ecs: self.ecs.client(),
+                elb: self.elb.client(),
+                ec2: self.ec2.client(),
+            }),
+            scaling: ScalingLayer::from_clients(ScalingClients {
+                autoscaling: self.autoscaling.client(),
+                cloudwatch: self.cloudwatch.client(),
+                ecs: self.ecs.client(),
+            }),
+            observe: ObserveLayer::from_clients(ObserveClients {
+                logs: self.logs.client(),
+                cloudwatch: self.cloudwatch.client(),
+            }),
+        }
+    }
+}
+
 /// Layers talking to `emulator`, every call recorded in `counter`.
 pub async fn emulator_layers(emulator: &Emulator, counter: &CallCounter) -> Layers {
     emulator_layers_with(

@@ -172,3 +172,43 @@ async fn a_foreign_alarm_stops_a_deploy_before_any_change() {
     );
     assert_eq!(rules[1].num_calls(), 1, "its tag was read");
 }
+
+/// A whole stack against one fake account (`ecs_facade::testing::FakeAws`): deployed, it is
+/// all there; deployed again, nothing changes (0 mutating calls); destroyed, nothing of it
+/// is left but what destroy keeps (the repository and the log group).
+#[tokio::test]
+async fn a_stack_deploys_into_a_fake_account_redeploys_with_no_change_and_destroys() {
+    use ecs_facade::testing::FakeAws;
+    let aws = FakeAws::default();
+    let deployer = Deployer::from_layers(aws.layers()).clock(ecs_core::FakeClock::new());
+    let stack = Stack::from_manifest(PROD).unwrap();
+
+    // The rollout is waited for: the fake ECS completes a deployment as time passes.
+    let first = deployer.deploy(&stack).await.unwrap();
+    assert!(first.rollout.is_some());
+    assert_eq!(aws.ec2.state().vpcs.len(), 1);
+    assert_eq!(aws.ecs.state().services.len(), 1);
+    assert_eq!(aws.elb.state().listeners.len(), 2, "HTTPS and the redirect");
+    assert!(aws.ecr.state().repositories.contains_key("shop-app"));
+    assert!(!aws.cloudwatch.state().alarms.is_empty());
+
+    aws.journal.clear();
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert!(
+        aws.journal.mutating().is_empty(),
+        "{:?}",
+        aws.journal.mutating()
+    );
+    assert!(report.changes.is_empty(), "{}", report.changes);
+
+    deployer
+        .destroy(&stack, DestroyOptions::default())
+        .await
+        .unwrap();
+    assert!(aws.ec2.state().vpcs.is_empty());
+    assert!(aws.elb.state().load_balancers.is_empty());
+    assert!(aws.iam.state().roles.is_empty());
+    assert!(aws.cloudwatch.state().alarms.is_empty());
+    assert!(aws.ecr.state().repositories.contains_key("shop-app"));
+    assert!(aws.logs.state().log_groups.contains_key("/ecs/shop"));
+}
