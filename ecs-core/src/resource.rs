@@ -360,19 +360,34 @@ impl NotFound {
     }
 }
 
-/// A resource that cannot be changed in place reached an apply step: the layers refuse
-/// replacements before any change, so a step meets one only when the world changed since the
-/// plan. Each layer turns it into its own "replacement required" error.
+/// A resource must be replaced, which is never done in place: the one "replacement required"
+/// error of every layer. The layers refuse a plan that replaces anything before any change
+/// (what runs on a VPC, a subnet, a load balancer or a target group would be interrupted);
+/// an apply step meets one only when the world changed since the plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} {id} must be replaced ({reason})")]
+#[error(
+    "{kind} {id} must be replaced ({reason}); it is never replaced in place, since what runs on \
+     it would be interrupted: destroy the stack first, or keep the old value"
+)]
 #[non_exhaustive]
 pub struct Replacement {
     /// The kind.
-    pub kind: &'static str,
+    pub kind: String,
     /// The logical id.
     pub id: String,
     /// Why it cannot be changed in place.
     pub reason: String,
+}
+
+impl Replacement {
+    /// `kind` `id` must be replaced, because `reason`.
+    pub fn new(kind: impl Into<String>, id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// An apply step found the world changed since the plan's read (an API answered that a
@@ -521,21 +536,29 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
             },
             move |inputs| {
                 let desired = desired(&inputs);
-                async move {
-                    let planned = decide(&desired, live);
-                    let out = converge(ctx, client, &desired, &planned, |reason| {
-                        R::Error::from(Replacement {
-                            kind: R::KIND,
-                            id: desired.logical_id(),
-                            reason,
-                        })
-                    })
-                    .await?;
-                    Ok(out)
-                }
+                async move { Ok(decide_and_converge(ctx, client, &desired, live).await?) }
             },
         )
     }
+}
+
+/// [`decide`]s `desired` against `live` and [`converge`]s it; a replacement is the kind's
+/// [`Replacement`] error.
+async fn decide_and_converge<R>(
+    ctx: &Context,
+    client: &R::Client,
+    desired: &R,
+    live: Option<R::Live>,
+) -> Result<R::Output, R::Error>
+where
+    R: Resource,
+    R::Error: From<Replacement>,
+{
+    let planned = decide(desired, live);
+    converge(ctx, client, desired, &planned, |reason| {
+        R::Error::from(Replacement::new(R::KIND, desired.logical_id(), reason))
+    })
+    .await
 }
 
 impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
@@ -595,18 +618,7 @@ impl<'a, E: Send + 'a> StepBuilder<'_, 'a, E> {
             move |inputs| {
                 let live = inputs.get(made).clone();
                 let desired = desired(&inputs);
-                async move {
-                    let planned = decide(&desired, Some(live));
-                    let out = converge(ctx, client, &desired, &planned, |reason| {
-                        R::Error::from(Replacement {
-                            kind: R::KIND,
-                            id: desired.logical_id(),
-                            reason,
-                        })
-                    })
-                    .await?;
-                    Ok(out)
-                }
+                async move { Ok(decide_and_converge(ctx, client, &desired, Some(live)).await?) }
             },
         )
     }
@@ -869,7 +881,9 @@ mod tests {
         let err = g.run(&ctx).await.unwrap_err();
         assert_eq!(
             err,
-            "refused: port dns must be replaced (protocol tcp → udp)"
+            "refused: port dns must be replaced (protocol tcp → udp); it is never replaced in \
+             place, since what runs on it would be interrupted: destroy the stack first, or keep \
+             the old value"
         );
         assert_eq!(
             *client.0.lock().unwrap(),

@@ -1,7 +1,9 @@
 //! Test support for code built on the facade (feature `testing`): the local AWS emulator,
-//! SDK call counting, the journal of mocked calls and the stateful fakes of AWS services
-//! (`FakeEc2`) from `ecs_core::testing`, and [`Layers`] over mocked or emulated clients, so a
-//! platform built on these crates can test its stacks both ways.
+//! SDK call counting, the journal of mocked calls and the stateful fake of each AWS service
+//! the layers call (`FakeEc2`, `FakeEcs`, `FakeElb`, `FakeIam`, `FakeEcr`, `FakeAutoScaling`,
+//! `FakeCloudWatch`, `FakeLogs`) from `ecs_core::testing`, [`FakeAws`] (all of them in one
+//! account), and [`Layers`] over mocked, fake or emulated clients, so a platform built on
+//! these crates can test its stacks every way.
 //!
 //! ```no_run
 //! use ecs_facade::testing::{emulator_layers, CallCounter, Emulator};

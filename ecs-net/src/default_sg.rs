@@ -229,10 +229,11 @@ pub(crate) async fn apply(
         return Ok(());
     };
     resource::converge(ctx, ec2, &desired, &planned, |reason| {
-        Error::ReplacementRequired {
-            resource: format!("{DEFAULT_SG_KIND} {DEFAULT_SG}"),
+        Error::from(resource::Replacement::new(
+            DEFAULT_SG_KIND,
+            DEFAULT_SG,
             reason,
-        }
+        ))
     })
     .await?;
     Ok(())

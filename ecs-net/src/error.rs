@@ -13,16 +13,8 @@ pub enum Error {
     Core(#[from] ecs_core::Error),
     /// The plan replaces a resource that ecs-net does not replace in place (a VPC, a subnet or
     /// a NAT gateway whose placement changed); nothing was changed.
-    #[error(
-        "{resource} must be replaced ({reason}); ecs-net does not replace it in place, because the \
-         service's load balancer and tasks live in it: destroy the stack first, or keep the old value"
-    )]
-    ReplacementRequired {
-        /// The resource, e.g. `subnet subnet/public/us-east-1a`.
-        resource: String,
-        /// Why it would need replacing.
-        reason: String,
-    },
+    #[error(transparent)]
+    ReplacementRequired(#[from] ecs_core::resource::Replacement),
     /// A resource the stack wants stands where it should, but is not the stack's; nothing was
     /// changed.
     #[error(transparent)]
@@ -64,14 +56,5 @@ impl From<ecs_core::AwsError> for Error {
 impl From<ecs_core::Problems> for Error {
     fn from(p: ecs_core::Problems) -> Self {
         Error::Core(ecs_core::Error::Invalid(p))
-    }
-}
-
-impl From<ecs_core::resource::Replacement> for Error {
-    fn from(r: ecs_core::resource::Replacement) -> Self {
-        Error::ReplacementRequired {
-            resource: format!("{} {}", r.kind, r.id),
-            reason: r.reason,
-        }
     }
 }

@@ -425,10 +425,7 @@ impl NetworkPlan {
     pub fn check_replacements(&self) -> crate::Result<()> {
         for c in &self.changes.changes {
             if let Action::Replace(reason) = &c.action {
-                return Err(crate::Error::ReplacementRequired {
-                    resource: format!("{} {}", c.resource, c.id),
-                    reason: reason.clone(),
-                });
+                return Err(resource::Replacement::new(&c.resource, &c.id, reason).into());
             }
         }
         Ok(())

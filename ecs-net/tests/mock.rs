@@ -456,6 +456,48 @@ fn existing_subnets(j: &Journal) -> Rule {
     )
 }
 
+/// Rules that fail a describe of the stack's resources made with neither a filter nor ids:
+/// the layer reads only what carries the stack's tag (the fake would answer every resource
+/// of the account, which in these tests is all the stack's, and hide the mistake).
+fn unfiltered_describes_refused() -> Vec<Rule> {
+    use aws_sdk_ec2::operation as op;
+    fn refused() -> ErrorMetadata {
+        meta("UnfilteredDescribe", "a describe without a filter or ids")
+    }
+    vec![
+        mock!(Client::describe_vpcs)
+            .match_requests(|r| r.filters().is_empty() && r.vpc_ids().is_empty())
+            .then_error(|| op::describe_vpcs::DescribeVpcsError::generic(refused())),
+        mock!(Client::describe_subnets)
+            .match_requests(|r| r.filters().is_empty() && r.subnet_ids().is_empty())
+            .then_error(|| op::describe_subnets::DescribeSubnetsError::generic(refused())),
+        mock!(Client::describe_internet_gateways)
+            .match_requests(|r| r.filters().is_empty() && r.internet_gateway_ids().is_empty())
+            .then_error(|| {
+                op::describe_internet_gateways::DescribeInternetGatewaysError::generic(refused())
+            }),
+        mock!(Client::describe_route_tables)
+            .match_requests(|r| r.filters().is_empty() && r.route_table_ids().is_empty())
+            .then_error(|| op::describe_route_tables::DescribeRouteTablesError::generic(refused())),
+        mock!(Client::describe_addresses)
+            .match_requests(|r| r.filters().is_empty() && r.allocation_ids().is_empty())
+            .then_error(|| op::describe_addresses::DescribeAddressesError::generic(refused())),
+        mock!(Client::describe_nat_gateways)
+            .match_requests(|r| r.filter().is_empty() && r.nat_gateway_ids().is_empty())
+            .then_error(|| op::describe_nat_gateways::DescribeNatGatewaysError::generic(refused())),
+        mock!(Client::describe_security_groups)
+            .match_requests(|r| r.filters().is_empty() && r.group_ids().is_empty())
+            .then_error(|| {
+                op::describe_security_groups::DescribeSecurityGroupsError::generic(refused())
+            }),
+        mock!(Client::describe_vpc_endpoints)
+            .match_requests(|r| r.filters().is_empty() && r.vpc_endpoint_ids().is_empty())
+            .then_error(|| {
+                op::describe_vpc_endpoints::DescribeVpcEndpointsError::generic(refused())
+            }),
+    ]
+}
+
 /// The fake account the layer's client answers from (its rules), and the journal it records
 /// into.
 struct Mock {
@@ -468,7 +510,8 @@ impl Mock {
     fn new(world: &Ec2State) -> Self {
         let journal = Journal::default();
         let fake = FakeEc2::new(&journal, world.clone());
-        let rules = fake.rules();
+        let mut rules = unfiltered_describes_refused();
+        rules.extend(fake.rules());
         Self {
             journal,
             fake,
@@ -1758,11 +1801,15 @@ async fn moved_subnet_is_refused_before_any_change() {
     let calls_after_plan = m.journal.len();
     let err = net.apply(&h.ctx, &plan).await.unwrap_err();
     match &err {
-        Error::ReplacementRequired { resource, reason } => {
-            assert_eq!(resource, "subnet subnet/public/us-east-1b");
+        Error::ReplacementRequired(r) => {
+            assert_eq!(
+                format!("{} {}", r.kind, r.id),
+                "subnet subnet/public/us-east-1b"
+            );
             assert!(
-                reason.contains("10.0.48.0/20") && reason.contains("10.0.16.0/20"),
-                "{reason}"
+                r.reason.contains("10.0.48.0/20") && r.reason.contains("10.0.16.0/20"),
+                "{}",
+                r.reason
             );
         }
         other => panic!("expected ReplacementRequired, got {other:?}"),

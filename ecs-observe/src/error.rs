@@ -18,7 +18,7 @@ pub enum Error {
     Foreign(#[from] ecs_core::resource::Foreign),
     /// A resource can only be replaced (nothing in this layer is; the engine's shared error).
     #[error(transparent)]
-    Replacement(#[from] ecs_core::resource::Replacement),
+    ReplacementRequired(#[from] ecs_core::resource::Replacement),
     /// The world changed under an apply step since the plan's read; the step stopped.
     #[error(transparent)]
     Changed(#[from] ecs_core::resource::Changed),

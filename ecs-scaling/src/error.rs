@@ -17,7 +17,7 @@ pub enum Error {
     Foreign(#[from] ecs_core::resource::Foreign),
     /// A resource can only be replaced (nothing in this layer is; the engine's shared error).
     #[error(transparent)]
-    Replacement(#[from] ecs_core::resource::Replacement),
+    ReplacementRequired(#[from] ecs_core::resource::Replacement),
     /// Suspend, resume or scale was asked of a service whose scaling is not set up.
     #[error("no scalable target is registered for {resource_id}: deploy the scaling spec first")]
     NotRegistered {

@@ -1367,7 +1367,6 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
     let h = Harness::new();
     let m = Mock::new();
     let layer = m.layer();
-    let _service = (CLUSTER.to_string(), SERVICE.to_string());
 
     layer.scale(&h.ctx, &target(), 3, 6, 4).await.unwrap();
     assert_eq!(
@@ -1390,8 +1389,12 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         let (w, e) = (m.aas(), m.ecs());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(e.services[0].service_name(), Some(SERVICE));
-        assert_eq!(e.services[0].desired_count(), 4);
+        let service = &e.services[0];
+        assert_eq!(
+            (service.cluster_arn(), service.service_name()),
+            (Some(cluster_arn(CLUSTER).as_str()), Some(SERVICE))
+        );
+        assert_eq!(service.desired_count(), 4);
     }
 
     // min 5 > max 3: refused before any call.
@@ -1408,8 +1411,12 @@ async fn scale_sets_the_range_then_the_desired_count_and_checks_its_arguments() 
         let (w, e) = (m.aas(), m.ecs());
         let t = &w.targets[RESOURCE_ID];
         assert_eq!((t.min, t.max), (3, 6));
-        assert_eq!(e.services[0].service_name(), Some(SERVICE));
-        assert_eq!(e.services[0].desired_count(), 4);
+        let service = &e.services[0];
+        assert_eq!(
+            (service.cluster_arn(), service.service_name()),
+            (Some(cluster_arn(CLUSTER).as_str()), Some(SERVICE))
+        );
+        assert_eq!(service.desired_count(), 4);
     }
 }
 

@@ -19,16 +19,8 @@ pub enum Error {
     Foreign(#[from] ecs_core::resource::Foreign),
     /// The plan replaces a resource that cannot be changed in place (e.g. the load balancer's
     /// scheme, the target group's port or the repository's encryption); nothing was changed.
-    #[error(
-        "{resource} must be replaced ({reason}); ecs-service does not replace it in place because \
-         traffic would be interrupted: destroy the stack first, or keep the old value"
-    )]
-    ReplacementRequired {
-        /// The resource.
-        resource: String,
-        /// Why it would need replacing.
-        reason: String,
-    },
+    #[error(transparent)]
+    ReplacementRequired(#[from] ecs_core::resource::Replacement),
     /// The rollout failed or was rolled back by the deployment circuit breaker.
     #[error(
         "rollout of {service} failed: {reason}{}{}",
@@ -61,15 +53,6 @@ pub enum Error {
     /// A resource the operation needs does not exist.
     #[error(transparent)]
     NotFound(#[from] ecs_core::resource::NotFound),
-}
-
-impl From<ecs_core::resource::Replacement> for Error {
-    fn from(r: ecs_core::resource::Replacement) -> Self {
-        Error::ReplacementRequired {
-            resource: format!("{} {}", r.kind, r.id),
-            reason: r.reason,
-        }
-    }
 }
 
 fn list(title: &str, items: &[String]) -> String {

@@ -1375,10 +1375,7 @@ fn foundation_changes<'a>(
 fn refuse_replacements(plan: &Plan) -> Result<()> {
     for c in plan.pending() {
         if let Action::Replace(reason) = &c.action {
-            return Err(Error::ReplacementRequired {
-                resource: format!("{} {}", c.resource, c.id),
-                reason: reason.clone(),
-            });
+            return Err(resource::Replacement::new(&c.resource, &c.id, reason).into());
         }
     }
     Ok(())

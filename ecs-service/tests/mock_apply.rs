@@ -2,14 +2,15 @@
 //! plan, apply, destroy and the reconciliation of listener rules and IAM policies, with retries
 //! and waits timed by a [`FakeClock`] so nothing sleeps for real.
 //!
-//! Every test builds a [`Mock`]: a small in-memory AWS (a [`World`]) behind the ECR, IAM, ECS,
-//! ELB and EC2 clients. Describes answer from the world and creates, updates and deletes change
-//! it, so what an apply created is what the next plan finds; the world also enforces the
+//! Every test builds a [`Mock`]: the shared stateful fakes of `ecs_core::testing` (`FakeEcr`,
+//! `FakeIam`, `FakeEcs`, `FakeElb` linked to it, `FakeEc2`) behind the ECR, IAM, ECS, ELB and
+//! EC2 clients. Describes answer from them and creates, updates and deletes change them, so
+//! what an apply created is what the next plan finds; the fakes also enforce the
 //! ordering rules of AWS that matter here (a cluster with live services, a target group still
 //! used by a listener or a role with policies cannot be deleted). Time passes only between
 //! describes: a deployment is reported `IN_PROGRESS` once and `COMPLETED` afterwards, a deleted
 //! service `DRAINING` once and `INACTIVE` afterwards. Every call is recorded, input included,
-//! in a [`Journal`]. A test puts its own rules in front of the world's (in `RuleMode::MatchAny`
+//! in a [`Journal`]. A test puts its own rules in front of the fakes' (in `RuleMode::MatchAny`
 //! the first matching rule answers) to inject errors.
 
 // The mock closures return the SDK's own (large) error types.
@@ -70,7 +71,6 @@ use ecs_service::{
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
-/// The ARN prefix of this account's load balancing resources.
 const VPC: &str = "vpc-1";
 const PUB_A: &str = "subnet-pub-a";
 const PUB_B: &str = "subnet-pub-b";
@@ -796,8 +796,8 @@ async fn check_replacements_refuses_from_the_read_without_a_call() {
     let calls = m.journal.ops().len();
     for network in [Some(network()), None] {
         match layer.check_replacements(&state, network.as_ref()) {
-            Err(Error::ReplacementRequired { resource, .. }) => {
-                assert_eq!(resource, format!("target-group {TG}"));
+            Err(Error::ReplacementRequired(r)) => {
+                assert_eq!(format!("{} {}", r.kind, r.id), format!("target-group {TG}"));
             }
             other => panic!("expected the target group's replacement, got {other:?}"),
         }

@@ -239,7 +239,7 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     assert!(
         matches!(
             err,
-            ecs_facade::Error::Network(ecs_net::Error::ReplacementRequired { .. })
+            ecs_facade::Error::Network(ecs_net::Error::ReplacementRequired(_))
         ),
         "expected the VPC's replacement, got: {err}"
     );

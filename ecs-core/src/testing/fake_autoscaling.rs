@@ -29,12 +29,13 @@
 //! assert_eq!(fake.state().targets["service/web/web-app"].max, 4);
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_applicationautoscaling::error::ErrorMetadata;
 use aws_sdk_applicationautoscaling::operation::delete_scaling_policy::*;
@@ -53,7 +54,7 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use aws_sdk_applicationautoscaling::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The service-linked role Application Auto Scaling uses for ECS services, as it reports it.
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
@@ -216,67 +217,15 @@ fn scheduled_action(r: &PutScheduledActionInput) -> ScheduledAction {
         .expect("the action's required fields are set")
 }
 
-/// A stateful fake of Application Auto Scaling over an [`AutoScalingState`]. See the
-/// [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeAutoScaling {
-    state: Arc<Mutex<AutoScalingState>>,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of Application Auto Scaling over an [`AutoScalingState`]. See the
+    /// [module](self) docs.
+    FakeAutoScaling,
+    AutoScalingState,
+    aws_sdk_applicationautoscaling
 }
 
 impl FakeAutoScaling {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: AutoScalingState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, AutoScalingState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A rule that records the call as `op` and answers with `handle` over the account (a
-    /// test's own behaviour, put in front of the fake's with
-    /// [`client_with`](Self::client_with)).
-    pub fn on<I, O, E>(
-        &self,
-        op: &'static str,
-        rule: super::RuleBuilder<I, O, E>,
-        handle: impl Fn(&mut AutoScalingState, &I, usize) -> Result<O, E> + Send + Sync + 'static,
-    ) -> Rule
-    where
-        I: std::any::Any + Clone + std::fmt::Debug + Send + Sync,
-        O: std::fmt::Debug + Send + Sync + 'static,
-        E: std::fmt::Debug + Send + Sync + std::error::Error + 'static,
-    {
-        self.journal.on(&self.state, op, rule, handle)
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_applicationautoscaling,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);
@@ -443,7 +392,23 @@ impl FakeAutoScaling {
                     if !s.targets.contains_key(id) {
                         return Err(PutScheduledActionError::generic(no_target(id)));
                     }
-                    s.scheduled.insert(key(id, name), r.clone());
+                    // An update keeps what it leaves out.
+                    let mut put = r.clone();
+                    if let Some(old) = s.scheduled.get(&key(id, name)) {
+                        put.schedule = put.schedule.or_else(|| old.schedule.clone());
+                        put.timezone = put.timezone.or_else(|| old.timezone.clone());
+                        put.start_time = put.start_time.or(old.start_time);
+                        put.end_time = put.end_time.or(old.end_time);
+                        put.scalable_target_action = put
+                            .scalable_target_action
+                            .or_else(|| old.scalable_target_action.clone());
+                    } else if put.schedule.is_none() {
+                        return Err(PutScheduledActionError::generic(error(
+                            "ValidationException",
+                            "A schedule is required to create a scheduled action",
+                        )));
+                    }
+                    s.scheduled.insert(key(id, name), put);
                     Ok(PutScheduledActionOutput::builder().build())
                 },
             ),

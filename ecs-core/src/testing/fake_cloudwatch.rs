@@ -34,12 +34,13 @@
 //! assert_eq!(fake.state().alarms["web-cpu-high"].input.threshold(), Some(80.0));
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_cloudwatch::error::ErrorMetadata;
 use aws_sdk_cloudwatch::operation::delete_alarms::*;
@@ -54,7 +55,7 @@ use aws_sdk_cloudwatch::operation::untag_resource::*;
 use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, StateValue, Tag};
 use aws_sdk_cloudwatch::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The ARN of the alarm `name`.
 pub fn alarm_arn(name: &str) -> String {
@@ -195,50 +196,15 @@ pub fn put_problem(r: &PutMetricAlarmInput) -> Option<(&'static str, &'static st
     None
 }
 
-/// A stateful fake of CloudWatch alarms and dashboards over a [`CloudWatchState`]. See the
-/// [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeCloudWatch {
-    state: Arc<Mutex<CloudWatchState>>,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of CloudWatch alarms and dashboards over a [`CloudWatchState`]. See the
+    /// [module](self) docs.
+    FakeCloudWatch,
+    CloudWatchState,
+    aws_sdk_cloudwatch
 }
 
 impl FakeCloudWatch {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: CloudWatchState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, CloudWatchState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);

@@ -8,8 +8,10 @@
 //! imported network makes: VPCs and their DNS attributes (and the default security group AWS
 //! gives each), subnets, internet gateways, route tables with their routes and associations,
 //! Elastic IP addresses, NAT gateways, security groups and their rules, VPC endpoints, tags,
-//! and the describes with their filters (`tag:<key>`, `vpc-id`, `group-name`, `state`,
-//! `vpc-endpoint-state`; any other filter is refused as EC2 refuses an unknown one).
+//! and the describes with their filters (`tag:<key>` everywhere; `vpc-id`, `subnet-id`,
+//! `availability-zone`, `cidr-block`, `attachment.vpc-id`, `group-name`, `group-id`, `state`,
+//! `vpc-endpoint-state` and `service-name` where EC2 has them; any other filter is refused,
+//! as EC2 refuses one it does not know, even when nothing would match).
 //!
 //! As in EC2:
 //! * a resource created with an `ecs:resource` tag gets an id derived from it
@@ -40,9 +42,10 @@
 //! assert!(fake.state().vpcs.is_empty());
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_ec2::error::ErrorMetadata;
 use aws_sdk_ec2::operation::allocate_address::*;
@@ -96,7 +99,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 
-use super::{mock, Journal, Rule, RuleMode};
+use super::{mock, Rule};
 use crate::tags::RESOURCE_TAG;
 
 /// What the fake account holds, as the describes report it. Fields are plain SDK types: a
@@ -174,6 +177,13 @@ pub fn derived_id(prefix: &str, logical: &str) -> String {
     }
 }
 
+/// The operation error `$err` of an error's metadata.
+macro_rules! generic {
+    ($err:ty) => {
+        |e: ErrorMetadata| <$err>::generic(e)
+    };
+}
+
 fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
     ErrorMetadata::builder()
         .code(code)
@@ -219,6 +229,23 @@ fn passes(
         }
     }
     Ok(true)
+}
+
+/// EC2's error for a filter name it does not know, when `filters` has one that is not
+/// `tag:<key>` or one of `known`: checked before any resource is, so a mistyped filter fails
+/// on an empty account too.
+fn check_filters(filters: &[Filter], known: &[&str]) -> Result<(), ErrorMetadata> {
+    match filters
+        .iter()
+        .map(|f| f.name().unwrap_or_default())
+        .find(|n| !n.starts_with("tag:") && !known.contains(n))
+    {
+        Some(name) => Err(error(
+            "InvalidParameterValue",
+            format!("The filter '{name}' is invalid"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `items` whose id is one of `ids` (all of them when `ids` is empty), or the not-found error
@@ -435,56 +462,15 @@ impl Ec2State {
     }
 }
 
-/// A stateful fake of the EC2 networking API over an [`Ec2State`]. See the
-/// [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeEc2 {
-    state: Arc<Mutex<Ec2State>>,
-    journal: Journal,
-}
-
-macro_rules! generic {
-    ($err:ty) => {
-        |e: ErrorMetadata| <$err>::generic(e)
-    };
+fake_handle! {
+    /// A stateful fake of the EC2 networking API over an [`Ec2State`]. See the
+    /// [module](self) docs.
+    FakeEc2,
+    Ec2State,
+    aws_sdk_ec2
 }
 
 impl FakeEc2 {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: Ec2State) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, Ec2State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_ec2,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);
@@ -617,6 +603,12 @@ impl FakeEc2 {
                         ))));
                     }
                     s.subnets.retain(|x| x.subnet_id() != id);
+                    // Its route table association goes with it.
+                    for t in &mut s.route_tables {
+                        if let Some(a) = t.associations.as_mut() {
+                            a.retain(|x| x.subnet_id() != id);
+                        }
+                    }
                     Ok(DeleteSubnetOutput::builder().build())
                 },
             ),
@@ -971,8 +963,15 @@ impl FakeEc2 {
                 mock!(Client::delete_security_group),
                 |s, r, _| {
                     let id = r.group_id();
-                    s.group_mut(id)
+                    let group = s
+                        .group_mut(id)
                         .map_err(generic!(DeleteSecurityGroupError))?;
+                    if group.group_name() == Some("default") {
+                        return Err(DeleteSecurityGroupError::generic(error(
+                            "CannotDelete",
+                            "the specified group: \"default\" name: \"default\" cannot be deleted by a user",
+                        )));
+                    }
                     let named = s.security_groups.iter().any(|g| {
                         g.group_id() != id
                             && g.ip_permissions()
@@ -1193,6 +1192,7 @@ impl FakeEc2 {
                 mock!(Client::describe_vpcs),
                 |s, r, _| {
                     let e = generic!(DescribeVpcsError);
+                    check_filters(r.filters(), &["vpc-id", "cidr", "cidr-block"]).map_err(e)?;
                     let mut out = Vec::new();
                     for v in by_ids(&s.vpcs, r.vpc_ids(), Vpc::vpc_id, "InvalidVpcID.NotFound")
                         .map_err(e)?
@@ -1242,6 +1242,8 @@ impl FakeEc2 {
                 mock!(Client::describe_subnets),
                 |s, r, _| {
                     let e = generic!(DescribeSubnetsError);
+                    check_filters(r.filters(), &["vpc-id", "availability-zone", "subnet-id"])
+                        .map_err(e)?;
                     let mut out = Vec::new();
                     for x in by_ids(
                         &s.subnets,
@@ -1254,6 +1256,7 @@ impl FakeEc2 {
                         let field = |name: &str| match name {
                             "vpc-id" => Some(x.vpc_id().map(str::to_string)),
                             "availability-zone" => Some(x.availability_zone().map(str::to_string)),
+                            "subnet-id" => Some(x.subnet_id().map(str::to_string)),
                             _ => None,
                         };
                         if passes(r.filters(), x.tags(), field).map_err(e)? {
@@ -1271,6 +1274,7 @@ impl FakeEc2 {
                 mock!(Client::describe_internet_gateways),
                 |s, r, _| {
                     let e = generic!(DescribeInternetGatewaysError);
+                    check_filters(r.filters(), &["attachment.vpc-id"]).map_err(e)?;
                     let mut out = Vec::new();
                     for g in by_ids(
                         &s.internet_gateways,
@@ -1304,6 +1308,7 @@ impl FakeEc2 {
                 mock!(Client::describe_route_tables),
                 |s, r, _| {
                     let e = generic!(DescribeRouteTablesError);
+                    check_filters(r.filters(), &["vpc-id"]).map_err(e)?;
                     let mut out = Vec::new();
                     for t in by_ids(
                         &s.route_tables,
@@ -1332,6 +1337,7 @@ impl FakeEc2 {
                 mock!(Client::describe_addresses),
                 |s, r, _| {
                     let e = generic!(DescribeAddressesError);
+                    check_filters(r.filters(), &[]).map_err(e)?;
                     let mut out = Vec::new();
                     for a in by_ids(
                         &s.addresses,
@@ -1356,6 +1362,7 @@ impl FakeEc2 {
                 mock!(Client::describe_nat_gateways),
                 |s, r, _| {
                     let e = generic!(DescribeNatGatewaysError);
+                    check_filters(r.filter(), &["state", "subnet-id", "vpc-id"]).map_err(e)?;
                     // Described by id, a pending gateway has become available.
                     if !r.nat_gateway_ids().is_empty() {
                         for n in s.nat_gateways.iter_mut() {
@@ -1398,6 +1405,7 @@ impl FakeEc2 {
                 mock!(Client::describe_security_groups),
                 |s, r, _| {
                     let e = generic!(DescribeSecurityGroupsError);
+                    check_filters(r.filters(), &["vpc-id", "group-name", "group-id"]).map_err(e)?;
                     let mut out = Vec::new();
                     for g in by_ids(
                         &s.security_groups,
@@ -1428,6 +1436,11 @@ impl FakeEc2 {
                 mock!(Client::describe_vpc_endpoints),
                 |s, r, _| {
                     let e = generic!(DescribeVpcEndpointsError);
+                    check_filters(
+                        r.filters(),
+                        &["vpc-id", "vpc-endpoint-state", "service-name"],
+                    )
+                    .map_err(e)?;
                     let mut out = Vec::new();
                     // Deleted endpoints are gone at once (a describe by their id answers nothing).
                     let ids: Vec<String> = r
@@ -1483,13 +1496,13 @@ impl FakeEc2 {
 /// Adds `perms` (one rule per peer) to `rules`; a rule already there is EC2's duplicate error.
 fn authorize(rules: &mut Vec<IpPermission>, perms: &[IpPermission]) -> Result<(), ErrorMetadata> {
     let new = split(perms);
-    if new.iter().any(|p| rules.contains(p)) {
+    let mut current = split(rules);
+    if new.iter().any(|p| current.contains(p)) {
         return Err(error(
             "InvalidPermission.Duplicate",
             "the specified rule already exists",
         ));
     }
-    let mut current = split(rules);
     current.extend(new);
     *rules = current;
     Ok(())
@@ -1514,6 +1527,7 @@ fn revoke(rules: &mut Vec<IpPermission>, perms: &[IpPermission]) -> Result<(), E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Journal;
 
     fn code<E: aws_sdk_ec2::error::ProvideErrorMetadata>(e: &E) -> String {
         e.code().unwrap_or_default().to_string()

@@ -19,12 +19,13 @@
 //! assert!(fake.state().repositories.contains_key("web-app"));
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_ecr::error::ErrorMetadata;
 use aws_sdk_ecr::operation::create_repository::*;
@@ -40,7 +41,7 @@ use aws_sdk_ecr::operation::untag_resource::*;
 use aws_sdk_ecr::types::{ImageTagMutability, Repository, Tag};
 use aws_sdk_ecr::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The ARN of the repository `name`.
 pub fn repository_arn(name: &str) -> String {
@@ -120,49 +121,14 @@ fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
     tags.extend(set.iter().cloned());
 }
 
-/// A stateful fake of ECR repositories over an [`EcrState`]. See the [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeEcr {
-    state: Arc<Mutex<EcrState>>,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of ECR repositories over an [`EcrState`]. See the [module](self) docs.
+    FakeEcr,
+    EcrState,
+    aws_sdk_ecr
 }
 
 impl FakeEcr {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: EcrState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, EcrState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_ecr,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);

@@ -10,9 +10,8 @@
 //! while scaled above 0 without `force`; an update that changes what runs starts a new
 //! `PRIMARY` deployment; describes include tags only when asked. Time passes at each
 //! `DescribeServices` ([`EcsState::tick`]): a deployment in progress completes, a draining
-//! service becomes `INACTIVE`. Linked to a [`FakeElb`](super::FakeElb)
-//! ([`FakeElb::linked`](super::FakeElb::linked)), a service may only name a target group that
-//! exists, and a target group a live service uses cannot be deleted. `ListTasks` and
+//! service becomes `INACTIVE`. Linked to a fake ELB (`FakeElb::linked`, feature
+//! `fake-elb`), a service may only name a target group that exists, and a target group a live service uses cannot be deleted. `ListTasks` and
 //! `DescribeTasks` answer no task.
 //!
 //! ```
@@ -23,12 +22,13 @@
 //! assert!(fake.state().cluster_active("web"));
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_ecs::error::ErrorMetadata;
 use aws_sdk_ecs::operation::create_service::CreateServiceError;
@@ -37,7 +37,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The ARN of the cluster `name`.
 pub fn cluster_arn(name: &str) -> String {
@@ -67,10 +67,12 @@ pub struct EcsState {
     pub deployments: Vec<String>,
     /// The journal index of the first `DescribeServices` that reported a service `INACTIVE`.
     pub inactive_seen_at: Option<usize>,
+    /// The ARNs of the target groups that exist, kept by a linked fake ELB (`FakeElb::linked`,
+    /// feature `fake-elb`: those its state holds when linked, then those its calls create or
+    /// delete); `None`, unlinked: any target group a service names is taken to exist.
+    pub target_groups: Option<BTreeSet<String>>,
 }
 
-/// A task definition by ARN, by `family:revision`, or the latest active one of a family:
-/// [`EcsState::task_def`].
 impl EcsState {
     /// Whether the cluster `name` exists and is active.
     pub fn cluster_active(&self, name: &str) -> bool {
@@ -165,58 +167,17 @@ fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
     tags.extend(set.iter().cloned());
 }
 
-/// The target groups that exist, when the fake is linked to a fake ELB.
-pub(crate) type TargetGroupLinks = Arc<Mutex<Option<BTreeSet<String>>>>;
-
-/// A stateful fake of ECS over an [`EcsState`]. See the [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeEcs {
-    pub(crate) state: Arc<Mutex<EcsState>>,
-    pub(crate) target_groups: TargetGroupLinks,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of ECS over an [`EcsState`]. See the [module](self) docs.
+    FakeEcs,
+    EcsState,
+    aws_sdk_ecs
 }
 
 impl FakeEcs {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: EcsState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            target_groups: Arc::default(),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, EcsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_ecs,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);
-        let links = self.target_groups.clone();
         use aws_sdk_ecs::types::{
             ClusterField, Deployment, ServiceField, SortOrder, TaskDefinitionField,
         };
@@ -530,7 +491,7 @@ impl FakeEcs {
                         .build())
                 },
             ),
-            j.on(w, "CreateService", mock!(Client::create_service), move |s, r, _| {
+            j.on(w, "CreateService", mock!(Client::create_service), |s, r, _| {
                 use aws_sdk_ecs::operation::create_service::CreateServiceOutput;
                 let cluster = r.cluster().unwrap_or("default");
                 if !s.cluster_active(cluster) {
@@ -554,8 +515,7 @@ impl FakeEcs {
                 }
                 for l in r.load_balancers() {
                     let tg = l.target_group_arn().unwrap_or_default();
-                    let known = links.lock().unwrap_or_else(|e| e.into_inner());
-                    if known.as_ref().is_some_and(|k| !k.contains(tg)) {
+                    if s.target_groups.as_ref().is_some_and(|k| !k.contains(tg)) {
                         return Err(CreateServiceError::generic(error(
                             "InvalidParameterException",
                             format!("The target group with targetGroupArn {tg} does not exist."),
@@ -597,8 +557,11 @@ impl FakeEcs {
                     .set_propagate_tags(r.propagate_tags().cloned())
                     .set_enable_execute_command(r.enable_execute_command())
                     .build();
-                // A deleted service of the same name is forgotten.
-                s.services.retain(|s| s.service_name() != Some(name));
+                // A deleted service of the same name in this cluster is forgotten.
+                let arn = cluster_arn(cluster);
+                s.services.retain(|x| {
+                    x.service_name() != Some(name) || x.cluster_arn() != Some(arn.as_str())
+                });
                 s.services.push(service.clone());
                 Ok(CreateServiceOutput::builder().service(service).build())
             }),
@@ -615,6 +578,15 @@ impl FakeEcs {
                 if let Some(td) = r.task_definition() {
                     if s.task_def(td).is_none() {
                         return Err(UpdateServiceError::generic(no_task_definition()));
+                    }
+                }
+                for l in r.load_balancers() {
+                    let tg = l.target_group_arn().unwrap_or_default();
+                    if s.target_groups.as_ref().is_some_and(|k| !k.contains(tg)) {
+                        return Err(UpdateServiceError::generic(error(
+                            "InvalidParameterException",
+                            format!("The target group with targetGroupArn {tg} does not exist."),
+                        )));
                     }
                 }
                 let redeploy = {

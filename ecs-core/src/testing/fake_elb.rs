@@ -8,7 +8,9 @@
 //! `provisioning`; a listener port is taken once per load balancer (`DuplicateListener`); an
 //! HTTPS listener needs a certificate; a rule's priority is taken once per listener
 //! (`PriorityInUse`); `DescribeRules` lists the listener's default rule first;
-//! `DescribeTags` takes at most 20 ARNs; deleting a load balancer deletes its listeners;
+//! `DescribeLoadBalancers` and `DescribeTargetGroups` list everything without names or ARNs
+//! and fail when one they name is missing; `DescribeTags` takes at most 20 ARNs; deleting a
+//! load balancer deletes its listeners;
 //! deleting a load balancer or target group that does not exist succeeds; a target group a
 //! listener or rule forwards to (or, [`linked`](FakeElb::linked) to a [`FakeEcs`], a live
 //! service uses) cannot be deleted (`ResourceInUse`). `DescribeTargetHealth` answers no
@@ -22,12 +24,14 @@
 //! assert_eq!(fake.state().target_groups.len(), 1);
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_elasticloadbalancingv2::error::ErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::operation as elb_op;
@@ -36,8 +40,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::fake_ecs::{EcsState, FakeEcs, TargetGroupLinks};
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::fake_ecs::{EcsState, FakeEcs};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The ARN prefix of the account's load balancing resources.
 pub fn elb_arn() -> String {
@@ -146,30 +150,20 @@ fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
     tags.extend(set.iter().cloned());
 }
 
-/// A stateful fake of Elastic Load Balancing over an [`ElbState`]. See the [module](self)
-/// docs.
-#[derive(Debug, Clone)]
-pub struct FakeElb {
-    state: Arc<Mutex<ElbState>>,
-    journal: Journal,
-    ecs: Option<Arc<Mutex<EcsState>>>,
-    target_groups: TargetGroupLinks,
+fake_handle! {
+    /// A stateful fake of Elastic Load Balancing over an [`ElbState`]. See the [module](self)
+    /// docs.
+    FakeElb,
+    ElbState,
+    aws_sdk_elasticloadbalancingv2,
+    ecs: Option<Arc<Mutex<EcsState>>> = None
 }
 
 impl FakeElb {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: ElbState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-            ecs: None,
-            target_groups: Arc::default(),
-        }
-    }
-
     /// The fake linked to `ecs`, as the two services are in one account: a service may only
     /// name a target group that exists, and a target group a live service uses cannot be
-    /// deleted.
+    /// deleted. The fake ECS learns the target groups this state holds now and those this
+    /// fake's calls create or delete later: seed target groups before linking.
     #[must_use]
     pub fn linked(mut self, ecs: &FakeEcs) -> Self {
         let known = self
@@ -178,44 +172,29 @@ impl FakeElb {
             .iter()
             .filter_map(|t| t.tg.target_group_arn().map(str::to_string))
             .collect();
-        *ecs.target_groups.lock().unwrap_or_else(|e| e.into_inner()) = Some(known);
-        self.target_groups = ecs.target_groups.clone();
+        ecs.state().target_groups = Some(known);
         self.ecs = Some(ecs.state.clone());
         self
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, ElbState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_elasticloadbalancingv2,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
     }
 
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);
-        let (ecs, links) = (self.ecs.clone(), self.target_groups.clone());
-        let links2 = links.clone();
+        let (ecs, ecs2) = (self.ecs.clone(), self.ecs.clone());
+        // A linked fake ECS learns which target groups exist (this state locked, then ECS's:
+        // ECS's rules never lock this one, so the two cannot wait for each other).
+        let known = |ecs: &Option<Arc<Mutex<EcsState>>>, add: bool, arn: &str| {
+            if let Some(e) = ecs {
+                let mut e = e.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(k) = e.target_groups.as_mut() {
+                    if add {
+                        k.insert(arn.to_string());
+                    } else {
+                        k.remove(arn);
+                    }
+                }
+            }
+        };
         use aws_sdk_elasticloadbalancingv2::types::{
             AvailabilityZone, LoadBalancerAttribute, LoadBalancerState, LoadBalancerStateEnum,
             LoadBalancerTypeEnum, TagDescription, TargetGroupAttribute,
@@ -277,7 +256,9 @@ impl FakeElb {
                         .iter()
                         .map(|a| &a.lb)
                         .filter(|lb| {
-                            r.names()
+                            let all = r.names().is_empty() && r.load_balancer_arns().is_empty();
+                            all || r
+                                .names()
                                 .iter()
                                 .any(|n| lb.load_balancer_name() == Some(n.as_str()))
                                 || r.load_balancer_arns()
@@ -286,7 +267,8 @@ impl FakeElb {
                         })
                         .cloned()
                         .collect();
-                    if found.is_empty() {
+                    // One name or ARN not found and the whole call fails.
+                    if found.len() < r.names().len() + r.load_balancer_arns().len() {
                         return Err(DescribeLoadBalancersError::generic(no_lb()));
                     }
                     Ok(DescribeLoadBalancersOutput::builder()
@@ -307,7 +289,9 @@ impl FakeElb {
                         .iter()
                         .map(|t| &t.tg)
                         .filter(|tg| {
-                            r.names()
+                            let all = r.names().is_empty() && r.target_group_arns().is_empty();
+                            all || r
+                                .names()
                                 .iter()
                                 .any(|n| tg.target_group_name() == Some(n.as_str()))
                                 || r.target_group_arns()
@@ -316,7 +300,8 @@ impl FakeElb {
                         })
                         .cloned()
                         .collect();
-                    if found.is_empty() {
+                    // One name or ARN not found and the whole call fails.
+                    if found.len() < r.names().len() + r.target_group_arns().len() {
                         return Err(DescribeTargetGroupsError::generic(no_tg()));
                     }
                     Ok(DescribeTargetGroupsOutput::builder()
@@ -588,11 +573,7 @@ impl FakeElb {
                             tg: created,
                             attributes: tg_default_attributes(),
                         });
-                        if let Some(known) =
-                            links.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
-                        {
-                            known.insert(arn);
-                        }
+                        known(&ecs2, true, &arn);
                     }
                     let found = s
                         .target_groups
@@ -893,11 +874,7 @@ impl FakeElb {
                         s.target_groups
                             .retain(|t| t.tg.target_group_arn() != Some(arn));
                         s.tags.remove(arn);
-                        if let Some(known) =
-                            links2.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
-                        {
-                            known.remove(arn);
-                        }
+                        known(&ecs, false, arn);
                     }
                     Ok(DeleteTargetGroupOutput::builder().build())
                 },

@@ -19,12 +19,13 @@
 //! assert_eq!(aws_sdk_iam::error::ProvideErrorMetadata::code(&err.into_service_error()), Some("DeleteConflict"));
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_iam::error::ErrorMetadata;
 use aws_sdk_iam::operation::attach_role_policy::*;
@@ -43,7 +44,7 @@ use aws_sdk_iam::operation::update_assume_role_policy::*;
 use aws_sdk_iam::types::{AttachedPolicy, Role, Tag};
 use aws_sdk_iam::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT};
+use super::{mock, Rule, ACCOUNT};
 
 /// Percent-encoding, as IAM returns policy documents.
 pub fn url_encode(s: &str) -> String {
@@ -120,49 +121,14 @@ fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
     tags.extend(set.iter().cloned());
 }
 
-/// A stateful fake of IAM roles over an [`IamState`]. See the [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeIam {
-    state: Arc<Mutex<IamState>>,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of IAM roles over an [`IamState`]. See the [module](self) docs.
+    FakeIam,
+    IamState,
+    aws_sdk_iam
 }
 
 impl FakeIam {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: IamState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, IamState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_iam,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);

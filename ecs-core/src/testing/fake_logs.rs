@@ -18,12 +18,13 @@
 //! assert_eq!(fake.state().log_groups["/ecs/web"].retention, Some(30));
 //! # });
 //! ```
+//!
+//! [`Journal`]: super::Journal
 
 // The rules answer with the SDK's own (large) error types.
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_cloudwatchlogs::error::ErrorMetadata;
 use aws_sdk_cloudwatchlogs::operation::associate_kms_key::*;
@@ -38,7 +39,7 @@ use aws_sdk_cloudwatchlogs::operation::untag_resource::*;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{mock, Journal, Rule, RuleMode, ACCOUNT, REGION};
+use super::{mock, Rule, ACCOUNT, REGION};
 
 /// The retention periods (days) CloudWatch Logs accepts.
 pub const RETENTION_DAYS: &[i32] = &[
@@ -113,50 +114,15 @@ fn by_arn<'a>(s: &'a mut LogsState, arn: &str) -> Result<&'a mut LogGroupRecord,
         })
 }
 
-/// A stateful fake of CloudWatch Logs log groups over a [`LogsState`]. See the
-/// [module](self) docs.
-#[derive(Debug, Clone)]
-pub struct FakeLogs {
-    state: Arc<Mutex<LogsState>>,
-    journal: Journal,
+fake_handle! {
+    /// A stateful fake of CloudWatch Logs log groups over a [`LogsState`]. See the
+    /// [module](self) docs.
+    FakeLogs,
+    LogsState,
+    aws_sdk_cloudwatchlogs
 }
 
 impl FakeLogs {
-    /// A fake account holding `state`, recording every call into `journal`.
-    pub fn new(journal: &Journal, state: LogsState) -> Self {
-        Self {
-            state: Arc::new(Mutex::new(state)),
-            journal: journal.clone(),
-        }
-    }
-
-    /// What the account holds now (locked while the guard lives: drop it before the next
-    /// call).
-    pub fn state(&self) -> MutexGuard<'_, LogsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The journal of the calls the fake answered.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// A client answered by the fake alone.
-    pub fn client(&self) -> Client {
-        self.client_with(&[])
-    }
-
-    /// A client answered by `overrides` first (the first matching rule answers), then by the
-    /// fake.
-    pub fn client_with(&self, overrides: &[&Rule]) -> Client {
-        let rules = self.rules();
-        crate::mock_client!(
-            aws_sdk_cloudwatchlogs,
-            RuleMode::MatchAny,
-            overrides.iter().copied().chain(rules.iter())
-        )
-    }
-
     /// The rules that answer from the account and change it, one per operation.
     pub fn rules(&self) -> Vec<Rule> {
         let (j, w) = (&self.journal, &self.state);

@@ -23,6 +23,77 @@
 //!   rules; each answers a mocked client from them and changes them
 //!   as the calls would. Their ARNs name [`ACCOUNT`] in [`REGION`].
 
+/// The handle every stateful fake is: its state behind a lock, the journal it records into,
+/// clients answered by its rules (which each fake writes as `rules`), and `on` for a test's
+/// own behaviour over the state.
+#[allow(unused_macros)]
+macro_rules! fake_handle {
+    ($(#[$meta:meta])* $name:ident, $state:ty, $sdk:ident $(, $field:ident: $fty:ty = $init:expr)*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            pub(crate) state: std::sync::Arc<std::sync::Mutex<$state>>,
+            journal: $crate::testing::Journal,
+            $($field: $fty,)*
+        }
+
+        impl $name {
+            /// A fake account holding `state`, recording every call into `journal`.
+            pub fn new(journal: &$crate::testing::Journal, state: $state) -> Self {
+                Self {
+                    state: std::sync::Arc::new(std::sync::Mutex::new(state)),
+                    journal: journal.clone(),
+                    $($field: $init,)*
+                }
+            }
+
+            /// What the account holds now (locked while the guard lives: drop it before the
+            /// next call).
+            pub fn state(&self) -> std::sync::MutexGuard<'_, $state> {
+                self.state.lock().unwrap_or_else(|e| e.into_inner())
+            }
+
+            /// The journal of the calls the fake answered.
+            pub fn journal(&self) -> &$crate::testing::Journal {
+                &self.journal
+            }
+
+            /// A client answered by the fake alone.
+            pub fn client(&self) -> $sdk::Client {
+                self.client_with(&[])
+            }
+
+            /// A client answered by `overrides` first (the first matching rule answers), then
+            /// by the fake.
+            pub fn client_with(&self, overrides: &[&$crate::testing::Rule]) -> $sdk::Client {
+                let rules = self.rules();
+                $crate::mock_client!(
+                    $sdk,
+                    $crate::testing::RuleMode::MatchAny,
+                    overrides.iter().copied().chain(rules.iter())
+                )
+            }
+
+            /// A rule that records the call as `op` and answers with `handle` over the
+            /// account: a test's own behaviour, put in front of the fake's rules with
+            /// `client_with`.
+            pub fn on<I, O, E>(
+                &self,
+                op: &'static str,
+                rule: $crate::testing::RuleBuilder<I, O, E>,
+                handle: impl Fn(&mut $state, &I, usize) -> Result<O, E> + Send + Sync + 'static,
+            ) -> $crate::testing::Rule
+            where
+                I: std::any::Any + Clone + std::fmt::Debug + Send + Sync,
+                O: std::fmt::Debug + Send + Sync + 'static,
+                E: std::fmt::Debug + Send + Sync + std::error::Error + 'static,
+            {
+                self.journal.on(&self.state, op, rule, handle)
+            }
+        }
+    };
+}
+
 mod chaos;
 mod counter;
 mod emulator;
