@@ -54,7 +54,7 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use aws_sdk_applicationautoscaling::Client;
 
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, Rule, ACCOUNT, REGION};
 
 /// The service-linked role Application Auto Scaling uses for ECS services, as it reports it.
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
@@ -126,13 +126,6 @@ pub fn target_arn(resource_id: &str) -> String {
         "arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/{}",
         resource_id.replace('/', "-")
     )
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
 }
 
 /// What the service says when a resource has no scalable target (yet).

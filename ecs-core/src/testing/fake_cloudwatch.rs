@@ -55,7 +55,7 @@ use aws_sdk_cloudwatch::operation::untag_resource::*;
 use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, StateValue, Tag};
 use aws_sdk_cloudwatch::Client;
 
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, Rule, ACCOUNT, REGION};
 
 /// The ARN of the alarm `name`.
 pub fn alarm_arn(name: &str) -> String {
@@ -124,13 +124,6 @@ impl Default for CloudWatchState {
             page_size: 50,
         }
     }
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
 }
 
 /// Why CloudWatch would refuse a `PutMetricAlarm` input, if it would.

@@ -99,7 +99,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 
-use super::{mock, Rule};
+use super::{aws_error as error, mock, Rule};
 use crate::tags::RESOURCE_TAG;
 
 /// What the fake account holds, as the describes report it. Fields are plain SDK types: a
@@ -182,13 +182,6 @@ macro_rules! generic {
     ($err:ty) => {
         |e: ErrorMetadata| <$err>::generic(e)
     };
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
 }
 
 fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {

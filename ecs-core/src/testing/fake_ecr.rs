@@ -41,7 +41,7 @@ use aws_sdk_ecr::operation::untag_resource::*;
 use aws_sdk_ecr::types::{ImageTagMutability, Repository, Tag};
 use aws_sdk_ecr::Client;
 
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, retag, Rule, ACCOUNT, REGION};
 
 /// The ARN of the repository `name`.
 pub fn repository_arn(name: &str) -> String {
@@ -83,13 +83,6 @@ pub struct EcrState {
     pub repositories: BTreeMap<String, EcrRepository>,
 }
 
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
-}
-
 fn not_found(name: &str) -> ErrorMetadata {
     error(
         "RepositoryNotFoundException",
@@ -113,12 +106,6 @@ fn by_arn<'a>(
         .values_mut()
         .find(|x| arn.is_some() && x.repository.repository_arn() == arn)
         .ok_or_else(|| not_found(arn.unwrap_or_default()))
-}
-
-/// Sets `set` (replacing tags of the same key) and removes `unset`.
-fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
-    tags.retain(|t| !unset.iter().any(|k| k == t.key()) && !set.iter().any(|n| n.key() == t.key()));
-    tags.extend(set.iter().cloned());
 }
 
 fake_handle! {
@@ -273,7 +260,7 @@ impl FakeEcr {
             ),
             j.on(w, "TagResource", mock!(Client::tag_resource), |s, r, _| {
                 let x = by_arn(s, r.resource_arn()).map_err(TagResourceError::generic)?;
-                retag(&mut x.tags, r.tags(), &[]);
+                retag(&mut x.tags, r.tags(), &[], |t| Some(t.key()));
                 Ok(TagResourceOutput::builder().build())
             }),
             j.on(
@@ -282,7 +269,7 @@ impl FakeEcr {
                 mock!(Client::untag_resource),
                 |s, r, _| {
                     let x = by_arn(s, r.resource_arn()).map_err(UntagResourceError::generic)?;
-                    retag(&mut x.tags, &[], r.tag_keys());
+                    retag(&mut x.tags, &[], r.tag_keys(), |t| Some(t.key()));
                     Ok(UntagResourceOutput::builder().build())
                 },
             ),

@@ -37,7 +37,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, retag, Rule, ACCOUNT, REGION};
 
 /// The ARN of the cluster `name`.
 pub fn cluster_arn(name: &str) -> String {
@@ -149,22 +149,6 @@ impl EcsState {
             }
         }
     }
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
-}
-
-/// Sets `set` (replacing tags of the same key) and removes `unset`.
-fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
-    tags.retain(|t| {
-        let key = t.key().unwrap_or_default();
-        !unset.iter().any(|k| k == key) && !set.iter().any(|n| n.key() == t.key())
-    });
-    tags.extend(set.iter().cloned());
 }
 
 fake_handle! {
@@ -691,7 +675,7 @@ impl FakeEcs {
                 use aws_sdk_ecs::operation::tag_resource::{TagResourceError, TagResourceOutput};
                 match ecs_tags(s, r.resource_arn().unwrap_or_default()) {
                     Some(tags) => {
-                        retag(tags, r.tags(), &[]);
+                        retag(tags, r.tags(), &[], |t| t.key());
                         Ok(TagResourceOutput::builder().build())
                     }
                     None => Err(TagResourceError::generic(error(
@@ -704,7 +688,7 @@ impl FakeEcs {
                 use aws_sdk_ecs::operation::untag_resource::{UntagResourceError, UntagResourceOutput};
                 match ecs_tags(s, r.resource_arn().unwrap_or_default()) {
                     Some(tags) => {
-                        retag(tags, &[], r.tag_keys());
+                        retag(tags, &[], r.tag_keys(), |t| t.key());
                         Ok(UntagResourceOutput::builder().build())
                     }
                     None => Err(UntagResourceError::generic(error(

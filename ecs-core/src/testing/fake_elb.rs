@@ -41,7 +41,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::fake_ecs::{EcsState, FakeEcs};
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, retag, Rule, ACCOUNT, REGION};
 
 /// The ARN prefix of the account's load balancing resources.
 pub fn elb_arn() -> String {
@@ -132,22 +132,6 @@ pub fn tg_default_attributes() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
-}
-
-/// Sets `set` (replacing tags of the same key) and removes `unset`.
-fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
-    tags.retain(|t| {
-        let key = t.key().unwrap_or_default();
-        !unset.iter().any(|k| k == key) && !set.iter().any(|n| n.key() == t.key())
-    });
-    tags.extend(set.iter().cloned());
 }
 
 fake_handle! {
@@ -882,14 +866,14 @@ impl FakeElb {
             j.on(w, "AddTags", mock!(Client::add_tags), |s, r, _| {
                 for arn in r.resource_arns() {
                     let tags = s.tags.entry(arn.clone()).or_default();
-                    retag(tags, r.tags(), &[]);
+                    retag(tags, r.tags(), &[], |t| t.key());
                 }
                 Ok(elb_op::add_tags::AddTagsOutput::builder().build())
             }),
             j.on(w, "RemoveTags", mock!(Client::remove_tags), |s, r, _| {
                 for arn in r.resource_arns() {
                     let tags = s.tags.entry(arn.clone()).or_default();
-                    retag(tags, &[], r.tag_keys());
+                    retag(tags, &[], r.tag_keys(), |t| t.key());
                 }
                 Ok(elb_op::remove_tags::RemoveTagsOutput::builder().build())
             }),

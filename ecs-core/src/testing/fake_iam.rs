@@ -41,10 +41,10 @@ use aws_sdk_iam::operation::put_role_policy::*;
 use aws_sdk_iam::operation::tag_role::*;
 use aws_sdk_iam::operation::untag_role::*;
 use aws_sdk_iam::operation::update_assume_role_policy::*;
-use aws_sdk_iam::types::{AttachedPolicy, Role, Tag};
+use aws_sdk_iam::types::{AttachedPolicy, Role};
 use aws_sdk_iam::Client;
 
-use super::{mock, Rule, ACCOUNT};
+use super::{aws_error as error, mock, retag, Rule, ACCOUNT};
 
 /// Percent-encoding, as IAM returns policy documents.
 pub fn url_encode(s: &str) -> String {
@@ -94,13 +94,6 @@ pub struct IamState {
     pub roles: BTreeMap<String, IamRole>,
 }
 
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
-}
-
 fn no_role(name: Option<&str>) -> ErrorMetadata {
     let name = name.unwrap_or_default();
     error(
@@ -113,12 +106,6 @@ fn role<'a>(s: &'a mut IamState, name: Option<&str>) -> Result<&'a mut IamRole, 
     s.roles
         .get_mut(name.unwrap_or_default())
         .ok_or_else(|| no_role(name))
-}
-
-/// Sets `set` (replacing tags of the same key) and removes `unset`.
-fn retag(tags: &mut Vec<Tag>, set: &[Tag], unset: &[String]) {
-    tags.retain(|t| !unset.iter().any(|k| k == t.key()) && !set.iter().any(|n| n.key() == t.key()));
-    tags.extend(set.iter().cloned());
 }
 
 fake_handle! {
@@ -302,14 +289,14 @@ impl FakeIam {
             j.on(w, "TagRole", mock!(Client::tag_role), |s, r, _| {
                 let x = role(s, r.role_name()).map_err(TagRoleError::generic)?;
                 let mut tags = x.role.tags().to_vec();
-                retag(&mut tags, r.tags(), &[]);
+                retag(&mut tags, r.tags(), &[], |t| Some(t.key()));
                 x.role.tags = Some(tags);
                 Ok(TagRoleOutput::builder().build())
             }),
             j.on(w, "UntagRole", mock!(Client::untag_role), |s, r, _| {
                 let x = role(s, r.role_name()).map_err(UntagRoleError::generic)?;
                 let mut tags = x.role.tags().to_vec();
-                retag(&mut tags, &[], r.tag_keys());
+                retag(&mut tags, &[], r.tag_keys(), |t| Some(t.key()));
                 x.role.tags = Some(tags);
                 Ok(UntagRoleOutput::builder().build())
             }),

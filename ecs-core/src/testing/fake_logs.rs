@@ -39,7 +39,7 @@ use aws_sdk_cloudwatchlogs::operation::untag_resource::*;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{mock, Rule, ACCOUNT, REGION};
+use super::{aws_error as error, mock, Rule, ACCOUNT, REGION};
 
 /// The retention periods (days) CloudWatch Logs accepts.
 pub const RETENTION_DAYS: &[i32] = &[
@@ -85,13 +85,6 @@ impl LogGroupRecord {
 pub struct LogsState {
     /// The log groups, by name.
     pub log_groups: BTreeMap<String, LogGroupRecord>,
-}
-
-fn error(code: &str, message: impl Into<String>) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(message.into())
-        .build()
 }
 
 fn not_found(name: &str) -> ErrorMetadata {

@@ -94,6 +94,34 @@ macro_rules! fake_handle {
     };
 }
 
+/// An AWS error's metadata: `code` and `message`, as a fake answers a refused call.
+#[allow(dead_code)]
+pub(crate) fn aws_error(
+    code: &str,
+    message: impl Into<String>,
+) -> aws_smithy_types::error::ErrorMetadata {
+    aws_smithy_types::error::ErrorMetadata::builder()
+        .code(code)
+        .message(message.into())
+        .build()
+}
+
+/// Sets `set` in an SDK's tag list (replacing tags of the same key, `key` of a tag) and
+/// removes the keys `unset`.
+#[allow(dead_code)]
+pub(crate) fn retag<T: Clone>(
+    tags: &mut Vec<T>,
+    set: &[T],
+    unset: &[String],
+    key: impl Fn(&T) -> Option<&str>,
+) {
+    tags.retain(|t| {
+        let k = key(t);
+        !unset.iter().any(|u| Some(u.as_str()) == k) && !set.iter().any(|n| key(n) == k)
+    });
+    tags.extend(set.iter().cloned());
+}
+
 mod chaos;
 mod counter;
 mod emulator;
