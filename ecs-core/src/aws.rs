@@ -38,6 +38,52 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServerException",
 ];
 
+/// What a failure to send a request says in one plain sentence, when trying again cannot help
+/// (the caller's configuration is missing or wrong): no region, no credentials, an endpoint
+/// that refuses connections. `None` for a failure that may pass (a reset connection, a
+/// time-out).
+fn not_transient(
+    failure: &aws_smithy_runtime_api::client::result::DispatchFailure,
+    text: &str,
+) -> Option<String> {
+    if text.contains("Missing Region") {
+        return Some(
+            "no AWS region is configured: set AWS_REGION (or `region` in the AWS config file)"
+                .to_string(),
+        );
+    }
+    if text.contains("no identity resolver") || text.contains("NoMatchingAuthScheme") {
+        return Some(
+            "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+             AWS_PROFILE, or run where a role provides them"
+                .to_string(),
+        );
+    }
+    if failure.is_io() && refused(failure) {
+        return Some(
+            "the endpoint refused the connection: check the endpoint (AWS_ENDPOINT_URL, if \
+             set) and that it is reachable"
+                .to_string(),
+        );
+    }
+    (failure.is_user() || failure.is_other()).then(|| text.to_string())
+}
+
+/// Whether a failure to send was a refused connection.
+fn refused(failure: &aws_smithy_runtime_api::client::result::DispatchFailure) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> =
+        failure.as_connector_error().map(|e| e as _);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    format!("{failure:?}").contains("ConnectionRefused")
+}
+
 /// How an AWS error should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -88,9 +134,14 @@ impl AwsError {
                     .unwrap_or_else(|| DisplayErrorContext(e).to_string());
                 (code, message, kind)
             }
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => (
+            SdkError::DispatchFailure(failure) => {
+                let text = DisplayErrorContext(&err).to_string();
+                match not_transient(failure, &text) {
+                    Some(plain) => (None, plain, AwsErrorKind::Other),
+                    None => (None, text, AwsErrorKind::Transient),
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (
                 None,
                 DisplayErrorContext(&err).to_string(),
                 AwsErrorKind::Transient,

@@ -1,0 +1,94 @@
+//! Failures that trying again cannot fix stop at once, with one plain sentence: no region, no
+//! credentials, an endpoint that refuses connections. Real SDK clients, no network: the
+//! refused endpoint is a port on 127.0.0.1 that nothing listens on.
+
+use aws_credential_types::Credentials;
+use aws_types::region::Region;
+use aws_types::sdk_config::{RetryConfig, SdkConfig};
+use ecs_core::{AwsErrorKind, Context, Event, EventLog, FakeClock, StackName};
+
+/// Calls `DescribeVpcs` through `Context::call` with `config`; returns the error's kind and
+/// message, and checks that it was not retried (no `Retrying` event, no sleep).
+async fn fail_once(config: SdkConfig) -> (AwsErrorKind, String) {
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+    let (clock, events) = (FakeClock::new(), EventLog::new());
+    let ctx = Context::builder()
+        .stack(StackName::new("web").unwrap())
+        .clock(clock.clone())
+        .events(events.clone())
+        .build();
+    let err = ctx
+        .call("DescribeVpcs", "stack web", || ec2.describe_vpcs().send())
+        .await
+        .unwrap_err();
+    let retried = events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Retrying { .. }))
+        .count();
+    assert_eq!(retried, 0, "{err}");
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+    assert!(!err.is_transient(), "{err}");
+    (err.kind(), err.message().to_string())
+}
+
+fn base() -> aws_types::sdk_config::Builder {
+    SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest())
+}
+
+fn credentials() -> aws_credential_types::provider::SharedCredentialsProvider {
+    aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+        "AKIDTESTING",
+        "secret",
+        None,
+        None,
+        "test",
+    ))
+}
+
+#[tokio::test]
+async fn a_missing_region_is_said_plainly_and_not_retried() {
+    let config = base().credentials_provider(credentials()).build();
+    let (kind, message) = fail_once(config).await;
+    assert_eq!(kind, AwsErrorKind::Other);
+    assert_eq!(
+        message,
+        "no AWS region is configured: set AWS_REGION (or `region` in the AWS config file)"
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_are_said_plainly_and_not_retried() {
+    let config = base().region(Region::new("us-east-1")).build();
+    let (kind, message) = fail_once(config).await;
+    assert_eq!(kind, AwsErrorKind::Other);
+    assert!(
+        message.starts_with("no AWS credentials were found: set AWS_ACCESS_KEY_ID"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_said_plainly_and_not_retried() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = base()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .build();
+    let (kind, message) = fail_once(config).await;
+    assert_eq!(kind, AwsErrorKind::Other);
+    assert!(
+        message.starts_with("the endpoint refused the connection"),
+        "{message}"
+    );
+}
