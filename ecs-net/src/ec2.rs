@@ -92,3 +92,18 @@ pub(crate) async fn set_tags(
     )
     .await
 }
+
+/// Sets the tags of `id` right for each of `diffs`: the whole update of a kind whose only
+/// in-place change is its tags.
+pub(crate) async fn set_all_tags(
+    ctx: &Context,
+    ec2: &Client,
+    resource: &str,
+    id: &str,
+    diffs: &[TagDiff],
+) -> Result<()> {
+    for t in diffs {
+        set_tags(ctx, ec2, resource, id, t).await?;
+    }
+    Ok(())
+}

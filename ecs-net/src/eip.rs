@@ -7,7 +7,7 @@ use aws_sdk_ec2::Client;
 use ecs_core::resource::{Owner, Ownership, Resource};
 use ecs_core::{Context, RetryOn, TagDiff, Tags};
 
-use crate::ec2::{ok_if_gone, set_tags, tag_spec};
+use crate::ec2::{ok_if_gone, set_all_tags, tag_spec};
 use crate::error::{Error, Result};
 
 /// The kind, as plans and events name it.
@@ -90,10 +90,7 @@ impl Resource for ElasticIp {
         diffs: &[TagDiff],
     ) -> Result<()> {
         let resource = format!("{KIND} {}", self.logical);
-        for t in diffs {
-            set_tags(ctx, ec2, &resource, &live.id, t).await?;
-        }
-        Ok(())
+        set_all_tags(ctx, ec2, &resource, &live.id, diffs).await
     }
 
     /// Released, retried while it is still mapped (a NAT gateway being deleted keeps it).

@@ -7,7 +7,7 @@ use ecs_core::resource::{Owner, Ownership, Resource};
 use ecs_core::{Context, TagDiff, Tags};
 use ipnet::Ipv4Net;
 
-use crate::ec2::{dependency_violation, ok_if_gone, set_tags, tag_spec};
+use crate::ec2::{dependency_violation, ok_if_gone, set_all_tags, tag_spec};
 use crate::error::{Error, Result};
 
 /// The kind, as plans and events name it.
@@ -110,10 +110,7 @@ impl Resource for Subnet {
         live: &LiveSubnet,
         diffs: &[TagDiff],
     ) -> Result<()> {
-        for t in diffs {
-            set_tags(ctx, ec2, &self.label(), &live.id, t).await?;
-        }
-        Ok(())
+        set_all_tags(ctx, ec2, &self.label(), &live.id, diffs).await
     }
 
     /// Retried while load balancer and task network interfaces linger (they go a while after

@@ -323,7 +323,8 @@ fn split(perms: &[IpPermission]) -> Vec<IpPermission> {
 impl Ec2State {
     /// A fresh id for a resource of `prefix` created with `tags`.
     fn new_id(&mut self, prefix: &str, tags: &[Tag]) -> String {
-        let taken = |s: &Self, id: &str| s.exists(id).is_some() || s.dns.contains_key(id);
+        // Taken when some resource (any kind) has it.
+        let taken = |s: &mut Self, id: &str| s.tags_mut(id).is_some() || s.dns.contains_key(id);
         if let Some(logical) = tag_value(tags, RESOURCE_TAG) {
             let id = derived_id(prefix, logical);
             if !taken(self, &id) {
@@ -337,23 +338,6 @@ impl Ec2State {
                 return id;
             }
         }
-    }
-
-    /// `Some` when a resource with id `id` exists (any kind).
-    fn exists(&self, id: &str) -> Option<()> {
-        let some = |x: Option<&str>| x == Some(id);
-        (self.vpcs.iter().any(|r| some(r.vpc_id()))
-            || self
-                .internet_gateways
-                .iter()
-                .any(|r| some(r.internet_gateway_id()))
-            || self.subnets.iter().any(|r| some(r.subnet_id()))
-            || self.route_tables.iter().any(|r| some(r.route_table_id()))
-            || self.addresses.iter().any(|r| some(r.allocation_id()))
-            || self.nat_gateways.iter().any(|r| some(r.nat_gateway_id()))
-            || self.security_groups.iter().any(|r| some(r.group_id()))
-            || self.vpc_endpoints.iter().any(|r| some(r.vpc_endpoint_id())))
-        .then_some(())
     }
 
     /// The tags of the resource `id`, whatever its kind.
