@@ -103,6 +103,10 @@ pub struct Change {
     pub action: Action,
     /// A short description of the desired resource (e.g. its CIDR), possibly empty.
     pub detail: String,
+    /// What the reader should know before applying, in plain words (e.g. that the change
+    /// puts back an image a CI pipeline released): shown under the change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Change {
@@ -113,6 +117,7 @@ impl Change {
             id: id.into(),
             action,
             detail: String::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -120,6 +125,13 @@ impl Change {
     #[must_use]
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = detail.into();
+        self
+    }
+
+    /// The same change with a note for the reader (see [`Change::notes`]).
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
         self
     }
 }
@@ -144,6 +156,9 @@ impl fmt::Display for Change {
             }
             Action::Replace(reason) => write!(f, "\n      must be replaced: {reason}")?,
             _ => {}
+        }
+        for note in &self.notes {
+            write!(f, "\n      ! {note}")?;
         }
         Ok(())
     }

@@ -104,7 +104,8 @@ pub struct Manifest {
     /// Tags for every resource.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// The container image.
+    /// The container image; `running` keeps whatever image the service runs (for teams whose
+    /// CI pipeline releases the image: see [`crate::service::RUNNING_IMAGE`]).
     pub image: String,
     /// The port the container listens on (default 8080).
     #[serde(default)]

@@ -76,6 +76,7 @@ pub use spec::{
     ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec, TaskSpec, Ulimit,
     DEFAULT_TLS_POLICY,
 };
+pub use taskdef::RUNNING_IMAGE;
 
 /// The SDK clients the layer uses.
 #[derive(Debug, Clone)]
@@ -145,6 +146,8 @@ struct Live {
     task_role: Option<iam::LiveRole>,
     cluster: Option<cluster::LiveCluster>,
     taskdef: Option<taskdef::LiveTaskDef>,
+    /// How many active revisions the family has (read for destroy only, else 0).
+    revisions: usize,
     lb: lb::LiveLb,
     service: Option<service::LiveService>,
 }
@@ -344,8 +347,17 @@ impl ServiceLayer {
         if let Some(live) = &cluster {
             owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
         }
+        // The family is the stack's when the stack's own service runs one of its revisions,
+        // even one registered outside the stack.
+        let runs = service
+            .as_ref()
+            .filter(|s| resource::owned::<service::Service<'_>>(ctx, s))
+            .map(|s| s.task_definition.as_str());
+        let taskdef = taskdef::resolve(ctx, &c.ecs, &names.family, taskdef, runs).await?;
         if let Some(live) = &taskdef {
-            owned_or_conflict::<taskdef::TaskDef>(ctx, &names.family, live)?;
+            resource::check_owned::<taskdef::TaskDef>(ctx, &names.family, live).map_err(|_| {
+                resource::Foreign::new(ctx, taskdef::KIND, &names.family, taskdef::NOT_OWNED)
+            })?;
         }
         lb::check_owned(ctx, &lb)?;
         if let Some(live) = &service {
@@ -357,6 +369,7 @@ impl ServiceLayer {
             task_role,
             cluster,
             taskdef,
+            revisions: 0,
             lb,
             service,
         })
@@ -396,9 +409,10 @@ impl ServiceLayer {
         let names = ServiceNames::new(ctx.stack(), spec);
         let region = self.region();
         let live = Box::pin(self.observe(ctx, &names, spec)).await?;
+        let spec = with_running_images(spec, &names, &live)?;
         Ok(ServiceState {
             names,
-            spec: spec.clone(),
+            spec,
             region,
             tags: tagging::StackTags::new(ctx),
             live,
@@ -1241,14 +1255,26 @@ impl ServiceLayer {
             )),
         );
         let lb = lb::owned_only(ctx, lb?);
+        let service = mine(service)?.filter(|l| resource::owned::<service::Service<'_>>(ctx, l));
+        let runs = service.as_ref().map(|s| s.task_definition.as_str());
+        let taskdef = taskdef::resolve(ctx, &c.ecs, &names.family, taskdef?, runs)
+            .await?
+            .filter(|l| resource::owned::<taskdef::TaskDef>(ctx, l));
+        let revisions = match &taskdef {
+            Some(_) => taskdef::active_revisions(ctx, &c.ecs, &names.family)
+                .await?
+                .len(),
+            None => 0,
+        };
         Ok(Live {
             repo: mine(repo)?.filter(|l| resource::owned::<ecr::Repository<'_>>(ctx, l)),
             execution_role: mine(execution_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
             task_role: mine(task_role)?.filter(|l| resource::owned::<iam::Role>(ctx, l)),
             cluster: mine(cluster)?.filter(|l| resource::owned::<cluster::Cluster<'_>>(ctx, l)),
-            taskdef: mine(taskdef)?.filter(|l| resource::owned::<taskdef::TaskDef>(ctx, l)),
+            taskdef,
+            revisions,
             lb,
-            service: mine(service)?.filter(|l| resource::owned::<service::Service<'_>>(ctx, l)),
+            service,
         })
     }
 }
@@ -1371,6 +1397,41 @@ fn foundation_changes<'a>(
     (plan, td_arn)
 }
 
+/// `spec` with the image of each container that says [`RUNNING_IMAGE`] replaced by the one
+/// that container runs in the revision the family was compared with (the service's, else the
+/// latest active one); an error naming every such container when there is none.
+fn with_running_images(
+    spec: &ServiceSpec,
+    names: &ServiceNames,
+    live: &Live,
+) -> Result<ServiceSpec> {
+    let mut spec = spec.clone();
+    let mut problems = ecs_core::Problems::new();
+    for (i, c) in spec.task.containers.iter_mut().enumerate() {
+        if c.image != RUNNING_IMAGE {
+            continue;
+        }
+        match live
+            .taskdef
+            .as_ref()
+            .and_then(|l| taskdef::running_image(l, &c.name))
+        {
+            Some(image) => c.image = image.to_string(),
+            None => problems.push(
+                format!("task.containers[{i}].image"),
+                format!(
+                    "`{RUNNING_IMAGE}` keeps the image the service runs, but no revision of \
+                     task definition {} has a container `{}` yet: give an image for the first \
+                     deploy",
+                    names.family, c.name
+                ),
+            ),
+        }
+    }
+    problems.into_result().map_err(ecs_core::Error::Invalid)?;
+    Ok(spec)
+}
+
 /// The first replacement of `plan`, as the error `apply` refuses it with.
 fn refuse_replacements(plan: &Plan) -> Result<()> {
     for c in plan.pending() {
@@ -1394,10 +1455,13 @@ fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyR
         deleted.push(Change::new(service::KIND, &names.service, Action::Delete));
     }
     deleted.extend(lb::changes(None, names, &live.lb));
-    if let Some(td) = &live.taskdef {
+    if live.taskdef.is_some() {
         deleted.push(
-            Change::new(taskdef::KIND, &names.family, Action::Delete)
-                .with_detail(format!("every active revision (latest {})", td.arn)),
+            Change::new(taskdef::KIND, &names.family, Action::Delete).with_detail(format!(
+                "{} active revision{} deregistered, those registered outside the stack included",
+                live.revisions,
+                if live.revisions == 1 { "" } else { "s" }
+            )),
         );
     }
     if live.cluster.is_some() {

@@ -590,7 +590,11 @@ pub struct ContainerSpec {
     /// The container name (letters, digits, `-`, `_`; at most 255).
     #[builder(setter(into))]
     pub name: String,
-    /// The image, e.g. `nginx:1.27` or `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`.
+    /// The image, e.g. `nginx:1.27` or `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`;
+    /// or [`RUNNING_IMAGE`](crate::RUNNING_IMAGE) (`running`) to keep whatever image the
+    /// service runs in this container, for teams whose CI pipeline releases the image (the
+    /// latest active revision's when the service runs none; a first deploy needs a real one).
+    /// A Docker Hub image that is really named `running` is written `docker.io/library/running`.
     #[builder(setter(into))]
     pub image: String,
     /// TCP ports the container listens on.

@@ -3,8 +3,19 @@
 //! (environment, secrets, ports, volumes, ulimits, mount points) and AWS's defaults, so a new
 //! revision is registered only when something that matters differs. A revision is never
 //! changed: the kind's update registers a new one when the definition differs (its typed
-//! diff: [`TaskDefDiff::Definition`]), and only sets the latest revision's tags back when
-//! nothing else does.
+//! diff: [`TaskDefDiff::Definition`]), and only sets the revision's tags back when nothing
+//! else does.
+//!
+//! **Revisions registered outside the stack.** A CI pipeline that runs `aws ecs
+//! register-task-definition` then `update-service` leaves an untagged newest revision, which
+//! the service runs. The family is the stack's when one of its revisions carries the stack's
+//! tag or the stack's own service runs one of them, never merely because of its name (another
+//! team's family of the same name stays foreign and untouched). The definition is compared
+//! with the revision the service runs (the latest active one when the service runs none of the
+//! family's), and the plan says when that revision came from outside and when the manifest
+//! would put its own image back over the one CI released. Such a revision's tags are left as
+//! they are (it is not the stack's to tag); destroy deregisters every active revision of an
+//! owned family, the stack's and the others.
 
 use std::collections::BTreeMap;
 
@@ -27,14 +38,36 @@ use crate::{tagging, Error, Result};
 /// The resource kind in plans and events.
 pub(crate) const KIND: &str = "task-definition";
 
-/// The latest active revision of the family.
+/// The family as read: the revision the definition is compared with (the one the stack's
+/// service runs, else the latest active one) and what decides whether the family is the
+/// stack's.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LiveTaskDef {
+    /// The compared revision's ARN.
     pub(crate) arn: String,
+    /// The compared revision.
     pub(crate) definition: TaskDefinition,
-    /// The revision's tags.
+    /// The compared revision's tags.
     pub(crate) tags: Tags,
+    /// The number of the family's latest active revision (a new one is this plus one).
+    pub(crate) latest: i32,
+    /// The family's ownership rule: one of its revisions carries the stack's tag, or the
+    /// stack's own service runs one of them.
+    pub(crate) owned: bool,
+    /// The compared revision does not carry the stack's tag: it was registered outside the
+    /// stack (by a CI pipeline, say).
+    pub(crate) outside: bool,
+    /// The compared revision is the one the stack's service runs.
+    pub(crate) running: bool,
 }
+
+/// Why a family is not the stack's, in [`Foreign`](ecs_core::resource::Foreign) errors.
+pub(crate) const NOT_OWNED: &str =
+    "none of its revisions carries the stack's tag and the stack's service runs none of them";
+
+/// The image value that keeps whatever image the service runs in that container: for teams
+/// whose CI pipeline owns the image (`image: running` in a manifest).
+pub const RUNNING_IMAGE: &str = "running";
 
 /// The task definition's logical id (its `ecs:resource` tag).
 pub(crate) const LOGICAL: &str = "task-definition";
@@ -362,20 +395,25 @@ pub(crate) fn diffs(live: &Value, want: &Value) -> Vec<FieldDiff> {
     out
 }
 
-/// Reads the latest active revision of `family`: `None` when there is none. Whether it is the
-/// stack's is the engine's check ([`TaskDef`]'s ownership is its tag).
-pub(crate) async fn observe(
-    ctx: &Context,
-    ecs: &Client,
-    family: &str,
-) -> Result<Option<LiveTaskDef>> {
+/// One revision as `DescribeTaskDefinition` returns it, with its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Described {
+    arn: String,
+    definition: TaskDefinition,
+    tags: Tags,
+}
+
+/// Describes `task_definition` (a family, for its latest active revision, or a revision's
+/// ARN) with its tags: `None` when there is no such revision, or the family has no active one.
+async fn describe(ctx: &Context, ecs: &Client, task_definition: &str) -> Result<Option<Described>> {
+    let family = family_of(task_definition).unwrap_or(task_definition);
     let out = match ctx
         .call(
             "DescribeTaskDefinition",
             &format!("{KIND} {family}"),
             || {
                 ecs.describe_task_definition()
-                    .task_definition(family)
+                    .task_definition(task_definition)
                     .include(TaskDefinitionField::Tags)
                     .send()
             },
@@ -391,14 +429,85 @@ pub(crate) async fn observe(
     let Some(td) = out.task_definition() else {
         return Ok(None);
     };
-    if td.status() == Some(&TaskDefinitionStatus::Inactive) {
+    if td.status() == Some(&TaskDefinitionStatus::Inactive) && family == task_definition {
         return Ok(None);
     }
-    Ok(Some(LiveTaskDef {
+    Ok(Some(Described {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),
         definition: td.clone(),
         tags: Tags::from_pairs(out.tags().iter().map(|t| (t.key(), t.value()))),
     }))
+}
+
+/// Reads the latest active revision of `family` (the first of the two reads; [`resolve`] is
+/// the second, once the service's is known): `None` when there is none.
+pub(crate) async fn observe(
+    ctx: &Context,
+    ecs: &Client,
+    family: &str,
+) -> Result<Option<Described>> {
+    describe(ctx, ecs, family).await
+}
+
+/// The family as the stack sees it, from its latest active revision (`latest`, read by
+/// [`observe`]) and the revision the stack's own service runs (`service_runs`, `None` when
+/// there is no such service). Calls AWS only when the answer is not in hand: to describe the
+/// running revision when it is not the latest, and to look for a revision with the stack's
+/// tag when neither the latest carries it nor the service runs the family. Whether the family
+/// is the stack's is the engine's check ([`TaskDef`]'s mark is [`LiveTaskDef::owned`]).
+pub(crate) async fn resolve(
+    ctx: &Context,
+    ecs: &Client,
+    family: &str,
+    latest: Option<Described>,
+    service_runs: Option<&str>,
+) -> Result<Option<LiveTaskDef>> {
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    let mine = |tags: &Tags| ctx.owns(tags.iter().map(|(k, v)| (Some(k), Some(v))));
+    let runs = service_runs.filter(|arn| family_of(arn) == Some(family));
+    let base = match runs {
+        Some(arn) if arn != latest.arn => describe(ctx, ecs, arn).await?,
+        _ => None,
+    };
+    let running = runs.is_some_and(|arn| base.is_some() || arn == latest.arn);
+    let base = base.unwrap_or_else(|| latest.clone());
+    let owned = runs.is_some()
+        || mine(&base.tags)
+        || mine(&latest.tags)
+        || tagged_revision(ctx, ecs, family, &[&latest.arn, &base.arn]).await?;
+    Ok(Some(LiveTaskDef {
+        outside: !mine(&base.tags),
+        latest: latest.definition.revision(),
+        arn: base.arn,
+        definition: base.definition,
+        tags: base.tags,
+        owned,
+        running,
+    }))
+}
+
+/// Whether an active revision of `family` other than those in `seen` carries the stack's
+/// tag: described newest first, a few at a time, stopping at the first that does.
+async fn tagged_revision(ctx: &Context, ecs: &Client, family: &str, seen: &[&str]) -> Result<bool> {
+    let arns = active_revisions(ctx, ecs, family).await?;
+    let rest: Vec<&String> = arns
+        .iter()
+        .filter(|a| !seen.contains(&a.as_str()))
+        .collect();
+    for batch in rest.chunks(8) {
+        let found =
+            futures_util::future::try_join_all(batch.iter().map(|a| describe(ctx, ecs, a))).await?;
+        if found
+            .iter()
+            .flatten()
+            .any(|d| ctx.owns(d.tags.iter().map(|(k, v)| (Some(k), Some(v)))))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The task definition as desired: the revision the spec renders, and its tags.
@@ -483,7 +592,9 @@ impl TaskDef {
 
 impl Resource for TaskDef {
     const KIND: &'static str = KIND;
-    const OWNERSHIP: Ownership = Ownership::Tag;
+    /// The family's mark ([`LiveTaskDef::owned`]): a revision with the stack's tag, or the
+    /// stack's service running one.
+    const OWNERSHIP: Ownership = Ownership::Mark;
     type Client = Client;
     type Live = LiveTaskDef;
     type Diff = TaskDefDiff;
@@ -496,17 +607,18 @@ impl Resource for TaskDef {
     }
 
     fn owner(live: &LiveTaskDef) -> Owner<'_> {
-        Owner::Tags(&live.tags)
+        Owner::Mark(live.owned)
     }
 
-    /// The definition's differences; only when there is none, the latest revision's tags
-    /// (a new revision gets the desired tags anyway).
+    /// The definition's differences; only when there is none, the compared revision's tags,
+    /// unless it was registered outside the stack (a new revision gets the desired tags
+    /// anyway).
     fn diff(&self, live: &LiveTaskDef) -> Vec<TaskDefDiff> {
         let d: Vec<TaskDefDiff> = diffs(&canonical(&live.definition), &canonical(&self.want))
             .into_iter()
             .map(TaskDefDiff::Definition)
             .collect();
-        if !d.is_empty() {
+        if !d.is_empty() || live.outside {
             return d;
         }
         self.tags
@@ -549,7 +661,7 @@ impl Resource for TaskDef {
         Ok(())
     }
 
-    /// A new revision when the definition differs; else the latest revision's tags set back.
+    /// A new revision when the definition differs; else the compared revision's tags set back.
     async fn update_output(
         &self,
         ctx: &Context,
@@ -580,23 +692,79 @@ impl Resource for TaskDef {
     }
 }
 
-/// The plan line of `desired`: a new revision when the definition differs from the latest
-/// one; otherwise the latest revision's tags set right when they drifted.
+/// The plan line of `desired`: a new revision when the definition differs from the compared
+/// one; otherwise its tags set right when they drifted. When the compared revision was
+/// registered outside the stack, the line says so, and a note says in plain words which
+/// images the manifest would put back over the ones the service runs.
 pub(crate) fn change(desired: &TaskDef, planned: &Planned<TaskDef>) -> Change {
-    let detail = match planned {
-        Planned::Update { live, diffs }
-            if diffs
-                .iter()
-                .any(|d| matches!(d, TaskDefDiff::Definition(_))) =>
-        {
-            format!("new revision {}", live.definition.revision() + 1)
-        }
+    let live = match planned {
         Planned::Update { live, .. } | Planned::NoChange(live) | Planned::Replace { live, .. } => {
-            format!("revision {}", live.definition.revision())
+            Some(live)
         }
-        _ => "revision 1".to_string(),
+        _ => None,
     };
-    planned.change(desired).with_detail(detail)
+    let new_revision = matches!(planned, Planned::Update { diffs, .. }
+        if diffs.iter().any(|d| matches!(d, TaskDefDiff::Definition(_))));
+    let mut detail = match (live, new_revision) {
+        (Some(live), true) => format!("new revision {}", live.latest + 1),
+        (Some(live), false) => format!("revision {}", live.definition.revision()),
+        (None, _) => "revision 1".to_string(),
+    };
+    let Some(live) = live.filter(|l| l.outside) else {
+        return planned.change(desired).with_detail(detail);
+    };
+    let (which, revision) = (
+        if live.running {
+            "the service runs"
+        } else {
+            "the latest is"
+        },
+        live.definition.revision(),
+    );
+    detail = format!("{detail}; {which} revision {revision}, registered outside this stack");
+    let mut change = planned.change(desired).with_detail(detail);
+    if new_revision {
+        for (container, live_image, want_image) in image_changes(&live.definition, &desired.want) {
+            change = change.with_note(format!(
+                "this deploy puts the manifest's image {want_image} back in container \
+                 `{container}`, which runs {live_image} from revision {revision} (registered \
+                 outside this stack, by CI say); to keep the image CI releases, write \
+                 `image: {RUNNING_IMAGE}` for this container"
+            ));
+        }
+    }
+    change
+}
+
+/// The containers of `want` whose image differs from the one `live` runs in the container of
+/// the same name: (container, live image, wanted image).
+fn image_changes(live: &TaskDefinition, want: &TaskDefinition) -> Vec<(String, String, String)> {
+    want.container_definitions()
+        .iter()
+        .filter_map(|w| {
+            let l = live
+                .container_definitions()
+                .iter()
+                .find(|l| l.name() == w.name())?;
+            (l.image() != w.image()).then(|| {
+                (
+                    w.name().unwrap_or_default().to_string(),
+                    l.image().unwrap_or_default().to_string(),
+                    w.image().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The image `container` runs in `live`, for a container whose spec says
+/// [`RUNNING_IMAGE`].
+pub(crate) fn running_image<'a>(live: &'a LiveTaskDef, container: &str) -> Option<&'a str> {
+    live.definition
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))
+        .and_then(|c| c.image())
 }
 
 /// The ARNs of the family's active revisions, newest first.
@@ -648,8 +816,9 @@ pub(crate) fn family_of(arn: &str) -> Option<&str> {
         .map(|(family, _)| family)
 }
 
-/// Deregisters every active revision of the family (whose latest revision, as read, carries
-/// the stack's tag). Returns how many it deregistered.
+/// Deregisters every active revision of the family (one the stack owns, as read: the
+/// stack's revisions and those registered outside it alike). Returns how many it
+/// deregistered.
 pub(crate) async fn deregister_all(ctx: &Context, ecs: &Client, family: &str) -> Result<usize> {
     let arns = active_revisions(ctx, ecs, family).await?;
     let resource = format!("{KIND} {family}");
@@ -763,7 +932,24 @@ mod tests {
                 arn: "arn:aws:ecs:us-east-1:1:task-definition/t-app:4".into(),
                 definition,
                 tags: tags.clone(),
+                latest: 4,
+                owned: true,
+                outside: false,
+                running: true,
             }
+        };
+        // Registered outside the stack (by CI): the service runs it; the latest is 6.
+        let outside = |definition: TaskDefinition| LiveTaskDef {
+            outside: true,
+            latest: 6,
+            ..live(definition, &Tags::new())
+        };
+        let released = {
+            let mut td = want.clone();
+            let mut c = td.container_definitions()[0].clone();
+            c.image = Some("nginx:2".into());
+            td.container_definitions = Some(vec![c]);
+            td
         };
         let other = rendered(&spec(&[("A", "2")], vec![80]));
         // (what the read found, the plan line)
@@ -782,6 +968,20 @@ mod tests {
             (
                 Some(live(other, &Tags::new())),
                 "  ~ task-definition t-app (new revision 5)\n      ~ containers.web.environment.A: (hidden) → (changed)",
+            ),
+            // The service runs a revision CI registered with the manifest's definition: no
+            // change, and its tags are not the stack's to set.
+            (
+                Some(outside(want.clone())),
+                "    task-definition t-app (revision 4; the service runs revision 4, registered outside this stack)",
+            ),
+            // CI released another image: the manifest's goes back, and the plan says so.
+            (
+                Some(outside(released)),
+                "  ~ task-definition t-app (new revision 7; the service runs revision 4, registered outside this stack)\n      \
+                 ~ containers.web.image: \"nginx:2\" → \"nginx:1\"\n      \
+                 ! this deploy puts the manifest's image nginx:1 back in container `web`, which runs nginx:2 from revision 4 \
+                 (registered outside this stack, by CI say); to keep the image CI releases, write `image: running` for this container",
             ),
         ];
         for (found, line) in cases {

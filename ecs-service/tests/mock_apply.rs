@@ -1806,3 +1806,284 @@ async fn a_closed_gate_leaves_everything_as_it_was_and_says_why() {
         .unwrap();
     assert_eq!(m.journal.count("CreateService"), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Revisions registered outside the stack (a CI pipeline's `register-task-definition` then
+// `update-service`).
+
+/// What a CI pipeline does with the AWS CLI: describes the latest revision of the family,
+/// registers a copy with `image` in container `web` (untagged, as `aws ecs
+/// register-task-definition` leaves it), and, when `release`, points the service at it.
+/// Returns the new revision's ARN. Made through the SDK against the same fakes.
+async fn ci_registers(m: &Mock, image: &str, release: bool) -> String {
+    let ecs = m.ecs.client();
+    let latest = ecs
+        .describe_task_definition()
+        .task_definition(FAMILY)
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .clone();
+    let mut containers = latest.container_definitions().to_vec();
+    containers[0].image = Some(image.to_string());
+    let arn = ecs
+        .register_task_definition()
+        .family(FAMILY)
+        .set_execution_role_arn(latest.execution_role_arn().map(str::to_string))
+        .set_task_role_arn(latest.task_role_arn().map(str::to_string))
+        .set_network_mode(latest.network_mode().cloned())
+        .set_requires_compatibilities(Some(latest.requires_compatibilities().to_vec()))
+        .set_cpu(latest.cpu().map(str::to_string))
+        .set_memory(latest.memory().map(str::to_string))
+        .set_runtime_platform(latest.runtime_platform().cloned())
+        .set_container_definitions(Some(containers))
+        .set_volumes(Some(latest.volumes().to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    if release {
+        ecs.update_service()
+            .cluster(CLUSTER)
+            .service(SERVICE)
+            .task_definition(&arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    arn
+}
+
+/// The spec whose container keeps the image the service runs.
+fn spec_keeping_the_running_image() -> ServiceSpec {
+    let mut s = spec();
+    s.task.containers[0].image = ecs_service::RUNNING_IMAGE.into();
+    s
+}
+
+#[tokio::test]
+async fn a_revision_ci_registered_never_blocks_and_the_plan_compares_with_what_runs() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    let released = ci_registers(&m, "nginx:2", true).await;
+    assert!(released.ends_with(":task-definition/web-app:2"));
+    m.journal.clear();
+
+    // The manifest's image would go back over CI's: the plan says so, and does not fail.
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    assert_eq!(
+        updated_fields(&plan, "task-definition", FAMILY),
+        ["containers.web.image"]
+    );
+    let change = plan.changes().find("task-definition", FAMILY).unwrap();
+    assert_eq!(
+        change.detail,
+        "new revision 3; the service runs revision 2, registered outside this stack"
+    );
+    assert_eq!(change.notes.len(), 1, "{plan}");
+    assert!(
+        change.notes[0].starts_with(
+            "this deploy puts the manifest's image nginx:1.27 back in container `web`, which runs nginx:2"
+        ) && change.notes[0].contains("`image: running`"),
+        "{plan}"
+    );
+    assert!(
+        plan.to_string().contains("\n      ! this deploy puts"),
+        "{plan}"
+    );
+    // One round of reads: the service runs the latest revision, so nothing more is described.
+    assert_eq!(m.journal.count("DescribeTaskDefinition"), 1);
+    assert_eq!(m.journal.count("ListTaskDefinitions"), 0);
+    assert!(m.journal.mutating().is_empty());
+
+    // `image: running` keeps CI's image: nothing to do, and no mutating call.
+    let keep = spec_keeping_the_running_image();
+    let plan = layer.plan(&h.ctx, &keep, &network()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert_eq!(
+        plan.changes()
+            .find("task-definition", FAMILY)
+            .unwrap()
+            .detail,
+        "revision 2; the service runs revision 2, registered outside this stack"
+    );
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(out.task_definition_arn, released);
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+
+    // CI registers another revision but has not released it yet: the service's revision is
+    // the one compared (described besides the latest), and CI's untagged revisions are not
+    // tagged by the stack.
+    ci_registers(&m, "nginx:3", false).await;
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &keep, &network()).await.unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    assert_eq!(m.journal.count("DescribeTaskDefinition"), 2);
+    // A change elsewhere in the definition keeps CI's image in the new revision.
+    let mut more_memory = spec_keeping_the_running_image();
+    more_memory.task.memory = 1024;
+    let plan = layer.plan(&h.ctx, &more_memory, &network()).await.unwrap();
+    assert_eq!(
+        plan.changes()
+            .find("task-definition", FAMILY)
+            .unwrap()
+            .detail,
+        "new revision 4; the service runs revision 2, registered outside this stack"
+    );
+    assert!(plan
+        .changes()
+        .find("task-definition", FAMILY)
+        .unwrap()
+        .notes
+        .is_empty());
+    m.journal.clear();
+    let out = layer.apply(&h.ctx, &plan).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    let registered = only(m.journal.inputs::<RegisterTaskDefinitionInput>());
+    assert_eq!(
+        registered.container_definitions()[0].image(),
+        Some("nginx:2")
+    );
+    assert_eq!(registered.memory(), Some("1024"));
+    assert!(out
+        .task_definition_arn
+        .ends_with(":task-definition/web-app:4"));
+
+    // Destroy deregisters every active revision of the family, CI's included, and says how
+    // many.
+    m.journal.clear();
+    let report = layer.destroy(&h.ctx, &spec(), false).await.unwrap();
+    let deleted = report
+        .deleted
+        .find("task-definition", FAMILY)
+        .expect("the family is deleted");
+    assert_eq!(
+        deleted.detail,
+        "4 active revisions deregistered, those registered outside the stack included"
+    );
+    assert_eq!(m.journal.count("DeregisterTaskDefinition"), 4);
+    assert!(m
+        .ecs()
+        .task_defs
+        .iter()
+        .all(|t| t.td.status() == Some(&TaskDefinitionStatus::Inactive)));
+}
+
+#[tokio::test]
+async fn another_teams_family_of_the_same_name_stays_foreign_and_untouched() {
+    let h = Harness::new();
+    let m = Mock::default();
+    // Another team's family happens to have the stack's family name: two untagged revisions,
+    // and no service of the stack runs them.
+    let ecs = m.ecs.client();
+    for image in ["theirs:1", "theirs:2"] {
+        ecs.register_task_definition()
+            .family(FAMILY)
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("web")
+                    .image(image)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    m.journal.clear();
+    let layer = m.layer();
+    let err = layer.plan(&h.ctx, &spec(), &network()).await.unwrap_err();
+    match &err {
+        Error::Foreign(f) => assert_eq!((f.kind, f.name.as_str()), ("task-definition", FAMILY)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("none of its revisions carries the stack's tag"),
+        "{err}"
+    );
+    // Every revision was looked at for the stack's tag before refusing.
+    assert_eq!(m.journal.count("ListTaskDefinitions"), 1);
+    assert_eq!(m.journal.count("DescribeTaskDefinition"), 2);
+    assert!(m.journal.mutating().is_empty());
+
+    // Destroy leaves it alone.
+    let report = layer.destroy(&h.ctx, &spec(), true).await.unwrap();
+    assert!(report.deleted.find("task-definition", FAMILY).is_none());
+    assert_eq!(m.journal.count("DeregisterTaskDefinition"), 0);
+    assert!(m
+        .ecs()
+        .task_defs
+        .iter()
+        .all(|t| t.td.status() == Some(&TaskDefinitionStatus::Active)));
+}
+
+#[tokio::test]
+async fn a_family_with_one_revision_of_the_stacks_is_the_stacks() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    // CI registered a revision; then the service was deleted by hand: the latest revision is
+    // untagged and no service runs the family, but revision 1 carries the stack's tag.
+    ci_registers(&m, "nginx:2", false).await;
+    m.ecs
+        .client()
+        .delete_service()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    // Reported DRAINING once (its revision still counts as the one it runs), then INACTIVE.
+    for _ in 0..2 {
+        m.ecs
+            .client()
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(SERVICE)
+            .send()
+            .await
+            .unwrap();
+    }
+    m.journal.clear();
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    let change = plan.changes().find("task-definition", FAMILY).unwrap();
+    assert_eq!(
+        change.detail,
+        "new revision 3; the latest is revision 2, registered outside this stack"
+    );
+    assert_eq!(m.journal.count("ListTaskDefinitions"), 1);
+
+    // `image: running` on a first deploy has no image to keep: refused before any call
+    // changes anything, naming the key.
+    let fresh = Mock::default();
+    let err = fresh
+        .layer()
+        .plan(&h.ctx, &spec_keeping_the_running_image(), &network())
+        .await
+        .unwrap_err();
+    let problems = err.problems().expect("a validation error");
+    assert!(problems.mentions("task.containers[0].image"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("give an image for the first deploy"),
+        "{err}"
+    );
+    assert!(fresh.journal.mutating().is_empty());
+}

@@ -322,6 +322,118 @@ async fn create_noop_reorder_image_change_rollback_destroy() {
     net.destroy(&ctx).await.unwrap();
 }
 
+/// What a CI pipeline does with boto3 (the same calls as `aws ecs register-task-definition`
+/// and `aws ecs update-service`): a copy of the family's latest revision with `image`,
+/// registered untagged, and released to the service when `release`. Returns its ARN.
+fn ci_registers(stack: &str, image: &str, release: bool) -> String {
+    let out = boto3_json(&format!(
+        "ecs = boto3.client('ecs')\n\
+         td = ecs.describe_task_definition(taskDefinition='{stack}-app')['taskDefinition']\n\
+         keep = ['family', 'taskRoleArn', 'executionRoleArn', 'networkMode', 'containerDefinitions',\n\
+                 'volumes', 'requiresCompatibilities', 'cpu', 'memory', 'runtimePlatform']\n\
+         args = {{k: td[k] for k in keep if k in td}}\n\
+         args['containerDefinitions'][0]['image'] = '{image}'\n\
+         arn = ecs.register_task_definition(**args)['taskDefinition']['taskDefinitionArn']\n\
+         if {release}:\n\
+         \x20   ecs.update_service(cluster='{stack}', service='{stack}-app', taskDefinition=arn)\n\
+         print(json.dumps(arn))",
+        release = if release { "True" } else { "False" },
+    ));
+    out.as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn revisions_ci_registers_with_boto3_never_block_and_destroy_takes_them_all() {
+    let counter = CallCounter::new();
+    let events = EventLog::new();
+    let ctx = context("e2e-ci", &events);
+    let clients = service_clients(&counter).await;
+    let layer = ServiceLayer::from_clients(clients.clone());
+    let net = NetworkLayer::from_client(ec2(&counter).await);
+    let (_, network) = net
+        .deploy(&ctx, &network_spec("10.33.0.0/16"))
+        .await
+        .unwrap();
+    let mut v1 = spec("nginx:1", "unused");
+    v1.load_balancer = None;
+    layer.deploy(&ctx, &v1, &network).await.unwrap();
+
+    // CI releases an image the way most ECS pipelines do.
+    let released = ci_registers("e2e-ci", "nginx:2", true);
+    assert!(
+        released.ends_with("task-definition/e2e-ci-app:2"),
+        "{released}"
+    );
+
+    // The plan does not fail, compares with what the service runs, and says in plain words
+    // that the manifest's image would go back.
+    let plan = layer.plan(&ctx, &v1, &network).await.unwrap();
+    let change = plan
+        .changes()
+        .find("task-definition", "e2e-ci-app")
+        .unwrap();
+    assert_eq!(
+        change.detail,
+        "new revision 3; the service runs revision 2, registered outside this stack"
+    );
+    assert!(
+        change.notes[0].starts_with("this deploy puts the manifest's image nginx:1 back"),
+        "{plan}"
+    );
+
+    // `image: running` keeps CI's image: a deploy makes no mutating call.
+    let mut keep = v1.clone();
+    keep.task.containers[0].image = ecs_service::RUNNING_IMAGE.into();
+    counter.reset();
+    let (plan, out) = layer.deploy(&ctx, &keep, &network).await.unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(out.task_definition_arn, released);
+    assert_eq!(counter.mutating(), vec![]);
+
+    // Another team's family with the name of another stack's: that stack's plan refuses it,
+    // and its destroy leaves it alone.
+    let theirs = boto3_json(
+        "r = boto3.client('ecs').register_task_definition(family='e2e-ci2-app',\n\
+         containerDefinitions=[{'name': 'web', 'image': 'theirs:1', 'memory': 512}])\n\
+         print(json.dumps(r['taskDefinition']['taskDefinitionArn']))",
+    );
+    let other = context("e2e-ci2", &events);
+    let err = layer.plan(&other, &v1, &network).await.unwrap_err();
+    assert!(
+        matches!(err, ecs_service::Error::Foreign(ref f) if f.kind == "task-definition"),
+        "{err}"
+    );
+    layer.destroy(&other, &v1, true).await.unwrap();
+    let status = boto3_json(&format!(
+        "r = boto3.client('ecs').describe_task_definition(taskDefinition='{}')\n\
+         print(json.dumps(r['taskDefinition']['status']))",
+        theirs.as_str().unwrap()
+    ));
+    assert_eq!(status, "ACTIVE");
+    boto3_json(&format!(
+        "boto3.client('ecs').deregister_task_definition(taskDefinition='{}')\nprint('null')",
+        theirs.as_str().unwrap()
+    ));
+
+    // Destroy deregisters every active revision of the family, CI's included, and says so.
+    let report = layer.destroy(&ctx, &keep, true).await.unwrap();
+    assert_eq!(
+        report
+            .deleted
+            .find("task-definition", "e2e-ci-app")
+            .unwrap()
+            .detail,
+        "2 active revisions deregistered, those registered outside the stack included"
+    );
+    let active = boto3_json(
+        "r = boto3.client('ecs').list_task_definitions(familyPrefix='e2e-ci-app', status='ACTIVE')\n\
+         print(json.dumps(r['taskDefinitionArns']))",
+    );
+    assert_eq!(active, serde_json::json!([]));
+    assert_nothing_left(&clients, "e2e-ci").await;
+    net.destroy(&ctx).await.unwrap();
+}
+
 async fn assert_nothing_left(c: &ecs_service::ServiceClients, stack: &str) {
     for role in [format!("{stack}-execution"), format!("{stack}-task")] {
         let err = c.iam.get_role().role_name(&role).send().await.unwrap_err();

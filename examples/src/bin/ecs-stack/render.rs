@@ -55,7 +55,7 @@ impl Style {
     }
 
     /// The plan as the library renders it, each change coloured by its symbol: `+` green,
-    /// `~` yellow, `-` red, `-/+` magenta.
+    /// `~` yellow, `-` red, `-/+` magenta; notes (`!`) in bold.
     pub(crate) fn plan(self, plan: &Plan) -> String {
         plan.to_string()
             .lines()
@@ -74,7 +74,7 @@ impl Style {
             YELLOW
         } else if t.starts_with('-') {
             RED
-        } else if t.starts_with("Plan:") || t.starts_with("No changes.") {
+        } else if t.starts_with("Plan:") || t.starts_with("No changes.") || t.starts_with('!') {
             BOLD
         } else {
             return line.to_string();
