@@ -527,6 +527,39 @@ impl Deployer {
         Ok(StackStatus { service, alarms })
     }
 
+    /// An image-only release (`ecs-stack deploy FILE --image URI`): exactly one new task
+    /// definition revision (a copy of the one the service runs, with `release.image` in the
+    /// selected container) and one `UpdateService`, whatever else the manifest says; then the
+    /// wait for the rollout, unless [`wait_for_rollout`](Self::wait_for_rollout) is off. The
+    /// selector ([`ImageRelease::service`](ecs_service::ImageRelease::service),
+    /// [`container`](ecs_service::ImageRelease::container)) names a service of the stack and a
+    /// container of its task; see [`ecs_service::ImageRelease`].
+    ///
+    /// ```no_run
+    /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> ecs_facade::Result<()> {
+    /// let release = ecs_facade::service::ImageRelease::builder()
+    ///     .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop-app:v43")
+    ///     .build();
+    /// let report = deployer.release_image(&stack, &release).await?;
+    /// println!("{} now runs {}", report.service, report.task_definition);
+    /// # Ok(()) }
+    /// ```
+    pub async fn release_image(
+        &self,
+        stack: &Stack,
+        release: &ecs_service::ImageRelease,
+    ) -> Result<ecs_service::ReleaseReport> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let mut spec = stack.service_spec();
+        spec.service.rollout.wait &= self.wait;
+        Ok(self
+            .layers
+            .service
+            .release_image(&ctx, &spec, release)
+            .await?)
+    }
+
     /// Returns the service to the previous task definition revision and waits.
     pub async fn rollback(&self, stack: &Stack) -> Result<RolloutReport> {
         stack.validate()?;

@@ -49,6 +49,7 @@ mod error;
 mod iam;
 mod lb;
 mod names;
+mod release;
 mod service;
 mod spec;
 mod tagging;
@@ -59,7 +60,7 @@ use std::time::Duration;
 
 use ecs_core::graph::{Dep, Graph, Step};
 use ecs_core::resource::{self, Known, Resource};
-use ecs_core::{Action, Change, Context, Event, Plan, Problems, TagDiff};
+use ecs_core::{Action, Change, Context, Plan, Problems, TagDiff};
 use ecs_net::NetworkOutputs;
 
 use tagging::StackTags;
@@ -67,6 +68,7 @@ use tagging::StackTags;
 pub use ecr::RegistryLogin;
 pub use error::{Error, Result};
 pub use names::ServiceNames;
+pub use release::{ImageRelease, ReleaseReport};
 pub use service::RolloutReport;
 pub use spec::{
     default_log_group, fargate_memory_options, is_secret_arn, AccessLogs, Architecture,
@@ -616,6 +618,7 @@ impl ServiceLayer {
                     &names.cluster,
                     &names.service,
                     deployment,
+                    &task_definition_arn,
                     Duration::from_secs(spec.service.rollout.timeout),
                 )
                 .await?,
@@ -677,6 +680,7 @@ impl ServiceLayer {
             &outputs.names.cluster,
             &outputs.names.service,
             deployment,
+            &outputs.task_definition_arn,
             Duration::from_secs(spec.service.rollout.timeout),
         )
         .await
@@ -1008,36 +1012,14 @@ impl ServiceLayer {
             .ok_or_else(|| {
                 resource::NotFound::new("previous task definition revision of", &names.family)
             })?;
-        let resource = format!("{} {}", service::KIND, names.service);
-        ctx.emit(Event::Started {
-            resource: resource.clone(),
-            action: format!("roll back to {previous}"),
-        });
-        let out = ctx
-            .call("UpdateService", &resource, || {
-                c.ecs
-                    .update_service()
-                    .cluster(&names.cluster)
-                    .service(&names.service)
-                    .task_definition(previous)
-                    .send()
-            })
-            .await?;
-        let named = out
-            .service()
-            .and_then(|s| {
-                s.deployments()
-                    .iter()
-                    .find(|d| d.status() == Some("PRIMARY"))
-            })
-            .and_then(|d| d.id())
-            .map(str::to_string);
-        let deployment = match named {
-            Some(d) => d,
-            None => service::primary_deployment(ctx, &c.ecs, &names.cluster, &names.service)
-                .await?
-                .unwrap_or_default(),
-        };
+        let deployment = service::point_at(
+            ctx,
+            &c.ecs,
+            (&names.cluster, &names.service),
+            previous,
+            format!("roll back to {previous}"),
+        )
+        .await?;
         // Only the stack's own target group is watched.
         let live_lb = lb::owned_only(ctx, lb::observe(ctx, &c.elb, &names).await?);
         let tg = live_lb.tg.as_ref().map(|t| t.arn.clone());
@@ -1048,9 +1030,35 @@ impl ServiceLayer {
             &names.cluster,
             &names.service,
             &deployment,
+            previous,
             Duration::from_secs(spec.service.rollout.timeout),
         )
         .await
+    }
+
+    /// An image-only release: a new image for one container of the stack's service (see
+    /// [`ImageRelease`]), whatever else the spec says. Exactly one `RegisterTaskDefinition` (a
+    /// copy of the revision the service runs, with the new image and the stack's tags) and
+    /// one `UpdateService` naming it, then the wait for the rollout (unless the spec's
+    /// `rollout.wait` is off), which must run that revision; no call that changes anything
+    /// when the container runs this image already. The service must exist and be the stack's.
+    ///
+    /// ```no_run
+    /// # async fn example(layer: ecs_service::ServiceLayer, ctx: ecs_core::Context, spec: ecs_service::ServiceSpec) -> ecs_service::Result<()> {
+    /// let release = ecs_service::ImageRelease::builder()
+    ///     .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@sha256:4f1c…")
+    ///     .build();
+    /// let report = layer.release_image(&ctx, &spec, &release).await?;
+    /// println!("{} → {}", report.previous_image, report.image);
+    /// # Ok(()) }
+    /// ```
+    pub async fn release_image(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        release: &ImageRelease,
+    ) -> Result<ReleaseReport> {
+        release::release(ctx, &self.clients.ecs, &self.clients.elb, spec, release).await
     }
 
     /// The service's current state: counts, deployments, target health and recent events;
@@ -1444,7 +1452,11 @@ fn refuse_replacements(plan: &Plan) -> Result<()> {
 
 /// `Ok` when `live`, read under the stack's name `name` for kind `R`, is the stack's by the
 /// kind's ownership rule (checked by the engine); else the conflict that stops the plan.
-fn owned_or_conflict<R: Resource>(ctx: &Context, name: &str, live: &R::Live) -> Result<()> {
+pub(crate) fn owned_or_conflict<R: Resource>(
+    ctx: &Context,
+    name: &str,
+    live: &R::Live,
+) -> Result<()> {
     resource::check_owned::<R>(ctx, name, live).map_err(|_| names::conflict(ctx, R::KIND, name))
 }
 

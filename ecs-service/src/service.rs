@@ -850,10 +850,56 @@ pub struct RolloutReport {
     pub waited: Duration,
 }
 
+/// Points the service at the task definition revision `arn` (one `UpdateService`, nothing
+/// else; `action` is what the progress events call it) and returns the deployment it started.
+pub(crate) async fn point_at(
+    ctx: &Context,
+    ecs: &Client,
+    (cluster, service): (&str, &str),
+    arn: &str,
+    action: String,
+) -> Result<String> {
+    let resource = format!("{KIND} {service}");
+    ctx.emit(Event::Started {
+        resource: resource.clone(),
+        action,
+    });
+    let out = ctx
+        .call("UpdateService", &resource, || {
+            ecs.update_service()
+                .cluster(cluster)
+                .service(service)
+                .task_definition(arn)
+                .send()
+        })
+        .await?;
+    let named = out
+        .service()
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
+        .and_then(|d| d.id())
+        .map(str::to_string);
+    let deployment = match named {
+        Some(d) => d,
+        None => primary_deployment(ctx, ecs, cluster, service)
+            .await?
+            .unwrap_or_default(),
+    };
+    ctx.emit(Event::Done {
+        resource,
+        detail: format!("updated; deployment {deployment}"),
+    });
+    Ok(deployment)
+}
+
 /// Waits for `deployment` of the service to complete; fails with [`Error::RolloutFailed`]
 /// (with the stopped tasks' reasons and the last service events) when it fails, is rolled
-/// back by the circuit breaker or replaced, or has not completed after `timeout`. Reports
-/// progress (counts, new service events, stopped tasks' reasons, target health) as events.
+/// back by the circuit breaker or replaced, runs another revision than `expected` (the one
+/// the caller asked for), or has not completed after `timeout`. Reports progress (counts, new
+/// service events, stopped tasks' reasons, target health) as events.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn wait_rollout(
     ctx: &Context,
@@ -862,6 +908,7 @@ pub(crate) async fn wait_rollout(
     cluster: &str,
     service: &str,
     deployment: &str,
+    expected: &str,
     timeout: Duration,
 ) -> Result<RolloutReport> {
     let resource = format!("{KIND} {service}");
@@ -915,6 +962,12 @@ pub(crate) async fn wait_rollout(
                 ))));
             };
             *task_definition.lock().expect("not poisoned") = d.task_definition().map(str::to_string);
+            if d.task_definition() != Some(expected) {
+                return Ok(Poll::Ready(Err(format!(
+                    "deployment {deployment} runs {}, not {expected}, the revision asked for",
+                    d.task_definition().unwrap_or("no task definition"),
+                ))));
+            }
             let failed = d.failed_tasks();
             let grew = {
                 let mut f = failed_seen.lock().expect("not poisoned");

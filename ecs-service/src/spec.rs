@@ -377,10 +377,7 @@ impl TaskSpec {
             } else if !names.insert(c.name.as_str()) {
                 p.push(format!("{f}.name"), format!("`{}` is used twice", c.name));
             }
-            if c.image.trim().is_empty()
-                || c.image.len() > 255
-                || c.image.contains(char::is_whitespace)
-            {
+            if !valid_image(&c.image) {
                 p.push(
                     format!("{f}.image"),
                     "must be an image reference without spaces (at most 255)",
@@ -1605,6 +1602,11 @@ fn validate_action(
             }
         }
     }
+}
+
+/// Whether `image` has the form of an image reference: not empty, no spaces, at most 255.
+pub(crate) fn valid_image(image: &str) -> bool {
+    !image.trim().is_empty() && image.len() <= 255 && !image.contains(char::is_whitespace)
 }
 
 #[cfg(test)]

@@ -59,7 +59,16 @@ pub(crate) struct LiveTaskDef {
     pub(crate) outside: bool,
     /// The compared revision is the one the stack's service runs.
     pub(crate) running: bool,
+    /// The compared revision was registered by an image-only release
+    /// ([`ServiceLayer::release_image`](crate::ServiceLayer::release_image)): the stack's, but
+    /// its image is not the manifest's.
+    pub(crate) released: bool,
 }
+
+/// The tag that marks a revision an image-only release registered, with [`RELEASED`].
+pub(crate) const ORIGIN_TAG: &str = "ecs:origin";
+/// The value of [`ORIGIN_TAG`] on a revision an image-only release registered.
+pub(crate) const RELEASED: &str = "image-release";
 
 /// Why a family is not the stack's, in [`Foreign`](ecs_core::resource::Foreign) errors.
 pub(crate) const NOT_OWNED: &str =
@@ -398,14 +407,18 @@ pub(crate) fn diffs(live: &Value, want: &Value) -> Vec<FieldDiff> {
 /// One revision as `DescribeTaskDefinition` returns it, with its tags.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Described {
-    arn: String,
-    definition: TaskDefinition,
-    tags: Tags,
+    pub(crate) arn: String,
+    pub(crate) definition: TaskDefinition,
+    pub(crate) tags: Tags,
 }
 
 /// Describes `task_definition` (a family, for its latest active revision, or a revision's
 /// ARN) with its tags: `None` when there is no such revision, or the family has no active one.
-async fn describe(ctx: &Context, ecs: &Client, task_definition: &str) -> Result<Option<Described>> {
+pub(crate) async fn describe(
+    ctx: &Context,
+    ecs: &Client,
+    task_definition: &str,
+) -> Result<Option<Described>> {
     let family = family_of(task_definition).unwrap_or(task_definition);
     let out = match ctx
         .call(
@@ -479,6 +492,7 @@ pub(crate) async fn resolve(
         || tagged_revision(ctx, ecs, family, &[&latest.arn, &base.arn]).await?;
     Ok(Some(LiveTaskDef {
         outside: !mine(&base.tags),
+        released: mine(&base.tags) && base.tags.get(ORIGIN_TAG) == Some(RELEASED),
         latest: latest.definition.revision(),
         arn: base.arn,
         definition: base.definition,
@@ -551,8 +565,10 @@ impl TaskDef {
         self.want.family().unwrap_or_default()
     }
 
-    /// Registers the definition as a new revision of its family, with its tags.
-    async fn register(&self, ctx: &Context, ecs: &Client) -> Result<Revision> {
+    /// Registers the definition as a new revision of its family, with its tags: every field
+    /// `RegisterTaskDefinition` takes, so that a copy of a described revision (an image-only
+    /// release) loses nothing the tool does not model.
+    pub(crate) async fn register(&self, ctx: &Context, ecs: &Client) -> Result<Revision> {
         let want = &self.want;
         let tags = self
             .tags
@@ -566,14 +582,25 @@ impl TaskDef {
                         .family(self.family())
                         .set_execution_role_arn(want.execution_role_arn().map(str::to_string))
                         .set_task_role_arn(want.task_role_arn().map(str::to_string))
-                        .network_mode(NetworkMode::Awsvpc)
-                        .requires_compatibilities(Compatibility::Fargate)
+                        .network_mode(want.network_mode().cloned().unwrap_or(NetworkMode::Awsvpc))
+                        .set_requires_compatibilities(Some(match want.requires_compatibilities() {
+                            [] => vec![Compatibility::Fargate],
+                            some => some.to_vec(),
+                        }))
                         .set_cpu(want.cpu().map(str::to_string))
                         .set_memory(want.memory().map(str::to_string))
                         .set_runtime_platform(want.runtime_platform().cloned())
                         .set_container_definitions(Some(want.container_definitions().to_vec()))
                         .set_volumes(Some(want.volumes().to_vec()))
                         .set_ephemeral_storage(want.ephemeral_storage().cloned())
+                        .set_placement_constraints(
+                            (!want.placement_constraints().is_empty())
+                                .then(|| want.placement_constraints().to_vec()),
+                        )
+                        .set_pid_mode(want.pid_mode().cloned())
+                        .set_ipc_mode(want.ipc_mode().cloned())
+                        .set_proxy_configuration(want.proxy_configuration().cloned())
+                        .set_enable_fault_injection(want.enable_fault_injection())
                         .set_tags(Some(tags.clone()))
                         .send()
                 },
@@ -611,14 +638,14 @@ impl Resource for TaskDef {
     }
 
     /// The definition's differences; only when there is none, the compared revision's tags,
-    /// unless it was registered outside the stack (a new revision gets the desired tags
-    /// anyway).
+    /// unless it was registered outside the stack or by an image-only release (a new
+    /// revision gets the desired tags anyway).
     fn diff(&self, live: &LiveTaskDef) -> Vec<TaskDefDiff> {
         let d: Vec<TaskDefDiff> = diffs(&canonical(&live.definition), &canonical(&self.want))
             .into_iter()
             .map(TaskDefDiff::Definition)
             .collect();
-        if !d.is_empty() || live.outside {
+        if !d.is_empty() || live.outside || live.released {
             return d;
         }
         self.tags
@@ -710,7 +737,7 @@ pub(crate) fn change(desired: &TaskDef, planned: &Planned<TaskDef>) -> Change {
         (Some(live), false) => format!("revision {}", live.definition.revision()),
         (None, _) => "revision 1".to_string(),
     };
-    let Some(live) = live.filter(|l| l.outside) else {
+    let Some(live) = live.filter(|l| l.outside || l.released) else {
         return planned.change(desired).with_detail(detail);
     };
     let (which, revision) = (
@@ -721,15 +748,21 @@ pub(crate) fn change(desired: &TaskDef, planned: &Planned<TaskDef>) -> Change {
         },
         live.definition.revision(),
     );
-    detail = format!("{detail}; {which} revision {revision}, registered outside this stack");
+    let origin = if live.outside {
+        "registered outside this stack"
+    } else {
+        "released with `deploy --image`"
+    };
+    detail = format!("{detail}; {which} revision {revision}, {origin}");
     let mut change = planned.change(desired).with_detail(detail);
     if new_revision {
+        let by = if live.outside { ", by CI say" } else { "" };
         for (container, live_image, want_image) in image_changes(&live.definition, &desired.want) {
             change = change.with_note(format!(
                 "this deploy puts the manifest's image {want_image} back in container \
-                 `{container}`, which runs {live_image} from revision {revision} (registered \
-                 outside this stack, by CI say); to keep the image CI releases, write \
-                 `image: {RUNNING_IMAGE}` for this container"
+                 `{container}`, which runs {live_image} from revision {revision} ({origin}{by}); \
+                 to keep the image CI releases, write `image: {RUNNING_IMAGE}` for this \
+                 container"
             ));
         }
     }
@@ -936,6 +969,7 @@ mod tests {
                 owned: true,
                 outside: false,
                 running: true,
+                released: false,
             }
         };
         // Registered outside the stack (by CI): the service runs it; the latest is 6.
@@ -977,11 +1011,30 @@ mod tests {
             ),
             // CI released another image: the manifest's goes back, and the plan says so.
             (
-                Some(outside(released)),
+                Some(outside(released.clone())),
                 "  ~ task-definition t-app (new revision 7; the service runs revision 4, registered outside this stack)\n      \
                  ~ containers.web.image: \"nginx:2\" → \"nginx:1\"\n      \
                  ! this deploy puts the manifest's image nginx:1 back in container `web`, which runs nginx:2 from revision 4 \
                  (registered outside this stack, by CI say); to keep the image CI releases, write `image: running` for this container",
+            ),
+            // The stack's own image-only release: the same note, and its tags (with the
+            // release's mark) are left as they are.
+            (
+                Some(LiveTaskDef {
+                    released: true,
+                    ..live(released, &Tags::new().with("ecs:stack", "t").with(ORIGIN_TAG, RELEASED))
+                }),
+                "  ~ task-definition t-app (new revision 5; the service runs revision 4, released with `deploy --image`)\n      \
+                 ~ containers.web.image: \"nginx:2\" → \"nginx:1\"\n      \
+                 ! this deploy puts the manifest's image nginx:1 back in container `web`, which runs nginx:2 from revision 4 \
+                 (released with `deploy --image`); to keep the image CI releases, write `image: running` for this container",
+            ),
+            (
+                Some(LiveTaskDef {
+                    released: true,
+                    ..live(want.clone(), &Tags::new().with("ecs:stack", "t").with(ORIGIN_TAG, RELEASED))
+                }),
+                "    task-definition t-app (revision 4; the service runs revision 4, released with `deploy --image`)",
             ),
         ];
         for (found, line) in cases {

@@ -61,8 +61,8 @@ use ecs_core::testing::{mock, Rule};
 use ecs_core::{Action, Context, Event, EventLog, FakeClock, RetryPolicy, StackName, Tags};
 use ecs_net::NetworkOutputs;
 use ecs_service::{
-    ContainerSpec, Error, IamSpec, ListenerSpec, LoadBalancerSpec, PolicyStatement, Protocol,
-    RuleSpec, ServiceClients, ServiceLayer, ServiceOutputs, ServicePlan, ServiceSettings,
+    ContainerSpec, Error, IamSpec, ImageRelease, ListenerSpec, LoadBalancerSpec, PolicyStatement,
+    Protocol, RuleSpec, ServiceClients, ServiceLayer, ServiceOutputs, ServicePlan, ServiceSettings,
     ServiceSpec, StrategyItem, TaskSpec,
 };
 
@@ -2086,4 +2086,148 @@ async fn a_family_with_one_revision_of_the_stacks_is_the_stacks() {
         "{err}"
     );
     assert!(fresh.journal.mutating().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image-only releases.
+
+#[tokio::test]
+async fn an_image_only_release_registers_one_revision_and_updates_the_service_once() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    deploy(&layer, &h, &spec()).await;
+    m.journal.clear();
+
+    // Whatever else the spec says (here more memory and another environment variable), only
+    // the image changes, in a copy of the revision the service runs.
+    let mut other = spec();
+    other.task.memory = 2048;
+    other.task.containers[0]
+        .environment
+        .0
+        .insert("NEW".into(), "1".into());
+    let release = ImageRelease::builder()
+        .image(format!(
+            "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@sha256:abc"
+        ))
+        .service("app")
+        .build();
+    let report = layer.release_image(&h.ctx, &other, &release).await.unwrap();
+    assert_eq!(
+        m.journal.mutating(),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    let registered = only(m.journal.inputs::<RegisterTaskDefinitionInput>());
+    assert_eq!(
+        registered.container_definitions()[0].image(),
+        Some(release.image.as_str())
+    );
+    assert_eq!(registered.memory(), Some("512"));
+    assert!(registered.container_definitions()[0]
+        .environment()
+        .is_empty());
+    assert_eq!(
+        registered.container_definitions()[0].secrets().len(),
+        1,
+        "the copy keeps the secrets"
+    );
+    assert_eq!(
+        tag_map(registered.tags().iter().map(|t| (t.key(), t.value())))["ecs:stack"],
+        "web"
+    );
+    let update = only(m.journal.inputs::<UpdateServiceInput>());
+    assert_eq!(
+        update.task_definition(),
+        Some(report.task_definition.as_str())
+    );
+    assert_eq!(update.desired_count(), None);
+    assert!(update.network_configuration().is_none() && update.load_balancers().is_empty());
+    assert!(report.released);
+    assert_eq!(
+        (report.container.as_str(), report.previous_image.as_str()),
+        ("web", "nginx:1.27")
+    );
+    assert!(report
+        .task_definition
+        .ends_with(":task-definition/web-app:2"));
+    assert!(report
+        .previous_task_definition
+        .ends_with(":task-definition/web-app:1"));
+    let rollout = report.rollout.expect("the release waited for its rollout");
+    assert_eq!(rollout.task_definition, report.task_definition);
+    assert_eq!(Some(rollout.deployment), report.deployment);
+
+    // The same image again: nothing to do, no mutating call.
+    m.journal.clear();
+    let again = layer.release_image(&h.ctx, &other, &release).await.unwrap();
+    assert!(!again.released && again.deployment.is_none());
+    assert!(m.journal.mutating().is_empty());
+
+    // The stack's revision is the one compared now: a manifest that keeps the running image
+    // plans no change; one with its own image says it puts it back.
+    let plan = layer
+        .plan(&h.ctx, &spec_keeping_the_running_image(), &network())
+        .await
+        .unwrap();
+    assert!(plan.changes().is_empty(), "{plan}");
+    let plan = layer.plan(&h.ctx, &spec(), &network()).await.unwrap();
+    let change = plan.changes().find("task-definition", FAMILY).unwrap();
+    assert_eq!(
+        change.detail,
+        "new revision 3; the service runs revision 2, released with `deploy --image`"
+    );
+    assert!(
+        change.notes[0].starts_with("this deploy puts the manifest's image nginx:1.27 back"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
+async fn an_image_release_refuses_a_bad_selector_before_any_call() {
+    let h = Harness::new();
+    let m = Mock::default();
+    let layer = m.layer();
+    let mut two = spec();
+    two.task.containers.push(
+        ContainerSpec::builder()
+            .name("sidecar")
+            .image("envoy:1")
+            .essential(false)
+            .build(),
+    );
+    // Every problem at once: the image's form, the service, the container.
+    let bad = ImageRelease::builder()
+        .image("has space")
+        .service("worker")
+        .container("nope")
+        .build();
+    let err = layer.release_image(&h.ctx, &two, &bad).await.unwrap_err();
+    let p = err.problems().expect("a validation error");
+    assert!(
+        p.mentions("image") && p.mentions("service") && p.mentions("container"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("its service is `app`"), "{err}");
+    assert!(err.to_string().contains("it has `web`, `sidecar`"), "{err}");
+    // Several containers and none named.
+    let unnamed = ImageRelease::builder().image("nginx:2").build();
+    let err = layer
+        .release_image(&h.ctx, &two, &unnamed)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the task has several containers, name one"),
+        "{err}"
+    );
+    assert!(m.journal.is_empty(), "{:?}", m.journal.ops());
+
+    // No service yet: not found, nothing changed.
+    let err = layer
+        .release_image(&h.ctx, &spec(), &unnamed)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert!(m.journal.mutating().is_empty());
 }

@@ -1301,6 +1301,40 @@ async fn replaced_deployment_is_a_failure_naming_the_replacement() {
     );
 }
 
+#[tokio::test]
+async fn a_deployment_that_runs_another_revision_than_asked_is_a_failure() {
+    let h = Harness::new();
+    let m = Mock::new(&World::minimal());
+    // The deployment the update started reports the old revision: not what was asked for.
+    let script = rollout(
+        &m.journal,
+        vec![view(
+            vec![deployment(NEW, "PRIMARY", &td_arn(3), State::Completed)
+                .running_count(1)
+                .build()],
+            &[("ev-1", STEADY)],
+        )],
+    );
+    let layer = m.layer(Overrides {
+        ecs: vec![script],
+        ..Default::default()
+    });
+    let err = plan_and_apply(&h, &layer, &spec(NEW_IMAGE))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::RolloutFailed { reason, .. } => assert!(
+            reason.contains(&format!(
+                "deployment {NEW} runs {}, not {}, the revision asked for",
+                td_arn(3),
+                td_arn(4)
+            )),
+            "{reason}"
+        ),
+        other => panic!("expected RolloutFailed, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Tasks stop while the rollout runs.
 

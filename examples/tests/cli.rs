@@ -288,6 +288,45 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
     let status = json(&out);
     assert_eq!(status["service"]["desired"], 1, "{status}");
 
+    // An image-only release, as CI runs it: one new revision, the service updated, waited.
+    let out = run(&[
+        "deploy",
+        &file,
+        "--image",
+        "public.ecr.aws/nginx/nginx-unprivileged:1.28",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let released = json(&out);
+    assert_eq!(released["released"], true, "{released}");
+    assert_eq!(
+        released["image"], "public.ecr.aws/nginx/nginx-unprivileged:1.28",
+        "{released}"
+    );
+    let revision = released["task_definition"].as_str().unwrap().to_string();
+    assert!(revision.ends_with("cli-dev-app:2"), "{released}");
+    assert_eq!(released["rollout"]["task_definition"], revision.as_str());
+    // The manifest's image would go back over it: the plan says so in plain words.
+    let out = run(&["plan", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("the service runs revision 2, released with `deploy --image`")
+            && stdout.contains(
+                "! this deploy puts the manifest's image public.ecr.aws/nginx/nginx-unprivileged:1.27 back"
+            ),
+        "{stdout}"
+    );
+    // A selector that names nothing in the stack is refused before any call.
+    let out = run(&["deploy", &file, "--image", "nginx:2", "--service", "worker"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("the stack has no service `worker`"),
+        "{}",
+        describe(&out)
+    );
+
     // Destroy without --yes, standard input closed: refused (exit 2), nothing deleted.
     let out = run(&["destroy", &file]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));

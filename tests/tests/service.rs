@@ -390,6 +390,28 @@ async fn revisions_ci_registers_with_boto3_never_block_and_destroy_takes_them_al
     assert_eq!(out.task_definition_arn, released);
     assert_eq!(counter.mutating(), vec![]);
 
+    // An image-only release: exactly one new revision and one service update, then the wait.
+    counter.reset();
+    let release = ecs_service::ImageRelease::builder()
+        .image("nginx:3")
+        .build();
+    let report = layer.release_image(&ctx, &keep, &release).await.unwrap();
+    let ops: Vec<String> = counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(ops, ["RegisterTaskDefinition", "UpdateService"]);
+    assert_eq!(report.previous_image, "nginx:2");
+    assert!(
+        report.task_definition.ends_with("e2e-ci-app:3"),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.rollout.as_ref().unwrap().task_definition,
+        report.task_definition
+    );
+
     // Another team's family with the name of another stack's: that stack's plan refuses it,
     // and its destroy leaves it alone.
     let theirs = boto3_json(
@@ -423,7 +445,7 @@ async fn revisions_ci_registers_with_boto3_never_block_and_destroy_takes_them_al
             .find("task-definition", "e2e-ci-app")
             .unwrap()
             .detail,
-        "2 active revisions deregistered, those registered outside the stack included"
+        "3 active revisions deregistered, those registered outside the stack included"
     );
     let active = boto3_json(
         "r = boto3.client('ecs').list_task_definitions(familyPrefix='e2e-ci-app', status='ACTIVE')\n\

@@ -24,6 +24,9 @@ awsJson1.0 protocol, so those requests are rewritten to awsJson1.0 and moto's
 JSON answers are re-encoded as CBOR, typed by botocore's CloudWatch model
 (timestamps as CBOR tag 1, blobs as byte strings, exact integer/float types,
 which the Rust decoder checks strictly). Every other request passes through.
+
+One behaviour of moto is brought closer to AWS's: UpdateService with a new task
+definition starts a new deployment (see ``new_deployment_on_update``).
 """
 
 import argparse
@@ -243,6 +246,46 @@ class CborBridge:
         return [encoded]
 
 
+# --- ECS: UpdateService starts a new deployment -------------------------------
+
+
+def new_deployment_on_update():
+    """Make moto's UpdateService start a new deployment of a new task definition.
+
+    ECS starts a new deployment (a new id, the new revision) whenever
+    UpdateService changes the task definition; moto 5.2.5 keeps the service's
+    first deployment, with the first revision, for good. Moto completes
+    deployments at once, so the new one replaces the old as PRIMARY, exactly as
+    moto itself does for ``forceNewDeployment``.
+    """
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.moto_api._internal import mock_random
+    from moto.core.utils import utcnow
+
+    original = EC2ContainerServiceBackend.update_service
+
+    def update_service(self, service_properties):
+        wanted = service_properties.get("task_definition")
+        service = original(self, service_properties)
+        if wanted and service.deployments:
+            arn = self.describe_task_definition(wanted).arn
+            deployment = service.deployments[0]
+            if deployment.get("taskDefinition") != arn:
+                now = utcnow()
+                deployment["id"] = f"ecs-svc/{mock_random.randint(0, 32**12)}"
+                deployment["taskDefinition"] = arn
+                deployment["createdAt"] = now
+                deployment["updatedAt"] = now
+                if deployment.get("rolloutState") == "COMPLETED":
+                    deployment["rolloutStateReason"] = (
+                        f"ECS deployment {deployment['id']} completed."
+                    )
+                service.task_definition = arn
+        return service
+
+    EC2ContainerServiceBackend.update_service = update_service
+
+
 # --- process lifecycle ------------------------------------------------------
 
 
@@ -262,6 +305,7 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     args = parser.parse_args()
 
+    new_deployment_on_update()
     app = CborBridge(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler

@@ -7,6 +7,7 @@
 //! ecs-stack cost examples/prod.yml [--region eu-west-1]
 //! ecs-stack plan examples/dev.yml
 //! ecs-stack deploy examples/dev.yml [--yes] [--no-wait]
+//! ecs-stack deploy examples/dev.yml --image [CONTAINER=]URI [--service NAME] [--no-wait]
 //! ecs-stack status examples/dev.yml
 //! ecs-stack rollback examples/dev.yml
 //! ecs-stack destroy examples/dev.yml [--yes] [--force-delete-images] [--delete-logs]
@@ -80,6 +81,16 @@ enum Command {
         /// Return once the service update is accepted, without waiting for the rollout.
         #[arg(long)]
         no_wait: bool,
+        /// An image-only release: `URI` (a tag or a digest), or `CONTAINER=URI` when the task
+        /// has several containers. Exactly one new task definition revision (a copy of the
+        /// one the service runs, with this image) and one service update, whatever else the
+        /// manifest says; then the wait.
+        #[arg(long, value_name = "[CONTAINER=]URI")]
+        image: Option<String>,
+        /// With `--image`: the service to release, by its application name (default: the
+        /// stack's only service).
+        #[arg(long, value_name = "NAME", requires = "image")]
+        service: Option<String>,
     },
     /// Show the service's tasks, deployments, target health, alarms and recent events.
     Status {
@@ -333,7 +344,16 @@ fn fail(err: &CliError, out: Out) -> ExitCode {
 async fn run(command: Command, out: Out) -> Result<(), CliError> {
     match command {
         Command::Plan { file } => plan(out, &file).await,
-        Command::Deploy { file, yes, no_wait } => deploy(out, &file, yes, no_wait).await,
+        Command::Deploy {
+            file,
+            no_wait,
+            image: Some(image),
+            service,
+            ..
+        } => release(out, &file, no_wait, &image, service).await,
+        Command::Deploy {
+            file, yes, no_wait, ..
+        } => deploy(out, &file, yes, no_wait).await,
         Command::Status { file } => status(out, &file).await,
         Command::Rollback { file } => rollback(out, &file).await,
         Command::Destroy {
@@ -491,6 +511,41 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
         return out.print_json(&report);
     }
     println!("\n{}", render::deploy_report(out.style, &report, !no_wait));
+    Ok(())
+}
+
+/// `deploy FILE --image [CONTAINER=]URI [--service NAME]`: an image-only release.
+async fn release(
+    out: Out,
+    file: &str,
+    no_wait: bool,
+    image: &str,
+    service: Option<String>,
+) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    let deployer = s.deployer.wait_for_rollout(!no_wait);
+    // An image reference never contains `=`: what comes before one names the container.
+    let (container, image) = match image.split_once('=') {
+        Some((container, image)) => (Some(container.to_string()), image),
+        None => (None, image),
+    };
+    let mut release = ecs_facade::service::ImageRelease::builder()
+        .image(image)
+        .build();
+    (release.service, release.container) = (service, container);
+    if !out.json {
+        eprintln!(
+            "Releasing {image} to stack `{}` in {}…",
+            s.stack.name,
+            region_name(&s.config)
+        );
+    }
+    let report = deployer.release_image(&s.stack, &release).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&report);
+    }
+    println!("{}", render::release(out.style, &report));
     Ok(())
 }
 

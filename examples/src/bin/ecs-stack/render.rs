@@ -157,6 +157,43 @@ pub(crate) fn deploy_report(style: Style, report: &DeployReport, waited: bool) -
     )
 }
 
+/// What an image-only release did.
+pub(crate) fn release(style: Style, r: &ecs_facade::service::ReleaseReport) -> String {
+    if !r.released {
+        return format!(
+            "Nothing to release: container `{}` of {} runs {} already ({}).",
+            r.container, r.service, r.image, r.previous_task_definition
+        );
+    }
+    let rollout = match &r.rollout {
+        Some(w) => format!(
+            "{} ({} task{} running, waited {:.1}s)",
+            style.paint(GREEN, "completed"),
+            w.running,
+            if w.running == 1 { "" } else { "s" },
+            w.waited.as_secs_f64()
+        ),
+        None => "not waited for (--no-wait)".to_string(),
+    };
+    table(
+        style,
+        "Released:",
+        &[
+            ("service", r.service.clone()),
+            (
+                "container",
+                format!("{}: {} → {}", r.container, r.previous_image, r.image),
+            ),
+            (
+                "task definition",
+                format!("{} → {}", r.previous_task_definition, r.task_definition),
+            ),
+            ("deployment", or_dash(r.deployment.as_deref())),
+            ("rollout", rollout),
+        ],
+    )
+}
+
 fn state_colour(state: &str) -> &'static str {
     match state {
         "OK" | "COMPLETED" | "ACTIVE" => GREEN,

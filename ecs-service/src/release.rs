@@ -1,0 +1,223 @@
+//! Image-only releases: a new image for one container of one service, whatever else the
+//! spec says — exactly one `RegisterTaskDefinition` (a copy of the revision the service runs,
+//! with the new image and the stack's tags) and one `UpdateService` naming it, then the wait.
+//!
+//! The revision carries the stack's tags and `ecs:origin=image-release`, so that a later plan
+//! of the manifest says in plain words when it would put the manifest's image back.
+//!
+//! The selector is a service and a container. A stack has one service today, so
+//! [`ImageRelease::service`] must name it or be left out; an environment with several services
+//! (web, backend, worker, job) selects one the same way, by its application name. A task with
+//! one container needs no container name; with several, [`ImageRelease::container`] names the
+//! one whose image changes (the others keep theirs).
+
+use aws_sdk_ecs::Client;
+use ecs_core::{Context, Event, Problems};
+use typed_builder::TypedBuilder;
+
+use crate::names::ServiceNames;
+use crate::service::{self, RolloutReport};
+use crate::spec::{valid_image, ServiceSpec};
+use crate::taskdef::{self, RUNNING_IMAGE};
+use crate::{tagging, Result};
+
+/// What an image-only release changes: see the [module](self) docs.
+///
+/// ```
+/// let release = ecs_service::ImageRelease::builder()
+///     .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v43")
+///     .build();
+/// assert_eq!(release.container, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TypedBuilder, serde::Serialize)]
+#[non_exhaustive]
+pub struct ImageRelease {
+    /// The image: a tag (`repo:v43`) or a digest (`repo@sha256:…`) reference.
+    #[builder(setter(into))]
+    pub image: String,
+    /// The service, by its application name ([`ServiceSpec::name`]); `None`: the stack's only
+    /// service.
+    #[builder(default, setter(into, strip_option))]
+    pub service: Option<String>,
+    /// The container; `None`: the task's only container (required when it has several).
+    #[builder(default, setter(into, strip_option))]
+    pub container: Option<String>,
+}
+
+/// What an image-only release did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ReleaseReport {
+    /// The ECS service.
+    pub service: String,
+    /// The container whose image changed.
+    pub container: String,
+    /// The image it ran before.
+    pub previous_image: String,
+    /// The image it runs now.
+    pub image: String,
+    /// The revision the service ran before.
+    pub previous_task_definition: String,
+    /// The revision the service runs now (the one registered, unless nothing changed).
+    pub task_definition: String,
+    /// Whether a revision was registered and the service updated: `false` when the container
+    /// ran this image already (no mutating call).
+    pub released: bool,
+    /// The deployment the update started.
+    pub deployment: Option<String>,
+    /// The rollout waited for, when the spec's `rollout.wait` is on.
+    pub rollout: Option<RolloutReport>,
+}
+
+/// Checks the release against the spec before any call: the image's form, the service.
+fn validate(spec: &ServiceSpec, release: &ImageRelease) -> Result<()> {
+    let mut p = Problems::new();
+    if !valid_image(&release.image) || release.image == RUNNING_IMAGE {
+        p.push(
+            "image",
+            "must be an image reference (a tag or a digest) without spaces, at most 255",
+        );
+    }
+    if let Some(s) = release.service.as_deref().filter(|s| *s != spec.name) {
+        p.push(
+            "service",
+            format!(
+                "the stack has no service `{s}`: its service is `{}`",
+                spec.name
+            ),
+        );
+    }
+    if let Some(c) = &release.container {
+        if !spec.task.containers.iter().any(|x| &x.name == c) {
+            p.push(
+                "container",
+                format!("the task has no container `{c}`: {}", names(spec)),
+            );
+        }
+    } else if spec.task.containers.len() > 1 {
+        p.push(
+            "container",
+            format!("the task has several containers, name one: {}", names(spec)),
+        );
+    }
+    Ok(p.into_result()?)
+}
+
+fn names(spec: &ServiceSpec) -> String {
+    let names: Vec<String> = spec
+        .task
+        .containers
+        .iter()
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    format!("it has {}", names.join(", "))
+}
+
+/// Carries out `release` on the stack's service: see [`ServiceLayer::release_image`](crate::ServiceLayer::release_image).
+pub(crate) async fn release(
+    ctx: &Context,
+    ecs: &Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    spec: &ServiceSpec,
+    release: &ImageRelease,
+) -> Result<ReleaseReport> {
+    validate(spec, release)?;
+    let names = ServiceNames::new(ctx.stack(), spec);
+    let live = service::observe(ctx, ecs, &names.cluster, &names.service)
+        .await?
+        .filter(|s| !s.draining)
+        .ok_or_else(|| ecs_core::resource::NotFound::new(service::KIND, &names.service))?;
+    crate::owned_or_conflict::<service::Service<'_>>(ctx, &names.service, &live)?;
+    let running = taskdef::describe(ctx, ecs, &live.task_definition)
+        .await?
+        .ok_or_else(|| ecs_core::resource::NotFound::new(taskdef::KIND, &live.task_definition))?;
+    let container = match &release.container {
+        Some(c) => c.clone(),
+        None => spec.task.containers[0].name.clone(),
+    };
+    let Some(previous_image) = running
+        .definition
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container.as_str()))
+        .map(|c| c.image().unwrap_or_default().to_string())
+    else {
+        return Err(ecs_core::resource::NotFound::new(
+            format!("container `{container}` in"),
+            &live.task_definition,
+        )
+        .into());
+    };
+    let mut report = ReleaseReport {
+        service: names.service.clone(),
+        container: container.clone(),
+        previous_image: previous_image.clone(),
+        image: release.image.clone(),
+        previous_task_definition: live.task_definition.clone(),
+        task_definition: live.task_definition.clone(),
+        released: false,
+        deployment: None,
+        rollout: None,
+    };
+    if previous_image == release.image {
+        return Ok(report);
+    }
+    let mut want = running.definition.clone();
+    want.container_definitions = Some(
+        want.container_definitions()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if c.name() == Some(container.as_str()) {
+                    c.image = Some(release.image.clone());
+                }
+                c
+            })
+            .collect(),
+    );
+    let td = taskdef::TaskDef {
+        want,
+        tags: tagging::StackTags::new(ctx)
+            .of(taskdef::LOGICAL)
+            .with(taskdef::ORIGIN_TAG, taskdef::RELEASED),
+    };
+    let td_resource = format!("{} {}", taskdef::KIND, names.family);
+    ctx.emit(Event::Started {
+        resource: td_resource.clone(),
+        action: format!("register revision with {} in `{container}`", release.image),
+    });
+    let revision = td.register(ctx, ecs).await?;
+    ctx.emit(Event::Done {
+        resource: td_resource,
+        detail: format!("revision {}", taskdef::revision_of(&revision.arn)),
+    });
+    let deployment = service::point_at(
+        ctx,
+        ecs,
+        (&names.cluster, &names.service),
+        &revision.arn,
+        format!("update to revision {}", taskdef::revision_of(&revision.arn)),
+    )
+    .await?;
+    report.task_definition = revision.arn;
+    report.released = true;
+    report.deployment = Some(deployment.clone());
+    if spec.service.rollout.wait {
+        let tg = crate::lb::observe(ctx, elb, &names).await?;
+        let tg = crate::lb::owned_only(ctx, tg).tg.map(|t| t.arn);
+        report.rollout = Some(
+            service::wait_rollout(
+                ctx,
+                ecs,
+                tg.as_deref().map(|t| (elb, t)),
+                &names.cluster,
+                &names.service,
+                &deployment,
+                &report.task_definition,
+                std::time::Duration::from_secs(spec.service.rollout.timeout),
+            )
+            .await?,
+        );
+    }
+    Ok(report)
+}
