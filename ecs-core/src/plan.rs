@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// One field whose live value differs from the desired one.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldDiff {
     /// The field, e.g. `ingress` or `enable_dns_hostnames`.
     pub field: String,
@@ -29,7 +29,7 @@ impl FieldDiff {
 }
 
 /// What will happen to one resource.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "action", content = "details", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Action {
@@ -93,7 +93,7 @@ impl Action {
 }
 
 /// A planned change to one resource.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// The kind of resource, e.g. `vpc`, `subnet`, `security-group`.
     pub resource: String,
@@ -105,7 +105,7 @@ pub struct Change {
     pub detail: String,
     /// What the reader should know before applying, in plain words (e.g. that the change
     /// puts back an image a CI pipeline released): shown under the change.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -191,7 +191,7 @@ pub struct Summary {
 /// assert!(plan.to_string().contains("+ vpc vpc (10.0.0.0/16)"));
 /// assert!(plan.to_string().contains("1 to add, 0 to change, 0 to replace, 0 to destroy"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Every resource considered, in the order the plan found them.
     pub changes: Vec<Change>,

@@ -31,6 +31,16 @@ pub enum Error {
     /// The observability layer failed.
     #[error(transparent)]
     Observe(ecs_observe::Error),
+    /// A saved plan no longer applies as saved (see [`SavedPlan`](crate::SavedPlan)); nothing
+    /// was changed.
+    #[error("the saved plan of stack `{stack}` no longer applies: {reason}; nothing was changed, plan again")]
+    StalePlan {
+        /// The stack.
+        stack: String,
+        /// Why: the stack changed since (the entries that differ), the file was edited, or
+        /// another version of the tool or another region planned it.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -42,7 +52,7 @@ impl Error {
             Error::Service(e) => e.problems(),
             Error::Scaling(e) => e.problems(),
             Error::Observe(e) => e.problems(),
-            Error::Manifest { .. } => None,
+            Error::Manifest { .. } | Error::StalePlan { .. } => None,
         }
     }
 

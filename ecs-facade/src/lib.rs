@@ -36,6 +36,7 @@ mod cost;
 mod deploy;
 mod error;
 mod manifest;
+mod saved;
 mod stack;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -57,6 +58,7 @@ pub use manifest::{
     AlarmSetting, AlarmsManifest, HttpsManifest, Manifest, NetworkManifest, Profile,
     ProfileDefaults, ScalingManifest, ScalingSettings,
 };
+pub use saved::{SavedPlan, SAVED_PLAN_FORMAT};
 pub use stack::Stack;
 
 /// The changes deploying `stack` would make, across every layer. Makes no change.

@@ -212,3 +212,50 @@ async fn a_stack_deploys_into_a_fake_account_redeploys_with_no_change_and_destro
     assert!(aws.ecr.state().repositories.contains_key("shop-app"));
     assert!(aws.logs.state().log_groups.contains_key("/ecs/shop"));
 }
+
+#[tokio::test]
+async fn a_saved_plan_applies_as_saved_and_is_refused_once_the_stack_changed() {
+    use ecs_facade::testing::FakeAws;
+    use ecs_facade::{Error, SavedPlan};
+    let aws = FakeAws::default();
+    let deployer = Deployer::from_layers(aws.layers()).clock(ecs_core::FakeClock::new());
+
+    // Saved, written as JSON, read back and applied: the plan applied is the one saved.
+    let saved = deployer.save_plan(PROD).await.unwrap();
+    assert!(aws.journal.mutating().is_empty());
+    let saved = SavedPlan::from_json(&saved.to_json()).unwrap();
+    let prepared = deployer.prepare_saved(&saved).await.unwrap();
+    assert_eq!(prepared.plan(), &saved.plan);
+    prepared.apply().await.unwrap();
+    assert_eq!(aws.ecs.state().services.len(), 1);
+
+    // Saved again (nothing to do), then CI releases an image: the saved plan is stale, and
+    // applying it is refused before any change, naming what differs.
+    let saved = deployer.save_plan(PROD).await.unwrap();
+    assert!(saved.plan.is_empty(), "{}", saved.plan);
+    let stack = Stack::from_manifest(PROD).unwrap();
+    let release = ecs_facade::service::ImageRelease::builder()
+        .image("nginx:1.28")
+        .build();
+    deployer.release_image(&stack, &release).await.unwrap();
+    aws.journal.clear();
+    let err = deployer.prepare_saved(&saved).await.unwrap_err();
+    assert!(matches!(err, Error::StalePlan { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("the stack changed since it was planned")
+            && text
+                .contains("task-definition shop-app (new revision 3; the service runs revision 2"),
+        "{text}"
+    );
+    assert!(text.ends_with("nothing was changed, plan again"), "{text}");
+    assert!(aws.journal.mutating().is_empty());
+
+    // A file edited after it was saved is refused without a call.
+    let mut edited = deployer.save_plan(PROD).await.unwrap();
+    edited.manifest = edited.manifest.replace("nginx:1.27", "nginx:9");
+    aws.journal.clear();
+    let err = deployer.prepare_saved(&edited).await.unwrap_err();
+    assert!(err.to_string().contains("the file was edited"), "{err}");
+    assert!(aws.journal.is_empty());
+}

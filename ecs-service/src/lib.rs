@@ -303,7 +303,8 @@ impl ServiceLayer {
         Self { clients }
     }
 
-    fn region(&self) -> String {
+    /// The region the layer's clients call (`us-east-1` when none is configured).
+    pub fn region(&self) -> String {
         ecs_core::region_or_default(self.clients.ecs.config().region())
     }
 

@@ -288,6 +288,17 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
     let status = json(&out);
     assert_eq!(status["service"]["desired"], 1, "{status}");
 
+    // A plan saved for review, before CI releases an image.
+    let saved = std::env::temp_dir().join(format!("cli-dev-{}.plan.json", std::process::id()));
+    let saved = saved.to_str().unwrap().to_string();
+    let out = run(&["plan", &file, "--out", &saved]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("Saved the plan to"),
+        "{}",
+        describe(&out)
+    );
+
     // An image-only release, as CI runs it: one new revision, the service updated, waited.
     let out = run(&[
         "deploy",
@@ -318,6 +329,29 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
             ),
         "{stdout}"
     );
+    // The saved plan is stale now: refused before any change, saying why.
+    let out = run(&["apply", &saved, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("no longer applies: the stack changed since it was planned"),
+        "{}",
+        describe(&out)
+    );
+    // Planned again and applied as saved: the manifest's image goes back.
+    let out = run(&["plan", &file, "--out", &saved]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = run(&["apply", &saved, "--yes", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let applied = json(&out);
+    assert!(
+        applied["outputs"]["service"]["task_definition_arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("cli-dev-app:3"),
+        "{applied}"
+    );
+    let _ = std::fs::remove_file(&saved);
+
     // A selector that names nothing in the stack is refused before any call.
     let out = run(&["deploy", &file, "--image", "nginx:2", "--service", "worker"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));

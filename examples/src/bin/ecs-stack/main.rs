@@ -5,7 +5,8 @@
 //! ```text
 //! ecs-stack validate examples/prod.yml
 //! ecs-stack cost examples/prod.yml [--region eu-west-1]
-//! ecs-stack plan examples/dev.yml
+//! ecs-stack plan examples/dev.yml [--out dev.plan.json]
+//! ecs-stack apply dev.plan.json [--yes] [--no-wait]
 //! ecs-stack deploy examples/dev.yml [--yes] [--no-wait]
 //! ecs-stack deploy examples/dev.yml --image [CONTAINER=]URI [--service NAME] [--no-wait]
 //! ecs-stack status examples/dev.yml
@@ -69,6 +70,22 @@ enum Command {
         /// The manifest (YAML).
         #[arg(value_name = "FILE")]
         file: String,
+        /// Also save the plan to this file, for review and a later `apply PLAN`.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<String>,
+    },
+    /// Apply a plan saved by `plan --out`, as saved: refused, before any change, when the
+    /// stack changed since it was planned.
+    Apply {
+        /// The saved plan (JSON).
+        #[arg(value_name = "PLAN")]
+        plan: String,
+        /// Do not ask before deleting or replacing resources.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Return once the service update is accepted, without waiting for the rollout.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Create or update the stack and wait for the rollout.
     Deploy {
@@ -343,7 +360,12 @@ fn fail(err: &CliError, out: Out) -> ExitCode {
 
 async fn run(command: Command, out: Out) -> Result<(), CliError> {
     match command {
-        Command::Plan { file } => plan(out, &file).await,
+        Command::Plan { file, out: None } => plan(out, &file).await,
+        Command::Plan {
+            file,
+            out: Some(path),
+        } => save_plan(out, &file, &path).await,
+        Command::Apply { plan, yes, no_wait } => apply(out, &plan, yes, no_wait).await,
         Command::Deploy {
             file,
             no_wait,
@@ -422,6 +444,25 @@ async fn session(out: Out, file: &str) -> Result<Session, CliError> {
     })
 }
 
+/// Asks before a plan that deletes or replaces something (see [`confirm`]).
+fn confirm_destructive(plan: &ecs_facade::Plan, yes: bool, json: bool) -> Result<(), CliError> {
+    let destructive = plan
+        .pending()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace(_)))
+        .count();
+    if destructive == 0 {
+        return Ok(());
+    }
+    confirm(
+        &format!(
+            "The plan deletes or replaces {destructive} resource{}.",
+            plural(destructive)
+        ),
+        yes,
+        json,
+    )
+}
+
 /// Asks for `yes` on standard input, unless `yes` was given; in JSON mode there is no prompt
 /// and the missing `--yes` is a usage error.
 fn confirm(question: &str, yes: bool, json: bool) -> Result<(), CliError> {
@@ -466,6 +507,74 @@ async fn plan(out: Out, file: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `plan FILE --out PLAN`: the plan, shown and saved for a later `apply PLAN`.
+async fn save_plan(out: Out, file: &str, path: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::context(format!("cannot read {file}"), e))?;
+    if !out.json {
+        eprintln!(
+            "Planning stack `{}` in {}…",
+            s.stack.name,
+            region_name(&s.config)
+        );
+    }
+    let saved = s.deployer.save_plan(&text).await?;
+    s.progress.clear();
+    std::fs::write(path, saved.to_json())
+        .map_err(|e| CliError::context(format!("cannot write {path}"), e))?;
+    if out.json {
+        return out.print_json(&serde_json::json!({
+            "saved": path,
+            "fingerprint": saved.fingerprint,
+            "plan": saved.plan,
+        }));
+    }
+    println!("{}", out.style.plan(&saved.plan));
+    println!(
+        "
+Saved the plan to {path} (fingerprint {}). Apply it as saved with: ecs-stack apply {path}",
+        &saved.fingerprint[..12]
+    );
+    Ok(())
+}
+
+/// `apply PLAN`: a saved plan, applied as saved.
+async fn apply(out: Out, path: &str, yes: bool, no_wait: bool) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::context(format!("cannot read {path}"), e))?;
+    let saved = ecs_facade::SavedPlan::from_json(&text)?;
+    let config = load_config().await;
+    let progress = Progress::new(!out.json);
+    let deployer = Deployer::new(&config)
+        .events(progress.sink())
+        .wait_for_rollout(!no_wait);
+    if !out.json {
+        eprintln!(
+            "Checking the saved plan of stack `{}` against {}…",
+            saved.stack,
+            region_name(&config)
+        );
+    }
+    let prepared = deployer.prepare_saved(&saved).await?;
+    progress.clear();
+    let plan = prepared.plan();
+    if !out.json {
+        println!("{}", out.style.plan(plan));
+    }
+    confirm_destructive(plan, yes, out.json)?;
+    if !out.json {
+        eprintln!("\nApplying the saved plan of stack `{}`…", saved.stack);
+    }
+    let report = prepared.apply().await?;
+    progress.clear();
+    if out.json {
+        return out.print_json(&report);
+    }
+    println!("\n{}", render::deploy_report(out.style, &report, !no_wait));
+    Ok(())
+}
+
 async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), CliError> {
     let Session {
         stack,
@@ -488,20 +597,7 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
     if !out.json {
         println!("{}", out.style.plan(plan));
     }
-    let destructive = plan
-        .pending()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace(_)))
-        .count();
-    if destructive > 0 {
-        confirm(
-            &format!(
-                "The plan deletes or replaces {destructive} resource{}.",
-                plural(destructive)
-            ),
-            yes,
-            out.json,
-        )?;
-    }
+    confirm_destructive(plan, yes, out.json)?;
     if !out.json {
         eprintln!("\nDeploying stack `{}`…", stack.name);
     }
