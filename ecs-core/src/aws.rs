@@ -141,6 +141,18 @@ impl AwsError {
                     None => (None, text, AwsErrorKind::Transient),
                 }
             }
+            // An answer the SDK could not decode is transient, unless the service refused
+            // the request (a 4xx other than 429): asking again gets the same refusal.
+            SdkError::ResponseError(r)
+                if (400..500).contains(&r.raw().status().as_u16())
+                    && r.raw().status().as_u16() != 429 =>
+            {
+                (
+                    None,
+                    DisplayErrorContext(&err).to_string(),
+                    AwsErrorKind::Other,
+                )
+            }
             SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (
                 None,
                 DisplayErrorContext(&err).to_string(),

@@ -1,6 +1,7 @@
 //! Failures that trying again cannot fix stop at once, with one plain sentence: no region, no
 //! credentials, an endpoint that refuses connections. Real SDK clients, no network: the
-//! refused endpoint is a port on 127.0.0.1 that nothing listens on.
+//! refused endpoint is a port on 127.0.0.1 that nothing listens on. And a refusal (4xx) whose
+//! body the SDK cannot decode: asking again gets the same refusal.
 
 use aws_credential_types::Credentials;
 use aws_types::region::Region;
@@ -91,4 +92,52 @@ async fn a_refused_connection_is_said_plainly_and_not_retried() {
         message.starts_with("the endpoint refused the connection"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_refusal_the_sdk_cannot_decode_is_not_retried() {
+    // A server on 127.0.0.1 that refuses every request with a body a JSON-protocol client
+    // cannot decode (an XML page, as some proxies and emulators answer), then stops.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 65536];
+        let _ = stream.read(&mut request).unwrap();
+        let body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>";
+        let answer = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(answer.as_bytes()).unwrap();
+    });
+    let config = base()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .build();
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&config)
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+    let (clock, events) = (FakeClock::new(), EventLog::new());
+    let ctx = Context::builder()
+        .stack(StackName::new("web").unwrap())
+        .clock(clock.clone())
+        .events(events.clone())
+        .build();
+    let err = ctx
+        .call("ListClusters", "stack web", || ecs.list_clusters().send())
+        .await
+        .unwrap_err();
+    server.join().unwrap();
+    assert_eq!(err.kind(), AwsErrorKind::Other, "{err}");
+    assert!(!err.is_transient(), "{err}");
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+    assert!(!events
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Retrying { .. })));
 }

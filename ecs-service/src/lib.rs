@@ -68,7 +68,7 @@ use tagging::StackTags;
 pub use ecr::RegistryLogin;
 pub use error::{Error, Result};
 pub use names::ServiceNames;
-pub use release::{ImageRelease, ReleaseReport};
+pub use release::{release_policy, ImageRelease, ReleaseReport};
 pub use service::RolloutReport;
 pub use spec::{
     default_log_group, fargate_memory_options, is_secret_arn, AccessLogs, Architecture,

@@ -12,10 +12,11 @@
 //! one whose image changes (the others keep theirs).
 
 use aws_sdk_ecs::Client;
-use ecs_core::{Context, Event, Problems};
+use ecs_core::{Context, Event, Problems, StackName};
+use serde_json::{json, Value};
 use typed_builder::TypedBuilder;
 
-use crate::names::ServiceNames;
+use crate::names::{partition, ServiceNames};
 use crate::service::{self, RolloutReport};
 use crate::spec::{valid_image, ServiceSpec};
 use crate::taskdef::{self, RUNNING_IMAGE};
@@ -203,8 +204,9 @@ pub(crate) async fn release(
     report.released = true;
     report.deployment = Some(deployment.clone());
     if spec.service.rollout.wait {
-        let tg = crate::lb::observe(ctx, elb, &names).await?;
-        let tg = crate::lb::owned_only(ctx, tg).tg.map(|t| t.arn);
+        // The target group the stack's service sends traffic to: its health is reported
+        // while waiting (no other load balancer read, so the CI policy stays small).
+        let tg = live.load_balancers.first().map(|(tg, _, _)| tg.clone());
         report.rollout = Some(
             service::wait_rollout(
                 ctx,
@@ -220,4 +222,103 @@ pub(crate) async fn release(
         );
     }
     Ok(report)
+}
+
+/// The least-privilege IAM policy a CI principal needs to release images of the service
+/// `spec` describes in `stack` (`deploy FILE --image URI`) in `account` and `region`: log in
+/// to the registry and push to the stack's repository (when the spec has one); describe the
+/// service and the revision it runs; register the new revision (with its tags: `TagResource`
+/// only on creation) and pass the stack's two roles to ECS tasks; update the service; follow
+/// the rollout (the service, its stopped tasks, its targets' health). Actions AWS does not
+/// scope to a resource (`RegisterTaskDefinition`, `DescribeTaskDefinition`, `ListTasks`,
+/// `DescribeTargetHealth`, `GetAuthorizationToken`) have `"*"`.
+///
+/// ```
+/// let stack = ecs_core::StackName::new("shop").unwrap();
+/// let spec = ecs_service::ServiceSpec::builder()
+///     .task(ecs_service::TaskSpec::builder()
+///         .containers(vec![ecs_service::ContainerSpec::builder().name("app").image("nginx").build()])
+///         .build())
+///     .build();
+/// let policy = ecs_service::release_policy(&stack, &spec, "us-east-1", "123456789012");
+/// assert!(policy.to_string().contains("arn:aws:ecs:us-east-1:123456789012:service/shop/shop-app"));
+/// ```
+pub fn release_policy(stack: &StackName, spec: &ServiceSpec, region: &str, account: &str) -> Value {
+    let names = ServiceNames::new(stack, spec);
+    let p = partition(region);
+    let ecs = |resource: String| format!("arn:{p}:ecs:{region}:{account}:{resource}");
+    let role = |name: &str| format!("arn:{p}:iam::{account}:role/{name}");
+    let mut statements = Vec::new();
+    if spec.repository.is_some() {
+        statements.push(json!({
+            "Sid": "RegistryLogin",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": "*",
+        }));
+        statements.push(json!({
+            "Sid": "PushToTheStacksRepository",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:DescribeImages",
+                "ecr:InitiateLayerUpload",
+                "ecr:PutImage",
+                "ecr:UploadLayerPart",
+            ],
+            "Resource": format!("arn:{p}:ecr:{region}:{account}:repository/{}", names.repository),
+        }));
+    }
+    statements.extend([
+        json!({
+            "Sid": "ReadAndRegisterRevisions",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "TagTheRevisionItRegisters",
+            "Effect": "Allow",
+            "Action": ["ecs:TagResource"],
+            "Resource": ecs(format!("task-definition/{}:*", names.family)),
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        }),
+        json!({
+            "Sid": "PassTheStacksRolesToTasks",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [role(&names.execution_role), role(&names.task_role)],
+            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        }),
+        json!({
+            "Sid": "UpdateAndFollowTheService",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+            "Resource": ecs(format!("service/{}/{}", names.cluster, names.service)),
+        }),
+        json!({
+            "Sid": "WhyTasksStopped",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTasks"],
+            "Resource": ecs(format!("task/{}/*", names.cluster)),
+        }),
+        json!({
+            "Sid": "ListTheClustersTasks",
+            "Effect": "Allow",
+            "Action": ["ecs:ListTasks"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"ecs:cluster": ecs(format!("cluster/{}", names.cluster))}},
+        }),
+    ]);
+    if spec.load_balancer.is_some() {
+        statements.push(json!({
+            "Sid": "TargetHealth",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:DescribeTargetHealth"],
+            "Resource": "*",
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }

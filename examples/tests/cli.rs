@@ -174,6 +174,44 @@ fn validate_names_the_offending_key_and_makes_no_aws_call() {
 }
 
 #[test]
+fn ci_policy_prints_the_release_policy_of_the_stack() {
+    let out = ecs_stack(
+        NOWHERE,
+        &[
+            "ci-policy",
+            &example("prod.yml"),
+            "--account",
+            "123456789012",
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Exactly the library's policy (proven against the emulator with IAM enforced).
+    let stack = ecs_facade::Stack::from_manifest(&example("prod.yml")).unwrap();
+    let expected = ecs_facade::service::release_policy(
+        &stack.stack_name().unwrap(),
+        &stack.service_spec(),
+        "eu-west-1",
+        "123456789012",
+    );
+    assert_eq!(printed, expected);
+    let text = printed.to_string();
+    assert!(
+        text.contains("arn:aws:ecs:eu-west-1:123456789012:service/shop/shop-app")
+            && text.contains("arn:aws:iam::123456789012:role/shop-execution"),
+        "{text}"
+    );
+    // A malformed account id is a usage error.
+    let out = ecs_stack(
+        NOWHERE,
+        &["ci-policy", &example("prod.yml"), "--account", "12345"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+#[test]
 fn cost_as_json_has_min_typical_and_max() {
     let out = ecs_stack(NOWHERE, &["cost", &example("prod.yml"), "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

@@ -742,3 +742,128 @@ async fn settings_drift_and_preflight_against_the_emulator() {
     layer.destroy(&ctx, &v2, true).await.unwrap();
     net.destroy(&ctx).await.unwrap();
 }
+
+/// Turns IAM enforcement on in `emulator`: from now on every AWS call must be signed by an IAM
+/// user of the emulator whose policies allow it (moto's `/moto-api/reset-auth`, whose body is
+/// read only when it is not a form).
+fn enforce_iam(emulator: &ecs_core::testing::Emulator) {
+    emulator
+        .boto3(&format!(
+            "import urllib.request\n\
+             urllib.request.urlopen(urllib.request.Request('{}/moto-api/reset-auth', data=b'0', method='POST',\n\
+             headers={{'Content-Type': 'text/plain'}}))",
+            emulator.endpoint_url()
+        ))
+        .unwrap();
+}
+
+/// A user of `iam` whose only permissions are `policy`; its configuration for `emulator`.
+async fn user_with(
+    iam: &aws_sdk_iam::Client,
+    emulator: &ecs_core::testing::Emulator,
+    name: &str,
+    policy: &serde_json::Value,
+) -> aws_types::SdkConfig {
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("ci")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "ci",
+        ))
+        .endpoint_url(emulator.endpoint_url())
+        .load()
+        .await
+}
+
+#[tokio::test]
+async fn an_image_only_release_succeeds_with_only_the_printed_ci_policy_under_enforced_iam() {
+    // An emulator of its own: IAM enforcement applies to every call it serves.
+    let emulator = ecs_core::testing::Emulator::start(Default::default()).unwrap();
+    let admin = emulator.sdk_config().await;
+    let counter = CallCounter::new();
+    let events = EventLog::new();
+    let ctx = context("e2e-iam", &events);
+    let clients = ecs_facade::testing::emulator_layers(&emulator, &counter).await;
+    let (_, network) = clients
+        .network
+        .deploy(&ctx, &network_spec("10.34.0.0/16"))
+        .await
+        .unwrap();
+    let mut v1 = spec("nginx:1", "unused");
+    v1.load_balancer = None;
+    clients.service.deploy(&ctx, &v1, &network).await.unwrap();
+
+    // The policy the CLI prints, as the CI user's only permissions; and the same without
+    // `ecs:UpdateService`, to show the emulator enforces it.
+    let policy = ecs_service::release_policy(ctx.stack(), &v1, "us-east-1", "123456789012");
+    let mut without_update = policy.clone();
+    for s in without_update["Statement"].as_array_mut().unwrap() {
+        if let Some(actions) = s["Action"].as_array_mut() {
+            actions.retain(|a| a != "ecs:UpdateService");
+        }
+    }
+    let iam = aws_sdk_iam::Client::new(&admin);
+    let ci = user_with(&iam, &emulator, "ci", &policy).await;
+    let weak = user_with(&iam, &emulator, "ci-weak", &without_update).await;
+    enforce_iam(&emulator);
+
+    let layer = |config: &aws_types::SdkConfig, counter: &CallCounter| {
+        ServiceLayer::from_clients(ecs_service::ServiceClients {
+            ecr: aws_sdk_ecr::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(config)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+        })
+    };
+    let release = ecs_service::ImageRelease::builder()
+        .image("nginx:2")
+        .build();
+
+    // Without `ecs:UpdateService`: refused by IAM at the update.
+    let weak_counter = CallCounter::new();
+    let err = layer(&weak, &weak_counter)
+        .release_image(&ctx, &v1, &release)
+        .await
+        .unwrap_err();
+    assert!(
+        err.code().is_some_and(|c| c.contains("AccessDenied")),
+        "{err}"
+    );
+
+    // With the printed policy: the registry login, then the release and its wait.
+    let ci_counter = CallCounter::new();
+    let ci_layer = layer(&ci, &ci_counter);
+    ci_layer.registry_login(&ctx).await.unwrap();
+    let report = ci_layer.release_image(&ctx, &v1, &release).await.unwrap();
+    let ops: Vec<String> = ci_counter
+        .mutating()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(ops, ["RegisterTaskDefinition", "UpdateService"]);
+    assert!(report.released && report.rollout.is_some(), "{report:?}");
+    emulator.stop();
+}

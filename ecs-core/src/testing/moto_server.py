@@ -25,8 +25,11 @@ JSON answers are re-encoded as CBOR, typed by botocore's CloudWatch model
 (timestamps as CBOR tag 1, blobs as byte strings, exact integer/float types,
 which the Rust decoder checks strictly). Every other request passes through.
 
-One behaviour of moto is brought closer to AWS's: UpdateService with a new task
-definition starts a new deployment (see ``new_deployment_on_update``).
+Three behaviours of moto are brought closer to AWS's: UpdateService with a new
+task definition starts a new deployment (see ``new_deployment_on_update``); with
+IAM enforced, ECS service and task calls are authorized against their
+resource's ARN (see ``ecs_resource_arns``), and refusals of JSON-protocol calls
+are JSON errors (see ``JsonAuthErrors``).
 """
 
 import argparse
@@ -246,6 +249,64 @@ class CborBridge:
         return [encoded]
 
 
+# --- IAM refusals in the caller's protocol ------------------------------------
+
+
+class JsonAuthErrors:
+    """WSGI middleware answering moto's IAM refusals in the JSON protocols.
+
+    With IAM enforced, moto refuses a call with an XML error body whatever the
+    service's protocol; the SDKs of awsJson services (ECS, CloudWatch Logs,
+    ...) cannot decode it, so the caller sees an unparseable response instead of
+    ``AccessDeniedException``. A refusal (403 with an XML body) of a request
+    that names an ``X-Amz-Target`` is re-encoded as that protocol's JSON error.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET"):
+            return self.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = captured["status"], captured["headers"]
+        if status.startswith("403") and body.lstrip().startswith(b"<"):
+            import re
+
+            text = body.decode("utf-8", "replace")
+            code = re.search(r"<Code>(.*?)</Code>", text)
+            message = re.search(r"<Message>(.*?)</Message>", text)
+            code = code.group(1) if code else "AccessDenied"
+            if code == "AccessDenied":
+                code = "AccessDeniedException"
+            body = json.dumps(
+                {"__type": code, "message": message.group(1) if message else text}
+            ).encode("utf-8")
+            headers = [
+                (k, v)
+                for k, v in headers
+                if k.lower() not in ("content-type", "content-length")
+            ]
+            headers += [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("Content-Length", str(len(body))),
+                ("x-amzn-ErrorType", code),
+            ]
+        start_response(status, headers)
+        return [body]
+
+
 # --- ECS: UpdateService starts a new deployment -------------------------------
 
 
@@ -286,6 +347,40 @@ def new_deployment_on_update():
     EC2ContainerServiceBackend.update_service = update_service
 
 
+# --- ECS: the resource IAM authorizes ----------------------------------------
+
+
+def ecs_resource_arns():
+    """Authorize ECS service and task calls against their resource's ARN.
+
+    With IAM enforced (``INITIAL_NO_AUTH_ACTION_COUNT``, or a POST to
+    ``/moto-api/reset-auth``), moto 5.2.5 authorizes every ECS call against the
+    resource ``*``, so a policy scoped to a service's ARN, as AWS evaluates it,
+    is refused. For the calls AWS scopes to one service or task, the resource
+    checked is that ARN, as on AWS; the others stay ``*`` (AWS does not scope
+    ``RegisterTaskDefinition``, ``DescribeTaskDefinition`` or ``ListTasks``).
+    """
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def determine_resource(self):
+        try:
+            body = json.loads(self.body or "{}")
+        except ValueError:
+            return "*"
+        prefix = f"arn:aws:ecs:{self.region}:{self.current_account}"
+        cluster = (body.get("cluster") or "default").split("/")[-1]
+        action = self._get_action()
+        if action in ("UpdateService", "DeleteService") and body.get("service"):
+            return f"{prefix}:service/{cluster}/{body['service'].split('/')[-1]}"
+        if action == "DescribeServices" and len(body.get("services") or []) == 1:
+            return f"{prefix}:service/{cluster}/{body['services'][0].split('/')[-1]}"
+        if action == "DescribeTasks" and len(body.get("tasks") or []) == 1:
+            return f"{prefix}:task/{cluster}/{body['tasks'][0].split('/')[-1]}"
+        return "*"
+
+    EC2ContainerServiceResponse._determine_resource = determine_resource
+
+
 # --- process lifecycle ------------------------------------------------------
 
 
@@ -306,7 +401,8 @@ def main():
     args = parser.parse_args()
 
     new_deployment_on_update()
-    app = CborBridge(DomainDispatcherApplication(create_backend_app))
+    ecs_resource_arns()
+    app = JsonAuthErrors(CborBridge(DomainDispatcherApplication(create_backend_app)))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

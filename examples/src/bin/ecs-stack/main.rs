@@ -5,6 +5,7 @@
 //! ```text
 //! ecs-stack validate examples/prod.yml
 //! ecs-stack cost examples/prod.yml [--region eu-west-1]
+//! ecs-stack ci-policy examples/prod.yml --account 123456789012 [--region eu-west-1]
 //! ecs-stack plan examples/dev.yml [--out dev.plan.json]
 //! ecs-stack apply dev.plan.json [--yes] [--no-wait]
 //! ecs-stack deploy examples/dev.yml [--yes] [--no-wait]
@@ -135,6 +136,20 @@ enum Command {
         /// Also delete the log group with its logs.
         #[arg(long)]
         delete_logs: bool,
+    },
+    /// Print the least-privilege IAM policy a CI principal needs to release images of the
+    /// stack (`deploy FILE --image URI`, with the registry login and push) (no AWS call).
+    CiPolicy {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The AWS account id the stack lives in (`aws sts get-caller-identity --query Account
+        /// --output text`).
+        #[arg(long, value_name = "ID")]
+        account: String,
+        /// The region (default: the configured region).
+        #[arg(long)]
+        region: Option<String>,
     },
     /// Estimate the stack's monthly cost (no AWS call).
     Cost {
@@ -391,6 +406,11 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
             destroy(out, &file, yes, options).await
         }
         Command::Cost { file, region } => cost(out, &file, region).await,
+        Command::CiPolicy {
+            file,
+            account,
+            region,
+        } => ci_policy(&file, &account, region).await,
         Command::Validate { file } => validate(out, &file),
         Command::Demo { file } => demo::run(out, &file).await,
     }
@@ -737,6 +757,34 @@ async fn cost(out: Out, file: &str, region: Option<String>) -> Result<(), CliErr
         return out.print_json(&estimate);
     }
     print!("{estimate}");
+    Ok(())
+}
+
+/// `ci-policy FILE --account ID`: the CI principal's policy, as JSON on standard output.
+async fn ci_policy(file: &str, account: &str, region: Option<String>) -> Result<(), CliError> {
+    let stack = load_stack(file)?;
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        return Err(CliError::Usage(format!(
+            "--account {account}: an AWS account id is 12 digits"
+        )));
+    }
+    let region = match region {
+        Some(region) => region,
+        None => load_config()
+            .await
+            .region()
+            .map(ToString::to_string)
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "no region: pass --region, or set AWS_REGION (or `region` in the AWS config file)"
+                        .to_string(),
+                )
+            })?,
+    };
+    let name = stack.stack_name().map_err(ecs_facade::Error::Invalid)?;
+    let policy =
+        ecs_facade::service::release_policy(&name, &stack.service_spec(), &region, account);
+    println!("{}", serde_json::to_string_pretty(&policy)?);
     Ok(())
 }
 
