@@ -560,6 +560,14 @@ impl Deployer {
             .await?)
     }
 
+    /// Credentials for `docker login` to the account's ECR registry, where the stack's
+    /// repository is (`ecs-stack registry-login FILE` hands them to `docker login` on its
+    /// standard input). The password is redacted in `Debug`.
+    pub async fn registry_login(&self, stack: &Stack) -> Result<ecs_service::RegistryLogin> {
+        let ctx = self.context(stack)?;
+        Ok(self.layers.service.registry_login(&ctx).await?)
+    }
+
     /// Returns the service to the previous task definition revision and waits.
     pub async fn rollback(&self, stack: &Stack) -> Result<RolloutReport> {
         stack.validate()?;

@@ -5,6 +5,7 @@
 //! ```text
 //! ecs-stack validate examples/prod.yml
 //! ecs-stack cost examples/prod.yml [--region eu-west-1]
+//! ecs-stack registry-login examples/prod.yml
 //! ecs-stack ci-policy examples/prod.yml --account 123456789012 [--region eu-west-1]
 //! ecs-stack plan examples/dev.yml [--out dev.plan.json]
 //! ecs-stack apply dev.plan.json [--yes] [--no-wait]
@@ -150,6 +151,14 @@ enum Command {
         /// The region (default: the configured region).
         #[arg(long)]
         region: Option<String>,
+    },
+    /// Log Docker in to the stack's ECR registry (the password goes to `docker login` on its
+    /// standard input, never to the terminal), then print the repository URI to tag and push
+    /// images to.
+    RegistryLogin {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
     },
     /// Estimate the stack's monthly cost (no AWS call).
     Cost {
@@ -406,6 +415,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
             destroy(out, &file, yes, options).await
         }
         Command::Cost { file, region } => cost(out, &file, region).await,
+        Command::RegistryLogin { file } => registry_login(out, &file).await,
         Command::CiPolicy {
             file,
             account,
@@ -757,6 +767,55 @@ async fn cost(out: Out, file: &str, region: Option<String>) -> Result<(), CliErr
         return out.print_json(&estimate);
     }
     print!("{estimate}");
+    Ok(())
+}
+
+/// `registry-login FILE`: `docker login` to the stack's registry, the password on docker's
+/// standard input; then the repository URI on standard output. The Docker command is
+/// `$ECS_STACK_DOCKER`, else `docker`.
+async fn registry_login(out: Out, file: &str) -> Result<(), CliError> {
+    use std::process::{Command as Process, Stdio};
+    let s = session(out, file).await?;
+    let login = s.deployer.registry_login(&s.stack).await?;
+    s.progress.clear();
+    let docker = std::env::var("ECS_STACK_DOCKER").unwrap_or_else(|_| "docker".to_string());
+    let mut child = Process::new(&docker)
+        .args([
+            "login",
+            "--username",
+            &login.username,
+            "--password-stdin",
+            &login.registry,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            CliError::context(
+                format!("cannot run `{docker} login`: is Docker installed and on PATH?"),
+                e,
+            )
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(login.password.as_bytes())?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(CliError::msg(format!(
+            "`{docker} login {}` failed ({status})",
+            login.registry
+        )));
+    }
+    let name = s.stack.stack_name().map_err(ecs_facade::Error::Invalid)?;
+    let names = ecs_facade::service::ServiceNames::new(&name, &s.stack.service_spec());
+    let repository = format!("{}/{}", login.registry, names.repository);
+    if out.json {
+        return out.print_json(&serde_json::json!({
+            "registry": login.registry,
+            "repository_uri": repository,
+        }));
+    }
+    println!("{repository}");
     Ok(())
 }
 

@@ -15,8 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_ecs-stack");
 /// An endpoint nothing listens on: any AWS call would fail.
 const NOWHERE: &str = "http://127.0.0.1:9";
 
+/// A file of the workspace's `examples/` directory.
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
         .join(name)
         .display()
         .to_string()
@@ -51,8 +53,14 @@ impl Drop for TempManifest {
 /// Runs `ecs-stack` with the standard AWS environment pointing at `endpoint` (no profile,
 /// static credentials, region us-east-1), no colour, and standard input closed.
 fn ecs_stack(endpoint: &str, args: &[&str]) -> Output {
+    ecs_stack_with(endpoint, args, &[])
+}
+
+/// [`ecs_stack`] with more environment variables.
+fn ecs_stack_with(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -212,6 +220,54 @@ fn ci_policy_prints_the_release_policy_of_the_stack() {
 }
 
 #[test]
+fn the_github_actions_workflow_uses_oidc_and_only_commands_the_cli_has() {
+    let text =
+        std::fs::read_to_string(Path::new(example("github-actions/release.yml").as_str())).unwrap();
+    let workflow: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(workflow["permissions"]["id-token"], "write", "OIDC");
+    let steps = workflow["jobs"]["release"]["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["uses"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials"))
+        && s["with"]["role-to-assume"].is_string()));
+    let last = steps.last().unwrap();
+    assert_eq!(last["if"], "failure()");
+    assert!(last["run"].as_str().unwrap().contains("ecs-stack status"));
+    // Every `ecs-stack VERB … --FLAG` it runs is a verb and a flag the CLI has.
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let mut checked = 0;
+    for line in runs.iter().flat_map(|r| r.lines()) {
+        let Some(rest) = line.split("ecs-stack ").nth(1) else {
+            continue;
+        };
+        let verb = rest.split_whitespace().next().unwrap();
+        let help = ecs_stack(NOWHERE, &[verb, "--help"]);
+        assert_eq!(
+            help.status.code(),
+            Some(0),
+            "`ecs-stack {verb}`: {}",
+            describe(&help)
+        );
+        for flag in rest
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.trim_end_matches(')').trim_end_matches('"'))
+        {
+            assert!(
+                text_of(&help).contains(flag),
+                "`ecs-stack {verb}` has no {flag}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "{runs:?}");
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stdout)
+}
+
+#[test]
 fn cost_as_json_has_min_typical_and_max() {
     let out = ecs_stack(NOWHERE, &["cost", &example("prod.yml"), "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -325,6 +381,39 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let status = json(&out);
     assert_eq!(status["service"]["desired"], 1, "{status}");
+
+    // The registry login helper: the password reaches `docker login` on its standard input
+    // (a stand-in `docker` records what it got), never the terminal.
+    let dir = std::env::temp_dir().join(format!("cli-dev-docker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let docker = dir.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\necho \"$@\" > \"$0.args\"\ncat > \"$0.stdin\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = ecs_stack_with(
+        endpoint,
+        &["registry-login", &file],
+        &[("ECS_STACK_DOCKER", docker.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let args = std::fs::read_to_string(dir.join("docker.args")).unwrap();
+    let password = std::fs::read_to_string(dir.join("docker.stdin")).unwrap();
+    let registry = args.trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(
+        args.trim(),
+        format!("login --username AWS --password-stdin {registry}")
+    );
+    assert!(registry.ends_with(".amazonaws.com"), "{args}");
+    assert_eq!(text(&out.stdout).trim(), format!("{registry}/cli-dev-app"));
+    assert!(!password.is_empty());
+    assert!(
+        !text(&out.stdout).contains(&password) && !text(&out.stderr).contains(&password),
+        "the password was printed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 
     // A plan saved for review, before CI releases an image.
     let saved = std::env::temp_dir().join(format!("cli-dev-{}.plan.json", std::process::id()));
