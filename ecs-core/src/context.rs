@@ -52,6 +52,16 @@ pub struct Context {
     /// Distinguishes this run in idempotency tokens (default: random).
     #[builder(default = format!("{:016x}", fastrand::u64(..)), setter(into))]
     run_id: String,
+    /// Awaited before every AWS call (see [`Context::with_guard`]).
+    #[builder(default, setter(skip))]
+    guard: Option<Arc<dyn CallGuard>>,
+}
+
+/// Awaited by a [`Context`] before every AWS call it makes: a held lease renews itself here
+/// ([`crate::lease::Lease::guard`]), and an error stops the call (and so the run).
+pub trait CallGuard: Send + Sync {
+    /// Checks (and renews) before a call; an error is the call's error.
+    fn before_call(&self) -> crate::BoxFuture<'_, Result<(), AwsError>>;
 }
 
 impl fmt::Debug for Context {
@@ -85,6 +95,29 @@ impl Context {
     /// The retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The same context, with `guard` awaited before every AWS call it makes.
+    #[must_use]
+    pub fn with_guard(&self, guard: Arc<dyn CallGuard>) -> Context {
+        Context {
+            guard: Some(guard),
+            ..self.clone()
+        }
+    }
+
+    /// The same context without a guard.
+    #[must_use]
+    pub fn without_guard(&self) -> Context {
+        Context {
+            guard: None,
+            ..self.clone()
+        }
+    }
+
+    /// This run's id (random unless set): in idempotency tokens and in the stack's lease.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Sends a progress event to the sink.
@@ -133,6 +166,9 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
+        if let Some(guard) = &self.guard {
+            guard.before_call().await?;
+        }
         self.run(operation, resource, None, f).await
     }
 
@@ -150,6 +186,9 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
+        if let Some(guard) = &self.guard {
+            guard.before_call().await?;
+        }
         self.run(operation, resource, Some(retry_on), f).await
     }
 

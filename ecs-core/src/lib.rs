@@ -56,6 +56,7 @@ mod context;
 mod error;
 mod events;
 pub mod graph;
+pub mod lease;
 mod names;
 mod plan;
 pub mod resource;
@@ -68,7 +69,7 @@ pub mod testing;
 
 pub use aws::{AwsError, AwsErrorKind};
 pub use clock::{BoxFuture, Clock, FakeClock, TokioClock};
-pub use context::Context;
+pub use context::{CallGuard, Context};
 pub use error::{Error, Result};
 pub use events::{Event, EventLog, EventSink, NoEvents};
 pub use graph::{Graph, Step};

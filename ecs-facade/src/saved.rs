@@ -26,8 +26,10 @@ use crate::{Deployer, Error, PreparedDeploy, Result, Stack};
 /// The format of [`SavedPlan`] files this version writes and reads.
 pub const SAVED_PLAN_FORMAT: u32 = 1;
 
-/// A plan saved for review, applied later as saved: see the [module](self) docs. Its JSON
-/// form is the file `plan --out` writes. `Debug` does not show the manifest (it may hold
+/// A plan saved for review ([`Deployer::save_plan`]), applied later as saved
+/// ([`Deployer::prepare_saved`], which refuses it when the stack changed since): the
+/// manifest's text, the region, every entry of the plan, and a SHA-256 fingerprint of them
+/// and of the tool's version. Its JSON form is the file `plan --out` writes. `Debug` does not show the manifest (it may hold
 /// environment values).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -22,7 +22,10 @@ use crate::spec::{valid_image, ServiceSpec};
 use crate::taskdef::{self, RUNNING_IMAGE};
 use crate::{tagging, Result};
 
-/// What an image-only release changes: see the [module](self) docs.
+/// What an image-only release ([`ServiceLayer::release_image`](crate::ServiceLayer::release_image))
+/// changes: the image of one container of one service. The service is named by its
+/// application name (a stack has one today; an environment selects one of several the same
+/// way); the container is needed only when the task has several.
 ///
 /// ```
 /// let release = ecs_service::ImageRelease::builder()

@@ -143,6 +143,7 @@ pub mod fake_iam;
 pub mod fake_logs;
 mod fault;
 mod journal;
+mod memory_lease;
 mod protocol;
 mod simulation;
 
@@ -167,6 +168,7 @@ pub use fake_iam::{FakeIam, IamState};
 pub use fake_logs::{FakeLogs, LogsState};
 pub use fault::{FaultInjector, INJECTED_FAULT};
 pub use journal::Journal;
+pub use memory_lease::MemoryLeaseStore;
 pub use simulation::{Provisioned, Provisioning, Readiness, ScaledClock, TracedCall, GATE_TIMEOUT};
 
 pub use aws_smithy_mocks::{
