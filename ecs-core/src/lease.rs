@@ -146,6 +146,17 @@ pub struct Generation {
     pub written_ms: i64,
 }
 
+impl Generation {
+    /// Generation `number`, held by `holder`, written by the service at `written_ms`.
+    pub fn new(number: u64, holder: Holder, written_ms: i64) -> Self {
+        Self {
+            number,
+            holder,
+            written_ms,
+        }
+    }
+}
+
 /// Where generations live: create-only writes, overwrites by the holder, reads, deletes, and
 /// the service's clock. `ecs-facade` implements it over SSM Parameter Store; tests use
 /// `ecs_core::testing::MemoryLeaseStore`.
@@ -179,6 +190,13 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
         ctx: &'a Context,
         scope: &'a LeaseScope,
         numbers: &'a [u64],
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Deletes everything of `scope` (its generations and the clock's probe): the lease of a
+    /// stack that was destroyed.
+    fn clear<'a>(
+        &'a self,
+        ctx: &'a Context,
+        scope: &'a LeaseScope,
     ) -> BoxFuture<'a, Result<(), AwsError>>;
     /// The service's clock now, in milliseconds since the Unix epoch.
     fn now<'a>(
@@ -429,6 +447,19 @@ impl Lease {
             ctx: store_ctx.without_guard(),
             renewing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Releases the lease by deleting everything of its scope, when what it covered is gone
+    /// (a destroyed stack leaves no parameter behind); unless a later generation took it over
+    /// meanwhile, which is left as it is.
+    pub async fn remove(&self, ctx: &Context) -> Result<(), LeaseError> {
+        let ctx = ctx.without_guard();
+        let generations = self.store.list(&ctx, &self.scope).await?;
+        if generations.iter().any(|g| g.number > self.number) {
+            return Ok(());
+        }
+        self.store.clear(&ctx, &self.scope).await?;
+        Ok(())
     }
 
     /// Releases the lease (unless a later generation took it over meanwhile).

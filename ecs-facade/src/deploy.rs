@@ -16,7 +16,9 @@ use ecs_service::{
 };
 use serde::Serialize;
 
+use crate::lease::SsmLeaseStore;
 use crate::{Error, Result, Stack};
+use ecs_core::lease::{self, Holder, Lease, LeaseOptions, LeaseScope, LeaseStore};
 
 pub use ecs_net::KNOWN_AFTER_APPLY;
 
@@ -31,6 +33,8 @@ pub struct Layers {
     pub scaling: ScalingLayer,
     /// Logs, alarms, dashboard.
     pub observe: ObserveLayer,
+    /// Where the stack's lease lives (SSM Parameter Store; see [`ecs_core::lease`]).
+    pub lease: Arc<dyn LeaseStore>,
 }
 
 impl Layers {
@@ -41,6 +45,7 @@ impl Layers {
             service: ServiceLayer::new(config),
             scaling: ScalingLayer::new(config),
             observe: ObserveLayer::new(config),
+            lease: Arc::new(SsmLeaseStore::new(aws_sdk_ssm::Client::new(config))),
         }
     }
 }
@@ -75,6 +80,9 @@ pub struct DeployReport {
     pub duration: Duration,
     /// The rollout waited for, when the deploy started one and waited.
     pub rollout: Option<RolloutReport>,
+    /// The generation of the stack's lease the deploy held; `None` when the plan was empty
+    /// (a no-op takes no lease).
+    pub lease: Option<u64>,
 }
 
 /// What [`Deployer::status`] found.
@@ -123,6 +131,7 @@ pub struct Deployer {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     wait: bool,
+    lease: LeaseOptions,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -147,6 +156,7 @@ impl Deployer {
             events: Arc::new(ecs_core::NoEvents),
             clock: Arc::new(TokioClock),
             wait: true,
+            lease: LeaseOptions::default(),
         }
     }
 
@@ -172,9 +182,61 @@ impl Deployer {
         self
     }
 
+    /// How the stack's lease is taken (default: a 5-minute time to live, renewed while the
+    /// run works; fail at once when another run holds it). Every deploy that changes
+    /// something, every destroy, rollback and image release holds the lease of its stack.
+    #[must_use]
+    pub fn lease(mut self, options: LeaseOptions) -> Self {
+        self.lease = options;
+        self
+    }
+
     /// The layers.
     pub fn layers(&self) -> &Layers {
         &self.layers
+    }
+
+    /// Takes the stack's lease for `operation` (waiting as [`lease`](Self::lease) says).
+    async fn take_lease(&self, ctx: &Context, operation: &str) -> Result<Arc<Lease>> {
+        let scope = LeaseScope::stack(ctx.stack());
+        let holder = Holder::this_process(ctx, operation, self.lease.ttl);
+        let taken =
+            lease::acquire(ctx, self.layers.lease.clone(), &scope, holder, &self.lease).await?;
+        ctx.emit(Event::Progress {
+            resource: format!("lease of {scope}"),
+            message: format!("taken (generation {}) for {operation}", taken.generation()),
+        });
+        Ok(Arc::new(taken))
+    }
+
+    /// Runs `work` under the stack's lease for `operation`, with a context that renews it at
+    /// every AWS call; releases it afterwards, whatever the outcome.
+    async fn under_lease<T, F, Fut>(&self, stack: &Stack, operation: &str, work: F) -> Result<T>
+    where
+        F: FnOnce(Context) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let ctx = self.context(stack)?;
+        let held = self.take_lease(&ctx, operation).await?;
+        let out = work(ctx.with_guard(held.guard(&ctx))).await;
+        // A destroyed stack leaves no lease behind; otherwise the lease is released.
+        let released = match (&out, operation) {
+            (Ok(_), "destroy") => held.remove(&ctx).await,
+            _ => held.release(&ctx).await,
+        };
+        let out = out?;
+        released?;
+        Ok(out)
+    }
+
+    /// Releases the stack's lease for an operator, when the run that held it is gone (killed,
+    /// its machine lost): the next run takes it at once instead of waiting for it to expire.
+    /// Returns who held it, or `None` when nobody did.
+    pub async fn unlock(&self, stack: &Stack) -> Result<Option<Holder>> {
+        let ctx = self.context(stack)?;
+        let scope = LeaseScope::stack(ctx.stack());
+        let by = Holder::this_process(&ctx, "unlock", self.lease.ttl);
+        Ok(lease::unlock(&ctx, self.layers.lease.as_ref(), &scope, by).await?)
     }
 
     fn context(&self, stack: &Stack) -> Result<Context> {
@@ -196,9 +258,10 @@ impl Deployer {
     }
 
     /// Reads every layer once and plans the deploy: the plan to show (as [`plan`](Self::plan)
-    /// returns it), kept together with what [`PreparedDeploy::apply`] needs to carry it out
-    /// without reading again. This is how a tool shows a plan, asks, and then applies the plan
-    /// it showed.
+    /// returns it), kept together with what [`PreparedDeploy::apply`] needs to carry it out.
+    /// This is how a tool shows a plan, asks, and then applies the plan it showed (an empty
+    /// plan without any other call; a non-empty one under the stack's lease, after one more
+    /// read).
     ///
     /// ```no_run
     /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
@@ -218,6 +281,11 @@ impl Deployer {
     async fn prepare_inner(&self, stack: &Stack) -> Result<PreparedDeploy> {
         stack.validate()?;
         let ctx = self.context(stack)?;
+        self.prepare_with(stack, ctx).await
+    }
+
+    /// [`prepare`](Self::prepare) through `ctx` (a context renewing the lease, under it).
+    async fn prepare_with(&self, stack: &Stack, ctx: Context) -> Result<PreparedDeploy> {
         let mut service_spec = stack.service_spec();
         let wait = self.wait && service_spec.service.rollout.wait;
         service_spec.service.rollout.wait = false;
@@ -235,6 +303,7 @@ impl Deployer {
             wait,
             reads,
             plan,
+            expected: None,
         })
     }
 
@@ -322,7 +391,60 @@ impl Deployer {
         self.prepare(stack).await?.apply().await
     }
 
-    async fn apply_inner(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
+    /// Applies `prepared` under the stack's lease: takes it, reads again through a context
+    /// that renews it (so what another run changed meanwhile is seen — after a concurrent
+    /// deploy of the same manifest, nothing is left to do), refuses a plan that changed in a
+    /// way the caller did not see, applies, and releases the lease.
+    async fn apply_leased(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
+        let ctx = prepared.ctx.without_guard();
+        let held = self.take_lease(&ctx, "deploy").await?;
+        let guarded = ctx.with_guard(held.guard(&ctx));
+        let out = async {
+            let fresh = Box::pin(self.prepare_with(&prepared.stack, guarded)).await?;
+            let stale = |reason: String| Error::StalePlan {
+                stack: prepared.stack.name.clone(),
+                reason,
+            };
+            match &prepared.expected {
+                Some(saved) => {
+                    let differ = crate::saved::differences(saved, &fresh.plan);
+                    if !differ.is_empty() {
+                        return Err(stale(format!(
+                            "the stack changed since it was planned; now: {}",
+                            differ.join("; ")
+                        )));
+                    }
+                }
+                None => {
+                    let unseen: Vec<String> = fresh
+                        .plan
+                        .pending()
+                        .filter(|c| matches!(c.action, ecs_core::Action::Delete | ecs_core::Action::Replace(_)))
+                        .filter(|c| !prepared.plan.changes().contains(c))
+                        .map(|c| format!("{} {}", c.resource, c.id))
+                        .collect();
+                    if !unseen.is_empty() {
+                        return Err(stale(format!(
+                            "the stack changed while this run waited for its lease, and the plan now also deletes or replaces {}",
+                            unseen.join(", ")
+                        )));
+                    }
+                }
+            }
+            Box::pin(self.apply_inner(fresh, Some(held.generation()))).await
+        }
+        .await;
+        let released = held.release(&ctx).await;
+        let out = out?;
+        released?;
+        Ok(out)
+    }
+
+    async fn apply_inner(
+        &self,
+        prepared: PreparedDeploy,
+        lease: Option<u64>,
+    ) -> Result<DeployReport> {
         let PreparedDeploy {
             deployer: _,
             stack,
@@ -332,6 +454,7 @@ impl Deployer {
             wait,
             reads,
             plan: _,
+            expected: _,
         } = prepared;
         let stack = &stack;
         let start = ctx.clock().now();
@@ -505,6 +628,7 @@ impl Deployer {
             },
             duration: ctx.clock().now() - start,
             rollout,
+            lease,
         })
     }
 
@@ -550,14 +674,16 @@ impl Deployer {
         release: &ecs_service::ImageRelease,
     ) -> Result<ecs_service::ReleaseReport> {
         stack.validate()?;
-        let ctx = self.context(stack)?;
         let mut spec = stack.service_spec();
         spec.service.rollout.wait &= self.wait;
-        Ok(self
-            .layers
-            .service
-            .release_image(&ctx, &spec, release)
-            .await?)
+        self.under_lease(stack, "release", |ctx| async move {
+            Ok(self
+                .layers
+                .service
+                .release_image(&ctx, &spec, release)
+                .await?)
+        })
+        .await
     }
 
     /// Credentials for `docker login` to the account's ECR registry, where the stack's
@@ -571,12 +697,14 @@ impl Deployer {
     /// Returns the service to the previous task definition revision and waits.
     pub async fn rollback(&self, stack: &Stack) -> Result<RolloutReport> {
         stack.validate()?;
-        let ctx = self.context(stack)?;
-        Ok(self
-            .layers
-            .service
-            .rollback(&ctx, &stack.service_spec())
-            .await?)
+        self.under_lease(stack, "rollback", |ctx| async move {
+            Ok(self
+                .layers
+                .service
+                .rollback(&ctx, &stack.service_spec())
+                .await?)
+        })
+        .await
     }
 
     /// What [`destroy`](Self::destroy) would delete, and what it would keep.
@@ -619,13 +747,20 @@ impl Deployer {
     /// alarms and dashboard together with the service layer; then the network. The ECR
     /// repository and the log group are kept unless `options` say otherwise.
     pub async fn destroy(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
+        stack.validate()?;
         // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
-        Box::pin(self.destroy_inner(stack, options)).await
+        self.under_lease(stack, "destroy", |ctx| {
+            Box::pin(self.destroy_inner(ctx, stack, options))
+        })
+        .await
     }
 
-    async fn destroy_inner(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
-        stack.validate()?;
-        let ctx = self.context(stack)?;
+    async fn destroy_inner(
+        &self,
+        ctx: Context,
+        stack: &Stack,
+        options: DestroyOptions,
+    ) -> Result<DestroyReport> {
         let l = &self.layers;
         let spec = stack.service_spec();
         let names = ServiceNames::new(ctx.stack(), &spec);
@@ -663,8 +798,7 @@ impl Deployer {
 }
 
 /// A deploy planned from one round of reads ([`Deployer::prepare`]): the plan to show, and
-/// what [`apply`](Self::apply) needs to carry it out, with the deployer that prepared it,
-/// without reading again.
+/// what [`apply`](Self::apply) needs to carry it out, with the deployer that prepared it.
 #[derive(Debug)]
 pub struct PreparedDeploy {
     deployer: Deployer,
@@ -675,6 +809,9 @@ pub struct PreparedDeploy {
     wait: bool,
     reads: Reads,
     plan: Plan,
+    /// The plan a saved plan promised ([`Deployer::prepare_saved`]): what the re-read under
+    /// the lease must find again.
+    expected: Option<Plan>,
 }
 
 impl PreparedDeploy {
@@ -689,20 +826,36 @@ impl PreparedDeploy {
         &self.stack
     }
 
-    /// Carries out the deploy, without reading again: creates what is missing, updates what
-    /// differs, deletes what the stack no longer wants, and waits for the rollout. Values the
-    /// plan showed as `(known after apply)` are filled in as their resources are made (the
-    /// service, scaling and observability layers plan those parts again from the same reads,
-    /// with the new ids), so the report's changes may name them. A replacement the plan
-    /// showed is refused before any change.
+    /// What the re-read under the lease must find again (a saved plan's).
+    pub(crate) fn expect(&mut self, plan: Plan) {
+        self.expected = Some(plan);
+    }
+
+    /// Carries out the deploy: creates what is missing, updates what differs, deletes what the
+    /// stack no longer wants, and waits for the rollout. Values the plan showed as `(known
+    /// after apply)` are filled in as their resources are made (the service, scaling and
+    /// observability layers plan those parts again from the same reads, with the new ids), so
+    /// the report's changes may name them. A replacement the plan showed is refused before any
+    /// change.
     ///
-    /// The decisions were made from reads at [`prepare`](Deployer::prepare) time: apply soon
-    /// after (as a tool does right after its confirmation), and prepare again if the stack
-    /// may have been changed by someone else meanwhile.
+    /// An empty plan makes no call at all: no lease, no read, no change. Otherwise the deploy
+    /// takes the stack's lease (waiting as [`Deployer::lease`] says; [`Error::Lease`] when
+    /// another run holds it), reads every layer again under it — so that what another run did
+    /// meanwhile is seen: after a concurrent deploy of the same manifest nothing is left to do
+    /// — and applies that plan, renewing the lease at its calls and releasing it at the end.
+    /// It refuses, before any change, a plan that now deletes or replaces something the shown
+    /// plan did not ([`Error::StalePlan`]); for a saved plan, any difference.
+    ///
+    /// [`Error::Lease`]: crate::Error::Lease
+    /// [`Error::StalePlan`]: crate::Error::StalePlan
     pub async fn apply(self) -> Result<DeployReport> {
         let deployer = self.deployer.clone();
         // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
-        Box::pin(deployer.apply_inner(self)).await
+        if self.plan.is_empty() {
+            // Nothing to change: no lease, no second read, no mutating call.
+            return Box::pin(deployer.apply_inner(self, None)).await;
+        }
+        Box::pin(deployer.apply_leased(self)).await
     }
 }
 

@@ -31,6 +31,10 @@ pub enum Error {
     /// The observability layer failed.
     #[error(transparent)]
     Observe(ecs_observe::Error),
+    /// The stack's lease: another run holds it, or this run lost it (see
+    /// [`ecs_core::lease`]); nothing was changed, or the run stopped.
+    #[error(transparent)]
+    Lease(Box<ecs_core::lease::LeaseError>),
     /// A saved plan no longer applies as saved (see [`SavedPlan`](crate::SavedPlan)); nothing
     /// was changed.
     #[error("the saved plan of stack `{stack}` no longer applies: {reason}; nothing was changed, plan again")]
@@ -52,7 +56,7 @@ impl Error {
             Error::Service(e) => e.problems(),
             Error::Scaling(e) => e.problems(),
             Error::Observe(e) => e.problems(),
-            Error::Manifest { .. } | Error::StalePlan { .. } => None,
+            Error::Manifest { .. } | Error::StalePlan { .. } | Error::Lease(_) => None,
         }
     }
 
@@ -65,6 +69,12 @@ impl Error {
             Error::Observe(e) => e.code(),
             _ => None,
         }
+    }
+}
+
+impl From<ecs_core::lease::LeaseError> for Error {
+    fn from(e: ecs_core::lease::LeaseError) -> Self {
+        Error::Lease(Box::new(e))
     }
 }
 

@@ -35,6 +35,7 @@
 mod cost;
 mod deploy;
 mod error;
+mod lease;
 mod manifest;
 mod saved;
 mod stack;
@@ -54,6 +55,7 @@ pub use deploy::{
 };
 pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
 pub use error::{Error, Result};
+pub use lease::SsmLeaseStore;
 pub use manifest::{
     AlarmSetting, AlarmsManifest, HttpsManifest, Manifest, NetworkManifest, Profile,
     ProfileDefaults, ScalingManifest, ScalingSettings,

@@ -148,7 +148,8 @@ impl Deployer {
     /// before any change, when the file was edited, was planned by another version of the
     /// tool or in another region, or when the stack changed since (a fresh plan of the saved
     /// manifest differs from the saved plan; the error names the entries that differ).
-    /// Otherwise [`PreparedDeploy::apply`] carries it out.
+    /// Otherwise [`PreparedDeploy::apply`] carries it out, checking it once more under the
+    /// stack's lease.
     pub async fn prepare_saved(&self, saved: &SavedPlan) -> Result<PreparedDeploy> {
         if saved.format != SAVED_PLAN_FORMAT {
             return Err(saved.stale(format!(
@@ -176,7 +177,8 @@ impl Deployer {
             )));
         }
         let stack = stack_of(&saved.manifest)?;
-        let prepared = self.prepare(&stack).await?;
+        let mut prepared = self.prepare(&stack).await?;
+        prepared.expect(saved.plan.clone());
         let differ = differences(&saved.plan, prepared.plan());
         if !differ.is_empty() {
             return Err(saved.stale(format!(
@@ -196,7 +198,7 @@ fn stack_of(manifest: &str) -> Result<Stack> {
 
 /// The entries of `now` that are not in `saved` as they are, and those of `saved` gone from
 /// `now`, each as its plan line (first line only).
-fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
+pub(crate) fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
     let line = |c: &ecs_core::Change| {
         let text = c.to_string();
         text.lines().next().unwrap_or_default().trim().to_string()

@@ -220,6 +220,10 @@ pub fn mock_layers(rules: &MockRules<'_>) -> Layers {
             logs: mock_client!(aws_sdk_cloudwatchlogs, any, rules.logs.iter().copied()),
             cloudwatch: mock_client!(aws_sdk_cloudwatch, any, rules.cloudwatch.iter().copied()),
         }),
+        // The lease is no AWS mock: an in-memory store (it is tested on its own).
+        lease: std::sync::Arc::new(ecs_core::testing::MemoryLeaseStore::new(
+            ecs_core::TokioClock,
+        )),
     }
 }
 
@@ -261,12 +265,17 @@ pub struct FakeAws {
     pub cloudwatch: FakeCloudWatch,
     /// CloudWatch Logs.
     pub logs: FakeLogs,
+    /// The stack's lease (in memory; its service clock is [`lease_clock`](Self::lease_clock)).
+    pub lease: ecs_core::testing::MemoryLeaseStore,
+    /// The lease store's service clock: advance it to expire a lease.
+    pub lease_clock: ecs_core::FakeClock,
 }
 
 impl Default for FakeAws {
     fn default() -> Self {
         let journal = Journal::default();
         let ecs = FakeEcs::new(&journal, EcsState::default());
+        let lease_clock = ecs_core::FakeClock::new();
         Self {
             ec2: FakeEc2::new(&journal, Ec2State::default()),
             elb: FakeElb::new(&journal, ElbState::default()).linked(&ecs),
@@ -277,6 +286,8 @@ impl Default for FakeAws {
             cloudwatch: FakeCloudWatch::new(&journal, CloudWatchState::default()),
             logs: FakeLogs::new(&journal, LogsState::default()),
             journal,
+            lease: ecs_core::testing::MemoryLeaseStore::new(lease_clock.clone()),
+            lease_clock,
         }
     }
 }
@@ -302,6 +313,7 @@ impl FakeAws {
                 logs: self.logs.client(),
                 cloudwatch: self.cloudwatch.client(),
             }),
+            lease: std::sync::Arc::new(self.lease.clone()),
         }
     }
 }
@@ -375,6 +387,8 @@ pub async fn emulator_layers_with(emulator: &Emulator, harness: &Harness) -> Lay
             logs: client!(aws_sdk_cloudwatchlogs),
             cloudwatch: client!(aws_sdk_cloudwatch),
         }),
+        // The lease's calls are its own: not counted with the stack's, nor faulted.
+        lease: std::sync::Arc::new(crate::SsmLeaseStore::new(aws_sdk_ssm::Client::new(&config))),
     }
 }
 

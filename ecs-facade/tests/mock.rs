@@ -259,3 +259,75 @@ async fn a_saved_plan_applies_as_saved_and_is_refused_once_the_stack_changed() {
     assert!(err.to_string().contains("the file was edited"), "{err}");
     assert!(aws.journal.is_empty());
 }
+
+#[tokio::test]
+async fn a_deploy_holds_the_stacks_lease_only_to_change_something_and_refuses_while_another_run_holds_it(
+) {
+    use ecs_core::lease::{self, Holder, LeaseError, LeaseOptions, LeaseScope};
+    use ecs_facade::testing::FakeAws;
+    use ecs_facade::Error;
+    use std::sync::Arc;
+    let aws = FakeAws::default();
+    let deployer = Deployer::from_layers(aws.layers()).clock(ecs_core::FakeClock::new());
+    let stack = Stack::from_manifest(PROD).unwrap();
+    let scope = LeaseScope::stack(&ecs_core::StackName::new("shop").unwrap());
+
+    // A deploy that changes something holds the lease, and releases it.
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert_eq!(report.lease, Some(1));
+    let generations = aws.lease.generations(&scope);
+    assert_eq!(generations.len(), 1);
+    assert!(generations[0].holder.released);
+    assert_eq!(generations[0].holder.operation, "deploy");
+
+    // A no-op takes no lease: not one call of the lease's store.
+    let calls = aws.lease.calls().len();
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert_eq!(report.lease, None);
+    assert_eq!(aws.lease.calls().len(), calls);
+
+    // Another run holds it: a deploy that would change something, a destroy and an image
+    // release are refused at once, naming the holder, before any change.
+    let other = ecs_core::Context::builder()
+        .stack(ecs_core::StackName::new("shop").unwrap())
+        .run_id("other-run")
+        .build();
+    let _held = lease::acquire(
+        &other,
+        Arc::new(aws.lease.clone()),
+        &scope,
+        Holder::this_process(&other, "deploy", std::time::Duration::from_secs(300)),
+        &LeaseOptions::default(),
+    )
+    .await
+    .unwrap();
+    let changed = Stack::from_manifest(&PROD.replace("nginx:1.27", "nginx:1.28")).unwrap();
+    aws.journal.clear();
+    let err = deployer.deploy(&changed).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Lease(e) if matches!(&**e, LeaseError::Held { holder, .. } if holder.run_id == "other-run")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is locked by"), "{err}");
+    let err = deployer
+        .destroy(&stack, DestroyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Lease(_)), "{err}");
+    let release = ecs_facade::service::ImageRelease::builder()
+        .image("nginx:2")
+        .build();
+    let err = deployer.release_image(&stack, &release).await.unwrap_err();
+    assert!(matches!(err, Error::Lease(_)), "{err}");
+    assert!(
+        aws.journal.mutating().is_empty(),
+        "{:?}",
+        aws.journal.mutating()
+    );
+
+    // An operator unlocks it: the deploy goes through.
+    let displaced = deployer.unlock(&stack).await.unwrap();
+    assert_eq!(displaced.map(|h| h.run_id), Some("other-run".to_string()));
+    let report = deployer.deploy(&changed).await.unwrap();
+    assert_eq!(report.lease, Some(4));
+}

@@ -229,7 +229,8 @@ pub(crate) async fn release(
 
 /// The least-privilege IAM policy a CI principal needs to release images of the service
 /// `spec` describes in `stack` (`deploy FILE --image URI`) in `account` and `region`: log in
-/// to the registry and push to the stack's repository (when the spec has one); describe the
+/// to the registry and push to the stack's repository (when the spec has one); hold the
+/// stack's lease (SSM parameters under its own path); describe the
 /// service and the revision it runs; register the new revision (with its tags: `TagResource`
 /// only on creation) and pass the stack's two roles to ECS tasks; update the service; follow
 /// the rollout (the service, its stopped tasks, its targets' health). Actions AWS does not
@@ -315,6 +316,23 @@ pub fn release_policy(stack: &StackName, spec: &ServiceSpec, region: &str, accou
             "Condition": {"ArnEquals": {"ecs:cluster": ecs(format!("cluster/{}", names.cluster))}},
         }),
     ]);
+    // The stack's lease (`ecs_core::lease`, in SSM Parameter Store): read, create, renew,
+    // release, and remove older generations, under the stack's own path only.
+    let lease = ecs_core::lease::LeaseScope::stack(stack).path();
+    statements.push(json!({
+        "Sid": "TheStacksLease",
+        "Effect": "Allow",
+        "Action": [
+            "ssm:DeleteParameters",
+            "ssm:GetParameter",
+            "ssm:GetParametersByPath",
+            "ssm:PutParameter",
+        ],
+        "Resource": [
+            format!("arn:{p}:ssm:{region}:{account}:parameter{lease}"),
+            format!("arn:{p}:ssm:{region}:{account}:parameter{lease}/*"),
+        ],
+    }));
     if spec.load_balancer.is_some() {
         statements.push(json!({
             "Sid": "TargetHealth",

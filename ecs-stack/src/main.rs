@@ -5,6 +5,7 @@
 //! ```text
 //! ecs-stack validate examples/prod.yml
 //! ecs-stack cost examples/prod.yml [--region eu-west-1]
+//! ecs-stack unlock examples/prod.yml
 //! ecs-stack registry-login examples/prod.yml
 //! ecs-stack ci-policy examples/prod.yml --account 123456789012 [--region eu-west-1]
 //! ecs-stack plan examples/dev.yml [--out dev.plan.json]
@@ -53,6 +54,14 @@ struct Cli {
     /// standard output; progress still goes to standard error).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     output: OutputFormat,
+    /// When another run holds the stack's lease, wait up to this many seconds for it (default:
+    /// fail at once, saying who holds it since when).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0)]
+    lock_wait: u64,
+    /// How long this run's lease lasts without renewal: after a run dies (killed, its machine
+    /// lost), the next one breaks its lease this many seconds after its last renewal.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
+    lock_ttl: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -160,6 +169,12 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: String,
     },
+    /// Release the stack's lease for an operator, when the run that held it is gone.
+    Unlock {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
     /// Estimate the stack's monthly cost (no AWS call).
     Cost {
         /// The manifest (YAML).
@@ -192,6 +207,18 @@ pub(crate) struct Out {
     pub(crate) json: bool,
     /// Colours of standard output.
     pub(crate) style: Style,
+    /// How the stack's lease is taken (`--lock-wait`, `--lock-ttl`).
+    pub(crate) lock: (u64, u64),
+}
+
+impl Out {
+    /// The lease options `--lock-wait` and `--lock-ttl` give.
+    fn lease(self) -> ecs_facade::core::lease::LeaseOptions {
+        ecs_facade::core::lease::LeaseOptions::builder()
+            .wait(std::time::Duration::from_secs(self.lock.0))
+            .ttl(std::time::Duration::from_secs(self.lock.1.max(3)))
+            .build()
+    }
 }
 
 impl Out {
@@ -352,6 +379,7 @@ async fn main() -> ExitCode {
     let out = Out {
         json,
         style: Style::for_stdout(json),
+        lock: (cli.lock_wait, cli.lock_ttl),
     };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,6 +444,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
         }
         Command::Cost { file, region } => cost(out, &file, region).await,
         Command::RegistryLogin { file } => registry_login(out, &file).await,
+        Command::Unlock { file } => unlock(out, &file).await,
         Command::CiPolicy {
             file,
             account,
@@ -465,7 +494,9 @@ async fn session(out: Out, file: &str) -> Result<Session, CliError> {
     let stack = load_stack(file)?;
     let config = load_config().await;
     let progress = Progress::new(!out.json);
-    let deployer = Deployer::new(&config).events(progress.sink());
+    let deployer = Deployer::new(&config)
+        .events(progress.sink())
+        .lease(out.lease());
     Ok(Session {
         stack,
         config,
@@ -578,6 +609,7 @@ async fn apply(out: Out, path: &str, yes: bool, no_wait: bool) -> Result<(), Cli
     let progress = Progress::new(!out.json);
     let deployer = Deployer::new(&config)
         .events(progress.sink())
+        .lease(out.lease())
         .wait_for_rollout(!no_wait);
     if !out.json {
         eprintln!(
@@ -816,6 +848,24 @@ async fn registry_login(out: Out, file: &str) -> Result<(), CliError> {
         }));
     }
     println!("{repository}");
+    Ok(())
+}
+
+/// `unlock FILE`: the stack's lease released for an operator.
+async fn unlock(out: Out, file: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    let displaced = s.deployer.unlock(&s.stack).await?;
+    s.progress.clear();
+    if out.json {
+        return out.print_json(&serde_json::json!({ "displaced": displaced }));
+    }
+    match displaced {
+        Some(holder) => println!(
+            "Unlocked stack `{}`: it was held by {holder}. If that run is still alive, it stops at its next AWS call.",
+            s.stack.name
+        ),
+        None => println!("Stack `{}` was not locked.", s.stack.name),
+    }
     Ok(())
 }
 

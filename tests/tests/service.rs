@@ -865,5 +865,19 @@ async fn an_image_only_release_succeeds_with_only_the_printed_ci_policy_under_en
         .collect();
     assert_eq!(ops, ["RegisterTaskDefinition", "UpdateService"]);
     assert!(report.released && report.rollout.is_some(), "{report:?}");
+
+    // Through the facade, which holds the stack's lease (SSM parameters) while it releases:
+    // the policy covers the lease too.
+    let stack = ecs_facade::Stack::builder()
+        .name("e2e-iam")
+        .service(v1.clone())
+        .build();
+    let deployer = ecs_facade::Deployer::new(&ci);
+    let release = ecs_service::ImageRelease::builder()
+        .image("nginx:3")
+        .build();
+    let report = deployer.release_image(&stack, &release).await.unwrap();
+    assert!(report.released, "{report:?}");
+    assert_eq!(report.previous_image, "nginx:2");
     emulator.stop();
 }

@@ -131,6 +131,21 @@ impl LeaseStore for MemoryLeaseStore {
         Box::pin(async { Ok(()) })
     }
 
+    fn clear<'a>(
+        &'a self,
+        _ctx: &'a Context,
+        scope: &'a LeaseScope,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        self.record("clear");
+        let path = scope.path();
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .generations
+            .retain(|(p, _), _| *p != path);
+        Box::pin(async { Ok(()) })
+    }
+
     fn now<'a>(
         &'a self,
         _ctx: &'a Context,

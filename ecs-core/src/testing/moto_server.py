@@ -351,7 +351,8 @@ def new_deployment_on_update():
 
 
 def ecs_resource_arns():
-    """Authorize ECS service and task calls against their resource's ARN.
+    """Authorize ECS service and task calls, and SSM parameter calls, against their
+    resource's ARN.
 
     With IAM enforced (``INITIAL_NO_AUTH_ACTION_COUNT``, or a POST to
     ``/moto-api/reset-auth``), moto 5.2.5 authorizes every ECS call against the
@@ -379,6 +380,20 @@ def ecs_resource_arns():
         return "*"
 
     EC2ContainerServiceResponse._determine_resource = determine_resource
+
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    def ssm_resource(self):
+        try:
+            body = json.loads(self.body or "{}")
+        except ValueError:
+            return "*"
+        name = body.get("Name") or body.get("Path") or (body.get("Names") or [None])[0]
+        if not name:
+            return "*"
+        return f"arn:aws:ssm:{self.region}:{self.current_account}:parameter/{name.lstrip('/')}"
+
+    SimpleSystemManagerResponse._determine_resource = ssm_resource
 
 
 # --- process lifecycle ------------------------------------------------------
