@@ -308,6 +308,23 @@ impl NetworkLayer {
             ("public_subnets", &e.public_subnets),
             ("private_subnets", &e.private_subnets),
         ] {
+            // The load balancer and the service need their subnets in two zones at least.
+            let mut tier_zones: Vec<&str> = list
+                .iter()
+                .filter_map(|id| subnets.subnets().iter().find(|s| s.subnet_id() == Some(id)))
+                .filter_map(|s| s.availability_zone())
+                .collect();
+            tier_zones.sort_unstable();
+            tier_zones.dedup();
+            if tier_zones.len() == 1 {
+                problems.push(
+                    format!("vpc.existing.{tier}"),
+                    format!(
+                        "every subnet is in {}: a load-balanced service needs subnets in two zones at least",
+                        tier_zones[0]
+                    ),
+                );
+            }
             for (i, id) in list.iter().enumerate() {
                 match subnets.subnets().iter().find(|s| s.subnet_id() == Some(id)) {
                     None => return Err(not_found("subnet", id.clone())),

@@ -1624,6 +1624,34 @@ async fn existing_vpc_with_an_unknown_subnet_is_not_found() {
     assert!(m.journal.mutating().is_empty());
 }
 
+#[tokio::test]
+async fn existing_subnets_in_one_zone_are_refused_before_any_change() {
+    let h = Harness::new();
+    let m = Mock::new(&account());
+    let (vpc, subnets) = (existing_vpc(&m.journal), existing_subnets(&m.journal));
+    let net = m.layer(&[&vpc, &subnets]);
+    // Both public subnets in zone a, the private ones in a and b.
+    let spec = NetworkSpec::builder()
+        .vpc(Network::existing(
+            VPC,
+            ["subnet-p1", "subnet-q1"],
+            ["subnet-q1", "subnet-q2"],
+        ))
+        .container_port(PORT)
+        .build();
+    let err = net.plan(&h.ctx, &spec).await.unwrap_err();
+    let problems = err.problems().expect("a validation error");
+    assert!(problems.mentions("vpc.existing.public_subnets"), "{err}");
+    assert!(!problems.mentions("vpc.existing.private_subnets"), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "every subnet is in {AZ_A}: a load-balanced service needs subnets in two zones"
+        )),
+        "{err}"
+    );
+    assert!(m.journal.mutating().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. wait_ready.
 

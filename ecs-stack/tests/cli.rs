@@ -115,6 +115,35 @@ fn actions(changes: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The example manifests run on real AWS as written (placeholders aside): their image,
+/// nginx-unprivileged, listens on 8080 as a non-root user and answers 200 on `/` only (its
+/// documented behaviour), so that is the port the load balancer sends to and the path it
+/// checks; a check on a path the image does not serve would fail every task.
+#[test]
+fn the_example_manifests_check_what_their_image_serves() {
+    for name in ["dev.yml", "prod.yml", "existing-vpc.yml"] {
+        let stack = ecs_facade::Stack::from_manifest(&example(name)).unwrap();
+        let container = &stack.service.task.containers[0];
+        assert!(
+            container
+                .image
+                .starts_with("public.ecr.aws/nginx/nginx-unprivileged:"),
+            "{name}: review the health check against this image: {}",
+            container.image
+        );
+        assert_eq!(container.ports, [8080], "{name}");
+        let lb = stack.service.load_balancer.as_ref().unwrap();
+        assert_eq!(lb.target_group.health_check.path, "/", "{name}");
+        let text = std::fs::read_to_string(example(name)).unwrap();
+        if text.contains("123456789012") || text.contains("vpc-0123456789abcdef0") {
+            assert!(
+                text.contains("PLACEHOLDER"),
+                "{name}: mark the placeholders"
+            );
+        }
+    }
+}
+
 #[test]
 fn validate_accepts_every_example_manifest() {
     for name in ["dev.yml", "prod.yml", "existing-vpc.yml"] {
