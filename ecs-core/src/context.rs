@@ -166,9 +166,6 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
-        if let Some(guard) = &self.guard {
-            guard.before_call().await?;
-        }
         self.run(operation, resource, None, f).await
     }
 
@@ -186,9 +183,6 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
-        if let Some(guard) = &self.guard {
-            guard.before_call().await?;
-        }
         self.run(operation, resource, Some(retry_on), f).await
     }
 
@@ -207,6 +201,11 @@ impl Context {
         let start = self.clock.now();
         let mut attempt = 1;
         loop {
+            // Before every attempt, retries included: a held lease renews itself here, and a
+            // run that lost it stops.
+            if let Some(guard) = &self.guard {
+                guard.before_call().await?;
+            }
             let err = match f().await {
                 Ok(value) => return Ok(value),
                 Err(e) => AwsError::from_sdk(operation, resource, e),

@@ -35,6 +35,13 @@ use typed_builder::TypedBuilder;
 
 use crate::{AwsError, BoxFuture, CallGuard, Context, Event, StackName};
 
+/// The system's wall clock: only to tell that a run was paused (its own clock can stand
+/// still while the machine sleeps), never to judge another run's lease.
+#[allow(clippy::disallowed_methods)]
+fn wall_now() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 /// The path every lease lives under.
 pub const LEASE_PREFIX: &str = "/ecs-facade/lease";
 
@@ -109,6 +116,19 @@ impl Holder {
             by: format!("{user}@{host} (pid {})", std::process::id()),
             since,
             ttl_secs: ttl.as_secs().max(1),
+            released: false,
+        }
+    }
+
+    /// What a generation whose value cannot be read stands for: held (by someone unknown)
+    /// until it expires, so that nobody takes a lease they cannot understand.
+    pub fn unreadable() -> Self {
+        Self {
+            run_id: "unknown".to_string(),
+            operation: "unknown".to_string(),
+            by: "a run whose lease value cannot be read".to_string(),
+            since: 0,
+            ttl_secs: 300,
             released: false,
         }
     }
@@ -191,12 +211,13 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
         scope: &'a LeaseScope,
         numbers: &'a [u64],
     ) -> BoxFuture<'a, Result<(), AwsError>>;
-    /// Deletes everything of `scope` (its generations and the clock's probe): the lease of a
-    /// stack that was destroyed.
+    /// Deletes these generations and the clock's probe: the lease of a stack that was
+    /// destroyed.
     fn clear<'a>(
         &'a self,
         ctx: &'a Context,
         scope: &'a LeaseScope,
+        numbers: &'a [u64],
     ) -> BoxFuture<'a, Result<(), AwsError>>;
     /// The service's clock now, in milliseconds since the Unix epoch.
     fn now<'a>(
@@ -300,8 +321,9 @@ pub struct Lease {
     scope: LeaseScope,
     number: u64,
     holder: Holder,
-    /// When the last renewal (or the creation) started, by this run's clock.
-    renewed: std::sync::Mutex<std::time::Instant>,
+    /// When the last renewal (or the creation) started, by this run's clock and by the
+    /// system's wall clock (which, unlike the first, also runs while the machine sleeps).
+    renewed: std::sync::Mutex<(std::time::Instant, std::time::SystemTime)>,
 }
 
 /// Takes the lease of `scope` for `holder`: see the [module](self) docs.
@@ -316,13 +338,20 @@ pub async fn acquire(
     let resource = format!("lease of {scope}");
     loop {
         let attempt = ctx.clock().now();
-        let generations = store.list(ctx, scope).await?;
+        let attempt_wall = wall_now();
+        let mut generations = store.list(ctx, scope).await?;
         let held = generations
             .iter()
             .max_by_key(|g| g.number)
             .is_some_and(|g| !g.holder.released);
+        // The service's "now" is read before the generations the decision uses, so that a
+        // renewal made meanwhile is seen (written after "now": not expired).
         let now = match held {
-            true => Some(store.now(ctx, scope).await?),
+            true => {
+                let now = store.now(ctx, scope).await?;
+                generations = store.list(ctx, scope).await?;
+                Some(now)
+            }
             false => None,
         };
         let (number, broke) = match decide(&generations, now) {
@@ -373,14 +402,16 @@ pub async fn acquire(
             scope: scope.clone(),
             number,
             holder,
-            renewed: std::sync::Mutex::new(attempt),
+            renewed: std::sync::Mutex::new((attempt, attempt_wall)),
         });
     }
 }
 
 /// Releases whatever lease `scope` has, for an operator whose run died holding it: creates
-/// the next generation, released, by `by` (so that the dead run's renewals, if it comes back,
-/// find it lost). Returns the holder it displaced, if the lease was held.
+/// the next generation, released, by `by`. If the displaced run is in fact alive, it finds
+/// the lease lost at its next renewal (within a third of its time to live) and stops; until
+/// then it may still write, so unlock only a run that is gone. Returns the holder it
+/// displaced, if the lease was held.
 pub async fn unlock(
     ctx: &Context,
     store: &dyn LeaseStore,
@@ -406,33 +437,63 @@ impl Lease {
         self.number
     }
 
-    /// Renews the lease: fails with [`LeaseError::Lost`] when a later generation exists, or
-    /// when more than its time to live passed since the last renewal started (by this run's
-    /// clock: a run paused that long may have been broken, and must not write any more).
+    /// How long since the last renewal started: the larger of this run's clock and the wall
+    /// clock (a machine that slept lets the first stand still).
+    fn since_renewed(&self, ctx: &Context) -> Duration {
+        let (last, last_wall) = *self.renewed.lock().expect("not poisoned");
+        let by_clock = ctx.clock().now() - last;
+        let by_wall = wall_now().duration_since(last_wall).unwrap_or_default();
+        by_clock.max(by_wall)
+    }
+
+    /// Renews the lease: fails with [`LeaseError::Lost`] when its generation is gone, is not
+    /// this run's, or a later generation exists; with [`LeaseError::Lapsed`] when more than
+    /// its time to live passed since the last renewal started, before or by the end of this
+    /// one (a run paused that long may have been broken, and must not write any more).
     pub async fn renew(&self, ctx: &Context) -> Result<(), LeaseError> {
-        let start = ctx.clock().now();
-        let last = *self.renewed.lock().expect("not poisoned");
-        if start - last > Duration::from_secs(self.holder.ttl_secs) {
-            return Err(LeaseError::Lapsed {
-                scope: self.scope.clone(),
-            });
+        let ttl = Duration::from_secs(self.holder.ttl_secs);
+        let lapsed = || LeaseError::Lapsed {
+            scope: self.scope.clone(),
+        };
+        if self.since_renewed(ctx) > ttl {
+            return Err(lapsed());
         }
+        let (start, start_wall) = (ctx.clock().now(), wall_now());
         let generations = self.store.list(ctx, &self.scope).await?;
-        if let Some(later) = generations
-            .iter()
-            .filter(|g| g.number > self.number)
-            .max_by_key(|g| g.number)
-        {
-            return Err(LeaseError::Lost {
-                scope: self.scope.clone(),
-                by: later.holder.clone(),
-            });
-        }
+        self.check_own(&generations)?;
         self.store
             .overwrite(ctx, &self.scope, self.number, &self.holder)
             .await?;
-        *self.renewed.lock().expect("not poisoned") = start;
+        // Written within the time to live of the previous renewal: a run that broke the lease
+        // read "now" after this write, so it saw it. Written later: it may not have.
+        if self.since_renewed(ctx) > ttl {
+            return Err(lapsed());
+        }
+        *self.renewed.lock().expect("not poisoned") = (start, start_wall);
         Ok(())
+    }
+
+    /// `Ok` when this run's generation is still there, still this run's, and the highest.
+    fn check_own(&self, generations: &[Generation]) -> Result<(), LeaseError> {
+        let top = generations.iter().max_by_key(|g| g.number);
+        let own = generations.iter().find(|g| g.number == self.number);
+        match (top, own) {
+            (Some(top), Some(own))
+                if top.number == self.number && own.holder.run_id == self.holder.run_id =>
+            {
+                Ok(())
+            }
+            (top, _) => Err(LeaseError::Lost {
+                scope: self.scope.clone(),
+                by: top
+                    .filter(|t| t.number != self.number)
+                    .map(|t| t.holder.clone())
+                    .unwrap_or_else(|| Holder {
+                        by: "someone who removed this run's generation".to_string(),
+                        ..Holder::unreadable()
+                    }),
+            }),
+        }
     }
 
     /// A guard for the run's context ([`Context::with_guard`]): before each AWS call of the
@@ -449,20 +510,26 @@ impl Lease {
         })
     }
 
-    /// Releases the lease by deleting everything of its scope, when what it covered is gone
-    /// (a destroyed stack leaves no parameter behind); unless a later generation took it over
-    /// meanwhile, which is left as it is.
+    /// Releases the lease by deleting its generations and the clock's probe, when what it
+    /// covered is gone (a destroyed stack leaves no parameter behind); unless another run took
+    /// it over meanwhile, whose generation is left as it is.
     pub async fn remove(&self, ctx: &Context) -> Result<(), LeaseError> {
         let ctx = ctx.without_guard();
         let generations = self.store.list(&ctx, &self.scope).await?;
-        if generations.iter().any(|g| g.number > self.number) {
+        if self.check_own(&generations).is_err() {
             return Ok(());
         }
-        self.store.clear(&ctx, &self.scope).await?;
+        // Only what was read, at or below this run's generation: one created since stays.
+        let numbers: Vec<u64> = generations
+            .iter()
+            .map(|g| g.number)
+            .filter(|n| *n <= self.number)
+            .collect();
+        self.store.clear(&ctx, &self.scope, &numbers).await?;
         Ok(())
     }
 
-    /// Releases the lease (unless a later generation took it over meanwhile).
+    /// Releases the lease (unless another run took it over meanwhile).
     pub async fn release(&self, ctx: &Context) -> Result<(), LeaseError> {
         let ctx = ctx.without_guard();
         let released = Holder {
@@ -470,7 +537,7 @@ impl Lease {
             ..self.holder.clone()
         };
         let generations = self.store.list(&ctx, &self.scope).await?;
-        if generations.iter().any(|g| g.number > self.number) {
+        if self.check_own(&generations).is_err() {
             return Ok(());
         }
         self.store
@@ -491,10 +558,7 @@ impl CallGuard for Guard {
     fn before_call(&self) -> BoxFuture<'_, Result<(), AwsError>> {
         Box::pin(async move {
             let every = Duration::from_secs(self.lease.holder.ttl_secs) / 3;
-            let due = || {
-                let last = *self.lease.renewed.lock().expect("not poisoned");
-                self.ctx.clock().now() - last >= every
-            };
+            let due = || self.lease.since_renewed(&self.ctx) >= every;
             if !due() {
                 return Ok(());
             }

@@ -224,9 +224,10 @@ impl Deployer {
             (Ok(_), "destroy") => held.remove(&ctx).await,
             _ => held.release(&ctx).await,
         };
-        let out = out?;
-        released?;
-        Ok(out)
+        if let Err(e) = released {
+            warn_unreleased(&ctx, &e);
+        }
+        out
     }
 
     /// Releases the stack's lease for an operator, when the run that held it is gone (killed,
@@ -434,10 +435,10 @@ impl Deployer {
             Box::pin(self.apply_inner(fresh, Some(held.generation()))).await
         }
         .await;
-        let released = held.release(&ctx).await;
-        let out = out?;
-        released?;
-        Ok(out)
+        if let Err(e) = held.release(&ctx).await {
+            warn_unreleased(&ctx, &e);
+        }
+        out
     }
 
     async fn apply_inner(
@@ -676,12 +677,18 @@ impl Deployer {
         stack.validate()?;
         let mut spec = stack.service_spec();
         spec.service.rollout.wait &= self.wait;
+        let service = &self.layers.service;
+        // The same image again: no lease, no change.
+        let planned = service
+            .plan_release(&self.context(stack)?, &spec, release)
+            .await?;
+        if !planned.changes_anything() {
+            return Ok(planned.report().clone());
+        }
+        // Under the lease, read again: what another run did meanwhile is seen.
         self.under_lease(stack, "release", |ctx| async move {
-            Ok(self
-                .layers
-                .service
-                .release_image(&ctx, &spec, release)
-                .await?)
+            let planned = service.plan_release(&ctx, &spec, release).await?;
+            Ok(service.apply_release(&ctx, &planned).await?)
         })
         .await
     }
@@ -901,6 +908,15 @@ fn observe_target(
         target_group: dim(tg.and_then(ecs_observe::target_group_dimension)),
         log_group: names.log_group.clone(),
     }
+}
+
+/// The work is done (or failed on its own); a lease that could not be released expires by
+/// itself after its time to live: said, not made the run's failure.
+fn warn_unreleased(ctx: &Context, e: &ecs_core::lease::LeaseError) {
+    ctx.emit(Event::Progress {
+        resource: format!("lease of {}", LeaseScope::stack(ctx.stack())),
+        message: format!("not released ({e}); it expires after its time to live, or `unlock` it"),
+    });
 }
 
 /// A clock shared by reference count, so one deployer's clock reaches every context.

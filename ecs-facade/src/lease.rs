@@ -64,10 +64,12 @@ impl LeaseStore for SsmLeaseStore {
                         .name()
                         .and_then(|n| n.rsplit('/').next())
                         .and_then(|n| n.parse::<u64>().ok());
+                    // A value this version cannot read stands for a held lease.
                     let holder = p
                         .value()
-                        .and_then(|v| serde_json::from_str::<Holder>(v).ok());
-                    if let (Some(number), Some(holder)) = (number, holder) {
+                        .and_then(|v| serde_json::from_str::<Holder>(v).ok())
+                        .unwrap_or_else(Holder::unreadable);
+                    if let Some(number) = number {
                         found.push(Generation::new(
                             number,
                             holder,
@@ -158,33 +160,13 @@ impl LeaseStore for SsmLeaseStore {
         &'a self,
         ctx: &'a Context,
         scope: &'a LeaseScope,
+        numbers: &'a [u64],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
-            let path = scope.path();
             let resource = format!("lease of {scope}");
-            let mut names = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let out = ctx
-                    .call("GetParametersByPath", &resource, || {
-                        self.ssm
-                            .get_parameters_by_path()
-                            .path(&path)
-                            .recursive(false)
-                            .set_next_token(token.clone())
-                            .send()
-                    })
-                    .await?;
-                names.extend(
-                    out.parameters()
-                        .iter()
-                        .filter_map(|p| p.name().map(str::to_string)),
-                );
-                token = out.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
+            let mut names: Vec<String> = numbers.iter().map(|n| name(scope, *n)).collect();
+            names.push(format!("{}/clock", scope.path()));
+            // Names that do not exist are reported as invalid, not as an error.
             for chunk in names.chunks(10) {
                 ctx.call("DeleteParameters", &resource, || {
                     self.ssm

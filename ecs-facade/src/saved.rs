@@ -10,6 +10,9 @@
 //! tool or the region is not the one that planned it. What is applied is then what the
 //! reviewer saw.
 //!
+//! The fingerprint catches a stale file and an accidental edit; it is not a signature (anyone
+//! who edits the file can compute it again): keep the file where it was reviewed.
+//!
 //! The plan is what the fingerprint covers of the read: every resource the plan considered,
 //! with its action, its differences and its details (revisions, "registered outside"
 //! remarks). A change the plan does not depend on (a tag on a resource the stack does not

@@ -331,3 +331,36 @@ async fn a_deploy_holds_the_stacks_lease_only_to_change_something_and_refuses_wh
     let report = deployer.deploy(&changed).await.unwrap();
     assert_eq!(report.lease, Some(4));
 }
+
+#[tokio::test]
+async fn the_lease_is_taken_only_to_change_and_a_saved_plan_is_checked_again_under_it() {
+    use ecs_facade::testing::FakeAws;
+    use ecs_facade::Error;
+    let aws = FakeAws::default();
+    let deployer = Deployer::from_layers(aws.layers()).clock(ecs_core::FakeClock::new());
+
+    // A plan saved in an empty account and prepared; meanwhile another run deploys the stack.
+    let saved = deployer.save_plan(PROD).await.unwrap();
+    let prepared = deployer.prepare_saved(&saved).await.unwrap();
+    let stack = Stack::from_manifest(PROD).unwrap();
+    deployer.deploy(&stack).await.unwrap();
+    // Applying the saved plan reads again under the lease and refuses: nothing changes.
+    aws.journal.clear();
+    let err = prepared.apply().await.unwrap_err();
+    assert!(matches!(err, Error::StalePlan { .. }), "{err}");
+    assert!(
+        aws.journal.mutating().is_empty(),
+        "{:?}",
+        aws.journal.mutating()
+    );
+
+    // The same image again: no lease, no change.
+    let calls = aws.lease.calls().len();
+    let release = ecs_facade::service::ImageRelease::builder()
+        .image("nginx:1.27")
+        .build();
+    let report = deployer.release_image(&stack, &release).await.unwrap();
+    assert!(!report.released);
+    assert_eq!(aws.lease.calls().len(), calls);
+    assert!(aws.journal.mutating().is_empty());
+}

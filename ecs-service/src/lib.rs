@@ -68,7 +68,7 @@ use tagging::StackTags;
 pub use ecr::RegistryLogin;
 pub use error::{Error, Result};
 pub use names::ServiceNames;
-pub use release::{release_policy, ImageRelease, ReleaseReport};
+pub use release::{release_policy, ImageRelease, ReleasePlan, ReleaseReport};
 pub use service::RolloutReport;
 pub use spec::{
     default_log_group, fargate_memory_options, is_secret_arn, AccessLogs, Architecture,
@@ -1059,7 +1059,29 @@ impl ServiceLayer {
         spec: &ServiceSpec,
         release: &ImageRelease,
     ) -> Result<ReleaseReport> {
-        release::release(ctx, &self.clients.ecs, &self.clients.elb, spec, release).await
+        let planned = release::plan(ctx, &self.clients.ecs, spec, release).await?;
+        release::apply(ctx, &self.clients.ecs, &self.clients.elb, &planned).await
+    }
+
+    /// The first half of [`release_image`](Self::release_image): reads the service and the
+    /// revision it runs and decides the release, without a change. A caller that holds a
+    /// lease to change the stack checks [`ReleasePlan::changes_anything`] before taking it.
+    pub async fn plan_release(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        release: &ImageRelease,
+    ) -> Result<ReleasePlan> {
+        release::plan(ctx, &self.clients.ecs, spec, release).await
+    }
+
+    /// The second half of [`release_image`](Self::release_image): carries out `planned`.
+    pub async fn apply_release(
+        &self,
+        ctx: &Context,
+        planned: &ReleasePlan,
+    ) -> Result<ReleaseReport> {
+        release::apply(ctx, &self.clients.ecs, &self.clients.elb, planned).await
     }
 
     /// The service's current state: counts, deployments, target health and recent events;

@@ -117,14 +117,39 @@ fn names(spec: &ServiceSpec) -> String {
     format!("it has {}", names.join(", "))
 }
 
-/// Carries out `release` on the stack's service: see [`ServiceLayer::release_image`](crate::ServiceLayer::release_image).
-pub(crate) async fn release(
+/// An image-only release read and decided ([`ServiceLayer::plan_release`](crate::ServiceLayer::plan_release)):
+/// what it would do, and what [`ServiceLayer::apply_release`](crate::ServiceLayer::apply_release)
+/// needs to do it. A caller checks [`changes_anything`](Self::changes_anything) first, and
+/// takes the stack's lease only when it does.
+#[derive(Debug, Clone)]
+pub struct ReleasePlan {
+    report: ReleaseReport,
+    want: Option<taskdef::TaskDef>,
+    names: ServiceNames,
+    target_group: Option<String>,
+    wait: Option<u64>,
+}
+
+impl ReleasePlan {
+    /// Whether the release registers a revision and updates the service: `false` when the
+    /// container runs the image already.
+    pub fn changes_anything(&self) -> bool {
+        self.want.is_some()
+    }
+
+    /// What the release did, or would do (before [`apply_release`](crate::ServiceLayer::apply_release)).
+    pub fn report(&self) -> &ReleaseReport {
+        &self.report
+    }
+}
+
+/// Reads the stack's service and the revision it runs, and decides the release (no change).
+pub(crate) async fn plan(
     ctx: &Context,
     ecs: &Client,
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
     spec: &ServiceSpec,
     release: &ImageRelease,
-) -> Result<ReleaseReport> {
+) -> Result<ReleasePlan> {
     validate(spec, release)?;
     let names = ServiceNames::new(ctx.stack(), spec);
     let live = service::observe(ctx, ecs, &names.cluster, &names.service)
@@ -152,7 +177,7 @@ pub(crate) async fn release(
         )
         .into());
     };
-    let mut report = ReleaseReport {
+    let report = ReleaseReport {
         service: names.service.clone(),
         container: container.clone(),
         previous_image: previous_image.clone(),
@@ -163,32 +188,62 @@ pub(crate) async fn release(
         deployment: None,
         rollout: None,
     };
-    if previous_image == release.image {
-        return Ok(report);
-    }
-    let mut want = running.definition.clone();
-    want.container_definitions = Some(
-        want.container_definitions()
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                if c.name() == Some(container.as_str()) {
-                    c.image = Some(release.image.clone());
-                }
-                c
-            })
-            .collect(),
-    );
-    let td = taskdef::TaskDef {
+    let want = (previous_image != release.image).then(|| {
+        let mut want = running.definition.clone();
+        want.container_definitions = Some(
+            want.container_definitions()
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    if c.name() == Some(container.as_str()) {
+                        c.image = Some(release.image.clone());
+                    }
+                    c
+                })
+                .collect(),
+        );
+        taskdef::TaskDef {
+            want,
+            tags: tagging::StackTags::new(ctx)
+                .of(taskdef::LOGICAL)
+                .with(taskdef::ORIGIN_TAG, taskdef::RELEASED),
+        }
+    });
+    Ok(ReleasePlan {
+        report,
         want,
-        tags: tagging::StackTags::new(ctx)
-            .of(taskdef::LOGICAL)
-            .with(taskdef::ORIGIN_TAG, taskdef::RELEASED),
+        // The target group the stack's service sends traffic to: its health is reported
+        // while waiting (no other load balancer read, so the CI policy stays small).
+        target_group: live.load_balancers.first().map(|(tg, _, _)| tg.clone()),
+        wait: spec
+            .service
+            .rollout
+            .wait
+            .then_some(spec.service.rollout.timeout),
+        names,
+    })
+}
+
+/// Carries out `planned`: one `RegisterTaskDefinition`, one `UpdateService`, the wait; no
+/// call when it changes nothing.
+pub(crate) async fn apply(
+    ctx: &Context,
+    ecs: &Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    planned: &ReleasePlan,
+) -> Result<ReleaseReport> {
+    let mut report = planned.report.clone();
+    let Some(td) = &planned.want else {
+        return Ok(report);
     };
+    let names = &planned.names;
     let td_resource = format!("{} {}", taskdef::KIND, names.family);
     ctx.emit(Event::Started {
         resource: td_resource.clone(),
-        action: format!("register revision with {} in `{container}`", release.image),
+        action: format!(
+            "register revision with {} in `{}`",
+            report.image, report.container
+        ),
     });
     let revision = td.register(ctx, ecs).await?;
     ctx.emit(Event::Done {
@@ -206,20 +261,17 @@ pub(crate) async fn release(
     report.task_definition = revision.arn;
     report.released = true;
     report.deployment = Some(deployment.clone());
-    if spec.service.rollout.wait {
-        // The target group the stack's service sends traffic to: its health is reported
-        // while waiting (no other load balancer read, so the CI policy stays small).
-        let tg = live.load_balancers.first().map(|(tg, _, _)| tg.clone());
+    if let Some(timeout) = planned.wait {
         report.rollout = Some(
             service::wait_rollout(
                 ctx,
                 ecs,
-                tg.as_deref().map(|t| (elb, t)),
+                planned.target_group.as_deref().map(|t| (elb, t)),
                 &names.cluster,
                 &names.service,
                 &deployment,
                 &report.task_definition,
-                std::time::Duration::from_secs(spec.service.rollout.timeout),
+                std::time::Duration::from_secs(timeout),
             )
             .await?,
         );
@@ -233,9 +285,10 @@ pub(crate) async fn release(
 /// stack's lease (SSM parameters under its own path); describe the
 /// service and the revision it runs; register the new revision (with its tags: `TagResource`
 /// only on creation) and pass the stack's two roles to ECS tasks; update the service; follow
-/// the rollout (the service, its stopped tasks, its targets' health). Actions AWS does not
-/// scope to a resource (`RegisterTaskDefinition`, `DescribeTaskDefinition`, `ListTasks`,
-/// `DescribeTargetHealth`, `GetAuthorizationToken`) have `"*"`.
+/// the rollout (the service, its stopped tasks, its targets' health); and `status` when a
+/// release failed (the load balancer's describes, the alarms' states). Actions AWS does not
+/// scope to a resource (`RegisterTaskDefinition`, `DescribeTaskDefinition`, `ListTasks`, the
+/// load balancer's describes, `DescribeAlarms`, `GetAuthorizationToken`) have `"*"`.
 ///
 /// ```
 /// let stack = ecs_core::StackName::new("shop").unwrap();
@@ -333,13 +386,14 @@ pub fn release_policy(stack: &StackName, spec: &ServiceSpec, region: &str, accou
             format!("arn:{p}:ssm:{region}:{account}:parameter{lease}/*"),
         ],
     }));
-    if spec.load_balancer.is_some() {
-        statements.push(json!({
-            "Sid": "TargetHealth",
-            "Effect": "Allow",
-            "Action": ["elasticloadbalancing:DescribeTargetHealth"],
-            "Resource": "*",
-        }));
-    }
+    // Target health while waiting, and `status` when a release failed (the load balancer,
+    // its target group and their health; the alarms' states): read-only, and AWS does not
+    // scope these describes to a resource.
+    statements.push(json!({
+        "Sid": "StatusOfTheStack",
+        "Effect": "Allow",
+        "Action": ["cloudwatch:DescribeAlarms", "elasticloadbalancing:Describe*"],
+        "Resource": "*",
+    }));
     json!({"Version": "2012-10-17", "Statement": statements})
 }

@@ -861,7 +861,7 @@ async fn unlock(out: Out, file: &str) -> Result<(), CliError> {
     }
     match displaced {
         Some(holder) => println!(
-            "Unlocked stack `{}`: it was held by {holder}. If that run is still alive, it stops at its next AWS call.",
+            "Unlocked stack `{}`: it was held by {holder}. If that run is in fact alive, it stops at its next renewal (within a third of its time to live).",
             s.stack.name
         ),
         None => println!("Stack `{}` was not locked.", s.stack.name),

@@ -879,5 +879,12 @@ async fn an_image_only_release_succeeds_with_only_the_printed_ci_policy_under_en
     let report = deployer.release_image(&stack, &release).await.unwrap();
     assert!(report.released, "{report:?}");
     assert_eq!(report.previous_image, "nginx:2");
+    // The workflow's `status` on failure works with the same policy: the service, its
+    // load balancer's describes. (Its alarms' `DescribeAlarms` goes through the emulator's
+    // CloudWatch protocol bridge, which re-encodes the signed request, so moto cannot verify
+    // its signature under enforced IAM: the policy grants it, as checked here, unexercised.)
+    let status = ci_layer.status(&ctx, &v1).await.unwrap();
+    assert!(status.is_some());
+    assert!(policy.to_string().contains("\"cloudwatch:DescribeAlarms\""));
     emulator.stop();
 }

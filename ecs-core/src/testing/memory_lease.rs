@@ -135,14 +135,13 @@ impl LeaseStore for MemoryLeaseStore {
         &'a self,
         _ctx: &'a Context,
         scope: &'a LeaseScope,
+        numbers: &'a [u64],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         self.record("clear");
-        let path = scope.path();
-        self.state
-            .lock()
-            .expect("not poisoned")
-            .generations
-            .retain(|(p, _), _| *p != path);
+        let mut state = self.state.lock().expect("not poisoned");
+        for n in numbers {
+            state.generations.remove(&(scope.path(), *n));
+        }
         Box::pin(async { Ok(()) })
     }
 
