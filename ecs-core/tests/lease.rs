@@ -27,35 +27,40 @@ fn ttl() -> Duration {
     Duration::from_secs(60)
 }
 
+/// Takes the lease for `operation` as the run of `ctx`.
+async fn take(
+    ctx: &Context,
+    store: &Arc<dyn LeaseStore>,
+    operation: &str,
+    options: &LeaseOptions,
+) -> Result<lease::Lease, LeaseError> {
+    lease::acquire(
+        ctx,
+        store.clone(),
+        &scope(),
+        Holder::this_process(ctx, operation, ttl()),
+        options,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_held_lease_refuses_at_once_and_a_released_one_is_taken_again() {
     let (clock, events) = (FakeClock::new(), EventLog::new());
     let store = MemoryLeaseStore::new(clock.clone());
     let shared: Arc<dyn LeaseStore> = Arc::new(store.clone());
     let a = ctx(&clock, &events, "run-a");
-    let first = lease::acquire(
-        &a,
-        shared.clone(),
-        &scope(),
-        Holder::this_process(&a, "deploy", ttl()),
-        &LeaseOptions::default(),
-    )
-    .await
-    .unwrap();
+    let first = take(&a, &shared, "deploy", &LeaseOptions::default())
+        .await
+        .unwrap();
     assert_eq!(first.generation(), 1);
     assert_eq!(store.calls(), ["list", "create"]);
 
     // A second run: refused at once, naming the holder; it created nothing.
     let b = ctx(&clock, &events, "run-b");
-    let err = lease::acquire(
-        &b,
-        shared.clone(),
-        &scope(),
-        Holder::this_process(&b, "deploy", ttl()),
-        &LeaseOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = take(&b, &shared, "deploy", &LeaseOptions::default())
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(err, LeaseError::Held { ref holder, .. } if holder.run_id == "run-a"),
@@ -70,15 +75,9 @@ async fn a_held_lease_refuses_at_once_and_a_released_one_is_taken_again() {
 
     // Released: the next run takes generation 2 and removes generation 1.
     first.release(&a).await.unwrap();
-    let second = lease::acquire(
-        &b,
-        shared,
-        &scope(),
-        Holder::this_process(&b, "destroy", ttl()),
-        &LeaseOptions::default(),
-    )
-    .await
-    .unwrap();
+    let second = take(&b, &shared, "destroy", &LeaseOptions::default())
+        .await
+        .unwrap();
     assert_eq!(second.generation(), 2);
     let left = store.generations(&scope());
     assert_eq!(left.len(), 1);
@@ -95,21 +94,14 @@ async fn a_dead_holders_lease_is_broken_after_its_time_to_live_by_the_services_c
     let shared: Arc<dyn LeaseStore> = Arc::new(store.clone());
     let a = ctx(&clock, &events, "run-a");
     // Taken, then never renewed nor released: its holder died.
-    let _dead = lease::acquire(
-        &a,
-        shared.clone(),
-        &scope(),
-        Holder::this_process(&a, "deploy", ttl()),
-        &LeaseOptions::default(),
-    )
-    .await
-    .unwrap();
+    let _dead = take(&a, &shared, "deploy", &LeaseOptions::default())
+        .await
+        .unwrap();
     let b = ctx(&clock, &events, "run-b");
-    let taken = lease::acquire(
+    let taken = take(
         &b,
-        shared,
-        &scope(),
-        Holder::this_process(&b, "deploy", ttl()),
+        &shared,
+        "deploy",
         &LeaseOptions::builder()
             .wait(Duration::from_secs(600))
             .poll(Duration::from_secs(5))
@@ -150,15 +142,9 @@ async fn the_lease_renews_at_the_runs_calls_and_a_run_that_lost_it_stops() {
     let shared: Arc<dyn LeaseStore> = Arc::new(store.clone());
     let a = ctx(&clock, &events, "run-a");
     let held = Arc::new(
-        lease::acquire(
-            &a,
-            shared.clone(),
-            &scope(),
-            Holder::this_process(&a, "deploy", ttl()),
-            &LeaseOptions::default(),
-        )
-        .await
-        .unwrap(),
+        take(&a, &shared, "deploy", &LeaseOptions::default())
+            .await
+            .unwrap(),
     );
     let guarded = a.with_guard(held.guard(&a));
     let call = || async {
@@ -207,15 +193,9 @@ async fn the_lease_renews_at_the_runs_calls_and_a_run_that_lost_it_stops() {
     // A run paused beyond its time to live stops at its next call, even if nobody broke it.
     let b = ctx(&clock, &events, "run-b");
     let paused = Arc::new(
-        lease::acquire(
-            &b,
-            shared,
-            &scope(),
-            Holder::this_process(&b, "deploy", ttl()),
-            &LeaseOptions::default(),
-        )
-        .await
-        .unwrap(),
+        take(&b, &shared, "deploy", &LeaseOptions::default())
+            .await
+            .unwrap(),
     );
     let guarded = b.with_guard(paused.guard(&b));
     clock.advance(Duration::from_secs(61));

@@ -619,6 +619,20 @@ async fn apply(out: Out, path: &str, yes: bool, no_wait: bool) -> Result<(), Cli
         );
     }
     let prepared = deployer.prepare_saved(&saved).await?;
+    let what = format!("the saved plan of stack `{}`", saved.stack);
+    show_confirm_apply(out, &progress, prepared, yes, no_wait, &what).await
+}
+
+/// Shows the plan of `prepared`, asks before deleting or replacing anything, applies it and
+/// prints the report.
+async fn show_confirm_apply(
+    out: Out,
+    progress: &Progress,
+    prepared: ecs_facade::PreparedDeploy,
+    yes: bool,
+    no_wait: bool,
+    what: &str,
+) -> Result<(), CliError> {
     progress.clear();
     let plan = prepared.plan();
     if !out.json {
@@ -626,7 +640,7 @@ async fn apply(out: Out, path: &str, yes: bool, no_wait: bool) -> Result<(), Cli
     }
     confirm_destructive(plan, yes, out.json)?;
     if !out.json {
-        eprintln!("\nApplying the saved plan of stack `{}`…", saved.stack);
+        eprintln!("\nApplying {what}…");
     }
     let report = prepared.apply().await?;
     progress.clear();
@@ -652,24 +666,11 @@ async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), Cl
             region_name(&config)
         );
     }
-    // One round of reads: the plan shown is the plan applied.
+    // The plan shown is the plan applied (a non-empty one is read again under the stack's
+    // lease, and refused if it now deletes or replaces something not shown).
     let prepared = deployer.prepare(&stack).await?;
-    let plan = prepared.plan();
-    progress.clear();
-    if !out.json {
-        println!("{}", out.style.plan(plan));
-    }
-    confirm_destructive(plan, yes, out.json)?;
-    if !out.json {
-        eprintln!("\nDeploying stack `{}`…", stack.name);
-    }
-    let report = prepared.apply().await?;
-    progress.clear();
-    if out.json {
-        return out.print_json(&report);
-    }
-    println!("\n{}", render::deploy_report(out.style, &report, !no_wait));
-    Ok(())
+    let what = format!("stack `{}`", stack.name);
+    show_confirm_apply(out, &progress, prepared, yes, no_wait, &what).await
 }
 
 /// `deploy FILE --image [CONTAINER=]URI [--service NAME]`: an image-only release.
