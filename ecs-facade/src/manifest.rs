@@ -448,6 +448,15 @@ impl Manifest {
             .alarm_actions(alarms.actions.clone())
             .ok_actions(alarms.actions)
             .build();
+        // Without a `count`, the profile's count is only a starting point: brought into the
+        // scaling range, so that a range without the profile's count is not an error about a
+        // count the manifest never set.
+        let mut service = service;
+        if let (None, Some(sc)) = (self.count, &scaling) {
+            if sc.min <= sc.max {
+                service.service.desired_count = d.count.clamp(sc.min, sc.max);
+            }
+        }
         Stack {
             name: self.name.clone(),
             tags: self.tags.iter().fold(Tags::new(), |t, (k, v)| t.with(k, v)),

@@ -113,7 +113,9 @@ impl Stack {
             }));
         }
         if let Some(scaling) = &self.scaling {
-            let desired = Some(self.service.service.desired_count);
+            // A count outside a range that is itself wrong is not a second problem.
+            let desired =
+                Some(self.service.service.desired_count).filter(|_| scaling.min <= scaling.max);
             if let Err(e) = scaling.validate(desired, self.service.load_balancer.is_some()) {
                 p.extend(e);
             }

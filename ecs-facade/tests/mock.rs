@@ -364,3 +364,34 @@ async fn the_lease_is_taken_only_to_change_and_a_saved_plan_is_checked_again_und
     assert_eq!(aws.lease.calls().len(), calls);
     assert!(aws.journal.mutating().is_empty());
 }
+
+#[test]
+fn a_scaling_range_is_not_an_error_about_a_count_the_manifest_never_set() {
+    // No `count`: the profile's count (prod: 2) is brought into the range.
+    let stack = Stack::from_manifest(
+        "name: shop\nprofile: prod\nimage: nginx\nscaling: {min: 3, max: 6}\n",
+    )
+    .unwrap();
+    assert_eq!(stack.service.service.desired_count, 3);
+    // A wrong range is one problem, about the range.
+    let err = Stack::from_manifest(
+        "name: shop\nprofile: prod\nimage: nginx\nscaling: {min: 5, max: 2}\n",
+    )
+    .unwrap_err();
+    let problems = err.problems().expect("validation problems");
+    assert!(problems.mentions("scaling.min"), "{err}");
+    assert!(
+        !err.to_string().contains("outside the scaling range"),
+        "{err}"
+    );
+    // A count the manifest sets outside the range is still refused, naming it.
+    let err = Stack::from_manifest(
+        "name: shop\nprofile: prod\nimage: nginx\ncount: 9\nscaling: {min: 3, max: 6}\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("9 is outside the scaling range 3–6"),
+        "{err}"
+    );
+}

@@ -736,7 +736,7 @@ impl ObserveLayer {
                 deleted.push(Change::new(logs::KIND, log_group, Action::Delete));
             } else {
                 kept.push(format!(
-                    "{} {log_group} (with its logs; destroy with delete_logs to delete it)",
+                    "{} {log_group} (with its logs; to delete them too, destroy with `--delete-logs`, or `DestroyOptions::delete_logs` in the library)",
                     logs::KIND
                 ));
             }
@@ -832,7 +832,7 @@ impl ObserveLayer {
             deleted.push(Change::new(logs::KIND, log_group, Action::Delete));
         } else if !delete_logs {
             kept.push(format!(
-                "{} {log_group} (with its logs; destroy with delete_logs to delete it)",
+                "{} {log_group} (with its logs; to delete them too, destroy with `--delete-logs`, or `DestroyOptions::delete_logs` in the library)",
                 logs::KIND
             ));
         }

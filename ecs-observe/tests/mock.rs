@@ -1244,7 +1244,9 @@ async fn destroy_keeps_the_log_group_unless_asked() {
     assert_eq!(m.journal.count("DeleteLogGroup"), 0);
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(
-        kept[0].contains("log-group") && kept[0].contains(LOG_GROUP),
+        kept[0].contains("log-group")
+            && kept[0].contains(LOG_GROUP)
+            && kept[0].contains("`--delete-logs`"),
         "{kept:?}"
     );
     assert!(deleted.find("log-group", LOG_GROUP).is_none(), "{deleted}");

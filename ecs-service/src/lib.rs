@@ -1518,7 +1518,7 @@ fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyR
             );
         } else {
             kept.push(format!(
-                "{} {} (with its images; destroy with force to delete it)",
+                "{} {} (with its images; to delete them too, destroy with `--force-delete-images`, or `DestroyOptions::force_delete_images` in the library)",
                 ecr::KIND,
                 names.repository
             ));

@@ -1293,10 +1293,9 @@ async fn destroy_deletes_in_dependency_order_and_keeps_the_repository() {
     // The repository is kept, and the report says so.
     assert_eq!(j.count("DeleteRepository"), 0);
     assert!(
-        report
-            .kept
-            .iter()
-            .any(|k| k.contains("ecr-repository") && k.contains(REPO)),
+        report.kept.iter().any(|k| k.contains("ecr-repository")
+            && k.contains(REPO)
+            && k.contains("`--force-delete-images`")),
         "{:?}",
         report.kept
     );
