@@ -395,3 +395,128 @@ fn a_scaling_range_is_not_an_error_about_a_count_the_manifest_never_set() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_ssm_lease_store_makes_create_only_writes_and_reads_the_services_clock() {
+    use aws_sdk_ssm::error::ErrorMetadata;
+    use aws_sdk_ssm::operation::delete_parameters::DeleteParametersOutput;
+    use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+    use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
+    use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
+    use aws_sdk_ssm::primitives::DateTime;
+    use aws_sdk_ssm::types::Parameter;
+    use aws_sdk_ssm::Client;
+    use ecs_core::lease::{Holder, LeaseScope, LeaseStore};
+    use ecs_core::testing::{mock, RuleMode};
+    use ecs_facade::SsmLeaseStore;
+
+    const PATH: &str = "/ecs-facade/lease/stack/shop";
+    let ctx = ecs_core::Context::builder()
+        .stack(ecs_core::StackName::new("shop").unwrap())
+        .run_id("run-1")
+        .build();
+    let holder = Holder::this_process(&ctx, "deploy", std::time::Duration::from_secs(300));
+    let value = serde_json::to_string(&holder).unwrap();
+    let scope = LeaseScope::stack(ctx.stack());
+
+    // Generation 3 is free: created without `Overwrite`, holding the holder.
+    let create = {
+        let value = value.clone();
+        mock!(Client::put_parameter)
+            .match_requests(move |r| {
+                r.name() == Some(&format!("{PATH}/3")[..])
+                    && r.overwrite() == Some(false)
+                    && r.value() == Some(value.as_str())
+            })
+            .then_output(|| PutParameterOutput::builder().version(1).build())
+    };
+    // Generation 4 exists: the create-only write is refused, which is a `false`.
+    let taken = mock!(Client::put_parameter)
+        .match_requests(|r| {
+            r.name() == Some(&format!("{PATH}/4")[..]) && r.overwrite() == Some(false)
+        })
+        .then_error(|| {
+            PutParameterError::generic(
+                ErrorMetadata::builder()
+                    .code("ParameterAlreadyExists")
+                    .message("The parameter already exists.")
+                    .build(),
+            )
+        });
+    // The service's clock: a probe overwritten, then read back.
+    let probe = mock!(Client::put_parameter)
+        .match_requests(|r| {
+            r.name() == Some(&format!("{PATH}/clock")[..]) && r.overwrite() == Some(true)
+        })
+        .then_output(|| PutParameterOutput::builder().version(7).build());
+    let clock = mock!(Client::get_parameter)
+        .match_requests(|r| r.name() == Some(&format!("{PATH}/clock")[..]))
+        .then_output(|| {
+            GetParameterOutput::builder()
+                .parameter(
+                    Parameter::builder()
+                        .name(format!("{PATH}/clock"))
+                        .last_modified_date(DateTime::from_millis(1_765_000_100_250))
+                        .build(),
+                )
+                .build()
+        });
+    // The generations, one level under the scope's path; the probe is not one.
+    let list = {
+        let value = value.clone();
+        mock!(Client::get_parameters_by_path)
+            .match_requests(|r| r.path() == Some(PATH) && r.recursive() == Some(false))
+            .then_output(move || {
+                GetParametersByPathOutput::builder()
+                    .parameters(
+                        Parameter::builder()
+                            .name(format!("{PATH}/2"))
+                            .value(value.clone())
+                            .last_modified_date(DateTime::from_millis(1_765_000_000_500))
+                            .build(),
+                    )
+                    .parameters(
+                        Parameter::builder()
+                            .name(format!("{PATH}/clock"))
+                            .value("run-0")
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    // A destroyed stack's lease: the generations read, and the probe.
+    let delete = mock!(Client::delete_parameters)
+        .match_requests(|r| {
+            r.names()
+                == [
+                    format!("{PATH}/1"),
+                    format!("{PATH}/2"),
+                    format!("{PATH}/clock"),
+                ]
+        })
+        .then_output(|| DeleteParametersOutput::builder().build());
+    let ssm = ecs_core::mock_client!(
+        aws_sdk_ssm,
+        RuleMode::MatchAny,
+        [&create, &taken, &probe, &clock, &list, &delete]
+    );
+    let store = SsmLeaseStore::new(ssm);
+
+    assert!(store.create(&ctx, &scope, 3, &holder).await.unwrap());
+    assert!(!store.create(&ctx, &scope, 4, &holder).await.unwrap());
+    assert_eq!(store.now(&ctx, &scope).await.unwrap(), 1_765_000_100_250);
+    let generations = store.list(&ctx, &scope).await.unwrap();
+    assert_eq!(generations.len(), 1);
+    assert_eq!(
+        (
+            generations[0].number,
+            &generations[0].holder,
+            generations[0].written_ms
+        ),
+        (2, &holder, 1_765_000_000_500)
+    );
+    store.clear(&ctx, &scope, &[1, 2]).await.unwrap();
+    for rule in [&create, &taken, &probe, &clock, &list, &delete] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
