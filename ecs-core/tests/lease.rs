@@ -27,6 +27,21 @@ fn ttl() -> Duration {
     Duration::from_secs(60)
 }
 
+/// One AWS call of the run of `ctx` (answered at once, without the network): what the lease's
+/// guard runs before.
+async fn a_call(ctx: &Context) -> Result<(), ecs_core::AwsError> {
+    ctx.call("ListClusters", "stack shop", || async {
+        Ok::<
+            _,
+            aws_smithy_runtime_api::client::result::SdkError<
+                aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >(())
+    })
+    .await
+}
+
 /// Takes the lease for `operation` as the run of `ctx`.
 async fn take(
     ctx: &Context,
@@ -147,19 +162,7 @@ async fn the_lease_renews_at_the_runs_calls_and_a_run_that_lost_it_stops() {
             .unwrap(),
     );
     let guarded = a.with_guard(held.guard(&a));
-    let call = || async {
-        guarded
-            .call("ListClusters", "stack shop", || async {
-                Ok::<
-                    _,
-                    aws_smithy_runtime_api::client::result::SdkError<
-                        aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError,
-                        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-                    >,
-                >(())
-            })
-            .await
-    };
+    let call = || a_call(&guarded);
     // Within a third of the time to live: no renewal.
     clock.advance(Duration::from_secs(10));
     call().await.unwrap();
@@ -199,17 +202,6 @@ async fn the_lease_renews_at_the_runs_calls_and_a_run_that_lost_it_stops() {
     );
     let guarded = b.with_guard(paused.guard(&b));
     clock.advance(Duration::from_secs(61));
-    let err = guarded
-        .call("ListClusters", "stack shop", || async {
-            Ok::<
-                _,
-                aws_smithy_runtime_api::client::result::SdkError<
-                    aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError,
-                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-                >,
-            >(())
-        })
-        .await
-        .unwrap_err();
+    let err = a_call(&guarded).await.unwrap_err();
     assert!(err.message().contains("lapsed"), "{err}");
 }

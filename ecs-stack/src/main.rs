@@ -219,9 +219,7 @@ impl Out {
             .ttl(std::time::Duration::from_secs(self.lock.1.max(3)))
             .build()
     }
-}
 
-impl Out {
     /// Prints a line of narrative: on standard output for people, on standard error in JSON
     /// mode (where standard output holds the JSON document only).
     pub(crate) fn say(self, text: &str) {

@@ -283,17 +283,13 @@ fn the_github_actions_workflow_uses_oidc_and_only_commands_the_cli_has() {
             .map(|w| w.trim_end_matches(')').trim_end_matches('"'))
         {
             assert!(
-                text_of(&help).contains(flag),
+                text(&help.stdout).contains(flag),
                 "`ecs-stack {verb}` has no {flag}"
             );
         }
         checked += 1;
     }
     assert!(checked >= 3, "{runs:?}");
-}
-
-fn text_of(out: &Output) -> String {
-    text(&out.stdout)
 }
 
 #[test]
