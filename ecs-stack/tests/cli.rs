@@ -250,9 +250,9 @@ fn ci_policy_prints_the_release_policy_of_the_stack() {
 
 #[test]
 fn the_github_actions_workflow_uses_oidc_and_only_commands_the_cli_has() {
-    let text =
+    let yaml =
         std::fs::read_to_string(Path::new(example("github-actions/release.yml").as_str())).unwrap();
-    let workflow: Value = serde_saphyr::from_str(&text).unwrap();
+    let workflow: Value = serde_saphyr::from_str(&yaml).unwrap();
     assert_eq!(workflow["permissions"]["id-token"], "write", "OIDC");
     let steps = workflow["jobs"]["release"]["steps"].as_array().unwrap();
     assert!(steps.iter().any(|s| s["uses"]
