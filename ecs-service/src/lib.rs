@@ -327,7 +327,7 @@ impl ServiceLayer {
             Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
             Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
-            Box::pin(taskdef::observe(ctx, &c.ecs, &names.family)),
+            Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
             Box::pin(lb::observe(ctx, &c.elb, names)),
             Box::pin(service::observe(
                 ctx,
@@ -1276,7 +1276,7 @@ impl ServiceLayer {
             Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
             Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
-            Box::pin(taskdef::observe(ctx, &c.ecs, &names.family)),
+            Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
             Box::pin(lb::observe(ctx, &c.elb, names)),
             Box::pin(service::observe(
                 ctx,

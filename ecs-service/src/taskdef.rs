@@ -452,18 +452,8 @@ pub(crate) async fn describe(
     }))
 }
 
-/// Reads the latest active revision of `family` (the first of the two reads; [`resolve`] is
-/// the second, once the service's is known): `None` when there is none.
-pub(crate) async fn observe(
-    ctx: &Context,
-    ecs: &Client,
-    family: &str,
-) -> Result<Option<Described>> {
-    describe(ctx, ecs, family).await
-}
-
 /// The family as the stack sees it, from its latest active revision (`latest`, read by
-/// [`observe`]) and the revision the stack's own service runs (`service_runs`, `None` when
+/// [`describe`] of the family, beside the service) and the revision the stack's own service runs (`service_runs`, `None` when
 /// there is no such service). Calls AWS only when the answer is not in hand: to describe the
 /// running revision when it is not the latest, and to look for a revision with the stack's
 /// tag when neither the latest carries it nor the service runs the family. Whether the family
