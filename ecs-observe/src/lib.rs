@@ -153,6 +153,20 @@ pub struct ObserveOutputs {
     pub dashboard_url: Option<String>,
 }
 
+/// One log event of the stack's log group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct LogEvent {
+    /// The event's id (unique in its log group).
+    pub id: String,
+    /// When it was logged, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Its log stream (`ecs/<container>/<task id>` for a task's container).
+    pub stream: String,
+    /// The line the container wrote.
+    pub message: String,
+}
+
 /// One alarm's current state, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -679,6 +693,53 @@ impl ObserveLayer {
             .action_if(verb)
             .converge(ctx, &self.clients.logs, live.clone(), move |_| desired);
         Ok(g.run(ctx).await?.get(step).clone())
+    }
+
+    /// The log events of `log_group` from `start_ms` (milliseconds since the Unix epoch) on,
+    /// oldest first: `FilterLogEvents` over every stream, page after page (at most `limit`
+    /// events). `StartLiveTail` would stream them, but it does not reach a custom endpoint
+    /// (the SDK puts `stream-` before the host), so polling this is the portable way to follow
+    /// a service's logs. A log group that does not exist yet has no events.
+    pub async fn log_events(
+        &self,
+        ctx: &Context,
+        log_group: &str,
+        start_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEvent>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = ctx
+                .call("FilterLogEvents", &format!("log-group {log_group}"), || {
+                    self.clients
+                        .logs
+                        .filter_log_events()
+                        .log_group_name(log_group)
+                        .start_time(start_ms)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.is_code("ResourceNotFoundException") => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            out.extend(page.events().iter().map(|e| LogEvent {
+                id: e.event_id().unwrap_or_default().to_string(),
+                timestamp_ms: e.timestamp().unwrap_or_default(),
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                message: e.message().unwrap_or_default().trim_end().to_string(),
+            }));
+            token = page.next_token().map(str::to_string);
+            if token.is_none() || out.len() >= limit {
+                break;
+            }
+        }
+        out.sort_by_key(|e| e.timestamp_ms);
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// The current state of the stack's alarms.

@@ -34,6 +34,101 @@ pub(crate) struct LiveRepo {
     pub(crate) tags: Tags,
 }
 
+/// An image in an ECR registry, as its URI names it:
+/// `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/REPOSITORY[:TAG|@DIGEST]` (no tag means
+/// `latest`).
+///
+/// ```
+/// use ecs_service::EcrImage;
+/// let i = EcrImage::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/shop:v42").unwrap();
+/// assert_eq!((i.registry_id.as_str(), i.region.as_str(), i.repository.as_str()), ("123456789012", "eu-west-1", "team/shop"));
+/// assert_eq!(i.tag.as_deref(), Some("v42"));
+/// assert!(EcrImage::parse("nginx:1.27").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EcrImage {
+    /// The registry's id: the account that owns it.
+    pub registry_id: String,
+    /// The registry's region.
+    pub region: String,
+    /// The repository's name.
+    pub repository: String,
+    /// The tag (`latest` when the URI names neither a tag nor a digest).
+    pub tag: Option<String>,
+    /// The digest (`sha256:…`), when the URI names one.
+    pub digest: Option<String>,
+}
+
+/// Whether an [`EcrImage`] exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageLookup {
+    /// The image is in its repository.
+    Found,
+    /// The repository exists; the tag or digest does not.
+    NoSuchImage,
+    /// The repository does not exist.
+    NoSuchRepository,
+}
+
+impl EcrImage {
+    /// The ECR image `image` names, or `None` for an image of any other registry.
+    pub fn parse(image: &str) -> Option<Self> {
+        let (host, path) = image.split_once('/')?;
+        let (account, rest) = host.split_once(".dkr.ecr.")?;
+        let region = rest
+            .strip_suffix(".amazonaws.com")
+            .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (repository, tag, digest) = match path.split_once('@') {
+            Some((repo, digest)) => (repo, None, Some(digest.to_string())),
+            None => match path.rsplit_once(':') {
+                Some((repo, tag)) => (repo, Some(tag.to_string()), None),
+                None => (path, Some("latest".to_string()), None),
+            },
+        };
+        (!repository.is_empty() && !region.is_empty()).then(|| EcrImage {
+            registry_id: account.to_string(),
+            region: region.to_string(),
+            repository: repository.to_string(),
+            tag,
+            digest,
+        })
+    }
+
+    /// Looks the image up in its registry with `ecr` (a client of the image's region):
+    /// one `DescribeImages`, which reads no image content.
+    pub async fn lookup(
+        &self,
+        ctx: &Context,
+        ecr: &Client,
+    ) -> std::result::Result<ImageLookup, ecs_core::AwsError> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .set_image_tag(self.tag.clone())
+            .set_image_digest(self.digest.clone())
+            .build();
+        let resource = format!("ecr-image {}", self.repository);
+        match ctx
+            .call("DescribeImages", &resource, || {
+                ecr.describe_images()
+                    .registry_id(&self.registry_id)
+                    .repository_name(&self.repository)
+                    .image_ids(id.clone())
+                    .send()
+            })
+            .await
+        {
+            Ok(out) if !out.image_details().is_empty() => Ok(ImageLookup::Found),
+            Ok(_) => Ok(ImageLookup::NoSuchImage),
+            Err(e) if e.is_code("ImageNotFoundException") => Ok(ImageLookup::NoSuchImage),
+            Err(e) if e.is_code("RepositoryNotFoundException") => Ok(ImageLookup::NoSuchRepository),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The lifecycle policy for `spec`: untagged images expire after N days; only the last M
 /// tagged images are kept.
 pub(crate) fn lifecycle_policy(spec: &RepositorySpec) -> Value {

@@ -53,6 +53,10 @@ pub enum Error {
     /// A resource the operation needs does not exist.
     #[error(transparent)]
     NotFound(#[from] ecs_core::resource::NotFound),
+    /// ECS Exec cannot open a session (exec is off, no task runs, no such container); no
+    /// session was made.
+    #[error("{0}")]
+    Exec(String),
 }
 
 fn list(title: &str, items: &[String]) -> String {

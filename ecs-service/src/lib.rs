@@ -46,6 +46,7 @@
 mod cluster;
 mod ecr;
 mod error;
+mod exec;
 mod iam;
 mod lb;
 mod names;
@@ -65,8 +66,9 @@ use ecs_net::NetworkOutputs;
 
 use tagging::StackTags;
 
-pub use ecr::RegistryLogin;
+pub use ecr::{EcrImage, ImageLookup, RegistryLogin};
 pub use error::{Error, Result};
+pub use exec::{ExecRequest, ExecSession};
 pub use names::ServiceNames;
 pub use release::{release_policy, ImageRelease, ReleasePlan, ReleaseReport};
 pub use service::RolloutReport;
@@ -191,6 +193,11 @@ impl ServiceState {
     /// The target group's ARN, when it exists already.
     pub fn existing_target_group_arn(&self) -> Option<&str> {
         self.live.lb.tg.as_ref().map(|t| t.arn.as_str())
+    }
+
+    /// Whether the ECS service exists already.
+    pub fn service_exists(&self) -> bool {
+        self.live.service.is_some()
     }
 }
 
@@ -893,58 +900,22 @@ impl ServiceLayer {
                 |(i, container)| {
                     let registry = registry.clone();
                     async move {
-                        let Some(rest) = container
-                            .image
-                            .strip_prefix(&format!("{registry}/"))
-                            .filter(|_| !registry.is_empty())
-                        else {
+                        let image = EcrImage::parse(&container.image).filter(|_| {
+                            !registry.is_empty()
+                                && container.image.starts_with(&format!("{registry}/"))
+                        });
+                        let Some(image) = image else {
                             return Ok::<_, Error>(None);
                         };
-                        let (repo, id) = match rest.split_once('@') {
-                            Some((repo, digest)) => (
-                                repo,
-                                aws_sdk_ecr::types::ImageIdentifier::builder()
-                                    .image_digest(digest)
-                                    .build(),
-                            ),
-                            None => match rest.rsplit_once(':') {
-                                Some((repo, tag)) => (
-                                    repo,
-                                    aws_sdk_ecr::types::ImageIdentifier::builder()
-                                        .image_tag(tag)
-                                        .build(),
-                                ),
-                                None => (
-                                    rest,
-                                    aws_sdk_ecr::types::ImageIdentifier::builder()
-                                        .image_tag("latest")
-                                        .build(),
-                                ),
-                            },
-                        };
-                        match ctx
-                            .call(
-                                "DescribeImages",
-                                &format!("ecr-image {}", container.image),
-                                || {
-                                    c.ecr
-                                        .describe_images()
-                                        .repository_name(repo)
-                                        .image_ids(id.clone())
-                                        .send()
-                                },
-                            )
-                            .await
-                        {
-                            Ok(out) if !out.image_details().is_empty() => Ok(None),
-                            Ok(_) => Ok(Some((i, "not found in ECR".to_string()))),
-                            Err(e)
-                                if e.is_code("ImageNotFoundException")
-                                    || e.is_code("RepositoryNotFoundException") =>
-                            {
-                                Ok(Some((i, format!("not found in ECR ({})", e.message()))))
+                        match image.lookup(ctx, &c.ecr).await? {
+                            ImageLookup::Found => Ok(None),
+                            ImageLookup::NoSuchImage => {
+                                Ok(Some((i, "not found in ECR".to_string())))
                             }
-                            Err(e) => Err(e.into()),
+                            ImageLookup::NoSuchRepository => Ok(Some((
+                                i,
+                                format!("not found in ECR (no repository `{}`)", image.repository),
+                            ))),
                         }
                     }
                 },
@@ -991,6 +962,18 @@ impl ServiceLayer {
         } else {
             Err(Error::Verification(problems))
         }
+    }
+
+    /// Opens an ECS Exec session in a running task of the service (`ExecuteCommand`,
+    /// interactive), for the Session Manager plugin: refused before any session is made when
+    /// the service has exec off, runs no task, or has no such container.
+    pub async fn exec(
+        &self,
+        ctx: &Context,
+        spec: &ServiceSpec,
+        request: &ExecRequest,
+    ) -> Result<ExecSession> {
+        exec::open(ctx, &self.clients.ecs, spec, request).await
     }
 
     /// Returns the service to the previous active revision of its family and waits for the

@@ -34,6 +34,7 @@ pub(crate) struct DesiredService {
     pub(crate) cluster: String,
     pub(crate) desired_count: i32,
     pub(crate) autoscaled: bool,
+    pub(crate) autoscaled_min: i32,
     pub(crate) strategy: Vec<crate::spec::StrategyItem>,
     pub(crate) subnets: Vec<String>,
     pub(crate) security_groups: Vec<String>,
@@ -106,6 +107,7 @@ pub(crate) fn desired(
         cluster: names.cluster.clone(),
         desired_count: s.desired_count as i32,
         autoscaled: s.autoscaled,
+        autoscaled_min: s.autoscaled_min as i32,
         strategy: s.capacity_provider_strategy.clone(),
         subnets,
         security_groups: vec![task_sg.to_string()],
@@ -321,7 +323,10 @@ pub(crate) fn diffs(
             "(new revision)",
         )),
     }
-    if !d.autoscaled && d.desired_count != l.desired_count {
+    // Autoscaling's count is left alone, unless the service runs no task while the range
+    // wants some (a service made without tasks, brought up by the first deploy with them).
+    let below_range = d.autoscaled && l.desired_count == 0 && d.autoscaled_min > 0;
+    if (!d.autoscaled || below_range) && d.desired_count != l.desired_count {
         out.push(ServiceDiff::new(
             Field::DesiredCount,
             l.desired_count,

@@ -1189,6 +1189,12 @@ pub struct ServiceSettings {
     /// Autoscaling owns the desired count: a redeploy never resets it.
     #[builder(default)]
     pub autoscaled: bool,
+    /// With `autoscaled`, the scaling range's lower bound: a live service set to run no
+    /// task while this is above 0 (after an infrastructure-only first deploy) is brought to
+    /// `desired_count`, as Application Auto Scaling itself does when a range is registered
+    /// above the current count. Any other count is autoscaling's.
+    #[builder(default)]
+    pub autoscaled_min: u32,
     /// Capacity provider strategy; empty (default) runs on the `FARGATE` launch type.
     #[builder(default)]
     pub capacity_provider_strategy: Vec<StrategyItem>,
@@ -1459,6 +1465,27 @@ impl ServiceSpec {
         self.iam.validate(&mut p);
         self.cluster.validate(&mut p);
         self.task.validate(&mut p);
+        if self.service.enable_execute_command {
+            // ECS Exec's agent writes under these: a read-only root filesystem needs
+            // writable volumes there.
+            const AGENT: [&str; 2] = ["/var/lib/amazon/ssm", "/var/log/amazon/ssm"];
+            for c in &self.task.containers {
+                let writable = |dir: &str| {
+                    c.mount_points
+                        .iter()
+                        .any(|m| !m.read_only && dir.starts_with(m.path.trim_end_matches('/')))
+                };
+                if c.readonly_root_filesystem && !AGENT.iter().all(|d| writable(d)) {
+                    p.push(
+                        "service.enable_execute_command",
+                        format!(
+                            "container `{}` has a read-only root filesystem, but ECS Exec's agent writes to {} and {}: mount writable volumes there, or turn exec off",
+                            c.name, AGENT[0], AGENT[1]
+                        ),
+                    );
+                }
+            }
+        }
         if let Some(lb) = &self.load_balancer {
             lb.validate(self.target(), &mut p);
         }

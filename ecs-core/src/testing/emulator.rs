@@ -145,6 +145,9 @@ impl Emulator {
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // A requested certificate is issued at once (on AWS: once its DNS validation
+            // record is found), so that the pre-flight finds it `ISSUED`.
+            .env("MOTO_ACM_VALIDATION_WAIT", "0")
             .env(
                 "MOTO_ECS_SERVICE_RUNNING",
                 options.ecs_service_running.to_string(),
