@@ -17,7 +17,7 @@ use ecs_service::{
 use serde::Serialize;
 
 use crate::lease::SsmLeaseStore;
-use crate::{Error, Result, Stack};
+use crate::{Error, Preflight, Result, Stack, Verification};
 use ecs_core::lease::{self, Holder, Lease, LeaseOptions, LeaseScope, LeaseStore};
 
 pub use ecs_net::KNOWN_AFTER_APPLY;
@@ -35,6 +35,8 @@ pub struct Layers {
     pub observe: ObserveLayer,
     /// Where the stack's lease lives (SSM Parameter Store; see [`ecs_core::lease`]).
     pub lease: Arc<dyn LeaseStore>,
+    /// The checks of what the stack refers to but does not make ([`crate::verify`]).
+    pub preflight: Preflight,
 }
 
 impl Layers {
@@ -46,6 +48,7 @@ impl Layers {
             scaling: ScalingLayer::new(config),
             observe: ObserveLayer::new(config),
             lease: Arc::new(SsmLeaseStore::new(aws_sdk_ssm::Client::new(config))),
+            preflight: Preflight::new(config),
         }
     }
 }
@@ -132,6 +135,7 @@ pub struct Deployer {
     clock: Arc<dyn Clock>,
     wait: bool,
     lease: LeaseOptions,
+    infrastructure_only: bool,
 }
 
 impl std::fmt::Debug for Deployer {
@@ -157,6 +161,7 @@ impl Deployer {
             clock: Arc::new(TokioClock),
             wait: true,
             lease: LeaseOptions::default(),
+            infrastructure_only: false,
         }
     }
 
@@ -188,6 +193,17 @@ impl Deployer {
     #[must_use]
     pub fn lease(mut self, options: LeaseOptions) -> Self {
         self.lease = options;
+        self
+    }
+
+    /// Whether `plan` and `deploy` make the stack without tasks (default false): every
+    /// resource, but the service runs no task and autoscaling is left for later (see
+    /// [`Stack::infrastructure_only`]), and the pre-flight does not look for the images. For
+    /// a first deploy whose image goes to the repository the stack itself creates: deploy
+    /// without tasks, push the image, deploy again. Refused once the service exists.
+    #[must_use]
+    pub fn infrastructure_only(mut self, yes: bool) -> Self {
+        self.infrastructure_only = yes;
         self
     }
 
@@ -281,8 +297,51 @@ impl Deployer {
 
     async fn prepare_inner(&self, stack: &Stack) -> Result<PreparedDeploy> {
         stack.validate()?;
+        let (mut prepared, verification) = self.prepare_and_verify(stack).await?;
+        prepared.verification = verification.into_result(&stack.name)?;
+        Ok(prepared)
+    }
+
+    /// The plan's reads and the pre-flight checks, at once.
+    async fn prepare_and_verify(&self, stack: &Stack) -> Result<(PreparedDeploy, Verification)> {
         let ctx = self.context(stack)?;
-        self.prepare_with(stack, ctx).await
+        let stack = match self.infrastructure_only {
+            true => stack.infrastructure_only(),
+            false => stack.clone(),
+        };
+        let checks = self
+            .layers
+            .preflight
+            .run(&ctx, &stack, !self.infrastructure_only);
+        // Boxed: debug builds poll these large futures on small stacks.
+        let (prepared, verification) = futures_util::try_join!(
+            Box::pin(self.prepare_with(&stack, ctx.clone())),
+            Box::pin(checks)
+        )?;
+        if self.infrastructure_only && prepared.reads.service.service_exists() {
+            return Err(Error::InfrastructureOnly {
+                stack: stack.name.clone(),
+            });
+        }
+        Ok((prepared, verification))
+    }
+
+    /// Checks, before any change, what the stack refers to but does not make: certificates,
+    /// secrets and SSM parameters (never their values), SNS topics, images, an existing
+    /// VPC's subnets (see [`crate::verify`]). Reads every layer as a plan does, and makes no
+    /// change. Returns every check's outcome; a failed check is in
+    /// [`Verification::failures`] (`plan` and `deploy` refuse with [`Error::Preflight`]).
+    ///
+    /// ```no_run
+    /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
+    /// let checks = deployer.verify(&stack).await?;
+    /// print!("{checks}");
+    /// assert!(checks.passed());
+    /// # Ok(()) }
+    /// ```
+    pub async fn verify(&self, stack: &Stack) -> Result<Verification> {
+        stack.validate()?;
+        Ok(Box::pin(self.prepare_and_verify(stack)).await?.1)
     }
 
     /// [`prepare`](Self::prepare) through `ctx` (a context renewing the lease, under it).
@@ -305,6 +364,7 @@ impl Deployer {
             reads,
             plan,
             expected: None,
+            verification: Verification::default(),
         })
     }
 
@@ -456,6 +516,7 @@ impl Deployer {
             reads,
             plan: _,
             expected: _,
+            verification: _,
         } = prepared;
         let stack = &stack;
         let start = ctx.clock().now();
@@ -633,9 +694,60 @@ impl Deployer {
         })
     }
 
+    /// Opens an ECS Exec session in a running task of the stack's service (see
+    /// [`ecs_service::ServiceLayer::exec`]); the caller hands it to the Session Manager
+    /// plugin, as `ecs-stack exec` does.
+    pub async fn exec(
+        &self,
+        stack: &Stack,
+        request: &ecs_service::ExecRequest,
+    ) -> Result<ecs_service::ExecSession> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        Ok(self
+            .layers
+            .service
+            .exec(&ctx, &stack.service_spec(), request)
+            .await?)
+    }
+
+    /// The stack's log events (its log group, every container's stream) from `start_ms`
+    /// (milliseconds since the Unix epoch) on, oldest first, at most `limit`. Poll it with
+    /// the last event's time to follow the logs (events of that same millisecond come again:
+    /// skip the ids already seen).
+    ///
+    /// ```no_run
+    /// # async fn example(deployer: ecs_facade::Deployer, stack: ecs_facade::Stack) -> Result<(), ecs_facade::Error> {
+    /// let ten_minutes_ago = 1_765_000_000_000;
+    /// for event in deployer.log_events(&stack, ten_minutes_ago, 1000).await? {
+    ///     println!("{} {}", event.stream, event.message);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn log_events(
+        &self,
+        stack: &Stack,
+        start_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ecs_observe::LogEvent>> {
+        stack.validate()?;
+        let ctx = self.context(stack)?;
+        let names = ServiceNames::new(ctx.stack(), &stack.service_spec());
+        Ok(self
+            .layers
+            .observe
+            .log_events(&ctx, &names.log_group, start_ms, limit)
+            .await?)
+    }
+
     /// The service's state (counts, deployments, target health, recent events) and the
     /// alarms' states.
     pub async fn status(&self, stack: &Stack) -> Result<StackStatus> {
+        // Boxed: debug builds poll large futures on small stacks.
+        Box::pin(self.status_inner(stack)).await
+    }
+
+    async fn status_inner(&self, stack: &Stack) -> Result<StackStatus> {
         stack.validate()?;
         let ctx = self.context(stack)?;
         let (service, alarms) = futures_util::try_join!(
@@ -678,10 +790,22 @@ impl Deployer {
         let mut spec = stack.service_spec();
         spec.service.rollout.wait &= self.wait;
         let service = &self.layers.service;
-        // The same image again: no lease, no change.
-        let planned = service
-            .plan_release(&self.context(stack)?, &spec, release)
-            .await?;
+        let ctx = self.context(stack)?;
+        let names = ServiceNames::new(ctx.stack(), &spec);
+        // The same image again: no lease, no change. An image missing from its ECR registry
+        // is refused before any change, found by a read made beside the plan's.
+        let (planned, check) = futures_util::try_join!(
+            async { Ok::<_, Error>(service.plan_release(&ctx, &spec, release).await?) },
+            self.layers
+                .preflight
+                .image(&ctx, "image", &release.image, &names.repository),
+        )?;
+        if let Some(check) = check {
+            Verification {
+                checks: vec![check],
+            }
+            .into_result(&stack.name)?;
+        }
         if !planned.changes_anything() {
             return Ok(planned.report().clone());
         }
@@ -716,6 +840,15 @@ impl Deployer {
 
     /// What [`destroy`](Self::destroy) would delete, and what it would keep.
     pub async fn plan_destroy(
+        &self,
+        stack: &Stack,
+        options: DestroyOptions,
+    ) -> Result<DestroyReport> {
+        // Boxed: debug builds poll large futures on small stacks.
+        Box::pin(self.plan_destroy_inner(stack, options)).await
+    }
+
+    async fn plan_destroy_inner(
         &self,
         stack: &Stack,
         options: DestroyOptions,
@@ -819,6 +952,8 @@ pub struct PreparedDeploy {
     /// The plan a saved plan promised ([`Deployer::prepare_saved`]): what the re-read under
     /// the lease must find again.
     expected: Option<Plan>,
+    /// The pre-flight checks (all passed or warnings).
+    verification: Verification,
 }
 
 impl PreparedDeploy {
@@ -828,9 +963,15 @@ impl PreparedDeploy {
         &self.plan
     }
 
-    /// The stack it was planned for.
+    /// The stack it was planned for (without tasks, for an infrastructure-only deploy).
     pub fn stack(&self) -> &Stack {
         &self.stack
+    }
+
+    /// The pre-flight checks: none failed (the plan would have been refused); some may be
+    /// warnings (a check the caller may not make).
+    pub fn verification(&self) -> &Verification {
+        &self.verification
     }
 
     /// What the re-read under the lease must find again (a saved plan's).

@@ -15,6 +15,10 @@ pub enum Error {
         /// What is wrong, and where.
         message: String,
     },
+    /// The manifest is invalid: every problem, each naming the manifest's key at its line
+    /// and column (see [`ManifestProblems`](crate::ManifestProblems)). No AWS call was made.
+    #[error("{0}")]
+    InvalidManifest(crate::ManifestProblems),
     /// The stack is invalid; every problem of every layer is listed. No AWS call was made.
     #[error("invalid stack: {0}")]
     Invalid(ecs_core::Problems),
@@ -35,6 +39,25 @@ pub enum Error {
     /// [`ecs_core::lease`]); nothing was changed, or the run stopped.
     #[error(transparent)]
     Lease(Box<ecs_core::lease::LeaseError>),
+    /// A pre-flight check failed: something the stack refers to but does not make is
+    /// missing or unusable (see [`Verification`](crate::Verification)). Nothing was changed.
+    #[error("stack `{stack}` refers to what a deploy would fail on; nothing was changed:{}", failures.iter().map(|c| format!("\n  {c}")).collect::<String>())]
+    Preflight {
+        /// The stack.
+        stack: String,
+        /// The failed checks.
+        failures: Vec<crate::Check>,
+    },
+    /// An infrastructure-only deploy of a stack whose service exists already (it would
+    /// stop its tasks). Nothing was changed.
+    #[error("stack `{stack}` has its service already: an infrastructure-only deploy is for a first deploy; deploy the whole stack")]
+    InfrastructureOnly {
+        /// The stack.
+        stack: String,
+    },
+    /// A call that is no layer's failed (a pre-flight check's).
+    #[error(transparent)]
+    Aws(Box<ecs_core::AwsError>),
     /// A saved plan no longer applies as saved (see [`SavedPlan`](crate::SavedPlan)); nothing
     /// was changed.
     #[error("the saved plan of stack `{stack}` no longer applies: {reason}; nothing was changed, plan again")]
@@ -56,7 +79,13 @@ impl Error {
             Error::Service(e) => e.problems(),
             Error::Scaling(e) => e.problems(),
             Error::Observe(e) => e.problems(),
-            Error::Manifest { .. } | Error::StalePlan { .. } | Error::Lease(_) => None,
+            Error::Manifest { .. }
+            | Error::InvalidManifest(_)
+            | Error::StalePlan { .. }
+            | Error::Lease(_)
+            | Error::Preflight { .. }
+            | Error::InfrastructureOnly { .. }
+            | Error::Aws(_) => None,
         }
     }
 
@@ -67,6 +96,7 @@ impl Error {
             Error::Service(e) => e.code(),
             Error::Scaling(e) => e.code(),
             Error::Observe(e) => e.code(),
+            Error::Aws(e) => e.code(),
             _ => None,
         }
     }

@@ -12,6 +12,11 @@
 //! [`destroy`] removes everything the stack owns and nothing else. [`estimate_cost`] prices
 //! it before you deploy.
 //!
+//! Before any change, `plan` and `deploy` check what the stack refers to but does not make
+//! (certificates, secrets, SNS topics, ECR images: [`Deployer::verify`], module
+//! [`verify`]); a manifest's problems name its own keys at their line and column
+//! ([`Error::InvalidManifest`]).
+//!
 //! The layers are re-exported as modules ([`net`], [`service`], [`scaling`], [`observe`],
 //! [`core`]) for building your own platform on them.
 //!
@@ -34,6 +39,7 @@
 
 mod cost;
 mod deploy;
+mod diagnostics;
 mod error;
 mod lease;
 mod manifest;
@@ -41,6 +47,7 @@ mod saved;
 mod stack;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verify;
 
 pub use ecs_core as core;
 pub use ecs_net as net;
@@ -53,6 +60,7 @@ pub use deploy::{
     DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, PreparedDeploy, StackOutputs,
     StackStatus, KNOWN_AFTER_APPLY,
 };
+pub use diagnostics::{ManifestProblem, ManifestProblems};
 pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
 pub use error::{Error, Result};
 pub use lease::SsmLeaseStore;
@@ -62,6 +70,7 @@ pub use manifest::{
 };
 pub use saved::{SavedPlan, SAVED_PLAN_FORMAT};
 pub use stack::Stack;
+pub use verify::{Check, Outcome, Preflight, PreflightClients, Verification};
 
 /// The changes deploying `stack` would make, across every layer. Makes no change.
 pub async fn plan(config: &aws_types::SdkConfig, stack: &Stack) -> Result<Plan> {

@@ -29,6 +29,7 @@ use ecs_service::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostics::{self, ManifestProblem, ManifestProblems};
 use crate::{Error, Stack};
 
 /// A set of defaults for a stack.
@@ -306,11 +307,36 @@ impl AlarmsManifest {
 }
 
 impl Manifest {
-    /// Parses a manifest (YAML). Unknown keys and wrong types are errors naming the key and
-    /// the line.
+    /// Parses a manifest (YAML). An unknown key or a wrong type is an
+    /// [`Error::InvalidManifest`] naming the key, its line and column (the parser stops at
+    /// the first such error).
     pub fn parse(yaml: &str) -> Result<Self, Error> {
-        serde_saphyr::from_str(yaml).map_err(|e| Error::Manifest {
-            message: e.to_string(),
+        Self::parse_named(yaml, "manifest")
+    }
+
+    /// [`parse`](Self::parse), with errors naming `file`.
+    pub fn parse_named(yaml: &str, file: &str) -> Result<Self, Error> {
+        serde_saphyr::from_str(yaml).map_err(|e| {
+            let keys = diagnostics::keys(yaml);
+            let at = e
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize))
+                .filter(|(line, _)| *line > 0);
+            let field = at
+                .and_then(|(line, column)| diagnostics::key_at(&keys, line, column))
+                .map_or_else(|| "(document)".to_string(), |k| k.path.clone());
+            Error::InvalidManifest(ManifestProblems {
+                file: file.to_string(),
+                problems: vec![ManifestProblem {
+                    field,
+                    message: parse_message(&e),
+                    line: at.map(|(l, _)| l),
+                    column: at.map(|(_, c)| c),
+                    text: at
+                        .and_then(|(l, _)| yaml.lines().nth(l - 1))
+                        .map(str::to_string),
+                }],
+            })
         })
     }
 
@@ -475,19 +501,56 @@ impl Stack {
     /// AWS call.
     pub fn from_manifest(source: &str) -> Result<Stack, Error> {
         let path = Path::new(source);
-        let text = if !source.contains('\n') && path.is_file() {
-            std::fs::read_to_string(path).map_err(|e| Error::Manifest {
+        let (text, file) = if !source.contains('\n') && path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Manifest {
                 message: format!("cannot read {source}: {e}"),
-            })?
+            })?;
+            (text, source)
         } else if !source.contains('\n') && !source.contains(": ") {
             return Err(Error::Manifest {
                 message: format!("{source}: no such file"),
             });
         } else {
-            source.to_string()
+            (source.to_string(), "manifest")
         };
-        let stack = Manifest::parse(&text)?.to_stack();
-        stack.validate()?;
-        Ok(stack)
+        Self::from_manifest_text(&text, file)
+    }
+
+    /// The stack the manifest `yaml` (read from `file`, named in errors) describes: every
+    /// problem at once, each naming the manifest's key (`health_check.path`, not the stack's
+    /// `service.load_balancer.target_group.health_check.path`) at its line and column, in an
+    /// [`Error::InvalidManifest`].
+    pub fn from_manifest_text(yaml: &str, file: &str) -> Result<Stack, Error> {
+        let stack = Manifest::parse_named(yaml, file)?.to_stack();
+        let Err(problems) = stack.validate() else {
+            return Ok(stack);
+        };
+        let keys = diagnostics::keys(yaml);
+        let mut found: Vec<ManifestProblem> = problems
+            .iter()
+            .map(|p| {
+                let key = diagnostics::manifest_key(&p.field);
+                diagnostics::problem(yaml, &keys, &key, &p.message)
+            })
+            .collect();
+        // In the manifest's order; what the profile gave (no line) last.
+        found.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+        Err(Error::InvalidManifest(ManifestProblems {
+            file: file.to_string(),
+            problems: found,
+        }))
+    }
+}
+
+/// A parse error's message without the parser's own position and snippet (the
+/// [`ManifestProblems`] rendering shows them).
+fn parse_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // `line N column M: message`
+    match first.split_once(": ") {
+        Some((at, rest)) if at.starts_with("line ") && at.contains(" column ") => rest.to_string(),
+        _ => first.to_string(),
     }
 }

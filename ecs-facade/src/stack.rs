@@ -86,9 +86,24 @@ impl Stack {
     /// owned by autoscaling.
     pub fn service_spec(&self) -> ServiceSpec {
         let mut s = self.service.clone();
-        if self.scaling.is_some() {
+        if let Some(scaling) = &self.scaling {
             s.service.autoscaled = true;
+            s.service.autoscaled_min = scaling.min;
         }
+        s
+    }
+
+    /// This stack without tasks: every resource, but the service runs none and has no
+    /// autoscaling yet (a registered range would start tasks). For a first deploy whose image
+    /// is to be pushed to the repository the stack itself creates; the next deploy of the
+    /// whole stack starts the tasks. See [`Deployer::infrastructure_only`].
+    ///
+    /// [`Deployer::infrastructure_only`]: crate::Deployer::infrastructure_only
+    #[must_use]
+    pub fn infrastructure_only(&self) -> Stack {
+        let mut s = self.clone();
+        s.service.service.desired_count = 0;
+        s.scaling = None;
         s
     }
 

@@ -46,12 +46,22 @@ pub struct MockRules<'a> {
     pub cloudwatch: Vec<&'a Rule>,
     /// CloudWatch Logs.
     pub logs: Vec<&'a Rule>,
+    /// ACM (pre-flight).
+    pub acm: Vec<&'a Rule>,
+    /// SSM (pre-flight; the lease is in memory).
+    pub ssm: Vec<&'a Rule>,
+    /// Secrets Manager (pre-flight).
+    pub secrets_manager: Vec<&'a Rule>,
+    /// SNS (pre-flight).
+    pub sns: Vec<&'a Rule>,
 }
 
 /// The rules of an empty account in `us-east-1` (zones `us-east-1a` and `us-east-1b`): every
 /// describe call the layers make while planning answers "nothing", or the service's "not
-/// found" error. Put a test's own rules first, so they answer before these; a call no rule
-/// matches (such as any mutating call) fails.
+/// found" error — except the pre-flight's: what a stack refers to but does not make is there
+/// (every certificate is issued; every secret, SSM parameter and SNS topic exists). Put a
+/// test's own rules first, so they answer before these; a call no rule matches (such as any
+/// mutating call) fails.
 #[allow(clippy::result_large_err)] // the rules return the SDK's own (large) error types
 pub fn empty_account() -> Vec<Rule> {
     use aws_sdk_applicationautoscaling as aas;
@@ -158,6 +168,28 @@ pub fn empty_account() -> Vec<Rule> {
         mock!(logs::Client::describe_log_groups).then_output(|| {
             logs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
         }),
+        mock!(aws_sdk_acm::Client::describe_certificate).then_output(|| {
+            aws_sdk_acm::operation::describe_certificate::DescribeCertificateOutput::builder()
+                .certificate(
+                    aws_sdk_acm::types::CertificateDetail::builder()
+                        .status(aws_sdk_acm::types::CertificateStatus::Issued)
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_ssm::Client::describe_parameters).then_output(|| {
+            aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput::builder()
+                .parameters(aws_sdk_ssm::types::ParameterMetadata::builder().build())
+                .build()
+        }),
+        mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+            aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput::builder()
+                .build()
+        }),
+        mock!(aws_sdk_sns::Client::get_topic_attributes).then_output(|| {
+            aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesOutput::builder()
+                .build()
+        }),
     ]
 }
 
@@ -181,7 +213,11 @@ impl<'a> MockRules<'a> {
             iam: every.clone(),
             autoscaling: every.clone(),
             cloudwatch: every.clone(),
-            logs: every,
+            logs: every.clone(),
+            acm: every.clone(),
+            ssm: every.clone(),
+            secrets_manager: every.clone(),
+            sns: every,
         }
     }
 }
@@ -224,6 +260,17 @@ pub fn mock_layers(rules: &MockRules<'_>) -> Layers {
         lease: std::sync::Arc::new(ecs_core::testing::MemoryLeaseStore::new(
             ecs_core::TokioClock,
         )),
+        preflight: crate::Preflight::from_clients(crate::PreflightClients {
+            acm: mock_client!(aws_sdk_acm, any, rules.acm.iter().copied()),
+            ssm: mock_client!(aws_sdk_ssm, any, rules.ssm.iter().copied()),
+            ecr: mock_client!(aws_sdk_ecr, any, rules.ecr.iter().copied()),
+            secrets_manager: mock_client!(
+                aws_sdk_secretsmanager,
+                any,
+                rules.secrets_manager.iter().copied()
+            ),
+            sns: mock_client!(aws_sdk_sns, any, rules.sns.iter().copied()),
+        }),
     }
 }
 
@@ -314,6 +361,8 @@ impl FakeAws {
                 cloudwatch: self.cloudwatch.client(),
             }),
             lease: std::sync::Arc::new(self.lease.clone()),
+            // No fake models ACM, SSM parameters, Secrets Manager or SNS.
+            preflight: crate::Preflight::off(),
         }
     }
 }
@@ -389,16 +438,24 @@ pub async fn emulator_layers_with(emulator: &Emulator, harness: &Harness) -> Lay
         }),
         // The lease's calls are its own: not counted with the stack's, nor faulted.
         lease: std::sync::Arc::new(crate::SsmLeaseStore::new(aws_sdk_ssm::Client::new(&config))),
+        preflight: crate::Preflight::from_clients(crate::PreflightClients {
+            acm: client!(aws_sdk_acm),
+            ssm: client!(aws_sdk_ssm),
+            ecr: client!(aws_sdk_ecr),
+            secrets_manager: client!(aws_sdk_secretsmanager),
+            sns: client!(aws_sdk_sns),
+        }),
     }
 }
 
 /// The properties every manifest text must have, checked on `yaml` (the fuzz target
 /// `fuzz/fuzz_targets/manifest.rs` and the property tests call this): parsing, building and
-/// validating never panic; a rejected manifest gives a [`Manifest`](crate::Error::Manifest)
-/// error with a message or [`Invalid`](crate::Error::Invalid) problems each naming a field;
-/// an accepted one gives resource names within AWS's limits (AWS-NOTES.md) and a cost
-/// estimate. Returns the accepted stack, or the error it was rejected with; `Err(String)`
-/// describes a broken property.
+/// validating never panic; a rejected manifest gives an
+/// [`InvalidManifest`](crate::Error::InvalidManifest) error whose problems each name a
+/// manifest key (never a stack path such as `service.task.cpu`) with a message, at a line
+/// and column inside the text when the key is written there; an accepted one gives resource
+/// names within AWS's limits (AWS-NOTES.md) and a cost estimate. Returns the accepted stack,
+/// or the error it was rejected with; `Err(String)` describes a broken property.
 ///
 /// ```
 /// use ecs_facade::testing::check_manifest;
@@ -408,28 +465,10 @@ pub async fn emulator_layers_with(emulator: &Emulator, harness: &Harness) -> Lay
 /// assert!(rejected.is_err());
 /// ```
 pub fn check_manifest(yaml: &str) -> Result<Result<crate::Stack, crate::Error>, String> {
-    let stack = crate::Manifest::parse(yaml).and_then(|m| {
-        let stack = m.to_stack();
-        stack
-            .validate()
-            .map(|()| stack)
-            .map_err(crate::Error::Invalid)
-    });
+    let stack = crate::Stack::from_manifest_text(yaml, "manifest");
     match &stack {
-        Err(crate::Error::Manifest { message }) if message.is_empty() => {
-            return Err("a manifest error without a message".into())
-        }
-        Err(crate::Error::Manifest { .. }) => {}
-        Err(crate::Error::Invalid(problems)) => {
-            if problems.is_empty() {
-                return Err("an invalid stack without problems".into());
-            }
-            if let Some(p) = problems
-                .iter()
-                .find(|p| p.field.is_empty() || p.message.is_empty())
-            {
-                return Err(format!("a problem without a field or message: {p}"));
-            }
+        Err(crate::Error::InvalidManifest(found)) => {
+            manifest_problems_are_well_formed(yaml, found)?
         }
         Err(other) => return Err(format!("unexpected error kind: {other}")),
         Ok(stack) => {
@@ -455,6 +494,38 @@ pub fn check_manifest(yaml: &str) -> Result<Result<crate::Stack, crate::Error>, 
 }
 
 /// The naming rules of AWS-NOTES.md's validation table.
+/// The properties of a manifest's problems (see [`check_manifest`]): each names a manifest
+/// key with a message, at a line and column inside `yaml` when it has one.
+pub fn manifest_problems_are_well_formed(
+    yaml: &str,
+    found: &crate::ManifestProblems,
+) -> Result<(), String> {
+    if found.problems.is_empty() {
+        return Err("an invalid manifest without problems".into());
+    }
+    let lines = yaml.lines().count();
+    for p in &found.problems {
+        if p.field.is_empty() || p.message.is_empty() {
+            return Err(format!("a problem without a field or message: {p:?}"));
+        }
+        if ["service.", "observe.", "network.vpc."]
+            .iter()
+            .any(|stack| p.field.starts_with(stack))
+        {
+            return Err(format!(
+                "a problem named by the stack's path, not the manifest's key: {p:?}"
+            ));
+        }
+        // A parse error may sit just past the last line (the end of the text).
+        if let Some(line) = p.line {
+            if line == 0 || line > lines + 1 || p.column == Some(0) {
+                return Err(format!("a problem outside the text: {p:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn names_are_valid(n: &ecs_service::ServiceNames) -> Result<(), String> {
     let check = |ok: bool, what: &str, name: &str| {
         if ok {
@@ -507,4 +578,248 @@ fn names_are_valid(n: &ecs_service::ServiceNames) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
     check(ok, "log group", &n.log_group)
+}
+
+/// One thing [`stand_ins`] made in the emulator in place of what a manifest refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StandIn {
+    /// What was done, in a sentence.
+    pub note: String,
+    /// The identifiers replaced in the stack: `(the manifest's, the stand-in's)`; apply them
+    /// to the manifest's text to deploy variants of it.
+    pub replaced: Vec<(String, String)>,
+}
+
+/// A stand-in that could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+#[non_exhaustive]
+pub struct StandInError {
+    /// What was being made.
+    pub what: String,
+    /// Why it failed.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn stand_in_error<E: std::error::Error + Send + Sync + 'static>(
+    what: &str,
+) -> impl FnOnce(E) -> StandInError + '_ {
+    move |e| StandInError {
+        what: what.to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn missing(what: &str) -> StandInError {
+    StandInError {
+        what: what.to_string(),
+        source: "the emulator's answer lacks it".into(),
+    }
+}
+
+/// Makes in the emulator (reached through `config`) what `stack` refers to but does not make
+/// and the emulator cannot have — so that an example manifest written for real AWS passes
+/// the pre-flight and deploys there — and points `stack` at the stand-ins:
+///
+/// - an HTTPS listener's certificate: one requested from the emulator's ACM (issued at once);
+/// - container secrets: a Secrets Manager secret of the same name (its value a placeholder;
+///   AWS gives a secret's ARN a random suffix, so the ARN changes), or an SSM parameter of
+///   the same name;
+/// - alarm-action SNS topics: a topic of the same name;
+/// - an existing VPC: a stand-in VPC with two public and two private subnets.
+///
+/// Returns what was made, with the identifiers it replaced.
+pub async fn stand_ins(
+    config: &aws_types::SdkConfig,
+    stack: &mut crate::Stack,
+) -> Result<Vec<StandIn>, StandInError> {
+    let mut made = Vec::new();
+    let certificates: Vec<String> = stack
+        .service
+        .load_balancer
+        .iter()
+        .flat_map(|lb| &lb.listeners)
+        .filter_map(|l| l.certificate_arn.clone())
+        .collect();
+    if !certificates.is_empty() {
+        let domain = format!("{}.example.com", stack.name);
+        let arn = aws_sdk_acm::Client::new(config)
+            .request_certificate()
+            .domain_name(domain.clone())
+            .send()
+            .await
+            .map_err(stand_in_error("requesting a stand-in certificate"))?
+            .certificate_arn()
+            .ok_or_else(|| missing("the stand-in certificate's ARN"))?
+            .to_string();
+        for l in stack
+            .service
+            .load_balancer
+            .iter_mut()
+            .flat_map(|lb| &mut lb.listeners)
+        {
+            if let Some(certificate) = l.certificate_arn.as_mut() {
+                made.push(StandIn {
+                    note: format!(
+                        "HTTPS on port {}: certificate {certificate} stands in as {arn} (for {domain}, from the emulator's ACM)",
+                        l.port
+                    ),
+                    replaced: vec![(certificate.clone(), arn.clone())],
+                });
+                certificate.clone_from(&arn);
+            }
+        }
+    }
+    let secrets_manager = aws_sdk_secretsmanager::Client::new(config);
+    let ssm = aws_sdk_ssm::Client::new(config);
+    for container in &mut stack.service.task.containers {
+        for (variable, arn) in container.secrets.iter_mut() {
+            let resource = arn.splitn(6, ':').nth(5).unwrap_or_default().to_string();
+            if let Some(name) = resource.strip_prefix("parameter") {
+                let name = name.trim_start_matches('/');
+                let name = if name.contains('/') {
+                    format!("/{name}")
+                } else {
+                    name.to_string()
+                };
+                ssm.put_parameter()
+                    .name(&name)
+                    .value("stand-in")
+                    .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                    .overwrite(true)
+                    .send()
+                    .await
+                    .map_err(stand_in_error("creating a stand-in SSM parameter"))?;
+                made.push(StandIn {
+                    note: format!("secret {variable}: SSM parameter {name} made in the emulator"),
+                    replaced: Vec::new(),
+                });
+            } else if let Some(rest) = resource.strip_prefix("secret:") {
+                // `NAME-AbCdEf`: AWS's six random characters follow the name.
+                let full = rest.split(':').next().unwrap_or(rest);
+                let name = match full.rsplit_once('-') {
+                    Some((name, suffix)) if suffix.len() == 6 => name,
+                    _ => full,
+                };
+                let created = secrets_manager
+                    .create_secret()
+                    .name(name)
+                    .secret_string("stand-in")
+                    .send()
+                    .await;
+                let stand_in = match created {
+                    Ok(out) => out.arn().map(str::to_string),
+                    Err(_) => secrets_manager
+                        .describe_secret()
+                        .secret_id(name)
+                        .send()
+                        .await
+                        .map_err(stand_in_error("creating a stand-in secret"))?
+                        .arn()
+                        .map(str::to_string),
+                }
+                .ok_or_else(|| missing("the stand-in secret's ARN"))?;
+                made.push(StandIn {
+                    note: format!(
+                        "secret {variable}: {arn} stands in as {stand_in} (made in the emulator)"
+                    ),
+                    replaced: vec![(arn.clone(), stand_in.clone())],
+                });
+                *arn = stand_in;
+            }
+        }
+    }
+    let sns = aws_sdk_sns::Client::new(config);
+    let mut topics: Vec<String> = stack
+        .observe
+        .alarm_actions
+        .iter()
+        .chain(&stack.observe.ok_actions)
+        .filter(|a| a.starts_with("arn:") && a.split(':').nth(2) == Some("sns"))
+        .cloned()
+        .collect();
+    topics.sort();
+    topics.dedup();
+    for topic in topics {
+        let name = topic.rsplit(':').next().unwrap_or_default();
+        let arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .map_err(stand_in_error("creating a stand-in SNS topic"))?
+            .topic_arn()
+            .ok_or_else(|| missing("the stand-in topic's ARN"))?
+            .to_string();
+        for action in stack
+            .observe
+            .alarm_actions
+            .iter_mut()
+            .chain(stack.observe.ok_actions.iter_mut())
+        {
+            if *action == topic {
+                action.clone_from(&arn);
+            }
+        }
+        made.push(StandIn {
+            note: format!("alarm actions: SNS topic {name} made in the emulator ({arn})"),
+            replaced: vec![(topic, arn)],
+        });
+    }
+    if let Some(ecs_net::Network::Existing(existing)) = stack.network.as_mut().map(|n| &mut n.vpc) {
+        let ec2 = aws_sdk_ec2::Client::new(config);
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("10.77.0.0/16")
+            .send()
+            .await
+            .map_err(stand_in_error("creating a stand-in VPC"))?
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| missing("the stand-in VPC's id"))?
+            .to_string();
+        let mut subnets = Vec::new();
+        for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1a", "us-east-1b"]
+            .into_iter()
+            .enumerate()
+        {
+            let id = ec2
+                .create_subnet()
+                .vpc_id(vpc_id.clone())
+                .cidr_block(format!("10.77.{i}.0/24"))
+                .availability_zone(zone)
+                .send()
+                .await
+                .map_err(stand_in_error("creating a stand-in subnet"))?
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .ok_or_else(|| missing("the stand-in subnet's id"))?
+                .to_string();
+            subnets.push(id);
+        }
+        let mut replaced = vec![(existing.vpc_id.clone(), vpc_id.clone())];
+        replaced.extend(
+            existing
+                .public_subnets
+                .iter()
+                .chain(&existing.private_subnets)
+                .cloned()
+                .zip(subnets.iter().cloned()),
+        );
+        made.push(StandIn {
+            note: format!(
+                "existing VPC: {} stands in as {vpc_id} (10.77.0.0/16) with public subnets {} and private subnets {}, made in the emulator",
+                existing.vpc_id,
+                subnets[..2].join(", "),
+                subnets[2..].join(", ")
+            ),
+            replaced,
+        });
+        existing.vpc_id = vpc_id;
+        existing.public_subnets = subnets[..2].to_vec();
+        existing.private_subnets = subnets[2..].to_vec();
+    }
+    Ok(made)
 }

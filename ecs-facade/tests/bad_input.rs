@@ -70,14 +70,12 @@ fn check(yaml: &str) -> Result<Option<Stack>, TestCaseError> {
     }
 }
 
-fn check_error(err: &Error) -> Result<(), TestCaseError> {
+fn check_error(yaml: &str, err: &Error) -> Result<(), TestCaseError> {
     match err {
         Error::Manifest { message } => prop_assert!(!message.is_empty()),
-        Error::Invalid(problems) => {
-            prop_assert!(!problems.is_empty());
-            for p in problems.iter() {
-                prop_assert!(!p.field.is_empty() && !p.message.is_empty(), "{p}");
-            }
+        Error::InvalidManifest(found) => {
+            let checked = ecs_facade::testing::manifest_problems_are_well_formed(yaml, found);
+            prop_assert!(checked.is_ok(), "{checked:?}");
         }
         other => prop_assert!(false, "unexpected error kind: {other}"),
     }
@@ -90,7 +88,7 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
         if let Err(e) = Stack::from_manifest(&format!("{text}\n")) {
-            check_error(&e)?;
+            check_error(&format!("{text}\n"), &e)?;
         }
         check(&text)?;
     }

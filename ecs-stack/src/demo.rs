@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use aws_types::SdkConfig;
-use ecs_facade::net::Network;
 use ecs_facade::testing::{emulator_layers, CallCounter, Emulator};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
@@ -157,7 +156,7 @@ pub(crate) async fn run(out: Out, file: &str) -> Result<(), CliError> {
                 "mutating_calls": rollout_calls,
             },
             "destroy": destroyed,
-            "duration_secs": total.as_secs_f64(),
+            "duration_seconds": total.as_secs_f64(),
         }))?;
     }
     Ok(())
@@ -186,92 +185,18 @@ fn list(operations: &[String]) -> String {
     }
 }
 
-/// Substitutes what the manifest refers to but the emulator cannot have: the ACM certificate
-/// of an HTTPS listener (the emulator's load balancer accepts only a certificate its ACM
-/// knows), and an existing VPC with its subnets. Says what it did; returns the notes.
+/// Substitutes what the manifest refers to but the emulator cannot have (the certificate,
+/// secrets, SNS topics, an existing VPC: see [`ecs_facade::testing::stand_ins`]). Says what
+/// it did; returns the notes.
 async fn stand_ins(
     out: Out,
     config: &SdkConfig,
     stack: &mut Stack,
 ) -> Result<Vec<String>, CliError> {
-    let mut notes = Vec::new();
-    let https = stack
-        .service
-        .load_balancer
-        .as_ref()
-        .is_some_and(|lb| lb.listeners.iter().any(|l| l.certificate_arn.is_some()));
-    if https {
-        let acm = aws_sdk_acm::Client::new(config);
-        let domain = format!("{}.example.com", stack.name);
-        let response = acm
-            .request_certificate()
-            .domain_name(domain.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::context("requesting a stand-in certificate from the emulator", e)
-            })?;
-        let arn = response
-            .certificate_arn()
-            .ok_or_else(|| CliError::msg("the emulator's ACM returned no certificate ARN"))?
-            .to_string();
-        if let Some(lb) = stack.service.load_balancer.as_mut() {
-            for listener in &mut lb.listeners {
-                if let Some(certificate) = listener.certificate_arn.as_mut() {
-                    notes.push(format!(
-                        "HTTPS on port {}: the manifest's certificate {certificate} does not exist in the emulator; \
-                         using a stand-in certificate for {domain} requested from the emulator's ACM: {arn}",
-                        listener.port
-                    ));
-                    certificate.clone_from(&arn);
-                }
-            }
-        }
-    }
-    if let Some(Network::Existing(existing)) = stack.network.as_mut().map(|n| &mut n.vpc) {
-        let ec2 = aws_sdk_ec2::Client::new(config);
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block("10.77.0.0/16")
-            .send()
-            .await
-            .map_err(|e| CliError::context("creating a stand-in VPC in the emulator", e))?;
-        let vpc_id = vpc
-            .vpc()
-            .and_then(|v| v.vpc_id())
-            .ok_or_else(|| CliError::msg("the emulator returned no VPC id"))?
-            .to_string();
-        let mut subnets = Vec::new();
-        for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1a", "us-east-1b"]
-            .into_iter()
-            .enumerate()
-        {
-            let subnet = ec2
-                .create_subnet()
-                .vpc_id(vpc_id.clone())
-                .cidr_block(format!("10.77.{i}.0/24"))
-                .availability_zone(zone)
-                .send()
-                .await
-                .map_err(|e| CliError::context("creating a stand-in subnet in the emulator", e))?;
-            let id = subnet
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .ok_or_else(|| CliError::msg("the emulator returned no subnet id"))?
-                .to_string();
-            subnets.push(id);
-        }
-        notes.push(format!(
-            "existing VPC: the manifest's {} does not exist in the emulator; using a stand-in VPC {vpc_id} \
-             (10.77.0.0/16) with public subnets {} and private subnets {}, created in the emulator",
-            existing.vpc_id,
-            subnets[..2].join(", "),
-            subnets[2..].join(", ")
-        ));
-        existing.vpc_id = vpc_id;
-        existing.public_subnets = subnets[..2].to_vec();
-        existing.private_subnets = subnets[2..].to_vec();
-    }
+    let made = ecs_facade::testing::stand_ins(config, stack)
+        .await
+        .map_err(|e| CliError::Other(Box::new(e)))?;
+    let notes: Vec<String> = made.into_iter().map(|m| m.note).collect();
     for note in &notes {
         out.say(note);
     }

@@ -10,10 +10,13 @@
 //! ecs-stack ci-policy examples/prod.yml --account 123456789012 [--region eu-west-1]
 //! ecs-stack plan examples/dev.yml [--out dev.plan.json]
 //! ecs-stack apply dev.plan.json [--yes] [--no-wait]
-//! ecs-stack deploy examples/dev.yml [--yes] [--no-wait]
+//! ecs-stack verify examples/dev.yml
+//! ecs-stack deploy examples/dev.yml [--yes] [--no-wait] [--infrastructure-only]
 //! ecs-stack deploy examples/dev.yml --image [CONTAINER=]URI [--service NAME] [--no-wait]
 //! ecs-stack status examples/dev.yml
 //! ecs-stack rollback examples/dev.yml
+//! ecs-stack logs examples/dev.yml [--follow] [--since 10m]
+//! ecs-stack exec examples/dev.yml [--container app] [-- CMD…]
 //! ecs-stack destroy examples/dev.yml [--yes] [--force-delete-images] [--delete-logs]
 //! ecs-stack demo examples/prod.yml
 //! ```
@@ -21,14 +24,16 @@
 //! The AWS configuration comes from the standard chain (`AWS_PROFILE`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, …). Progress goes to standard error: a live display of the resources in
 //! flight on a terminal, one line per event otherwise. `--output json` prints the command's
-//! result (or the error) as one JSON document on standard output. Exit codes: 0 on success, 1
-//! on failure, 2 on a usage error or a refused confirmation.
+//! result (or the error) as one JSON document on standard output, of the shape
+//! `output.schema.json` describes (see the `json` module). Exit codes: 0 on success, 1 on
+//! failure (a failed `verify` check included), 2 on a usage error or a refused confirmation.
 
 // A command-line tool: it prints, and it times its work with the real wall clock (the library
 // itself takes time from `ecs_core::Clock` so that tests can control it).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod demo;
+mod json;
 mod progress;
 mod render;
 
@@ -119,6 +124,20 @@ enum Command {
         /// stack's only service).
         #[arg(long, value_name = "NAME", requires = "image")]
         service: Option<String>,
+        /// A first deploy without tasks: every resource, but the service runs no task and
+        /// autoscaling waits for the next deploy. For an image to be pushed to the repository
+        /// this deploy creates: deploy with this, push, deploy again.
+        #[arg(long, conflicts_with = "image")]
+        infrastructure_only: bool,
+    },
+    /// Check, before any change, what the manifest refers to but the stack does not make:
+    /// the certificate (exists, issued), secrets and SSM parameters (exist; their values are
+    /// never read), SNS topics, ECR images, an existing VPC's subnets. Exit code 1 when a
+    /// check fails; a check you may not make is a warning.
+    Verify {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
     },
     /// Show the service's tasks, deployments, target health, alarms and recent events.
     Status {
@@ -169,6 +188,35 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: String,
     },
+    /// Print the service's logs (every container of every task, oldest first), from the
+    /// stack's CloudWatch log group; `--follow` keeps printing new ones until interrupted.
+    /// With `--output json`: one document with the events, or, with `--follow`, one JSON
+    /// object per event per line.
+    Logs {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Keep printing new events (polling every two seconds) until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How far back to start: `30s`, `10m`, `2h`, `1d`.
+        #[arg(long, value_name = "AGE", default_value = "10m", value_parser = parse_age)]
+        since: std::time::Duration,
+    },
+    /// Run a command (default a shell) in a running task's container with ECS Exec, through
+    /// AWS's Session Manager plugin (`session-manager-plugin`, which must be installed). The
+    /// manifest needs `exec: true`, deployed before the task started.
+    Exec {
+        /// The manifest (YAML).
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// The container (default: the one behind the load balancer).
+        #[arg(long)]
+        container: Option<String>,
+        /// The command and its arguments, after `--` (default `/bin/sh`).
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Release the stack's lease for an operator, when the run that held it is gone.
     Unlock {
         /// The manifest (YAML).
@@ -200,6 +248,30 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The command's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Plan { .. } => "plan",
+            Command::Apply { .. } => "apply",
+            Command::Deploy { image: Some(_), .. } => "release",
+            Command::Deploy { .. } => "deploy",
+            Command::Verify { .. } => "verify",
+            Command::Status { .. } => "status",
+            Command::Rollback { .. } => "rollback",
+            Command::Destroy { .. } => "destroy",
+            Command::CiPolicy { .. } => "ci-policy",
+            Command::RegistryLogin { .. } => "registry-login",
+            Command::Unlock { .. } => "unlock",
+            Command::Logs { .. } => "logs",
+            Command::Exec { .. } => "exec",
+            Command::Cost { .. } => "cost",
+            Command::Validate { .. } => "validate",
+            Command::Demo { .. } => "demo",
+        }
+    }
+}
+
 /// Where and how results are printed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Out {
@@ -209,6 +281,8 @@ pub(crate) struct Out {
     pub(crate) style: Style,
     /// How the stack's lease is taken (`--lock-wait`, `--lock-ttl`).
     pub(crate) lock: (u64, u64),
+    /// The command, named in JSON documents.
+    pub(crate) command: &'static str,
 }
 
 impl Out {
@@ -230,9 +304,9 @@ impl Out {
         }
     }
 
-    /// Prints `value` as the JSON document on standard output.
+    /// Prints `value` as the command's JSON document on standard output (see [`json`]).
     pub(crate) fn print_json<T: Serialize>(self, value: &T) -> Result<(), CliError> {
-        let text = serde_json::to_string_pretty(value)?;
+        let text = serde_json::to_string_pretty(&json::document(self.command, value)?)?;
         println!("{text}");
         Ok(())
     }
@@ -247,6 +321,9 @@ pub(crate) enum CliError {
     Stack(Box<ecs_facade::Error>),
     /// Anything else (exit code 1).
     Other(Box<dyn StdError + Send + Sync>),
+    /// A failure the command's own output reported already (exit code 1; nothing more is
+    /// printed, so that `--output json` prints one document).
+    Reported,
 }
 
 impl CliError {
@@ -270,13 +347,13 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Stack(_) | CliError::Other(_) => 1,
+            CliError::Stack(_) | CliError::Other(_) | CliError::Reported => 1,
         }
     }
 
     fn as_error(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            CliError::Usage(_) => None,
+            CliError::Usage(_) | CliError::Reported => None,
             CliError::Stack(e) => Some(&**e),
             CliError::Other(e) => Some(&**e),
         }
@@ -299,14 +376,22 @@ impl CliError {
         causes
     }
 
-    /// The validation problems, when the stack was invalid.
-    fn problems(&self) -> Vec<Problem> {
+    /// The validation problems, when the manifest or the stack was invalid: each with its
+    /// `field` and `message` (and, for a manifest, the key's `line` and `column`).
+    fn problems(&self) -> serde_json::Value {
         match self {
-            CliError::Stack(e) => e
-                .problems()
-                .map(|p| p.iter().cloned().collect())
+            CliError::Stack(e) => match &**e {
+                ecs_facade::Error::InvalidManifest(found) => {
+                    serde_json::to_value(&found.problems).unwrap_or_default()
+                }
+                e => serde_json::to_value(
+                    e.problems()
+                        .map(|p| p.iter().cloned().collect::<Vec<Problem>>())
+                        .unwrap_or_default(),
+                )
                 .unwrap_or_default(),
-            _ => Vec::new(),
+            },
+            _ => serde_json::Value::Array(Vec::new()),
         }
     }
 }
@@ -315,6 +400,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(text) => f.write_str(text),
+            CliError::Reported => f.write_str("failed (reported above)"),
             CliError::Stack(e) => fmt::Display::fmt(e, f),
             CliError::Other(e) => fmt::Display::fmt(e, f),
         }
@@ -378,6 +464,7 @@ async fn main() -> ExitCode {
         json,
         style: Style::for_stdout(json),
         lock: (cli.lock_wait, cli.lock_ttl),
+        command: cli.command.name(),
     };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -388,12 +475,17 @@ async fn main() -> ExitCode {
 /// Reports `err` (as JSON on standard output in JSON mode, else on standard error with its
 /// whole chain) and returns the exit code.
 fn fail(err: &CliError, out: Out) -> ExitCode {
+    if matches!(err, CliError::Reported) {
+        return ExitCode::from(err.exit_code());
+    }
     let causes = err.causes();
     if out.json {
         let doc = serde_json::json!({
+            "command": out.command,
             "error": err.to_string(),
             "chain": causes,
             "problems": err.problems(),
+            "exit_code": err.exit_code(),
         });
         println!(
             "{}",
@@ -424,8 +516,13 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
             ..
         } => release(out, &file, no_wait, &image, service).await,
         Command::Deploy {
-            file, yes, no_wait, ..
-        } => deploy(out, &file, yes, no_wait).await,
+            file,
+            yes,
+            no_wait,
+            infrastructure_only,
+            ..
+        } => deploy(out, &file, yes, no_wait, infrastructure_only).await,
+        Command::Verify { file } => verify(out, &file).await,
         Command::Status { file } => status(out, &file).await,
         Command::Rollback { file } => rollback(out, &file).await,
         Command::Destroy {
@@ -443,6 +540,16 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
         Command::Cost { file, region } => cost(out, &file, region).await,
         Command::RegistryLogin { file } => registry_login(out, &file).await,
         Command::Unlock { file } => unlock(out, &file).await,
+        Command::Logs {
+            file,
+            follow,
+            since,
+        } => logs(out, &file, follow, since).await,
+        Command::Exec {
+            file,
+            container,
+            command,
+        } => exec(out, &file, container, command).await,
         Command::CiPolicy {
             file,
             account,
@@ -450,6 +557,172 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
         } => ci_policy(&file, &account, region).await,
         Command::Validate { file } => validate(out, &file),
         Command::Demo { file } => demo::run(out, &file).await,
+    }
+}
+
+/// Where the Session Manager plugin is: `ECS_STACK_SESSION_MANAGER_PLUGIN`, else
+/// `session-manager-plugin` on the `PATH`.
+fn session_manager_plugin() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("ECS_STACK_SESSION_MANAGER_PLUGIN") {
+        let path = std::path::PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("session-manager-plugin"))
+        .find(|p| p.is_file())
+}
+
+/// `exec FILE [--container NAME] [-- CMD…]`.
+async fn exec(
+    out: Out,
+    file: &str,
+    container: Option<String>,
+    command: Vec<String>,
+) -> Result<(), CliError> {
+    // Before any AWS call: a session nobody can open is not made.
+    let Some(plugin) = session_manager_plugin() else {
+        return Err(CliError::msg(
+            "ECS Exec needs AWS's Session Manager plugin, and `session-manager-plugin` is not on the PATH: \
+             install it (https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html) \
+             or name it with ECS_STACK_SESSION_MANAGER_PLUGIN; nothing was started",
+        ));
+    };
+    let s = session(out, file).await?;
+    let mut request = ecs_facade::service::ExecRequest::builder().build();
+    if !command.is_empty() {
+        request.command = command.join(" ");
+    }
+    request.container = container;
+    let session = s.deployer.exec(&s.stack, &request).await?;
+    s.progress.clear();
+    let region = s
+        .config
+        .region()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| format!("https://ecs.{region}.amazonaws.com"));
+    let session_json = serde_json::json!({
+        "SessionId": session.session_id,
+        "StreamUrl": session.stream_url,
+        "TokenValue": session.token,
+    });
+    let target = serde_json::json!({ "Target": session.target() });
+    eprintln!(
+        "Running `{}` in container `{}` of task {}…",
+        request.command,
+        session.container,
+        session.task_arn.rsplit('/').next().unwrap_or_default()
+    );
+    // The plugin takes the session as the AWS CLI passes it.
+    let status = tokio::process::Command::new(&plugin)
+        .arg(session_json.to_string())
+        .arg(&region)
+        .arg("StartSession")
+        .arg("")
+        .arg(target.to_string())
+        .arg(endpoint)
+        .status()
+        .await
+        .map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::msg(format!(
+            "the Session Manager plugin ended with {status}"
+        )))
+    }
+}
+
+/// `30s`, `10m`, `2h`, `1d` (a bare number is seconds).
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a number and a unit, like 30s, 10m, 2h or 1d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("`{other}`: the unit is s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(n * seconds))
+}
+
+/// `logs FILE [--follow] [--since AGE]`.
+async fn logs(
+    out: Out,
+    file: &str,
+    follow: bool,
+    since: std::time::Duration,
+) -> Result<(), CliError> {
+    const PAGE: usize = 10_000;
+    let s = session(out, file).await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut start = now_ms - since.as_millis() as i64;
+    let events = s.deployer.log_events(&s.stack, start, PAGE).await?;
+    s.progress.clear();
+    if out.json && !follow {
+        return out.print_json(&serde_json::json!({ "stack": s.stack.name, "events": events }));
+    }
+    let show = |e: &ecs_facade::observe::LogEvent| {
+        if out.json {
+            let line = json::document(out.command, e).map(|d| d.to_string());
+            println!("{}", line.unwrap_or_default());
+        } else {
+            let at = aws_smithy_types::DateTime::from_millis(e.timestamp_ms)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap_or_default();
+            println!(
+                "{at} {} {}",
+                out.style.paint(render::DIM, &e.stream),
+                e.message
+            );
+        }
+    };
+    // Events of the last millisecond seen come again with the next poll: skip their ids.
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    let mut remember = |events: &[ecs_facade::observe::LogEvent], start: &mut i64| {
+        let fresh: Vec<_> = events
+            .iter()
+            .filter(|e| !seen.contains(&e.id))
+            .cloned()
+            .collect();
+        if let Some(last) = events.last() {
+            if last.timestamp_ms > *start {
+                seen.clear();
+            }
+            *start = (*start).max(last.timestamp_ms);
+        }
+        seen.extend(
+            events
+                .iter()
+                .filter(|e| e.timestamp_ms == *start)
+                .map(|e| e.id.clone()),
+        );
+        fresh
+    };
+    for e in remember(&events, &mut start) {
+        show(&e);
+    }
+    if !follow {
+        if events.is_empty() {
+            eprintln!("No log events in the last {}s.", since.as_secs());
+        }
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let events = s.deployer.log_events(&s.stack, start, PAGE).await?;
+        for e in remember(&events, &mut start) {
+            show(&e);
+        }
+        let _ = std::io::stdout().flush();
     }
 }
 
@@ -557,13 +830,61 @@ async fn plan(out: Out, file: &str) -> Result<(), CliError> {
             region_name(&s.config)
         );
     }
-    let plan = s.deployer.plan(&s.stack).await?;
+    let prepared = s.deployer.prepare(&s.stack).await?;
     s.progress.clear();
     if out.json {
-        return out.print_json(&plan);
+        let plan = prepared.plan();
+        return out.print_json(&serde_json::json!({
+            "stack": s.stack.name,
+            "changes": plan,
+            "summary": plan.summary(),
+        }));
     }
-    println!("{}", out.style.plan(&plan));
+    println!("{}", out.style.plan(prepared.plan()));
+    print_warnings(prepared.verification());
     Ok(())
+}
+
+/// The pre-flight checks that could not be made, on standard error.
+fn print_warnings(checks: &ecs_facade::Verification) {
+    for c in checks.warnings() {
+        eprintln!("pre-flight {c}");
+    }
+}
+
+/// `verify FILE`: every pre-flight check, and exit code 1 when one failed.
+async fn verify(out: Out, file: &str) -> Result<(), CliError> {
+    let s = session(out, file).await?;
+    if !out.json {
+        eprintln!(
+            "Checking what stack `{}` refers to in {}…",
+            s.stack.name,
+            region_name(&s.config)
+        );
+    }
+    let checks = s.deployer.verify(&s.stack).await?;
+    s.progress.clear();
+    let passed = checks.passed();
+    if out.json {
+        out.print_json(&serde_json::json!({ "passed": passed, "checks": checks.checks }))?;
+    } else if checks.checks.is_empty() {
+        println!(
+            "Nothing to check: the manifest refers to no certificate, secret, topic or ECR image."
+        );
+    } else {
+        print!("{checks}");
+        if !passed {
+            eprintln!(
+                "error: a pre-flight check failed: a deploy would fail on it; nothing was changed"
+            );
+        }
+    }
+    // The checks were printed, the failed ones among them.
+    if passed {
+        Ok(())
+    } else {
+        Err(CliError::Reported)
+    }
 }
 
 /// `plan FILE --out PLAN`: the plan, shown and saved for a later `apply PLAN`.
@@ -584,9 +905,11 @@ async fn save_plan(out: Out, file: &str, path: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::context(format!("cannot write {path}"), e))?;
     if out.json {
         return out.print_json(&serde_json::json!({
+            "stack": saved.stack,
             "saved": path,
             "fingerprint": saved.fingerprint,
-            "plan": saved.plan,
+            "changes": saved.plan,
+            "summary": saved.plan.summary(),
         }));
     }
     println!("{}", out.style.plan(&saved.plan));
@@ -635,6 +958,7 @@ async fn show_confirm_apply(
     let plan = prepared.plan();
     if !out.json {
         println!("{}", out.style.plan(plan));
+        print_warnings(prepared.verification());
     }
     confirm_destructive(plan, yes, out.json)?;
     if !out.json {
@@ -649,14 +973,22 @@ async fn show_confirm_apply(
     Ok(())
 }
 
-async fn deploy(out: Out, file: &str, yes: bool, no_wait: bool) -> Result<(), CliError> {
+async fn deploy(
+    out: Out,
+    file: &str,
+    yes: bool,
+    no_wait: bool,
+    infrastructure_only: bool,
+) -> Result<(), CliError> {
     let Session {
         stack,
         config,
         progress,
         deployer,
     } = session(out, file).await?;
-    let deployer = deployer.wait_for_rollout(!no_wait);
+    let deployer = deployer
+        .wait_for_rollout(!no_wait)
+        .infrastructure_only(infrastructure_only);
     if !out.json {
         eprintln!(
             "Planning stack `{}` in {}…",

@@ -1,61 +1,62 @@
 //! The progress display on standard error.
 //!
-//! On a terminal (and in human mode) it keeps one line per resource in flight — from its
-//! `Started` event until its `Done` or `Failed` — with what it waits for and the time elapsed,
-//! redrawn in place with ANSI escapes at each event and every 250 ms; finished resources,
-//! retries and progress messages scroll above it as permanent lines. Otherwise it prints one
-//! line per event, stamped with the seconds elapsed.
+//! On a terminal (and in human mode) it keeps one spinner line per resource in flight — from
+//! its `Started` event until its `Done` or `Failed` — with what it waits for and the time
+//! elapsed (an `indicatif` multi-progress display, which also fits the lines to the terminal's
+//! width); finished resources, retries and progress messages scroll above it as permanent
+//! lines. Otherwise it prints one line per event, stamped with the seconds elapsed.
 
 use std::io::{IsTerminal, Write as _};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ecs_facade::Event;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::render::{colour_allowed, paint, CYAN, DIM, GREEN, RED, YELLOW};
+use crate::render::{colour_allowed, paint, Paint, DIM, GREEN, RED, YELLOW};
 
 const TICK: Duration = Duration::from_millis(250);
-const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-/// At most this many lines in the live block (cursor movements cannot reach above the screen).
+/// At most this many spinner lines (the rest are counted on one line).
 const MAX_LINES: usize = 12;
 /// A wait that no `Started` event announced (the library's polls emit `Waiting` but nothing
-/// when the wait ends) leaves the block when no `Waiting` refreshed it for this long; polls
+/// when the wait ends) leaves the display when no `Waiting` refreshed it for this long; polls
 /// report at least every 15 s.
 const ORPHAN_WAIT_EXPIRY: Duration = Duration::from_secs(25);
 
 /// The display; its sink goes to `Deployer::events`. Call `clear` before printing anything
-/// else (the block of resources in flight is erased).
+/// else (the spinners of resources in flight are erased).
 pub(crate) struct Progress {
     state: Arc<Mutex<State>>,
-    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    /// A display for human output (`live` on a terminal) or for JSON output (plain lines).
-    /// Must be called within the Tokio runtime.
+    /// A display for human output (live spinners on a terminal) or for JSON output (plain
+    /// lines).
     pub(crate) fn new(human: bool) -> Self {
         let live = human && std::io::stderr().is_terminal();
-        let state = Arc::new(Mutex::new(State {
-            live,
-            colour: live && colour_allowed(),
-            start: Instant::now(),
-            width: if live { terminal_width() } else { 80 },
-            flights: Vec::new(),
-            drawn: 0,
-            frame: 0,
-        }));
-        let ticker = live.then(|| {
-            let state = Arc::clone(&state);
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(TICK);
-                loop {
-                    interval.tick().await;
-                    lock(&state).tick();
-                }
-            })
+        let multi = MultiProgress::with_draw_target(if live {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
         });
-        Self { state, ticker }
+        let colour = live && colour_allowed();
+        let style = ProgressStyle::with_template(if colour {
+            "  {spinner:.cyan} {wide_msg} {elapsed:.dim}"
+        } else {
+            "  {spinner} {wide_msg} {elapsed}"
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        Self {
+            state: Arc::new(Mutex::new(State {
+                live,
+                colour,
+                start: Instant::now(),
+                multi,
+                style,
+                flights: Vec::new(),
+                more: None,
+            })),
+        }
     }
 
     /// The event sink for `Deployer::events`.
@@ -64,7 +65,7 @@ impl Progress {
         move |event: Event| lock(&state).event(event)
     }
 
-    /// Erases the live block and forgets what was in flight (the call that emitted the events
+    /// Erases the spinners and forgets what was in flight (the call that emitted the events
     /// has returned).
     pub(crate) fn clear(&self) {
         lock(&self.state).clear();
@@ -73,9 +74,6 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(ticker) = self.ticker.take() {
-            ticker.abort();
-        }
         self.clear();
     }
 }
@@ -88,24 +86,24 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 struct Flight {
     resource: String,
     action: String,
-    /// The latest `Waiting` text.
-    waiting: Option<String>,
     since: Instant,
     /// When the latest event about it arrived.
     seen: Instant,
     /// Whether a `Started` event announced it (else it is a bare wait).
     announced: bool,
+    /// Its spinner, while it is among the first [`MAX_LINES`].
+    bar: Option<ProgressBar>,
 }
 
 struct State {
     live: bool,
     colour: bool,
     start: Instant,
-    width: usize,
+    multi: MultiProgress,
+    style: ProgressStyle,
     flights: Vec<Flight>,
-    /// Lines of the live block currently on screen.
-    drawn: usize,
-    frame: usize,
+    /// The `… and N more` line.
+    more: Option<ProgressBar>,
 }
 
 impl State {
@@ -116,170 +114,155 @@ impl State {
             return;
         }
         let now = Instant::now();
-        let mut permanent = Vec::new();
         match &event {
             Event::Started { resource, action } => {
-                self.flights.retain(|f| f.resource != *resource);
+                self.finish(resource);
                 self.flights.push(Flight {
                     resource: resource.clone(),
                     action: action.clone(),
-                    waiting: None,
                     since: now,
                     seen: now,
                     announced: true,
+                    bar: None,
                 });
+                self.show(resource, &format!("{resource}: {action}…"));
             }
             Event::Waiting {
                 resource,
                 awaiting,
                 elapsed,
-            } => match self.flights.iter_mut().find(|f| f.resource == *resource) {
-                Some(f) => {
-                    f.waiting = Some(awaiting.clone());
+            } => {
+                if !self.flights.iter().any(|f| f.resource == *resource) {
+                    self.flights.push(Flight {
+                        resource: resource.clone(),
+                        action: "wait".to_string(),
+                        since: now.checked_sub(*elapsed).unwrap_or(now),
+                        seen: now,
+                        announced: false,
+                        bar: None,
+                    });
+                }
+                if let Some(f) = self.flights.iter_mut().find(|f| f.resource == *resource) {
                     f.seen = now;
                 }
-                None => self.flights.push(Flight {
-                    resource: resource.clone(),
-                    action: "wait".to_string(),
-                    waiting: Some(awaiting.clone()),
-                    since: now.checked_sub(*elapsed).unwrap_or(now),
-                    seen: now,
-                    announced: false,
-                }),
-            },
-            Event::Retrying { .. } => {
-                permanent.push(format!("{} {event}", self.paint(YELLOW, "↻")));
+                self.show(resource, &format!("{resource}: waiting for {awaiting}"));
             }
-            Event::Progress { .. } => {
-                permanent.push(format!("{} {event}", self.paint(DIM, "·")));
-            }
+            Event::Retrying { .. } => self.println(YELLOW, "↻", &event.to_string()),
+            Event::Progress { .. } => self.println(DIM, "·", &event.to_string()),
             Event::Done { resource, detail } => {
-                let took = self.finish(resource, now);
-                permanent.push(format!(
-                    "{} {resource}: {detail}{took}",
-                    self.paint(GREEN, "✓")
-                ));
+                let took = self.finish(resource);
+                self.println(GREEN, "✓", &format!("{resource}: {detail}{took}"));
             }
             Event::Failed { resource, error } => {
-                let took = self.finish(resource, now);
-                permanent.push(format!(
-                    "{} {resource}: {error}{took}",
-                    self.paint(RED, "✗")
-                ));
+                let took = self.finish(resource);
+                self.println(RED, "✗", &format!("{resource}: {error}{took}"));
             }
-            _ => permanent.push(format!("  {event}")),
+            _ => {
+                let _ = self.multi.println(format!("  {event}"));
+            }
         }
-        self.redraw(&permanent);
+        self.expire(now);
+        self.layout();
     }
 
-    /// Removes `resource` from the block; returns how long it took, for its final line.
-    fn finish(&mut self, resource: &str, now: Instant) -> String {
-        let took = self
+    /// A permanent line above the spinners.
+    fn println(&self, code: Paint, mark: &str, text: &str) {
+        let _ = self
+            .multi
+            .println(format!("{} {text}", paint(self.colour, code, mark)));
+    }
+
+    /// Sets the message of `resource`'s spinner.
+    fn show(&mut self, resource: &str, message: &str) {
+        self.layout();
+        if let Some(bar) = self
             .flights
             .iter()
             .find(|f| f.resource == resource)
-            .map(|f| now.duration_since(f.since));
-        self.flights.retain(|f| f.resource != resource);
-        match took {
-            Some(t) if t >= Duration::from_secs(1) => {
-                self.paint(DIM, &format!(" ({:.0}s)", t.as_secs_f64()))
-            }
-            _ => String::new(),
+            .and_then(|f| f.bar.as_ref())
+        {
+            bar.set_message(message.to_string());
         }
     }
 
-    fn tick(&mut self) {
-        self.frame = self.frame.wrapping_add(1);
-        self.redraw(&[]);
+    /// Removes `resource`; returns how long it took, for its final line.
+    fn finish(&mut self, resource: &str) -> String {
+        let Some(i) = self.flights.iter().position(|f| f.resource == resource) else {
+            return String::new();
+        };
+        let f = self.flights.remove(i);
+        if let Some(bar) = f.bar {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        let took = f.since.elapsed();
+        if took >= Duration::from_secs(1) {
+            paint(self.colour, DIM, &format!(" ({:.0}s)", took.as_secs_f64()))
+        } else {
+            String::new()
+        }
     }
 
-    fn clear(&mut self) {
-        self.flights.clear();
-        self.redraw(&[]);
+    /// Drops waits nothing refreshed for a while.
+    fn expire(&mut self, now: Instant) {
+        let stale: Vec<String> = self
+            .flights
+            .iter()
+            .filter(|f| !f.announced && now.duration_since(f.seen) >= ORPHAN_WAIT_EXPIRY)
+            .map(|f| f.resource.clone())
+            .collect();
+        for r in stale {
+            self.finish(&r);
+        }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
-        paint(self.colour, code, text)
-    }
-
-    /// Erases the block, prints `permanent` lines, draws the block again.
-    fn redraw(&mut self, permanent: &[String]) {
-        if !self.live {
-            return;
-        }
-        let now = Instant::now();
-        self.flights
-            .retain(|f| f.announced || now.duration_since(f.seen) < ORPHAN_WAIT_EXPIRY);
-        if self.drawn == 0 && self.flights.is_empty() && permanent.is_empty() {
-            return;
-        }
-        // Per line drawn: cursor up one line, clear the line.
-        let mut out = "\x1b[1A\x1b[2K".repeat(self.drawn);
-        for line in permanent {
-            out.push_str(line);
-            out.push('\n');
-        }
-        let spinner = SPINNER[self.frame % SPINNER.len()].to_string();
-        let spinner = self.paint(CYAN, &spinner);
-        let room = self.width.saturating_sub(5).max(10);
+    /// Spinners for the first [`MAX_LINES`] flights, one line counting the rest.
+    fn layout(&mut self) {
         let shown = if self.flights.len() > MAX_LINES {
             MAX_LINES - 1
         } else {
             self.flights.len()
         };
-        for f in &self.flights[..shown] {
-            let secs = now.duration_since(f.since).as_secs();
-            let what = match &f.waiting {
-                Some(w) => format!("waiting for {w}"),
-                None => format!("{}…", f.action),
-            };
-            let text = truncate(&format!("{}: {what} ({secs}s)", f.resource), room);
-            out.push_str(&format!("  {spinner} {text}\n"));
+        for (i, f) in self.flights.iter_mut().enumerate() {
+            if i < shown && f.bar.is_none() {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.style.clone());
+                bar.set_elapsed(f.since.elapsed());
+                bar.set_message(format!("{}: {}…", f.resource, f.action));
+                bar.enable_steady_tick(TICK);
+                f.bar = Some(bar);
+            }
         }
-        self.drawn = shown;
-        if shown < self.flights.len() {
-            let more = self.flights.len() - shown;
-            out.push_str(&format!("    … and {more} more\n"));
-            self.drawn += 1;
+        let more = self.flights.len() - shown;
+        match (&self.more, more) {
+            (Some(bar), 0) => {
+                bar.finish_and_clear();
+                self.multi.remove(bar);
+                self.more = None;
+            }
+            (Some(bar), n) => bar.set_message(format!("… and {n} more")),
+            (None, 0) => {}
+            (None, n) => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("    {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message(format!("… and {n} more"));
+                self.more = Some(bar);
+            }
         }
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(out.as_bytes());
-        let _ = err.flush();
     }
-}
 
-/// `text` cut to `width` characters.
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-/// The terminal's width: `COLUMNS`, else what `stty size` says (when standard input is the
-/// terminal), else 80. Block lines are cut to it so that none wraps (a wrapped line would
-/// break the cursor movements of the redraw).
-fn terminal_width() -> usize {
-    let from_env = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse::<usize>().ok());
-    let from_stty = || {
-        if !std::io::stdin().is_terminal() {
-            return None;
+    fn clear(&mut self) {
+        for f in self.flights.drain(..) {
+            if let Some(bar) = f.bar {
+                bar.finish_and_clear();
+            }
         }
-        let out = Command::new("stty")
-            .arg("size")
-            .stdin(Stdio::inherit())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split_whitespace().nth(1)?.parse::<usize>().ok()
-    };
-    from_env
-        .or_else(from_stty)
-        .filter(|w| *w >= 20)
-        .unwrap_or(80)
+        if let Some(bar) = self.more.take() {
+            bar.finish_and_clear();
+        }
+        let _ = self.multi.clear();
+    }
 }

@@ -11,26 +11,28 @@ use ecs_facade::{DeployReport, DestroyReport, Plan, Stack, StackStatus};
 
 use crate::plural;
 
-pub(crate) const GREEN: &str = "32";
-pub(crate) const YELLOW: &str = "33";
-pub(crate) const RED: &str = "31";
-pub(crate) const MAGENTA: &str = "35";
-pub(crate) const CYAN: &str = "36";
-pub(crate) const BOLD: &str = "1";
-pub(crate) const DIM: &str = "2";
+/// A colour or weight, applied with the `console` crate's styles.
+pub(crate) type Paint = fn(console::Style) -> console::Style;
+
+pub(crate) const GREEN: Paint = console::Style::green;
+pub(crate) const YELLOW: Paint = console::Style::yellow;
+pub(crate) const RED: Paint = console::Style::red;
+pub(crate) const MAGENTA: Paint = console::Style::magenta;
+pub(crate) const CYAN: Paint = console::Style::cyan;
+pub(crate) const BOLD: Paint = console::Style::bold;
+pub(crate) const DIM: Paint = console::Style::dim;
 
 /// Whether colours are allowed at all (`NO_COLOR` unset or empty).
 pub(crate) fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// `text` in the SGR colour `code` when `on`.
-pub(crate) fn paint(on: bool, code: &str, text: &str) -> String {
-    if on {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+/// `text` in `code`'s style when `on`.
+pub(crate) fn paint(on: bool, code: Paint, text: &str) -> String {
+    code(console::Style::new())
+        .force_styling(on)
+        .apply_to(text)
+        .to_string()
 }
 
 /// How standard output is coloured.
@@ -50,7 +52,7 @@ impl Style {
     }
 
     /// `text` in colour `code`, if colouring.
-    pub(crate) fn paint(self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(self, code: Paint, text: &str) -> String {
         paint(self.colour, code, text)
     }
 
@@ -194,7 +196,7 @@ pub(crate) fn release(style: Style, r: &ecs_facade::service::ReleaseReport) -> S
     )
 }
 
-fn state_colour(state: &str) -> &'static str {
+fn state_colour(state: &str) -> Paint {
     match state {
         "OK" | "COMPLETED" | "ACTIVE" => GREEN,
         "ALARM" | "FAILED" => RED,

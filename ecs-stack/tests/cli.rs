@@ -50,6 +50,15 @@ impl Drop for TempManifest {
     }
 }
 
+/// The shared emulator for this test alone: one test counts the requests in the emulator's
+/// log, which another test's requests would add to.
+fn emulator_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    static EMULATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    EMULATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `ecs-stack` with the standard AWS environment pointing at `endpoint` (no profile,
 /// static credentials, region us-east-1), no colour, and standard input closed.
 fn ecs_stack(endpoint: &str, args: &[&str]) -> Output {
@@ -93,9 +102,57 @@ fn describe(out: &Output) -> String {
     )
 }
 
+/// Standard output as one JSON document, checked against the documented shape
+/// (`ecs-stack/output.schema.json`).
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)))
+    let doc = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)));
+    conforms(&doc);
+    doc
+}
+
+/// Checks `doc` against `ecs-stack/output.schema.json`.
+fn conforms(doc: &Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        let text = include_str!("../output.schema.json");
+        let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("the schema: {e}"))
+    });
+    let errors: Vec<String> = schema.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "the document does not match output.schema.json: {errors:?}\n{doc:#}"
+    );
+}
+
+/// The schema holds the shape: a plan nested as `changes.changes`, a duration as
+/// `{secs, nanos}` or an unknown top-level key is refused.
+#[test]
+fn the_output_schema_refuses_what_the_documents_must_not_be() {
+    let text = include_str!("../output.schema.json");
+    let schema: Value = serde_json::from_str(text).unwrap();
+    let schema = jsonschema::validator_for(&schema).unwrap();
+    let good = serde_json::json!({
+        "command": "deploy",
+        "changes": [{"resource": "vpc", "id": "vpc", "action": {"action": "create"}, "detail": ""}],
+        "outputs": {"network": {}, "service": {"url": null, "task_definition_arn": "arn"}, "log_group": "/ecs/x", "alarms": []},
+        "duration_seconds": 1.5,
+        "rollout": null,
+        "lease": 3,
+    });
+    assert!(schema.is_valid(&good));
+    let mut nested = good.clone();
+    nested["changes"] = serde_json::json!({"changes": []});
+    assert!(!schema.is_valid(&nested));
+    let mut duration = good.clone();
+    duration["duration_seconds"] = serde_json::json!({"secs": 1, "nanos": 0});
+    assert!(!schema.is_valid(&duration));
+    let mut extra = good.clone();
+    extra["surprise"] = serde_json::json!(1);
+    assert!(!schema.is_valid(&extra));
+    let error = serde_json::json!({"command": "plan", "error": "e", "chain": [], "problems": [], "exit_code": 1});
+    assert!(schema.is_valid(&error));
 }
 
 fn actions(changes: &Value) -> Vec<(String, String)> {
@@ -176,11 +233,7 @@ fn validate_names_the_offending_key_and_makes_no_aws_call() {
     let base = "name: shop\nimage: nginx:1.27\n";
     let cases = [
         ("unknown-key", "prots: 8080\n", "prots"),
-        (
-            "cpu-memory",
-            "cpu: 512\nmemory: 512\n",
-            "service.task.memory",
-        ),
+        ("cpu-memory", "cpu: 512\nmemory: 512\n", "`memory`"),
         ("cidr", "network:\n  cidr: 10.0.0.0/33\n", "cidr"),
     ];
     for (tag, extra, field) in cases {
@@ -202,7 +255,9 @@ fn validate_names_the_offending_key_and_makes_no_aws_call() {
     let out = ecs_stack(NOWHERE, &["validate", &manifest.path(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let doc = json(&out);
-    assert_eq!(doc["problems"][0]["field"], "service.task.memory", "{doc}");
+    assert_eq!(doc["problems"][0]["field"], "memory", "{doc}");
+    assert_eq!(doc["problems"][0]["line"], 4, "{doc}");
+    assert_eq!(doc["problems"][0]["column"], 1, "{doc}");
     assert_eq!(doc["problems"].as_array().map(Vec::len), Some(1), "{doc}");
     assert!(
         doc["error"].as_str().is_some_and(|e| e.contains("memory")),
@@ -333,6 +388,7 @@ fn cost_as_json_has_min_typical_and_max() {
 
 #[test]
 fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
+    let _alone = emulator_to_myself();
     let emulator = ecs_core::testing::Emulator::shared().unwrap_or_else(|e| panic!("{e}"));
     let endpoint = emulator.endpoint_url();
     let dev = std::fs::read_to_string(example("dev.yml")).expect("examples/dev.yml");
@@ -363,7 +419,7 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
         url.starts_with("http://") && url.contains("cli-dev"),
         "{url}"
     );
-    let created = actions(&report["changes"]["changes"]);
+    let created = actions(&report["changes"]);
     assert!(
         created
             .iter()
@@ -394,7 +450,7 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
         deploy_requests <= 40 && deploy_requests == plan_requests,
         "a no-op deploy made {deploy_requests} requests, a plan {plan_requests}"
     );
-    let changes = actions(&json(&out)["changes"]["changes"]);
+    let changes = actions(&json(&out)["changes"]);
     assert!(!changes.is_empty());
     assert!(
         changes.iter().all(|(_, a)| a == "no_change"),
@@ -543,4 +599,172 @@ fn plan_deploy_redeploy_status_destroy_against_the_emulator() {
             "{kind} left behind: {plan:?}"
         );
     }
+}
+
+/// `verify` and `plan` against the emulator with the example `prod` manifest as written: its
+/// placeholders (the certificate, the secret, the topic) do not exist there, so `verify`
+/// lists each as failed (exit code 1, one JSON document), and `plan` refuses before any
+/// change, naming them, instead of accepting a certificate a deploy would fail on.
+#[test]
+fn verify_and_plan_name_what_the_manifest_refers_to_but_does_not_exist() {
+    let _alone = emulator_to_myself();
+    let emulator = ecs_core::testing::Emulator::shared().unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = emulator.endpoint_url();
+    let prod = std::fs::read_to_string(example("prod.yml")).expect("examples/prod.yml");
+    let manifest = TempManifest::new(
+        "verify",
+        &prod.replacen("name: shop\n", "name: cli-verify\n", 1),
+    );
+    let file = manifest.path();
+
+    let out = ecs_stack(endpoint, &["verify", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["passed"], false, "{doc}");
+    let failed: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .filter(|c| c["outcome"]["status"] == "failed")
+        .map(|c| c["field"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "service.load_balancer.listeners[0].certificate_arn",
+            "service.task.containers[0].secrets.DB_PASSWORD",
+            "observe.alarm_actions[0]",
+        ],
+        "{doc}"
+    );
+
+    let out = ecs_stack(endpoint, &["plan", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("certificate/00000000-0000-0000-0000-000000000000")
+            && stderr.contains("does not exist")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("+ vpc"), "no plan is shown");
+}
+
+/// `logs` against the emulator: events that boto3 puts into the stack's log group (as a
+/// task's container would) are printed oldest first, those older than `--since` left out; as
+/// JSON, one document; with `--follow`, one JSON line per event, new ones as they come.
+#[test]
+fn logs_prints_the_stacks_log_events_and_follows_new_ones() {
+    let _alone = emulator_to_myself();
+    let emulator = ecs_core::testing::Emulator::shared().unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = emulator.endpoint_url();
+    let manifest = TempManifest::new("logs", "name: cli-logs\nimage: nginx:1.27\n");
+    let file = manifest.path();
+    let put = |message: &str, age_ms: i64| {
+        emulator
+            .boto3(&format!(
+                "import boto3, time\n\
+                 logs = boto3.client('logs')\n\
+                 try:\n    logs.create_log_group(logGroupName='/ecs/cli-logs')\n\
+                 except logs.exceptions.ResourceAlreadyExistsException:\n    pass\n\
+                 try:\n    logs.create_log_stream(logGroupName='/ecs/cli-logs', logStreamName='ecs/app/task1')\n\
+                 except logs.exceptions.ResourceAlreadyExistsException:\n    pass\n\
+                 logs.put_log_events(logGroupName='/ecs/cli-logs', logStreamName='ecs/app/task1',\n\
+                     logEvents=[{{'timestamp': int(time.time() * 1000) - {age_ms}, 'message': '{message}'}}])\n\
+                 print('ok')"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    put("old line", 3 * 3_600_000);
+    put("first line", 2_000);
+    put("second line", 1_000);
+
+    let out = ecs_stack(endpoint, &["logs", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    let messages: Vec<&str> = doc["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(messages, ["first line", "second line"], "{doc}");
+
+    let out = ecs_stack(endpoint, &["logs", &file, "--since", "4h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].ends_with("ecs/app/task1 old line") && lines[2].ends_with("second line"),
+        "{stdout}"
+    );
+
+    // Following: the two recent events, then one put while it runs.
+    let mut child = Command::new(BIN)
+        .args(["logs", &file, "--follow", "--output", "json"])
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A watchdog: should the lines never come, the follower is killed (the test then fails
+    // instead of hanging); once the test is done with it, the watchdog stands down.
+    let pid = child.id().to_string();
+    let (done, watched) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            watched.recv_timeout(std::time::Duration::from_secs(120))
+        {
+            let _ = Command::new("kill").arg(&pid).status();
+        }
+    });
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut next = || {
+        let line = lines.next().expect("a line").expect("text");
+        let event = serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        conforms(&event);
+        event
+    };
+    assert_eq!(next()["message"], "first line");
+    assert_eq!(next()["message"], "second line");
+    put("third line", 0);
+    let third = next();
+    assert_eq!(third["message"], "third line", "{third}");
+    assert_eq!(third["command"], "logs");
+    drop(done);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `exec` without AWS's Session Manager plugin says what to install, before any AWS call
+/// (the endpoint nothing listens on would have failed it otherwise).
+#[test]
+fn exec_without_the_session_manager_plugin_says_what_to_install() {
+    let manifest = TempManifest::new("exec", "name: cli-exec\nimage: nginx:1.27\nexec: true\n");
+    let out = ecs_stack_with(
+        NOWHERE,
+        &["exec", &manifest.path(), "--", "ls", "-la"],
+        &[
+            ("PATH", "/nonexistent"),
+            (
+                "ECS_STACK_SESSION_MANAGER_PLUGIN",
+                "/nonexistent/session-manager-plugin",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("session-manager-plugin")
+            && stderr.contains("session-manager-working-with-install-plugin"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("127.0.0.1:9"), "no AWS call: {stderr}");
 }

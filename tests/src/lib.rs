@@ -35,6 +35,34 @@ pub fn default_group_rules(vpc_id: &str) -> Option<(serde_json::Value, serde_jso
     Some((group[0].clone(), group[1].clone()))
 }
 
+/// `yaml` pointed at stand-ins made in the emulator for what it refers to but does not make
+/// (the certificate, secrets, SNS topics: see [`ecs_facade::testing::stand_ins`]).
+pub async fn with_stand_ins(yaml: &str) -> String {
+    let mut stack = ecs_facade::Stack::from_manifest(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let config = emulator().sdk_config().await;
+    // Boxed: debug builds poll this large future on the test thread's small stack.
+    let made = Box::pin(ecs_facade::testing::stand_ins(&config, &mut stack))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    made.iter()
+        .flat_map(|m| &m.replaced)
+        .fold(yaml.to_string(), |y, (from, to)| y.replace(from, to))
+}
+
+/// Makes SNS topic `name` in the emulator (its alarms' actions must exist: the pre-flight
+/// looks for them); returns its ARN. Making it again is harmless.
+pub async fn sns_topic(name: &str) -> String {
+    aws_sdk_sns::Client::new(&emulator().sdk_config().await)
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .topic_arn()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// An EC2 client talking to the emulator, recording its calls in `counter`.
 pub async fn ec2(counter: &CallCounter) -> aws_sdk_ec2::Client {
     let config = emulator().sdk_config().await;

@@ -92,6 +92,7 @@ async fn deploys_overlap_independent_work_and_wait_only_where_they_must() {
         chaos: Some(chaos.clone()),
         ..Harness::default()
     };
+    ecs_e2e_tests::sns_topic("ops").await;
     let d = Deployer::from_layers(emulator_layers_with(emulator(), &harness).await)
         .events(EventLog::new())
         .clock(ScaledClock::new(100.0))

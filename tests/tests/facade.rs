@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use aws_sdk_ec2::types::Filter;
 use ecs_core::testing::CallCounter;
 use ecs_core::{Action, EventLog, OWNER_TAG};
-use ecs_e2e_tests::{acm, emulator};
+use ecs_e2e_tests::{emulator, with_stand_ins};
 use ecs_facade::testing::emulator_layers;
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
@@ -17,24 +17,6 @@ fn manifest(name: &str) -> String {
         .join("../examples")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The emulator needs the certificate to exist in ACM: swap the example's ARN for a real one.
-async fn with_certificate(yaml: &str) -> String {
-    let cert = acm()
-        .await
-        .request_certificate()
-        .domain_name("shop.example.com")
-        .send()
-        .await
-        .unwrap()
-        .certificate_arn()
-        .unwrap()
-        .to_string();
-    yaml.replace(
-        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
-        &cert,
-    )
 }
 
 fn rename(yaml: &str, from: &str, to: &str) -> String {
@@ -122,7 +104,7 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
     let counter = CallCounter::new();
     let events = EventLog::new();
     let d = deployer(&counter, &events).await;
-    let yaml = with_certificate(&rename(&manifest("prod.yml"), "shop", "e2e-prod")).await;
+    let yaml = with_stand_ins(&rename(&manifest("prod.yml"), "shop", "e2e-prod")).await;
     let stack = Stack::from_manifest(&yaml).unwrap();
 
     // Plan, then deploy.
@@ -194,8 +176,18 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
         vec![],
         "a no-op redeploy must not mutate"
     );
-    let reads = counter.calls().len();
-    assert!(reads <= 40, "{reads} reads");
+    // The stack's own reads (the pre-flight's, made at the same time, are counted apart).
+    let preflight = [
+        "DescribeCertificate",
+        "DescribeSecret",
+        "GetTopicAttributes",
+    ];
+    let (checks, reads): (Vec<_>, Vec<_>) = counter
+        .calls()
+        .into_iter()
+        .partition(|c| preflight.contains(&c.operation.as_str()));
+    assert!(reads.len() <= 40, "{} reads", reads.len());
+    assert_eq!(checks.len(), 3, "one read per pre-flight check: {checks:?}");
 
     // An image rollout: one revision, one UpdateService.
     let v2 =
@@ -399,13 +391,15 @@ fn manifest_errors_are_one_clear_message_each() {
         .unwrap_err()
         .to_string();
     assert!(
-        unknown.contains("prots") && unknown.contains("line 3"),
+        unknown.contains("`prots`") && unknown.contains("manifest:3:1"),
         "{unknown}"
     );
     let pair = Stack::from_manifest(&format!("{base}cpu: 512\nmemory: 512\n")).unwrap_err();
-    let problems = pair.problems().unwrap();
-    assert_eq!(problems.len(), 1, "{problems}");
-    assert!(problems.mentions("service.task.memory"), "{problems}");
+    let ecs_facade::Error::InvalidManifest(found) = &pair else {
+        panic!("{pair}");
+    };
+    assert_eq!(found.problems.len(), 1, "{pair}");
+    assert_eq!(found.problems[0].field, "memory", "{pair}");
     let cidr = Stack::from_manifest(&format!("{base}network:\n  cidr: 10.0.0.0/33\n"))
         .unwrap_err()
         .to_string();

@@ -39,6 +39,7 @@ async fn deployer(faults: &FaultInjector) -> Deployer {
         faults: faults.clone(),
         ..Harness::default()
     };
+    ecs_e2e_tests::sns_topic("ops").await;
     Deployer::from_layers(emulator_layers_with(emulator(), &harness).await).events(EventLog::new())
 }
 
@@ -146,6 +147,7 @@ async fn deploy_and_destroy_succeed_with_a_fifth_of_requests_throttled_and_added
         chaos: Some(chaos.clone()),
         ..Harness::default()
     };
+    ecs_e2e_tests::sns_topic("ops").await;
     let d = Deployer::from_layers(emulator_layers_with(emulator(), &harness).await)
         .events(EventLog::new());
     let s = stack("ft-chaos");

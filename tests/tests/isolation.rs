@@ -45,6 +45,7 @@ fn stack(name: &str) -> Stack {
 }
 
 async fn deployer(counter: &CallCounter) -> Deployer {
+    ecs_e2e_tests::sns_topic("ops").await;
     Deployer::from_layers(emulator_layers(emulator(), counter).await).events(EventLog::new())
 }
 

@@ -5,7 +5,7 @@
 
 use ecs_core::testing::CallCounter;
 use ecs_core::EventLog;
-use ecs_e2e_tests::emulator;
+use ecs_e2e_tests::{emulator, with_stand_ins};
 use ecs_facade::testing::emulator_layers;
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
@@ -24,6 +24,14 @@ async fn environment_values_never_appear_in_output() {
     let events = EventLog::new();
     let deployer =
         Deployer::from_layers(emulator_layers(emulator(), &counter).await).events(events.clone());
+    // The secret the manifest names is made in the emulator (the pre-flight looks for it).
+    let with_secret = with_stand_ins(&manifest(SENTINEL)).await;
+    let secret_arn = |yaml: &str| yaml.lines().last().unwrap_or_default().to_string();
+    let stand_in = secret_arn(&with_secret);
+    let manifest = |value: &str| {
+        let yaml = manifest(value);
+        yaml.replace(&secret_arn(&yaml), &stand_in)
+    };
     let stack = Stack::from_manifest(&manifest(SENTINEL)).unwrap();
     let mut captured = Vec::new();
 

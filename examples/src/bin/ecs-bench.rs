@@ -272,6 +272,13 @@ async fn main() {
         chaos: Some(chaos.clone()),
         ..Harness::default()
     };
+    // The topic the stacks' alarms notify exists (the pre-flight looks for it).
+    aws_sdk_sns::Client::new(&emulator.sdk_config().await)
+        .create_topic()
+        .name("ops")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let deployer = Deployer::from_layers(emulator_layers_with(emulator, &harness).await)
         .events(EventLog::new())
         .clock(clock)

@@ -66,8 +66,11 @@ async fn run() -> Result<(), BoxError> {
             println!("  [{t:6.1}s] {event}");
         });
 
-    // The emulator only accepts certificates it issued: swap the manifest's for a stand-in.
-    use_stand_in_certificate(&mut stack, &config).await?;
+    // The emulator has none of what the manifest refers to but the stack does not make (the
+    // certificate, secrets, SNS topics): make stand-ins there and point the stack at them.
+    for made in ecs_facade::testing::stand_ins(&config, &mut stack).await? {
+        println!("{}", made.note);
+    }
 
     // 3. The cost estimate and the plan.
     heading("Cost estimate");
@@ -103,36 +106,6 @@ fn default_manifest() -> String {
     } else {
         format!("{}/dev.yml", env!("CARGO_MANIFEST_DIR"))
     }
-}
-
-/// Replaces every listener certificate by one requested from the emulator's ACM.
-async fn use_stand_in_certificate(
-    stack: &mut Stack,
-    config: &aws_types::SdkConfig,
-) -> Result<(), BoxError> {
-    let domain = format!("{}.example.com", stack.name);
-    let Some(lb) = stack.service.load_balancer.as_mut() else {
-        return Ok(());
-    };
-    if lb.listeners.iter().all(|l| l.certificate_arn.is_none()) {
-        return Ok(());
-    }
-    let issued = aws_sdk_acm::Client::new(config)
-        .request_certificate()
-        .domain_name(domain)
-        .send()
-        .await?;
-    let arn = issued
-        .certificate_arn()
-        .ok_or("ACM issued no certificate ARN")?
-        .to_string();
-    for listener in &mut lb.listeners {
-        if let Some(certificate) = listener.certificate_arn.as_mut() {
-            println!("HTTPS: using the emulator's certificate {arn} instead of {certificate}");
-            *certificate = arn.clone();
-        }
-    }
-    Ok(())
 }
 
 fn print_summary(stack: &Stack, profile: Profile) {
