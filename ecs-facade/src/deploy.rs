@@ -350,7 +350,15 @@ impl Deployer {
         let wait = self.wait && service_spec.service.rollout.wait;
         service_spec.service.rollout.wait = false;
         let names = ServiceNames::new(ctx.stack(), &service_spec);
-        let reads = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
+        let mut reads = Box::pin(self.read_all(&ctx, stack, &service_spec, &names)).await?;
+        // Once the scalable target is registered, the count is autoscaling's, 0 included.
+        if reads
+            .scaling
+            .as_ref()
+            .is_some_and(ScalingState::target_registered)
+        {
+            reads.service.keep_autoscaled_count();
+        }
         let plan = self
             .plan_from(&ctx, stack, &service_spec, &names, &reads)
             .await?;
@@ -462,6 +470,13 @@ impl Deployer {
         let guarded = ctx.with_guard(held.guard(&ctx));
         let out = async {
             let fresh = Box::pin(self.prepare_with(&prepared.stack, guarded)).await?;
+            // Another run made the service meanwhile: an infrastructure-only plan would stop
+            // its tasks.
+            if self.infrastructure_only && fresh.reads.service.service_exists() {
+                return Err(Error::InfrastructureOnly {
+                    stack: prepared.stack.name.clone(),
+                });
+            }
             let stale = |reason: String| Error::StalePlan {
                 stack: prepared.stack.name.clone(),
                 reason,
@@ -791,14 +806,11 @@ impl Deployer {
         spec.service.rollout.wait &= self.wait;
         let service = &self.layers.service;
         let ctx = self.context(stack)?;
-        let names = ServiceNames::new(ctx.stack(), &spec);
         // The same image again: no lease, no change. An image missing from its ECR registry
         // is refused before any change, found by a read made beside the plan's.
         let (planned, check) = futures_util::try_join!(
             async { Ok::<_, Error>(service.plan_release(&ctx, &spec, release).await?) },
-            self.layers
-                .preflight
-                .image(&ctx, "image", &release.image, &names.repository),
+            self.layers.preflight.image(&ctx, "image", &release.image),
         )?;
         if let Some(check) = check {
             Verification {

@@ -24,6 +24,22 @@ pub struct ManifestProblem {
     pub text: Option<String>,
 }
 
+impl ManifestProblem {
+    /// `message` about the stack's `field` (e.g. a pre-flight [`Check`](crate::Check)'s), named
+    /// by the key of the manifest `yaml` it comes from and placed at that key.
+    pub fn locate(yaml: &str, field: &str, message: &str) -> Self {
+        problem(yaml, &keys(yaml), &manifest_key(field), message)
+    }
+
+    /// `file:line:column: `key``, or `file: `key`` when the manifest does not write it.
+    pub fn position(&self, file: &str) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{file}:{l}:{c}: `{}`", self.field),
+            _ => format!("{file}: `{}` (the profile's default)", self.field),
+        }
+    }
+}
+
 /// Every problem of a manifest, rendered like a compiler's diagnostics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]

@@ -194,9 +194,7 @@ impl Deployer {
 }
 
 fn stack_of(manifest: &str) -> Result<Stack> {
-    let stack = crate::Manifest::parse(manifest)?.to_stack();
-    stack.validate()?;
-    Ok(stack)
+    Stack::from_manifest_text(manifest, "the saved plan's manifest")
 }
 
 /// The entries of `now` that are not in `saved` as they are, and those of `saved` gone from

@@ -676,72 +676,64 @@ pub async fn stand_ins(
     let ssm = aws_sdk_ssm::Client::new(config);
     for container in &mut stack.service.task.containers {
         for (variable, arn) in container.secrets.iter_mut() {
-            let resource = arn.splitn(6, ':').nth(5).unwrap_or_default().to_string();
-            if let Some(name) = resource.strip_prefix("parameter") {
-                let name = name.trim_start_matches('/');
-                let name = if name.contains('/') {
-                    format!("/{name}")
-                } else {
-                    name.to_string()
-                };
-                ssm.put_parameter()
-                    .name(&name)
-                    .value("stand-in")
-                    .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                    .overwrite(true)
-                    .send()
-                    .await
-                    .map_err(stand_in_error("creating a stand-in SSM parameter"))?;
-                made.push(StandIn {
-                    note: format!("secret {variable}: SSM parameter {name} made in the emulator"),
-                    replaced: Vec::new(),
-                });
-            } else if let Some(rest) = resource.strip_prefix("secret:") {
-                // `NAME-AbCdEf`: AWS's six random characters follow the name.
-                let full = rest.split(':').next().unwrap_or(rest);
-                let name = match full.rsplit_once('-') {
-                    Some((name, suffix)) if suffix.len() == 6 => name,
-                    _ => full,
-                };
-                let created = secrets_manager
-                    .create_secret()
-                    .name(name)
-                    .secret_string("stand-in")
-                    .send()
-                    .await;
-                let stand_in = match created {
-                    Ok(out) => out.arn().map(str::to_string),
-                    Err(_) => secrets_manager
-                        .describe_secret()
-                        .secret_id(name)
+            match ecs_service::SecretRef::parse(arn) {
+                Some(ecs_service::SecretRef::Parameter { names, .. }) => {
+                    let name = names.last().cloned().unwrap_or_default();
+                    ssm.put_parameter()
+                        .name(&name)
+                        .value("stand-in")
+                        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                        .overwrite(true)
                         .send()
                         .await
-                        .map_err(stand_in_error("creating a stand-in secret"))?
-                        .arn()
-                        .map(str::to_string),
+                        .map_err(stand_in_error("creating a stand-in SSM parameter"))?;
+                    made.push(StandIn {
+                        note: format!(
+                            "secret {variable}: SSM parameter {name} made in the emulator"
+                        ),
+                        replaced: Vec::new(),
+                    });
                 }
-                .ok_or_else(|| missing("the stand-in secret's ARN"))?;
-                made.push(StandIn {
-                    note: format!(
-                        "secret {variable}: {arn} stands in as {stand_in} (made in the emulator)"
-                    ),
-                    replaced: vec![(arn.clone(), stand_in.clone())],
-                });
-                *arn = stand_in;
+                Some(ecs_service::SecretRef::Secret { name, suffix, .. }) => {
+                    let created = secrets_manager
+                        .create_secret()
+                        .name(&name)
+                        .secret_string("stand-in")
+                        .send()
+                        .await;
+                    let secret = match created {
+                        Ok(out) => out.arn().map(str::to_string),
+                        Err(_) => secrets_manager
+                            .describe_secret()
+                            .secret_id(&name)
+                            .send()
+                            .await
+                            .map_err(stand_in_error("creating a stand-in secret"))?
+                            .arn()
+                            .map(str::to_string),
+                    }
+                    .ok_or_else(|| missing("the stand-in secret's ARN"))?;
+                    // A JSON key (and version) after the secret's ARN stays.
+                    let stand_in = format!("{secret}{suffix}");
+                    made.push(StandIn {
+                        note: format!(
+                            "secret {variable}: {arn} stands in as {stand_in} (made in the emulator)"
+                        ),
+                        replaced: vec![(arn.clone(), stand_in.clone())],
+                    });
+                    *arn = stand_in;
+                }
+                _ => {}
             }
         }
     }
     let sns = aws_sdk_sns::Client::new(config);
-    let mut topics: Vec<String> = stack
+    let topics: Vec<String> = stack
         .observe
-        .alarm_actions
-        .iter()
-        .chain(&stack.observe.ok_actions)
-        .filter(|a| a.starts_with("arn:") && a.split(':').nth(2) == Some("sns"))
-        .cloned()
+        .topics()
+        .into_iter()
+        .map(str::to_string)
         .collect();
-    topics.sort();
-    topics.dedup();
     for topic in topics {
         let name = topic.rsplit(':').next().unwrap_or_default();
         let arn = sns
@@ -799,14 +791,21 @@ pub async fn stand_ins(
                 .to_string();
             subnets.push(id);
         }
+        // Each tier's subnets stand in for the manifest's of that tier (two each).
         let mut replaced = vec![(existing.vpc_id.clone(), vpc_id.clone())];
         replaced.extend(
             existing
                 .public_subnets
                 .iter()
-                .chain(&existing.private_subnets)
                 .cloned()
-                .zip(subnets.iter().cloned()),
+                .zip(subnets[..2].iter().cloned()),
+        );
+        replaced.extend(
+            existing
+                .private_subnets
+                .iter()
+                .cloned()
+                .zip(subnets[2..].iter().cloned()),
         );
         made.push(StandIn {
             note: format!(

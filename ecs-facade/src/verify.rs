@@ -15,15 +15,17 @@
 //! - an existing VPC's subnets exist and span two zones (the network layer's plan).
 //!
 //! A check the caller may not make (`AccessDenied` and the like) is a warning, not a
-//! failure; so is a check of something in another region, and a check that needs a feature
-//! this build of the library does not have.
+//! failure; so is a check of a secret, parameter, topic or image in another region (a
+//! certificate must be in the stack's region: one elsewhere fails), of a certificate that is
+//! not ACM's, and a check that needs a feature this build of the library does not have. A
+//! malformed reference (`InvalidArnException`, `ValidationException`…) fails its check.
 //!
 //! [`Deployer::infrastructure_only`]: crate::Deployer::infrastructure_only
 
 use std::fmt;
 
 use ecs_core::{AwsError, Context};
-use ecs_service::{EcrImage, ImageLookup, ServiceNames};
+use ecs_service::{EcrImage, ImageLookup, SecretRef, ServiceNames};
 use serde::Serialize;
 
 use crate::{Error, Result, Stack};
@@ -119,29 +121,17 @@ impl Preflight {
             if with_images {
                 if let Some(image) = EcrImage::parse(&container.image) {
                     let field = format!("service.task.containers[{i}].image");
-                    let own = names.repository.clone();
+                    let own = Some(names.repository.clone());
                     checks.push(Box::pin(ecr_image(ctx, c, &region, field, image, own)));
                 }
             }
         }
-        let mut topics: Vec<&String> = stack
-            .observe
-            .alarm_actions
-            .iter()
-            .chain(&stack.observe.ok_actions)
-            .filter(|a| a.starts_with("arn:") && arn_part(a, 2) == Some("sns"))
-            .collect();
-        topics.sort();
-        topics.dedup();
-        for arn in topics {
-            let i = stack
-                .observe
-                .alarm_actions
-                .iter()
-                .position(|a| a == arn)
-                .map(|i| format!("observe.alarm_actions[{i}]"))
-                .unwrap_or_else(|| "observe.ok_actions".to_string());
-            checks.push(Box::pin(topic(ctx, c, &region, i, arn)));
+        for arn in stack.observe.topics() {
+            let field = match stack.observe.alarm_actions.iter().position(|a| a == arn) {
+                Some(i) => format!("observe.alarm_actions[{i}]"),
+                None => "observe.ok_actions".to_string(),
+            };
+            checks.push(Box::pin(topic(ctx, c, &region, field, arn)));
         }
         let checks = futures_util::future::try_join_all(checks).await?;
         for check in &checks {
@@ -164,21 +154,13 @@ impl Preflight {
         ctx: &Context,
         field: &str,
         image: &str,
-        own_repository: &str,
     ) -> Result<Option<Check>> {
         let (Some(c), Some(parsed)) = (&self.clients, EcrImage::parse(image)) else {
             return Ok(None);
         };
         let region = ecs_core::region_or_default(c.ecr.config().region());
-        let check = ecr_image(
-            ctx,
-            c,
-            &region,
-            field.to_string(),
-            parsed,
-            own_repository.to_string(),
-        )
-        .await?;
+        // A release's service exists: a missing repository gets no first-deploy advice.
+        let check = ecr_image(ctx, c, &region, field.to_string(), parsed, None).await?;
         Ok(Some(check))
     }
 }
@@ -318,7 +300,8 @@ fn warning(reason: impl Into<String>) -> Outcome {
     }
 }
 
-/// The outcome of a call that failed: a warning when it was not allowed, else the error.
+/// The outcome of a call that failed: a warning when it was not allowed, a failure when the
+/// reference itself is malformed, else the error.
 fn denied_or(e: AwsError) -> Result<Outcome> {
     if is_denied(&e) {
         Ok(warning(format!(
@@ -326,6 +309,16 @@ fn denied_or(e: AwsError) -> Result<Outcome> {
             e.operation(),
             e.code().unwrap_or_default()
         )))
+    } else if [
+        "InvalidArnException",
+        "InvalidParameterException",
+        "InvalidParameter",
+        "ValidationException",
+    ]
+    .iter()
+    .any(|c| e.is_code(c))
+    {
+        Ok(failed(format!("is not valid: {}", e.message())))
     } else {
         Err(Error::Aws(Box::new(e)))
     }
@@ -345,6 +338,11 @@ async fn certificate(
     arn: &str,
 ) -> Result<Check> {
     let subject = format!("certificate {arn}");
+    if arn_part(arn, 2) != Some("acm") {
+        // An IAM server certificate, say: a load balancer takes those too.
+        let outcome = warning("not an ACM certificate: not checked");
+        return Ok(check(field, subject, outcome));
+    }
     let theirs = arn_part(arn, 3).unwrap_or_default();
     if theirs != region {
         // A load balancer takes only certificates of its own region.
@@ -388,24 +386,22 @@ async fn secret(
     field: String,
     arn: &str,
 ) -> Result<Check> {
-    let theirs = arn_part(arn, 3).unwrap_or_default();
-    let resource = arn_part(arn, 5).unwrap_or_default();
-    let (kind, outcome) = if let Some(name) = resource.strip_prefix("parameter") {
-        let subject = format!("ssm-parameter {name}");
-        if theirs != region {
-            (subject, elsewhere("parameter", region, theirs))
-        } else {
-            // `parameter/a/b` names `/a/b`; `parameter/a` names `a`.
-            let name = name.trim_start_matches('/');
-            let name = if name.contains('/') {
-                format!("/{name}")
-            } else {
-                name.to_string()
-            };
+    let outcome_of = |subject: String, outcome: Outcome| Ok(check(field.clone(), subject, outcome));
+    match SecretRef::parse(arn) {
+        Some(SecretRef::Parameter {
+            names,
+            region: theirs,
+            ..
+        }) => {
+            let shown = names.last().cloned().unwrap_or_default();
+            let subject = format!("ssm-parameter {shown}");
+            if theirs != region {
+                return outcome_of(subject, elsewhere("parameter", region, &theirs));
+            }
             let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
                 .key("Name")
                 .option("Equals")
-                .values(&name)
+                .set_values(Some(names.clone()))
                 .build()
                 .expect("key is set");
             let found = ctx
@@ -418,30 +414,31 @@ async fn secret(
                 .await;
             let outcome = match found {
                 Ok(out) if !out.parameters().is_empty() => Outcome::Passed,
-                Ok(_) => failed(format!("no parameter `{name}` in {region}")),
+                Ok(_) => failed(format!(
+                    "no parameter `{shown}` in {region} (a parameter shared from another account is not found this way)"
+                )),
                 Err(e) => denied_or(e)?,
             };
-            (subject, outcome)
+            outcome_of(subject, outcome)
         }
-    } else {
-        // `secret:NAME-abc123[:json-key:version-stage:version-id]`: the secret is the part
-        // before any JSON key.
-        let secret_arn = match resource.strip_prefix("secret:") {
-            Some(rest) => {
-                let name = rest.split(':').next().unwrap_or(rest);
-                format!("{}{name}", &arn[..arn.len() - rest.len()])
+        Some(SecretRef::Secret {
+            arn: secret_arn,
+            region: theirs,
+            ..
+        }) => {
+            let subject = format!("secret {secret_arn}");
+            if theirs != region {
+                return outcome_of(subject, elsewhere("secret", region, &theirs));
             }
-            None => arn.to_string(),
-        };
-        let subject = format!("secret {secret_arn}");
-        if theirs != region {
-            (subject, elsewhere("secret", region, theirs))
-        } else {
             let outcome = secrets_manager(ctx, c, &subject, &secret_arn).await?;
-            (subject, outcome)
+            outcome_of(subject, outcome)
         }
-    };
-    Ok(check(field, kind, outcome))
+        // Validation refuses any other ARN before the pre-flight.
+        _ => outcome_of(
+            format!("secret {arn}"),
+            failed("is not a secret or SSM parameter ARN"),
+        ),
+    }
 }
 
 #[cfg(feature = "secrets-manager")]
@@ -523,7 +520,7 @@ async fn ecr_image(
     region: &str,
     field: String,
     image: EcrImage,
-    own_repository: String,
+    own_repository: Option<String>,
 ) -> Result<Check> {
     let reference = match (&image.tag, &image.digest) {
         (_, Some(d)) => d.clone(),
@@ -541,7 +538,9 @@ async fn ecr_image(
             "`{reference}` is not in repository `{}`: push it first",
             image.repository
         )),
-        Ok(ImageLookup::NoSuchRepository) if image.repository == own_repository => {
+        Ok(ImageLookup::NoSuchRepository)
+            if own_repository.as_deref() == Some(image.repository.as_str()) =>
+        {
             failed(format!(
                 "repository `{}` does not exist yet (this stack creates it): deploy with `--infrastructure-only` first (everything but the tasks), push the image, then deploy again",
                 image.repository

@@ -92,7 +92,7 @@ async fn what_is_missing_fails_before_any_change_each_naming_its_field() {
             ),
             (
                 "service.task.containers[0].secrets.API_KEY",
-                "no parameter `/shop/api-key` in us-east-1"
+                "no parameter `/shop/api-key` in us-east-1 (a parameter shared from another account is not found this way)"
             ),
             ("service.task.containers[0].secrets.DB_PASSWORD", "does not exist"),
             (

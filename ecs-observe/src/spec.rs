@@ -267,6 +267,20 @@ pub fn valid_period(period: u32) -> bool {
 }
 
 impl ObserveSpec {
+    /// The SNS topics the alarms notify (alarm and OK actions), each once, sorted.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = self
+            .alarm_actions
+            .iter()
+            .chain(&self.ok_actions)
+            .map(String::as_str)
+            .filter(|a| a.starts_with("arn:") && a.split(':').nth(2) == Some("sns"))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
     /// The alarms this spec turns on, given whether there is a load balancer.
     pub fn enabled_alarms(&self, load_balancer: bool) -> BTreeMap<AlarmKind, &AlarmSpec> {
         AlarmKind::ALL

@@ -189,6 +189,11 @@ impl ScalingState {
     pub fn resource_id(&self) -> &str {
         &self.resource_id
     }
+
+    /// Whether the service's scalable target is registered already.
+    pub fn target_registered(&self) -> bool {
+        self.live.target.is_some()
+    }
 }
 
 /// The result of [`ScalingLayer::plan`] or [`ScalingLayer::plan_with`]; pass it to

@@ -44,6 +44,8 @@ pub(crate) struct LiveRepo {
 /// assert_eq!((i.registry_id.as_str(), i.region.as_str(), i.repository.as_str()), ("123456789012", "eu-west-1", "team/shop"));
 /// assert_eq!(i.tag.as_deref(), Some("v42"));
 /// assert!(EcrImage::parse("nginx:1.27").is_none());
+/// let pinned = EcrImage::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:v42@sha256:ab").unwrap();
+/// assert_eq!((pinned.repository.as_str(), pinned.digest.as_deref()), ("shop", Some("sha256:ab")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -83,7 +85,12 @@ impl EcrImage {
             return None;
         }
         let (repository, tag, digest) = match path.split_once('@') {
-            Some((repo, digest)) => (repo, None, Some(digest.to_string())),
+            // `repo:tag@digest` names the digest; the tag is a label only.
+            Some((repo, digest)) => (
+                repo.split_once(':').map_or(repo, |(r, _)| r),
+                None,
+                Some(digest.to_string()),
+            ),
             None => match path.rsplit_once(':') {
                 Some((repo, tag)) => (repo, Some(tag.to_string()), None),
                 None => (path, Some("latest".to_string()), None),

@@ -112,35 +112,62 @@ pub(crate) async fn open(
                 .cluster(&names.cluster)
                 .service_name(&names.service)
                 .desired_status(DesiredStatus::Running)
-                .max_results(1)
+                .max_results(10)
                 .send()
         })
         .await?;
-    let Some(task_arn) = tasks.task_arns().first().cloned() else {
+    if tasks.task_arns().is_empty() {
         return Err(Error::Exec(format!(
             "service `{}` runs no task to exec into",
             names.service
         )));
-    };
+    }
     let described = ctx
         .call("DescribeTasks", &resource, || {
             ecs.describe_tasks()
                 .cluster(&names.cluster)
-                .tasks(&task_arn)
+                .set_tasks(Some(tasks.task_arns().to_vec()))
                 .send()
         })
         .await?;
-    let runtime_id = described
-        .tasks()
-        .first()
-        .and_then(|t| t.containers().iter().find(|c| c.name() == Some(&container)))
-        .and_then(|c| c.runtime_id())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Error::Exec(format!(
-                "container `{container}` of task {task_arn} is not running yet"
-            ))
-        })?;
+    // A task that runs, was started with exec on, and whose container's exec agent runs.
+    let ready = |t: &aws_sdk_ecs::types::Task| {
+        let agent_runs = |c: &aws_sdk_ecs::types::Container| {
+            c.managed_agents().iter().any(|a| {
+                a.name() == Some(&aws_sdk_ecs::types::ManagedAgentName::ExecuteCommandAgent)
+                    && a.last_status() == Some("RUNNING")
+            })
+        };
+        let container = t
+            .containers()
+            .iter()
+            .find(|c| c.name() == Some(container.as_str()))?;
+        (t.last_status() == Some("RUNNING") && t.enable_execute_command() && agent_runs(container))
+            .then(|| {
+                Some((
+                    t.task_arn()?.to_string(),
+                    container.runtime_id()?.to_string(),
+                ))
+            })
+            .flatten()
+    };
+    let Some((task_arn, runtime_id)) = described.tasks().iter().find_map(ready) else {
+        let started_without = described
+            .tasks()
+            .iter()
+            .all(|t| !t.enable_execute_command());
+        return Err(Error::Exec(if started_without {
+            format!(
+                "the tasks of service `{}` were started before exec was on: deploy again (a new deployment starts tasks with it)",
+                names.service
+            )
+        } else {
+            format!(
+                "no task of service `{}` is ready for exec yet (running, with container `{container}`'s exec agent running)",
+                names.service
+            )
+        }));
+    };
     let out = ctx
         .call("ExecuteCommand", &resource, || {
             ecs.execute_command()

@@ -77,7 +77,7 @@ pub use spec::{
     CapacityProvider, ClusterSpec, ContainerHealthCheck, ContainerSpec, Effect, EfsVolume,
     Environment, HealthCheckSpec, IamSpec, ListenerAction, ListenerSpec, LoadBalancerSpec,
     MountPoint, PolicyStatement, PropagateTags, Protocol, RepositorySpec, RolloutSpec, RuleSpec,
-    ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec, TaskSpec, Ulimit,
+    SecretRef, ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec, TaskSpec, Ulimit,
     DEFAULT_TLS_POLICY,
 };
 pub use taskdef::RUNNING_IMAGE;
@@ -198,6 +198,14 @@ impl ServiceState {
     /// Whether the ECS service exists already.
     pub fn service_exists(&self) -> bool {
         self.live.service.is_some()
+    }
+
+    /// Leaves a live count below the scaling range alone (see
+    /// [`ServiceSettings::autoscaled_min`]): for a caller that knows the count is already
+    /// autoscaling's (its scalable target is registered; an operator may have set 0 tasks
+    /// with scaling suspended).
+    pub fn keep_autoscaled_count(&mut self) {
+        self.spec.service.autoscaled_min = 0;
     }
 }
 

@@ -1189,10 +1189,12 @@ pub struct ServiceSettings {
     /// Autoscaling owns the desired count: a redeploy never resets it.
     #[builder(default)]
     pub autoscaled: bool,
-    /// With `autoscaled`, the scaling range's lower bound: a live service set to run no
-    /// task while this is above 0 (after an infrastructure-only first deploy) is brought to
-    /// `desired_count`, as Application Auto Scaling itself does when a range is registered
-    /// above the current count. Any other count is autoscaling's.
+    /// With `autoscaled`, the scaling range's lower bound, while the range is not registered
+    /// yet: a live service set to run no task while this is above 0 (after an
+    /// infrastructure-only first deploy) is brought to `desired_count`, as Application Auto
+    /// Scaling itself does when a range is registered above the current count. Any other
+    /// count is autoscaling's; once the range is registered, set it to 0 (the facade does,
+    /// with [`ServiceState::keep_autoscaled_count`](crate::ServiceState::keep_autoscaled_count)).
     #[builder(default)]
     pub autoscaled_min: u32,
     /// Capacity provider strategy; empty (default) runs on the `FARGATE` launch type.
@@ -1379,27 +1381,103 @@ pub fn fargate_memory_options(cpu: u32) -> Vec<u32> {
 
 /// Whether `arn` is a well-formed Secrets Manager secret or SSM parameter ARN.
 pub fn is_secret_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") {
-        return false;
-    }
-    let (service, region, account, resource) = (parts[2], parts[3], parts[4], parts[5]);
-    let region_ok = !region.is_empty()
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
-    region_ok
-        && account_ok
-        && match service {
-            "secretsmanager" => resource
-                .strip_prefix("secret:")
-                .is_some_and(|r| !r.is_empty()),
-            "ssm" => resource
-                .strip_prefix("parameter/")
-                .is_some_and(|r| !r.is_empty()),
-            _ => false,
+    SecretRef::parse(arn).is_some()
+}
+
+/// Where a container secret comes from, as its ARN names it.
+///
+/// ```
+/// use ecs_service::SecretRef;
+/// let s = SecretRef::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/db-AbCdEf:password::").unwrap();
+/// assert!(matches!(&s, SecretRef::Secret { arn, name, suffix, .. }
+///     if arn.ends_with(":secret:shop/db-AbCdEf") && name == "shop/db" && suffix == ":password::"));
+/// let p = SecretRef::parse("arn:aws:ssm:us-east-1:123456789012:parameter/shop/api-key").unwrap();
+/// assert!(matches!(&p, SecretRef::Parameter { names, .. } if names == &["/shop/api-key"]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretRef {
+    /// An SSM parameter.
+    Parameter {
+        /// The names the ARN may stand for: `/a/b` for `parameter/a/b`; both `a` and `/a`
+        /// for `parameter/a` (SSM gives the two names one ARN).
+        names: Vec<String>,
+        /// Its region.
+        region: String,
+        /// Its account.
+        account: String,
+    },
+    /// A Secrets Manager secret.
+    Secret {
+        /// The secret's ARN, without a JSON key, version stage or version id.
+        arn: String,
+        /// The secret's name, without the six characters AWS adds to its ARN (when the ARN
+        /// has them).
+        name: String,
+        /// What followed the secret's ARN (`:json-key:version-stage:version-id`), or empty.
+        suffix: String,
+        /// Its region.
+        region: String,
+        /// Its account.
+        account: String,
+    },
+}
+
+impl SecretRef {
+    /// The secret `arn` names, or `None` for an ARN that is neither a Secrets Manager secret's
+    /// nor an SSM parameter's (with a region and a 12-digit account).
+    pub fn parse(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") {
+            return None;
         }
+        let (service, region, account, resource) = (parts[2], parts[3], parts[4], parts[5]);
+        let region_ok = !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
+        if !region_ok || !account_ok {
+            return None;
+        }
+        let (region, account) = (region.to_string(), account.to_string());
+        match service {
+            "secretsmanager" => {
+                let rest = resource.strip_prefix("secret:").filter(|r| !r.is_empty())?;
+                let (full, suffix) = match rest.find(':') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
+                };
+                let name = match full.rsplit_once('-') {
+                    Some((name, random)) if random.len() == 6 && !name.is_empty() => name,
+                    _ => full,
+                };
+                Some(SecretRef::Secret {
+                    arn: arn[..arn.len() - suffix.len()].to_string(),
+                    name: name.to_string(),
+                    suffix: suffix.to_string(),
+                    region,
+                    account,
+                })
+            }
+            "ssm" => {
+                let name = resource
+                    .strip_prefix("parameter/")
+                    .filter(|r| !r.is_empty())?;
+                let names = if name.contains('/') {
+                    vec![format!("/{name}")]
+                } else {
+                    vec![name.to_string(), format!("/{name}")]
+                };
+                Some(SecretRef::Parameter {
+                    names,
+                    region,
+                    account,
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 fn is_ecs_name(s: &str) -> bool {

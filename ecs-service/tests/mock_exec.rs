@@ -9,7 +9,8 @@ use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::execute_command::ExecuteCommandOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::types::{
-    Container, DeploymentConfiguration, DesiredStatus, Service, Session, Task,
+    Container, DeploymentConfiguration, DesiredStatus, ManagedAgent, ManagedAgentName, Service,
+    Session, Task,
 };
 use aws_smithy_mocks::{Rule, RuleMode};
 use ecs_core::testing::mock;
@@ -20,6 +21,7 @@ use ecs_service::{
 };
 
 const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/shop/0123456789abcdef";
+const PENDING: &str = "arn:aws:ecs:us-east-1:123456789012:task/shop/fedcba9876543210";
 
 fn spec() -> ServiceSpec {
     ServiceSpec::builder()
@@ -65,7 +67,7 @@ fn tasks(running: bool) -> Rule {
         .then_output(move || {
             let out = ListTasksOutput::builder();
             if running {
-                out.task_arns(TASK).build()
+                out.task_arns(PENDING).task_arns(TASK).build()
             } else {
                 out.build()
             }
@@ -74,13 +76,35 @@ fn tasks(running: bool) -> Rule {
 
 fn describe_task() -> Rule {
     mock!(aws_sdk_ecs::Client::describe_tasks)
-        .match_requests(|r| r.tasks() == [TASK])
+        .match_requests(|r| r.tasks() == [PENDING, TASK])
         .then_output(|| {
             DescribeTasksOutput::builder()
                 .tasks(
+                    // A task still starting, then one ready.
+                    Task::builder()
+                        .task_arn(PENDING)
+                        .last_status("PENDING")
+                        .enable_execute_command(true)
+                        .containers(Container::builder().name("app").build())
+                        .build(),
+                )
+                .tasks(
                     Task::builder()
                         .task_arn(TASK)
-                        .containers(Container::builder().name("app").runtime_id("rt-42").build())
+                        .last_status("RUNNING")
+                        .enable_execute_command(true)
+                        .containers(
+                            Container::builder()
+                                .name("app")
+                                .runtime_id("rt-42")
+                                .managed_agents(
+                                    ManagedAgent::builder()
+                                        .name(ManagedAgentName::ExecuteCommandAgent)
+                                        .last_status("RUNNING")
+                                        .build(),
+                                )
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -167,6 +191,29 @@ async fn exec_off_no_task_or_no_such_container_is_refused_before_any_session() {
         .unwrap_err();
     assert!(
         matches!(&err, Error::Exec(m) if m.contains("runs no task")),
+        "{err}"
+    );
+    assert_eq!(run.num_calls(), 0);
+
+    // Tasks started before exec was turned on cannot be exec'd into.
+    let (svc, list, run) = (service(true), tasks(true), execute());
+    let old_tasks = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+        DescribeTasksOutput::builder()
+            .tasks(
+                Task::builder()
+                    .task_arn(TASK)
+                    .last_status("RUNNING")
+                    .enable_execute_command(false)
+                    .build(),
+            )
+            .build()
+    });
+    let err = layer(&[&svc, &list, &old_tasks, &run])
+        .exec(&ctx(), &spec(), &request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Exec(m) if m.contains("started before exec was on")),
         "{err}"
     );
     assert_eq!(run.num_calls(), 0);

@@ -249,6 +249,27 @@ enum Command {
 }
 
 impl Command {
+    /// The manifest file the command reads.
+    fn manifest(&self) -> Option<&str> {
+        match self {
+            Command::Plan { file, .. }
+            | Command::Deploy { file, .. }
+            | Command::Verify { file }
+            | Command::Status { file }
+            | Command::Rollback { file }
+            | Command::Destroy { file, .. }
+            | Command::CiPolicy { file, .. }
+            | Command::RegistryLogin { file }
+            | Command::Logs { file, .. }
+            | Command::Exec { file, .. }
+            | Command::Unlock { file }
+            | Command::Cost { file, .. }
+            | Command::Validate { file }
+            | Command::Demo { file } => Some(file),
+            Command::Apply { .. } => None,
+        }
+    }
+
     /// The command's name, as typed.
     fn name(&self) -> &'static str {
         match self {
@@ -283,6 +304,8 @@ pub(crate) struct Out {
     pub(crate) lock: (u64, u64),
     /// The command, named in JSON documents.
     pub(crate) command: &'static str,
+    /// The manifest the command read, when it read one (errors point into it).
+    pub(crate) manifest: Option<&'static str>,
 }
 
 impl Out {
@@ -378,11 +401,14 @@ impl CliError {
 
     /// The validation problems, when the manifest or the stack was invalid: each with its
     /// `field` and `message` (and, for a manifest, the key's `line` and `column`).
-    fn problems(&self) -> serde_json::Value {
+    fn problems(&self, out: Out) -> serde_json::Value {
         match self {
             CliError::Stack(e) => match &**e {
                 ecs_facade::Error::InvalidManifest(found) => {
                     serde_json::to_value(&found.problems).unwrap_or_default()
+                }
+                ecs_facade::Error::Preflight { failures, .. } => {
+                    serde_json::to_value(located(out, failures)).unwrap_or_default()
                 }
                 e => serde_json::to_value(
                     e.problems()
@@ -465,6 +491,11 @@ async fn main() -> ExitCode {
         style: Style::for_stdout(json),
         lock: (cli.lock_wait, cli.lock_ttl),
         command: cli.command.name(),
+        // Leaked once: the file name lives as long as the process.
+        manifest: cli
+            .command
+            .manifest()
+            .map(|f| &*Box::leak(f.to_string().into_boxed_str())),
     };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -484,20 +515,55 @@ fn fail(err: &CliError, out: Out) -> ExitCode {
             "command": out.command,
             "error": err.to_string(),
             "chain": causes,
-            "problems": err.problems(),
+            "problems": err.problems(out),
             "exit_code": err.exit_code(),
         });
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
         );
-    } else {
-        eprintln!("error: {err}");
-        for cause in &causes {
-            eprintln!("  caused by: {cause}");
+    } else if let (CliError::Stack(e), Some(file)) = (err, out.manifest) {
+        match &**e {
+            // Each failed check at its key in the manifest.
+            ecs_facade::Error::Preflight { stack, failures } => {
+                eprintln!("error: stack `{stack}` refers to what a deploy would fail on; nothing was changed:");
+                for (check, at) in failures.iter().zip(located(out, failures)) {
+                    eprintln!("  {}: {} {}", at.position(file), check.subject, at.message);
+                }
+            }
+            _ => print_error(err, &causes),
         }
+    } else {
+        print_error(err, &causes);
     }
     ExitCode::from(err.exit_code())
+}
+
+fn print_error(err: &CliError, causes: &[String]) {
+    eprintln!("error: {err}");
+    for cause in causes {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Failed checks in the manifest's terms (its keys, lines and columns), when the command
+/// read a manifest; else under the stack's fields.
+fn located(out: Out, failures: &[ecs_facade::Check]) -> Vec<ecs_facade::ManifestProblem> {
+    let text = out
+        .manifest
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    failures
+        .iter()
+        .map(|c| {
+            let why = match &c.outcome {
+                ecs_facade::Outcome::Failed { reason }
+                | ecs_facade::Outcome::Warning { reason } => reason.clone(),
+                _ => "passed".to_string(),
+            };
+            ecs_facade::ManifestProblem::locate(&text, &c.field, &why)
+        })
+        .collect()
 }
 
 async fn run(command: Command, out: Out) -> Result<(), CliError> {
@@ -581,16 +647,22 @@ async fn exec(
 ) -> Result<(), CliError> {
     // Before any AWS call: a session nobody can open is not made.
     let Some(plugin) = session_manager_plugin() else {
-        return Err(CliError::msg(
-            "ECS Exec needs AWS's Session Manager plugin, and `session-manager-plugin` is not on the PATH: \
+        let missing = match std::env::var("ECS_STACK_SESSION_MANAGER_PLUGIN") {
+            Ok(named) => {
+                format!("ECS_STACK_SESSION_MANAGER_PLUGIN names {named}, which does not exist")
+            }
+            Err(_) => "`session-manager-plugin` is not on the PATH".to_string(),
+        };
+        return Err(CliError::msg(format!(
+            "ECS Exec needs AWS's Session Manager plugin, and {missing}: \
              install it (https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html) \
-             or name it with ECS_STACK_SESSION_MANAGER_PLUGIN; nothing was started",
-        ));
+             or name it with ECS_STACK_SESSION_MANAGER_PLUGIN; nothing was started"
+        )));
     };
     let s = session(out, file).await?;
     let mut request = ecs_facade::service::ExecRequest::builder().build();
     if !command.is_empty() {
-        request.command = command.join(" ");
+        request.command = shell_words(&command);
     }
     request.container = container;
     let session = s.deployer.exec(&s.stack, &request).await?;
@@ -614,17 +686,27 @@ async fn exec(
         session.container,
         session.task_arn.rsplit('/').next().unwrap_or_default()
     );
-    // The plugin takes the session as the AWS CLI passes it.
-    let status = tokio::process::Command::new(&plugin)
-        .arg(session_json.to_string())
+    // The plugin takes the session as the AWS CLI passes it: the response (with its token)
+    // in an environment variable it names, never on a command line other users can read.
+    let mut child = tokio::process::Command::new(&plugin)
+        .env("AWS_SSM_START_SESSION_RESPONSE", session_json.to_string())
+        .arg("AWS_SSM_START_SESSION_RESPONSE")
         .arg(&region)
         .arg("StartSession")
         .arg("")
         .arg(target.to_string())
         .arg(endpoint)
-        .status()
-        .await
+        .spawn()
         .map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
+    // Ctrl-C belongs to the remote command while the session is open (as with the AWS CLI):
+    // this process stays to the end of the plugin.
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = tokio::signal::ctrl_c() => continue,
+        }
+    }
+    .map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
     if status.success() {
         Ok(())
     } else {
@@ -632,6 +714,23 @@ async fn exec(
             "the Session Manager plugin ended with {status}"
         )))
     }
+}
+
+/// `args` as one shell command line, each argument quoted when it needs to be.
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `30s`, `10m`, `2h`, `1d` (a bare number is seconds).
@@ -649,7 +748,9 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         "d" => 86_400,
         other => return Err(format!("`{other}`: the unit is s, m, h or d")),
     };
-    Ok(std::time::Duration::from_secs(n * seconds))
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long ago"))
 }
 
 /// `logs FILE [--follow] [--since AGE]`.
@@ -685,29 +786,27 @@ async fn logs(
             );
         }
     };
-    // Events of the last millisecond seen come again with the next poll: skip their ids.
-    let mut seen: std::collections::HashSet<String> = Default::default();
-    let mut remember = |events: &[ecs_facade::observe::LogEvent], start: &mut i64| {
+    // Logs arrive late (another stream's event may carry an earlier time than one already
+    // shown): each poll looks back LOOKBACK_MS before the newest event seen, and the ids
+    // seen in that window are skipped.
+    const LOOKBACK_MS: i64 = 30_000;
+    let mut seen: std::collections::HashMap<String, i64> = Default::default();
+    let mut newest = start;
+    let mut remember = |events: &[ecs_facade::observe::LogEvent], newest: &mut i64| {
         let fresh: Vec<_> = events
             .iter()
-            .filter(|e| !seen.contains(&e.id))
+            .filter(|e| !seen.contains_key(&e.id))
             .cloned()
             .collect();
-        if let Some(last) = events.last() {
-            if last.timestamp_ms > *start {
-                seen.clear();
-            }
-            *start = (*start).max(last.timestamp_ms);
+        for e in events {
+            seen.insert(e.id.clone(), e.timestamp_ms);
+            *newest = (*newest).max(e.timestamp_ms);
         }
-        seen.extend(
-            events
-                .iter()
-                .filter(|e| e.timestamp_ms == *start)
-                .map(|e| e.id.clone()),
-        );
+        let horizon = *newest - LOOKBACK_MS;
+        seen.retain(|_, t| *t >= horizon);
         fresh
     };
-    for e in remember(&events, &mut start) {
+    for e in remember(&events, &mut newest) {
         show(&e);
     }
     if !follow {
@@ -718,8 +817,9 @@ async fn logs(
     }
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        start = start.max(newest - LOOKBACK_MS);
         let events = s.deployer.log_events(&s.stack, start, PAGE).await?;
-        for e in remember(&events, &mut start) {
+        for e in remember(&events, &mut newest) {
             show(&e);
         }
         let _ = std::io::stdout().flush();
@@ -834,22 +934,16 @@ async fn plan(out: Out, file: &str) -> Result<(), CliError> {
     s.progress.clear();
     if out.json {
         let plan = prepared.plan();
+        let warnings: Vec<_> = prepared.verification().warnings().collect();
         return out.print_json(&serde_json::json!({
             "stack": s.stack.name,
             "changes": plan,
             "summary": plan.summary(),
+            "warnings": warnings,
         }));
     }
     println!("{}", out.style.plan(prepared.plan()));
-    print_warnings(prepared.verification());
     Ok(())
-}
-
-/// The pre-flight checks that could not be made, on standard error.
-fn print_warnings(checks: &ecs_facade::Verification) {
-    for c in checks.warnings() {
-        eprintln!("pre-flight {c}");
-    }
 }
 
 /// `verify FILE`: every pre-flight check, and exit code 1 when one failed.
@@ -866,7 +960,20 @@ async fn verify(out: Out, file: &str) -> Result<(), CliError> {
     s.progress.clear();
     let passed = checks.passed();
     if out.json {
-        out.print_json(&serde_json::json!({ "passed": passed, "checks": checks.checks }))?;
+        // Each check also at its key in the manifest.
+        let listed: Vec<serde_json::Value> = checks
+            .checks
+            .iter()
+            .zip(located(out, &checks.checks))
+            .map(|(c, at)| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["key"] = at.field.into();
+                v["line"] = at.line.into();
+                v["column"] = at.column.into();
+                v
+            })
+            .collect();
+        out.print_json(&serde_json::json!({ "passed": passed, "checks": listed }))?;
     } else if checks.checks.is_empty() {
         println!(
             "Nothing to check: the manifest refers to no certificate, secret, topic or ECR image."
@@ -958,7 +1065,6 @@ async fn show_confirm_apply(
     let plan = prepared.plan();
     if !out.json {
         println!("{}", out.style.plan(plan));
-        print_warnings(prepared.verification());
     }
     confirm_destructive(plan, yes, out.json)?;
     if !out.json {

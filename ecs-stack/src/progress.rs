@@ -224,7 +224,15 @@ impl State {
             self.flights.len()
         };
         for (i, f) in self.flights.iter_mut().enumerate() {
-            if i < shown && f.bar.is_none() {
+            // Past the limit: its spinner goes, it is counted on the last line.
+            if i >= shown {
+                if let Some(bar) = f.bar.take() {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                continue;
+            }
+            if f.bar.is_none() {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(self.style.clone());
                 bar.set_elapsed(f.since.elapsed());

@@ -701,7 +701,7 @@ fn logs_prints_the_stacks_log_events_and_follows_new_ones() {
     );
 
     // Following: the two recent events, then one put while it runs.
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["logs", &file, "--follow", "--output", "json"])
         .env_remove("AWS_PROFILE")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -714,9 +714,17 @@ fn logs_prints_the_stacks_log_events_and_follows_new_ones() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // A watchdog: should the lines never come, the follower is killed (the test then fails
-    // instead of hanging); once the test is done with it, the watchdog stands down.
-    let pid = child.id().to_string();
+    // Killed when the test ends, whatever happens; and by a watchdog should the lines never
+    // come (the test then fails instead of hanging).
+    struct Follower(std::process::Child);
+    impl Drop for Follower {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Follower(child);
+    let pid = child.0.id().to_string();
     let (done, watched) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -725,7 +733,8 @@ fn logs_prints_the_stacks_log_events_and_follows_new_ones() {
             let _ = Command::new("kill").arg(&pid).status();
         }
     });
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(child.0.stdout.take().unwrap()));
     let mut next = || {
         let line = lines.next().expect("a line").expect("text");
         let event = serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
@@ -739,8 +748,7 @@ fn logs_prints_the_stacks_log_events_and_follows_new_ones() {
     assert_eq!(third["message"], "third line", "{third}");
     assert_eq!(third["command"], "logs");
     drop(done);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
 
 /// `exec` without AWS's Session Manager plugin says what to install, before any AWS call
