@@ -117,6 +117,17 @@ pub struct DestroyOptions {
     pub delete_logs: bool,
 }
 
+impl DestroyOptions {
+    /// Everything goes, the repository with its images and the log group with its logs
+    /// included (`--force-delete-images --delete-logs`).
+    pub const fn everything() -> Self {
+        Self {
+            force_delete_images: true,
+            delete_logs: true,
+        }
+    }
+}
+
 /// Plans, deploys, inspects and destroys stacks, with progress events going to one sink.
 ///
 /// ```no_run

@@ -108,10 +108,7 @@ pub(crate) async fn run(out: Out, file: &str) -> Result<(), CliError> {
     }
 
     heading(out, "5. Destroy everything (images and logs included)");
-    let options = DestroyOptions {
-        force_delete_images: true,
-        delete_logs: true,
-    };
+    let options = DestroyOptions::everything();
     let destroyed = deployer.destroy(&stack, options).await?;
     progress.clear();
     out.say(&out.style.plan(&destroyed.deleted));

@@ -246,13 +246,7 @@ async fn the_same_code_deploys_on_the_emulator() {
     assert_eq!(counter.mutating(), vec![]);
 
     let destroyed = deployer
-        .destroy(
-            &stack,
-            DestroyOptions {
-                force_delete_images: true,
-                delete_logs: true,
-            },
-        )
+        .destroy(&stack, DestroyOptions::everything())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -246,15 +246,7 @@ async fn prod_manifest_deploy_noop_rollout_destroy() {
         .await
         .unwrap();
     assert_eq!(preview.kept.len(), 2, "{preview:?}");
-    d.destroy(
-        &v2,
-        DestroyOptions {
-            force_delete_images: true,
-            delete_logs: true,
-        },
-    )
-    .await
-    .unwrap();
+    d.destroy(&v2, DestroyOptions::everything()).await.unwrap();
     assert_eq!(tagged("e2e-prod").await, 0);
 }
 
@@ -308,15 +300,9 @@ async fn dev_to_prod_profile_switch() {
     counter.reset();
     d.deploy(&prod).await.unwrap();
     assert_eq!(counter.mutating(), vec![]);
-    d.destroy(
-        &prod,
-        DestroyOptions {
-            force_delete_images: true,
-            delete_logs: true,
-        },
-    )
-    .await
-    .unwrap();
+    d.destroy(&prod, DestroyOptions::everything())
+        .await
+        .unwrap();
     assert_eq!(tagged("e2e-switch").await, 0);
 }
 
@@ -361,15 +347,9 @@ async fn existing_vpc_manifest() {
     counter.reset();
     d.deploy(&stack).await.unwrap();
     assert_eq!(counter.mutating(), vec![]);
-    d.destroy(
-        &stack,
-        DestroyOptions {
-            force_delete_images: true,
-            delete_logs: true,
-        },
-    )
-    .await
-    .unwrap();
+    d.destroy(&stack, DestroyOptions::everything())
+        .await
+        .unwrap();
     assert_eq!(tagged("e2e-shared").await, 0);
     // The VPC that was not the stack's is still there.
     assert_eq!(

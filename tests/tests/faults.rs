@@ -16,10 +16,7 @@ use ecs_e2e_tests::{emulator, inventory, leftovers_by_name, nothing};
 use ecs_facade::testing::{emulator_layers_with, Harness};
 use ecs_facade::{Deployer, DestroyOptions, Stack};
 
-const ALL: DestroyOptions = DestroyOptions {
-    force_delete_images: true,
-    delete_logs: true,
-};
+const ALL: DestroyOptions = DestroyOptions::everything();
 
 fn stack(name: &str) -> Stack {
     Stack::from_manifest(&format!(

@@ -27,10 +27,7 @@ use ecs_facade::testing::emulator_layers;
 use ecs_facade::{Deployer, DestroyOptions, DestroyReport, Plan, Stack};
 use ecs_service::ServiceNames;
 
-const ALL: DestroyOptions = DestroyOptions {
-    force_delete_images: true,
-    delete_logs: true,
-};
+const ALL: DestroyOptions = DestroyOptions::everything();
 
 /// A trust policy that is not the stack's (its roles trust `ecs-tasks.amazonaws.com`).
 const EC2_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;

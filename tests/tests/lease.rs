@@ -73,10 +73,7 @@ async fn two_deploys_at_once_end_with_exactly_a_clean_deploys_inventory() {
     );
 
     let d = deployer(&events, Duration::ZERO).await;
-    let options = DestroyOptions {
-        force_delete_images: true,
-        delete_logs: true,
-    };
+    let options = DestroyOptions::everything();
     d.destroy(&twin, options).await.unwrap();
     d.destroy(&solo, options).await.unwrap();
     // A destroyed stack leaves no lease behind (as boto3 sees SSM).
@@ -126,13 +123,7 @@ async fn a_killed_holder_blocks_the_next_deploy_only_until_its_lease_expires() {
         .collect();
     assert_eq!(broke.len(), 1, "{broke:?}");
     assert!(broke[0].contains("run doomed-run"), "{broke:?}");
-    d.destroy(
-        &stack,
-        DestroyOptions {
-            force_delete_images: true,
-            delete_logs: true,
-        },
-    )
-    .await
-    .unwrap();
+    d.destroy(&stack, DestroyOptions::everything())
+        .await
+        .unwrap();
 }

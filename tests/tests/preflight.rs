@@ -185,13 +185,7 @@ async fn an_infrastructure_only_first_deploy_then_the_image_then_the_tasks() {
     let released = d.release_image(&stack, &v2).await.unwrap();
     assert!(released.released, "{released:?}");
 
-    d.destroy(
-        &stack,
-        DestroyOptions {
-            force_delete_images: true,
-            delete_logs: true,
-        },
-    )
-    .await
-    .unwrap();
+    d.destroy(&stack, DestroyOptions::everything())
+        .await
+        .unwrap();
 }

@@ -79,13 +79,7 @@ async fn environment_values_never_appear_in_output() {
     assert_eq!(env[0].value(), Some(SENTINEL_2));
 
     deployer
-        .destroy(
-            &changed,
-            DestroyOptions {
-                force_delete_images: true,
-                delete_logs: true,
-            },
-        )
+        .destroy(&changed, DestroyOptions::everything())
         .await
         .unwrap();
 }

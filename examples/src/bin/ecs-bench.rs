@@ -289,10 +289,7 @@ async fn main() {
                 .ttl(Duration::from_secs(86_400))
                 .build(),
         );
-    let all = DestroyOptions {
-        force_delete_images: true,
-        delete_logs: true,
-    };
+    let all = DestroyOptions::everything();
     // Warm-up: the emulator builds each region's backends on first use (seconds of CPU),
     // which is not what is measured.
     let warm = stack("bench-warm", "nginx:1.27");

@@ -85,10 +85,7 @@ async fn run() -> Result<(), BoxError> {
 
     // 5. Destroy everything (on the emulator, the images and logs too).
     heading("Destroy");
-    let options = DestroyOptions {
-        force_delete_images: true,
-        delete_logs: true,
-    };
+    let options = DestroyOptions::everything();
     let destroyed = deployer.destroy(&stack, options).await?;
     println!("\n{}", destroyed.deleted);
     for kept in &destroyed.kept {

@@ -80,10 +80,7 @@ async fn run() -> Result<(), BoxError> {
 
     // 5. Destroy everything the stack owns (here also the images and the logs).
     println!("\n=== Destroy ===");
-    let options = DestroyOptions {
-        force_delete_images: true,
-        delete_logs: true,
-    };
+    let options = DestroyOptions::everything();
     let destroyed = deployer.destroy(&stack, options).await?;
     println!(
         "\nDeleted {} resources.",
