@@ -311,6 +311,9 @@ fn denied_or(e: AwsError) -> Result<Outcome> {
         )))
     } else if [
         "InvalidArnException",
+        "InvalidFilterValue",
+        "InvalidFilterKey",
+        "InvalidFilterOption",
         "InvalidParameterException",
         "InvalidParameter",
         "ValidationException",
@@ -404,18 +407,34 @@ async fn secret(
                 .set_values(Some(names.clone()))
                 .build()
                 .expect("key is set");
-            let found = ctx
-                .call("DescribeParameters", &subject, || {
+            // The caller's own parameters; then those shared with it (another account's, which
+            // go by their ARN).
+            let mut with_arn = names.clone();
+            with_arn.push(arn.to_string());
+            let shared_filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .set_values(Some(with_arn))
+                .build()
+                .expect("key is set");
+            let find = |shared: bool| {
+                let f = if shared { &shared_filter } else { &filter };
+                ctx.call("DescribeParameters", &subject, move || {
                     c.ssm
                         .describe_parameters()
-                        .parameter_filters(filter.clone())
+                        .parameter_filters(f.clone())
+                        .set_shared(shared.then_some(true))
                         .send()
                 })
-                .await;
+            };
+            let found = match find(false).await {
+                Ok(out) if out.parameters().is_empty() => find(true).await,
+                other => other,
+            };
             let outcome = match found {
                 Ok(out) if !out.parameters().is_empty() => Outcome::Passed,
                 Ok(_) => failed(format!(
-                    "no parameter `{shown}` in {region} (a parameter shared from another account is not found this way)"
+                    "no parameter `{shown}` in {region}, of this account or shared with it"
                 )),
                 Err(e) => denied_or(e)?,
             };

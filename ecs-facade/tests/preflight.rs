@@ -53,7 +53,7 @@ async fn what_is_missing_fails_before_any_change_each_naming_its_field() {
         mock!(aws_sdk_ssm::Client::describe_parameters)
             .match_requests(|r| {
                 let f = &r.parameter_filters()[0];
-                f.key() == "Name" && f.values() == ["/shop/api-key"]
+                f.key() == "Name" && f.values().iter().any(|v| v == "/shop/api-key")
             })
             .then_output(|| DescribeParametersOutput::builder().build()),
         mock!(aws_sdk_sns::Client::get_topic_attributes)
@@ -92,7 +92,7 @@ async fn what_is_missing_fails_before_any_change_each_naming_its_field() {
             ),
             (
                 "service.task.containers[0].secrets.API_KEY",
-                "no parameter `/shop/api-key` in us-east-1 (a parameter shared from another account is not found this way)"
+                "no parameter `/shop/api-key` in us-east-1, of this account or shared with it"
             ),
             ("service.task.containers[0].secrets.DB_PASSWORD", "does not exist"),
             (
@@ -103,8 +103,11 @@ async fn what_is_missing_fails_before_any_change_each_naming_its_field() {
         ],
         "{err}"
     );
-    for rule in &rules {
-        assert_eq!(rule.num_calls(), 1, "each reference is read once");
+    for (i, rule) in rules.iter().enumerate() {
+        // The parameter is looked for among the account's own, then among those shared with
+        // it.
+        let reads = if i == 2 { 2 } else { 1 };
+        assert_eq!(rule.num_calls(), reads, "rule {i}");
     }
 
     // `plan` is refused the same way, and `verify` returns every check.
@@ -191,6 +194,39 @@ async fn a_certificate_not_issued_or_of_another_region_fails() {
 }
 
 #[tokio::test]
+async fn a_malformed_reference_fails_its_check_and_an_iam_certificate_is_not_checked() {
+    let malformed = mock!(aws_sdk_sns::Client::get_topic_attributes)
+        .then_error(|| GetTopicAttributesError::generic(meta("InvalidParameter")));
+    let mut all = vec![malformed];
+    all.extend(empty_account());
+    let deployer = Deployer::from_layers(mock_layers(&MockRules::for_every_client(&all)));
+    let iam = "arn:aws:iam::123456789012:server-certificate/shop";
+    let stack = Stack::from_manifest(&manifest(iam, "nginx:1.27")).unwrap();
+    let checks = deployer.verify(&stack).await.unwrap();
+    let outcome = |field: &str| {
+        checks
+            .checks
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| c.outcome.clone())
+    };
+    assert_eq!(
+        outcome("observe.alarm_actions[0]"),
+        Some(Outcome::Failed {
+            reason: "is not valid: from the mock".to_string()
+        }),
+        "{checks}"
+    );
+    assert_eq!(
+        outcome("service.load_balancer.listeners[0].certificate_arn"),
+        Some(Outcome::Warning {
+            reason: "not an ACM certificate: not checked".to_string()
+        }),
+        "{checks}"
+    );
+}
+
+#[tokio::test]
 async fn a_secret_with_a_json_key_is_looked_up_as_the_secret_itself() {
     let keyed = format!("{SECRET}:password::");
     let exact = mock!(aws_sdk_secretsmanager::Client::describe_secret)
@@ -248,7 +284,7 @@ async fn an_infrastructure_only_first_deploy_runs_no_task_until_the_next_deploy(
     assert_eq!(desired(), 2, "{}", report.changes);
     assert_eq!(aws.autoscaling.state().targets.len(), 1);
 
-    // From then on the count is autoscaling's: a redeploy changes nothing.
+    // From then on the count is autoscaling's: a redeploy changes nothing…
     aws.journal.clear();
     deployer.deploy(&stack).await.unwrap();
     assert!(
@@ -256,4 +292,14 @@ async fn an_infrastructure_only_first_deploy_runs_no_task_until_the_next_deploy(
         "{:?}",
         aws.journal.mutating()
     );
+    // …not even a 0 an operator set (with scaling suspended, say) once the range exists.
+    aws.ecs.state().services[0].desired_count = 0;
+    aws.journal.clear();
+    deployer.deploy(&stack).await.unwrap();
+    assert!(
+        aws.journal.mutating().is_empty(),
+        "{:?}",
+        aws.journal.mutating()
+    );
+    assert_eq!(desired(), 0);
 }

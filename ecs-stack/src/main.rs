@@ -659,6 +659,24 @@ async fn exec(
              or name it with ECS_STACK_SESSION_MANAGER_PLUGIN; nothing was started"
         )));
     };
+    // The session goes to the plugin in an environment variable, which plugins before
+    // 1.2.497.0 do not read (they take it on the command line, where other users see it).
+    let version = std::process::Command::new(&plugin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let numbers: Vec<u64> = version
+        .split('.')
+        .map(|n| n.trim().parse().unwrap_or(0))
+        .collect();
+    if numbers < vec![1, 2, 497, 0] {
+        return Err(CliError::msg(format!(
+            "the Session Manager plugin at {} is version {version:?}; ECS Exec here needs 1.2.497.0 or newer \
+             (it takes the session in AWS_SSM_START_SESSION_RESPONSE): upgrade it; nothing was started",
+            plugin.display()
+        )));
+    }
     let s = session(out, file).await?;
     let mut request = ecs_facade::service::ExecRequest::builder().build();
     if !command.is_empty() {
@@ -700,13 +718,17 @@ async fn exec(
         .map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
     // Ctrl-C belongs to the remote command while the session is open (as with the AWS CLI):
     // this process stays to the end of the plugin.
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            _ = tokio::signal::ctrl_c() => continue,
-        }
-    }
-    .map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
+    let waited = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        Ok(mut interrupts) => loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                Some(()) = interrupts.recv() => continue,
+            }
+        },
+        Err(_) => child.wait().await,
+    };
+    let status =
+        waited.map_err(|e| CliError::context(format!("running {}", plugin.display()), e))?;
     if status.success() {
         Ok(())
     } else {
@@ -765,7 +787,11 @@ async fn logs(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut start = now_ms - since.as_millis() as i64;
+    let mut start = i64::try_from(since.as_millis())
+        .ok()
+        .and_then(|ago| now_ms.checked_sub(ago))
+        .unwrap_or(0)
+        .max(0);
     let events = s.deployer.log_events(&s.stack, start, PAGE).await?;
     s.progress.clear();
     if out.json && !follow {
@@ -806,6 +832,7 @@ async fn logs(
         seen.retain(|_, t| *t >= horizon);
         fresh
     };
+    let mut full = events.len() >= PAGE;
     for e in remember(&events, &mut newest) {
         show(&e);
     }
@@ -817,8 +844,15 @@ async fn logs(
     }
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        start = start.max(newest - LOOKBACK_MS);
+        // A full page may end before the window does: go on from its newest event (the
+        // look-back would ask for the same page again).
+        start = if full {
+            newest
+        } else {
+            start.max(newest - LOOKBACK_MS)
+        };
         let events = s.deployer.log_events(&s.stack, start, PAGE).await?;
+        full = events.len() >= PAGE;
         for e in remember(&events, &mut newest) {
             show(&e);
         }
@@ -979,7 +1013,21 @@ async fn verify(out: Out, file: &str) -> Result<(), CliError> {
             "Nothing to check: the manifest refers to no certificate, secret, topic or ECR image."
         );
     } else {
-        print!("{checks}");
+        let file = out.manifest.unwrap_or(file);
+        for (c, at) in checks.checks.iter().zip(located(out, &checks.checks)) {
+            let (mark, why) = match &c.outcome {
+                ecs_facade::Outcome::Failed { reason } => (
+                    out.style.paint(render::RED, "failed "),
+                    format!(": {reason}"),
+                ),
+                ecs_facade::Outcome::Warning { reason } => (
+                    out.style.paint(render::YELLOW, "warning"),
+                    format!(": {reason}"),
+                ),
+                _ => (out.style.paint(GREEN, "ok     "), String::new()),
+            };
+            println!("{mark} {} {}{why}", at.position(file), c.subject);
+        }
         if !passed {
             eprintln!(
                 "error: a pre-flight check failed: a deploy would fail on it; nothing was changed"
@@ -1354,4 +1402,28 @@ fn validate(out: Out, file: &str) -> Result<(), CliError> {
         println!("  {line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_are_quoted_only_when_they_need_it() {
+        let words = |w: &[&str]| shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["ls", "-la", "/tmp"]), "ls -la /tmp");
+        assert_eq!(words(&["sh", "-c", "echo a b"]), "sh -c 'echo a b'");
+        assert_eq!(words(&["echo", "it's"]), "echo 'it'\\''s'");
+        assert_eq!(words(&["printf", ""]), "printf ''");
+    }
+
+    #[test]
+    fn ages_are_parsed_and_absurd_ones_refused() {
+        assert_eq!(parse_age("10m"), Ok(std::time::Duration::from_secs(600)));
+        assert_eq!(parse_age("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_age("45"), Ok(std::time::Duration::from_secs(45)));
+        assert!(parse_age("3w").is_err());
+        assert!(parse_age("99999999999999999999d").is_err());
+        assert!(parse_age(&format!("{}d", u64::MAX / 2)).is_err());
+    }
 }

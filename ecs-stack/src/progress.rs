@@ -233,7 +233,11 @@ impl State {
                 continue;
             }
             if f.bar.is_none() {
-                let bar = self.multi.add(ProgressBar::new_spinner());
+                // Above the `… and N more` line, when there is one.
+                let bar = match &self.more {
+                    Some(more) => self.multi.insert_before(more, ProgressBar::new_spinner()),
+                    None => self.multi.add(ProgressBar::new_spinner()),
+                };
                 bar.set_style(self.style.clone());
                 bar.set_elapsed(f.since.elapsed());
                 bar.set_message(format!("{}: {}…", f.resource, f.action));

@@ -776,3 +776,31 @@ fn exec_without_the_session_manager_plugin_says_what_to_install() {
     );
     assert!(!stderr.contains("127.0.0.1:9"), "no AWS call: {stderr}");
 }
+
+/// `exec` with a Session Manager plugin older than 1.2.497.0 (which would want the session's
+/// token on its command line) says to upgrade it, before any AWS call.
+#[test]
+fn exec_refuses_a_plugin_too_old_to_take_the_session_privately() {
+    let manifest = TempManifest::new(
+        "exec-old",
+        "name: cli-exec\nimage: nginx:1.27\nexec: true\n",
+    );
+    let dir = std::env::temp_dir().join(format!("cli-exec-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plugin = dir.join("session-manager-plugin");
+    std::fs::write(&plugin, "#!/bin/sh\necho 1.2.463.0\n").unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = ecs_stack_with(
+        NOWHERE,
+        &["exec", &manifest.path()],
+        &[("ECS_STACK_SESSION_MANAGER_PLUGIN", plugin.to_str().unwrap())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("1.2.463.0") && stderr.contains("1.2.497.0 or newer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("127.0.0.1:9"), "no AWS call: {stderr}");
+}
