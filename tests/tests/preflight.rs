@@ -73,13 +73,20 @@ async fn missing_references_are_refused_before_any_change_and_present_ones_pass(
     // change.
     let gone = |arn: &str| arn.replace(name, "e2e-nothing-here");
     let own_repository = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}-app:v1");
-    let bad = Stack::from_manifest(&manifest(
-        name,
-        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
-        &gone(&secret),
-        "arn:aws:sns:us-east-1:123456789012:e2e-nothing-here",
-        &own_repository,
-    ))
+    let bad = Stack::from_manifest(
+        &manifest(
+            name,
+            "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
+            &gone(&secret),
+            "arn:aws:sns:us-east-1:123456789012:e2e-nothing-here",
+            &own_repository,
+        )
+        // A parameter neither this account's nor shared with it (looked for both ways).
+        .replace(
+            "parameter/e2e-preflight/api-key",
+            "parameter/e2e-nothing-here/api-key",
+        ),
+    )
     .unwrap();
     counter.reset();
     let err = d.deploy(&bad).await.expect_err("refused");
@@ -91,6 +98,7 @@ async fn missing_references_are_refused_before_any_change_and_present_ones_pass(
         fields,
         [
             "service.load_balancer.listeners[0].certificate_arn",
+            "service.task.containers[0].secrets.API_KEY",
             "service.task.containers[0].secrets.DB_PASSWORD",
             "service.task.containers[0].image",
             "observe.alarm_actions[0]",
@@ -100,6 +108,15 @@ async fn missing_references_are_refused_before_any_change_and_present_ones_pass(
     let text = err.to_string();
     assert!(text.contains("--infrastructure-only"), "{text}");
     assert!(text.contains("does not exist"), "{text}");
+    let parameter_reads = counter
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "DescribeParameters")
+        .count();
+    assert_eq!(
+        parameter_reads, 2,
+        "the account's own, then those shared with it"
+    );
     assert_eq!(counter.mutating(), vec![], "refused before any change");
     let vpcs = boto3_json(&format!(
         "print(json.dumps(len(boto3.client('ec2').describe_vpcs(Filters=[{{'Name': 'tag:{OWNER_TAG}', 'Values': ['{name}']}}])['Vpcs'])))"
