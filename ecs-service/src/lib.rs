@@ -51,6 +51,7 @@ mod iam;
 mod lb;
 mod names;
 mod release;
+pub mod routing;
 mod service;
 mod spec;
 mod tagging;
