@@ -53,10 +53,39 @@ pub enum Error {
     /// A resource the operation needs does not exist.
     #[error(transparent)]
     NotFound(#[from] ecs_core::resource::NotFound),
+    /// A web service's routes cannot take their place on the environment's load balancer
+    /// (a conflict with another service's rule, a pinned priority taken, the rule quota);
+    /// nothing was changed.
+    #[error(transparent)]
+    Routing(#[from] Box<crate::routing::RoutingError>),
+    /// The environment a service is one of is not deployed, or lacks what the service
+    /// needs of it; nothing was changed.
+    #[error("environment {environment} is not deployed, or lacks what this service needs: no {missing}; deploy the environment first")]
+    EnvironmentMissing {
+        /// The environment.
+        environment: String,
+        /// What is missing.
+        missing: String,
+    },
+    /// An environment still has services in its cluster; nothing was changed. Destroy the
+    /// services first.
+    #[error("environment {environment} still has services ({}): destroy them first", services.join(", "))]
+    EnvironmentInUse {
+        /// The environment.
+        environment: String,
+        /// The services in its cluster.
+        services: Vec<String>,
+    },
     /// ECS Exec cannot open a session (exec is off, no task runs, no such container); no
     /// session was made.
     #[error("{0}")]
     Exec(String),
+}
+
+impl From<crate::routing::RoutingError> for Error {
+    fn from(e: crate::routing::RoutingError) -> Self {
+        Error::Routing(Box::new(e))
+    }
 }
 
 fn list(title: &str, items: &[String]) -> String {

@@ -45,6 +45,7 @@
 
 mod cluster;
 mod ecr;
+pub mod environment;
 mod error;
 mod exec;
 mod iam;
@@ -76,10 +77,10 @@ pub use service::RolloutReport;
 pub use spec::{
     default_log_group, fargate_memory_options, is_secret_arn, AccessLogs, Architecture,
     CapacityProvider, ClusterSpec, ContainerHealthCheck, ContainerSpec, Effect, EfsVolume,
-    Environment, HealthCheckSpec, IamSpec, ListenerAction, ListenerSpec, LoadBalancerSpec,
-    MountPoint, PolicyStatement, PropagateTags, Protocol, RepositorySpec, RolloutSpec, RuleSpec,
-    SecretRef, ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec, TaskSpec, Ulimit,
-    DEFAULT_TLS_POLICY,
+    Environment, EnvironmentPlacement, HealthCheckSpec, IamSpec, ListenerAction, ListenerSpec,
+    LoadBalancerSpec, MountPoint, PolicyStatement, PropagateTags, Protocol, RepositorySpec,
+    RolloutSpec, RuleSpec, SecretRef, ServiceSettings, ServiceSpec, StrategyItem, TargetGroupSpec,
+    TaskSpec, Ulimit, DEFAULT_TLS_POLICY,
 };
 pub use taskdef::RUNNING_IMAGE;
 
@@ -155,6 +156,36 @@ struct Live {
     revisions: usize,
     lb: lb::LiveLb,
     service: Option<service::LiveService>,
+    /// A service of an environment: the environment's load balancer as read, with the
+    /// service's rules and target group on it.
+    shared: lb::shared::LiveShared,
+    /// The priorities of the service's routes there (allocated when it was read).
+    priorities: Vec<u32>,
+}
+
+impl Live {
+    /// The load balancer in front of the service, when it exists: its own, or (a service of
+    /// an environment with routes) the environment's.
+    fn existing_load_balancer_arn(&self) -> Option<&str> {
+        self.lb
+            .lb
+            .as_ref()
+            .or(self
+                .shared
+                .lb
+                .as_ref()
+                .filter(|_| !self.priorities.is_empty()))
+            .map(|l| l.arn.as_str())
+    }
+
+    /// The service's target group, when it exists.
+    fn existing_target_group_arn(&self) -> Option<&str> {
+        self.lb
+            .tg
+            .as_ref()
+            .or(self.shared.tg.as_ref())
+            .map(|t| t.arn.as_str())
+    }
 }
 
 /// What [`ServiceLayer::apply_foundation`] made, so that `apply` does not make it again.
@@ -188,12 +219,12 @@ impl ServiceState {
 
     /// The load balancer's ARN, when it exists already.
     pub fn existing_load_balancer_arn(&self) -> Option<&str> {
-        self.live.lb.lb.as_ref().map(|l| l.arn.as_str())
+        self.live.existing_load_balancer_arn()
     }
 
     /// The target group's ARN, when it exists already.
     pub fn existing_target_group_arn(&self) -> Option<&str> {
-        self.live.lb.tg.as_ref().map(|t| t.arn.as_str())
+        self.live.existing_target_group_arn()
     }
 
     /// Whether the ECS service exists already.
@@ -237,12 +268,12 @@ impl ServicePlan {
 
     /// The load balancer's ARN, when it exists already.
     pub fn existing_load_balancer_arn(&self) -> Option<&str> {
-        self.live.lb.lb.as_ref().map(|l| l.arn.as_str())
+        self.live.existing_load_balancer_arn()
     }
 
     /// The target group's ARN, when it exists already.
     pub fn existing_target_group_arn(&self) -> Option<&str> {
-        self.live.lb.tg.as_ref().map(|t| t.arn.as_str())
+        self.live.existing_target_group_arn()
     }
 }
 
@@ -337,14 +368,32 @@ impl ServiceLayer {
                 None => Ok(None),
             }
         };
+        // A service of an environment reads the environment's load balancer with its own
+        // rules and target group on it; a service on its own, its own load balancer.
+        let placement = spec.environment.as_ref();
+        let own_lb = async {
+            match placement {
+                Some(_) => Ok(lb::LiveLb::default()),
+                None => lb::observe(ctx, &c.elb, names).await,
+            }
+        };
+        let shared = async {
+            match placement {
+                Some(_) => {
+                    lb::shared::observe(ctx, &c.elb, &names.load_balancer, &names.target_group)
+                        .await
+                }
+                None => Ok(lb::shared::LiveShared::default()),
+            }
+        };
         // Boxed: the joined futures are large, and debug builds run them on small stacks.
-        let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::try_join!(
+        let (repo, execution_role, task_role, cluster, taskdef, (lb, shared), service) = futures_util::try_join!(
             Box::pin(repo),
             Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
             Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
             Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
-            Box::pin(lb::observe(ctx, &c.elb, names)),
+            Box::pin(async { futures_util::try_join!(own_lb, shared) }),
             Box::pin(service::observe(
                 ctx,
                 &c.ecs,
@@ -363,8 +412,31 @@ impl ServiceLayer {
                 owned_or_conflict::<iam::Role>(ctx, name, live)?;
             }
         }
-        if let Some(live) = &cluster {
-            owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
+        match placement {
+            // The environment's cluster must exist and be the environment's.
+            Some(p) => {
+                let env_owned = cluster.as_ref().is_some_and(|c| {
+                    c.tags.get(ecs_core::OWNER_TAG) == Some(p.environment.as_str())
+                });
+                if !env_owned {
+                    return Err(Error::EnvironmentMissing {
+                        environment: p.environment.clone(),
+                        missing: format!("{} {}", cluster::KIND, names.cluster),
+                    });
+                }
+                lb::shared::check_owned(
+                    ctx,
+                    &p.environment,
+                    &names.load_balancer,
+                    &shared,
+                    !p.routes.is_empty(),
+                )?;
+            }
+            None => {
+                if let Some(live) = &cluster {
+                    owned_or_conflict::<cluster::Cluster<'_>>(ctx, &names.cluster, live)?;
+                }
+            }
         }
         // The family is the stack's when the stack's own service runs one of its revisions,
         // even one registered outside the stack.
@@ -382,6 +454,20 @@ impl ServiceLayer {
         if let Some(live) = &service {
             owned_or_conflict::<service::Service<'_>>(ctx, &names.service, live)?;
         }
+        // Priorities for the routes, refused before any change on a conflict.
+        let priorities = match placement.filter(|p| !p.routes.is_empty()) {
+            Some(p) => {
+                let allocation = shared.allocate(&names.target_group, &p.routes)?;
+                if let Some(warning) = &allocation.warning {
+                    ctx.emit(ecs_core::Event::Progress {
+                        resource: format!("load-balancer {}", names.load_balancer),
+                        message: format!("warning: {warning}"),
+                    });
+                }
+                allocation.priorities
+            }
+            None => Vec::new(),
+        };
         Ok(Live {
             repo,
             execution_role,
@@ -391,6 +477,8 @@ impl ServiceLayer {
             revisions: 0,
             lb,
             service,
+            shared,
+            priorities,
         })
     }
 
@@ -515,6 +603,7 @@ impl ServiceLayer {
             .load_balancer
             .as_ref()
             .map(|lb_spec| desired_lb(names, spec, lb_spec, net, &plan.tags));
+        let shared_want = desired_shared(names, spec, net, &plan.tags, live);
         let svc_want =
             service::desired(spec, names, &net.private_subnets, &net.task_sg, &plan.tags);
         let mut g = Graph::<Error>::new();
@@ -535,9 +624,25 @@ impl ServiceLayer {
                 &plan.changes,
             ),
         };
-        let load_balancer = lb_want
-            .as_ref()
-            .map(|d| lb::add_steps(&mut g, ctx, &c.elb, d, &live.lb, &plan.changes));
+        let load_balancer = match (&lb_want, &shared_want) {
+            (Some(d), _) => Some(lb::add_steps(
+                &mut g,
+                ctx,
+                &c.elb,
+                d,
+                &live.lb,
+                &plan.changes,
+            )),
+            (None, Some(d)) => Some(lb::shared::add_steps(
+                &mut g,
+                ctx,
+                &c.elb,
+                d,
+                &live.shared,
+                &plan.changes,
+            )),
+            (None, None) => None,
+        };
         let svc_want = &svc_want;
         // The caller's gate, once what the service uses is ready (so that a failure before
         // it never waits for the gate); while it is pending the service is not touched.
@@ -588,7 +693,7 @@ impl ServiceLayer {
                 move |i| service::Service {
                     want: svc_want,
                     task_definition: Known::Known(i.get(foundation).task_definition_arn.clone()),
-                    tg_arn: load_balancer.map(|l| i.get(l).tg_arn.clone()),
+                    tg_arn: load_balancer.and_then(|l| i.get(l).tg_arn.clone()),
                     after_draining: live.service.as_ref().is_some_and(|l| l.draining),
                 },
             );
@@ -599,9 +704,20 @@ impl ServiceLayer {
                 ctx,
                 &c.elb,
                 &c.ec2,
-                names,
                 &live.lb,
                 vec![applied.into()],
+                vec![applied.into()],
+            );
+        }
+        if spec.environment.is_some() && shared_want.is_none() {
+            // The routes left the spec: the rules go at once, the target group once the
+            // service no longer uses it.
+            lb::shared::teardown(
+                &mut g,
+                ctx,
+                &c.elb,
+                &live.shared,
+                Vec::new(),
                 vec![applied.into()],
             );
         }
@@ -614,7 +730,7 @@ impl ServiceLayer {
             cluster_arn,
         } = out.get(foundation).clone();
         let lb_out = load_balancer.map(|l| out.get(l).clone());
-        let tg_arn = lb_out.as_ref().map(|l| l.tg_arn.as_str());
+        let tg_arn = lb_out.as_ref().and_then(|l| l.tg_arn.as_deref());
         let applied = out.get(applied).clone();
         // The deployment the create or update started; asked for when the response did not
         // name it.
@@ -646,21 +762,27 @@ impl ServiceLayer {
             .load_balancer
             .as_ref()
             .and_then(|l| l.listeners.iter().find(|l| l.protocol == Protocol::Https));
-        let url = lb_out.as_ref().map(|l| match https {
-            Some(h) if h.port == 443 => format!("https://{}/", l.dns_name),
-            Some(h) => format!("https://{}:{}/", l.dns_name, h.port),
-            None => {
-                let port = spec
-                    .load_balancer
-                    .as_ref()
-                    .and_then(|l| l.listeners.first())
-                    .map_or(80, |l| l.port);
-                if port == 80 {
-                    format!("http://{}/", l.dns_name)
-                } else {
-                    format!("http://{}:{port}/", l.dns_name)
+        let url = match (&spec.environment, &lb_out) {
+            (Some(p), Some(l)) => Some(lb::shared::url(&p.routes, &l.dns_name, &live.shared)),
+            _ => None,
+        };
+        let url = url.or_else(|| {
+            lb_out.as_ref().map(|l| match https {
+                Some(h) if h.port == 443 => format!("https://{}/", l.dns_name),
+                Some(h) => format!("https://{}:{}/", l.dns_name, h.port),
+                None => {
+                    let port = spec
+                        .load_balancer
+                        .as_ref()
+                        .and_then(|l| l.listeners.first())
+                        .map_or(80, |l| l.port);
+                    if port == 80 {
+                        format!("http://{}/", l.dns_name)
+                    } else {
+                        format!("http://{}:{port}/", l.dns_name)
+                    }
                 }
-            }
+            })
         });
         Ok(ServiceOutputs {
             names: names.clone(),
@@ -672,7 +794,7 @@ impl ServiceLayer {
             service_arn: applied.arn,
             load_balancer_arn: lb_out.as_ref().map(|l| l.lb_arn.clone()),
             load_balancer_dns: lb_out.as_ref().map(|l| l.dns_name.clone()),
-            target_group_arn: lb_out.as_ref().map(|l| l.tg_arn.clone()),
+            target_group_arn: lb_out.as_ref().and_then(|l| l.tg_arn.clone()),
             url,
             deployment,
             rollout,
@@ -843,16 +965,29 @@ impl ServiceLayer {
                 }
             });
         let cluster_tags = tags.of(cluster::LOGICAL);
-        let cluster = g
-            .step(format!("{} {}", cluster::KIND, names.cluster))
-            .action_if(verb(cluster::KIND, &names.cluster))
-            .converge(ctx, &c.ecs, live.cluster.clone(), move |_| {
-                cluster::Cluster {
-                    name: &names.cluster,
-                    spec: &spec.cluster,
-                    tags: cluster_tags,
-                }
-            });
+        let cluster = match (&spec.environment, &live.cluster) {
+            // The environment's cluster, as read (the read checked it is there).
+            (Some(_), Some(env_cluster)) => {
+                let arn = env_cluster.arn.clone();
+                g.step(format!(
+                    "{} {} (the environment's)",
+                    cluster::KIND,
+                    names.cluster
+                ))
+                .reports_itself()
+                .run(move |_| async move { Ok(arn) })
+            }
+            _ => g
+                .step(format!("{} {}", cluster::KIND, names.cluster))
+                .action_if(verb(cluster::KIND, &names.cluster))
+                .converge(ctx, &c.ecs, live.cluster.clone(), move |_| {
+                    cluster::Cluster {
+                        name: &names.cluster,
+                        spec: &spec.cluster,
+                        tags: cluster_tags,
+                    }
+                }),
+        };
         g.step("foundation")
             .after_all(repo)
             .after(exec)
@@ -941,7 +1076,15 @@ impl ServiceLayer {
             iam::observe(ctx, &c.iam, &names.task_role),
             lb::observe(ctx, &c.elb, &names),
         )?;
-        lb::check_owned(ctx, &live_lb)?;
+        // A service of an environment reads the environment's load balancer: only its own
+        // target group counts.
+        let live_lb = match &spec.environment {
+            Some(_) => lb::owned_only(ctx, live_lb),
+            None => {
+                lb::check_owned(ctx, &live_lb)?;
+                live_lb
+            }
+        };
         for (field, name, role) in [
             ("iam.execution_role", &names.execution_role, exec),
             ("iam.task_role", &names.task_role, task),
@@ -1159,7 +1302,7 @@ impl ServiceLayer {
         force_delete_repository: bool,
     ) -> Result<DestroyReport> {
         let names = ServiceNames::new(ctx.stack(), spec);
-        let live = self.observe_owned(ctx, &names).await?;
+        let live = self.observe_owned(ctx, &names, spec).await?;
         Ok(destroy_plan(&names, &live, force_delete_repository))
     }
 
@@ -1181,7 +1324,7 @@ impl ServiceLayer {
     ) -> Result<DestroyReport> {
         let names = ServiceNames::new(ctx.stack(), spec);
         let c = &self.clients;
-        let live = self.observe_owned(ctx, &names).await?;
+        let live = self.observe_owned(ctx, &names, spec).await?;
         let report = destroy_plan(&names, &live, force_delete_repository);
         let (names, live) = (&names, &live);
         let mut g = Graph::<Error>::new();
@@ -1202,8 +1345,15 @@ impl ServiceLayer {
             ctx,
             &c.elb,
             &c.ec2,
-            names,
             &live.lb,
+            Vec::new(),
+            after_service(),
+        );
+        lb::shared::teardown(
+            &mut g,
+            ctx,
+            &c.elb,
+            &live.shared,
             Vec::new(),
             after_service(),
         );
@@ -1255,7 +1405,12 @@ impl ServiceLayer {
 
     /// Reads every service-layer resource under the stack's names, skipping (not failing on)
     /// those that are not the stack's.
-    async fn observe_owned(&self, ctx: &Context, names: &ServiceNames) -> Result<Live> {
+    async fn observe_owned(
+        &self,
+        ctx: &Context,
+        names: &ServiceNames,
+        spec: &ServiceSpec,
+    ) -> Result<Live> {
         let c = &self.clients;
         fn mine<T>(r: Result<Option<T>>) -> Result<Option<T>> {
             match r {
@@ -1263,21 +1418,40 @@ impl ServiceLayer {
                 other => other,
             }
         }
-        let (repo, execution_role, task_role, cluster, taskdef, lb, service) = futures_util::join!(
+        // A service of an environment: its rules and target group on the environment's load
+        // balancer (which is not its own, and so is left out).
+        let shared = async {
+            match &spec.environment {
+                Some(_) => {
+                    lb::shared::observe(ctx, &c.elb, &names.load_balancer, &names.target_group)
+                        .await
+                        .map(|l| lb::shared::owned_only(ctx, l))
+                }
+                None => Ok(lb::shared::LiveShared::default()),
+            }
+        };
+        let (repo, execution_role, task_role, cluster, taskdef, lb, service, shared) = futures_util::join!(
             Box::pin(ecr::observe(ctx, &c.ecr, &names.repository)),
             Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
             Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
             Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
-            Box::pin(lb::observe(ctx, &c.elb, names)),
+            Box::pin(async {
+                match &spec.environment {
+                    Some(_) => Ok(lb::LiveLb::default()),
+                    None => lb::observe(ctx, &c.elb, names).await,
+                }
+            }),
             Box::pin(service::observe(
                 ctx,
                 &c.ecs,
                 &names.cluster,
                 &names.service
             )),
+            Box::pin(shared),
         );
         let lb = lb::owned_only(ctx, lb?);
+        let shared = shared?;
         let service = mine(service)?.filter(|l| resource::owned::<service::Service<'_>>(ctx, l));
         let runs = service.as_ref().map(|s| s.task_definition.as_str());
         let taskdef = taskdef::resolve(ctx, &c.ecs, &names.family, taskdef?, runs)
@@ -1298,8 +1472,40 @@ impl ServiceLayer {
             revisions,
             lb,
             service,
+            shared,
+            priorities: Vec::new(),
         })
     }
+}
+
+/// A web service of an environment's part of the environment's load balancer: its target
+/// group and its routes at their priorities; `None` for a service without routes.
+fn desired_shared(
+    names: &ServiceNames,
+    spec: &ServiceSpec,
+    net: &NetworkOutputs,
+    tags: &tagging::StackTags,
+    live: &Live,
+) -> Option<lb::shared::DesiredShared> {
+    let placement = spec.environment.as_ref().filter(|p| !p.routes.is_empty())?;
+    let port = spec.target().map_or(80, |(_, p)| p);
+    Some(lb::shared::DesiredShared {
+        lb_name: names.load_balancer.clone(),
+        tg: lb::desired_tg(
+            &names.target_group,
+            &placement.target_group,
+            port,
+            &net.vpc_id,
+            tags,
+        ),
+        routes: placement
+            .routes
+            .iter()
+            .cloned()
+            .zip(live.priorities.iter().copied())
+            .collect(),
+        rule_tags: tags.of("listener-rule"),
+    })
 }
 
 fn desired_lb(
@@ -1336,16 +1542,21 @@ fn changes(
     live: &Live,
 ) -> Plan {
     let (mut plan, td_arn) = foundation_changes(names, spec, region, tags, live);
-    let lb_plan = match &spec.load_balancer {
-        Some(lb_spec) => lb::changes(
-            Some(&desired_lb(names, spec, lb_spec, net, tags)),
-            names,
-            &live.lb,
-        ),
-        None => lb::changes(None, names, &live.lb),
+    let lb_plan = match (
+        &spec.load_balancer,
+        desired_shared(names, spec, net, tags, live),
+    ) {
+        (Some(lb_spec), _) => {
+            lb::changes(Some(&desired_lb(names, spec, lb_spec, net, tags)), &live.lb)
+        }
+        (None, Some(d)) => lb::shared::changes(&d, &live.shared),
+        // A service of an environment without routes: its rules and target group go.
+        (None, None) if spec.environment.is_some() => lb::shared::destroy_changes(&live.shared),
+        (None, None) => lb::changes(None, &live.lb),
     };
-    let tg_arn = match (&spec.load_balancer, &live.lb.tg) {
-        (Some(_), Some(tg)) => Some(tg.arn.as_str()),
+    let tg_arn = match (&spec.load_balancer, &live.lb.tg, &live.shared.tg) {
+        (Some(_), Some(tg), _) => Some(tg.arn.as_str()),
+        (None, _, Some(tg)) if spec.target().is_some() => Some(tg.arn.as_str()),
         _ => None,
     };
     let want = service::desired(spec, names, &net.private_subnets, &net.task_sg, tags);
@@ -1387,12 +1598,15 @@ fn foundation_changes<'a>(
         };
         plan.push(resource::decide(&role, live.clone()).change(&role));
     }
-    let cluster = cluster::Cluster {
-        name: &names.cluster,
-        spec: &spec.cluster,
-        tags: tags.of(cluster::LOGICAL),
-    };
-    plan.push(resource::decide(&cluster, live.cluster.clone()).change(&cluster));
+    // A service of an environment runs in the environment's cluster, which it never changes.
+    if spec.environment.is_none() {
+        let cluster = cluster::Cluster {
+            name: &names.cluster,
+            spec: &spec.cluster,
+            tags: tags.of(cluster::LOGICAL),
+        };
+        plan.push(resource::decide(&cluster, live.cluster.clone()).change(&cluster));
+    }
     let role_ref = |live: &Option<iam::LiveRole>, name: &str| {
         live.as_ref()
             .map_or_else(|| format!("role/{name}"), |r| r.arn.clone())
@@ -1456,7 +1670,7 @@ fn with_running_images(
 }
 
 /// The first replacement of `plan`, as the error `apply` refuses it with.
-fn refuse_replacements(plan: &Plan) -> Result<()> {
+pub(crate) fn refuse_replacements(plan: &Plan) -> Result<()> {
     for c in plan.pending() {
         if let Action::Replace(reason) = &c.action {
             return Err(resource::Replacement::new(&c.resource, &c.id, reason).into());
@@ -1481,7 +1695,8 @@ fn destroy_plan(names: &ServiceNames, live: &Live, force_repo: bool) -> DestroyR
     if live.service.is_some() {
         deleted.push(Change::new(service::KIND, &names.service, Action::Delete));
     }
-    deleted.extend(lb::changes(None, names, &live.lb));
+    deleted.extend(lb::changes(None, &live.lb));
+    deleted.extend(lb::shared::destroy_changes(&live.shared));
     if live.taskdef.is_some() {
         deleted.push(
             Change::new(taskdef::KIND, &names.family, Action::Delete).with_detail(format!(

@@ -45,8 +45,47 @@ pub struct ServiceNames {
 }
 
 impl ServiceNames {
-    /// The names for `spec` in `stack`.
+    /// The names for `spec` in `stack`. A service of an environment (`spec.environment`)
+    /// names its own resources after its stack alone (`shop-api`, `shop-api-execution`, …)
+    /// and uses the environment's cluster and load balancer.
+    ///
+    /// ```
+    /// use ecs_service::{ContainerSpec, EnvironmentPlacement, ServiceNames, ServiceSpec, TaskSpec};
+    /// let stack = ecs_core::StackName::new("shop-api").unwrap();
+    /// let spec = ServiceSpec::builder()
+    ///     .task(TaskSpec::builder().containers(vec![ContainerSpec::builder().name("api").image("nginx").build()]).build())
+    ///     .environment(EnvironmentPlacement::builder().environment("shop").build())
+    ///     .build();
+    /// let names = ServiceNames::new(&stack, &spec);
+    /// assert_eq!((names.service.as_str(), names.target_group.as_str()), ("shop-api", "shop-api"));
+    /// assert_eq!((names.cluster.as_str(), names.load_balancer.as_str()), ("shop", "shop-alb"));
+    /// assert_eq!(names.task_role, "shop-api-task");
+    /// ```
     pub fn new(stack: &StackName, spec: &ServiceSpec) -> Self {
+        if let Some(placement) = &spec.environment {
+            // An invalid environment name is refused by validation; names only need to be
+            // deterministic meanwhile.
+            let env =
+                StackName::new(placement.environment.clone()).unwrap_or_else(|_| stack.clone());
+            let shared = crate::environment::EnvironmentNames::new(&env);
+            return Self {
+                repository: stack.name(NameKind::Repository, ""),
+                execution_role: stack.name(NameKind::Role, "execution"),
+                task_role: stack.name(NameKind::Role, "task"),
+                cluster: shared.cluster,
+                family: stack.name(NameKind::TaskFamily, ""),
+                service: stack.name(NameKind::Service, ""),
+                load_balancer: match placement.internal {
+                    true => shared.internal_load_balancer,
+                    false => shared.load_balancer,
+                },
+                target_group: stack.name(NameKind::TargetGroup, ""),
+                log_group: spec
+                    .log_group
+                    .clone()
+                    .unwrap_or_else(|| default_log_group(stack)),
+            };
+        }
         Self {
             repository: stack.name(NameKind::Repository, &spec.name),
             execution_role: stack.name(NameKind::Role, "execution"),

@@ -504,8 +504,9 @@ pub fn allocate_on(
 }
 
 /// The first free priority of the conditions' band, starting at a slot given by their hash
-/// and going round the band; a full band goes on into the less specific ones after it.
-fn free_priority(conditions: &Conditions, taken: &BTreeSet<u32>) -> Option<u32> {
+/// and going round the band; a full band goes on into the less specific ones after it. What
+/// a create that lost a race (`PriorityInUse`) takes next, with the listener read again.
+pub fn free_priority(conditions: &Conditions, taken: &BTreeSet<u32>) -> Option<u32> {
     let first = conditions.specificity().first_priority();
     let key = format!(
         "{}|{}",

@@ -53,12 +53,55 @@ pub struct ServiceSpec {
     #[builder(default)]
     #[serde(default)]
     pub service: ServiceSettings,
+    /// The environment the service is one of: it runs in the environment's cluster and
+    /// network and takes requests through its load balancers (see
+    /// [`EnvironmentPlacement`]); `None` for a service on its own, with its own cluster and
+    /// load balancer.
+    #[builder(default, setter(strip_option))]
+    #[serde(default)]
+    pub environment: Option<EnvironmentPlacement>,
     /// The CloudWatch Logs group the containers log to (default `/ecs/<stack>`, see
     /// [`default_log_group`]). The service layer does not create it: `ecs-observe` (or you)
     /// does.
     #[builder(default, setter(strip_option, into))]
     #[serde(default)]
     pub log_group: Option<String>,
+}
+
+/// Where a service of an environment runs (see [`crate::environment`]): the environment's
+/// cluster, network and load balancers, which it uses and never changes. Its own resources
+/// are named after its stack alone (`<environment>-<service>`), not its
+/// [`ServiceSpec::name`].
+///
+/// ```
+/// use ecs_service::routing::Route;
+/// use ecs_service::EnvironmentPlacement;
+/// let web = EnvironmentPlacement::builder()
+///     .environment("shop")
+///     .routes(vec![Route::paths(["/api/*"])])
+///     .build();
+/// assert!(!web.internal);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TypedBuilder)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentPlacement {
+    /// The environment's name: what the service uses of it carries this owner tag.
+    #[builder(setter(into))]
+    pub environment: String,
+    /// The routes from the environment's load balancer to the service (a web service);
+    /// none for a service without an entry there.
+    #[builder(default)]
+    #[serde(default)]
+    pub routes: Vec<crate::routing::Route>,
+    /// Take the routes from the environment's internal load balancer instead of its
+    /// internet-facing one.
+    #[builder(default)]
+    #[serde(default)]
+    pub internal: bool,
+    /// The service's target group (used with routes).
+    #[builder(default)]
+    #[serde(default)]
+    pub target_group: TargetGroupSpec,
 }
 
 fn default_app_name() -> String {
@@ -787,165 +830,87 @@ impl LoadBalancerSpec {
                 );
             }
         }
-        let tg = &lb.target_group;
-        match (&tg.container, target) {
-            (_, Some((c, port))) => {
-                if !c.ports.contains(&port) {
-                    p.push(
-                        "load_balancer.target_group.port",
-                        format!(
-                            "container `{}` does not map port {port} (it maps {:?})",
-                            c.name, c.ports
-                        ),
-                    );
-                }
+        lb.target_group
+            .validate("load_balancer.target_group", target, p);
+        validate_listeners(&lb.listeners, "load_balancer.listeners", p);
+    }
+}
+
+/// Adds the problems of `listeners` (the field `field`) to `p`: ports, protocols,
+/// certificates, TLS policies, default actions and rules.
+pub(crate) fn validate_listeners(listeners: &[ListenerSpec], field: &str, p: &mut Problems) {
+    if listeners.is_empty() {
+        p.push(field, "at least one listener is required");
+    }
+    let mut ports = std::collections::BTreeSet::new();
+    for (i, l) in listeners.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        if l.port == 0 {
+            p.push(format!("{f}.port"), "must be between 1 and 65535");
+        } else if !ports.insert(l.port) {
+            p.push(
+                format!("{f}.port"),
+                format!("port {} has two listeners", l.port),
+            );
+        }
+        match (l.protocol, &l.certificate_arn) {
+            (Protocol::Https, None) => {
+                p.push(format!("{f}.certificate_arn"), "is required for HTTPS")
             }
-            (Some(name), None) => p.push(
-                "load_balancer.target_group.container",
-                format!("`{name}` is not a container of the task, or has no port"),
+            (Protocol::Https, Some(arn)) if !arn.starts_with("arn:") => p.push(
+                format!("{f}.certificate_arn"),
+                "must be an ACM certificate ARN",
             ),
-            (None, None) => p.push(
-                "load_balancer.target_group.container",
-                "no container maps a port for the load balancer to send traffic to",
+            (Protocol::Http, Some(_)) => p.push(
+                format!("{f}.certificate_arn"),
+                "only HTTPS listeners take a certificate",
             ),
+            _ => {}
         }
-        let hc = &tg.health_check;
-        let hf = "load_balancer.target_group.health_check";
-        if !hc.path.starts_with('/') || hc.path.len() > 1024 {
+        if l.protocol == Protocol::Http && l.ssl_policy.is_some() {
             p.push(
-                format!("{hf}.path"),
-                "must start with `/` and have at most 1024 characters",
+                format!("{f}.ssl_policy"),
+                "only HTTPS listeners take a TLS policy",
             );
         }
-        check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
-        check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 120);
-        if hc.timeout >= hc.interval {
-            p.push(
-                format!("{hf}.timeout"),
-                format!("must be less than the interval ({} s)", hc.interval),
-            );
-        }
-        check_range(
-            p,
-            &format!("{hf}.healthy_threshold"),
-            hc.healthy_threshold.into(),
-            2,
-            10,
-        );
-        check_range(
-            p,
-            &format!("{hf}.unhealthy_threshold"),
-            hc.unhealthy_threshold.into(),
-            2,
-            10,
-        );
-        if !check_matcher(&hc.matcher) {
-            p.push(
-                format!("{hf}.matcher"),
-                "must be codes 200-499: `200`, `200-299` or `200,302`",
-            );
-        }
-        check_range(
-            p,
-            "load_balancer.target_group.deregistration_delay",
-            tg.deregistration_delay.into(),
-            0,
-            3600,
-        );
-        if let Some(s) = tg.stickiness {
-            check_range(
-                p,
-                "load_balancer.target_group.stickiness",
-                s.into(),
-                1,
-                604_800,
-            );
-        }
-        if tg.slow_start != 0 {
-            check_range(
-                p,
-                "load_balancer.target_group.slow_start",
-                tg.slow_start.into(),
-                30,
-                900,
-            );
-        }
-        if lb.listeners.is_empty() {
-            p.push(
-                "load_balancer.listeners",
-                "at least one listener is required",
-            );
-        }
-        let mut ports = std::collections::BTreeSet::new();
-        for (i, l) in lb.listeners.iter().enumerate() {
-            let f = format!("load_balancer.listeners[{i}]");
-            if l.port == 0 {
-                p.push(format!("{f}.port"), "must be between 1 and 65535");
-            } else if !ports.insert(l.port) {
-                p.push(
-                    format!("{f}.port"),
-                    format!("port {} has two listeners", l.port),
-                );
-            }
-            match (l.protocol, &l.certificate_arn) {
-                (Protocol::Https, None) => {
-                    p.push(format!("{f}.certificate_arn"), "is required for HTTPS")
-                }
-                (Protocol::Https, Some(arn)) if !arn.starts_with("arn:") => p.push(
-                    format!("{f}.certificate_arn"),
-                    "must be an ACM certificate ARN",
-                ),
-                (Protocol::Http, Some(_)) => p.push(
-                    format!("{f}.certificate_arn"),
-                    "only HTTPS listeners take a certificate",
-                ),
-                _ => {}
-            }
-            if l.protocol == Protocol::Http && l.ssl_policy.is_some() {
+        if let Some(policy) = &l.ssl_policy {
+            if !policy.starts_with("ELBSecurityPolicy-") {
                 p.push(
                     format!("{f}.ssl_policy"),
-                    "only HTTPS listeners take a TLS policy",
+                    "must be an ELBSecurityPolicy-… name",
+                );
+            } else if !(policy.contains("TLS13") || policy.contains("TLS-1-2")) {
+                p.push(
+                    format!("{f}.ssl_policy"),
+                    "must allow only TLS 1.2 and later (a `TLS13` or `TLS-1-2` policy)",
                 );
             }
-            if let Some(policy) = &l.ssl_policy {
-                if !policy.starts_with("ELBSecurityPolicy-") {
-                    p.push(
-                        format!("{f}.ssl_policy"),
-                        "must be an ELBSecurityPolicy-… name",
-                    );
-                } else if !(policy.contains("TLS13") || policy.contains("TLS-1-2")) {
-                    p.push(
-                        format!("{f}.ssl_policy"),
-                        "must allow only TLS 1.2 and later (a `TLS13` or `TLS-1-2` policy)",
-                    );
-                }
+        }
+        validate_action(p, &format!("{f}.default_action"), &l.default_action, l);
+        let mut priorities = std::collections::BTreeSet::new();
+        for (j, r) in l.rules.iter().enumerate() {
+            let rf = format!("{f}.rules[{j}]");
+            if r.priority == 0 || r.priority > 50_000 {
+                p.push(format!("{rf}.priority"), "must be between 1 and 50000");
+            } else if !priorities.insert(r.priority) {
+                p.push(
+                    format!("{rf}.priority"),
+                    format!("priority {} is used twice", r.priority),
+                );
             }
-            validate_action(p, &format!("{f}.default_action"), &l.default_action, l);
-            let mut priorities = std::collections::BTreeSet::new();
-            for (j, r) in l.rules.iter().enumerate() {
-                let rf = format!("{f}.rules[{j}]");
-                if r.priority == 0 || r.priority > 50_000 {
-                    p.push(format!("{rf}.priority"), "must be between 1 and 50000");
-                } else if !priorities.insert(r.priority) {
-                    p.push(
-                        format!("{rf}.priority"),
-                        format!("priority {} is used twice", r.priority),
-                    );
-                }
-                if r.paths.is_empty() && r.hosts.is_empty() {
-                    p.push(rf.clone(), "needs at least one path or host");
-                }
-                if r.paths.len() + r.hosts.len() > 5 {
-                    p.push(rf.clone(), "may have at most 5 paths and hosts together");
-                }
-                if r.paths.iter().any(|x| x.is_empty() || x.len() > 128) {
-                    p.push(format!("{rf}.paths"), "each must have 1-128 characters");
-                }
-                if r.hosts.iter().any(|x| x.is_empty() || x.len() > 128) {
-                    p.push(format!("{rf}.hosts"), "each must have 1-128 characters");
-                }
-                validate_action(p, &format!("{rf}.action"), &r.action, l);
+            if r.paths.is_empty() && r.hosts.is_empty() {
+                p.push(rf.clone(), "needs at least one path or host");
             }
+            if r.paths.len() + r.hosts.len() > 5 {
+                p.push(rf.clone(), "may have at most 5 paths and hosts together");
+            }
+            if r.paths.iter().any(|x| x.is_empty() || x.len() > 128) {
+                p.push(format!("{rf}.paths"), "each must have 1-128 characters");
+            }
+            if r.hosts.iter().any(|x| x.is_empty() || x.len() > 128) {
+                p.push(format!("{rf}.hosts"), "each must have 1-128 characters");
+            }
+            validate_action(p, &format!("{rf}.action"), &r.action, l);
         }
     }
 }
@@ -1007,6 +972,94 @@ pub struct TargetGroupSpec {
     /// Seconds of slow start for new targets (0 = off, or 30–900).
     #[builder(default)]
     pub slow_start: u32,
+}
+
+impl TargetGroupSpec {
+    /// Adds the problems of the target group (the field `field`) to `p`; `target` is the
+    /// container and port it sends traffic to.
+    pub(crate) fn validate(
+        &self,
+        field: &str,
+        target: Option<(&ContainerSpec, u16)>,
+        p: &mut Problems,
+    ) {
+        let hc = &self.health_check;
+        match (&self.container, target) {
+            (_, Some((c, port))) => {
+                if !c.ports.contains(&port) {
+                    p.push(
+                        format!("{field}.port"),
+                        format!(
+                            "container `{}` does not map port {port} (it maps {:?})",
+                            c.name, c.ports
+                        ),
+                    );
+                }
+            }
+            (Some(name), None) => p.push(
+                format!("{field}.container"),
+                format!("`{name}` is not a container of the task, or has no port"),
+            ),
+            (None, None) => p.push(
+                format!("{field}.container"),
+                "no container maps a port for the load balancer to send traffic to",
+            ),
+        }
+        let hf = format!("{field}.health_check");
+        if !hc.path.starts_with('/') || hc.path.len() > 1024 {
+            p.push(
+                format!("{hf}.path"),
+                "must start with `/` and have at most 1024 characters",
+            );
+        }
+        check_range(p, &format!("{hf}.interval"), hc.interval.into(), 5, 300);
+        check_range(p, &format!("{hf}.timeout"), hc.timeout.into(), 2, 120);
+        if hc.timeout >= hc.interval {
+            p.push(
+                format!("{hf}.timeout"),
+                format!("must be less than the interval ({} s)", hc.interval),
+            );
+        }
+        check_range(
+            p,
+            &format!("{hf}.healthy_threshold"),
+            hc.healthy_threshold.into(),
+            2,
+            10,
+        );
+        check_range(
+            p,
+            &format!("{hf}.unhealthy_threshold"),
+            hc.unhealthy_threshold.into(),
+            2,
+            10,
+        );
+        if !check_matcher(&hc.matcher) {
+            p.push(
+                format!("{hf}.matcher"),
+                "must be codes 200-499: `200`, `200-299` or `200,302`",
+            );
+        }
+        check_range(
+            p,
+            &format!("{field}.deregistration_delay"),
+            self.deregistration_delay.into(),
+            0,
+            3600,
+        );
+        if let Some(s) = self.stickiness {
+            check_range(p, &format!("{field}.stickiness"), s.into(), 1, 604_800);
+        }
+        if self.slow_start != 0 {
+            check_range(
+                p,
+                &format!("{field}.slow_start"),
+                self.slow_start.into(),
+                30,
+                900,
+            );
+        }
+    }
 }
 
 impl Default for TargetGroupSpec {
@@ -1511,7 +1564,11 @@ impl ServiceSpec {
     /// The container the load balancer sends traffic to and its port, when there is a load
     /// balancer and the spec names a valid one.
     pub fn target(&self) -> Option<(&ContainerSpec, u16)> {
-        let tg = &self.load_balancer.as_ref()?.target_group;
+        let tg = match (&self.load_balancer, &self.environment) {
+            (Some(lb), _) => &lb.target_group,
+            (None, Some(e)) if !e.routes.is_empty() => &e.target_group,
+            _ => return None,
+        };
         let container = match &tg.container {
             Some(name) => self.task.containers.iter().find(|c| &c.name == name)?,
             None => self.task.containers.iter().find(|c| !c.ports.is_empty())?,
@@ -1567,8 +1624,30 @@ impl ServiceSpec {
         if let Some(lb) = &self.load_balancer {
             lb.validate(self.target(), &mut p);
         }
+        if let Some(e) = &self.environment {
+            if let Err(problem) = StackName::new(e.environment.clone()) {
+                p.push("environment.environment", problem.message);
+            }
+            if self.load_balancer.is_some() {
+                p.push(
+                    "load_balancer",
+                    "a service of an environment takes requests through the environment's load balancer: give it `environment.routes` instead",
+                );
+            }
+            for (i, r) in e.routes.iter().enumerate() {
+                p.extend(r.validate(&format!("environment.routes[{i}]")));
+            }
+            if !e.routes.is_empty() {
+                e.target_group
+                    .validate("environment.target_group", self.target(), &mut p);
+            }
+        }
         self.service.validate(
-            self.load_balancer.is_some(),
+            self.load_balancer.is_some()
+                || self
+                    .environment
+                    .as_ref()
+                    .is_some_and(|e| !e.routes.is_empty()),
             &self.cluster.capacity_providers,
             &mut p,
         );

@@ -8,7 +8,8 @@
 //! deregistering makes it `INACTIVE`; a service needs an active cluster and an active
 //! revision, cannot be created twice (`InvalidParameterException`), and cannot be deleted
 //! while scaled above 0 without `force`; an update that changes what runs starts a new
-//! `PRIMARY` deployment; describes include tags only when asked. Time passes at each
+//! `PRIMARY` deployment; `ListServices` lists a cluster's services until they are
+//! `INACTIVE`; describes include tags only when asked. Time passes at each
 //! `DescribeServices` ([`EcsState::tick`]): a deployment in progress completes, a draining
 //! service becomes `INACTIVE`. Linked to a fake ELB (`FakeElb::linked`, feature
 //! `fake-elb`), a service may only name a target group that exists, and a target group a live service uses cannot be deleted. `ListTasks` and
@@ -664,6 +665,25 @@ impl FakeEcs {
                 s.status = Some("DRAINING".into());
                 s.desired_count = 0;
                 Ok(DeleteServiceOutput::builder().service(s.clone()).build())
+            }),
+            j.on(w, "ListServices", mock!(Client::list_services), |s, r, _| {
+                use aws_sdk_ecs::operation::list_services::{ListServicesError, ListServicesOutput};
+                let cluster = r.cluster().unwrap_or("default");
+                let name = cluster.rsplit("cluster/").next().unwrap_or(cluster);
+                if !s.cluster_active(name) {
+                    return Err(ListServicesError::generic(no_cluster()));
+                }
+                let arn = cluster_arn(name);
+                let arns = s
+                    .services
+                    .iter()
+                    .filter(|x| x.cluster_arn() == Some(arn.as_str()))
+                    .filter(|x| x.status() != Some("INACTIVE"))
+                    .filter_map(|x| x.service_arn().map(str::to_string))
+                    .collect();
+                Ok(ListServicesOutput::builder()
+                    .set_service_arns(Some(arns))
+                    .build())
             }),
             j.on(w, "ListTasks", mock!(Client::list_tasks), |_, _, _| {
                 Ok(aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder().build())

@@ -7,7 +7,7 @@
 //! `CreateLoadBalancer` and `CreateTargetGroup` are idempotent by name; a new load balancer is
 //! `provisioning`; a listener port is taken once per load balancer (`DuplicateListener`); an
 //! HTTPS listener needs a certificate; a rule's priority is taken once per listener
-//! (`PriorityInUse`); `DescribeRules` lists the listener's default rule first;
+//! (`PriorityInUse`, from `CreateRule` and `SetRulePriorities`); `DescribeRules` lists the listener's default rule first;
 //! `DescribeLoadBalancers` and `DescribeTargetGroups` list everything without names or ARNs
 //! and fail when one they name is missing; `DescribeTags` takes at most 20 ARNs; deleting a
 //! load balancer deletes its listeners;
@@ -773,6 +773,46 @@ impl FakeElb {
                 }
                 Ok(ModifyRuleOutput::builder().rules(rule.clone()).build())
             }),
+            j.on(
+                w,
+                "SetRulePriorities",
+                mock!(Client::set_rule_priorities),
+                |s, r, _| {
+                    use elb_op::set_rule_priorities::{
+                        SetRulePrioritiesError, SetRulePrioritiesOutput,
+                    };
+                    let mut changed = Vec::new();
+                    for pair in r.rule_priorities() {
+                        let priority = pair.priority().unwrap_or_default().to_string();
+                        let Some(l) = s.listeners.iter_mut().find(|l| {
+                            l.rules.iter().any(|x| {
+                                pair.rule_arn().is_some() && x.rule_arn() == pair.rule_arn()
+                            })
+                        }) else {
+                            return Err(SetRulePrioritiesError::generic(no_rule()));
+                        };
+                        if l.rules.iter().any(|x| {
+                            x.priority() == Some(priority.as_str())
+                                && x.rule_arn() != pair.rule_arn()
+                        }) {
+                            return Err(SetRulePrioritiesError::generic(error(
+                                "PriorityInUse",
+                                format!("Priority '{priority}' is currently in use"),
+                            )));
+                        }
+                        let rule = l
+                            .rules
+                            .iter_mut()
+                            .find(|x| x.rule_arn() == pair.rule_arn())
+                            .expect("found above");
+                        rule.priority = Some(priority);
+                        changed.push(rule.clone());
+                    }
+                    Ok(SetRulePrioritiesOutput::builder()
+                        .set_rules(Some(changed))
+                        .build())
+                },
+            ),
             j.on(w, "DeleteRule", mock!(Client::delete_rule), |s, r, _| {
                 use elb_op::delete_rule::{DeleteRuleError, DeleteRuleOutput};
                 let arn = r.rule_arn().unwrap_or_default();

@@ -20,6 +20,13 @@ pub(crate) enum ActionDoc {
     Other(String),
 }
 
+impl ActionDoc {
+    /// Whether it redirects (a listener that only redirects serves no service's rules).
+    pub(crate) fn is_redirect(&self) -> bool {
+        matches!(self, ActionDoc::Redirect { .. })
+    }
+}
+
 impl std::fmt::Display for ActionDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -209,7 +216,9 @@ pub(crate) struct Listener<'a> {
     pub(crate) port: u16,
     pub(crate) want: &'a ListenerDoc,
     pub(crate) lb_arn: Known<String>,
-    pub(crate) tg_arn: Known<String>,
+    /// The target group's ARN; `None` for a load balancer without one (an environment's,
+    /// whose listeners never forward by default).
+    pub(crate) tg_arn: Option<Known<String>>,
     pub(crate) tg_is_new: bool,
     /// The tags it should carry.
     pub(crate) tags: Tags,
@@ -230,7 +239,10 @@ impl Listener<'_> {
     fn actions(&self) -> Vec<ElbAction> {
         elb_actions(
             &self.want.default_action,
-            self.tg_arn.get().map_or("", String::as_str),
+            self.tg_arn
+                .as_ref()
+                .and_then(Known::get)
+                .map_or("", String::as_str),
         )
     }
 }

@@ -31,6 +31,7 @@ use crate::{Error, Result};
 mod alb;
 mod listener;
 mod rule;
+pub(crate) mod shared;
 mod target_group;
 
 use alb::*;
@@ -46,7 +47,7 @@ pub(crate) const LISTENER_KIND: &str = "listener";
 pub(crate) const RULE_KIND: &str = "listener-rule";
 
 /// The load balancer's logical id (its `ecs:resource` tag).
-const LB_LOGICAL: &str = "load-balancer";
+pub(crate) const LB_LOGICAL: &str = "load-balancer";
 /// The target group's logical id.
 const TG_LOGICAL: &str = "target-group";
 
@@ -59,7 +60,9 @@ pub(crate) struct DesiredLb {
     pub(crate) security_groups: Vec<String>,
     pub(crate) attributes: BTreeMap<String, String>,
     pub(crate) tags: Tags,
-    pub(crate) tg: DesiredTg,
+    /// The target group; `None` for an environment's load balancer, whose listeners answer
+    /// by themselves and whose services bring their own target groups and rules.
+    pub(crate) tg: Option<DesiredTg>,
     pub(crate) listeners: BTreeMap<u16, ListenerDoc>,
     /// The tags each listener should carry, by port.
     pub(crate) listener_tags: BTreeMap<u16, Tags>,
@@ -141,25 +144,35 @@ pub(crate) fn desired(
     alb_sg: &str,
     tags: &StackTags,
 ) -> DesiredLb {
-    let mut attributes = BTreeMap::from([
-        (
-            "routing.http.drop_invalid_header_fields.enabled".to_string(),
-            "true".to_string(),
-        ),
-        (
-            "idle_timeout.timeout_seconds".to_string(),
-            spec.idle_timeout.to_string(),
-        ),
-        (
-            "access_logs.s3.enabled".to_string(),
-            spec.access_logs.is_some().to_string(),
-        ),
-    ]);
-    if let Some(logs) = &spec.access_logs {
-        attributes.insert("access_logs.s3.bucket".into(), logs.bucket.clone());
-        attributes.insert("access_logs.s3.prefix".into(), logs.prefix.clone());
+    let subnets = spec.subnets.clone().unwrap_or_else(|| subnets.to_vec());
+    let front = Front {
+        name: &names.load_balancer,
+        logical: LB_LOGICAL,
+        internal: spec.internal,
+        idle_timeout: spec.idle_timeout,
+        access_logs: spec.access_logs.as_ref(),
+        listeners: &spec.listeners,
+    };
+    DesiredLb {
+        tg: Some(desired_tg(
+            &names.target_group,
+            &spec.target_group,
+            port,
+            vpc_id,
+            tags,
+        )),
+        ..desired_front(&front, &subnets, alb_sg, tags)
     }
-    let tg = &spec.target_group;
+}
+
+/// The desired target group called `name` for `tg`, sending traffic to `port` in `vpc_id`.
+pub(crate) fn desired_tg(
+    name: &str,
+    tg: &crate::spec::TargetGroupSpec,
+    port: u16,
+    vpc_id: &str,
+    tags: &StackTags,
+) -> DesiredTg {
     let hc = &tg.health_check;
     let health = BTreeMap::from([
         ("path", hc.path.clone()),
@@ -191,31 +204,75 @@ pub(crate) fn desired(
             s.to_string(),
         );
     }
-    let mut subnets = spec.subnets.clone().unwrap_or_else(|| subnets.to_vec());
+    DesiredTg {
+        name: name.to_string(),
+        port,
+        protocol: tg.protocol.as_str().to_string(),
+        vpc_id: vpc_id.to_string(),
+        health,
+        attributes: tg_attributes,
+        tags: tags.of(TG_LOGICAL),
+    }
+}
+
+/// A load balancer with its listeners, without a target group: an environment's.
+pub(crate) struct Front<'a> {
+    pub(crate) name: &'a str,
+    /// Its logical id (its `ecs:resource` tag).
+    pub(crate) logical: &'a str,
+    pub(crate) internal: bool,
+    pub(crate) idle_timeout: u32,
+    pub(crate) access_logs: Option<&'a crate::spec::AccessLogs>,
+    pub(crate) listeners: &'a [crate::spec::ListenerSpec],
+}
+
+/// The desired load balancer and listeners of `front` (no target group) over these subnets
+/// and security group.
+pub(crate) fn desired_front(
+    front: &Front<'_>,
+    subnets: &[String],
+    sg: &str,
+    tags: &StackTags,
+) -> DesiredLb {
+    let mut attributes = BTreeMap::from([
+        (
+            "routing.http.drop_invalid_header_fields.enabled".to_string(),
+            "true".to_string(),
+        ),
+        (
+            "idle_timeout.timeout_seconds".to_string(),
+            front.idle_timeout.to_string(),
+        ),
+        (
+            "access_logs.s3.enabled".to_string(),
+            front.access_logs.is_some().to_string(),
+        ),
+    ]);
+    if let Some(logs) = front.access_logs {
+        attributes.insert("access_logs.s3.bucket".into(), logs.bucket.clone());
+        attributes.insert("access_logs.s3.prefix".into(), logs.prefix.clone());
+    }
+    let mut subnets = subnets.to_vec();
     subnets.sort();
-    let listener_tags = spec
+    let listener_logical = |port: u16| match front.logical {
+        LB_LOGICAL => format!("listener/{port}"),
+        other => format!("{other}/listener/{port}"),
+    };
+    let listener_tags = front
         .listeners
         .iter()
-        .map(|l| (l.port, tags.of(&format!("listener/{}", l.port))))
+        .map(|l| (l.port, tags.of(&listener_logical(l.port))))
         .collect();
     DesiredLb {
         listener_tags,
-        name: names.load_balancer.clone(),
-        internal: spec.internal,
+        name: front.name.to_string(),
+        internal: front.internal,
         subnets,
-        security_groups: vec![alb_sg.to_string()],
+        security_groups: vec![sg.to_string()],
         attributes,
-        tags: tags.of(LB_LOGICAL),
-        tg: DesiredTg {
-            name: names.target_group.clone(),
-            port,
-            protocol: tg.protocol.as_str().to_string(),
-            vpc_id: vpc_id.to_string(),
-            health,
-            attributes: tg_attributes,
-            tags: tags.of(TG_LOGICAL),
-        },
-        listeners: spec
+        tags: tags.of(front.logical),
+        tg: None,
+        listeners: front
             .listeners
             .iter()
             .map(|l| {
@@ -267,15 +324,24 @@ fn attrs<'a>(
 
 /// Reads the load balancer, target group, listeners and rules called by the stack's names.
 pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -> Result<LiveLb> {
-    let lb_res = format!("{LB_KIND} {}", names.load_balancer);
-    let tg_res = format!("{TG_KIND} {}", names.target_group);
+    observe_named(ctx, elb, &names.load_balancer, Some(&names.target_group)).await
+}
+
+/// Reads the load balancer called `lb_name` with its listeners and rules, and the target
+/// group called `tg_name` (none for a load balancer without one, an environment's).
+pub(crate) async fn observe_named(
+    ctx: &Context,
+    elb: &Client,
+    lb_name: &str,
+    tg_name: Option<&str>,
+) -> Result<LiveLb> {
+    let lb_res = format!("{LB_KIND} {lb_name}");
+    let tg_res = format!("{TG_KIND} {}", tg_name.unwrap_or_default());
     let (lbs, tgs) = futures_util::try_join!(
         async {
             match ctx
                 .call("DescribeLoadBalancers", &lb_res, || {
-                    elb.describe_load_balancers()
-                        .names(&names.load_balancer)
-                        .send()
+                    elb.describe_load_balancers().names(lb_name).send()
                 })
                 .await
             {
@@ -285,11 +351,12 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             }
         },
         async {
+            let Some(tg_name) = tg_name else {
+                return Ok(None);
+            };
             match ctx
                 .call("DescribeTargetGroups", &tg_res, || {
-                    elb.describe_target_groups()
-                        .names(&names.target_group)
-                        .send()
+                    elb.describe_target_groups().names(tg_name).send()
                 })
                 .await
             {
@@ -399,7 +466,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
                     Ok::<_, Error>((
                         port,
                         LiveListener {
-                            id: format!("{}:{port}", names.load_balancer),
+                            id: format!("{lb_name}:{port}"),
                             arn: larn.to_string(),
                             doc: ListenerDoc {
                                 certificate: https
@@ -441,7 +508,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
         sgs.sort();
         Ok((
             Some(LiveAlb {
-                name: names.load_balancer.clone(),
+                name: lb_name.to_string(),
                 arn: arn.to_string(),
                 dns_name: l.dns_name().unwrap_or_default().to_string(),
                 internal: l.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
@@ -499,7 +566,7 @@ pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -
             ),
         ]);
         Ok(Some(LiveTg {
-            name: names.target_group.clone(),
+            name: tg_name.unwrap_or_default().to_string(),
             arn: arn.to_string(),
             port: t.port().unwrap_or_default() as u16,
             protocol: t
@@ -614,14 +681,20 @@ fn attr_diffs(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) 
 /// The plan entries for the load balancer, target group, listeners and rules; also deletes
 /// of listeners and rules the spec no longer has. `desired` is `None` when the spec has no
 /// load balancer (then everything owned is deleted).
-pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb) -> Plan {
+pub(crate) fn changes(d: Option<&DesiredLb>, live: &LiveLb) -> Plan {
     let mut plan = Plan::new();
     match d {
         Some(d) => {
-            let (alb, tg) = (Alb(d), TargetGroup(&d.tg));
+            let alb = Alb(d);
             plan.push(resource::decide(&alb, live.lb.clone()).change(&alb));
-            plan.push(resource::decide(&tg, live.tg.clone()).change(&tg));
-            let tg_is_new = live.tg.is_none();
+            if let Some(want) = &d.tg {
+                let tg = TargetGroup(want);
+                plan.push(resource::decide(&tg, live.tg.clone()).change(&tg));
+            }
+            let tg_is_new = d.tg.is_some() && live.tg.is_none();
+            let tg_arn: Option<Known<String>> =
+                d.tg.as_ref()
+                    .map(|_| live.tg.as_ref().map(|t| t.arn.clone()).into());
             for (port, want) in &d.listeners {
                 let have = live.listeners.get(port);
                 let listener = Listener {
@@ -630,7 +703,7 @@ pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb
                     port: *port,
                     want,
                     lb_arn: live.lb.as_ref().map(|l| l.arn.clone()).into(),
-                    tg_arn: live.tg.as_ref().map(|t| t.arn.clone()).into(),
+                    tg_arn: tg_arn.clone(),
                     tg_is_new,
                 };
                 plan.push(resource::decide(&listener, have.cloned()).change(&listener));
@@ -672,18 +745,14 @@ pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb
             }
         }
         None => {
-            for port in live.listeners.keys() {
-                plan.push(Change::new(
-                    LISTENER_KIND,
-                    format!("{}:{port}", names.load_balancer),
-                    Action::Delete,
-                ));
+            for l in live.listeners.values() {
+                plan.push(Change::new(LISTENER_KIND, &l.id, Action::Delete));
             }
-            if live.lb.is_some() {
-                plan.push(Change::new(LB_KIND, &names.load_balancer, Action::Delete));
+            if let Some(l) = &live.lb {
+                plan.push(Change::new(LB_KIND, &l.name, Action::Delete));
             }
-            if live.tg.is_some() {
-                plan.push(Change::new(TG_KIND, &names.target_group, Action::Delete));
+            if let Some(t) = &live.tg {
+                plan.push(Change::new(TG_KIND, &t.name, Action::Delete));
             }
         }
     }
@@ -695,7 +764,8 @@ pub(crate) fn changes(d: Option<&DesiredLb>, names: &ServiceNames, live: &LiveLb
 pub(crate) struct LbOutputs {
     pub(crate) lb_arn: String,
     pub(crate) dns_name: String,
-    pub(crate) tg_arn: String,
+    /// `None` for a load balancer without a target group (an environment's).
+    pub(crate) tg_arn: Option<String>,
     pub(crate) listener_arns: Vec<String>,
 }
 
@@ -719,11 +789,12 @@ pub(crate) fn add_steps<'a>(
         .step(format!("{LB_KIND} {}", d.name))
         .action_if(verb(LB_KIND, &d.name))
         .converge(ctx, elb, live.lb.clone(), move |_| Alb(d));
-    let tg = g
-        .step(format!("{TG_KIND} {}", d.tg.name))
-        .action_if(verb(TG_KIND, &d.tg.name))
-        .converge(ctx, elb, live.tg.clone(), move |_| TargetGroup(&d.tg));
-    let tg_is_new = live.tg.is_none();
+    let tg = d.tg.as_ref().map(|want| {
+        g.step(format!("{TG_KIND} {}", want.name))
+            .action_if(verb(TG_KIND, &want.name))
+            .converge(ctx, elb, live.tg.clone(), move |_| TargetGroup(want))
+    });
+    let tg_is_new = d.tg.is_some() && live.tg.is_none();
     let mut rules: Vec<Dep> = Vec::new();
     let listeners: Vec<Step<String>> = d
         .listeners
@@ -733,7 +804,7 @@ pub(crate) fn add_steps<'a>(
             let listener = g
                 .step(format!("{LISTENER_KIND} {}:{port}", d.name))
                 .after(alb)
-                .after(tg)
+                .after_all(tg)
                 .action_if(verb(LISTENER_KIND, &format!("{}:{port}", d.name)))
                 .converge(ctx, elb, have.cloned(), move |i| Listener {
                     tags: d.listener_tags(*port),
@@ -741,7 +812,7 @@ pub(crate) fn add_steps<'a>(
                     port: *port,
                     want,
                     lb_arn: Known::Known(i.get(alb).0.clone()),
-                    tg_arn: Known::Known(i.get(tg).clone()),
+                    tg_arn: tg.map(|t| Known::Known(i.get(t).clone())),
                     tg_is_new,
                 });
             // Each rule after its listener, the ones the spec no longer has deleted.
@@ -750,7 +821,7 @@ pub(crate) fn add_steps<'a>(
                 let rule = g
                     .step(format!("{RULE_KIND} {id}"))
                     .after(listener)
-                    .after(tg)
+                    .after_all(tg)
                     .action_if(verb(RULE_KIND, &id))
                     .converge(ctx, elb, have.and_then(|l| l.rule(*priority)), move |i| {
                         ListenerRule {
@@ -759,7 +830,7 @@ pub(crate) fn add_steps<'a>(
                             priority: *priority,
                             want: doc,
                             listener_arn: Known::Known(i.get(listener).clone()),
-                            tg_arn: Known::Known(i.get(tg).clone()),
+                            tg_arn: tg.map(|t| Known::Known(i.get(t).clone())),
                             tg_is_new,
                         }
                     });
@@ -795,7 +866,7 @@ pub(crate) fn add_steps<'a>(
     }
     g.step(format!("{LB_KIND} {} outputs", d.name))
         .after(alb)
-        .after(tg)
+        .after_all(tg)
         .after_all(listeners.iter().copied())
         .after_all(rules)
         .run(move |i| {
@@ -803,7 +874,7 @@ pub(crate) fn add_steps<'a>(
             let out = LbOutputs {
                 lb_arn,
                 dns_name,
-                tg_arn: i.get(tg).clone(),
+                tg_arn: tg.map(|t| i.get(t).clone()),
                 listener_arns: listeners.iter().map(|l| i.get(*l).clone()).collect(),
             };
             async move { Ok(out) }
@@ -815,13 +886,11 @@ pub(crate) fn add_steps<'a>(
 /// network layer can delete subnets and security groups without `DependencyViolation`),
 /// then the target group, which also waits for `tg_after` (the service that uses it). The
 /// listeners wait for `after`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn teardown<'a>(
     g: &mut Graph<'a, Error>,
     ctx: &'a Context,
     elb: &'a Client,
     ec2: &'a aws_sdk_ec2::Client,
-    names: &'a ServiceNames,
     live: &'a LiveLb,
     after: Vec<Dep>,
     tg_after: Vec<Dep>,
@@ -840,15 +909,12 @@ pub(crate) fn teardown<'a>(
     let front: Vec<Dep> = match &live.lb {
         Some(lb) => {
             let deleted = g
-                .step(format!("{LB_KIND} {}", names.load_balancer))
+                .step(format!("{LB_KIND} {}", lb.name))
                 .after_all(listeners.iter().copied())
                 .action("delete")
                 .run(move |_| resource::delete::<Alb<'_>>(ctx, elb, lb));
             let enis = g
-                .step(format!(
-                    "{LB_KIND} {} network interfaces",
-                    names.load_balancer
-                ))
+                .step(format!("{LB_KIND} {} network interfaces", lb.name))
                 .after(deleted)
                 .action("wait")
                 .run(move |_| wait_for_enis(ctx, ec2, &lb.arn));
@@ -857,7 +923,7 @@ pub(crate) fn teardown<'a>(
         None => listeners,
     };
     if let Some(tg) = &live.tg {
-        g.step(format!("{TG_KIND} {}", names.target_group))
+        g.step(format!("{TG_KIND} {}", tg.name))
             .after_all(front)
             .after_all(tg_after)
             .action("delete")
@@ -877,7 +943,7 @@ mod typed_diff_tests {
             security_groups: vec!["sg-alb".into()],
             attributes: BTreeMap::from([("idle_timeout.timeout_seconds".into(), "60".into())]),
             tags: Tags::new().with("ecs:stack", "web"),
-            tg: DesiredTg {
+            tg: Some(DesiredTg {
                 name: "web-app".into(),
                 port: 8080,
                 protocol: "HTTP".into(),
@@ -888,7 +954,7 @@ mod typed_diff_tests {
                     "30".into(),
                 )]),
                 tags: Tags::new().with("ecs:stack", "web"),
-            },
+            }),
             listeners: BTreeMap::new(),
             listener_tags: BTreeMap::new(),
         }
@@ -897,6 +963,7 @@ mod typed_diff_tests {
     #[test]
     fn each_difference_of_the_load_balancer_and_target_group_is_one_typed_diff() {
         let d = want();
+        let want_tg = d.tg.clone().expect("a target group");
         let alb = LiveAlb {
             name: "web-alb".into(),
             arn: "arn:alb".into(),
@@ -922,10 +989,10 @@ mod typed_diff_tests {
             protocol: "HTTP".into(),
             vpc_id: "vpc-1".into(),
             health: BTreeMap::from([("path", "/old".to_string())]),
-            attributes: d.tg.attributes.clone(),
+            attributes: want_tg.attributes.clone(),
             tags: Tags::new(),
         };
-        let lines: Vec<FieldDiff> = tg_diffs(&d.tg, &tg).iter().map(Diff::field).collect();
+        let lines: Vec<FieldDiff> = tg_diffs(&want_tg, &tg).iter().map(Diff::field).collect();
         assert_eq!(
             lines,
             [
@@ -934,11 +1001,11 @@ mod typed_diff_tests {
             ]
         );
         let same = LiveTg {
-            health: d.tg.health.clone(),
-            tags: d.tg.tags.clone(),
+            health: want_tg.health.clone(),
+            tags: want_tg.tags.clone(),
             ..tg
         };
-        assert_eq!(tg_diffs(&d.tg, &same), vec![]);
+        assert_eq!(tg_diffs(&want_tg, &same), vec![]);
     }
 
     #[test]
@@ -969,7 +1036,7 @@ mod typed_diff_tests {
             port: 443,
             want: &want,
             lb_arn: Known::Known("arn:alb".into()),
-            tg_arn: Known::Known("arn:tg".into()),
+            tg_arn: Some(Known::Known("arn:tg".into())),
             tg_is_new,
         };
         assert_eq!(listener(false).diff(&live), vec![]);
@@ -1048,7 +1115,7 @@ mod typed_diff_tests {
                     priority: 10,
                     want: &doc,
                     listener_arn: Known::Known("arn:listener".into()),
-                    tg_arn: Known::Known("arn:tg".into()),
+                    tg_arn: Some(Known::Known("arn:tg".into())),
                     tg_is_new,
                 }
                 .diff(have)

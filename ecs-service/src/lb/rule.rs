@@ -136,7 +136,8 @@ pub(crate) struct ListenerRule<'a> {
     pub(crate) priority: u32,
     pub(crate) want: &'a RuleDoc,
     pub(crate) listener_arn: Known<String>,
-    pub(crate) tg_arn: Known<String>,
+    /// The target group's ARN (`None`: the load balancer has none).
+    pub(crate) tg_arn: Option<Known<String>>,
     pub(crate) tg_is_new: bool,
 }
 
@@ -148,7 +149,10 @@ impl ListenerRule<'_> {
     fn actions(&self) -> Vec<ElbAction> {
         elb_actions(
             &self.want.action,
-            self.tg_arn.get().map_or("", String::as_str),
+            self.tg_arn
+                .as_ref()
+                .and_then(Known::get)
+                .map_or("", String::as_str),
         )
     }
 }
