@@ -208,6 +208,14 @@ impl NetworkLayer {
         Ok((plan.changes, outputs))
     }
 
+    /// The network of the environment `ctx.stack()` as its services use it (read-only, found
+    /// by the environment's tags): its subnets, security groups and NAT gateways. `None` when
+    /// the environment has no network (it is not deployed). Makes no change.
+    pub async fn environment_outputs(&self, ctx: &Context) -> Result<Option<NetworkOutputs>> {
+        let live = live::observe(ctx, &self.ec2).await?;
+        Ok(plan::shared_outputs(&live))
+    }
+
     /// Everything the stack owns in EC2 (found by its tag).
     pub async fn inventory(&self, ctx: &Context) -> Result<Vec<OwnedResource>> {
         let live = live::observe(ctx, &self.ec2).await?;

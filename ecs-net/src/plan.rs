@@ -90,6 +90,8 @@ pub(crate) struct Desired {
     pub(crate) network: DesiredNetwork,
     pub(crate) container_port: u16,
     pub(crate) listener_ports: Vec<u16>,
+    /// An environment's network (see [`crate::NetworkSpec::shared`]).
+    pub(crate) shared: bool,
     pub(crate) ingress: Vec<Ipv4Net>,
 }
 
@@ -128,7 +130,14 @@ impl Desired {
                             .map(move |c| Rule::tcp(*p, Peer::Cidr(c.to_string())))
                     })
                     .collect(),
-                [Rule::tcp(self.container_port, group(SG_TASK))].into(),
+                match self.shared {
+                    true => [Rule::tcp_all(group(SG_TASK))].into(),
+                    false => [Rule::tcp(self.container_port, group(SG_TASK))].into(),
+                },
+            ),
+            SG_TASK if self.shared => (
+                [Rule::tcp_all(group(SG_ALB)), Rule::all(group(SG_TASK))].into(),
+                [Rule::all(anywhere())].into(),
             ),
             SG_TASK => (
                 [Rule::tcp(self.container_port, group(SG_ALB))].into(),
@@ -377,12 +386,22 @@ impl Desired {
         ids: &Ids,
     ) -> SecurityGroup {
         let (ingress, egress) = self.sg_rules(logical, ids);
+        let mut tags = desired_tags(ctx, logical);
+        // An environment on an existing VPC publishes the network its services join on the
+        // tasks' group (its subnets carry no tag of the environment's).
+        if let (DesiredNetwork::Existing(e), true, SG_TASK) = (&self.network, self.shared, logical)
+        {
+            tags.insert(VPC_TAG, format!("{} {}", e.vpc_id, e.cidr));
+            tags.insert(PUBLIC_SUBNETS_TAG, e.public.join(" "));
+            tags.insert(PRIVATE_SUBNETS_TAG, e.private.join(" "));
+            tags.insert(ZONES_TAG, e.zones.join(" "));
+        }
         SecurityGroup {
             logical,
             vpc_id: ids.get(VPC),
             ingress,
             egress,
-            tags: desired_tags(ctx, logical),
+            tags,
         }
     }
 }
@@ -472,6 +491,73 @@ impl NetworkPlan {
                     vpc_endpoints: Vec::new(),
                 })
             }
+        }
+    }
+}
+
+/// The tag of an environment's tasks' group on an existing VPC: `<vpc id> <block>`.
+pub(crate) const VPC_TAG: &str = "ecs:vpc";
+/// Likewise: the public subnets, space-separated.
+pub(crate) const PUBLIC_SUBNETS_TAG: &str = "ecs:public-subnets";
+/// Likewise: the private subnets, space-separated.
+pub(crate) const PRIVATE_SUBNETS_TAG: &str = "ecs:private-subnets";
+/// Likewise: the zones, space-separated.
+pub(crate) const ZONES_TAG: &str = "ecs:zones";
+
+/// An environment's network as its services use it, from what the environment owns: its
+/// VPC, subnets (by their logical ids, zone by zone), NAT gateways and endpoints when the VPC
+/// is its own; the VPC and subnets its tasks' group names on an existing VPC. `None` when the
+/// environment has no such network.
+pub(crate) fn shared_outputs(live: &Live) -> Option<crate::NetworkOutputs> {
+    let ids = Ids::from_live(live);
+    let have = |logical: &str| {
+        let id = ids.get(logical);
+        (!id.starts_with('(')).then_some(id)
+    };
+    let (alb_sg, task_sg) = (have(SG_ALB)?, have(SG_TASK)?);
+    let task = live.sgs.iter().find(|s| s.id == task_sg)?;
+    let words = |tag: &str| -> Option<Vec<String>> {
+        Some(
+            task.tags
+                .get(tag)?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        )
+    };
+    match live.vpcs.iter().find(|v| v.logical() == Some(VPC)) {
+        Some(vpc) => {
+            let mut zones: Vec<String> = live.subnets.iter().map(|s| s.az.clone()).collect();
+            zones.sort();
+            zones.dedup();
+            let tier = |t: &str| -> Option<Vec<String>> {
+                zones.iter().map(|z| have(&subnet_id(t, z))).collect()
+            };
+            Some(crate::NetworkOutputs {
+                vpc_id: vpc.id.clone(),
+                vpc_cidr: vpc.cidr.clone(),
+                public_subnets: tier("public")?,
+                private_subnets: tier("private")?,
+                availability_zones: zones,
+                alb_sg,
+                task_sg,
+                nat_gateways: live.nats.iter().map(|n| n.id.clone()).collect(),
+                vpc_endpoints: live.endpoints.iter().map(|e| e.id.clone()).collect(),
+            })
+        }
+        None => {
+            let vpc = words(VPC_TAG)?;
+            Some(crate::NetworkOutputs {
+                vpc_id: vpc.first()?.clone(),
+                vpc_cidr: vpc.get(1).cloned().unwrap_or_default(),
+                availability_zones: words(ZONES_TAG).unwrap_or_default(),
+                public_subnets: words(PUBLIC_SUBNETS_TAG)?,
+                private_subnets: words(PRIVATE_SUBNETS_TAG)?,
+                alb_sg,
+                task_sg,
+                nat_gateways: Vec::new(),
+                vpc_endpoints: Vec::new(),
+            })
         }
     }
 }
@@ -687,6 +773,7 @@ pub(crate) fn desired(
         network,
         container_port: spec.container_port,
         listener_ports: spec.listener_ports.clone(),
+        shared: spec.shared,
         ingress: spec.alb_ingress_cidrs.clone(),
     })
 }

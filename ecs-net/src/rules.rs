@@ -36,6 +36,16 @@ impl Rule {
         }
     }
 
+    /// Every TCP port.
+    pub(crate) fn tcp_all(peer: Peer) -> Self {
+        Self {
+            protocol: "tcp".into(),
+            from: 0,
+            to: 65535,
+            peer,
+        }
+    }
+
     pub(crate) fn all(peer: Peer) -> Self {
         Self {
             protocol: "-1".into(),

@@ -37,6 +37,13 @@ pub struct NetworkSpec {
     #[builder(default = vec![Ipv4Net::default()])]
     #[serde(default = "default_ingress")]
     pub alb_ingress_cidrs: Vec<Ipv4Net>,
+    /// An environment's network, which many services share: the load balancer's group
+    /// reaches the tasks' group on every TCP port, and the tasks' group admits itself (for
+    /// Service Connect and an internal load balancer, which joins it), so that a service
+    /// on any port joins without a rule change (`container_port` is not used).
+    #[builder(default)]
+    #[serde(default)]
+    pub shared: bool,
 }
 
 fn default_listener_ports() -> Vec<u16> {
@@ -241,7 +248,7 @@ impl NetworkSpec {
     /// naming its field.
     pub fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::new();
-        if self.container_port == 0 {
+        if self.container_port == 0 && !self.shared {
             p.push("container_port", "must be between 1 and 65535");
         }
         if self.listener_ports.is_empty() {

@@ -1936,3 +1936,62 @@ async fn inventory_and_plan_destroy_list_what_the_stack_owns_without_changing_it
         .all(|i| has_owner_filter(i.filter())));
     assert_eq!(j.count("DescribeVpcs"), 2, "one observe per call");
 }
+
+#[tokio::test]
+async fn an_environments_network_admits_every_port_from_its_load_balancer_and_tasks_from_each_other(
+) {
+    let h = Harness::new();
+    let m = Mock::new(&account());
+    let poll = nat_poll(&m.journal, vec![nat_in(NatGatewayState::Available)]);
+    let net = m.layer(&[&poll]);
+    let spec = NetworkSpec {
+        shared: true,
+        ..managed_spec()
+    };
+    net.deploy(&h.ctx, &spec).await.unwrap();
+    let j = &m.journal;
+    let ingress = by_group(&j.inputs::<AuthorizeSecurityGroupIngressInput>(), |i| {
+        (i.group_id(), i.ip_permissions())
+    });
+    // Any service, on any port, joins without a rule change: the load balancer reaches every
+    // TCP port of the tasks' group, which admits itself (Service Connect, the internal load
+    // balancer).
+    assert_eq!(
+        ingress[SG_TASK],
+        set(&["tcp/Some(0)-Some(65535) sg-alb", "all sg-task"])
+    );
+    let egress = by_group(&j.inputs::<AuthorizeSecurityGroupEgressInput>(), |i| {
+        (i.group_id(), i.ip_permissions())
+    });
+    assert_eq!(egress[SG_ALB], set(&["tcp/Some(0)-Some(65535) sg-task"]));
+    // Read again, it plans nothing: the rules compare exactly.
+    let plan = net.plan(&h.ctx, &spec).await.unwrap();
+    assert!(plan.is_empty(), "{}", plan.changes());
+    // Its services find it by its tags alone.
+    assert_eq!(
+        net.environment_outputs(&h.ctx).await.unwrap(),
+        Some(managed_outputs())
+    );
+}
+
+#[tokio::test]
+async fn an_environment_on_an_existing_vpc_publishes_its_subnets_on_its_tasks_group() {
+    let h = Harness::new();
+    let m = Mock::new(&account());
+    let (vpc, subnets) = (existing_vpc(&m.journal), existing_subnets(&m.journal));
+    let net = m.layer(&[&vpc, &subnets]);
+    assert_eq!(net.environment_outputs(&h.ctx).await.unwrap(), None);
+    let spec = NetworkSpec {
+        shared: true,
+        ..existing_spec()
+    };
+    let plan = net.plan(&h.ctx, &spec).await.unwrap();
+    let made = net.apply(&h.ctx, &plan).await.unwrap();
+    let found = net.environment_outputs(&h.ctx).await.unwrap().unwrap();
+    assert_eq!(found.private_subnets, made.private_subnets);
+    assert_eq!(found.public_subnets, made.public_subnets);
+    assert_eq!(
+        (found.vpc_id.as_str(), found.task_sg.as_str()),
+        (VPC, made.task_sg.as_str())
+    );
+}
