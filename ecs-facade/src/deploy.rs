@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 
 use ecs_core::graph::Graph;
-use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, TokioClock};
+use ecs_core::{Clock, Context, Event, EventSink, Plan, StackName, Tags, TokioClock};
 use ecs_net::{NetworkLayer, NetworkOutputs, NetworkPlan};
 use ecs_observe::{AlarmState, ObserveLayer, ObserveState, ObserveTarget};
 use ecs_scaling::{ScalingLayer, ScalingState, ScalingTarget};
@@ -244,8 +244,24 @@ impl Deployer {
         Fut: std::future::Future<Output = Result<T>>,
     {
         let ctx = self.context(stack)?;
+        self.under_lease_ctx(ctx, operation, |ctx, _| work(ctx))
+            .await
+    }
+
+    /// [`under_lease`](Self::under_lease) for the stack of `ctx` (an environment's, say);
+    /// `work` also gets the lease's generation.
+    pub(crate) async fn under_lease_ctx<T, F, Fut>(
+        &self,
+        ctx: Context,
+        operation: &str,
+        work: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Context, u64) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let held = self.take_lease(&ctx, operation).await?;
-        let out = work(ctx.with_guard(held.guard(&ctx))).await;
+        let out = work(ctx.with_guard(held.guard(&ctx)), held.generation()).await;
         // A destroyed stack leaves no lease behind; otherwise the lease is released.
         let released = match (&out, operation) {
             (Ok(_), "destroy") => held.remove(&ctx).await,
@@ -267,13 +283,29 @@ impl Deployer {
         Ok(lease::unlock(&ctx, self.layers.lease.as_ref(), &scope, by).await?)
     }
 
+    /// A context for reading environment `name`'s resources on behalf of `stack` (one of its
+    /// services): the environment's owner tag, the stack's clock and events.
+    fn context_named(&self, name: &str, _stack: &Stack) -> Result<Context> {
+        self.context_of(name, &Tags::new())
+    }
+
     fn context(&self, stack: &Stack) -> Result<Context> {
-        let name: StackName = stack.stack_name()?;
+        stack.stack_name()?;
+        self.context_of(&stack.name, &stack.tags)
+    }
+
+    /// A context for the stack `name` with its user `tags`, this deployer's events and clock.
+    pub(crate) fn context_of(&self, name: &str, tags: &Tags) -> Result<Context> {
+        let name = StackName::new(name).map_err(|p| {
+            let mut problems = ecs_core::Problems::new();
+            problems.push("name", p.message);
+            Error::Invalid(problems)
+        })?;
         let sink = self.events.clone();
         let clock = self.clock.clone();
         Ok(Context::builder()
             .stack(name)
-            .tags(stack.tags.clone())
+            .tags(tags.clone())
             .events(move |e: Event| sink.emit(e))
             .clock(SharedClock(clock))
             .build())
@@ -405,7 +437,7 @@ impl Deployer {
         let svc_plan = l.service.plan_with(&reads.service, &network);
         let lb = reads.service.existing_load_balancer_arn();
         let tg = reads.service.existing_target_group_arn();
-        let mut plan = reads.network.changes().clone();
+        let mut plan = reads.network.changes();
         plan.extend(svc_plan.changes().clone());
         if let Some(state) = &reads.scaling {
             let target = scaling_target(names, lb, tg, stack, has_lb);
@@ -430,7 +462,26 @@ impl Deployer {
     ) -> Result<Reads> {
         let l = &self.layers;
         let has_lb = service_spec.load_balancer.is_some();
-        let network = async { Ok::<_, Error>(l.network.plan(ctx, &stack.network_spec()).await?) };
+        let network = async {
+            match &service_spec.environment {
+                // A service of an environment plans on the environment's network, found by
+                // the environment's tags, and never changes it.
+                Some(placement) => {
+                    let env = self.context_named(&placement.environment, stack)?;
+                    match l.network.environment_outputs(&env).await? {
+                        Some(outputs) => Ok::<_, Error>(NetworkRead::Environment(outputs)),
+                        None => Err(Error::Service(ecs_service::Error::EnvironmentMissing {
+                            environment: placement.environment.clone(),
+                            missing: "network (no VPC, subnets or security groups carry its tag)"
+                                .to_string(),
+                        })),
+                    }
+                }
+                None => Ok(NetworkRead::Own(
+                    l.network.plan(ctx, &stack.network_spec()).await?,
+                )),
+            }
+        };
         let service = async { Ok::<_, Error>(l.service.read(ctx, service_spec).await?) };
         let scaling = async {
             match &stack.scaling {
@@ -556,7 +607,7 @@ impl Deployer {
             scaling: scaling_state,
             observe: mut observe_state,
         } = reads;
-        changes.extend(net_plan.changes().clone());
+        changes.extend(net_plan.changes());
 
         // What apply would refuse later is refused before anything changes: a replacement
         // of the network's or the service layer's (a resource that is not the stack's was
@@ -586,7 +637,7 @@ impl Deployer {
         let network = g
             .step("network")
             .reports_itself()
-            .run(move |_| async move { Ok::<_, Error>(l.network.apply(ctx, net_plan).await?) });
+            .run(move |_| async move { net_plan.apply(ctx, &l.network).await });
         let foundation = g
             .step("service foundation")
             .reports_itself()
@@ -891,7 +942,13 @@ impl Deployer {
                         .await?,
                 )
             },
-            async { Ok::<_, Error>(l.network.plan_destroy(&ctx).await?) },
+            async {
+                match &spec.environment {
+                    // The environment's network is not the service's.
+                    Some(_) => Ok::<_, Error>(Plan::new()),
+                    None => Ok(l.network.plan_destroy(&ctx).await?),
+                }
+            },
         )?;
         let (observed, observe_kept) = l
             .observe
@@ -955,7 +1012,9 @@ impl Deployer {
         deleted.extend(observed);
         deleted.extend(service.deleted);
         kept.extend(service.kept);
-        deleted.extend(l.network.destroy(ctx).await?);
+        if spec.environment.is_none() {
+            deleted.extend(l.network.destroy(ctx).await?);
+        }
         Ok(DestroyReport { deleted, kept })
     }
 }
@@ -1030,10 +1089,56 @@ impl PreparedDeploy {
     }
 }
 
+/// The network a deploy plans on: the stack's own, or (a service of an environment) the
+/// environment's, found by its tags and never changed.
+#[derive(Debug)]
+enum NetworkRead {
+    Own(NetworkPlan),
+    Environment(NetworkOutputs),
+}
+
+impl NetworkRead {
+    fn changes(&self) -> Plan {
+        match self {
+            NetworkRead::Own(p) => p.changes().clone(),
+            NetworkRead::Environment(_) => Plan::new(),
+        }
+    }
+
+    fn known_outputs(&self) -> Option<NetworkOutputs> {
+        match self {
+            NetworkRead::Own(p) => p.known_outputs(),
+            NetworkRead::Environment(o) => Some(o.clone()),
+        }
+    }
+
+    /// Whether it changes nothing (then nothing waits for NAT gateways).
+    fn is_empty(&self) -> bool {
+        match self {
+            NetworkRead::Own(p) => p.is_empty(),
+            NetworkRead::Environment(_) => true,
+        }
+    }
+
+    fn check_replacements(&self) -> Result<()> {
+        match self {
+            NetworkRead::Own(p) => Ok(p.check_replacements()?),
+            NetworkRead::Environment(_) => Ok(()),
+        }
+    }
+
+    async fn apply(&self, ctx: &Context, layer: &NetworkLayer) -> Result<NetworkOutputs> {
+        match self {
+            NetworkRead::Own(p) => Ok(layer.apply(ctx, p).await?),
+            NetworkRead::Environment(o) => Ok(o.clone()),
+        }
+    }
+}
+
 /// What every layer's planning reads saw ([`Deployer::read_all`]).
 #[derive(Debug)]
 struct Reads {
-    network: NetworkPlan,
+    network: NetworkRead,
     service: ServiceState,
     scaling: Option<ScalingState>,
     observe: ObserveState,

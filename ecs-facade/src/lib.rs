@@ -40,6 +40,7 @@
 mod cost;
 mod deploy;
 mod diagnostics;
+pub mod environment;
 mod error;
 mod lease;
 mod manifest;
@@ -62,6 +63,7 @@ pub use deploy::{
 };
 pub use diagnostics::{ManifestProblem, ManifestProblems};
 pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
+pub use environment::{Environment, EnvironmentReport};
 pub use error::{Error, Result};
 pub use lease::SsmLeaseStore;
 pub use manifest::{
@@ -112,5 +114,5 @@ pub mod prelude {
     pub use crate::service::{
         ContainerSpec, LoadBalancerSpec, ServiceSettings, ServiceSpec, TaskSpec,
     };
-    pub use crate::{Deployer, DestroyOptions, Error, Event, Profile, Stack};
+    pub use crate::{Deployer, DestroyOptions, Environment, Error, Event, Profile, Stack};
 }

@@ -117,7 +117,15 @@ impl Stack {
         }
         p.extend(self.tags.validate("tags"));
         let network = self.network_spec();
-        if let Err(e) = network.validate() {
+        // A service of an environment runs on the environment's network.
+        let placed = self.service.environment.is_some();
+        if placed && self.network.is_some() {
+            p.push(
+                "network",
+                "a service of an environment runs on the environment's network: set it on the environment",
+            );
+        }
+        if let (false, Err(e)) = (placed, network.validate()) {
             p.extend(e.iter().map(|x| {
                 ecs_core::Problem::new(format!("network.{}", x.field), x.message.clone())
             }));
@@ -141,7 +149,7 @@ impl Stack {
             }));
         }
         // The links between layers.
-        if let Some((container, port)) = self.service.target() {
+        if let (false, Some((container, port))) = (placed, self.service.target()) {
             if network.container_port != port {
                 p.push(
                     "network.container_port",

@@ -344,8 +344,8 @@ impl ServiceLayer {
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
         )?;
         Ok(LiveEnvironment {
-            public,
-            internal,
+            public: lb::without_forwarding_rules(public),
+            internal: lb::without_forwarding_rules(internal),
             cluster,
         })
     }
@@ -530,20 +530,56 @@ impl ServiceLayer {
         }))
     }
 
-    /// The services running in the environment's cluster (any ECS service, the
+    /// The services in the environment's cluster that are not deleted (any ECS service, the
     /// environment's or not), by name: an environment is not destroyed while it has any.
+    /// Listed, then described (ten at a time, at once) to leave out the `INACTIVE` ones
+    /// some implementations still list.
     pub async fn environment_services(&self, ctx: &Context) -> Result<Vec<String>> {
         let names = EnvironmentNames::new(ctx.stack());
         let c = &self.clients;
         let resource = format!("{} {}", cluster::KIND, names.cluster);
+        let arns = self.list_services(ctx, &names.cluster, &resource).await?;
+        let cluster = &names.cluster;
+        let described = futures_util::future::try_join_all(arns.chunks(10).map(|chunk| {
+            let resource = &resource;
+            async move {
+                ctx.call("DescribeServices", resource, || {
+                    c.ecs
+                        .describe_services()
+                        .cluster(cluster)
+                        .set_services(Some(chunk.to_vec()))
+                        .send()
+                })
+                .await
+            }
+        }))
+        .await?;
+        let mut out: Vec<String> = described
+            .iter()
+            .flat_map(|d| d.services())
+            .filter(|s| s.status() != Some("INACTIVE"))
+            .filter_map(|s| s.service_name().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn list_services(
+        &self,
+        ctx: &Context,
+        cluster: &str,
+        resource: &str,
+    ) -> Result<Vec<String>> {
+        let c = &self.clients;
         let mut out = BTreeSet::new();
         let mut token: Option<String> = None;
         loop {
             let page = match ctx
-                .call("ListServices", &resource, || {
+                .call("ListServices", resource, || {
                     c.ecs
                         .list_services()
-                        .cluster(&names.cluster)
+                        .cluster(cluster)
                         .set_next_token(token.clone())
                         .send()
                 })
@@ -553,11 +589,7 @@ impl ServiceLayer {
                 Err(e) if e.is_code("ClusterNotFoundException") => return Ok(Vec::new()),
                 Err(e) => return Err(e.into()),
             };
-            out.extend(
-                page.service_arns()
-                    .iter()
-                    .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string()),
-            );
+            out.extend(page.service_arns().iter().cloned());
             token = page.next_token().map(str::to_string);
             if token.is_none() {
                 break;

@@ -453,9 +453,10 @@ impl FakeEcs {
                         .iter()
                         .filter(|s| {
                             s.cluster_arn() == Some(arn.as_str())
-                                && r.services()
-                                    .iter()
-                                    .any(|n| s.service_name() == Some(n.as_str()))
+                                && r.services().iter().any(|n| {
+                                    s.service_name() == Some(n.as_str())
+                                        || s.service_arn() == Some(n.as_str())
+                                })
                         })
                         .map(|s| {
                             let mut s = s.clone();

@@ -602,6 +602,30 @@ pub(crate) async fn observe_named(
     Ok(LiveLb { lb, tg, listeners })
 }
 
+/// `live` without the rules that forward to a target group: on an environment's load
+/// balancer, those are its services' (its own rules never forward), and the environment
+/// neither plans nor deletes them.
+pub(crate) fn without_forwarding_rules(mut live: LiveLb) -> LiveLb {
+    for l in live.listeners.values_mut() {
+        let forwarding: Vec<u32> = l
+            .doc
+            .rules
+            .iter()
+            .filter(|(_, r)| match &r.action {
+                ActionDoc::Forward => true,
+                ActionDoc::Other(s) => s.starts_with("forward"),
+                _ => false,
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in forwarding {
+            l.doc.rules.remove(&p);
+            l.rule_arns.remove(&p);
+        }
+    }
+    live
+}
+
 /// `Ok` when the load balancer and the target group read under the stack's names are the
 /// stack's (the engine's check, by their tags), else the conflict that stops the plan. The
 /// listeners and rules are the load balancer's.
