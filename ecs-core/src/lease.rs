@@ -407,6 +407,30 @@ pub async fn acquire(
     }
 }
 
+/// Who holds the lease of `scope` now (held, and not expired by the service's clock), without
+/// taking it: for a run that must not write while another scope is held (a service of an
+/// environment while the environment is being deployed).
+pub async fn holder(
+    ctx: &Context,
+    store: &dyn LeaseStore,
+    scope: &LeaseScope,
+) -> Result<Option<Holder>, LeaseError> {
+    let generations = store.list(ctx, scope).await?;
+    let held = generations
+        .iter()
+        .max_by_key(|g| g.number)
+        .is_some_and(|g| !g.holder.released);
+    if !held {
+        return Ok(None);
+    }
+    let now = store.now(ctx, scope).await?;
+    let generations = store.list(ctx, scope).await?;
+    Ok(match decide(&generations, Some(now)) {
+        Decision::Held(h) => Some(h),
+        Decision::Take(_) | Decision::Break(..) => None,
+    })
+}
+
 /// Releases whatever lease `scope` has, for an operator whose run died holding it: creates
 /// the next generation, released, by `by`. If the displaced run is in fact alive, it finds
 /// the lease lost at its next renewal (within a third of its time to live) and stops; until

@@ -223,17 +223,81 @@ impl Deployer {
         &self.layers
     }
 
-    /// Takes the stack's lease for `operation` (waiting as [`lease`](Self::lease) says).
-    async fn take_lease(&self, ctx: &Context, operation: &str) -> Result<Arc<Lease>> {
-        let scope = LeaseScope::stack(ctx.stack());
-        let holder = Holder::this_process(ctx, operation, self.lease.ttl);
-        let taken =
-            lease::acquire(ctx, self.layers.lease.clone(), &scope, holder, &self.lease).await?;
-        ctx.emit(Event::Progress {
-            resource: format!("lease of {scope}"),
-            message: format!("taken (generation {}) for {operation}", taken.generation()),
-        });
-        Ok(Arc::new(taken))
+    /// Takes the stack's lease for `operation` (waiting as [`lease`](Self::lease) says),
+    /// then makes sure nothing it must not overlap writes meanwhile (`excluding`): a
+    /// service of an environment gives way to a run that writes the environment (it lets
+    /// its own lease go, waits, and takes it again), and an environment, holding its
+    /// lease, waits for the runs that write its services to end (new ones give way to it).
+    /// So services deploy at once, and an environment's deploy or destroy excludes them.
+    async fn take_lease(
+        &self,
+        ctx: &Context,
+        operation: &str,
+        excluding: &Exclusion,
+    ) -> Result<Arc<Lease>> {
+        let start = ctx.clock().now();
+        let store = self.layers.lease.as_ref();
+        loop {
+            let scope = LeaseScope::stack(ctx.stack());
+            let holder = Holder::this_process(ctx, operation, self.lease.ttl);
+            let taken =
+                lease::acquire(ctx, self.layers.lease.clone(), &scope, holder, &self.lease).await?;
+            let blocker = match excluding {
+                Exclusion::Nothing => None,
+                Exclusion::Environment(env) => {
+                    let env = LeaseScope::stack(env);
+                    lease::holder(ctx, store, &env).await?.map(|h| (env, h))
+                }
+                Exclusion::Services(services) => {
+                    let held =
+                        futures_util::future::try_join_all(services.iter().map(|s| async move {
+                            let scope = LeaseScope::stack(s);
+                            Ok::<_, ecs_core::lease::LeaseError>(
+                                lease::holder(ctx, store, &scope).await?.map(|h| (scope, h)),
+                            )
+                        }))
+                        .await?;
+                    held.into_iter().flatten().next()
+                }
+            };
+            let Some((scope, holder)) = blocker else {
+                ctx.emit(Event::Progress {
+                    resource: format!("lease of {scope}"),
+                    message: format!("taken (generation {}) for {operation}", taken.generation()),
+                });
+                return Ok(Arc::new(taken));
+            };
+            // Let the other run go first, and look again.
+            if let Err(e) = taken.release(ctx).await {
+                warn_unreleased(ctx, &e);
+            }
+            let elapsed = ctx.clock().now() - start;
+            if elapsed >= self.lease.wait {
+                return Err(ecs_core::lease::LeaseError::Held { scope, holder }.into());
+            }
+            ctx.emit(Event::Waiting {
+                resource: format!("lease of {scope}"),
+                awaiting: format!("release by {holder}"),
+                elapsed,
+            });
+            ctx.clock()
+                .sleep(self.lease.poll.min(self.lease.wait - elapsed))
+                .await;
+        }
+    }
+
+    /// What a run of `stack` must not overlap: a service of an environment, the
+    /// environment's writes.
+    fn exclusion(stack: &Stack) -> Exclusion {
+        match stack
+            .service
+            .environment
+            .as_ref()
+            .and_then(|p| StackName::new(p.environment.clone()).ok())
+        {
+            Some(env) => Exclusion::Environment(env),
+            None => Exclusion::Nothing,
+        }
     }
 
     /// Runs `work` under the stack's lease for `operation`, with a context that renews it at
@@ -244,7 +308,7 @@ impl Deployer {
         Fut: std::future::Future<Output = Result<T>>,
     {
         let ctx = self.context(stack)?;
-        self.under_lease_ctx(ctx, operation, |ctx, _| work(ctx))
+        self.under_lease_ctx(ctx, operation, &Self::exclusion(stack), |ctx, _| work(ctx))
             .await
     }
 
@@ -254,13 +318,14 @@ impl Deployer {
         &self,
         ctx: Context,
         operation: &str,
+        excluding: &Exclusion,
         work: F,
     ) -> Result<T>
     where
         F: FnOnce(Context, u64) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let held = self.take_lease(&ctx, operation).await?;
+        let held = self.take_lease(&ctx, operation, excluding).await?;
         let out = work(ctx.with_guard(held.guard(&ctx)), held.generation()).await;
         // A destroyed stack leaves no lease behind; otherwise the lease is released.
         let released = match (&out, operation) {
@@ -468,7 +533,8 @@ impl Deployer {
                 // the environment's tags, and never changes it.
                 Some(placement) => {
                     let env = self.context_named(&placement.environment, stack)?;
-                    match l.network.environment_outputs(&env).await? {
+                    // Boxed: debug builds poll these large futures on small stacks.
+                    match Box::pin(l.network.environment_outputs(&env)).await? {
                         Some(outputs) => Ok::<_, Error>(NetworkRead::Environment(outputs)),
                         None => Err(Error::Service(ecs_service::Error::EnvironmentMissing {
                             environment: placement.environment.clone(),
@@ -478,7 +544,7 @@ impl Deployer {
                     }
                 }
                 None => Ok(NetworkRead::Own(
-                    l.network.plan(ctx, &stack.network_spec()).await?,
+                    Box::pin(l.network.plan(ctx, &stack.network_spec())).await?,
                 )),
             }
         };
@@ -528,7 +594,9 @@ impl Deployer {
     /// way the caller did not see, applies, and releases the lease.
     async fn apply_leased(&self, prepared: PreparedDeploy) -> Result<DeployReport> {
         let ctx = prepared.ctx.without_guard();
-        let held = self.take_lease(&ctx, "deploy").await?;
+        let held = self
+            .take_lease(&ctx, "deploy", &Self::exclusion(&prepared.stack))
+            .await?;
         let guarded = ctx.with_guard(held.guard(&ctx));
         let out = async {
             let fresh = Box::pin(self.prepare_with(&prepared.stack, guarded)).await?;
@@ -1087,6 +1155,17 @@ impl PreparedDeploy {
         }
         Box::pin(deployer.apply_leased(self)).await
     }
+}
+
+/// What a run must not overlap (see [`Deployer::take_lease`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Exclusion {
+    /// Nothing: a stack on its own.
+    Nothing,
+    /// Runs that write this environment (for one of its services).
+    Environment(StackName),
+    /// Runs that write these services (for their environment).
+    Services(Vec<StackName>),
 }
 
 /// The network a deploy plans on: the stack's own, or (a service of an environment) the

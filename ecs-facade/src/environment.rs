@@ -48,7 +48,7 @@ use ecs_service::{EnvironmentPlacement, ServiceSpec};
 use serde::Serialize;
 use typed_builder::TypedBuilder;
 
-use crate::deploy::Deployer;
+use crate::deploy::{Deployer, Exclusion};
 use crate::{DestroyReport, Error, Result, Stack};
 
 /// An environment: the network, load balancers and cluster its services share. See the
@@ -236,7 +236,8 @@ impl Deployer {
                 lease: None,
             });
         }
-        self.under_lease_ctx(ctx, "deploy", |ctx, generation| async move {
+        let services = self.services_exclusion(&ctx).await?;
+        self.under_lease_ctx(ctx, "deploy", &services, |ctx, generation| async move {
             let (plan, network, state) = self.plan_environment_with(&ctx, env).await?;
             let (network, shared) = self.apply_environment(&ctx, &network, &state).await?;
             Ok(EnvironmentReport {
@@ -331,16 +332,31 @@ impl Deployer {
             }
             .into());
         }
-        Box::pin(self.under_lease_ctx(ctx, "destroy", |ctx, _| async move {
-            let l = self.layers();
-            let mut deleted = l.service.destroy_environment(&ctx).await?;
-            deleted.extend(l.network.destroy(&ctx).await?);
-            Ok(DestroyReport {
-                deleted,
-                kept: Vec::new(),
-            })
-        }))
+        let excluding = self.services_exclusion(&ctx).await?;
+        Box::pin(
+            self.under_lease_ctx(ctx, "destroy", &excluding, |ctx, _| async move {
+                let l = self.layers();
+                // Checked again under the lease (a service made meanwhile).
+                let mut deleted = l.service.destroy_environment(&ctx).await?;
+                deleted.extend(l.network.destroy(&ctx).await?);
+                Ok(DestroyReport {
+                    deleted,
+                    kept: Vec::new(),
+                })
+            }),
+        )
         .await
+    }
+
+    /// The runs an environment's write waits for: those of its services (in its cluster).
+    async fn services_exclusion(&self, ctx: &Context) -> Result<Exclusion> {
+        let services = self.layers().service.environment_services(ctx).await?;
+        Ok(Exclusion::Services(
+            services
+                .into_iter()
+                .filter_map(|s| StackName::new(s).ok())
+                .collect(),
+        ))
     }
 
     fn environment_context(&self, env: &Environment) -> Result<Context> {
