@@ -494,7 +494,7 @@ impl Deployer {
         reads: &Reads,
     ) -> Result<Plan> {
         let l = &self.layers;
-        let has_lb = service_spec.load_balancer.is_some();
+        let has_lb = service_spec.has_load_balancer();
         let network = reads
             .network
             .known_outputs()
@@ -526,7 +526,7 @@ impl Deployer {
         names: &ServiceNames,
     ) -> Result<Reads> {
         let l = &self.layers;
-        let has_lb = service_spec.load_balancer.is_some();
+        let has_lb = service_spec.has_load_balancer();
         let network = async {
             match &service_spec.environment {
                 // A service of an environment plans on the environment's network, found by
@@ -683,7 +683,7 @@ impl Deployer {
         net_plan.check_replacements()?;
         l.service
             .check_replacements(&svc_state, net_plan.known_outputs().as_ref())?;
-        let has_lb = service_spec.load_balancer.is_some();
+        let has_lb = service_spec.has_load_balancer();
 
         // 2. One graph of the layers, each step a layer's (or a part of one) that reports its
         //    own steps: the network, and meanwhile what does not need it (the repository,
@@ -1034,8 +1034,31 @@ impl Deployer {
     /// Deletes everything the stack owns, in the order AWS requires: autoscaling; then the
     /// alarms and dashboard together with the service layer; then the network. The ECR
     /// repository and the log group are kept unless `options` say otherwise.
+    ///
+    /// A stack whose cluster runs services of its environment besides its own (a stack that
+    /// is its own environment, with `services`) is refused before any change
+    /// ([`ecs_service::Error::EnvironmentInUse`]): destroy those first.
     pub async fn destroy(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
         stack.validate()?;
+        if stack.service.environment.is_none() {
+            let ctx = self.context(stack)?;
+            let own = ServiceNames::new(ctx.stack(), &stack.service_spec()).service;
+            let others: Vec<String> = self
+                .layers
+                .service
+                .environment_services(&ctx)
+                .await?
+                .into_iter()
+                .filter(|s| *s != own)
+                .collect();
+            if !others.is_empty() {
+                return Err(ecs_service::Error::EnvironmentInUse {
+                    environment: stack.name.clone(),
+                    services: others,
+                }
+                .into());
+            }
+        }
         // Boxed: the whole graph is a large future, and debug builds poll it on small stacks.
         self.under_lease(stack, "destroy", |ctx| {
             Box::pin(self.destroy_inner(ctx, stack, options))

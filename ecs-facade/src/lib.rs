@@ -39,6 +39,7 @@
 
 mod cost;
 mod deploy;
+mod deployment;
 mod diagnostics;
 pub mod environment;
 mod error;
@@ -61,6 +62,9 @@ pub use deploy::{
     DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, PreparedDeploy, StackOutputs,
     StackStatus, KNOWN_AFTER_APPLY,
 };
+pub use deployment::{
+    Deployment, DeploymentReport, DeploymentStatus, Root, RootReport, ServiceSummary,
+};
 pub use diagnostics::{ManifestProblem, ManifestProblems};
 pub use ecs_core::{Action, Change, Event, FieldDiff, Plan};
 pub use environment::{Environment, EnvironmentReport};
@@ -68,7 +72,7 @@ pub use error::{Error, Result};
 pub use lease::SsmLeaseStore;
 pub use manifest::{
     AlarmSetting, AlarmsManifest, HttpsManifest, Manifest, NetworkManifest, Profile,
-    ProfileDefaults, ScalingManifest, ScalingSettings,
+    ProfileDefaults, ScalingManifest, ScalingSettings, ServiceKind,
 };
 pub use saved::{SavedPlan, SAVED_PLAN_FORMAT};
 pub use stack::Stack;

@@ -92,22 +92,65 @@ impl Profile {
     }
 }
 
-/// The manifest, as written. Every key is optional except `name` and `image`; the profile
-/// fills in the rest.
+/// The manifest, as written. Every key is optional except `name`, and `image` for a service;
+/// the profile fills in the rest.
+///
+/// One manifest describes one of:
+/// - **a stack** (`image` and no `services`): a service with its own network, load balancer
+///   and cluster — an environment whose own web service takes every request no other
+///   service's route takes;
+/// - **an environment with services** (`services`, with or without `image`): the shared
+///   network, load balancer and cluster, and each service (`web`, `backend`, `worker`) under
+///   `services.<name>`, with the service keys below and the environment's profile and tags
+///   unless it sets its own;
+/// - **one service of an environment** (`environment_name`): deployed on its own into an
+///   environment deployed from elsewhere.
+///
+/// See [`Deployment`](crate::Deployment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The stack's name.
-    pub name: String,
-    /// The profile whose defaults apply (default `dev`).
+    /// The stack's (or environment's) name; a service under `services` is named by its key.
     #[serde(default)]
-    pub profile: Profile,
+    pub name: String,
+    /// The profile whose defaults apply (default `dev`; a service under `services` inherits
+    /// the environment's).
+    #[serde(default)]
+    pub profile: Option<Profile>,
     /// Tags for every resource.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// The container image; `running` keeps whatever image the service runs (for teams whose
-    /// CI pipeline releases the image: see [`crate::service::RUNNING_IMAGE`]).
-    pub image: String,
+    /// CI pipeline releases the image: see [`crate::service::RUNNING_IMAGE`]). Required for a
+    /// service; an environment without a service of its own has none.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// What kind of service of an environment this is (default `web`).
+    #[serde(default, rename = "type")]
+    pub kind: Option<ServiceKind>,
+    /// A web service's route, in short: one path pattern (`/api/*`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A web service's route, in short: one host header (`api.example.com`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A pinned priority for the short route (1–50000).
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// A web service's routes (path patterns and/or host headers), for more than one.
+    #[serde(default)]
+    pub routes: Vec<crate::service::routing::Route>,
+    /// The environment this service is deployed into (a manifest of one service of an
+    /// environment deployed from elsewhere).
+    #[serde(default)]
+    pub environment_name: Option<String>,
+    /// An internal load balancer for the environment, in its private subnets (for backends
+    /// reached through it).
+    #[serde(default)]
+    pub internal_load_balancer: Option<bool>,
+    /// The services of the environment, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, Manifest>,
     /// The port the container listens on (default 8080).
     #[serde(default)]
     pub port: Option<u16>,
@@ -306,7 +349,26 @@ impl AlarmsManifest {
     }
 }
 
+/// The kinds of service an environment runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// Takes requests from the environment's load balancer on its routes.
+    #[default]
+    Web,
+    /// No public entry: reached by the other services (through the internal load balancer
+    /// when it has routes).
+    Backend,
+    /// No load balancer and no port: works on its own (a queue's messages, say).
+    Worker,
+}
+
 impl Manifest {
+    /// The profile in effect (`dev` when the manifest sets none).
+    pub fn profile(&self) -> Profile {
+        self.profile.unwrap_or_default()
+    }
+
     /// Parses a manifest (YAML). An unknown key or a wrong type is an
     /// [`Error::InvalidManifest`] naming the key, its line and column (the parser stops at
     /// the first such error).
@@ -343,11 +405,11 @@ impl Manifest {
     /// The stack this manifest describes: the profile's defaults, overridden by every key the
     /// manifest sets. Not validated yet (see [`Stack::validate`]).
     pub fn to_stack(&self) -> Stack {
-        let d = self.profile.defaults();
+        let d = self.profile().defaults();
         let port = self.port.unwrap_or(8080);
         let container = ContainerSpec::builder()
             .name("app")
-            .image(self.image.clone())
+            .image(self.image.clone().unwrap_or_default())
             .ports(vec![port])
             .environment(Environment(self.environment.clone()))
             .secrets(self.secrets.clone())
@@ -521,24 +583,27 @@ impl Stack {
     /// `service.load_balancer.target_group.health_check.path`) at its line and column, in an
     /// [`Error::InvalidManifest`].
     pub fn from_manifest_text(yaml: &str, file: &str) -> Result<Stack, Error> {
-        let stack = Manifest::parse_named(yaml, file)?.to_stack();
-        let Err(problems) = stack.validate() else {
-            return Ok(stack);
-        };
+        let manifest = Manifest::parse_named(yaml, file)?;
         let keys = diagnostics::keys(yaml);
-        let mut found: Vec<ManifestProblem> = problems
-            .iter()
-            .map(|p| {
-                let key = diagnostics::manifest_key(&p.field);
-                diagnostics::problem(yaml, &keys, &key, &p.message)
-            })
-            .collect();
-        // In the manifest's order; what the profile gave (no line) last.
-        found.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
-        Err(Error::InvalidManifest(ManifestProblems {
-            file: file.to_string(),
-            problems: found,
-        }))
+        // A manifest of an environment with services, or of one service of an environment,
+        // is a [`Deployment`](crate::Deployment).
+        let not_a_stack = match (&manifest.environment_name, manifest.services.is_empty()) {
+            (Some(_), _) => Some(("environment_name", "this manifest is one service of an environment: read it with `Deployment::from_manifest` (the CLI does)")),
+            (None, false) => Some(("services", "this manifest is an environment with services: read it with `Deployment::from_manifest` (the CLI does)")),
+            (None, true) => None,
+        };
+        if let Some((key, message)) = not_a_stack {
+            return Err(Error::InvalidManifest(ManifestProblems {
+                file: file.to_string(),
+                problems: vec![diagnostics::problem(yaml, &keys, key, message)],
+            }));
+        }
+        let crate::Deployment { root, .. } = crate::Deployment::from_manifest_text(yaml, file)?;
+        let Some(crate::Root::Stack(stack)) = root else {
+            unreachable!("a manifest with neither services nor an environment is a stack")
+        };
+        // Validated there, every problem at its manifest key.
+        Ok(*stack)
     }
 }
 

@@ -139,7 +139,7 @@ impl Stack {
             // A count outside a range that is itself wrong is not a second problem.
             let desired =
                 Some(self.service.service.desired_count).filter(|_| scaling.min <= scaling.max);
-            if let Err(e) = scaling.validate(desired, self.service.load_balancer.is_some()) {
+            if let Err(e) = scaling.validate(desired, self.service.has_load_balancer()) {
                 p.extend(e);
             }
         }

@@ -59,7 +59,8 @@ pub struct MockRules<'a> {
 /// The rules of an empty account in `us-east-1` (zones `us-east-1a` and `us-east-1b`): every
 /// describe call the layers make while planning answers "nothing", or the service's "not
 /// found" error — except the pre-flight's: what a stack refers to but does not make is there
-/// (every certificate is issued; every secret, SSM parameter and SNS topic exists). Put a
+/// (every certificate is issued; every secret, SSM parameter and SNS topic exists); listing a
+/// cluster's services (before a destroy) finds no cluster. Put a
 /// test's own rules first, so they answer before these; a call no rule matches (such as any
 /// mutating call) fails.
 #[allow(clippy::result_large_err)] // the rules return the SDK's own (large) error types
@@ -131,6 +132,12 @@ pub fn empty_account() -> Vec<Rule> {
         }),
         mock!(ecs::Client::describe_services).then_output(|| {
             ecs::operation::describe_services::DescribeServicesOutput::builder().build()
+        }),
+        mock!(ecs::Client::list_services).then_error(|| {
+            ecs::operation::list_services::ListServicesError::generic(meta(
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ))
         }),
         mock!(elb::Client::describe_load_balancers).then_error(|| {
             elb::operation::describe_load_balancers::DescribeLoadBalancersError::generic(meta(

@@ -165,3 +165,122 @@ async fn a_service_of_an_environment_that_is_not_deployed_is_refused_before_any_
         aws.journal.mutating()
     );
 }
+
+fn example(name: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn an_environment_manifest_gives_one_stack_per_service_inheriting_profile_and_tags() {
+    use ecs_facade::{Deployment, Root};
+    let d = Deployment::from_manifest_text(&example("environment.yml"), "environment.yml").unwrap();
+    assert_eq!(d.environment_name(), "shop-env");
+    let Some(Root::Environment(env)) = &d.root else {
+        panic!("{:?}", d.root)
+    };
+    assert!(env.network_spec().shared);
+    let names: Vec<&str> = d.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["shop-env-api", "shop-env-web", "shop-env-worker"]);
+    let api = d.service("api").unwrap();
+    let placement = api.service.environment.as_ref().unwrap();
+    assert_eq!(placement.environment, "shop-env");
+    assert_eq!(placement.routes, vec![Route::paths(["/api/*"])]);
+    assert_eq!(api.service.service.desired_count, 2);
+    assert_eq!(api.tags.get("team"), Some("shop"));
+    assert!(api.network.is_none());
+    let worker = d.service("worker").unwrap();
+    let placement = worker.service.environment.as_ref().unwrap();
+    assert!(placement.routes.is_empty());
+    assert!(worker.service.task.containers[0].ports.is_empty());
+    assert!(!worker.service.has_load_balancer());
+
+    // The environment's profile, unless the service sets its own.
+    let yaml = "name: shop\nprofile: prod\nservices:\n  api:\n    image: nginx\n    path: /api/*\n  tool:\n    profile: dev\n    type: worker\n    image: busybox\n";
+    let d = Deployment::from_manifest_text(yaml, "m.yml").unwrap();
+    assert_eq!(d.service("api").unwrap().service.task.cpu, 512);
+    assert_eq!(d.service("tool").unwrap().service.task.cpu, 256);
+}
+
+#[test]
+fn a_stacks_manifest_stays_a_stack_and_an_environments_is_not_one() {
+    use ecs_facade::{Deployment, Root};
+    for file in ["dev.yml", "prod.yml", "existing-vpc.yml"] {
+        let d = Deployment::from_manifest_text(&example(file), file).unwrap();
+        let Some(Root::Stack(stack)) = &d.root else {
+            panic!("{file}: {:?}", d.root)
+        };
+        assert!(d.services.is_empty());
+        // Exactly as `Stack::from_manifest` reads it: nothing changes for its deploys.
+        assert_eq!(
+            **stack,
+            Stack::from_manifest_text(&example(file), file).unwrap()
+        );
+        assert!(!stack.network.as_ref().unwrap().shared, "{file}");
+    }
+    let err =
+        Stack::from_manifest_text(&example("environment.yml"), "environment.yml").unwrap_err();
+    assert!(
+        err.to_string().contains("Deployment::from_manifest"),
+        "{err}"
+    );
+    // A stack's manifest with services: its network is shared with them.
+    let yaml = format!(
+        "{}services:\n  api:\n    image: nginx\n    path: /api/*\n",
+        example("dev.yml")
+    );
+    let d = Deployment::from_manifest_text(&yaml, "dev.yml").unwrap();
+    let Some(Root::Stack(stack)) = &d.root else {
+        panic!()
+    };
+    assert!(stack.network.as_ref().unwrap().shared);
+    assert_eq!(d.services[0].name, "shop-dev-api");
+}
+
+#[test]
+fn misplaced_keys_and_missing_routes_are_named_at_their_lines() {
+    use ecs_facade::Deployment;
+    let yaml = "name: shop\nservices:\n  api:\n    image: nginx\n    network:\n      az_count: 3\n  web:\n    image: nginx\n  admin:\n    image: nginx\n    path: /admin/*\n    cpu: 300\n";
+    let err = Deployment::from_manifest_text(yaml, "m.yml").unwrap_err();
+    let Error::InvalidManifest(found) = &err else {
+        panic!("{err}")
+    };
+    let at: Vec<(String, Option<usize>)> = found
+        .problems
+        .iter()
+        .map(|p| (p.field.clone(), p.line))
+        .collect();
+    assert!(
+        at.contains(&("services.api.network".to_string(), Some(5))),
+        "{at:?}"
+    );
+    assert!(
+        at.contains(&("services.web".to_string(), Some(7))),
+        "{at:?}"
+    );
+    // Shape first: the CPU of `admin` is checked once the shape is right.
+    let fixed =
+        "name: shop\nservices:\n  admin:\n    image: nginx\n    path: /admin/*\n    cpu: 300\n";
+    let err = Deployment::from_manifest_text(fixed, "m.yml").unwrap_err();
+    let Error::InvalidManifest(found) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(found.problems[0].field, "services.admin.cpu", "{err}");
+    assert_eq!(found.problems[0].line, Some(6));
+
+    let stack_with_route = "name: shop\nimage: nginx\npath: /api/*\n";
+    let err = Deployment::from_manifest_text(stack_with_route, "m.yml").unwrap_err();
+    assert!(
+        err.to_string().contains("only a service of an environment"),
+        "{err}"
+    );
+    let both = "name: api\nenvironment_name: shop\nimage: nginx\npath: /api/*\nservices:\n  x:\n    image: nginx\n";
+    assert!(Deployment::from_manifest_text(both, "m.yml").is_err());
+    // One service of an environment deployed from elsewhere.
+    let one = "name: api\nenvironment_name: shop\nimage: nginx\npath: /api/*\n";
+    let d = Deployment::from_manifest_text(one, "m.yml").unwrap();
+    assert!(d.root.is_none());
+    assert_eq!(d.services[0].name, "shop-api");
+}

@@ -1561,6 +1561,16 @@ fn check_matcher(matcher: &str) -> bool {
 }
 
 impl ServiceSpec {
+    /// Whether a load balancer sends the service requests: its own, or (a service of an
+    /// environment with routes) the environment's.
+    pub fn has_load_balancer(&self) -> bool {
+        self.load_balancer.is_some()
+            || self
+                .environment
+                .as_ref()
+                .is_some_and(|e| !e.routes.is_empty())
+    }
+
     /// The container the load balancer sends traffic to and its port, when there is a load
     /// balancer and the spec names a valid one.
     pub fn target(&self) -> Option<(&ContainerSpec, u16)> {

@@ -418,3 +418,34 @@ async fn destroying_a_service_leaves_the_others_and_the_environment_alone() {
     assert_eq!(m.elb.state().listeners.len(), listeners_before);
     assert!(m.ecs.state().cluster_active("shop"));
 }
+
+#[tokio::test]
+async fn a_stack_that_is_its_own_environment_leaves_its_services_rules_alone() {
+    let (m, clock) = (Mock::new(), FakeClock::new());
+    // A stack with its own load balancer (HTTP on 80, forwarding to its target group).
+    let own = ServiceSpec::builder()
+        .task(
+            TaskSpec::builder()
+                .containers(vec![ContainerSpec::builder()
+                    .name("app")
+                    .image("nginx:1.27")
+                    .ports(vec![8080])
+                    .build()])
+                .build(),
+        )
+        .load_balancer(ecs_service::LoadBalancerSpec::builder().build())
+        .build();
+    deploy_service(&m, &clock, "shop", &own).await;
+    // A service of it: its rule on the stack's listener.
+    deploy_service(&m, &clock, "shop-api", &web(&["/api/*"])).await;
+    assert_eq!(m.rules("shop-alb", 80).len(), 1);
+    // Redeploying the stack changes nothing: the service's rule is not the stack's.
+    m.journal.clear();
+    deploy_service(&m, &clock, "shop", &own).await;
+    assert!(
+        m.journal.mutating().is_empty(),
+        "{:?}",
+        m.journal.mutating()
+    );
+    assert_eq!(m.rules("shop-alb", 80).len(), 1);
+}

@@ -14,7 +14,7 @@ use crate::{load_stack, plural, CliError, Out};
 
 pub(crate) async fn run(out: Out, file: &str) -> Result<(), CliError> {
     let started = Instant::now();
-    let mut stack = load_stack(file)?;
+    let mut stack = load_stack(file, out.service)?;
     out.say(&out.style.paint(
         BOLD,
         &format!("ecs-stack demo: stack `{}` from {file}", stack.name),

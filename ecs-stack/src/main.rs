@@ -33,6 +33,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod demo;
+mod environment;
 mod json;
 mod progress;
 mod render;
@@ -45,7 +46,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ecs_core::{Action, Problem};
-use ecs_facade::{Deployer, DestroyOptions, Stack};
+use ecs_facade::{Deployer, DestroyOptions, Root, Stack};
 use serde::Serialize;
 
 use progress::Progress;
@@ -67,6 +68,12 @@ struct Cli {
     /// lost), the next one breaks its lease this many seconds after its last renewal.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
     lock_ttl: u64,
+    /// The service to act on, in a manifest of an environment with `services` (its name
+    /// there, `api`); without it, `validate`, `plan`, `deploy`, `status`, `destroy` and
+    /// `cost` act on the whole environment. With `deploy --image` of a stack's manifest, the
+    /// service of the stack to release (its application name).
+    #[arg(long, global = true, value_name = "NAME")]
+    service: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,10 +127,6 @@ enum Command {
         /// manifest says; then the wait.
         #[arg(long, value_name = "[CONTAINER=]URI")]
         image: Option<String>,
-        /// With `--image`: the service to release, by its application name (default: the
-        /// stack's only service).
-        #[arg(long, value_name = "NAME", requires = "image")]
-        service: Option<String>,
         /// A first deploy without tasks: every resource, but the service runs no task and
         /// autoscaling waits for the next deploy. For an image to be pushed to the repository
         /// this deploy creates: deploy with this, push, deploy again.
@@ -306,6 +309,8 @@ pub(crate) struct Out {
     pub(crate) command: &'static str,
     /// The manifest the command read, when it read one (errors point into it).
     pub(crate) manifest: Option<&'static str>,
+    /// `--service NAME`.
+    pub(crate) service: Option<&'static str>,
 }
 
 impl Out {
@@ -496,6 +501,10 @@ async fn main() -> ExitCode {
             .command
             .manifest()
             .map(|f| &*Box::leak(f.to_string().into_boxed_str())),
+        service: cli
+            .service
+            .as_deref()
+            .map(|s| &*Box::leak(s.to_string().into_boxed_str())),
     };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -567,6 +576,46 @@ fn located(out: Out, failures: &[ecs_facade::Check]) -> Vec<ecs_facade::Manifest
 }
 
 async fn run(command: Command, out: Out) -> Result<(), CliError> {
+    // A whole environment: the verbs that take one, without `--service`.
+    if let (Some(file), None) = (command.manifest(), out.service) {
+        let whole = matches!(
+            command,
+            Command::Plan { out: None, .. }
+                | Command::Deploy {
+                    image: None,
+                    infrastructure_only: false,
+                    ..
+                }
+                | Command::Status { .. }
+                | Command::Destroy { .. }
+                | Command::Validate { .. }
+        );
+        if whole {
+            let d = environment::load(file)?;
+            if environment::is_environment(&d) {
+                return match command {
+                    Command::Plan { .. } => environment::plan(out, &d).await,
+                    Command::Deploy { yes, no_wait, .. } => {
+                        environment::deploy(out, &d, yes, no_wait).await
+                    }
+                    Command::Status { .. } => environment::status(out, &d).await,
+                    Command::Destroy {
+                        yes,
+                        force_delete_images,
+                        delete_logs,
+                        ..
+                    } => {
+                        let options = DestroyOptions {
+                            force_delete_images,
+                            delete_logs,
+                        };
+                        environment::destroy(out, &d, yes, options).await
+                    }
+                    _ => environment::validate(out, file, &d),
+                };
+            }
+        }
+    }
     match command {
         Command::Plan { file, out: None } => plan(out, &file).await,
         Command::Plan {
@@ -578,9 +627,8 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
             file,
             no_wait,
             image: Some(image),
-            service,
             ..
-        } => release(out, &file, no_wait, &image, service).await,
+        } => release(out, &file, no_wait, &image).await,
         Command::Deploy {
             file,
             yes,
@@ -620,7 +668,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
             file,
             account,
             region,
-        } => ci_policy(&file, &account, region).await,
+        } => ci_policy(out, &file, &account, region).await,
         Command::Validate { file } => validate(out, &file),
         Command::Demo { file } => demo::run(out, &file).await,
     }
@@ -860,9 +908,39 @@ async fn logs(
     }
 }
 
-/// The stack a manifest describes, validated (no AWS call).
-pub(crate) fn load_stack(file: &str) -> Result<Stack, CliError> {
-    Ok(Stack::from_manifest(file)?)
+/// The one stack a command acts on, validated (no AWS call): the manifest's stack, the one
+/// service of a service's manifest, or the service of an environment's manifest `service`
+/// names (`--service`).
+pub(crate) fn load_stack(file: &str, service: Option<&str>) -> Result<Stack, CliError> {
+    let d = environment::load(file)?;
+    let env = d.environment_name().to_string();
+    let listed = || {
+        let mut names: Vec<String> = d
+            .services
+            .iter()
+            .map(|s| s.name.trim_start_matches(&format!("{env}-")).to_string())
+            .collect();
+        if let Some(Root::Stack(_)) = &d.root {
+            names.insert(0, env.clone());
+        }
+        names.join(", ")
+    };
+    match (service, &d.root, d.services.len()) {
+        // A stack's manifest: `--service` names the application to release, if anything.
+        (_, Some(Root::Stack(s)), 0) => Ok((**s).clone()),
+        (_, None, 1) => Ok(d.services[0].clone()),
+        (Some(name), Some(Root::Stack(s)), _) if name == env => Ok((**s).clone()),
+        (Some(name), _, _) => d.service(name).cloned().ok_or_else(|| {
+            CliError::Usage(format!(
+                "{file} has no service `{name}`; its services: {}",
+                listed()
+            ))
+        }),
+        (None, _, _) => Err(CliError::Usage(format!(
+            "{file} describes environment `{env}` with services ({}): name one with --service NAME",
+            listed()
+        ))),
+    }
 }
 
 /// The AWS configuration from the standard chain.
@@ -896,7 +974,7 @@ struct Session {
 }
 
 async fn session(out: Out, file: &str) -> Result<Session, CliError> {
-    let stack = load_stack(file)?;
+    let stack = load_stack(file, out.service)?;
     let config = load_config().await;
     let progress = Progress::new(!out.json);
     let deployer = Deployer::new(&config)
@@ -1158,14 +1236,14 @@ async fn deploy(
 }
 
 /// `deploy FILE --image [CONTAINER=]URI [--service NAME]`: an image-only release.
-async fn release(
-    out: Out,
-    file: &str,
-    no_wait: bool,
-    image: &str,
-    service: Option<String>,
-) -> Result<(), CliError> {
+async fn release(out: Out, file: &str, no_wait: bool, image: &str) -> Result<(), CliError> {
     let s = session(out, file).await?;
+    // In a stack's manifest, `--service` names the stack's service to release; in an
+    // environment's, it picked the stack already.
+    let service = match s.stack.service.environment {
+        Some(_) => None,
+        None => out.service.map(str::to_string),
+    };
     let deployer = s.deployer.wait_for_rollout(!no_wait);
     // An image reference never contains `=`: what comes before one names the container.
     let (container, image) = match image.split_once('=') {
@@ -1268,7 +1346,7 @@ async fn destroy(out: Out, file: &str, yes: bool, options: DestroyOptions) -> Re
 }
 
 async fn cost(out: Out, file: &str, region: Option<String>) -> Result<(), CliError> {
-    let stack = load_stack(file)?;
+    let stack = load_stack(file, out.service)?;
     let region = match region {
         Some(region) => region,
         None => {
@@ -1355,8 +1433,13 @@ async fn unlock(out: Out, file: &str) -> Result<(), CliError> {
 }
 
 /// `ci-policy FILE --account ID`: the CI principal's policy, as JSON on standard output.
-async fn ci_policy(file: &str, account: &str, region: Option<String>) -> Result<(), CliError> {
-    let stack = load_stack(file)?;
+async fn ci_policy(
+    out: Out,
+    file: &str,
+    account: &str,
+    region: Option<String>,
+) -> Result<(), CliError> {
+    let stack = load_stack(file, out.service)?;
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
         return Err(CliError::Usage(format!(
             "--account {account}: an AWS account id is 12 digits"
@@ -1383,12 +1466,12 @@ async fn ci_policy(file: &str, account: &str, region: Option<String>) -> Result<
 }
 
 fn validate(out: Out, file: &str) -> Result<(), CliError> {
-    let stack = load_stack(file)?;
+    let stack = load_stack(file, out.service)?;
     // The profile is not part of the stack: read it from the manifest itself.
     let text = std::fs::read_to_string(file).unwrap_or_else(|_| file.to_string());
     let profile = ecs_facade::Manifest::parse(&text)
         .ok()
-        .map(|m| render::serde_name(&m.profile));
+        .map(|m| render::serde_name(&m.profile()));
     if out.json {
         return out.print_json(&serde_json::json!({
             "file": file,

@@ -804,3 +804,98 @@ fn exec_refuses_a_plugin_too_old_to_take_the_session_privately() {
     );
     assert!(!stderr.contains("127.0.0.1:9"), "no AWS call: {stderr}");
 }
+
+#[test]
+fn an_environment_manifest_is_validated_whole_and_one_service_is_picked_with_service() {
+    let file = example("environment.yml");
+    let out = ecs_stack(NOWHERE, &["validate", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["environment"], "shop-env", "{doc}");
+    assert_eq!(
+        doc["stacks"],
+        serde_json::json!(["shop-env-api", "shop-env-web", "shop-env-worker"])
+    );
+    // One service of it, as a stack.
+    let out = ecs_stack(
+        NOWHERE,
+        &["validate", &file, "--service", "api", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["stack"]["name"], "shop-env-api", "{doc}");
+    // A verb on one stack needs `--service`: refused before any AWS call, listing them.
+    let out = ecs_stack(NOWHERE, &["logs", &file]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--service") && stderr.contains("api, web, worker"),
+        "{stderr}"
+    );
+    let out = ecs_stack(NOWHERE, &["logs", &file, "--service", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("no service `nope`"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn an_environment_is_deployed_shown_and_destroyed_with_its_services() {
+    let _alone = emulator_to_myself();
+    let emulator = ecs_core::testing::Emulator::shared().unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = emulator.endpoint_url();
+    let yaml = std::fs::read_to_string(example("environment.yml"))
+        .unwrap()
+        .replacen("name: shop-env\n", "name: cli-env\n", 1);
+    let manifest = TempManifest::new("env", &yaml);
+    let file = manifest.path();
+
+    let out = ecs_stack(endpoint, &["deploy", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    let services = doc["report"]["services"].as_array().unwrap();
+    assert_eq!(services.len(), 3, "{doc}");
+
+    let out = ecs_stack(endpoint, &["status", &file, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["deployed"], true, "{doc}");
+    let urls: Vec<(String, Value)> = doc["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["url"].clone()))
+        .collect();
+    let url = |name: &str| urls.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(
+        url("cli-env-api").as_str().unwrap().ends_with("/api/"),
+        "{urls:?}"
+    );
+    assert_eq!(url("cli-env-worker"), Value::Null, "{urls:?}");
+
+    // Human status: one line per service.
+    let out = ecs_stack(endpoint, &["status", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    for name in ["cli-env-api", "cli-env-web", "cli-env-worker"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+
+    let out = ecs_stack(
+        endpoint,
+        &[
+            "destroy",
+            &file,
+            "--yes",
+            "--force-delete-images",
+            "--delete-logs",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["destroyed"].as_array().unwrap().len(), 4, "{doc}");
+}

@@ -140,3 +140,56 @@ async fn web_services_share_the_environment_and_never_touch_each_other() {
     );
     assert_eq!(left, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_stack_deployed_alone_is_adopted_as_an_environment_without_a_replacement_or_a_deletion() {
+    use ecs_core::Action;
+    use ecs_facade::{Deployment, Root};
+    let (counter, events) = (CallCounter::new(), EventLog::new());
+    let d = deployer(&counter, &events).await;
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/dev.yml");
+    let dev = std::fs::read_to_string(&path).unwrap().replacen(
+        "name: shop-dev\n",
+        "name: e2e-adopt\n",
+        1,
+    );
+    // Deployed the way a single-service stack always was.
+    let alone = Stack::from_manifest(&dev).unwrap();
+    d.deploy(&alone).await.unwrap();
+
+    // The same manifest with a service of the environment: the stack is its environment.
+    let grown = format!("{dev}services:\n  api:\n    image: public.ecr.aws/nginx/nginx-unprivileged:1.27\n    port: 8080\n    path: /api/*\n");
+    let deployment = Deployment::from_manifest(&grown).unwrap();
+    let Some(Root::Stack(root)) = &deployment.root else {
+        panic!("{:?}", deployment.root)
+    };
+    let plan = d.plan(root).await.unwrap();
+    let destructive: Vec<String> = plan
+        .pending()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace(_)))
+        .map(|c| format!("{} {}", c.resource, c.id))
+        .collect();
+    assert!(destructive.is_empty(), "{plan}");
+    // Only the security groups change: the load balancer reaches every port of the tasks.
+    let updated: Vec<&str> = plan.pending().map(|c| c.resource.as_str()).collect();
+    assert!(updated.iter().all(|r| *r == "security-group"), "{plan}");
+
+    let report = d.deploy_all(&deployment).await.unwrap();
+    assert_eq!(report.services.len(), 1);
+    assert_eq!(rules("e2e-adopt-alb", 80).len(), 1);
+    // The stack's own service still takes every other request.
+    assert_eq!(default_action("e2e-adopt-alb", 80).0, "forward");
+    counter.reset();
+    d.deploy_all(&deployment).await.unwrap();
+    assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
+
+    // The stack cannot go before its services.
+    let refused = d.destroy(root, DestroyOptions::everything()).await;
+    assert!(refused.is_err());
+    d.destroy_all(&deployment, DestroyOptions::everything())
+        .await
+        .unwrap();
+    assert!(ecs_e2e_tests::nothing(
+        &ecs_e2e_tests::inventory("e2e-adopt").await
+    ));
+}

@@ -324,7 +324,8 @@ fn attrs<'a>(
 
 /// Reads the load balancer, target group, listeners and rules called by the stack's names.
 pub(crate) async fn observe(ctx: &Context, elb: &Client, names: &ServiceNames) -> Result<LiveLb> {
-    observe_named(ctx, elb, &names.load_balancer, Some(&names.target_group)).await
+    let live = observe_named(ctx, elb, &names.load_balancer, Some(&names.target_group)).await?;
+    Ok(without_others_rules(live, &names.target_group))
 }
 
 /// Reads the load balancer called `lb_name` with its listeners and rules, and the target
@@ -600,6 +601,38 @@ pub(crate) async fn observe_named(
         g.tags = tags_of(read.target_group_arn());
     }
     Ok(LiveLb { lb, tg, listeners })
+}
+
+/// The name of a target group, from its ARN (`…:targetgroup/<name>/<id>`).
+pub(crate) fn tg_name_of(arn: &str) -> Option<&str> {
+    arn.split(":targetgroup/").nth(1)?.split('/').next()
+}
+
+/// `live` without the rules that forward to another stack's target group (another service
+/// of the environment this stack is, whose rules are its own): this stack neither plans nor
+/// deletes them. A rule forwarding to a target group with this stack's target group's name
+/// (an earlier one) stays the stack's.
+pub(crate) fn without_others_rules(mut live: LiveLb, tg_name: &str) -> LiveLb {
+    for l in live.listeners.values_mut() {
+        let others: Vec<u32> = l
+            .doc
+            .rules
+            .iter()
+            .filter(|(_, r)| match &r.action {
+                ActionDoc::Other(s) => s
+                    .strip_prefix("forward to ")
+                    .and_then(tg_name_of)
+                    .is_some_and(|name| name != tg_name),
+                _ => false,
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in others {
+            l.doc.rules.remove(&p);
+            l.rule_arns.remove(&p);
+        }
+    }
+    live
 }
 
 /// `live` without the rules that forward to a target group: on an environment's load

@@ -57,11 +57,6 @@ pub(crate) struct LiveSharedRule {
     pub(crate) mine: bool,
 }
 
-/// The name of a target group, from its ARN (`…:targetgroup/<name>/<id>`).
-fn tg_name_of(arn: &str) -> Option<&str> {
-    arn.split(":targetgroup/").nth(1)?.split('/').next()
-}
-
 fn rule_id(lb: &str, port: u16, conditions: &Conditions) -> String {
     format!("{lb}:{port} {conditions}")
 }

@@ -48,7 +48,7 @@ async fn run() -> Result<(), BoxError> {
     //    with every problem listed, each naming its field.
     heading(&format!("Manifest {path}"));
     let mut stack = Stack::from_manifest(&path)?;
-    let profile = Manifest::parse(&std::fs::read_to_string(&path)?)?.profile;
+    let profile = Manifest::parse(&std::fs::read_to_string(&path)?)?.profile();
     print_summary(&stack, profile);
 
     // 2. The emulator (starting it blocks, so keep it off the runtime) and a deployer whose
