@@ -210,7 +210,11 @@ pub fn estimate_cost(stack: &Stack, region: &str) -> CostEstimate {
         notes.push("Fargate Spot for ARM64 is priced like x86 Spot".to_string());
     }
     let network = stack.network_spec();
+    // A service of an environment: the network and the load balancer are the environment's
+    // (see `estimate_environment_cost`); only the service's own part is priced.
+    let placed = stack.service.environment.is_some();
     let (zones, nats) = match &network.vpc {
+        _ if placed => (0, 0),
         Network::Managed(m) => (
             u32::from(m.az_count),
             match m.nat {
@@ -225,15 +229,16 @@ pub fn estimate_cost(stack: &Stack, region: &str) -> CostEstimate {
         }
     };
     let has_lb = stack.service.load_balancer.is_some();
+    let has_target = stack.service.target().is_some();
+    let alarms_on_lb = stack.service.has_load_balancer() && has_target;
     let internal = stack
         .service
         .load_balancer
         .as_ref()
         .is_some_and(|l| l.internal);
-    let has_target = stack.service.target().is_some();
     let alarm_metrics: u32 = stack
         .observe
-        .enabled_alarms(has_lb && has_target)
+        .enabled_alarms(alarms_on_lb)
         .keys()
         .map(|k| {
             if *k == ecs_observe::AlarmKind::RunningBelowDesired {
@@ -355,6 +360,240 @@ pub fn estimate_cost(stack: &Stack, region: &str) -> CostEstimate {
     }
 }
 
+/// The items an environment shares: its NAT gateways, load balancers and public addresses.
+const SHARED_ITEMS: [&str; 4] = [
+    "NAT gateways",
+    "Application load balancer",
+    "Load balancer capacity (1 LCU)",
+    "Public IPv4 addresses",
+];
+
+/// The monthly cost of an environment with its services, against the same services each
+/// deployed as a stack of its own (with its own NAT gateways and load balancer): see
+/// [`estimate_environment_cost`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EnvironmentCost {
+    /// The environment.
+    pub environment: String,
+    /// The region whose prices were used.
+    pub region: String,
+    /// When the prices were taken.
+    pub prices_date: String,
+    /// What the services share: NAT gateways, load balancers, public addresses.
+    pub shared: Vec<CostLine>,
+    /// Each stack's own part (tasks at their typical count, alarms, dashboard), by name: the
+    /// environment's own service first, when it has one.
+    pub services: Vec<(String, f64)>,
+    /// The whole environment, USD per month.
+    pub total: f64,
+    /// The same services, each a stack of its own, USD per month.
+    pub separate_total: f64,
+    /// `separate_total - total`.
+    pub saving: f64,
+    /// What the estimate assumes and leaves out.
+    pub notes: Vec<String>,
+}
+
+/// The typical month of `estimate`: its `typical` scenario, else its only one.
+fn typical(estimate: &CostEstimate) -> &CostScenario {
+    estimate
+        .scenario("typical")
+        .unwrap_or_else(|| &estimate.scenarios[0])
+}
+
+/// Estimates the monthly cost of the environment of `d` with every service, and what the
+/// same services would cost each as a stack of its own — each with its own NAT gateways and
+/// load balancer, as one manifest per service makes them. Services are priced at their
+/// typical task count; the shared part once. The same assumptions as [`estimate_cost`].
+///
+/// ```
+/// let d = ecs_facade::Deployment::from_manifest(
+///     "name: shop\nprofile: prod\nservices:\n  api:\n    image: nginx\n    path: /api/*\n  web:\n    image: nginx\n    path: /*\n",
+/// ).unwrap();
+/// let cost = ecs_facade::estimate_environment_cost(&d, "us-east-1");
+/// assert_eq!(cost.services.len(), 2);
+/// assert!(cost.saving > 0.0, "two load balancers and two NAT sets fewer");
+/// ```
+pub fn estimate_environment_cost(d: &crate::Deployment, region: &str) -> EnvironmentCost {
+    use crate::Root;
+    let shared_line = |l: &CostLine| SHARED_ITEMS.contains(&l.item.as_str());
+    let own = |s: &CostScenario| {
+        s.lines
+            .iter()
+            .filter(|l| !shared_line(l))
+            .map(|l| l.monthly)
+            .sum::<f64>()
+    };
+    let mut services = Vec::new();
+    let mut separate_total = 0.0;
+    let mut notes = Vec::new();
+    // The shared part, and the environment's own service.
+    let (shared, network) = match &d.root {
+        Some(Root::Stack(s)) => {
+            let e = estimate_cost(s, region);
+            let t = typical(&e);
+            services.push((s.name.clone(), own(t)));
+            separate_total += t.total;
+            notes = e.notes.clone();
+            let shared: Vec<CostLine> =
+                t.lines.iter().filter(|l| shared_line(l)).cloned().collect();
+            (shared, s.network_spec())
+        }
+        Some(Root::Environment(env)) => {
+            let front = env.shared.load_balancer.as_ref().map(|f| {
+                ecs_service::LoadBalancerSpec::builder()
+                    .listeners(f.listeners.clone())
+                    .build()
+            });
+            let mut anchor = standalone(&env.network_spec(), d.services.first(), front.clone());
+            anchor.service.service.desired_count = 0;
+            anchor.service.load_balancer = front;
+            let e = estimate_cost(&anchor, region);
+            notes = e.notes.clone();
+            let mut shared: Vec<CostLine> = typical(&e)
+                .lines
+                .iter()
+                .filter(|l| shared_line(l))
+                .cloned()
+                .collect();
+            if env.shared.internal_load_balancer.is_some() {
+                let prices = shared
+                    .iter()
+                    .filter(|l| l.item.contains("load balancer"))
+                    .map(|l| CostLine {
+                        item: format!("Internal {}", l.item.to_lowercase()),
+                        ..l.clone()
+                    })
+                    .collect::<Vec<_>>();
+                shared.extend(prices);
+            }
+            (shared, env.network_spec())
+        }
+        None => (
+            Vec::new(),
+            crate::Stack::builder()
+                .name("x")
+                .service(d.services[0].service.clone())
+                .build()
+                .network_spec(),
+        ),
+    };
+    // Each service: its own part here; alone, its own network and load balancer too.
+    for s in &d.services {
+        let e = estimate_cost(s, region);
+        services.push((s.name.clone(), typical(&e).total));
+        let front = s
+            .service
+            .environment
+            .as_ref()
+            .filter(|p| !p.routes.is_empty())
+            .map(|_| ecs_service::LoadBalancerSpec::builder().build());
+        let alone = standalone(&network, Some(s), front);
+        separate_total += typical(&estimate_cost(&alone, region)).total;
+    }
+    if d.root.is_none() {
+        notes.push(
+            "one service of an environment: the environment's shared part is not included"
+                .to_string(),
+        );
+    }
+    let total = shared.iter().map(|l| l.monthly).sum::<f64>()
+        + services.iter().map(|(_, c)| c).sum::<f64>();
+    EnvironmentCost {
+        environment: d.environment_name().to_string(),
+        region: region.to_string(),
+        prices_date: PRICES_DATE.to_string(),
+        shared,
+        services,
+        total,
+        separate_total,
+        saving: separate_total - total,
+        notes,
+    }
+}
+
+/// `service` (or an empty one) as a stack of its own on a network like `network` (its own,
+/// not shared), with `front` as its load balancer.
+fn standalone(
+    network: &ecs_net::NetworkSpec,
+    service: Option<&Stack>,
+    front: Option<ecs_service::LoadBalancerSpec>,
+) -> Stack {
+    let mut stack = match service {
+        Some(s) => s.clone(),
+        None => Stack::builder()
+            .name("environment")
+            .service(
+                ecs_service::ServiceSpec::builder()
+                    .task(
+                        ecs_service::TaskSpec::builder()
+                            .containers(Vec::new())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build(),
+    };
+    stack.service.environment = None;
+    stack.service.load_balancer = front;
+    let mut network = network.clone();
+    network.shared = false;
+    stack.network = Some(network);
+    stack
+}
+
+impl fmt::Display for EnvironmentCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Estimated monthly cost of environment `{}` in {} (USD, prices of {}):",
+            self.environment, self.region, self.prices_date
+        )?;
+        writeln!(
+            f,
+            "
+  shared by every service:"
+        )?;
+        for l in &self.shared {
+            writeln!(
+                f,
+                "    {:<34} {:>10.1} {:<14} × {:>9.5} = {:>9.2}",
+                l.item, l.quantity, l.unit, l.unit_price, l.monthly
+            )?;
+        }
+        writeln!(
+            f,
+            "
+  each service (its tasks at their typical count, alarms, dashboard):"
+        )?;
+        for (name, cost) in &self.services {
+            writeln!(f, "    {name:<34} {cost:>47.2}")?;
+        }
+        writeln!(
+            f,
+            "
+    {:<34} {:>47.2}",
+            "total", self.total
+        )?;
+        writeln!(
+            f,
+            "    {:<34} {:>47.2}",
+            "one stack per service instead", self.separate_total
+        )?;
+        writeln!(f, "    {:<34} {:>47.2}", "saved a month", self.saving)?;
+        writeln!(
+            f,
+            "
+  This is an estimate:"
+        )?;
+        for n in &self.notes {
+            writeln!(f, "  - {n}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for CostEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -457,5 +696,32 @@ mod tests {
         let e = estimate_cost(&stack("name: d\nimage: x\n"), "ap-south-2");
         assert_eq!(e.region, "us-east-1");
         assert!(e.notes.iter().any(|n| n.contains("ap-south-2")));
+    }
+
+    #[test]
+    fn an_environment_shares_its_nat_and_load_balancer_and_prices_each_service_once() {
+        let d = crate::Deployment::from_manifest(
+            "name: e\nservices:\n  a:\n    image: x\n    path: /a/*\n  b:\n    image: x\n    path: /b/*\n",
+        )
+        .unwrap();
+        let env = estimate_environment_cost(&d, "us-east-1");
+        let items: Vec<&str> = env.shared.iter().map(|l| l.item.as_str()).collect();
+        assert_eq!(
+            items,
+            [
+                "NAT gateways",
+                "Application load balancer",
+                "Load balancer capacity (1 LCU)",
+                "Public IPv4 addresses"
+            ]
+        );
+        // One service alone (dev: one NAT, one load balancer, its public addresses).
+        let alone = estimate_cost(&stack("name: a\nimage: x\n"), "us-east-1");
+        let alone = typical(&alone).total;
+        assert!((env.separate_total - 2.0 * alone).abs() < 1e-6, "{env}");
+        let shared: f64 = env.shared.iter().map(|l| l.monthly).sum();
+        // The saving is exactly one stack's shared part.
+        assert!((env.saving - shared).abs() < 1e-6, "{env}");
+        assert!((env.total + env.saving - env.separate_total).abs() < 1e-9);
     }
 }

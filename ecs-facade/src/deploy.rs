@@ -585,7 +585,8 @@ impl Deployer {
     /// group are made while the network is built; the load balancer provisions while the NAT
     /// gateways do; scaling, alarms and the dashboard are made while the rollout runs.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport> {
-        self.prepare(stack).await?.apply().await
+        // Boxed: the prepared deploy is large, and debug builds poll it on small stacks.
+        Box::pin(async move { self.prepare(stack).await?.apply().await }).await
     }
 
     /// Applies `prepared` under the stack's lease: takes it, reads again through a context
@@ -1039,14 +1040,20 @@ impl Deployer {
     /// is its own environment, with `services`) is refused before any change
     /// ([`ecs_service::Error::EnvironmentInUse`]): destroy those first.
     pub async fn destroy(&self, stack: &Stack, options: DestroyOptions) -> Result<DestroyReport> {
+        // Boxed: debug builds poll large futures on small stacks.
+        Box::pin(self.destroy_checked(stack, options)).await
+    }
+
+    async fn destroy_checked(
+        &self,
+        stack: &Stack,
+        options: DestroyOptions,
+    ) -> Result<DestroyReport> {
         stack.validate()?;
         if stack.service.environment.is_none() {
             let ctx = self.context(stack)?;
             let own = ServiceNames::new(ctx.stack(), &stack.service_spec()).service;
-            let others: Vec<String> = self
-                .layers
-                .service
-                .environment_services(&ctx)
+            let others: Vec<String> = Box::pin(self.layers.service.environment_services(&ctx))
                 .await?
                 .into_iter()
                 .filter(|s| *s != own)

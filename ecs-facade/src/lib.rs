@@ -57,7 +57,9 @@ pub use ecs_observe as observe;
 pub use ecs_scaling as scaling;
 pub use ecs_service as service;
 
-pub use cost::{estimate_cost, CostEstimate, CostLine, PRICES_DATE};
+pub use cost::{
+    estimate_cost, estimate_environment_cost, CostEstimate, CostLine, EnvironmentCost, PRICES_DATE,
+};
 pub use deploy::{
     DeployReport, Deployer, DestroyOptions, DestroyReport, Layers, PreparedDeploy, StackOutputs,
     StackStatus, KNOWN_AFTER_APPLY,

@@ -301,3 +301,21 @@ pub(crate) async fn destroy(
     }
     Ok(())
 }
+
+/// `cost FILE`: the environment with its services, against one stack per service.
+pub(crate) async fn cost(out: Out, d: &Deployment, region: Option<String>) -> Result<(), CliError> {
+    let region = match region {
+        Some(region) => region,
+        None => load_config()
+            .await
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "us-east-1".to_string()),
+    };
+    let estimate = ecs_facade::estimate_environment_cost(d, &region);
+    if out.json {
+        return out.print_json(&estimate);
+    }
+    print!("{estimate}");
+    Ok(())
+}

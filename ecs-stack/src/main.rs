@@ -588,6 +588,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
                 }
                 | Command::Status { .. }
                 | Command::Destroy { .. }
+                | Command::Cost { .. }
                 | Command::Validate { .. }
         );
         if whole {
@@ -611,6 +612,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
                         };
                         environment::destroy(out, &d, yes, options).await
                     }
+                    Command::Cost { region, .. } => environment::cost(out, &d, region).await,
                     _ => environment::validate(out, file, &d),
                 };
             }

@@ -899,3 +899,37 @@ fn an_environment_is_deployed_shown_and_destroyed_with_its_services() {
     let doc = json(&out);
     assert_eq!(doc["destroyed"].as_array().unwrap().len(), 4, "{doc}");
 }
+
+#[test]
+fn cost_of_an_environment_shows_the_saving_against_one_stack_per_service() {
+    let out = ecs_stack(
+        NOWHERE,
+        &[
+            "cost",
+            &example("environment.yml"),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc = json(&out);
+    assert_eq!(doc["services"].as_array().unwrap().len(), 3, "{doc}");
+    let (total, separate) = (
+        doc["total"].as_f64().unwrap(),
+        doc["separate_total"].as_f64().unwrap(),
+    );
+    // Three NAT gateways fewer, two load balancers fewer (the worker has none).
+    assert!(separate > total + 2.0 * 0.045 * 730.0, "{doc}");
+    assert!((doc["saving"].as_f64().unwrap() - (separate - total)).abs() < 1e-6);
+    let out = ecs_stack(
+        NOWHERE,
+        &["cost", &example("environment.yml"), "--region", "us-east-1"],
+    );
+    assert!(
+        text(&out.stdout).contains("one stack per service instead"),
+        "{}",
+        describe(&out)
+    );
+}

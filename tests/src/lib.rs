@@ -335,6 +335,14 @@ async fn elb_owned(sdk: &Sdk, stack: &str, arns: Vec<String>) -> Vec<String> {
 /// mark in its body instead, and the autoscaling target and policies, found by the service's
 /// resource id. Every kind is present in the map, with 0 when there is none.
 pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
+    inventory_in(name, None).await
+}
+
+/// The [`inventory`] of stack `name`, a service of environment `environment` when given: its
+/// resources are named after the stack alone (`<name>`, not `<name>-app`), it runs in the
+/// environment's cluster, and its listener rules (on the environment's load balancer, found
+/// by the target group they forward to) are counted too.
+pub async fn inventory_in(name: &str, environment: Option<&str>) -> BTreeMap<&'static str, usize> {
     let sdk = &Sdk::new().await;
     let mut out: BTreeMap<&'static str, usize> =
         tagged_counts(&sdk.ec2, name).await.into_iter().collect();
@@ -342,7 +350,11 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
         "default-security-group rule",
         default_group_rule_count(&sdk.ec2, name).await,
     );
-    let app = format!("{name}-app");
+    let app = match environment {
+        Some(_) => name.to_string(),
+        None => format!("{name}-app"),
+    };
+    let cluster = environment.unwrap_or(name);
 
     let mut repositories = 0;
     if let Ok(found) = sdk
@@ -405,7 +417,7 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     let clusters = sdk
         .ecs
         .describe_clusters()
-        .clusters(name)
+        .clusters(cluster)
         .include(ClusterField::Tags)
         .send()
         .await
@@ -448,7 +460,7 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     let services = sdk
         .ecs
         .describe_services()
-        .cluster(name)
+        .cluster(cluster)
         .services(app.as_str())
         .include(ServiceField::Tags)
         .send()
@@ -505,7 +517,54 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     }
     out.insert("load-balancer", lbs.len());
     out.insert("listener", listeners);
-    out.insert("target-group", elb_owned(sdk, name, tg_arns).await.len());
+    let tgs = elb_owned(sdk, name, tg_arns).await;
+    out.insert("target-group", tgs.len());
+    // A service of an environment: its rules on the environment's load balancer.
+    let mut rules = 0;
+    if let (Some(env), Some(tg)) = (environment, tgs.first()) {
+        let env_lbs: Vec<String> = sdk
+            .elb
+            .describe_load_balancers()
+            .names(format!("{env}-alb"))
+            .send()
+            .await
+            .map(|o| {
+                o.load_balancers()
+                    .iter()
+                    .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for lb in &env_lbs {
+            let listeners = sdk
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(lb)
+                .send()
+                .await
+                .unwrap();
+            for l in listeners.listeners() {
+                let found = sdk
+                    .elb
+                    .describe_rules()
+                    .listener_arn(l.listener_arn().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+                rules += found
+                    .rules()
+                    .iter()
+                    .filter(|r| r.is_default() != Some(true))
+                    .filter(|r| {
+                        r.actions()
+                            .iter()
+                            .any(|a| a.target_group_arn() == Some(tg.as_str()))
+                    })
+                    .count();
+            }
+        }
+    }
+    out.insert("listener-rule", rules);
 
     let alarms = sdk
         .cw
@@ -564,7 +623,7 @@ pub async fn inventory(name: &str) -> BTreeMap<&'static str, usize> {
     }
     out.insert("log-group", log_groups);
 
-    let id = format!("service/{name}/{app}");
+    let id = format!("service/{cluster}/{app}");
     let targets = sdk
         .aas
         .describe_scalable_targets()

@@ -194,3 +194,69 @@ async fn deploy_and_destroy_succeed_with_a_fifth_of_requests_throttled_and_added
     assert!(mutating > 5, "{mutating}");
     assert!(services.len() >= 6, "{services:?}");
 }
+
+/// A service of environment `env` on `/api/*`, with autoscaling and alarms (prod).
+fn env_service(env: &ecs_facade::Environment, name: &str) -> Stack {
+    let d = ecs_facade::Deployment::from_manifest(&format!(
+        "name: {}\nprofile: prod\nservices:\n  {name}:\n    image: nginx:1.27\n    port: 8080\n    path: /api/*\n    alarms:\n      actions: [arn:aws:sns:us-east-1:123456789012:ops]\n",
+        env.name
+    ))
+    .unwrap();
+    d.services[0].clone()
+}
+
+#[tokio::test]
+async fn a_service_deploy_into_an_existing_environment_converges_after_a_fault_at_every_mutating_call(
+) {
+    use ecs_e2e_tests::inventory_in;
+    let faults = FaultInjector::new();
+    let d = deployer(&faults).await;
+    faults.disarm();
+    let env = ecs_facade::Environment::builder().name("fk-env").build();
+    d.deploy_environment(&env).await.unwrap();
+    let env_before = inventory("fk-env").await;
+
+    // A clean deploy of the service: its inventory is the reference, its calls the K range.
+    let reference = env_service(&env, "ref");
+    faults.disarm();
+    d.deploy(&reference).await.unwrap();
+    let calls = faults.mutating_calls();
+    let clean = inventory_in("fk-env-ref", Some("fk-env")).await;
+    assert_eq!(clean["listener-rule"], 1, "{clean:?}");
+    assert!(calls > 15, "{calls}");
+    report(&format!(
+        "K covers 1..={calls} for a service deploy into an environment"
+    ));
+    d.destroy(&reference, ALL).await.unwrap();
+
+    for k in 1..=calls {
+        let s = env_service(&env, "ref");
+        faults.fail_mutating_call(k);
+        let err = d
+            .deploy(&s)
+            .await
+            .expect_err("the injected fault fails the deploy");
+        assert!(format!("{err:?}").contains(INJECTED_FAULT), "K={k}: {err}");
+        faults.disarm();
+        d.deploy(&s)
+            .await
+            .unwrap_or_else(|e| panic!("K={k}: the second deploy failed: {e}"));
+        assert_eq!(
+            inventory_in("fk-env-ref", Some("fk-env")).await,
+            clean,
+            "K={k} ({:?}): the inventory differs from a clean deploy",
+            faults.injected().last()
+        );
+        d.destroy(&s, ALL)
+            .await
+            .unwrap_or_else(|e| panic!("K={k}: destroy failed: {e}"));
+        assert!(
+            nothing(&inventory_in("fk-env-ref", Some("fk-env")).await),
+            "K={k}"
+        );
+    }
+    // The environment was never changed.
+    assert_eq!(inventory("fk-env").await, env_before);
+    d.destroy_environment(&env).await.unwrap();
+    assert!(nothing(&inventory("fk-env").await));
+}
