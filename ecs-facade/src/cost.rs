@@ -460,7 +460,7 @@ pub fn estimate_environment_cost(d: &crate::Deployment, region: &str) -> Environ
             if env.shared.internal_load_balancer.is_some() {
                 let prices = shared
                     .iter()
-                    .filter(|l| l.item.contains("load balancer"))
+                    .filter(|l| l.item.to_lowercase().contains("load balancer"))
                     .map(|l| CostLine {
                         item: format!("Internal {}", l.item.to_lowercase()),
                         ..l.clone()

@@ -236,54 +236,78 @@ impl Deployer {
         excluding: &Exclusion,
     ) -> Result<Arc<Lease>> {
         let start = ctx.clock().now();
-        let store = self.layers.lease.as_ref();
-        loop {
+        'take: loop {
             let scope = LeaseScope::stack(ctx.stack());
             let holder = Holder::this_process(ctx, operation, self.lease.ttl);
             let taken =
                 lease::acquire(ctx, self.layers.lease.clone(), &scope, holder, &self.lease).await?;
-            let blocker = match excluding {
-                Exclusion::Nothing => None,
-                Exclusion::Environment(env) => {
-                    let env = LeaseScope::stack(env);
-                    lease::holder(ctx, store, &env).await?.map(|h| (env, h))
+            loop {
+                let Some((other, holder)) = self.blocker(ctx, excluding).await? else {
+                    ctx.emit(Event::Progress {
+                        resource: format!("lease of {scope}"),
+                        message: format!(
+                            "taken (generation {}) for {operation}",
+                            taken.generation()
+                        ),
+                    });
+                    return Ok(Arc::new(taken));
+                };
+                let elapsed = ctx.clock().now() - start;
+                let give_way = matches!(excluding, Exclusion::Environment(_));
+                if give_way || elapsed >= self.lease.wait {
+                    // A service lets the environment's run go first; an environment that
+                    // waited long enough lets go.
+                    if let Err(e) = taken.release(ctx).await {
+                        warn_unreleased(ctx, &e);
+                    }
                 }
-                Exclusion::Services(services) => {
-                    let held =
-                        futures_util::future::try_join_all(services.iter().map(|s| async move {
-                            let scope = LeaseScope::stack(s);
-                            Ok::<_, ecs_core::lease::LeaseError>(
-                                lease::holder(ctx, store, &scope).await?.map(|h| (scope, h)),
-                            )
-                        }))
-                        .await?;
-                    held.into_iter().flatten().next()
+                if elapsed >= self.lease.wait {
+                    return Err(ecs_core::lease::LeaseError::Held {
+                        scope: other,
+                        holder,
+                    }
+                    .into());
                 }
-            };
-            let Some((scope, holder)) = blocker else {
-                ctx.emit(Event::Progress {
-                    resource: format!("lease of {scope}"),
-                    message: format!("taken (generation {}) for {operation}", taken.generation()),
+                ctx.emit(Event::Waiting {
+                    resource: format!("lease of {other}"),
+                    awaiting: format!("release by {holder}"),
+                    elapsed,
                 });
-                return Ok(Arc::new(taken));
-            };
-            // Let the other run go first, and look again.
-            if let Err(e) = taken.release(ctx).await {
-                warn_unreleased(ctx, &e);
+                ctx.clock()
+                    .sleep(self.lease.poll.min(self.lease.wait - elapsed))
+                    .await;
+                if give_way {
+                    continue 'take;
+                }
             }
-            let elapsed = ctx.clock().now() - start;
-            if elapsed >= self.lease.wait {
-                return Err(ecs_core::lease::LeaseError::Held { scope, holder }.into());
-            }
-            ctx.emit(Event::Waiting {
-                resource: format!("lease of {scope}"),
-                awaiting: format!("release by {holder}"),
-                elapsed,
-            });
-            ctx.clock()
-                .sleep(self.lease.poll.min(self.lease.wait - elapsed))
-                .await;
         }
+    }
+
+    /// The first lease `excluding` names that another run holds, with its holder.
+    async fn blocker(
+        &self,
+        ctx: &Context,
+        excluding: &Exclusion,
+    ) -> Result<Option<(LeaseScope, Holder)>> {
+        let store = self.layers.lease.as_ref();
+        Ok(match excluding {
+            Exclusion::Nothing => None,
+            Exclusion::Environment(env) => {
+                let env = LeaseScope::stack(env);
+                lease::holder(ctx, store, &env).await?.map(|h| (env, h))
+            }
+            Exclusion::Services(services) => {
+                let held =
+                    futures_util::future::try_join_all(services.iter().map(|s| async move {
+                        let scope = LeaseScope::stack(s);
+                        Ok::<_, ecs_core::lease::LeaseError>(
+                            lease::holder(ctx, store, &scope).await?.map(|h| (scope, h)),
+                        )
+                    }))
+                    .await?;
+                held.into_iter().flatten().next()
+            }
+        })
     }
 
     /// What a run of `stack` must not overlap: a service of an environment, the

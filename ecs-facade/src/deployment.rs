@@ -258,6 +258,40 @@ impl Manifest {
         stack
     }
 
+    /// The keys only a service has, and whether this manifest sets them.
+    fn service_keys(&self) -> [(&'static str, bool); 22] {
+        [
+            ("port", self.port.is_some()),
+            ("cpu", self.cpu.is_some()),
+            ("memory", self.memory.is_some()),
+            ("architecture", self.architecture.is_some()),
+            ("count", self.count.is_some()),
+            ("spot", self.spot.is_some()),
+            ("environment", !self.environment.is_empty()),
+            ("secrets", !self.secrets.is_empty()),
+            ("command", !self.command.is_empty()),
+            (
+                "container_health_check",
+                self.container_health_check.is_some(),
+            ),
+            ("health_check", self.health_check.is_some()),
+            ("user", self.user.is_some()),
+            (
+                "readonly_root_filesystem",
+                self.readonly_root_filesystem.is_some(),
+            ),
+            ("internal", self.internal.is_some()),
+            ("scaling", self.scaling.is_some()),
+            ("monitoring", self.monitoring.is_some()),
+            ("alarms", self.alarms.is_some()),
+            ("log_retention_days", self.log_retention_days.is_some()),
+            ("repository", self.repository.is_some()),
+            ("permissions", !self.permissions.is_empty()),
+            ("exec", self.exec.is_some()),
+            ("rollout_timeout", self.rollout_timeout.is_some()),
+        ]
+    }
+
     /// The routes: the short one (`path`, `host`, `priority`), then `routes`.
     pub fn all_routes(&self) -> Vec<Route> {
         let mut out = Vec::new();
@@ -310,13 +344,30 @@ impl Manifest {
                         p.push((key.to_string(), "only a service of an environment (under `services`, or with `environment_name`) has it".to_string()));
                     }
                 }
+                if self.image.is_none() {
+                    // An environment without a service of its own: a service's keys belong
+                    // under `services`.
+                    for (key, set) in self.service_keys() {
+                        if set {
+                            p.push((
+                                key.to_string(),
+                                "is a service's key: an environment without an `image` of its own has no service to give it to; put it under `services.<name>`".to_string(),
+                            ));
+                        }
+                    }
+                }
                 if self.image.is_none() && self.services.is_empty() {
                     p.push((
                         "image".to_string(),
                         "is required (or `services`, for an environment)".to_string(),
                     ));
                 }
-                if self.internal_load_balancer.is_some() && self.services.is_empty() {
+                if self.internal_load_balancer.is_some() && self.image.is_some() {
+                    p.push((
+                        "internal_load_balancer".to_string(),
+                        "is for an environment without a service of its own (no `image`): a stack has its one load balancer".to_string(),
+                    ));
+                } else if self.internal_load_balancer.is_some() && self.services.is_empty() {
                     p.push((
                         "internal_load_balancer".to_string(),
                         "is for an environment with services".to_string(),
@@ -326,8 +377,25 @@ impl Manifest {
                 {
                     p.push((
                         "internal".to_string(),
-                        "an environment's own service with an internal load balancer has no internet-facing one for its other services: use `internal_load_balancer`".to_string(),
+                        "a stack with an internal load balancer has no internet-facing one for its services' routes".to_string(),
                     ));
+                }
+                let internal = self.image.is_none() && self.internal_load_balancer == Some(true);
+                for (key, s) in &self.services {
+                    let backend_routes = s.kind == Some(ServiceKind::Backend) && !s.all_routes().is_empty();
+                    if backend_routes && !internal {
+                        p.push((
+                            format!("services.{key}.type"),
+                            "a backend takes its routes from the environment's internal load balancer: set `internal_load_balancer: true` on the environment (or make it `web`)".to_string(),
+                        ));
+                    }
+                    // The stack's own service is `<name>-app`: a service `app` would be it.
+                    if self.image.is_some() && key == "app" {
+                        p.push((
+                            format!("services.{key}"),
+                            format!("`{}-app` is the stack's own service already: name this one otherwise", self.name),
+                        ));
+                    }
                 }
                 for (key, s) in &self.services {
                     let at = format!("services.{key}");
@@ -390,6 +458,24 @@ fn service_problems(prefix: &str, s: &Manifest) -> Vec<(String, String)> {
         )),
         _ => {}
     }
+    let no_target = s.kind == Some(ServiceKind::Worker)
+        || (s.kind == Some(ServiceKind::Backend) && routes.is_empty());
+    if no_target {
+        for (key, set) in [
+            ("health_check", s.health_check.is_some()),
+            (
+                "port",
+                s.kind == Some(ServiceKind::Worker) && s.port.is_some(),
+            ),
+        ] {
+            if set {
+                p.push((
+                    format!("{prefix}{key}"),
+                    "no load balancer sends this service requests: it takes no `health_check` (and a worker no `port`)".to_string(),
+                ));
+            }
+        }
+    }
     p
 }
 
@@ -442,21 +528,25 @@ pub struct DeploymentStatus {
 }
 
 impl crate::Deployer {
-    /// The changes deploying `d` would make: the environment's, then each service's (a
-    /// service of an environment not yet deployed is planned once it is: its entry is the
-    /// error saying so).
+    /// The changes deploying `d` would make: the environment's, then each service's. The
+    /// services of an environment not deployed yet (its cluster is still to be made) are
+    /// planned once it is: their entries are left out.
     pub async fn plan_all(&self, d: &Deployment) -> Result<Vec<(String, crate::Plan)>, Error> {
         let mut out = Vec::new();
+        let deployed = |plan: &crate::Plan, name: &str| {
+            plan.find("ecs-cluster", name)
+                .is_none_or(|c| c.action != crate::Action::Create)
+        };
         let root_deployed = match &d.root {
             Some(Root::Stack(s)) => {
                 let plan = self.plan(s).await?;
-                let deployed = plan.summary().create == 0;
+                let deployed = deployed(&plan, &s.name);
                 out.push((s.name.clone(), plan));
                 deployed
             }
             Some(Root::Environment(e)) => {
                 let plan = self.plan_environment(e).await?;
-                let deployed = plan.summary().create == 0;
+                let deployed = deployed(&plan, &e.name);
                 out.push((e.name.clone(), plan));
                 deployed
             }
@@ -541,27 +631,26 @@ impl crate::Deployer {
             futures_util::future::try_join_all(stacks.iter().map(|s| self.status(s))),
         )?;
         let lb = front.as_ref().and_then(|f| f.load_balancer.clone());
+        let internal = front
+            .as_ref()
+            .and_then(|f| f.internal_load_balancer.clone());
         let services = stacks
             .iter()
             .zip(statuses)
             .map(|(s, status)| {
-                let routes = s
-                    .service
-                    .environment
-                    .as_ref()
-                    .map(|p| p.routes.clone())
-                    .unwrap_or_default();
-                let url = match (&lb, s.service.environment.as_ref()) {
-                    (Some(lb), Some(_)) if !routes.is_empty() => {
-                        let r = &routes[0];
-                        let host = r.hosts.iter().find(|h| !h.contains(['*', '?']));
-                        let path = r.paths.first().map_or("/".to_string(), |p| {
-                            p.find(['*', '?']).map_or(p.clone(), |i| p[..i].to_string())
-                        });
-                        Some(lb.url(host.map(String::as_str), &path))
+                let url = match s.service.environment.as_ref() {
+                    // A backend's routes are on the internal load balancer.
+                    Some(p) => {
+                        let front = if p.internal { &internal } else { &lb };
+                        match (front, p.routes.first()) {
+                            (Some(front), Some(route)) => {
+                                let (host, path) = route.url_parts();
+                                Some(front.url(host, &path))
+                            }
+                            _ => None,
+                        }
                     }
-                    (Some(lb), None) => Some(lb.url(None, "/")),
-                    _ => None,
+                    None => lb.as_ref().map(|lb| lb.url(None, "/")),
                 };
                 ServiceSummary {
                     name: s.name.clone(),

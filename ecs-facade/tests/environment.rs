@@ -284,3 +284,53 @@ fn misplaced_keys_and_missing_routes_are_named_at_their_lines() {
     assert!(d.root.is_none());
     assert_eq!(d.services[0].name, "shop-api");
 }
+
+#[test]
+fn a_services_key_on_an_environment_without_a_service_of_its_own_is_refused_not_ignored() {
+    use ecs_facade::Deployment;
+    let yaml = "name: shop\ncpu: 512\nalarms:\n  actions: [arn:aws:sns:us-east-1:123456789012:ops]\nservices:\n  api:\n    image: nginx\n    path: /api/*\n";
+    let err = Deployment::from_manifest_text(yaml, "m.yml").unwrap_err();
+    let Error::InvalidManifest(found) = &err else {
+        panic!("{err}")
+    };
+    let at: Vec<(&str, Option<usize>)> = found
+        .problems
+        .iter()
+        .map(|p| (p.field.as_str(), p.line))
+        .collect();
+    assert_eq!(at, [("cpu", Some(2)), ("alarms", Some(3))], "{err}");
+}
+
+#[test]
+fn kinds_and_names_that_cannot_work_are_refused_at_their_keys() {
+    use ecs_facade::Deployment;
+    let field = |yaml: &str| -> Vec<String> {
+        match Deployment::from_manifest_text(yaml, "m.yml").unwrap_err() {
+            Error::InvalidManifest(found) => found.problems.into_iter().map(|p| p.field).collect(),
+            other => panic!("{other}"),
+        }
+    };
+    // A backend's routes need the environment's internal load balancer.
+    assert_eq!(
+        field("name: shop\nservices:\n  orders:\n    type: backend\n    image: nginx\n    path: /orders/*\n"),
+        ["services.orders.type"]
+    );
+    assert!(Deployment::from_manifest_text(
+        "name: shop\ninternal_load_balancer: true\nservices:\n  orders:\n    type: backend\n    image: nginx\n    path: /orders/*\n",
+        "m.yml"
+    )
+    .is_ok());
+    // A worker takes no port or health check; a stack's own service is `<name>-app`.
+    assert_eq!(
+        field("name: shop\nservices:\n  jobs:\n    type: worker\n    image: busybox\n    port: 8080\n"),
+        ["services.jobs.port"]
+    );
+    assert_eq!(
+        field("name: shop\nimage: nginx\nservices:\n  app:\n    image: nginx\n    path: /a/*\n"),
+        ["services.app"]
+    );
+    assert_eq!(
+        field("name: shop\nimage: nginx\ninternal_load_balancer: true\nservices:\n  a:\n    image: nginx\n    path: /a/*\n"),
+        ["internal_load_balancer"]
+    );
+}

@@ -201,6 +201,9 @@ struct LiveEnvironment {
     public: lb::LiveLb,
     internal: lb::LiveLb,
     cluster: Option<cluster::LiveCluster>,
+    /// The services whose rules each listener carries (the target groups they forward
+    /// to), by listener (`{load balancer}:{port}`).
+    service_rules: std::collections::BTreeMap<String, BTreeSet<String>>,
 }
 
 /// What [`ServiceLayer::read_environment`] saw of an environment's shared front.
@@ -268,18 +271,32 @@ impl FrontOutputs {
     /// The URL a request for `path` on this load balancer goes to (HTTPS when a serving
     /// listener is HTTPS), for `host` when given (else the load balancer's DNS name).
     pub fn url(&self, host: Option<&str>, path: &str) -> String {
-        let serving = self
-            .listeners
-            .iter()
-            .filter(|l| l.serving)
-            .min_by_key(|l| (!l.https, l.port));
-        let host = host.unwrap_or(&self.dns_name);
-        match serving {
-            Some(l) if l.https && l.port == 443 => format!("https://{host}{path}"),
-            Some(l) if l.https => format!("https://{host}:{}{path}", l.port),
-            Some(l) if l.port != 80 => format!("http://{host}:{}{path}", l.port),
-            _ => format!("http://{host}{path}"),
-        }
+        url_on(
+            self.listeners.iter().map(|l| (l.port, l.https, l.serving)),
+            &self.dns_name,
+            host,
+            path,
+        )
+    }
+}
+
+/// The URL of `path` on `host` (else `dns_name`) through the serving listener a client
+/// would use among `listeners` (`(port, https, serving)`): HTTPS when one is.
+pub(crate) fn url_on(
+    listeners: impl Iterator<Item = (u16, bool, bool)>,
+    dns_name: &str,
+    host: Option<&str>,
+    path: &str,
+) -> String {
+    let serving = listeners
+        .filter(|(_, _, serving)| *serving)
+        .min_by_key(|(port, https, _)| (!*https, *port));
+    let host = host.unwrap_or(dns_name);
+    match serving {
+        Some((443, true, _)) => format!("https://{host}{path}"),
+        Some((port, true, _)) => format!("https://{host}:{port}{path}"),
+        Some((port, false, _)) if port != 80 => format!("http://{host}:{port}{path}"),
+        _ => format!("http://{host}{path}"),
     }
 }
 
@@ -319,6 +336,31 @@ impl ServiceLayer {
             resource::check_owned::<cluster::Cluster<'_>>(ctx, &names.cluster, c)
                 .map_err(|_| crate::names::conflict(ctx, cluster::KIND, &names.cluster))?;
         }
+        // A listener that carries services' rules is not deleted under them: refused before
+        // any change.
+        for (front, name) in [
+            (&spec.load_balancer, &names.load_balancer),
+            (&spec.internal_load_balancer, &names.internal_load_balancer),
+        ] {
+            let kept: BTreeSet<u16> = front
+                .iter()
+                .flat_map(|f| f.listeners.iter().map(|l| l.port))
+                .collect();
+            for (listener, services) in &live.service_rules {
+                let Some(port) = listener
+                    .strip_prefix(&format!("{name}:"))
+                    .and_then(|p| p.parse::<u16>().ok())
+                else {
+                    continue;
+                };
+                if !kept.contains(&port) {
+                    return Err(Error::EnvironmentInUse {
+                        environment: ctx.stack().to_string(),
+                        services: services.iter().cloned().collect(),
+                    });
+                }
+            }
+        }
         Ok(EnvironmentState {
             names,
             spec: spec.clone(),
@@ -343,10 +385,25 @@ impl ServiceLayer {
             )),
             Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
         )?;
+        let mut service_rules = std::collections::BTreeMap::new();
+        for l in public.listeners.values().chain(internal.listeners.values()) {
+            let services: BTreeSet<String> = l
+                .doc
+                .rules
+                .values()
+                .filter_map(|r| lb::other_forward(&r.action))
+                .filter_map(lb::tg_name_of)
+                .map(str::to_string)
+                .collect();
+            if !services.is_empty() {
+                service_rules.insert(l.id.clone(), services);
+            }
+        }
         Ok(LiveEnvironment {
             public: lb::without_forwarding_rules(public),
             internal: lb::without_forwarding_rules(internal),
             cluster,
+            service_rules,
         })
     }
 
@@ -618,6 +675,7 @@ impl ServiceLayer {
             cluster: live
                 .cluster
                 .filter(|c| resource::owned::<cluster::Cluster<'_>>(ctx, c)),
+            service_rules: live.service_rules,
         })
     }
 
@@ -631,10 +689,14 @@ impl ServiceLayer {
             self.environment_services(ctx),
             self.observe_environment_owned(ctx, &names)
         )?;
+        // Services in the cluster, and services whose rules are on its listeners (one whose
+        // first deploy has made its rules but not yet its ECS service, say).
+        let mut services: BTreeSet<String> = services.into_iter().collect();
+        services.extend(live.service_rules.values().flatten().cloned());
         if !services.is_empty() {
             return Err(Error::EnvironmentInUse {
                 environment: ctx.stack().to_string(),
-                services,
+                services: services.into_iter().collect(),
             });
         }
         let plan = environment_destroy_plan(&names, &live);

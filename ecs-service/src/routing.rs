@@ -10,7 +10,10 @@
 //!   within that, a longer literal prefix (the part before the first `*` or `?`) before a
 //!   shorter one, and an exact pattern before a wildcard one with the same prefix. So
 //!   `/api/admin/*` lands before `/api/*` whichever service is deployed first, and no
-//!   service's rule ever has to be renumbered for another's.
+//!   service's rule ever has to be renumbered for another's. Hosts rank by their literal
+//!   characters (`*.api.example.com` before `*.example.com`); with a path too, the path
+//!   ranks first and the host only by whether it is exact (two wildcard hosts on the same
+//!   path share a band: pin one's `priority` when they overlap).
 //! - **Stable.** A route whose rule exists (same owner, same conditions) keeps its priority;
 //!   a new one starts at a slot of its band given by a hash of its conditions (so two
 //!   services deployed at once rarely pick the same) and takes the next free one.
@@ -111,6 +114,24 @@ impl Route {
     pub fn pinned(mut self, priority: u32) -> Self {
         self.priority = Some(priority);
         self
+    }
+
+    /// Where a request of this route goes, for a URL: its first exact host (when it has
+    /// one) and the literal start of its first path (`/api/*` → `/api/`; `/` without one).
+    pub fn url_parts(&self) -> (Option<&str>, String) {
+        let host = self
+            .hosts
+            .iter()
+            .find(|h| !h.contains(['*', '?']))
+            .map(String::as_str);
+        let path = self.paths.first().map_or("/".to_string(), |p| {
+            let literal = p.find(['*', '?']).map_or(p.as_str(), |i| &p[..i]);
+            match literal.starts_with('/') {
+                true => literal.to_string(),
+                false => format!("/{literal}"),
+            }
+        });
+        (host, path)
     }
 
     /// Its conditions in a comparable form (sorted, duplicates removed).
@@ -218,10 +239,9 @@ impl Conditions {
     /// How specific a rule with these conditions is: its least specific path and host decide
     /// (a rule on `/api/*` and `/api/admin/*` catches all of `/api/*`).
     pub fn specificity(&self) -> Specificity {
-        let least = |values: &[String]| values.iter().map(|v| literal_key(v)).min();
         Specificity {
-            path: least(&self.paths),
-            host: least(&self.hosts),
+            path: self.paths.iter().map(|v| path_key(v)).min(),
+            host: self.hosts.iter().map(|v| host_key(v)).min(),
         }
     }
 }
@@ -239,13 +259,24 @@ impl fmt::Display for Conditions {
     }
 }
 
-/// The rank of one pattern: twice its literal prefix's length (capped), plus one when it has
-/// no wildcard at all.
-fn literal_key(pattern: &str) -> u32 {
+/// The rank of a path pattern: twice its literal prefix's length (capped), plus one when it
+/// has no wildcard at all (`/api/admin/*` ranks above `/api/*`, `/health` above `/health*`).
+fn path_key(pattern: &str) -> u32 {
     let literal = pattern
         .find(['*', '?'])
         .map_or(pattern.len(), |i| pattern[..i].len());
-    let exact = !pattern.contains(['*', '?']);
+    rank(literal, !pattern.contains(['*', '?']))
+}
+
+/// The rank of a host pattern: twice the number of its literal characters (capped), plus one
+/// when it has no wildcard (`*.api.example.com` ranks above `*.example.com`; a host's
+/// wildcard is usually in front, so its literal part is a suffix, not a prefix).
+fn host_key(pattern: &str) -> u32 {
+    let literal = pattern.chars().filter(|c| !matches!(c, '*' | '?')).count();
+    rank(literal, !pattern.contains(['*', '?']))
+}
+
+fn rank(literal: usize, exact: bool) -> u32 {
     (literal.min(LITERAL_CAP) as u32) * 2 + u32::from(exact)
 }
 
@@ -556,6 +587,10 @@ mod tests {
         assert!(p(&["/health"]).specificity() > p(&["/health*"]).specificity());
         assert!(p(&["/api/admin/*"]).specificity() > p(&["/api/*"]).specificity());
         assert!(p(&["/api/*"]).specificity() > p(&["/*"]).specificity());
+        assert!(
+            Route::hosts(["*.api.example.com"]).specificity()
+                > Route::hosts(["*.example.com"]).specificity()
+        );
         // The least specific pattern decides.
         assert_eq!(
             p(&["/api/admin/*", "/*"]).specificity(),

@@ -369,10 +369,115 @@ async fn a_priority_taken_meanwhile_is_taken_again_from_a_fresh_read() {
     assert_eq!(m.journal.count("DescribeRules"), 1);
     let rules = m.rules("shop-alb", 443);
     let mine = rules.iter().find(|r| r.1 == ["/*"]).unwrap();
+    // The next free priority of its band, from the fresh read.
+    let next = ecs_service::routing::free_priority(
+        &Route::paths(["/*"]).conditions(),
+        &std::collections::BTreeSet::from([chosen]),
+    )
+    .unwrap();
+    assert_eq!(mine.0, next, "{rules:?}");
     assert_ne!(mine.0, chosen);
-    // Still in the band of `/*`: after `/other/*`.
-    let other = rules.iter().find(|r| r.1 == ["/other/*"]).unwrap();
-    assert!(mine.0 > other.0 || mine.0 / 50 == chosen / 50, "{rules:?}");
+}
+
+/// A rule of another service's at `priority` on the listener on 443, as if made meanwhile.
+fn taken_meanwhile(m: &Mock, priority: u32, path: &str) {
+    let mut s = m.elb.state();
+    let listener = s
+        .listeners
+        .iter_mut()
+        .find(|l| l.listener.port() == Some(443))
+        .unwrap();
+    listener.rules.push(
+        ElbRule::builder()
+            .rule_arn(format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop-alb/1/2/{priority}"))
+            .priority(priority.to_string())
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .path_pattern_config(PathPatternConditionConfig::builder().values(path).build())
+                    .build(),
+            )
+            .actions(
+                ElbAction::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-other/1")
+                    .build(),
+            )
+            .is_default(false)
+            .build(),
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_priority_is_kept_or_refused_never_moved() {
+    let (m, clock) = (Mock::new(), FakeClock::new());
+    deploy_environment(&m, &clock).await;
+    let layer = m.layer();
+    let ctx = ctx("shop-api", &clock);
+    // Pinned at 7; moved to 9 (its own rule gives way first), then to 11.
+    let mut spec = web(&["/api/*"]);
+    spec.environment.as_mut().unwrap().routes[0].priority = Some(7);
+    deploy_service(&m, &clock, "shop-api", &spec).await;
+    assert_eq!(m.rules("shop-alb", 443)[0].0, 7);
+    // A pin moved onto the priority of the service's own rule for another route.
+    let mut two = web(&["/api/*"]);
+    two.environment.as_mut().unwrap().routes = vec![
+        Route::paths(["/api/*"]).pinned(3),
+        Route::paths(["/v2/*"]).pinned(7),
+    ];
+    deploy_service(&m, &clock, "shop-api", &two).await;
+    let rules: Vec<(u32, Vec<String>)> = m
+        .rules("shop-alb", 443)
+        .into_iter()
+        .map(|(p, paths, _)| (p, paths))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            (3, vec!["/api/*".to_string()]),
+            (7, vec!["/v2/*".to_string()])
+        ]
+    );
+    // Another deploy takes a pinned priority between this plan and its apply: refused, not
+    // moved.
+    let mut three = two.clone();
+    three
+        .environment
+        .as_mut()
+        .unwrap()
+        .routes
+        .push(Route::paths(["/v3/*"]).pinned(20));
+    let plan = layer.plan(&ctx, &three, &network()).await.unwrap();
+    taken_meanwhile(&m, 20, "/other/*");
+    let err = layer.apply(&ctx, &plan).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Routing(e) if matches!(**e, RoutingError::PinnedTaken { priority: 20, .. })),
+        "{err}"
+    );
+    assert!(!m.rules("shop-alb", 443).iter().any(|r| r.1 == ["/v3/*"]));
+}
+
+#[tokio::test]
+async fn an_environment_does_not_delete_a_listener_its_services_have_rules_on() {
+    let (m, clock) = (Mock::new(), FakeClock::new());
+    deploy_environment(&m, &clock).await;
+    deploy_service(&m, &clock, "shop-api", &web(&["/api/*"])).await;
+    let layer = m.layer();
+    // HTTPS dropped: the 443 listener (with the service's rule) would go.
+    let http_only = EnvironmentSpec::builder()
+        .load_balancer(FrontSpec::http())
+        .internal_load_balancer(FrontSpec::http())
+        .build();
+    m.journal.clear();
+    let err = layer
+        .read_environment(&ctx("shop", &clock), &http_only)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::EnvironmentInUse { services, .. } => assert_eq!(services, &["shop-api"]),
+        other => panic!("{other}"),
+    }
+    assert!(m.journal.mutating().is_empty());
 }
 
 #[tokio::test]

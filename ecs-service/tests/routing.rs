@@ -166,3 +166,29 @@ fn a_prefix_and_its_extension_are_ordered_either_way_round() {
     assert!(admin_first < api_after);
     assert_eq!((after, first), (admin_first, api_after));
 }
+
+#[test]
+fn a_narrower_wildcard_host_comes_first_either_way_round() {
+    let narrow = Route::hosts(["*.api.example.com"]);
+    let broad = Route::hosts(["*.example.com"]);
+    for (first, second) in [(&narrow, &broad), (&broad, &narrow)] {
+        let p1 = allocate("one", std::slice::from_ref(first), &[])
+            .unwrap()
+            .priorities[0];
+        let c1 = first.conditions();
+        let existing = [ExistingRule {
+            priority: p1,
+            conditions: c1,
+            owner: Some("one".into()),
+        }];
+        let p2 = allocate("two", std::slice::from_ref(second), &existing)
+            .unwrap()
+            .priorities[0];
+        let (narrow_p, broad_p) = if std::ptr::eq(first, &narrow) {
+            (p1, p2)
+        } else {
+            (p2, p1)
+        };
+        assert!(narrow_p < broad_p, "{narrow_p} {broad_p}");
+    }
+}

@@ -113,7 +113,7 @@ pub(crate) async fn plan(out: Out, d: &Deployment) -> Result<(), CliError> {
         println!("{}", out.style.paint(BOLD, &format!("Stack `{stack}`:")));
         println!("{}\n", out.style.plan(plan));
     }
-    if plans.len() < names(d).len() {
+    if plans.len() < d.services.len() + usize::from(d.root.is_some()) {
         println!("The services are planned once the environment is deployed.");
     }
     Ok(())

@@ -914,6 +914,16 @@ async fn logs(
 /// service of a service's manifest, or the service of an environment's manifest `service`
 /// names (`--service`).
 pub(crate) fn load_stack(file: &str, service: Option<&str>) -> Result<Stack, CliError> {
+    load_stack_for(file, service, false)
+}
+
+/// [`load_stack`]; `release`: for an image-only release, where `--service` on a stack's
+/// manifest names the stack's service to release.
+pub(crate) fn load_stack_for(
+    file: &str,
+    service: Option<&str>,
+    release: bool,
+) -> Result<Stack, CliError> {
     let d = environment::load(file)?;
     let env = d.environment_name().to_string();
     let listed = || {
@@ -929,8 +939,15 @@ pub(crate) fn load_stack(file: &str, service: Option<&str>) -> Result<Stack, Cli
     };
     match (service, &d.root, d.services.len()) {
         // A stack's manifest: `--service` names the application to release, if anything.
-        (_, Some(Root::Stack(s)), 0) => Ok((**s).clone()),
-        (_, None, 1) => Ok(d.services[0].clone()),
+        (None, Some(Root::Stack(s)), 0) => Ok((**s).clone()),
+        (Some(_), Some(Root::Stack(s)), 0) if release => Ok((**s).clone()),
+        (None, None, 1) => Ok(d.services[0].clone()),
+        (Some(name), None, 1) if d.service(name).is_some() => Ok(d.services[0].clone()),
+        (Some(name), _, 0 | 1) if d.services.len() <= 1 && d.service(name).is_none() => {
+            Err(CliError::Usage(format!(
+                "{file} describes one stack; `--service {name}` names nothing in it"
+            )))
+        }
         (Some(name), Some(Root::Stack(s)), _) if name == env => Ok((**s).clone()),
         (Some(name), _, _) => d.service(name).cloned().ok_or_else(|| {
             CliError::Usage(format!(
@@ -976,7 +993,7 @@ struct Session {
 }
 
 async fn session(out: Out, file: &str) -> Result<Session, CliError> {
-    let stack = load_stack(file, out.service)?;
+    let stack = load_stack_for(file, out.service, out.command == "release")?;
     let config = load_config().await;
     let progress = Progress::new(!out.json);
     let deployer = Deployer::new(&config)

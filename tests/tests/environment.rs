@@ -184,8 +184,14 @@ async fn a_stack_deployed_alone_is_adopted_as_an_environment_without_a_replaceme
     assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
 
     // The stack cannot go before its services.
-    let refused = d.destroy(root, DestroyOptions::everything()).await;
-    assert!(refused.is_err());
+    let refused = d
+        .destroy(root, DestroyOptions::everything())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ecs_facade::Error::Service(ecs_facade::service::Error::EnvironmentInUse { services, .. }) if services == &["e2e-adopt-api"]),
+        "{refused}"
+    );
     d.destroy_all(&deployment, DestroyOptions::everything())
         .await
         .unwrap();

@@ -608,6 +608,15 @@ pub(crate) fn tg_name_of(arn: &str) -> Option<&str> {
     arn.split(":targetgroup/").nth(1)?.split('/').next()
 }
 
+/// The ARN of the target group an action forwards to, when it forwards to another one than
+/// the one it was read against (which reads as [`ActionDoc::Forward`]).
+pub(crate) fn other_forward(action: &ActionDoc) -> Option<&str> {
+    match action {
+        ActionDoc::Other(s) => s.strip_prefix("forward to "),
+        _ => None,
+    }
+}
+
 /// `live` without the rules that forward to another stack's target group (another service
 /// of the environment this stack is, whose rules are its own): this stack neither plans nor
 /// deletes them. A rule forwarding to a target group with this stack's target group's name
@@ -618,12 +627,10 @@ pub(crate) fn without_others_rules(mut live: LiveLb, tg_name: &str) -> LiveLb {
             .doc
             .rules
             .iter()
-            .filter(|(_, r)| match &r.action {
-                ActionDoc::Other(s) => s
-                    .strip_prefix("forward to ")
+            .filter(|(_, r)| {
+                other_forward(&r.action)
                     .and_then(tg_name_of)
-                    .is_some_and(|name| name != tg_name),
-                _ => false,
+                    .is_some_and(|name| name != tg_name)
             })
             .map(|(p, _)| *p)
             .collect();
@@ -644,11 +651,7 @@ pub(crate) fn without_forwarding_rules(mut live: LiveLb) -> LiveLb {
             .doc
             .rules
             .iter()
-            .filter(|(_, r)| match &r.action {
-                ActionDoc::Forward => true,
-                ActionDoc::Other(s) => s.starts_with("forward"),
-                _ => false,
-            })
+            .filter(|(_, r)| r.action == ActionDoc::Forward || other_forward(&r.action).is_some())
             .map(|(p, _)| *p)
             .collect();
         for p in forwarding {

@@ -84,8 +84,7 @@ pub(crate) async fn observe(
                     let arn = l.rule_arns.get(priority)?.clone();
                     let target_arn = match &doc.action {
                         ActionDoc::Forward => my_arn.clone(),
-                        ActionDoc::Other(s) => s.strip_prefix("forward to ").map(str::to_string),
-                        _ => None,
+                        other => other_forward(other).map(str::to_string),
                     };
                     let target = target_arn
                         .as_deref()
@@ -203,7 +202,8 @@ pub(crate) fn check_owned(
     Ok(())
 }
 
-/// What of `live` is the service's: its rules and its own target group.
+/// What of `live` is the service's: its own target group, and its rules — none when a
+/// target group with its name is someone else's (the rules forwarding to it are theirs).
 pub(crate) fn owned_only(ctx: &Context, mut live: LiveShared) -> LiveShared {
     if live
         .tg
@@ -211,6 +211,11 @@ pub(crate) fn owned_only(ctx: &Context, mut live: LiveShared) -> LiveShared {
         .is_some_and(|t| !resource::owned::<TargetGroup<'_>>(ctx, t))
     {
         live.tg = None;
+        for l in live.listeners.values_mut() {
+            for r in &mut l.rules {
+                r.mine = false;
+            }
+        }
     }
     live
 }
@@ -276,7 +281,8 @@ impl SharedRule<'_> {
     }
 
     /// The listener's rules, read again after a lost race: the priorities taken, or the
-    /// conflict when another owner took these very conditions meanwhile.
+    /// conflict when another owner took these very conditions meanwhile, or (a pinned route)
+    /// its priority.
     async fn taken_now(&self, ctx: &Context, elb: &Client) -> Result<BTreeSet<u32>> {
         let out = ctx
             .call("DescribeRules", &self.resource(), || {
@@ -293,17 +299,24 @@ impl SharedRule<'_> {
             let conditions = Conditions::new(&doc.paths, &doc.hosts);
             let target = match &doc.action {
                 ActionDoc::Forward => Some(self.tg_name.to_string()),
-                ActionDoc::Other(s) => s
-                    .strip_prefix("forward to ")
+                other => other_forward(other)
                     .and_then(tg_name_of)
                     .map(str::to_string),
-                _ => None,
             };
-            if conditions == want && target.as_deref() != Some(self.tg_name) {
+            let theirs = target.as_deref() != Some(self.tg_name);
+            if conditions == want && theirs {
                 return Err(Error::from(RoutingError::Identical {
                     conditions,
                     owner: target,
                     priority,
+                }));
+            }
+            if self.route.priority == Some(priority) && theirs {
+                return Err(Error::from(RoutingError::PinnedTaken {
+                    priority,
+                    conditions: want,
+                    owner: target,
+                    other: conditions,
                 }));
             }
             taken.insert(priority);
@@ -393,7 +406,11 @@ impl Resource for SharedRule<'_> {
                         .to_string())
                 }
                 Err(e) if e.is_code("PriorityInUse") && attempt < PRIORITY_ATTEMPTS => {
+                    // A pinned priority taken meanwhile is refused by name (not moved).
                     let taken = self.taken_now(ctx, elb).await?;
+                    if self.route.priority.is_some() {
+                        return Err(e.into());
+                    }
                     let next = routing::free_priority(&conditions, &taken).ok_or_else(|| {
                         Error::from(RoutingError::NoFreePriority {
                             conditions: conditions.clone(),
@@ -550,6 +567,20 @@ pub(crate) fn add_steps<'a>(
         .step(format!("{TG_KIND} {}", d.tg.name))
         .action_if(verb(TG_KIND, &d.tg.name))
         .converge(ctx, elb, live.tg.clone(), move |_| TargetGroup(&d.tg));
+    // The service's own rules that no route wants and whose priority a route now takes (a
+    // pinned priority moved onto it) go first; its other unwanted rules once the new ones
+    // are in place.
+    let wanted: BTreeSet<u32> = d.routes.iter().map(|(_, p)| *p).collect();
+    let mut first: Vec<Dep> = Vec::new();
+    for l in live.listeners.values() {
+        for r in unwanted(d, l).filter(|r| wanted.contains(&r.priority)) {
+            let step = g
+                .step(format!("{RULE_KIND} {}", r.id))
+                .action("delete")
+                .run(move |_| resource::delete::<SharedRule<'_>>(ctx, elb, r));
+            first.push(step.into());
+        }
+    }
     let mut made: Vec<Dep> = Vec::new();
     for (port, l) in live.listeners.iter().filter(|(_, l)| l.serving) {
         for (route, priority) in &d.routes {
@@ -557,6 +588,7 @@ pub(crate) fn add_steps<'a>(
             let step = g
                 .step(format!("{RULE_KIND} {id}"))
                 .after(tg)
+                .after_all(first.iter().copied())
                 .action_if(verb(RULE_KIND, &id))
                 .converge(ctx, elb, live_rule(l, &route.conditions()), move |i| {
                     rule(
@@ -571,9 +603,9 @@ pub(crate) fn add_steps<'a>(
             made.push(step.into());
         }
     }
-    let mut gone: Vec<Dep> = Vec::new();
+    let mut gone: Vec<Dep> = first;
     for l in live.listeners.values() {
-        for r in unwanted(d, l) {
+        for r in unwanted(d, l).filter(|r| !wanted.contains(&r.priority)) {
             let step = g
                 .step(format!("{RULE_KIND} {}", r.id))
                 .after_all(made.iter().copied())
@@ -612,32 +644,15 @@ pub(crate) fn add_steps<'a>(
 /// name) and the literal start of its first path (`/api/*` → `/api/`), over HTTPS when a
 /// serving listener is HTTPS.
 pub(crate) fn url(routes: &[Route], dns_name: &str, live: &LiveShared) -> String {
-    let first = routes.first();
-    let host = first
-        .and_then(|r| r.hosts.iter().find(|h| !h.contains(['*', '?'])))
-        .map_or(dns_name, String::as_str);
-    let path = first
-        .and_then(|r| r.paths.first())
-        .map_or("/".to_string(), |p| match p.find(['*', '?']) {
-            Some(i) => p[..i].to_string(),
-            None => p.clone(),
-        });
-    let path = if path.starts_with('/') {
-        path
-    } else {
-        format!("/{path}")
-    };
-    let serving = live
-        .listeners
-        .iter()
-        .filter(|(_, l)| l.serving)
-        .min_by_key(|(port, l)| (!l.https, **port));
-    match serving {
-        Some((443, l)) if l.https => format!("https://{host}{path}"),
-        Some((port, l)) if l.https => format!("https://{host}:{port}{path}"),
-        Some((port, _)) if *port != 80 => format!("http://{host}:{port}{path}"),
-        _ => format!("http://{host}{path}"),
-    }
+    let (host, path) = routes
+        .first()
+        .map_or((None, "/".to_string()), Route::url_parts);
+    crate::environment::url_on(
+        live.listeners.iter().map(|(p, l)| (*p, l.https, l.serving)),
+        dns_name,
+        host,
+        &path,
+    )
 }
 
 /// The plan entries of deleting a service's part: its rules, then its target group.

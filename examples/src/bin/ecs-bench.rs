@@ -184,6 +184,19 @@ fn critical_path(trace: &[TracedCall], p: &Provisioning) -> (Duration, usize) {
     )
 }
 
+/// Environment `name` (prod, HTTP only) with `n` web services on `/s<i>/*`, each with
+/// autoscaling and alarms.
+fn environment(name: &str, n: usize) -> ecs_facade::Deployment {
+    let mut yaml = format!("name: {name}\nprofile: prod\nservices:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  s{i}:\n    image: nginx:1.27\n    port: 8080\n    path: /s{i}/*\n    alarms:\n      actions: [arn:aws:sns:us-east-1:123456789012:ops]\n"
+        ));
+    }
+    ecs_facade::Deployment::from_manifest(&yaml)
+        .unwrap_or_else(|e| panic!("the benchmark's environment: {e}"))
+}
+
 fn stack(name: &str, image: &str) -> Stack {
     Stack::from_manifest(&format!(
         "name: {name}\nprofile: prod\nimage: {image}\nport: 8080\nalarms:\n  actions: [arn:aws:sns:us-east-1:123456789012:ops]\n"
@@ -318,15 +331,73 @@ async fn main() {
     chaos.set_latency(Duration::from_millis(args.latency_ms));
     results.push(measure(c, &p, sc, "destroy", deployer.destroy(&v2, all), t).await);
 
+    // Ten web services deployed at once into an existing environment (made and destroyed
+    // outside what is measured).
+    let env = environment("bench-env", 10);
+    let root = match &env.root {
+        Some(ecs_facade::Root::Environment(e)) => (**e).clone(),
+        _ => unreachable!("an environment's manifest"),
+    };
+    deployer
+        .deploy_environment(&root)
+        .await
+        .unwrap_or_else(|e| panic!("the environment: {e}"));
+    let ten = |d: &'static Deployer, services: Vec<Stack>| async move {
+        futures_util::future::try_join_all(services.iter().map(|s| d.deploy(s))).await
+    };
+    let deployer: &'static Deployer = Box::leak(Box::new(deployer));
+    results.push(
+        measure(
+            c,
+            &p,
+            sc,
+            "10 services",
+            ten(deployer, env.services.clone()),
+            t,
+        )
+        .await,
+    );
+    deployer
+        .destroy_all(&env, all)
+        .await
+        .unwrap_or_else(|e| panic!("destroying the environment: {e}"));
+
     // The same code, one call at a time, every provisioning waited out in full.
     chaos.set_one_step_at_a_time(true);
     let s1 = stack("bench-seq", "nginx:1.27");
     let s2 = stack("bench-seq", "nginx:1.28");
+    let seq_env = environment("bench-seq-env", 10);
+    let Some(ecs_facade::Root::Environment(seq_root)) = &seq_env.root else {
+        unreachable!("an environment's manifest")
+    };
     let sequential = [
         measure(c, &p, sc, "create", deployer.deploy(&s1), false).await,
         measure(c, &p, sc, "no-op", deployer.deploy(&s1), false).await,
         measure(c, &p, sc, "rollout", deployer.deploy(&s2), false).await,
         measure(c, &p, sc, "destroy", deployer.destroy(&s2, all), false).await,
+        {
+            chaos.set_one_step_at_a_time(false);
+            deployer
+                .deploy_environment(seq_root)
+                .await
+                .unwrap_or_else(|e| panic!("the environment: {e}"));
+            chaos.set_one_step_at_a_time(true);
+            // One service after the other (in one step at a time, calls of several would
+            // queue past the SDK's stalled-stream timeout).
+            let in_turn = async {
+                for s in &seq_env.services {
+                    deployer.deploy(s).await?;
+                }
+                Ok::<_, ecs_facade::Error>(())
+            };
+            let m = measure(c, &p, sc, "10 services", in_turn, false).await;
+            chaos.set_one_step_at_a_time(false);
+            deployer
+                .destroy_all(&seq_env, all)
+                .await
+                .unwrap_or_else(|e| panic!("destroying the environment: {e}"));
+            m
+        },
     ];
     chaos.set_one_step_at_a_time(false);
     for (r, s) in results.iter_mut().zip(sequential) {
