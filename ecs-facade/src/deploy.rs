@@ -366,10 +366,14 @@ impl Deployer {
     /// its machine lost): the next run takes it at once instead of waiting for it to expire.
     /// Returns who held it, or `None` when nobody did.
     pub async fn unlock(&self, stack: &Stack) -> Result<Option<Holder>> {
-        let ctx = self.context(stack)?;
+        self.unlock_ctx(&self.context(stack)?).await
+    }
+
+    /// Releases the lease of the stack of `ctx` (see [`unlock`](Self::unlock)).
+    pub(crate) async fn unlock_ctx(&self, ctx: &Context) -> Result<Option<Holder>> {
         let scope = LeaseScope::stack(ctx.stack());
-        let by = Holder::this_process(&ctx, "unlock", self.lease.ttl);
-        Ok(lease::unlock(&ctx, self.layers.lease.as_ref(), &scope, by).await?)
+        let by = Holder::this_process(ctx, "unlock", self.lease.ttl);
+        Ok(lease::unlock(ctx, self.layers.lease.as_ref(), &scope, by).await?)
     }
 
     /// A context for reading environment `name`'s resources on behalf of `stack` (one of its

@@ -348,6 +348,16 @@ impl Deployer {
         .await
     }
 
+    /// Releases the environment's own lease for an operator, when the run that held it is
+    /// gone (see [`Deployer::unlock`]); its services' leases are their own. Returns who held
+    /// it, or `None` when nobody did.
+    pub async fn unlock_environment(
+        &self,
+        env: &Environment,
+    ) -> Result<Option<ecs_core::lease::Holder>> {
+        self.unlock_ctx(&self.environment_context(env)?).await
+    }
+
     /// The runs an environment's write waits for: those of its services (in its cluster).
     async fn services_exclusion(&self, ctx: &Context) -> Result<Exclusion> {
         let services = self.layers().service.environment_services(ctx).await?;

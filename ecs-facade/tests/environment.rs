@@ -334,3 +334,16 @@ fn kinds_and_names_that_cannot_work_are_refused_at_their_keys() {
         ["internal_load_balancer"]
     );
 }
+
+#[tokio::test]
+async fn an_operator_unlocks_an_environments_lease() {
+    let aws = FakeAws::default();
+    let deployer = Deployer::from_layers(aws.layers()).clock(FakeClock::new());
+    let env = Environment::builder().name("shop").build();
+    let _held = held_by_another_run(&aws, "shop").await;
+    let err = deployer.deploy_environment(&env).await.unwrap_err();
+    assert_eq!(held_scope(&err), "stack `shop`");
+    let displaced = deployer.unlock_environment(&env).await.unwrap();
+    assert_eq!(displaced.map(|h| h.run_id), Some("other-run".to_string()));
+    assert!(deployer.deploy_environment(&env).await.is_ok());
+}

@@ -334,35 +334,7 @@ async fn a_priority_taken_meanwhile_is_taken_again_from_a_fresh_read() {
     let chosen = ecs_service::routing::allocate("shop-web", &[Route::paths(["/*"])], &[])
         .unwrap()
         .priorities[0];
-    {
-        let mut s = m.elb.state();
-        let listener = s
-            .listeners
-            .iter_mut()
-            .find(|l| l.listener.port() == Some(443))
-            .unwrap();
-        listener.rules.push(
-            ElbRule::builder()
-                .rule_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop-alb/1/2/race")
-                .priority(chosen.to_string())
-                .conditions(
-                    RuleCondition::builder()
-                        .field("path-pattern")
-                        .path_pattern_config(
-                            PathPatternConditionConfig::builder().values("/other/*").build(),
-                        )
-                        .build(),
-                )
-                .actions(
-                    ElbAction::builder()
-                        .r#type(ActionTypeEnum::Forward)
-                        .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-other/1")
-                        .build(),
-                )
-                .is_default(false)
-                .build(),
-        );
-    }
+    taken_meanwhile(&m, chosen, "/other/*");
     m.journal.clear();
     layer.apply(&ctx, &plan).await.unwrap();
     assert_eq!(m.journal.count("CreateRule"), 2, "{:?}", m.journal.ops());

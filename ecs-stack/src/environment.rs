@@ -319,3 +319,25 @@ pub(crate) async fn cost(out: Out, d: &Deployment, region: Option<String>) -> Re
     print!("{estimate}");
     Ok(())
 }
+
+/// `unlock FILE`: the environment's own lease (a service's: `--service NAME`).
+pub(crate) async fn unlock(out: Out, d: &Deployment) -> Result<(), CliError> {
+    let (_, progress, deployer) = deployer(out).await;
+    let displaced = match &d.root {
+        Some(Root::Stack(s)) => deployer.unlock(s).await?,
+        Some(Root::Environment(e)) => deployer.unlock_environment(e).await?,
+        _ => None,
+    };
+    progress.clear();
+    if out.json {
+        return out.print_json(&serde_json::json!({ "displaced": displaced }));
+    }
+    match displaced {
+        Some(holder) => println!(
+            "Unlocked environment `{}`: it was held by {holder}. If that run is in fact alive, it stops at its next renewal (within a third of its time to live).",
+            d.environment_name()
+        ),
+        None => println!("Environment `{}` was not locked.", d.environment_name()),
+    }
+    Ok(())
+}

@@ -589,6 +589,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
                 | Command::Status { .. }
                 | Command::Destroy { .. }
                 | Command::Cost { .. }
+                | Command::Unlock { .. }
                 | Command::Validate { .. }
         );
         if whole {
@@ -613,6 +614,7 @@ async fn run(command: Command, out: Out) -> Result<(), CliError> {
                         environment::destroy(out, &d, yes, options).await
                     }
                     Command::Cost { region, .. } => environment::cost(out, &d, region).await,
+                    Command::Unlock { .. } => environment::unlock(out, &d).await,
                     _ => environment::validate(out, file, &d),
                 };
             }

@@ -476,19 +476,7 @@ pub async fn inventory_in(name: &str, environment: Option<&str>) -> BTreeMap<&'s
         });
     out.insert("service", services);
 
-    let lb_arns: Vec<String> = sdk
-        .elb
-        .describe_load_balancers()
-        .names(format!("{name}-alb"))
-        .send()
-        .await
-        .map(|o| {
-            o.load_balancers()
-                .iter()
-                .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let lb_arns = load_balancer_arns(sdk, &format!("{name}-alb")).await;
     let tg_arns: Vec<String> = sdk
         .elb
         .describe_target_groups()
@@ -522,20 +510,7 @@ pub async fn inventory_in(name: &str, environment: Option<&str>) -> BTreeMap<&'s
     // A service of an environment: its rules on the environment's load balancer.
     let mut rules = 0;
     if let (Some(env), Some(tg)) = (environment, tgs.first()) {
-        let env_lbs: Vec<String> = sdk
-            .elb
-            .describe_load_balancers()
-            .names(format!("{env}-alb"))
-            .send()
-            .await
-            .map(|o| {
-                o.load_balancers()
-                    .iter()
-                    .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for lb in &env_lbs {
+        for lb in &load_balancer_arns(sdk, &format!("{env}-alb")).await {
             let listeners = sdk
                 .elb
                 .describe_listeners()
@@ -643,6 +618,22 @@ pub async fn inventory_in(name: &str, environment: Option<&str>) -> BTreeMap<&'s
         .unwrap();
     out.insert("scaling-policy", policies.scaling_policies().len());
     out
+}
+
+/// The ARNs of the load balancers called `name` (none when there is none).
+async fn load_balancer_arns(sdk: &Sdk, name: &str) -> Vec<String> {
+    sdk.elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .map(|o| {
+            o.load_balancers()
+                .iter()
+                .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether an [`inventory`] holds nothing at all.
