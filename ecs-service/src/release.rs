@@ -386,6 +386,31 @@ pub fn release_policy(stack: &StackName, spec: &ServiceSpec, region: &str, accou
             format!("arn:{p}:ssm:{region}:{account}:parameter{lease}/*"),
         ],
     }));
+    // A service of an environment gives way to a run writing its environment: it reads the
+    // environment's lease (its generations, and the clock probe it writes to judge their
+    // expiry), and never takes it.
+    if let Some(env) = spec
+        .environment
+        .as_ref()
+        .and_then(|e| StackName::new(e.environment.clone()).ok())
+    {
+        let lease = ecs_core::lease::LeaseScope::stack(&env).path();
+        statements.push(json!({
+            "Sid": "TheEnvironmentsLeaseRead",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParametersByPath"],
+            "Resource": [
+                format!("arn:{p}:ssm:{region}:{account}:parameter{lease}"),
+                format!("arn:{p}:ssm:{region}:{account}:parameter{lease}/*"),
+            ],
+        }));
+        statements.push(json!({
+            "Sid": "TheEnvironmentsLeaseClock",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Resource": format!("arn:{p}:ssm:{region}:{account}:parameter{lease}/clock"),
+        }));
+    }
     // Target health while waiting, and `status` when a release failed (the load balancer,
     // its target group and their health; the alarms' states): read-only, and AWS does not
     // scope these describes to a resource.

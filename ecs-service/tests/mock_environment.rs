@@ -526,3 +526,35 @@ async fn a_stack_that_is_its_own_environment_leaves_its_services_rules_alone() {
     );
     assert_eq!(m.rules("shop-alb", 80).len(), 1);
 }
+
+#[test]
+fn a_services_release_policy_reads_its_environments_lease_and_names_its_own_resources() {
+    let policy = ecs_service::release_policy(
+        &StackName::new("shop-api").unwrap(),
+        &web(&["/api/*"]),
+        "us-east-1",
+        "123456789012",
+    )
+    .to_string();
+    for expected in [
+        "arn:aws:ecs:us-east-1:123456789012:service/shop/shop-api",
+        "repository/shop-api",
+        "role/shop-api-execution",
+        "parameter/ecs-facade/lease/stack/shop-api/*",
+        "parameter/ecs-facade/lease/stack/shop/clock",
+    ] {
+        assert!(policy.contains(expected), "{expected}: {policy}");
+    }
+    // The environment's lease is read (and its clock probe written), never taken.
+    let value: serde_json::Value = serde_json::from_str(&policy).unwrap();
+    let env_read = value["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "TheEnvironmentsLeaseRead")
+        .unwrap();
+    assert_eq!(
+        env_read["Action"],
+        serde_json::json!(["ssm:GetParametersByPath"])
+    );
+}
