@@ -6,7 +6,7 @@
 
 use ecs_core::testing::CallCounter;
 use ecs_core::EventLog;
-use ecs_e2e_tests::{boto3_json, emulator};
+use ecs_e2e_tests::{boto3_json, emulator, inventory, inventory_in, nothing};
 use ecs_facade::environment::Environment;
 use ecs_facade::service::environment::{EnvironmentSpec, FrontSpec};
 use ecs_facade::service::routing::Route;
@@ -122,8 +122,19 @@ async fn web_services_share_the_environment_and_never_touch_each_other() {
     );
     assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
 
-    // One service goes: the other's rule and the environment stay as they were.
+    // One service goes: the other's inventory, its rule and the environment's inventory stay
+    // exactly as they were.
+    let admin_before = inventory_in("e2e-env-admin", Some("e2e-env")).await;
+    let env_before = inventory("e2e-env").await;
+    assert_eq!(admin_before["listener-rule"], 1, "{admin_before:?}");
+    assert_eq!(admin_before["service"], 1, "{admin_before:?}");
     d.destroy(&api, DestroyOptions::everything()).await.unwrap();
+    assert_eq!(
+        inventory_in("e2e-env-admin", Some("e2e-env")).await,
+        admin_before
+    );
+    assert_eq!(inventory("e2e-env").await, env_before);
+    assert!(nothing(&inventory_in("e2e-env-api", Some("e2e-env")).await));
     assert_eq!(rules("e2e-env-alb", 80), vec![admin_rule.clone()]);
     assert_eq!(
         default_action("e2e-env-alb", 80),
