@@ -67,6 +67,11 @@ pub enum Error {
         /// What is missing.
         missing: String,
     },
+    /// A service cannot move as asked without a destroy first: between the environment's
+    /// internet-facing and internal load balancers, or from a stack of its own into an
+    /// environment. Nothing was changed.
+    #[error("{0}; nothing was changed")]
+    Placement(String),
     /// An environment still has services in its cluster; nothing was changed. Destroy the
     /// services first.
     #[error("environment {environment} still has services ({}): destroy them first", services.join(", "))]

@@ -386,21 +386,30 @@ impl ServiceLayer {
                 None => Ok(lb::shared::LiveShared::default()),
             }
         };
+        // A service of an environment that ran as a stack of its own (its own cluster,
+        // called after it) would leave that stack behind: refused.
+        let standalone = async {
+            match placement {
+                Some(_) => cluster::observe(ctx, &c.ecs, ctx.stack().as_str()).await,
+                None => Ok(None),
+            }
+        };
         // Boxed: the joined futures are large, and debug builds run them on small stacks.
-        let (repo, execution_role, task_role, cluster, taskdef, (lb, shared), service) = futures_util::try_join!(
-            Box::pin(repo),
-            Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
-            Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
-            Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
-            Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
-            Box::pin(async { futures_util::try_join!(own_lb, shared) }),
-            Box::pin(service::observe(
-                ctx,
-                &c.ecs,
-                &names.cluster,
-                &names.service
-            )),
-        )?;
+        let (repo, execution_role, task_role, cluster, taskdef, (lb, shared, standalone), service) =
+            futures_util::try_join!(
+                Box::pin(repo),
+                Box::pin(iam::observe(ctx, &c.iam, &names.execution_role)),
+                Box::pin(iam::observe(ctx, &c.iam, &names.task_role)),
+                Box::pin(cluster::observe(ctx, &c.ecs, &names.cluster)),
+                Box::pin(taskdef::describe(ctx, &c.ecs, &names.family)),
+                Box::pin(async { futures_util::try_join!(own_lb, shared, standalone) }),
+                Box::pin(service::observe(
+                    ctx,
+                    &c.ecs,
+                    &names.cluster,
+                    &names.service
+                )),
+            )?;
         if let Some(live) = &repo {
             owned_or_conflict::<ecr::Repository<'_>>(ctx, &names.repository, live)?;
         }
@@ -415,6 +424,17 @@ impl ServiceLayer {
         match placement {
             // The environment's cluster must exist and be the environment's.
             Some(p) => {
+                if standalone
+                    .as_ref()
+                    .is_some_and(|c| resource::owned::<cluster::Cluster<'_>>(ctx, c))
+                {
+                    return Err(Error::Placement(format!(
+                        "stack `{}` runs on its own (its cluster `{}` exists): destroy it before deploying it into environment `{}`",
+                        ctx.stack(),
+                        ctx.stack(),
+                        p.environment
+                    )));
+                }
                 let env_owned = cluster.as_ref().is_some_and(|c| {
                     c.tags.get(ecs_core::OWNER_TAG) == Some(p.environment.as_str())
                 });

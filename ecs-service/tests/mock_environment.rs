@@ -558,3 +558,31 @@ fn a_services_release_policy_reads_its_environments_lease_and_names_its_own_reso
         serde_json::json!(["ssm:GetParametersByPath"])
     );
 }
+
+#[tokio::test]
+async fn a_stack_of_its_own_is_not_moved_into_an_environment_silently() {
+    let (m, clock) = (Mock::new(), FakeClock::new());
+    deploy_environment(&m, &clock).await;
+    // `shop-api` first ran on its own: its own cluster is there.
+    let alone = ServiceSpec::builder()
+        .task(
+            TaskSpec::builder()
+                .containers(vec![ContainerSpec::builder()
+                    .name("app")
+                    .image("nginx:1.27")
+                    .ports(vec![8080])
+                    .build()])
+                .build(),
+        )
+        .build();
+    deploy_service(&m, &clock, "shop-api", &alone).await;
+    m.journal.clear();
+    let err = m
+        .layer()
+        .plan(&ctx("shop-api", &clock), &web(&["/api/*"]), &network())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Placement(_)), "{err}");
+    assert!(err.to_string().contains("destroy it before"), "{err}");
+    assert!(m.journal.mutating().is_empty());
+}

@@ -113,6 +113,20 @@ async fn web_services_share_the_environment_and_never_touch_each_other() {
     d.deploy(&admin).await.unwrap();
     assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
 
+    // Moving a service to the internal load balancer is refused before any change: its
+    // target group serves the internet-facing one.
+    let mut moved = admin.clone();
+    moved.service.environment.as_mut().unwrap().internal = true;
+    let refused = d.plan(&moved).await.unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            ecs_facade::Error::Service(ecs_facade::service::Error::Placement(_))
+        ),
+        "{refused}"
+    );
+    assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
+
     // The environment cannot go while it has services, and says which.
     let refused = d.destroy_environment(&env).await.unwrap_err();
     let text = refused.to_string();

@@ -119,6 +119,8 @@ pub(crate) struct LiveTg {
     pub(crate) health: BTreeMap<&'static str, String>,
     pub(crate) attributes: BTreeMap<String, String>,
     pub(crate) tags: Tags,
+    /// The load balancers whose listeners or rules forward to it.
+    pub(crate) load_balancers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -578,6 +580,7 @@ pub(crate) async fn observe_named(
             health,
             attributes: attrs(attributes.attributes().iter().map(|a| (a.key(), a.value()))),
             tags: Tags::new(),
+            load_balancers: t.load_balancer_arns().to_vec(),
         }))
     };
     let (lb_read, tg_read) = futures_util::join!(lb_part, tg_part);
@@ -1051,6 +1054,7 @@ mod typed_diff_tests {
             health: BTreeMap::from([("path", "/old".to_string())]),
             attributes: want_tg.attributes.clone(),
             tags: Tags::new(),
+            load_balancers: Vec::new(),
         };
         let lines: Vec<FieldDiff> = tg_diffs(&want_tg, &tg).iter().map(Diff::field).collect();
         assert_eq!(

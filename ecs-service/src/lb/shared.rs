@@ -198,6 +198,19 @@ pub(crate) fn check_owned(
     if let Some(t) = &live.tg {
         resource::check_owned::<TargetGroup<'_>>(ctx, &t.name, t)
             .map_err(|_| conflict(ctx, TG_KIND, &t.name))?;
+        // An ALB target group serves one load balancer: a service that moved to the other
+        // (a web service made a backend, say) keeps its rules there.
+        let here = live.lb.as_ref().map(|l| l.arn.as_str());
+        if let Some(other) = t
+            .load_balancers
+            .iter()
+            .find(|arn| Some(arn.as_str()) != here)
+        {
+            return Err(Error::Placement(format!(
+                "target group {} serves {other}, not {LB_KIND} {lb_name} of environment {environment}: to move the service to the other load balancer, destroy it and deploy it again",
+                t.name
+            )));
+        }
     }
     Ok(())
 }
