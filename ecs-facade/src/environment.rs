@@ -82,11 +82,7 @@ pub struct Environment {
 impl Environment {
     /// Its name, checked.
     pub fn stack_name(&self) -> std::result::Result<StackName, Problems> {
-        StackName::new(&self.name).map_err(|p| {
-            let mut problems = Problems::new();
-            problems.push("name", p.message);
-            problems
-        })
+        crate::stack::checked_name(&self.name)
     }
 
     /// The network in effect: the given one (or a managed VPC), made an environment's, with

@@ -8,6 +8,15 @@ use ecs_service::ServiceSpec;
 use serde::Serialize;
 use typed_builder::TypedBuilder;
 
+/// `name` as a stack's name, or the problem of its `name` field.
+pub(crate) fn checked_name(name: &str) -> Result<StackName, Problems> {
+    StackName::new(name).map_err(|p| {
+        let mut problems = Problems::new();
+        problems.push("name", p.message);
+        problems
+    })
+}
+
 /// A load-balanced Fargate stack: network, service, autoscaling and observability.
 ///
 /// ```
@@ -51,11 +60,7 @@ pub struct Stack {
 impl Stack {
     /// The stack name, checked.
     pub fn stack_name(&self) -> Result<StackName, Problems> {
-        StackName::new(&self.name).map_err(|p| {
-            let mut problems = Problems::new();
-            problems.push("name", p.message);
-            problems
-        })
+        checked_name(&self.name)
     }
 
     /// The network spec in effect: the given one, or the default managed network for the

@@ -329,15 +329,9 @@ pub(crate) async fn unlock(out: Out, d: &Deployment) -> Result<(), CliError> {
         _ => None,
     };
     progress.clear();
-    if out.json {
-        return out.print_json(&serde_json::json!({ "displaced": displaced }));
-    }
-    match displaced {
-        Some(holder) => println!(
-            "Unlocked environment `{}`: it was held by {holder}. If that run is in fact alive, it stops at its next renewal (within a third of its time to live).",
-            d.environment_name()
-        ),
-        None => println!("Environment `{}` was not locked.", d.environment_name()),
-    }
-    Ok(())
+    crate::unlocked(
+        out,
+        &format!("environment `{}`", d.environment_name()),
+        displaced,
+    )
 }

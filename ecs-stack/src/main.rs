@@ -1440,15 +1440,23 @@ async fn unlock(out: Out, file: &str) -> Result<(), CliError> {
     let s = session(out, file).await?;
     let displaced = s.deployer.unlock(&s.stack).await?;
     s.progress.clear();
+    unlocked(out, &format!("stack `{}`", s.stack.name), displaced)
+}
+
+/// What `unlock` did to the lease of `what`.
+pub(crate) fn unlocked(
+    out: Out,
+    what: &str,
+    displaced: Option<ecs_facade::core::lease::Holder>,
+) -> Result<(), CliError> {
     if out.json {
         return out.print_json(&serde_json::json!({ "displaced": displaced }));
     }
     match displaced {
         Some(holder) => println!(
-            "Unlocked stack `{}`: it was held by {holder}. If that run is in fact alive, it stops at its next renewal (within a third of its time to live).",
-            s.stack.name
+            "Unlocked {what}: it was held by {holder}. If that run is in fact alive, it stops at its next renewal (within a third of its time to live)."
         ),
-        None => println!("Stack `{}` was not locked.", s.stack.name),
+        None => println!("The lease of {what} was not held."),
     }
     Ok(())
 }
