@@ -127,6 +127,24 @@ async fn web_services_share_the_environment_and_never_touch_each_other() {
     );
     assert!(counter.mutating().is_empty(), "{:?}", counter.mutating());
 
+    // A pinned priority moves the rule in place: one `SetRulePriorities`, no new rule.
+    let mut pinned = admin.clone();
+    pinned.service.environment.as_mut().unwrap().routes[0].priority = Some(5);
+    d.deploy(&pinned).await.unwrap();
+    let ops: Vec<String> = counter
+        .mutating()
+        .iter()
+        .map(|c| c.operation.clone())
+        .collect();
+    assert_eq!(ops, ["SetRulePriorities"], "{ops:?}");
+    let admin_rule = rules("e2e-env-alb", 80)
+        .into_iter()
+        .find(|r| r.2 == "e2e-env-admin")
+        .unwrap();
+    assert_eq!(admin_rule.0, 5);
+    let admin = pinned;
+    counter.reset();
+
     // The environment cannot go while it has services, and says which.
     let refused = d.destroy_environment(&env).await.unwrap_err();
     let text = refused.to_string();
