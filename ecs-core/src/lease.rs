@@ -339,22 +339,8 @@ pub async fn acquire(
     loop {
         let attempt = ctx.clock().now();
         let attempt_wall = wall_now();
-        let mut generations = store.list(ctx, scope).await?;
-        let held = generations
-            .iter()
-            .max_by_key(|g| g.number)
-            .is_some_and(|g| !g.holder.released);
-        // The service's "now" is read before the generations the decision uses, so that a
-        // renewal made meanwhile is seen (written after "now": not expired).
-        let now = match held {
-            true => {
-                let now = store.now(ctx, scope).await?;
-                generations = store.list(ctx, scope).await?;
-                Some(now)
-            }
-            false => None,
-        };
-        let (number, broke) = match decide(&generations, now) {
+        let (generations, decision) = read_decision(ctx, store.as_ref(), scope).await?;
+        let (number, broke) = match decision {
             Decision::Take(n) => (n, None),
             Decision::Break(n, old) => (n, Some(old)),
             Decision::Held(holder) => {
@@ -415,20 +401,35 @@ pub async fn holder(
     store: &dyn LeaseStore,
     scope: &LeaseScope,
 ) -> Result<Option<Holder>, LeaseError> {
-    let generations = store.list(ctx, scope).await?;
+    Ok(match read_decision(ctx, store, scope).await?.1 {
+        Decision::Held(h) => Some(h),
+        Decision::Take(_) | Decision::Break(..) => None,
+    })
+}
+
+/// The generations of `scope` and what they decide: the service's clock is read only when
+/// the highest generation is held, and before the generations the decision uses, so that a
+/// renewal made meanwhile is seen (written after "now": not expired).
+async fn read_decision(
+    ctx: &Context,
+    store: &dyn LeaseStore,
+    scope: &LeaseScope,
+) -> Result<(Vec<Generation>, Decision), LeaseError> {
+    let mut generations = store.list(ctx, scope).await?;
     let held = generations
         .iter()
         .max_by_key(|g| g.number)
         .is_some_and(|g| !g.holder.released);
-    if !held {
-        return Ok(None);
-    }
-    let now = store.now(ctx, scope).await?;
-    let generations = store.list(ctx, scope).await?;
-    Ok(match decide(&generations, Some(now)) {
-        Decision::Held(h) => Some(h),
-        Decision::Take(_) | Decision::Break(..) => None,
-    })
+    let now = match held {
+        true => {
+            let now = store.now(ctx, scope).await?;
+            generations = store.list(ctx, scope).await?;
+            Some(now)
+        }
+        false => None,
+    };
+    let decision = decide(&generations, now);
+    Ok((generations, decision))
 }
 
 /// Releases whatever lease `scope` has, for an operator whose run died holding it: creates

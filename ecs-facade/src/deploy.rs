@@ -376,12 +376,6 @@ impl Deployer {
         Ok(lease::unlock(ctx, self.layers.lease.as_ref(), &scope, by).await?)
     }
 
-    /// A context for reading environment `name`'s resources on behalf of `stack` (one of its
-    /// services): the environment's owner tag, the stack's clock and events.
-    fn context_named(&self, name: &str, _stack: &Stack) -> Result<Context> {
-        self.context_of(name, &Tags::new())
-    }
-
     fn context(&self, stack: &Stack) -> Result<Context> {
         stack.stack_name()?;
         self.context_of(&stack.name, &stack.tags)
@@ -560,7 +554,7 @@ impl Deployer {
                 // A service of an environment plans on the environment's network, found by
                 // the environment's tags, and never changes it.
                 Some(placement) => {
-                    let env = self.context_named(&placement.environment, stack)?;
+                    let env = self.context_of(&placement.environment, &Tags::new())?;
                     // Boxed: debug builds poll these large futures on small stacks.
                     match Box::pin(l.network.environment_outputs(&env)).await? {
                         Some(outputs) => Ok::<_, Error>(NetworkRead::Environment(outputs)),

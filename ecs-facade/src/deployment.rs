@@ -65,6 +65,16 @@ impl Deployment {
         &self.environment
     }
 
+    /// Every stack it deploys: the environment's own service (a stack that is its own
+    /// environment) first, then each service.
+    pub fn stacks(&self) -> Vec<&Stack> {
+        let own = match &self.root {
+            Some(Root::Stack(s)) => Some(&**s),
+            _ => None,
+        };
+        own.into_iter().chain(self.services.iter()).collect()
+    }
+
     /// The service called `name` (its short name, `api`, or its stack's, `shop-api`).
     pub fn service(&self, name: &str) -> Option<&Stack> {
         let full = format!("{}-{name}", self.environment);
@@ -620,10 +630,7 @@ impl crate::Deployer {
     pub async fn status_all(&self, d: &Deployment) -> Result<DeploymentStatus, Error> {
         let env = d.environment_name();
         let ctx = self.context_of(env, &Tags::new())?;
-        let stacks: Vec<&Stack> = match &d.root {
-            Some(Root::Stack(s)) => std::iter::once(&**s).chain(d.services.iter()).collect(),
-            _ => d.services.iter().collect(),
-        };
+        let stacks = d.stacks();
         let (front, statuses) = futures_util::try_join!(
             async {
                 Ok::<_, Error>(Box::pin(self.layers().service.environment_outputs(&ctx)).await?)

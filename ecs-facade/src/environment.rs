@@ -328,7 +328,8 @@ impl Deployer {
             }
             .into());
         }
-        let excluding = self.services_exclusion(&ctx).await?;
+        // No service in its cluster: no service's run to wait for.
+        let excluding = Exclusion::Services(Vec::new());
         Box::pin(
             self.under_lease_ctx(ctx, "destroy", &excluding, |ctx, _| async move {
                 let l = self.layers();

@@ -22,12 +22,7 @@ pub(crate) fn is_environment(d: &Deployment) -> bool {
 
 /// The stacks of `d` by name: the environment's own service first.
 fn names(d: &Deployment) -> Vec<String> {
-    let mut out: Vec<String> = match &d.root {
-        Some(Root::Stack(s)) => vec![s.name.clone()],
-        _ => Vec::new(),
-    };
-    out.extend(d.services.iter().map(|s| s.name.clone()));
-    out
+    d.stacks().iter().map(|s| s.name.clone()).collect()
 }
 
 async fn deployer(out: Out) -> (aws_types::SdkConfig, crate::Progress, ecs_facade::Deployer) {
@@ -245,10 +240,10 @@ pub(crate) async fn destroy(
             region_name(&config)
         );
     }
-    let mut previews = Vec::new();
-    for s in &d.services {
-        previews.push((s.name.clone(), deployer.plan_destroy(s, options).await?));
-    }
+    let mut previews = futures_util::future::try_join_all(d.services.iter().map(|s| async {
+        Ok::<_, ecs_facade::Error>((s.name.clone(), deployer.plan_destroy(s, options).await?))
+    }))
+    .await?;
     match &d.root {
         Some(Root::Stack(s)) => {
             previews.push((s.name.clone(), deployer.plan_destroy(s, options).await?))

@@ -929,14 +929,12 @@ pub(crate) fn load_stack_for(
     let d = environment::load(file)?;
     let env = d.environment_name().to_string();
     let listed = || {
-        let mut names: Vec<String> = d
-            .services
+        let prefix = format!("{env}-");
+        let names: Vec<&str> = d
+            .stacks()
             .iter()
-            .map(|s| s.name.trim_start_matches(&format!("{env}-")).to_string())
+            .map(|s| s.name.strip_prefix(&prefix).unwrap_or(&s.name))
             .collect();
-        if let Some(Root::Stack(_)) = &d.root {
-            names.insert(0, env.clone());
-        }
         names.join(", ")
     };
     match (service, &d.root, d.services.len()) {
